@@ -1,0 +1,32 @@
+"""Plain-text times for sentences (errors, CLI, console), in the reader's own zone.
+
+Slack messages that many people read use ``<!date^…>`` tokens instead (see ``handlers.blocks``);
+these plain forms are their fallback text and what one-person replies and the CLI show.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+
+def format_time(dt: datetime, tz: tzinfo, now: datetime) -> str:
+    """``14:00`` today, ``Tue 1 Dec 14:00`` on another day, with the year when it differs."""
+    local, today = dt.astimezone(tz), now.astimezone(tz)
+    if local.date() == today.date():
+        return local.strftime("%H:%M")
+    if local.year == today.year:
+        return f"{local:%a} {local.day} {local:%b %H:%M}"
+    return f"{local:%a} {local.day} {local:%b %Y %H:%M}"
+
+
+def format_window(start: datetime, end: datetime, tz: tzinfo, now: datetime) -> str:
+    """``10:00–12:00``, or both ends in full when the window crosses into another day."""
+    first = format_time(start, tz, now)
+    if start.astimezone(tz).date() == end.astimezone(tz).date():
+        return f"{first}–{end.astimezone(tz):%H:%M}"
+    return f"{first} – {format_time(end, tz, now)}"
+
+
+def zone_label(tz: tzinfo, at: datetime) -> str:
+    """The zone's abbreviation at ``at`` (``CET``, ``UTC``) so a sentence says which clock it means."""
+    return at.astimezone(tz).tzname() or "UTC"

@@ -1,0 +1,137 @@
+"""Read-only snapshots the service hands to interfaces.
+
+The service never returns ORM objects: a snapshot cannot lazy-load after its session closed, and
+handlers cannot accidentally write through it. Memory stays integer MiB; times stay aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.capacity import Step
+from storage.models import Booking, BookingStatus, Gpu
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    id: int
+    name: str
+    capacity_mib: int
+    description: str
+    channel_id: str | None
+    retired: bool
+
+    @classmethod
+    def of(cls, gpu: Gpu) -> GpuInfo:
+        return cls(gpu.id, gpu.name, gpu.capacity_mib, gpu.description, gpu.channel_id, gpu.retired)
+
+
+@dataclass(frozen=True)
+class BookingInfo:
+    id: int
+    gpu_name: str
+    gpu_capacity_mib: int
+    user_id: str
+    task: str
+    memory_mib: int
+    start: datetime
+    end: datetime
+    original_end: datetime
+    status: BookingStatus
+    end_reason: str | None
+    created_by: str
+    created_at: datetime
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def is_holding(self) -> bool:
+        return self.status in (BookingStatus.UPCOMING, BookingStatus.ACTIVE)
+
+    @classmethod
+    def of(cls, booking: Booking) -> BookingInfo:
+        return cls(
+            id=booking.id,
+            gpu_name=booking.gpu.name,
+            gpu_capacity_mib=booking.gpu.capacity_mib,
+            user_id=booking.user_id,
+            task=booking.task,
+            memory_mib=booking.memory_mib,
+            start=booking.start_at,
+            end=booking.end_at,
+            original_end=booking.original_end_at,
+            status=booking.status,
+            end_reason=booking.end_reason,
+            created_by=booking.created_by,
+            created_at=booking.created_at,
+        )
+
+
+@dataclass(frozen=True)
+class CalendarData:
+    """A GPU over a window: everyone's bookings in it and the held-memory step function."""
+
+    gpu: GpuInfo
+    start: datetime
+    end: datetime
+    bookings: list[BookingInfo]
+    steps: list[Step]
+
+
+@dataclass(frozen=True)
+class GpuStatus:
+    """A GPU right now: memory held, memory free and when that next changes."""
+
+    gpu: GpuInfo
+    used_mib: int
+    free_mib: int
+    next_change: datetime | None
+    active_bookings: int
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A window on a GPU where a request fits; bookable exactly as given."""
+
+    gpu_name: str
+    start: datetime
+    end: datetime
+    memory_mib: int
+
+
+@dataclass(frozen=True)
+class FreeWindows:
+    """Earliest windows for a request: per GPU (None where nothing fits) and the best overall."""
+
+    memory_mib: int
+    duration: timedelta
+    per_gpu: list[tuple[GpuInfo, Slot | None]]
+    best: Slot | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Booked memory-time against what was available, in MiB·seconds (exact integers)."""
+
+    key: str
+    booked_mib_s: int
+    available_mib_s: int | None
+    bookings: int
+
+    @property
+    def share(self) -> float | None:
+        if not self.available_mib_s:
+            return None
+        return self.booked_mib_s / self.available_mib_s
+
+
+@dataclass(frozen=True)
+class Utilisation:
+    start: datetime
+    end: datetime
+    per_gpu: list[Usage]
+    per_user: list[Usage]
+    total: Usage

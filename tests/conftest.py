@@ -1,0 +1,121 @@
+"""Shared fixtures: databases (a real SQLite file and the real PostgreSQL), a frozen clock, the service.
+
+PostgreSQL tests use ``GPUBOOK_TEST_PG_URL`` (default: the local server, database ``test``) in a
+schema of their own that is dropped and recreated per test. Locally, an unreachable server skips
+them with one line of reason; with ``CI=true`` it fails the run, so CI can never go green
+without having exercised PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.clock import FrozenClock
+from bot.service import Actor, BookingService, ServiceConfig
+from storage.db import Database, normalise_url
+from storage.migrate import upgrade
+
+PG_URL = os.environ.get("GPUBOOK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_SCHEMA = "gpubook_test"
+#: Monday 5 January 2026, 08:00 UTC: "now" in service tests.
+T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+ADMIN = "UADMIN"
+CHANNEL = "CGPU"
+
+
+def at(hour: int, minute: int = 0, day: int = 5) -> datetime:
+    """A time on the test calendar (January 2026, UTC)."""
+    return datetime(2026, 1, day, hour, minute, tzinfo=UTC)
+
+
+async def _pg_reachable(url: str) -> str | None:
+    import asyncpg
+
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(normalise_url(url).replace("+asyncpg", "")), 5)
+    except Exception as exc:  # any failure to connect means "not reachable"
+        return f"{type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+@functools.cache
+def _pg_problem(url: str) -> str | None:
+    # In a thread of its own: callers may already be inside a running event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _pg_reachable(url)).result()
+
+
+def require_postgres() -> str:
+    """The PostgreSQL URL, or skip (locally) / fail (CI) when no server answers."""
+    problem = _pg_problem(PG_URL)
+    if problem is not None:
+        message = f"PostgreSQL at {PG_URL} is not reachable ({problem})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + "; CI must run the PostgreSQL tests", pytrace=False)
+        pytest.skip(message)
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    return require_postgres()
+
+
+async def reset_pg_schema(url: str, schema: str = PG_SCHEMA) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(normalise_url(url).replace("+asyncpg", ""))
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await conn.close()
+
+
+def pg_database(url: str, schema: str = PG_SCHEMA, **kwargs) -> Database:
+    """A Database on ``url`` whose connections work in ``schema``."""
+    return Database(url, connect_args={"server_settings": {"search_path": schema}}, **kwargs)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def db(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database: a SQLite file, or a fresh schema on the real PostgreSQL."""
+    if backend == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'gpubook.db'}")
+    else:
+        url = require_postgres()
+        await reset_pg_schema(url)
+        database = pg_database(url)
+    await upgrade(database)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(T0)
+
+
+@pytest.fixture
+def service(db: Database, clock: FrozenClock) -> BookingService:
+    config = ServiceConfig(admins=frozenset({ADMIN}), default_channel=CHANNEL)
+    return BookingService(db, config, clock)
+
+
+@pytest.fixture
+def admin() -> Actor:
+    return Actor(ADMIN)
