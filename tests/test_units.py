@@ -1,0 +1,232 @@
+"""Sizes and durations: exact integer MiB, whole-second durations, and refusals that help."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.errors import InputError
+from bot.units import (
+    MAX_DURATION,
+    MAX_MIB,
+    format_duration,
+    format_size,
+    parse_duration,
+    parse_size,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "mib"),
+    [
+        ("20GB", 20480),
+        ("20G", 20480),
+        ("20GiB", 20480),
+        ("20gb", 20480),
+        ("20 GB", 20480),
+        ("  20GB  ", 20480),
+        ("20480MiB", 20480),
+        ("20480M", 20480),
+        ("512MB", 512),
+        ("512 mib", 512),
+        ("1.5TB", 1572864),
+        ("1T", 1048576),
+        ("1TiB", 1048576),
+        ("7.5GB", 7680),
+        ("8.1GB", 8294),  # 8294.4 rounds down
+        ("7.9GB", 8090),  # 8089.6 rounds up
+        ("1.5MiB", 2),  # half-even: 1.5 -> 2
+        ("2.5MiB", 2),  # half-even: 2.5 -> 2
+        ("16TB", MAX_MIB),
+    ],
+)
+def test_parse_size_accepts_common_forms(text: str, mib: int) -> None:
+    assert parse_size(text) == mib
+
+
+def test_decimal_sizes_add_up_exactly() -> None:
+    """The reason for Decimal: three decimal sizes that sum to 24 GB must fill a 24 GB card."""
+    parts = [parse_size("8.1GB"), parse_size("7.9GB"), parse_size("8.0GB")]
+    assert parts == [8294, 8090, 8192]
+    assert sum(parts) == parse_size("24GB") == 24576
+
+
+@pytest.mark.parametrize(
+    ("text", "capacity", "mib"),
+    [("50%", 81920, 40960), ("100%", 24576, 24576), ("12.5%", 81920, 10240), ("33%", 1000, 330)],
+)
+def test_percent_is_of_capacity(text: str, capacity: int, mib: int) -> None:
+    assert parse_size(text, capacity_mib=capacity) == mib
+
+
+def _size_error(text: str, capacity: int | None = None) -> InputError:
+    with pytest.raises(InputError) as caught:
+        parse_size(text, capacity_mib=capacity)
+    assert caught.value.field == "memory"
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("", "Give the memory"),
+        ("20", "with a unit"),
+        ("0GB", "at least 1 MiB"),
+        ("0.0001GB", "at least 1 MiB"),
+        ("-5GB", "must be positive"),
+        ("abc", "can't read `abc`"),
+        ("GB", "can't read"),
+        ("1e9GB", "without an exponent"),
+        ("1.5e3MiB", "without an exponent"),
+        ("17TB", "at most `16TB`"),
+        ("99999999999999999999999999999999999GB", "at most `16TB`"),
+        ("20kb", "unit `kb`"),
+        ("20 GB GB", "can't read"),
+        ("1,5GB", "can't read"),
+        ("50%", "percentage needs a GPU"),
+    ],
+)
+def test_parse_size_refusals_say_what_to_type(text: str, phrase: str) -> None:
+    error = _size_error(text)
+    assert phrase in str(error)
+    assert "`" in str(error)  # every refusal shows an example to type
+
+
+def test_percent_over_100_is_refused() -> None:
+    assert "at most `100%`" in str(_size_error("150%", capacity=81920))
+
+
+def test_percent_that_rounds_to_nothing_is_refused() -> None:
+    assert "at least 1 MiB" in str(_size_error("0.01%", capacity=1024))
+
+
+def test_non_ascii_digits_are_refused() -> None:
+    _size_error("٢٠GB")
+
+
+@pytest.mark.parametrize(
+    ("mib", "text"),
+    [
+        (0, "0 MiB"),
+        (512, "512 MiB"),
+        (1023, "1023 MiB"),
+        (1024, "1 GB"),
+        (24576, "24 GB"),
+        (7680, "7.5 GB"),
+        (23962, "23.4 GB"),
+        (8294, "8.1 GB"),
+        (1048576, "1024 GB"),
+        (1075, "1 GB"),  # 1.0498 GB: one decimal, trailing .0 dropped
+    ],
+)
+def test_format_size(mib: int, text: str) -> None:
+    assert format_size(mib) == text
+
+
+@given(st.integers(min_value=1, max_value=MAX_MIB // 1024))
+def test_whole_gb_round_trip(gb: int) -> None:
+    assert parse_size(format_size(gb * 1024)) == gb * 1024
+
+
+@given(st.integers(min_value=10, max_value=100_000))
+def test_tenths_of_gb_round_trip_through_text(tenths: int) -> None:
+    typed = f"{tenths // 10}.{tenths % 10}GB"
+    shown = format_size(parse_size(typed))
+    assert parse_size(shown.replace(" ", "")) == parse_size(typed)
+
+
+@given(st.integers(min_value=1, max_value=MAX_MIB))
+def test_any_mib_count_reads_back_exactly(mib: int) -> None:
+    assert parse_size(f"{mib}MiB") == mib
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("45s", timedelta(seconds=45)),
+        ("90m", timedelta(minutes=90)),
+        ("90min", timedelta(minutes=90)),
+        ("90 minutes", timedelta(minutes=90)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("1h 30m", timedelta(hours=1, minutes=30)),
+        ("1H30M", timedelta(hours=1, minutes=30)),
+        ("2h30", timedelta(hours=2, minutes=30)),
+        ("1.5h", timedelta(hours=1, minutes=30)),
+        ("3 hours", timedelta(hours=3)),
+        ("1 hr", timedelta(hours=1)),
+        ("2d", timedelta(days=2)),
+        ("2days", timedelta(days=2)),
+        ("1 day", timedelta(days=1)),
+        ("1w", timedelta(weeks=1)),
+        ("2 weeks", timedelta(weeks=2)),
+        ("1d 2h 3m 4s", timedelta(days=1, hours=2, minutes=3, seconds=4)),
+        ("1.5s", timedelta(seconds=2)),  # half-even to whole seconds
+        ("366d", MAX_DURATION),
+    ],
+)
+def test_parse_duration_accepts_common_forms(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("", "Give a duration"),
+        ("0m", "longer than zero"),
+        ("0.1s", "longer than zero"),
+        ("-5m", "must be positive"),
+        ("abc", "can't read `abc`"),
+        ("90", "with a unit"),
+        ("367d", "at most `366d`"),
+        ("53w", "at most `366d`"),
+        ("9999999999999999999999999w", "at most `366d`"),
+        ("1h 1h", "each unit once"),
+        ("30m 1h", "each unit once"),
+        ("2h 30", "can't read"),  # a spaced bare number is not implied minutes
+        ("30m15", "can't read"),  # only hours imply the next unit
+        ("1x", "unit `x`"),
+        ("1h and 30m", "can't read"),
+    ],
+)
+def test_parse_duration_refusals_say_what_to_type(text: str, phrase: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_duration(text)
+    assert caught.value.field == "duration"
+    assert phrase in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("td", "text"),
+    [
+        (timedelta(hours=1, minutes=30), "1h 30m"),
+        (timedelta(days=2, hours=3), "2d 3h"),
+        (timedelta(seconds=45), "45s"),
+        (timedelta(minutes=15), "15m"),
+        (timedelta(weeks=1), "7d"),
+        (timedelta(days=1, seconds=1), "1d 1s"),
+        (timedelta(0), "0s"),
+        (timedelta(minutes=1, microseconds=999), "1m"),
+    ],
+)
+def test_format_duration(td: timedelta, text: str) -> None:
+    assert format_duration(td) == text
+
+
+def test_format_duration_refuses_negative() -> None:
+    with pytest.raises(ValueError):
+        format_duration(timedelta(seconds=-1))
+
+
+@given(st.integers(min_value=1, max_value=MAX_DURATION // timedelta(seconds=1)))
+def test_duration_round_trip_whole_seconds(seconds: int) -> None:
+    td = timedelta(seconds=seconds)
+    assert parse_duration(format_duration(td)) == td
+
+
+@given(st.integers(min_value=1, max_value=MAX_DURATION // timedelta(minutes=1)))
+def test_duration_round_trip_whole_minutes(minutes: int) -> None:
+    td = timedelta(minutes=minutes)
+    assert parse_duration(format_duration(td)) == td
