@@ -1,0 +1,450 @@
+"""The `gpubook` admin command line and the settings it reads.
+
+Commands run in-process through ``main`` with a frozen clock and a SQLite file of their own; one
+test runs the installed console script to prove the entry point itself works.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.clock import FrozenClock
+from bot.config import SETTINGS_DOC, Settings
+from bot.errors import InputError
+from bot.policy import Policy
+from bot.service import DEFAULT_TEAM
+
+#: Monday 30 November 2026, 08:00 UTC: "now" for the in-process commands.
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+_SETTING_NAMES = [name for name, _, _ in SETTINGS_DOC if "<" not in name]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No gpubook settings from the outside world (nor a .env): only what each test sets."""
+    for name in list(os.environ):
+        if name.startswith("GPUBOOK_") or name in _SETTING_NAMES:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def gpubook(clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """Run `gpubook ARGS…` in-process against a fresh SQLite file; returns code, stdout, stderr."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{clean_env / 'cli.db'}")
+    clock = FrozenClock(NOW)
+
+    def run(*argv: str) -> Result:
+        capsys.readouterr()
+        code = main(list(argv), clock=clock)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def _book(gpubook, size: str, start: str, *extra: str, gpu: str = "a100") -> Result:
+    return gpubook("book", gpu, size, "--user", "U1", "--start", start, "--task", "train", *extra)
+
+
+def _export(gpubook) -> list[dict]:
+    result = gpubook("export", "--format", "json")
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+# ---------------------------------------------------------------------------- db and gpus
+
+
+def test_db_upgrade_reports_the_revision_and_is_idempotent(gpubook):
+    first, second = gpubook("db", "upgrade"), gpubook("db", "upgrade")
+    assert (first.code, second.code) == (0, 0)
+    assert first.out == second.out == "Database is at revision 0001.\n"
+
+
+def test_gpu_add_works_on_a_fresh_database_and_list_shows_a_table(gpubook):
+    assert gpubook("gpu", "add", "A100", "80GB", "--description", "big card").code == 0
+    assert gpubook("gpu", "add", "t4", "16GB").code == 0
+    listing = gpubook("gpu", "list")
+    assert listing.code == 0
+    lines = listing.out.splitlines()
+    assert lines[0].split() == ["NAME", "CAPACITY", "DESCRIPTION", "RETIRED"]
+    assert lines[1].split() == ["a100", "80", "GB", "big", "card", "no"]
+    assert lines[2].split() == ["t4", "16", "GB", "no"]
+
+
+def test_gpu_list_json_has_exact_capacities(gpubook):
+    gpubook("gpu", "add", "a100", "80GB", "--description", "big card")
+    result = gpubook("gpu", "list", "--json")
+    assert result.code == 0
+    assert json.loads(result.out) == [
+        {"name": "a100", "capacity_mib": 81920, "description": "big card", "retired": False}
+    ]
+
+
+def test_gpu_add_refuses_a_duplicate_with_the_service_sentence(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    result = gpubook("gpu", "add", "a100", "40GB")
+    assert result.code == 1
+    assert result.err == "A GPU named `a100` already exists.\n"
+
+
+def test_gpu_retire_without_bookings(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    result = gpubook("gpu", "retire", "a100")
+    assert result.code == 0
+    assert result.out == "Retired GPU `a100`.\n"
+    assert json.loads(gpubook("gpu", "list", "--json").out)[0]["retired"] is True
+
+
+def test_gpu_retire_with_future_bookings_needs_cancel_future(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    booking_id = int(_book(gpubook, "20GB", "2026-11-30 10:00", "--for", "1h").out)
+    refused = gpubook("gpu", "retire", "a100")
+    assert refused.code == 1
+    assert "still has 1 upcoming or active booking(s)" in refused.err
+    assert json.loads(gpubook("gpu", "list", "--json").out)[0]["retired"] is False
+
+    done = gpubook("gpu", "retire", "a100", "--cancel-future")
+    assert done.code == 0
+    assert f"Cancelled booking #{booking_id} of U1." in done.out
+    assert [b["status"] for b in _export(gpubook)] == ["cancelled"]
+
+
+# ---------------------------------------------------------------------------- book
+
+
+def test_book_prints_only_the_new_id(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    first = _book(gpubook, "20GB", "2026-11-30T10:00:00+00:00", "--for", "2h")
+    second = _book(gpubook, "50%", "now", "--end", "2026-11-30T09:00:00Z")
+    assert (first.code, first.out, first.err) == (0, "1\n", "")
+    assert (second.code, second.out) == (0, "2\n")
+    rows = _export(gpubook)
+    assert [(r["memory_mib"], r["start"], r["end"], r["status"]) for r in rows] == [
+        (40960, "2026-11-30T08:00:00+00:00", "2026-11-30T09:00:00+00:00", "active"),
+        (20480, "2026-11-30T10:00:00+00:00", "2026-11-30T12:00:00+00:00", "upcoming"),
+    ]
+
+
+def test_book_any_picks_a_gpu_that_fits(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    gpubook("gpu", "add", "t4", "16GB")
+    assert _book(gpubook, "40GB", "now", "--for", "1h", gpu="any").code == 0
+    assert _export(gpubook)[0]["gpu"] == "a100"
+
+
+def test_naive_times_are_read_in_tz(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    result = _book(gpubook, "10GB", "2026-12-01 09:00", "--for", "1h", "--tz", "Europe/Berlin")
+    assert result.code == 0, result.err
+    row = _export(gpubook)[0]
+    assert (row["start"], row["end"]) == ("2026-12-01T08:00:00+00:00", "2026-12-01T09:00:00+00:00")
+
+
+def test_refusal_exits_1_with_the_suggestion_sentence(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    _book(gpubook, "60GB", "2026-11-30 09:00", "--end", "2026-11-30 11:00")
+    result = _book(gpubook, "30GB", "2026-11-30 10:00", "--for", "2h")
+    assert result.code == 1
+    assert result.out == ""
+    assert result.err.startswith("Not enough memory on `a100` for 10:00–12:00 UTC:")
+    assert "Earliest fit on `a100`: 11:00–13:00 UTC." in result.err
+    assert len(_export(gpubook)) == 1
+
+
+def test_policy_refusal_exits_1(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    result = _book(gpubook, "10GB", "now", "--for", "8d")
+    assert result.code == 1
+    assert result.err.startswith("Bookings last at most 7d")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("20XB", "now", "--for", "1h"), "argument SIZE: I don't know the unit `xb`"),
+        (("abc%", "now", "--for", "1h"), "argument SIZE:"),
+        (("20GB", "someday", "--for", "1h"), "--start: I can't read `someday` as a time"),
+        (("20GB", "now", "--end", "2026-13-01 10:00"), "--end: There is no date `2026-13-01`"),
+        (("20GB", "now", "--for", "1x"), "argument --for: I don't know the unit `x`"),
+        (("20GB", "now", "--for", "1h", "--tz", "Mars/Base"), "unknown time zone 'Mars/Base'"),
+        (("20GB", "now", "--for", "1h", "--end", "now"), "not allowed with argument"),
+        (("20GB", "now"), "one of the arguments --end --for is required"),
+    ],
+)
+def test_malformed_book_arguments_exit_2(gpubook, args, message):
+    gpubook("gpu", "add", "a100", "80GB")
+    result = _book(gpubook, *args)
+    assert result.code == 2
+    assert result.out == ""
+    assert message in result.err
+    assert "usage: gpubook book" in result.err
+    assert _export(gpubook) == []
+
+
+# ---------------------------------------------------------------------------- cancel
+
+
+def test_cancel_as_admin_and_as_the_owner(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    first = _book(gpubook, "20GB", "2026-11-30 10:00", "--for", "1h").out.strip()
+    second = _book(gpubook, "20GB", "2026-11-30 12:00", "--for", "1h").out.strip()
+    as_admin = gpubook("cancel", first)
+    assert as_admin.code == 0
+    assert as_admin.out == f"Cancelled booking #{first} on `a100` (10:00–11:00 UTC, U1).\n"
+    assert gpubook("cancel", second, "--user", "U1").code == 0
+    assert [r["status"] for r in _export(gpubook)] == ["cancelled", "cancelled"]
+
+
+def test_cancel_as_another_user_is_refused(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    booking_id = _book(gpubook, "20GB", "2026-11-30 10:00", "--for", "1h").out.strip()
+    result = gpubook("cancel", booking_id, "--user", "U2")
+    assert result.code == 1
+    assert result.err.startswith(f"Booking #{booking_id} belongs to <@U1>")
+    assert [r["status"] for r in _export(gpubook)] == ["upcoming"]
+
+
+def test_cancel_unknown_or_started_booking_is_refused(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    started = _book(gpubook, "20GB", "now", "--for", "1h").out.strip()
+    assert gpubook("cancel", "99").err.startswith("There is no booking #99.")
+    result = gpubook("cancel", started)
+    assert result.code == 1
+    assert "has already started" in result.err
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def test_export_json_and_csv_hold_every_booking(gpubook, clean_env):
+    gpubook("gpu", "add", "a100", "80GB")
+    gpubook("gpu", "add", "t4", "16GB")
+    _book(gpubook, "20GB", "2026-11-30 10:00", "--for", "1h")
+    gpubook("book", "t4", "8GB", "--user", "U2", "--start", "now", "--for", "2h", "--task", "a, b")
+    gpubook("cancel", "1")
+    expected = [
+        {
+            "id": 2,
+            "gpu": "t4",
+            "user": "U2",
+            "task": "a, b",
+            "memory_mib": 8192,
+            "start": "2026-11-30T08:00:00+00:00",
+            "end": "2026-11-30T10:00:00+00:00",
+            "status": "active",
+        },
+        {
+            "id": 1,
+            "gpu": "a100",
+            "user": "U1",
+            "task": "train",
+            "memory_mib": 20480,
+            "start": "2026-11-30T10:00:00+00:00",
+            "end": "2026-11-30T11:00:00+00:00",
+            "status": "cancelled",
+        },
+    ]
+    assert _export(gpubook) == expected
+
+    to_stdout = gpubook("export", "--format", "csv")
+    to_file = gpubook("export", "--format", "csv", "--output", "bookings.csv")
+    assert to_file.out == "Wrote 2 booking(s) to bookings.csv.\n"
+    from_file = (clean_env / "bookings.csv").read_text(encoding="utf-8")
+    for text in (to_stdout.out, from_file):
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        assert rows == [{k: str(v) for k, v in row.items()} for row in expected]
+
+
+def test_export_of_an_empty_database(gpubook):
+    assert _export(gpubook) == []
+    assert gpubook("export", "--format", "csv").out.strip() == (
+        "id,gpu,user,task,memory_mib,start,end,status"
+    )
+
+
+# ---------------------------------------------------------------------------- help and errors
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["db"],
+        ["db", "upgrade"],
+        ["gpu"],
+        ["gpu", "add"],
+        ["gpu", "list"],
+        ["gpu", "retire"],
+        ["book"],
+        ["cancel"],
+        ["export"],
+    ],
+)
+def test_every_command_has_help(gpubook, command):
+    result = gpubook(*command, "--help")
+    assert result.code == 0
+    assert result.out.startswith(f"usage: {' '.join(['gpubook', *command])}")
+
+
+def test_missing_command_exits_2(gpubook):
+    result = gpubook()
+    assert result.code == 2
+    assert "required: COMMAND" in result.err
+
+
+def test_settings_error_exits_2_with_the_sentence(gpubook, monkeypatch):
+    monkeypatch.setenv("PORT", "abc")
+    result = gpubook("gpu", "list")
+    assert result.code == 2
+    assert result.err == "gpubook: PORT='abc' is not valid; give a whole number from 1 to 65535.\n"
+
+
+def test_unusable_database_exits_1(gpubook, monkeypatch, clean_env):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{clean_env / 'missing' / 'x.db'}")
+    result = gpubook("gpu", "list")
+    assert result.code == 1
+    assert result.err.startswith("gpubook: the database at sqlite:///")
+    assert "unable to open database file" in result.err
+
+
+def test_the_cli_acts_in_the_configured_team(gpubook, monkeypatch):
+    gpubook("gpu", "add", "a100", "80GB")
+    monkeypatch.setenv("GPUBOOK_TEAM", "T_OTHER")
+    assert json.loads(gpubook("gpu", "list", "--json").out) == []
+
+
+def test_console_script_books_and_exports(clean_env):
+    """The installed `gpubook` entry point, in a process of its own, on the real clock."""
+    script = Path(sys.executable).with_name("gpubook")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{clean_env / 'script.db'}"}
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), *argv], cwd=clean_env, env=env, capture_output=True, text=True
+        )
+
+    assert run("gpu", "add", "a100", "80GB").returncode == 0
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    booked = run(
+        "book", "a100", "20GB", "--user", "U1", "--start", start.isoformat(), "--for", "1h",
+        "--task", "train",
+    )  # fmt: skip
+    assert (booked.returncode, booked.stdout, booked.stderr) == (0, "1\n", "")
+    exported = run("export", "--format", "json")
+    assert exported.returncode == 0
+    [row] = json.loads(exported.stdout)
+    assert row["start"] == start.isoformat()
+    assert row["end"] == (start + timedelta(hours=1)).isoformat()
+    refused = run("cancel", "1", "--user", "U2")
+    assert refused.returncode == 1
+    assert "belongs to <@U1>" in refused.stderr
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def test_settings_defaults():
+    settings = Settings.from_env({})
+    assert settings == Settings()
+    assert settings.database_url == "sqlite+aiosqlite:///gpubook.db"
+    assert (settings.port, settings.team_id, settings.announce) == (3000, DEFAULT_TEAM, True)
+    assert settings.reminder_before == timedelta(minutes=15)
+    assert settings.policy == Policy()
+
+
+def test_settings_read_every_documented_variable():
+    """Setting every documented variable changes every field: the docs cover all settings."""
+    env = {
+        "DATABASE_URL": "postgresql://u:p@db/gpubook",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "secret",
+        "SLACK_APP_TOKEN": "xapp-1",
+        "SLACK_API_URL": "http://localhost:8080/api",
+        "PORT": "8080",
+        "GPUBOOK_CHANNEL": "CGPU",
+        "GPUBOOK_ADMINS": " U1, U2 ,,",
+        "GPUBOOK_TEAM": "T123",
+        "GPUBOOK_ANNOUNCE": "off",
+        "GPUBOOK_SWEEP_SECONDS": "5",
+        "GPUBOOK_REMINDER": "30m",
+        "GPUBOOK_MIN_DURATION": "10m",
+        "GPUBOOK_MAX_DURATION": "3d",
+        "GPUBOOK_MAX_ADVANCE": "14d",
+        "GPUBOOK_MAX_EXTENSION": "6h",
+        "GPUBOOK_GROUP_PREMIUM": "U3",
+        "GPUBOOK_MAX_EXTENSION_PREMIUM": "12h",
+        "GPUBOOK_LOG_LEVEL": "debug",
+    }
+    assert sorted(env) == sorted(
+        _SETTING_NAMES + ["GPUBOOK_GROUP_PREMIUM", "GPUBOOK_MAX_EXTENSION_PREMIUM"]
+    )
+    settings, default = Settings.from_env(env), Settings()
+    unchanged = [
+        f.name for f in fields(Settings) if getattr(settings, f.name) == getattr(default, f.name)
+    ]
+    assert unchanged == []
+    assert settings.admins == frozenset({"U1", "U2"})
+    assert settings.slack_api_url == "http://localhost:8080/api/"
+    assert settings.log_level == "DEBUG"
+    assert settings.policy.extension_limit("U3", is_admin=False) == timedelta(hours=12)
+    config = settings.service_config()
+    assert (config.policy, config.admins, config.default_channel, config.announce_new) == (
+        settings.policy,
+        settings.admins,
+        "CGPU",
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PORT", "abc", "PORT='abc' is not valid; give a whole number from 1 to 65535."),
+        ("PORT", "70000", "PORT='70000' is not valid"),
+        ("GPUBOOK_SWEEP_SECONDS", "0", "GPUBOOK_SWEEP_SECONDS='0' is not valid"),
+        (
+            "GPUBOOK_ANNOUNCE",
+            "maybe",
+            "GPUBOOK_ANNOUNCE='maybe' is not valid; write `true` or `false`.",
+        ),
+        ("GPUBOOK_REMINDER", "soon", "GPUBOOK_REMINDER='soon' is not a duration"),
+        ("GPUBOOK_LOG_LEVEL", "loud", "GPUBOOK_LOG_LEVEL='loud' is not a log level"),
+        ("DATABASE_URL", "mysql://db/x", "DATABASE_URL uses 'mysql'"),
+        ("DATABASE_URL", "not a url", "DATABASE_URL='not a url' is not a database URL"),
+        ("SLACK_API_URL", "ftp://x", "SLACK_API_URL='ftp://x' is not an http(s) URL"),
+        ("GPUBOOK_MAX_DURATION", "long", "GPUBOOK_MAX_DURATION='long' is not a duration"),
+    ],
+)
+def test_settings_refuse_malformed_values(name, value, message):
+    with pytest.raises(InputError) as caught:
+        Settings.from_env({name: value})
+    assert str(caught.value).startswith(message)
+
+
+def test_settings_read_dotenv_without_overriding_the_environment(clean_env, monkeypatch):
+    (clean_env / ".env").write_text("PORT=4000\nGPUBOOK_CHANNEL=CDOTENV\n", encoding="utf-8")
+    monkeypatch.setenv("GPUBOOK_CHANNEL", "CREAL")
+    settings = Settings.from_env()
+    assert (settings.port, settings.channel) == (4000, "CREAL")
+    assert "PORT" not in os.environ
