@@ -1,0 +1,261 @@
+"""The booking and edit modals, and reading their submitted values back.
+
+Block ids are the service's error ``field`` names (``handlers.ids``), so a refusal can be shown
+under its input with ``ack(response_action="errors", errors={field: sentence})``.
+
+Slack keeps what a user typed in an input across ``views.update`` as long as its block id *and*
+action id stay the same, and ignores a new ``initial_value`` then. The memory default must follow
+the chosen GPU, so the memory input's action id carries the GPU (:func:`memory_action_id`); read
+submitted values with :func:`modal_values`, which does not depend on action ids.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DateTimePickerElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.timefmt import zone_label
+from bot.units import format_duration, format_size
+from bot.views import BookingInfo, GpuStatus
+from handlers import ids
+from handlers.blocks.common import escape, slack_date
+from handlers.blocks.messages import clip, mib_text
+from storage.models import BookingStatus
+
+MAX_SELECT_OPTIONS = 100
+MAX_OPTION_TEXT = 75
+MAX_TITLE = 24
+MAX_TASK_CHARS = 200
+ANY_GPU = "any"
+DEFAULT_DURATION = "2h"
+QUARTER = timedelta(minutes=15)
+
+
+def next_quarter_hour(now: datetime) -> datetime:
+    """The first quarter hour strictly after ``now`` (10:00 → 10:15, 10:07 → 10:15).
+
+    Strictly after, so the default start is never already past by the time the form is sent.
+    """
+    utc = now.astimezone(UTC)
+    floor = utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+    return floor + QUARTER
+
+
+def memory_action_id(gpu: str | None) -> str:
+    """The memory input's action id: it changes with the GPU so the 50% default is re-applied."""
+    return f"{ids.INPUT}:{gpu or ANY_GPU}"
+
+
+def _title(text: str) -> PlainTextObject:
+    return PlainTextObject(text=clip(text, MAX_TITLE))
+
+
+def _gpu_option(s: GpuStatus) -> Option:
+    text = f"{s.gpu.name} · {format_size(s.gpu.capacity_mib)} · {format_size(s.free_mib)} free now"
+    return Option(text=PlainTextObject(text=clip(text, MAX_OPTION_TEXT)), value=s.gpu.name)
+
+
+def _any_option() -> Option:
+    return Option(text=PlainTextObject(text="Any GPU (best fit)"), value=ANY_GPU)
+
+
+def _shown_gpus(gpus: list[GpuStatus], selected: str | None) -> list[GpuStatus]:
+    """At most 99 GPUs (plus "any"): those with most free memory, always including the selected."""
+    limit = MAX_SELECT_OPTIONS - 1
+    if len(gpus) <= limit:
+        return gpus
+    ranked = sorted(gpus, key=lambda s: (-s.free_mib, s.gpu.name))[:limit]
+    chosen = next((s for s in gpus if s.gpu.name == selected), None)
+    if chosen is not None and chosen not in ranked:
+        ranked[-1] = chosen
+    return ranked
+
+
+def _gpu_block(gpus: list[GpuStatus], selected: str | None) -> list[Block]:
+    shown = _shown_gpus(gpus, selected)
+    options = [_any_option(), *(_gpu_option(s) for s in shown)]
+    initial = next((o for o in options if o.value == selected), None)
+    blocks: list[Block] = [
+        InputBlock(
+            block_id=ids.BLOCK_GPU,
+            label="GPU",
+            dispatch_action=True,
+            element=StaticSelectElement(
+                action_id=ids.MODAL_GPU_SELECT,
+                placeholder="Pick a GPU",
+                options=options,
+                initial_option=initial,
+            ),
+        )
+    ]
+    if len(shown) < len(gpus):
+        blocks.append(
+            _context(
+                f"Showing the {len(shown)} GPUs with most free memory of {len(gpus)}; book "
+                "another with `/gpubook book <gpu> …`."
+            )
+        )
+    return blocks
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+
+
+def default_memory(gpus: list[GpuStatus], selected: str | None) -> str | None:
+    """Half of the selected GPU, as text the parser reads back exactly; None without a GPU."""
+    chosen = next((s for s in gpus if s.gpu.name == selected), None)
+    return mib_text(chosen.gpu.capacity_mib // 2) if chosen else None
+
+
+def _memory_block(initial: str | None, gpu: str | None) -> InputBlock:
+    return InputBlock(
+        block_id=ids.BLOCK_MEMORY,
+        label="Memory",
+        hint="e.g. 20GB, 20480MiB or 50%",
+        element=PlainTextInputElement(
+            action_id=memory_action_id(gpu),
+            placeholder="20GB",
+            initial_value=initial,
+            max_length=32,
+        ),
+    )
+
+
+def _start_block(start: datetime) -> InputBlock:
+    return InputBlock(
+        block_id=ids.BLOCK_START,
+        label="Start",
+        element=DateTimePickerElement(
+            action_id=ids.INPUT, initial_date_time=int(start.timestamp())
+        ),
+    )
+
+
+def _duration_block(initial: str) -> InputBlock:
+    return InputBlock(
+        block_id=ids.BLOCK_DURATION,
+        label="Duration",
+        hint="e.g. 90m, 1h30m, 2d",
+        element=PlainTextInputElement(action_id=ids.INPUT, initial_value=initial, max_length=32),
+    )
+
+
+def _task_block(task: str | None) -> InputBlock:
+    return InputBlock(
+        block_id=ids.BLOCK_TASK,
+        label="Task",
+        hint="What the GPU is for; shown to everyone.",
+        element=PlainTextInputElement(
+            action_id=ids.INPUT,
+            placeholder="fine-tune llama",
+            initial_value=clip(task, MAX_TASK_CHARS) if task else None,
+            max_length=MAX_TASK_CHARS,
+        ),
+    )
+
+
+def booking_modal(
+    gpus: list[GpuStatus],
+    *,
+    now: datetime,
+    tz: tzinfo,
+    selected_gpu: str | None = None,
+    memory_text: str | None = None,
+    start: datetime | None = None,
+    duration_text: str | None = None,
+    task: str | None = None,
+    private_metadata: str = "",
+) -> View:
+    """The `/gpubook` form: GPU (dispatching a block action on change), memory, start, duration, task.
+
+    Re-build it with the new ``selected_gpu`` on ``MODAL_GPU_SELECT`` and ``views.update`` it: the
+    memory default then becomes half of that GPU.
+    """
+    memory = memory_text if memory_text is not None else default_memory(gpus, selected_gpu)
+    blocks: list[Block] = [
+        *_gpu_block(gpus, selected_gpu),
+        _memory_block(memory, selected_gpu),
+        _start_block(start or next_quarter_hour(now)),
+        _duration_block(duration_text or DEFAULT_DURATION),
+        _task_block(task),
+        _context(
+            f"Start is in your time zone ({zone_label(tz, now)}); memory is held for the whole window."
+        ),
+    ]
+    return View(
+        type="modal",
+        callback_id=ids.BOOK_MODAL,
+        title=_title("Book a GPU"),
+        submit=_title("Book"),
+        close=_title("Cancel"),
+        blocks=blocks,
+        private_metadata=private_metadata,
+    )
+
+
+def edit_modal(b: BookingInfo, *, now: datetime) -> View:
+    """Change a booking's memory, start (before it starts), duration or task.
+
+    ``private_metadata`` is the booking id; the service checks ownership again on submit.
+    """
+    title = f"Edit booking #{b.id}"
+    if len(title) > MAX_TITLE:
+        title = f"Edit #{b.id}"
+    blocks: list[Block] = [
+        _context(f"*#{b.id}* on `{escape(b.gpu_name)}` — {escape(clip(b.task, 120))}"),
+        _memory_block(mib_text(b.memory_mib), b.gpu_name),
+    ]
+    if b.status == BookingStatus.UPCOMING:
+        blocks.append(_start_block(b.start))
+    else:
+        blocks.append(
+            _context(f"Started {slack_date(b.start, now=now)}; a running booking keeps its start.")
+        )
+    blocks += [_duration_block(format_duration(b.duration)), _task_block(b.task)]
+    return View(
+        type="modal",
+        callback_id=ids.EDIT_MODAL,
+        title=_title(title),
+        submit=_title("Save"),
+        close=_title("Cancel"),
+        blocks=blocks,
+        private_metadata=str(b.id),
+    )
+
+
+def modal_values(view: dict[str, Any]) -> dict[str, Any]:
+    """A submitted modal's values by block id: ``{"gpu": "a100-1", "memory": "20GB", ...}``.
+
+    Takes the ``view`` dict of a ``view_submission`` / ``block_actions`` body. Selects give the
+    option value, the date-time picker its UNIX seconds (int), text inputs their text; an empty or
+    absent input gives ``None``. Keyed by block id only, since the memory input's action id varies.
+    """
+    values: dict[str, Any] = {}
+    for block_id, actions in (view.get("state") or {}).get("values", {}).items():
+        for action in actions.values():
+            values[block_id] = _value_of(action)
+    return values
+
+
+def _value_of(action: dict[str, Any]) -> Any:
+    kind = action.get("type")
+    if kind == "static_select":
+        option = action.get("selected_option") or {}
+        return option.get("value")
+    if kind == "datetimepicker":
+        return action.get("selected_date_time")
+    return action.get("value") or None
