@@ -1,0 +1,72 @@
+"""The benchmark scripts still run: each main() at tiny sizes, with its results' shape checked.
+
+No timings are asserted — they depend on the machine. PostgreSQL is left out (``--backends
+sqlite``): the service's PostgreSQL path is covered by the service tests.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+from pathlib import Path
+
+from bench import capacity_bench, create_bench, utilisation_bench
+from bench.common import GIB, T0, overlapping
+from bot import capacity
+from bot.capacity import Span
+
+
+def _quick(tmp_path: Path, *extra: str) -> list[str]:
+    return ["--quick", "--out", str(tmp_path), *extra]
+
+
+def test_capacity_bench_reports_percentiles_for_every_case(tmp_path: Path) -> None:
+    results = capacity_bench.main(_quick(tmp_path))
+    assert [run["overlapping"] for run in results["runs"]] == list(capacity_bench.QUICK.overlaps)
+    for run in results["runs"]:
+        cases = [row["case"] for row in run["rows"]]
+        assert any(c.startswith("fits") for c in cases)
+        assert any(c.startswith("service.create() refused") for c in cases)
+        for row in run["rows"]:
+            assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
+    assert json.loads((tmp_path / "capacity_bench.json").read_text())["machine"]["cores"]
+
+
+def test_capacity_bench_arranges_exactly_the_overlapping_bookings() -> None:
+    spans = capacity_bench.make_spans(random.Random(1), 500, 120)
+    window_end = capacity_bench.WINDOW_START + capacity_bench.WINDOW
+    hits = overlapping(spans, capacity_bench.WINDOW_START, window_end)
+    assert len(spans) == 500
+    assert len(hits) == 120
+
+
+def test_create_bench_compares_every_mode_with_the_bare_insert(tmp_path: Path) -> None:
+    results = create_bench.main(_quick(tmp_path, "--backends", "sqlite"))
+    rows = results["backends"]["sqlite"]
+    assert [r["mode"] for r in rows] == [m.name for m in create_bench.MODES] + [
+        "bare INSERT, sequential"
+    ]
+    assert all(r["ops"] == results["ops_per_mode"] and r["ops_per_s"] > 0 for r in rows)
+    assert rows[-1]["vs_bare"] == 1.0
+    assert all(r["statements_per_op"] > rows[-1]["statements_per_op"] for r in rows[:-1])
+
+
+def test_utilisation_bench_peak_rule_never_refuses_falsely(tmp_path: Path) -> None:
+    results = utilisation_bench.main(_quick(tmp_path))
+    (run,) = results["runs"]
+    peak = run["rules"]["peak (gpubook)"]
+    naive = run["rules"]["naive sum of overlaps"]
+    assert peak["false_refusals"] == 0
+    assert naive["false_refusals"] > 0
+    assert naive["gib_hours_accepted"] <= peak["gib_hours_accepted"]
+    assert peak["accepted"] + peak["refused"] == run["requests"]
+    assert not peak["overfilled_gpus"] and not naive["overfilled_gpus"]
+
+
+def test_naive_rule_refuses_back_to_back_bookings_the_peak_rule_accepts() -> None:
+    hour = timedelta(hours=1)
+    held = [Span(T0, T0 + hour, 16 * GIB), Span(T0 + hour, T0 + 2 * hour, 16 * GIB)]
+    args = (held, 24 * GIB, 8 * GIB, T0, T0 + 2 * hour)
+    assert capacity.fits(*args)
+    assert not utilisation_bench.naive_fits(*args)
