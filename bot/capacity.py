@@ -13,7 +13,8 @@ The functions are property-tested against a minute-by-minute brute force in
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+import heapq
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -69,36 +70,44 @@ def _check_window(start: datetime, end: datetime) -> None:
         raise ValueError(f"empty window [{start}, {end})")
 
 
-def profile(spans: Iterable[Span], start: datetime, end: datetime) -> list[Step]:
-    """The held-memory step function over ``[start, end)``, as maximal runs of equal usage.
+def _runs(
+    spans: Iterable[Span], start: datetime, end: datetime
+) -> Iterator[tuple[datetime, datetime, int]]:
+    """Yield ``(run_start, run_end, used)`` pieces covering ``[start, end)`` in order, lazily.
 
-    Spans are clipped to the window; changes at the same instant are merged before a step is
-    emitted, which is what makes back-to-back bookings not overlap.
+    Spans are clipped to the window; changes at the same instant are merged before a piece is
+    emitted, which is what makes back-to-back bookings not overlap. Adjacent pieces may hold
+    the same amount (``profile`` merges them); a scan that stops early never pays for the rest.
     """
-    _check_window(start, end)
     deltas: dict[datetime, int] = {}
     for span in spans:
         s, e = max(span.start, start), min(span.end, end)
         if s < e and span.mib:
             deltas[s] = deltas.get(s, 0) + span.mib
             deltas[e] = deltas.get(e, 0) - span.mib
-    steps: list[Step] = []
+    times = list(deltas)
+    heapq.heapify(times)  # popped in order on demand: an early stop skips most of the sort
     used, cursor = 0, start
-    for t in sorted(deltas):
+    while times:
+        t = heapq.heappop(times)
         if t > cursor:
-            _append_step(steps, cursor, t, used)
+            yield cursor, t, used
             cursor = t
         used += deltas[t]
     if cursor < end:
-        _append_step(steps, cursor, end, used)
+        yield cursor, end, used
+
+
+def profile(spans: Iterable[Span], start: datetime, end: datetime) -> list[Step]:
+    """The held-memory step function over ``[start, end)``, as maximal runs of equal usage."""
+    _check_window(start, end)
+    steps: list[Step] = []
+    for run_start, run_end, used in _runs(spans, start, end):
+        if steps and steps[-1].used_mib == used:
+            steps[-1] = Step(steps[-1].start, run_end, used)
+        else:
+            steps.append(Step(run_start, run_end, used))
     return steps
-
-
-def _append_step(steps: list[Step], start: datetime, end: datetime, used: int) -> None:
-    if steps and steps[-1].used_mib == used:
-        steps[-1] = Step(steps[-1].start, end, used)
-    else:
-        steps.append(Step(start, end, used))
 
 
 def peak(spans: Iterable[Span], start: datetime, end: datetime) -> Peak:
@@ -135,12 +144,12 @@ def earliest_fit(
         return None
     limit = capacity_mib - mib
     candidate = not_before
-    for step in profile(spans, not_before, latest_start + duration):
-        if step.used_mib > limit:
-            candidate = step.end
+    for _run_start, run_end, used in _runs(spans, not_before, latest_start + duration):
+        if used > limit:
+            candidate = run_end
             if candidate > latest_start:
                 return None
-        elif step.end - candidate >= duration:
+        elif run_end - candidate >= duration:
             return candidate
     return None
 

@@ -257,7 +257,9 @@ class BookingService:
                 )
             self._require_holding(booking, "release")
             old_end = booking.end_at
-            booking.end_at = max(now, booking.start_at)
+            # Never past the planned end: an overrun the lifecycle sweep hasn't ended yet held
+            # nothing after it.
+            booking.end_at = min(max(now, booking.start_at), old_end)
             booking.status, booking.end_reason, booking.updated_at = (
                 BookingStatus.COMPLETED,
                 "released",
