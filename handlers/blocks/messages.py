@@ -503,7 +503,7 @@ def calendar_message(
             f"Peak memory held per {unit} on `{escape(cal.gpu.name)}` "
             f"({format_size(cal.gpu.capacity_mib)}), times in {zone_label(tz, cal.start)}."
         ),
-        section(f"```{clip(strip, MAX_SECTION_TEXT - 6)}```"),
+        section(f"```\n{clip(strip, MAX_SECTION_TEXT - 8)}\n```"),
     ]
     if cal.bookings:
         shown = [_calendar_line(b, now) for b in cal.bookings[:MAX_CALENDAR_BOOKINGS]]

@@ -1,0 +1,83 @@
+"""The App Home tab: the dashboard of the seed's web app, as one ``home`` view.
+
+It reuses the message builders (booking cards, status lines) so a booking looks the same in a
+reply and on the Home tab, and stays within 100 blocks however many bookings and GPUs there are.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
+from slack_sdk.models.views import View
+
+from bot.views import BookingInfo, GpuStatus
+from handlers import ids
+from handlers.blocks.messages import (
+    NO_GPUS,
+    booking_card,
+    button,
+    context,
+    gb_hours,
+    header,
+    pack_lines,
+    section,
+    status_line,
+)
+
+#: Own bookings shown as cards (two blocks each) before the rest is summarised.
+MAX_HOME_CARDS = 20
+#: Blocks left for the "GPUs now" lines, packed into sections of up to 3000 characters.
+MAX_GPU_SECTIONS = 40
+
+
+def _my_bookings(
+    mine: list[BookingInfo], *, user_id: str, now: datetime, is_admin: bool
+) -> list[Block]:
+    blocks: list[Block] = [header("My bookings")]
+    if not mine:
+        return [*blocks, section("You have no upcoming or active bookings.")]
+    for b in mine[:MAX_HOME_CARDS]:
+        blocks.extend(booking_card(b, now=now, viewer_id=user_id, is_admin=is_admin))
+    hidden = len(mine) - MAX_HOME_CARDS
+    if hidden > 0:
+        blocks.append(context(f"…and {hidden} more; see `/gpubook list`."))
+    return blocks
+
+
+def _gpus_now(statuses: list[GpuStatus], now: datetime) -> list[Block]:
+    blocks: list[Block] = [header("GPUs now")]
+    if not statuses:
+        return [*blocks, section(NO_GPUS)]
+    lines = [status_line(s, now) for s in statuses]
+    return blocks + pack_lines(lines, max_blocks=MAX_GPU_SECTIONS, more="see `/gpubook status`.")
+
+
+def home_view(
+    *,
+    user_id: str,
+    mine: list[BookingInfo],
+    statuses: list[GpuStatus],
+    week_usage_mib_s: int,
+    now: datetime,
+    is_admin: bool = False,
+) -> View:
+    """The Home tab: New booking / Calendar buttons, my bookings, every GPU now, my week's usage."""
+    blocks: list[Block] = [
+        header("gpubook"),
+        ActionsBlock(
+            block_id="home_actions",
+            elements=[
+                button("New booking", ids.HOME_NEW_BOOKING, "new", style="primary"),
+                button("Calendar", ids.HOME_CALENDAR, "calendar"),
+            ],
+        ),
+        DividerBlock(),
+        *_my_bookings(mine, user_id=user_id, now=now, is_admin=is_admin),
+        DividerBlock(),
+        *_gpus_now(statuses, now),
+        DividerBlock(),
+        section(f"*My usage this week*: {gb_hours(week_usage_mib_s)} GB·h"),
+        context("Times are shown in your own time zone. GB = 1024 MiB."),
+    ]
+    return View(type="home", blocks=blocks)

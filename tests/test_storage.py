@@ -1,0 +1,121 @@
+"""Storage: the UTC column type, URL normalisation, migrations and SQLite connection settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import StatementError
+
+from storage.db import Database, normalise_url
+from storage.migrate import alembic_config, current_revision, upgrade
+from storage.models import Base, Gpu
+from tests.conftest import T0, pg_database, require_postgres, reset_pg_schema
+
+STORAGE_SCHEMA = "gpubook_test_storage"
+
+
+# ---------------------------------------------------------------------------- UTCDateTime
+
+
+def _gpu(created_at: datetime) -> Gpu:
+    return Gpu(team_id="T", name="rtx-0", capacity_mib=1024, created_at=created_at, updated_at=T0)
+
+
+async def test_naive_datetimes_are_refused(db: Database) -> None:
+    with pytest.raises(StatementError, match="naive datetime"):
+        async with db.write() as session:
+            session.add(_gpu(datetime(2026, 1, 5, 8, 0)))
+    async with db.read() as session:
+        assert list(await session.scalars(select(Gpu))) == []
+
+
+@pytest.mark.parametrize(
+    "written",
+    [T0, datetime(2026, 7, 1, 23, 30, 15, 123456, tzinfo=ZoneInfo("America/Los_Angeles"))],
+    ids=["utc", "los-angeles"],
+)
+async def test_aware_datetimes_come_back_as_the_same_instant_in_utc(
+    db: Database, written: datetime
+) -> None:
+    async with db.write() as session:
+        session.add(_gpu(written))
+    async with db.read() as session:
+        read = await session.scalar(select(Gpu.created_at))
+    assert read == written
+    assert read.tzinfo is UTC
+
+
+# ---------------------------------------------------------------------------- URLs
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+asyncpg://u:p@h:5432/d"),
+        ("postgresql://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("  postgresql+psycopg2://u@h/d ", "postgresql+asyncpg://u@h/d"),
+        ("postgresql+asyncpg://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("sqlite:///gpubook.db", "sqlite+aiosqlite:///gpubook.db"),
+        ("sqlite:////var/lib/gpubook.db", "sqlite+aiosqlite:////var/lib/gpubook.db"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+    ],
+)
+def test_normalise_url(given: str, expected: str) -> None:
+    assert normalise_url(given) == expected
+
+
+# ---------------------------------------------------------------------------- migrations
+
+
+@pytest.fixture
+async def empty_db(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A database with no tables at all (the ``db`` fixture comes already migrated)."""
+    if backend == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    else:
+        url = require_postgres()
+        await reset_pg_schema(url, STORAGE_SCHEMA)
+        database = pg_database(url, STORAGE_SCHEMA)
+    yield database
+    await database.dispose()
+
+
+def _head() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _schema_differences(connection: Connection) -> list[Any]:
+    return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+
+async def test_upgrade_reaches_head_is_idempotent_and_matches_the_models(
+    empty_db: Database,
+) -> None:
+    assert await current_revision(empty_db) is None
+    await upgrade(empty_db)
+    assert await current_revision(empty_db) == _head()
+    await upgrade(empty_db)
+    assert await current_revision(empty_db) == _head()
+    async with empty_db.engine.connect() as conn:
+        assert await conn.run_sync(_schema_differences) == []
+
+
+# ---------------------------------------------------------------------------- SQLite settings
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_sqlite_connections_use_wal_and_foreign_keys(db: Database) -> None:
+    for transaction in (db.read, db.write):
+        async with transaction() as session:
+            assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
