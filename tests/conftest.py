@@ -24,7 +24,9 @@ from storage.db import Database, normalise_url
 from storage.migrate import upgrade
 
 PG_URL = os.environ.get("GPUBOOK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-PG_SCHEMA = "gpubook_test"
+#: One schema per test process, so parallel runs on one server (two checkouts, CI beside a
+#: developer) never drop each other's tables.
+PG_SCHEMA = f"gpubook_test_{os.getpid()}"
 #: Monday 5 January 2026, 08:00 UTC: "now" in service tests.
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 ADMIN = "UADMIN"
@@ -40,7 +42,9 @@ async def _pg_reachable(url: str) -> str | None:
     import asyncpg
 
     try:
-        conn = await asyncio.wait_for(asyncpg.connect(normalise_url(url).replace("+asyncpg", "")), 5)
+        conn = await asyncio.wait_for(
+            asyncpg.connect(normalise_url(url).replace("+asyncpg", "")), 5
+        )
     except Exception as exc:  # any failure to connect means "not reachable"
         return f"{type(exc).__name__}: {exc}"
     await conn.close()
@@ -70,15 +74,28 @@ def pg_url() -> str:
     return require_postgres()
 
 
-async def reset_pg_schema(url: str, schema: str = PG_SCHEMA) -> None:
+async def reset_pg_schema(url: str, schema: str = PG_SCHEMA, *, create: bool = True) -> None:
+    """Drop ``schema`` with everything in it and (unless ``create`` is false) make it anew."""
     import asyncpg
 
     conn = await asyncpg.connect(normalise_url(url).replace("+asyncpg", ""))
     try:
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await conn.execute(f"CREATE SCHEMA {schema}")
+        if create:
+            await conn.execute(f"CREATE SCHEMA {schema}")
+            _schemas_made.add((url, schema))
     finally:
         await conn.close()
+
+
+_schemas_made: set[tuple[str, str]] = set()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the schemas this run made, so repeated local runs leave nothing behind."""
+    for url, schema in sorted(_schemas_made):
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, reset_pg_schema(url, schema, create=False)).result()
 
 
 def pg_database(url: str, schema: str = PG_SCHEMA, **kwargs) -> Database:
