@@ -375,7 +375,7 @@ def test_calendar_day_strip_shows_scenario_4_peaks() -> None:
     assert len(lines) == 24
     assert lines[10] == "10:00 ▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓░ 23/24 GB"
     assert lines[11] == "11:00 ▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓░ 23/24 GB"
-    assert lines[9].endswith("░" * 20 + " 0 MiB / 24 GB")
+    assert lines[9].endswith("░" * 20 + " 0/24 GB")
     assert lines[12].startswith("12:00 " + "░" * 20)
     assert dicts[0]["text"]["text"] == "rtx-0 — Mon 5 Jan 2026"
     text = all_text(dicts)
@@ -388,7 +388,7 @@ def test_calendar_strip_uses_viewer_zone_and_labels_it() -> None:
     dicts = valid(messages.calendar_message(_scenario_4(berlin_midnight), now=T0, tz=BERLIN))
     lines = _strip_lines(dicts)
     assert lines[11].startswith("11:00 ") and lines[11].endswith(" 23/24 GB")  # 10:00 UTC
-    assert lines[10].endswith(" 0 MiB / 24 GB")
+    assert lines[10].endswith(" 0/24 GB")
     assert "CET" in all_text(dicts)
 
 
@@ -406,7 +406,7 @@ def test_calendar_week_strip_has_one_peak_per_day() -> None:
     lines = _strip_lines(valid(messages.calendar_message(cal, now=T0, tz=UTC_ZONE, week=True)))
     assert len(lines) == 7
     assert lines[0].startswith("Mon  5 ") and lines[0].endswith("23/24 GB")
-    assert all(line.endswith("0 MiB / 24 GB") for line in lines[1:])
+    assert all(line.endswith(" 0/24 GB") for line in lines[1:])
 
 
 def test_calendar_navigation_values_parse_back() -> None:

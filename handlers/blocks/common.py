@@ -51,6 +51,8 @@ def bar(used_mib: int, capacity_mib: int, width: int = BAR_WIDTH) -> str:
 def usage(used_mib: int, capacity_mib: int) -> str:
     """``23/24 GB`` style numbers beside a bar."""
     used, total = format_size(used_mib), format_size(capacity_mib)
+    if used_mib == 0:
+        return f"0/{total}"
     unit = total.split(" ")[-1]
     if used.endswith(f" {unit}"):
         return f"{used.removesuffix(' ' + unit)}/{total}"
