@@ -24,14 +24,14 @@ from bot.errors import CapacityError, GpubookError
 from bot.service import Actor, BookingChange, BookingService, ServiceConfig
 from storage.db import Database
 from storage.migrate import upgrade
-from tests.conftest import ADMIN, T0, at, pg_database, require_postgres, reset_pg_schema
+from tests.conftest import ADMIN, PG_SCHEMA, T0, at, pg_database, require_postgres, reset_pg_schema
 from tests.test_service_scenarios import CARD, GB, add_gpu, all_bookings, book, holding_peak
 
 REPO = Path(__file__).resolve().parent.parent
 REQUESTS = 40
 FITTING = 6  # 6 × 4 GB = 24 GB
 PROCESSES = 4
-PROCS_SCHEMA = "gpubook_test_procs"
+PROCS_SCHEMA = f"{PG_SCHEMA}_procs"
 
 
 async def _assert_six_of_forty_and_no_overbooking(service: BookingService) -> None:
@@ -117,7 +117,7 @@ async def sqlite_file(tmp_path: Path) -> AsyncIterator[tuple[str, Database]]:
 
 @pytest.fixture
 async def pg_schema() -> AsyncIterator[tuple[str, Database]]:
-    """A schema of its own, so the processes and this test share tables nobody else resets."""
+    """A schema of this run's own that the processes and this test share."""
     url = require_postgres()
     await reset_pg_schema(url, PROCS_SCHEMA)
     db = pg_database(url, PROCS_SCHEMA)

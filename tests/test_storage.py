@@ -19,9 +19,9 @@ from sqlalchemy.exc import StatementError
 from storage.db import Database, normalise_url
 from storage.migrate import alembic_config, current_revision, upgrade
 from storage.models import Base, Gpu
-from tests.conftest import T0, pg_database, require_postgres, reset_pg_schema
+from tests.conftest import PG_SCHEMA, T0, pg_database, require_postgres, reset_pg_schema
 
-STORAGE_SCHEMA = "gpubook_test_storage"
+STORAGE_SCHEMA = f"{PG_SCHEMA}_storage"
 
 
 # ---------------------------------------------------------------------------- UTCDateTime
