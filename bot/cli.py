@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.clock import Clock, FrozenClock, system_clock
 from bot.config import Settings
 from bot.errors import GpubookError, InputError
+from bot.runner import add_serve
 from bot.service import Actor, BookingService
 from bot.timefmt import format_window, zone_label
 from bot.timeparse import parse_when
@@ -414,6 +415,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_book,
     _add_cancel,
     _add_export,
+    add_serve,
 )
 
 

@@ -318,6 +318,15 @@ class BookingService:
         async with self.db.read() as session:
             return BookingInfo.of(await self._booking(session, actor.team_id, booking_id))
 
+    async def get_for_change(self, actor: Actor, booking_id: int, verb: str) -> BookingInfo:
+        """The booking, after checking ``actor`` may ``verb`` it and that it still holds memory,
+        so an interface never opens a form for a change the service would refuse."""
+        async with self.db.read() as session:
+            booking = await self._booking(session, actor.team_id, booking_id)
+            self._require_owner(actor, booking, verb)
+            self._require_holding(booking, verb)
+            return BookingInfo.of(booking)
+
     async def list_bookings(
         self,
         actor: Actor,
@@ -633,6 +642,10 @@ class BookingService:
             return await self._channel(session, team_id, gpu.channel_id if gpu else None)
 
     # ------------------------------------------------------------------ rules
+
+    def require_admin(self, actor: Actor, what: str) -> None:
+        """Refuse non-admins, for interfaces that show admin-only views of ungated reads."""
+        self._require_admin(actor, what)
 
     def _require_admin(self, actor: Actor, what: str) -> None:
         if not self.is_admin(actor):
@@ -991,12 +1004,9 @@ class BookingService:
     async def _channel(
         self, session: AsyncSession, team_id: str, gpu_channel: str | None
     ) -> str | None:
-        if gpu_channel:
-            return gpu_channel
-        workspace_channel = await session.scalar(
-            select(Workspace.channel_id).where(Workspace.team_id == team_id)
+        return await notification_channel(
+            session, team_id, gpu_channel, self.config.default_channel
         )
-        return workspace_channel or self.config.default_channel
 
     # ------------------------------------------------------------------ audit and outbox
 
@@ -1045,13 +1055,13 @@ class BookingService:
         """Queue a channel message about ``booking`` (skipped when no channel is configured)."""
         channel = await self._channel(session, booking.team_id, booking.gpu.channel_id)
         if channel:
-            session.add(_notification(kind, booking, channel, now, details))
+            session.add(outbox_row(kind, booking, channel, now, details))
 
     @staticmethod
     def _dm_owner(
         session: AsyncSession, kind: str, booking: Booking, now: datetime, details: dict[str, Any]
     ) -> None:
-        session.add(_notification(kind, booking, booking.user_id, now, details))
+        session.add(outbox_row(kind, booking, booking.user_id, now, details))
 
     def _dm_if_admin_change(
         self, session: AsyncSession, actor: Actor, booking: Booking, now: datetime, action: str
@@ -1066,9 +1076,25 @@ class BookingService:
 _PAST = {"edit": "edited", "extend": "extended", "release": "released", "cancel": "cancelled"}
 
 
-def _notification(
+async def notification_channel(
+    session: AsyncSession, team_id: str, gpu_channel: str | None, default_channel: str | None
+) -> str | None:
+    """Where a booking's channel messages go: the GPU's channel, else the workspace's (set by an
+    admin), else the configured default; ``None`` means nobody is told.
+
+    Module-level so the lifecycle sweep routes its messages exactly like the service does."""
+    if gpu_channel:
+        return gpu_channel
+    workspace_channel = await session.scalar(
+        select(Workspace.channel_id).where(Workspace.team_id == team_id)
+    )
+    return workspace_channel or default_channel
+
+
+def outbox_row(
     kind: str, booking: Booking, channel: str, now: datetime, details: dict[str, Any] | None
 ) -> Notification:
+    """A notification owed for ``booking``, due now (the lifecycle sweep writes these too)."""
     return Notification(
         team_id=booking.team_id,
         kind=kind,

@@ -1,0 +1,198 @@
+"""`gpubook serve`: run the bot over Socket Mode or HTTP until SIGTERM.
+
+Socket Mode (when ``SLACK_APP_TOKEN`` is set) needs no public URL; HTTP mode serves Slack's
+requests on ``POST /slack/events`` and a health check on ``GET /healthz`` for load balancers and
+orchestrators. Settings are checked before anything starts, and each problem is reported in one
+sentence with exit code 2, pointing at the console for trying gpubook without Slack.
+
+The pieces (:func:`web_app`, :func:`start_http`, :func:`start_socket_mode`) are separate so tests
+and benchmarks can run the real endpoint in-process on a random port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import build_app, build_deps
+from bot.config import Settings
+from storage.db import Database
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+EXIT_CONFIG = 2
+CONSOLE_HINT = "To try gpubook without Slack, run `gpubook console`."
+
+#: A named health check: True when that part of the bot works. The scheduler adds its own.
+HealthCheck = Callable[[], Awaitable[bool]]
+
+
+class ConfigError(Exception):
+    """Settings that cannot work; ``str()`` lists one sentence per problem."""
+
+
+def check_settings(settings: Settings) -> str:
+    """The mode to run in (``socket`` or ``http``), or ConfigError naming every missing setting."""
+    problems: list[str] = []
+    bot_token = settings.slack_bot_token
+    if not bot_token:
+        problems.append("SLACK_BOT_TOKEN is not set; copy the bot token (`xoxb-…`) from your app.")
+    elif not bot_token.startswith("xoxb-"):
+        problems.append("SLACK_BOT_TOKEN should start with `xoxb-` (the bot token, not another).")
+    if settings.slack_app_token:
+        mode = "socket"
+        if not settings.slack_app_token.startswith("xapp-"):
+            problems.append(
+                "SLACK_APP_TOKEN should start with `xapp-` (an app-level token with "
+                "`connections:write`); unset it to use HTTP mode."
+            )
+    else:
+        mode = "http"
+        if not settings.slack_signing_secret:
+            problems.append(
+                "SLACK_SIGNING_SECRET is not set; HTTP mode needs it to verify Slack's requests "
+                "(or set SLACK_APP_TOKEN to use Socket Mode)."
+            )
+    if problems:
+        raise ConfigError("\n".join([*problems, CONSOLE_HINT]))
+    return mode
+
+
+def web_app(
+    app: AsyncApp | None, health_checks: Mapping[str, HealthCheck], path: str = EVENTS_PATH
+) -> web.Application:
+    """``POST path`` for Slack (commands, interactions, events, options) and ``GET /healthz``.
+
+    Without ``app`` (Socket Mode) only the health check is served: an events endpoint whose
+    requests are not verified must never be exposed.
+    """
+
+    async def slack_events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(request: web.Request) -> web.Response:
+        results = {name: await _safe(check) for name, check in health_checks.items()}
+        ok = all(results.values())
+        return web.json_response({"ok": ok, **results}, status=200 if ok else 503)
+
+    application = web.Application()
+    if app is not None:
+        application.router.add_post(path, slack_events)
+    application.router.add_get(HEALTH_PATH, healthz)
+    return application
+
+
+async def _safe(check: HealthCheck) -> bool:
+    try:
+        return bool(await check())
+    except Exception:
+        log.exception("health check failed")
+        return False
+
+
+def default_health_checks(db: Database) -> dict[str, HealthCheck]:
+    return {"database": db.ping}
+
+
+async def start_http(
+    app: AsyncApp | None,
+    health_checks: Mapping[str, HealthCheck],
+    host: str = "0.0.0.0",
+    port: int = 3000,
+) -> web.AppRunner:
+    """Serve :func:`web_app`; ``port=0`` picks a free port (read it from ``runner.addresses``)."""
+    runner = web.AppRunner(web_app(app, health_checks), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def start_socket_mode(app: AsyncApp, app_token: str) -> AsyncSocketModeHandler:
+    """Connect to Slack over Socket Mode; Slack spreads requests over every connected replica."""
+    handler = AsyncSocketModeHandler(app, app_token=app_token)
+    await handler.connect_async()
+    return handler
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # not on Windows' default loop
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    health_checks: Mapping[str, HealthCheck] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Migrate, start in the configured mode, and run until SIGTERM/SIGINT (or ``stop``)."""
+    mode = check_settings(settings)
+    db = Database(settings.database_url)
+    deps = build_deps(settings, db)
+    try:
+        await upgrade(db)
+        app = build_app(
+            deps,
+            token=settings.slack_bot_token,
+            signing_secret=settings.slack_signing_secret if mode == "http" else None,
+            api_url=settings.slack_api_url,
+        )
+        checks = {**default_health_checks(db), **(health_checks or {})}
+        stop = stop or asyncio.Event()
+        _stop_on_signals(stop)
+        if mode == "socket":
+            assert settings.slack_app_token is not None
+            handler = await start_socket_mode(app, settings.slack_app_token)
+            checks["socket_mode"] = handler.client.is_connected
+            runner = await start_http(None, checks, port=settings.port)
+            log.info("gpubook is connected over Socket Mode; health on port %d", settings.port)
+            await stop.wait()
+            await handler.close_async()
+        else:
+            runner = await start_http(app, checks, port=settings.port)
+            log.info("gpubook listens on port %d (%s, %s)", settings.port, EVENTS_PATH, HEALTH_PATH)
+            await stop.wait()
+        await runner.cleanup()
+        log.info("gpubook stopped")
+    finally:
+        await deps.users.close()
+        await db.dispose()
+
+
+def run(settings: Settings) -> int:
+    """The `serve` subcommand: exit code 0 after a clean stop, 2 for unusable settings."""
+    try:
+        check_settings(settings)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve(settings))
+    return 0
+
+
+def add_serve(commands: Any) -> None:
+    """Register `gpubook serve` on the command line's subparsers (see ``bot.cli.COMMANDS``)."""
+    parser = commands.add_parser(
+        "serve",
+        help="Run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT).",
+        description="Run the Slack bot until SIGTERM.",
+    )
+    parser.set_defaults(handler=lambda args, settings, clock: run(settings), command_parser=parser)

@@ -1,0 +1,203 @@
+"""What every listener shares: the dependencies, who is asking, and how to answer them.
+
+Listeners follow one shape — ``ack()``, work out the :class:`~bot.service.Actor`, call the one
+service, render with a builder, reply — and the parts of it that would otherwise be repeated in
+every listener live here: building the actor from Bolt's context and the cached ``users.info``,
+the three ways of answering one person (a ``response_url``, an ephemeral message in a channel, a
+DM), and the rule that a refusal becomes the refusal blocks while a crash becomes a short apology
+and a log line, never a traceback in Slack.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.errors import GpubookError
+from bot.service import DEFAULT_TEAM, Actor, BookingService
+from handlers.blocks import messages
+from handlers.users import UserDirectory
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on my side and nothing was changed. Please try again."
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Everything listeners need, built once per process (see ``bot.app.build_deps``)."""
+
+    service: BookingService
+    users: UserDirectory
+    #: `/gpubook free 40GB` without `for …` looks for this long a window.
+    free_duration: timedelta = timedelta(hours=1)
+    #: How much the Extend button adds.
+    extend_step: timedelta = timedelta(hours=1)
+    #: How long a listener holding a trigger_id waits for an uncached ``users.info``
+    #: (trigger ids expire after 3 s; past this it proceeds in UTC).
+    lookup_timeout: float = 1.0
+
+    @property
+    def clock(self) -> Clock:
+        """The service's clock: handlers and service must agree on "now" (tests freeze it)."""
+        return self.service.clock
+
+    def now(self) -> datetime:
+        return self.service.clock()
+
+
+async def actor_for(
+    deps: Deps,
+    client: AsyncWebClient,
+    team_id: str | None,
+    user_id: str,
+    *,
+    max_wait: float | None = None,
+) -> Actor:
+    """The Actor for a request: Bolt's ``context.team_id`` and the user's cached profile."""
+    team = team_id or DEFAULT_TEAM
+    profile = await deps.users.get(client, team, user_id, max_wait=max_wait)
+    return Actor(user_id, team, profile.is_workspace_admin, profile.tz)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A reply: ``text`` is the notification/fallback text, ``blocks`` what people see."""
+
+    text: str
+    blocks: Sequence[Block]
+
+
+class Reply(Protocol):
+    """One way of answering the person who asked."""
+
+    async def send(self, message: Message, *, replace: bool = False) -> None: ...
+
+
+@dataclass(frozen=True)
+class ResponseUrlReply:
+    """Through the request's ``response_url``: ephemeral, and able to replace the clicked message."""
+
+    respond: AsyncRespond
+
+    async def send(self, message: Message, *, replace: bool = False) -> None:
+        await self.respond(
+            text=message.text,
+            blocks=list(message.blocks),
+            response_type="ephemeral",
+            replace_original=replace,
+        )
+
+
+@dataclass(frozen=True)
+class EphemeralReply:
+    """An ephemeral message in a channel (a modal submitted after a command in that channel)."""
+
+    client: AsyncWebClient
+    channel: str
+    user_id: str
+
+    async def send(self, message: Message, *, replace: bool = False) -> None:
+        await self.client.chat_postEphemeral(
+            channel=self.channel, user=self.user_id, text=message.text, blocks=message.blocks
+        )
+
+
+@dataclass(frozen=True)
+class DirectReply:
+    """A DM from the app (posting to a user id lands in the app's Messages tab with them).
+
+    Used where there is no channel to answer in: the App Home and modals opened from it.
+    """
+
+    client: AsyncWebClient
+    user_id: str
+
+    async def send(self, message: Message, *, replace: bool = False) -> None:
+        await self.client.chat_postMessage(
+            channel=self.user_id, text=message.text, blocks=message.blocks
+        )
+
+
+def reply_for(
+    client: AsyncWebClient, user_id: str, respond: AsyncRespond | None, channel: str | None
+) -> Reply:
+    """The best way to answer: the response_url if there is one, else ephemeral, else a DM."""
+    if respond is not None and respond.response_url:
+        return ResponseUrlReply(respond)
+    if channel:
+        return EphemeralReply(client, channel, user_id)
+    return DirectReply(client, user_id)
+
+
+def action_reply(
+    body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond | None
+) -> Reply:
+    """How to answer a button click: in place for messages, by DM for the App Home or a modal."""
+    user_id = body["user"]["id"]
+    if body.get("container", {}).get("type") == "view":
+        return DirectReply(client, user_id)
+    channel = (body.get("channel") or {}).get("id")
+    return reply_for(client, user_id, respond, channel)
+
+
+def refusal_message(error: GpubookError, *, now: datetime, task: str | None = None) -> Message:
+    """A service refusal as the refusal blocks, its sentence as the fallback text."""
+    return Message(str(error), messages.refusal(error, task=task, now=now))
+
+
+def apology() -> Message:
+    return Message(APOLOGY, messages.notice(APOLOGY, emoji=":warning:"))
+
+
+async def answer(
+    reply: Reply,
+    deps: Deps,
+    work: Callable[[], Awaitable[Message | None]],
+    *,
+    task: str | None = None,
+    replace: bool = False,
+) -> bool:
+    """Run ``work`` and send what it returns; True when it succeeded.
+
+    A GpubookError is answered with the refusal blocks (``task`` feeds their "book this window"
+    buttons); anything else is logged and answered with an apology. Failing to deliver the answer
+    is logged: there is nobody left to tell.
+    """
+    ok = True
+    try:
+        message = await work()
+    except GpubookError as error:
+        ok, replace, message = False, False, refusal_message(error, now=deps.now(), task=task)
+    except Exception:
+        log.exception("listener failed")
+        ok, replace, message = False, False, apology()
+    if message is not None:
+        try:
+            await reply.send(message, replace=replace)
+        except Exception:
+            log.exception("could not deliver a reply")
+    return ok
+
+
+def metadata(**values: Any) -> str:
+    """A view's ``private_metadata`` (what a submission needs to know about where it came from)."""
+    return json.dumps({k: v for k, v in values.items() if v is not None}, separators=(",", ":"))
+
+
+def read_metadata(raw: str | None) -> dict[str, Any]:
+    """Inverse of :func:`metadata`; anything unreadable counts as empty (it is client-echoed)."""
+    try:
+        value = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,274 @@
+"""The booking and edit modals: opening them, following the GPU select, and their submissions.
+
+Opening happens right after ``ack()`` with the request's ``trigger_id``, which Slack expires within
+seconds, so the only work before ``views.open`` is one quick database read and a cached (or
+deadline-bounded) ``users.info``. A submission's refusal must be the ``ack`` itself
+(``response_action="errors"``), so submissions call the service *before* acking — that is one
+short transaction — and send the confirmation after.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import GpubookError, InputError, NotFound
+from bot.service import Actor, BookingChange
+from bot.timefmt import format_window, zone_label
+from bot.units import format_duration, format_size, parse_duration
+from bot.views import BookingInfo
+from handlers import ids
+from handlers.blocks.messages import booking_confirmation, escape_sentence
+from handlers.blocks.modals import ANY_GPU, booking_modal, edit_modal, modal_values
+from handlers.context import (
+    APOLOGY,
+    Deps,
+    DirectReply,
+    EphemeralReply,
+    Message,
+    Reply,
+    actor_for,
+    answer,
+    metadata,
+    read_metadata,
+)
+from handlers.home import refresh_home
+
+log = logging.getLogger(__name__)
+
+NO_GPUS = "There are no GPUs yet; an admin adds one with `/gpubook admin gpu add NAME SIZE`."
+#: The date-time picker has minute resolution: a start within this of the booking's is unchanged.
+PICKER_RESOLUTION = timedelta(minutes=1)
+
+
+def confirmation(b: BookingInfo, headline: str, actor: Actor, now: datetime) -> Message:
+    """A booking's confirmation card; the fallback text names no user text (so it pings nobody)."""
+    window = f"{format_window(b.start, b.end, actor.tz, now)} {zone_label(actor.tz, b.start)}"
+    text = f"{headline} #{b.id}: {format_size(b.memory_mib)} on {b.gpu_name}, {window}."
+    blocks = booking_confirmation(
+        b, headline=f":white_check_mark: {headline}", now=now, viewer_id=actor.user_id
+    )
+    return Message(text, blocks)
+
+
+async def open_booking_modal(
+    deps: Deps,
+    client: AsyncWebClient,
+    actor: Actor,
+    trigger_id: str,
+    *,
+    channel: str | None,
+    gpu: str | None = None,
+    memory_text: str | None = None,
+    start: datetime | None = None,
+    duration_text: str | None = None,
+    task: str | None = None,
+) -> None:
+    """Open the booking form, pre-filled with whatever the user already said."""
+    statuses = await deps.service.status(actor)
+    if not statuses:
+        raise NotFound(NO_GPUS)
+    view = booking_modal(
+        statuses,
+        now=deps.now(),
+        tz=actor.tz,
+        selected_gpu=gpu,
+        memory_text=memory_text,
+        start=start,
+        duration_text=duration_text,
+        task=task,
+        private_metadata=metadata(channel=channel),
+    )
+    await client.views_open(trigger_id=trigger_id, view=view)
+
+
+async def open_edit_modal(
+    deps: Deps,
+    client: AsyncWebClient,
+    actor: Actor,
+    trigger_id: str,
+    booking_id: int,
+    *,
+    channel: str | None,
+) -> None:
+    """Open the edit form; refused up front if the actor may not edit the booking."""
+    booking = await deps.service.get_for_change(actor, booking_id, "edit")
+    view = edit_modal(booking, now=deps.now())
+    view.private_metadata = metadata(booking=booking.id, channel=channel)
+    await client.views_open(trigger_id=trigger_id, view=view)
+
+
+def _reply_to(client: AsyncWebClient, user_id: str, meta: dict[str, Any]) -> Reply:
+    """Where a submission's confirmation goes: the command's channel, else a DM (App Home)."""
+    channel = meta.get("channel")
+    if isinstance(channel, str) and channel:
+        return EphemeralReply(client, channel, user_id)
+    return DirectReply(client, user_id)
+
+
+def _start(values: dict[str, Any]) -> datetime | None:
+    seconds = values.get(ids.BLOCK_START)
+    return None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
+
+
+def _duration(values: dict[str, Any]) -> timedelta:
+    text = values.get(ids.BLOCK_DURATION)
+    if not text:
+        raise InputError("Give a duration, like `2h` or `90m`.", field="duration")
+    return parse_duration(text)
+
+
+def _error_block(error: GpubookError, view: dict[str, Any]) -> str:
+    """The input block a refusal belongs under: its field, else the first input of the form."""
+    inputs = [b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"]
+    target = ids.FIELD_TO_BLOCK.get(error.field or "", error.field)
+    if target in inputs or not inputs:
+        return target or ids.BLOCK_MEMORY
+    return inputs[0]
+
+
+async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo:
+    values = modal_values(view)
+    start = _start(values)
+    if start is None:
+        raise InputError("Pick a start.", field="start")
+    gpu = values.get(ids.BLOCK_GPU)
+    if not gpu:
+        raise InputError("Pick a GPU, or `Any GPU`.", field="gpu")
+    return await deps.service.create(
+        actor,
+        gpu=None if gpu == ANY_GPU else gpu,
+        memory=values.get(ids.BLOCK_MEMORY) or "",
+        start=start,
+        end=start + _duration(values),
+        task=values.get(ids.BLOCK_TASK) or "",
+    )
+
+
+async def _update(deps: Deps, actor: Actor, view: dict[str, Any], booking_id: int) -> BookingInfo:
+    """Apply the edit form; fields left as they were are not sent as changes."""
+    values = modal_values(view)
+    current = await deps.service.get(actor, booking_id)
+    start = _start(values)
+    if start is not None and abs(start - current.start) < PICKER_RESOLUTION:
+        start = None
+    duration = _duration(values)
+    end = (start or current.start) + duration
+    change = BookingChange(
+        task=values.get(ids.BLOCK_TASK),
+        start=start,
+        end=None if end == current.end else end,
+        memory=values.get(ids.BLOCK_MEMORY),
+    )
+    return await deps.service.update(actor, booking_id, change)
+
+
+async def _submit(
+    ack: Any,
+    deps: Deps,
+    client: AsyncWebClient,
+    context: Any,
+    body: dict[str, Any],
+    headline: str,
+    save: Any,
+) -> None:
+    """Save a form; refusals go back into the form, success closes it and confirms by message."""
+    view = body["view"]
+    user_id = body["user"]["id"]
+    actor = await actor_for(deps, client, context.team_id, user_id, max_wait=deps.lookup_timeout)
+    meta = read_metadata(view.get("private_metadata"))
+    try:
+        booking = await save(deps, actor, view, meta)
+    except GpubookError as error:
+        errors = {_error_block(error, view): escape_sentence(str(error))}
+        await ack(response_action="errors", errors=errors)
+        return
+    except Exception:
+        log.exception("saving a modal failed")
+        await ack(response_action="errors", errors={_error_block(InputError(""), view): APOLOGY})
+        return
+    await ack()
+
+    async def confirm() -> Message:
+        return confirmation(booking, headline, actor, deps.now())
+
+    await answer(_reply_to(client, user_id, meta), deps, confirm)
+    await refresh_home(deps, client, actor)
+
+
+async def _save_new(deps: Deps, actor: Actor, view: dict[str, Any], meta: dict[str, Any]) -> Any:
+    return await _create(deps, actor, view)
+
+
+async def _save_edit(deps: Deps, actor: Actor, view: dict[str, Any], meta: dict[str, Any]) -> Any:
+    booking_id = meta.get("booking")
+    if not isinstance(booking_id, int):
+        raise InputError("This form lost track of its booking; open it again from the booking.")
+    return await _update(deps, actor, view, booking_id)
+
+
+async def _follow_gpu(
+    deps: Deps, client: AsyncWebClient, context: Any, body: dict[str, Any]
+) -> None:
+    """Re-render the booking form for the newly chosen GPU (memory default: half of it)."""
+    view = body["view"]
+    values = modal_values(view)
+    gpu = body["actions"][0].get("selected_option", {}).get("value")
+    actor = await actor_for(
+        deps, client, context.team_id, body["user"]["id"], max_wait=deps.lookup_timeout
+    )
+    duration = values.get(ids.BLOCK_DURATION)
+    new_view = booking_modal(
+        await deps.service.status(actor),
+        now=deps.now(),
+        tz=actor.tz,
+        selected_gpu=None if gpu in (None, ANY_GPU) else gpu,
+        start=_start(values),
+        duration_text=duration,
+        task=values.get(ids.BLOCK_TASK),
+        private_metadata=view.get("private_metadata", ""),
+    )
+    try:
+        await client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
+    except SlackApiError as error:
+        # hash_conflict: the user changed the form again meanwhile; that newer event wins.
+        if error.response.get("error") != "hash_conflict":
+            raise
+
+
+def duration_text(start: datetime | None, end: datetime | None, by: timedelta | None) -> str | None:
+    """What to pre-fill the form's duration with, from `for 3h` or `until 17:00`."""
+    if by is not None:
+        return format_duration(by)
+    if start is not None and end is not None and end > start:
+        return format_duration(end - start)
+    return None
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    @app.view(ids.BOOK_MODAL)
+    async def book_submitted(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ) -> None:
+        await _submit(ack, deps, client, context, body, "Booked", _save_new)
+
+    @app.view(ids.EDIT_MODAL)
+    async def edit_submitted(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ) -> None:
+        await _submit(ack, deps, client, context, body, "Updated", _save_edit)
+
+    @app.action(ids.MODAL_GPU_SELECT)
+    async def gpu_selected(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ) -> None:
+        await ack()
+        try:
+            await _follow_gpu(deps, client, context, body)
+        except Exception:
+            log.exception("could not follow the GPU select")

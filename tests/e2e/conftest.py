@@ -1,0 +1,138 @@
+"""End-to-end harness: the real bot (Bolt app + HTTP endpoint from ``bot.runner``) on a random
+port, a fresh database, and the fake Slack Web API it talks to.
+
+Requests are signed with the real current time (Bolt rejects stale signatures) while the service
+runs on the frozen test clock (Mon 2026-01-05 08:00 UTC): the two are independent. Every test
+ends by validating every Block Kit payload the bot sent, and by waiting for listeners still
+running after their ack, so nothing outlives the database it uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.app import build_app
+from bot.runner import default_health_checks, start_http
+from bot.service import Actor, BookingService
+from bot.views import BookingInfo
+from handlers.context import Deps
+from handlers.users import UserDirectory
+from storage.models import BookingStatus
+from tests.conftest import ADMIN
+from tests.slackfake import FakeSlackWebAPI
+from tests.slackfake import requests as slack_req
+from tests.slackfake.webapi import Call
+
+TEAM = slack_req.TEAM_ID
+SECRET = slack_req.DEFAULT_SIGNING_SECRET
+_names = itertools.count(1)
+
+
+@pytest.fixture
+def backend() -> str:
+    """End-to-end tests run on SQLite; tests that must also run on PostgreSQL parametrize this."""
+    return "sqlite"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlackWebAPI]:
+    async with FakeSlackWebAPI() as server:
+        yield server
+
+
+def dump(call: Call) -> str:
+    """Everything a call carried, as text (for "the message mentions X" assertions)."""
+    return json.dumps(call.params, ensure_ascii=False)
+
+
+@dataclass
+class Bot:
+    """The running bot and helpers that talk to it like Slack does."""
+
+    url: str
+    fake: FakeSlackWebAPI
+    service: BookingService
+    deps: Deps
+
+    @property
+    def admin(self) -> Actor:
+        return Actor(ADMIN, TEAM)
+
+    async def add_gpu(self, name: str = "rtx-0", size: str = "24GB") -> None:
+        await self.service.add_gpu(self.admin, name, size)
+
+    async def bookings(self, *statuses: BookingStatus) -> list[BookingInfo]:
+        return await self.service.list_bookings(
+            self.admin, everyone=True, statuses=statuses or list(BookingStatus)
+        )
+
+    async def send(self, req: slack_req.SignedRequest) -> tuple[int, str]:
+        """POST a signed request; the ack must be an immediate 200 unless the test says so."""
+        status, _, body = await slack_req.post(self.url, req)
+        return status, body
+
+    async def command(self, text: str, *, user: str = "UA", channel: str = "C1") -> Call:
+        """Run `/gpubook <text>` and return what the bot posted to the response_url."""
+        name = f"cmd-{next(_names)}"
+        req = slack_req.slash_command(
+            text, user_id=user, channel_id=channel, response_url=self.fake.response_url(name)
+        )
+        assert await self.send(req) == (200, "")
+        [reply] = await self.fake.wait_for("response_url", predicate=lambda c: c.name == name)
+        return reply
+
+    async def command_opening(self, text: str, *, user: str = "UA") -> Call:
+        """Run a `/gpubook` that opens a form; return the ``views.open`` call for its trigger."""
+        req = slack_req.slash_command(text, user_id=user, response_url=self.fake.response_url())
+        assert await self.send(req) == (200, "")
+        trigger = req.payload["trigger_id"]
+        [opened] = await self.fake.wait_for(
+            "views.open", predicate=lambda c: c.params.get("trigger_id") == trigger
+        )
+        return opened
+
+    async def click(self, action_id: str, value: str, *, user: str = "UA", **kwargs: Any) -> Call:
+        """Click a button in a message; return the bot's answer through the response_url."""
+        name = f"click-{next(_names)}"
+        req = slack_req.block_action(
+            action_id, value, user_id=user, response_url=self.fake.response_url(name), **kwargs
+        )
+        assert await self.send(req) == (200, "")
+        [reply] = await self.fake.wait_for("response_url", predicate=lambda c: c.name == name)
+        return reply
+
+
+async def _settle() -> None:
+    """Wait for Bolt's listener tasks that are still running after their ack."""
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and _is_bolt(t)]
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+
+
+def _is_bolt(task: asyncio.Task[Any]) -> bool:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and "slack_bolt" in code.co_filename
+
+
+@pytest.fixture
+async def bot(fake: FakeSlackWebAPI, service: BookingService) -> AsyncIterator[Bot]:
+    deps = Deps(service=service, users=UserDirectory())
+    app = build_app(deps, token="xoxb-test", signing_secret=SECRET, api_url=fake.base_url)
+    runner: web.AppRunner = await start_http(
+        app, default_health_checks(service.db), host="127.0.0.1", port=0
+    )
+    port = runner.addresses[0][1]
+    yield Bot(f"http://127.0.0.1:{port}", fake, service, deps)
+    await _settle()
+    await runner.cleanup()
+    await deps.users.close()
+    fake.assert_all_valid()
