@@ -1,0 +1,197 @@
+"""Booking lifecycle: start due bookings, complete ended ones, queue reminders — exactly once.
+
+The bookings table is the source of truth. A sweep moves every booking whose start or end has
+passed, in write transactions that also write the audit entry and the outbox row for the message
+(:class:`storage.models.Notification`). Exactly-once follows from the status change itself: the
+second replica's sweep selects ``status = 'upcoming'`` and finds nothing, because the first one's
+change and its outbox row committed together. Nothing is lost while the bot is down: the next
+sweep finds every booking whose time passed and catches up.
+
+A booking whose whole window passed while the bot was down did happen in the world, so it is
+started and then completed in the same sweep: one "started" and one "ended" message, like any
+other booking (the notifier coalesces them into one channel message).
+
+On PostgreSQL each batch locks the GPU rows of its bookings (``FOR UPDATE``, in id order) before
+the bookings, like every service change does: a user releasing a booking at the very moment it
+ends waits for the sweep (or the other way round) and then sees the new status, so a booking is
+never both "ended" and "released". On SQLite every write transaction holds the database lock
+(``BEGIN IMMEDIATE``), so the same code is serialised. (``SKIP LOCKED`` is used for the outbox
+claim, whose lease is held while Slack is called; here it would leave a GPU's due bookings to the
+next sweep whenever another transaction held that GPU for a few milliseconds.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.service import ServiceConfig, notification_channel, outbox_row
+from storage.db import Database
+from storage.models import AuditEntry, Booking, BookingStatus, Gpu
+
+#: The actor recorded in the audit log for automatic transitions.
+ACTOR = "gpubook"
+#: Bookings moved per transaction: bounds lock time and memory when thousands are due at once.
+BATCH_SIZE = 500
+#: ``end_reason`` of a booking that ran to its planned end.
+COMPLETED = "completed"
+
+Act = Callable[[AsyncSession, Booking, datetime], Awaitable[None]]
+
+
+@dataclass
+class AdvanceCounts:
+    """What one :meth:`Lifecycle.advance` did."""
+
+    started: int = 0
+    ended: int = 0
+    reminders: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.started + self.ended + self.reminders
+
+
+class Lifecycle:
+    """Moves bookings along upcoming → active → completed and queues the reminder DMs."""
+
+    def __init__(
+        self,
+        db: Database,
+        config: ServiceConfig,
+        clock: Clock,
+        *,
+        reminder_before: timedelta = timedelta(minutes=15),
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self.reminder_before = reminder_before
+        self.batch_size = batch_size
+
+    async def advance(self, now: datetime | None = None) -> AdvanceCounts:
+        """Start, complete and remind everything due at ``now`` (default: the clock).
+
+        Starts run before ends so a booking that began and finished while the bot was down gets
+        both transitions, in order.
+        """
+        now = now or self.clock()
+        counts = AdvanceCounts()
+        counts.started = await self._drain(self._due_starts(now), self._start, now)
+        counts.ended = await self._drain(self._due_ends(now), self._complete, now)
+        counts.reminders = await self._drain(self._due_reminders(now), self._remind, now)
+        return counts
+
+    # ------------------------------------------------------------------ selection
+
+    @staticmethod
+    def _due_starts(now: datetime) -> list[ColumnElement[bool]]:
+        return [Booking.status == BookingStatus.UPCOMING, Booking.start_at <= now]
+
+    @staticmethod
+    def _due_ends(now: datetime) -> list[ColumnElement[bool]]:
+        return [Booking.status == BookingStatus.ACTIVE, Booking.end_at <= now]
+
+    def _due_reminders(self, now: datetime) -> list[ColumnElement[bool]]:
+        return [
+            Booking.status == BookingStatus.ACTIVE,
+            Booking.end_at > now,
+            Booking.end_at <= now + self.reminder_before,
+            or_(Booking.reminded_end_at.is_(None), Booking.reminded_end_at != Booking.end_at),
+        ]
+
+    async def _drain(self, due: list[ColumnElement[bool]], act: Act, now: datetime) -> int:
+        """Apply ``act`` to every booking matching ``due``, one batch per transaction.
+
+        Each batch locks the GPUs of its bookings first, in id order, then the bookings: the
+        service's order (GPU, then booking), so a sweep and a user's change to the same booking
+        serialise without deadlocking, and the status predicate is re-read after the lock — a
+        booking another replica (or a user) moved meanwhile simply drops out. Locks are held for
+        milliseconds, so a replica waits for another's batch rather than skipping it and leaving
+        the work to the next sweep. Stops when nothing due is left.
+        """
+        done = 0
+        while True:
+            async with self.db.write() as session:
+                candidates = select(Booking.gpu_id).where(*due).order_by(Booking.id)
+                gpu_ids = sorted(set(await session.scalars(candidates.limit(self.batch_size))))
+                if not gpu_ids:
+                    return done
+                await session.execute(
+                    select(Gpu.id).where(Gpu.id.in_(gpu_ids)).order_by(Gpu.id).with_for_update()
+                )
+                batch = (
+                    await session.scalars(
+                        select(Booking)
+                        .where(*due, Booking.gpu_id.in_(gpu_ids))
+                        .order_by(Booking.id)
+                        .limit(self.batch_size)
+                        .with_for_update(of=Booking)
+                    )
+                ).unique()
+                for booking in batch:
+                    await act(session, booking, now)
+                    done += 1
+
+    # ------------------------------------------------------------------ transitions
+
+    async def _start(self, session: AsyncSession, booking: Booking, now: datetime) -> None:
+        booking.status, booking.updated_at = BookingStatus.ACTIVE, now
+        late = now - booking.start_at
+        self._audit(session, "start", booking, now, {"late_seconds": int(late.total_seconds())})
+        await self._notify(session, "started", booking, now)
+
+    async def _complete(self, session: AsyncSession, booking: Booking, now: datetime) -> None:
+        booking.status, booking.end_reason, booking.updated_at = (
+            BookingStatus.COMPLETED,
+            COMPLETED,
+            now,
+        )
+        late = now - booking.end_at
+        self._audit(session, "complete", booking, now, {"late_seconds": int(late.total_seconds())})
+        await self._notify(session, "ended", booking, now)
+
+    async def _remind(self, session: AsyncSession, booking: Booking, now: datetime) -> None:
+        """Remember which end the owner was told about: an extension makes a new reminder due."""
+        booking.reminded_end_at = booking.end_at
+        session.add(
+            outbox_row(
+                "reminder", booking, booking.user_id, now, {"end": booking.end_at.isoformat()}
+            )
+        )
+
+    @staticmethod
+    def _audit(
+        session: AsyncSession,
+        action: str,
+        booking: Booking,
+        now: datetime,
+        details: dict[str, Any],
+    ) -> None:
+        session.add(
+            AuditEntry(
+                team_id=booking.team_id,
+                at=now,
+                actor=ACTOR,
+                action=action,
+                booking_id=booking.id,
+                gpu_id=booking.gpu_id,
+                details=details,
+            )
+        )
+
+    async def _notify(
+        self, session: AsyncSession, kind: str, booking: Booking, now: datetime
+    ) -> None:
+        channel = await notification_channel(
+            session, booking.team_id, booking.gpu.channel_id, self.config.default_channel
+        )
+        if channel:
+            session.add(outbox_row(kind, booking, channel, now, None))
