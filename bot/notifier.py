@@ -1,0 +1,319 @@
+"""Posts the notification outbox to Slack: claimed with a lease, coalesced, marked sent once.
+
+Every change writes its message intent (:class:`storage.models.Notification`) in the same
+transaction as the change; this module delivers those rows. A flush
+
+1. **claims** due, unsent rows whose lease is free or stale (``FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL, so replicas split the work instead of queueing; SQLite's ``BEGIN IMMEDIATE``
+   serialises the claim) and commits the claim, so no other worker takes them while it posts;
+2. **coalesces** them into one message per destination (channel, or user for DMs): Slack allows
+   about one message per second per channel, so 200 bookings starting in the same minute become
+   one summary, not 200 posts;
+3. **posts** each message and marks its rows sent at once, in their own transaction.
+
+A failed post (an HTTP 5xx, ``ok: false``, a network error — 429s are first retried inside the
+client by slack-sdk's ``AsyncRateLimitErrorRetryHandler`` after ``Retry-After``) clears the claim
+and pushes ``due_at`` back with exponential backoff: the rows are retried by a later flush, never
+dropped. A worker that dies after claiming leaves a lease that expires, and another worker takes
+the rows over.
+
+The one window for a duplicate is a crash (or a lost database connection) *between* Slack
+accepting a post and the ``sent_at`` commit right after it: the rows are then still unsent and
+another worker re-posts them when the lease runs out. Slack offers no idempotency key for
+``chat.postMessage``, so this window is made as small as it can be — one commit — not closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import joinedload
+
+from bot.clock import Clock
+from bot.views import BookingInfo
+from handlers.blocks.notifications import (
+    Message,
+    NoticeItem,
+    booking_message,
+    dm_message,
+    summary_message,
+)
+from storage.db import Database
+from storage.models import Booking, BookingStatus, Notification
+
+log = logging.getLogger(__name__)
+
+#: Rows claimed per flush: bounds one summary message (and the claim's lock time).
+CLAIM_LIMIT = 2000
+#: First retry delay after a failed post; doubles per attempt up to RETRY_MAX.
+RETRY_BASE = timedelta(seconds=30)
+RETRY_MAX = timedelta(hours=1)
+#: Kinds that reply in the thread of the booking's announcement when it has one.
+THREADED = frozenset({"started", "ended", "released", "cancelled"})
+#: Stop posting (and hand the rest back) once a flush has used this share of its lease, so a
+#: slow Slack never lets the lease lapse mid-flush and another worker post the same rows.
+LEASE_SHARE = 0.5
+_ERROR_LIMIT = 500
+
+
+@dataclass
+class FlushStats:
+    """What one :meth:`Notifier.flush` did: rows claimed/sent/failed/skipped, Slack posts made."""
+
+    claimed: int = 0
+    posts: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    released: int = 0
+
+
+def default_worker_id() -> str:
+    """Unique per process, readable in the table: which replica holds a claim."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def ensure_rate_limit_retry(client: AsyncWebClient) -> None:
+    """Make the client wait out 429s (``Retry-After``) itself; by default it only retries
+    connection errors. Leaves a client that already has such a handler alone."""
+    if not any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+
+
+def is_dm(destination: str) -> bool:
+    """Rows for DMs carry the user id; Slack posts to a user id in the app's DM with them."""
+    return destination[:1] in ("U", "W")
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff after the ``attempts``-th failure: 30 s, 1 min, 2 min, … at most an hour."""
+    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
+class Notifier:
+    def __init__(
+        self,
+        db: Database,
+        client: AsyncWebClient,
+        clock: Clock,
+        *,
+        worker_id: str | None = None,
+        lease: timedelta = timedelta(minutes=2),
+        claim_limit: int = CLAIM_LIMIT,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.clock = clock
+        self.worker_id = worker_id or default_worker_id()
+        self.lease = lease
+        self.claim_limit = claim_limit
+        ensure_rate_limit_retry(client)
+
+    async def flush(self, now: datetime | None = None) -> FlushStats:
+        """Claim what is due at ``now`` (default: the clock), post it, record the outcome."""
+        now = now or self.clock()
+        stats = FlushStats()
+        ids = await self.claim(now)
+        stats.claimed = len(ids)
+        if not ids:
+            return stats
+        groups = _by_destination(await self._load(ids))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lease.total_seconds() * LEASE_SHARE
+        for n, (destination, rows) in enumerate(groups):
+            if loop.time() > deadline:
+                stats.released = await self._release([r.id for _, g in groups[n:] for r in g])
+                log.warning("flush ran past half its lease; %d rows handed back", stats.released)
+                break
+            await self._deliver(destination, rows, now, stats)
+        return stats
+
+    async def claim(self, now: datetime) -> list[int]:
+        """Take a lease on due, unsent rows no live worker holds; committed before posting."""
+        async with self.db.write() as session:
+            ids = list(
+                await session.scalars(
+                    select(Notification.id)
+                    .where(
+                        Notification.sent_at.is_(None),
+                        Notification.due_at <= now,
+                        or_(Notification.lease_until.is_(None), Notification.lease_until < now),
+                    )
+                    .order_by(Notification.id)
+                    .limit(self.claim_limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if ids:
+                await session.execute(
+                    update(Notification)
+                    .where(Notification.id.in_(ids))
+                    .values(claimed_by=self.worker_id, lease_until=now + self.lease)
+                    .execution_options(synchronize_session=False)
+                )
+        return ids
+
+    async def _load(self, ids: Sequence[int]) -> list[Notification]:
+        async with self.db.read() as session:
+            query = (
+                select(Notification)
+                .where(Notification.id.in_(list(ids)))
+                .options(joinedload(Notification.booking).joinedload(Booking.gpu))
+                .order_by(Notification.id)
+            )
+            return list((await session.scalars(query)).unique())
+
+    # ------------------------------------------------------------------ delivery
+
+    async def _deliver(
+        self, destination: str, rows: list[Notification], now: datetime, stats: FlushStats
+    ) -> None:
+        """Post one message for ``rows`` to ``destination`` and record the outcome at once."""
+        live = [r for r in rows if not _obsolete(r)]
+        if len(live) < len(rows):
+            stats.skipped += await self._skip([r for r in rows if r not in live], now)
+        if not live:
+            return
+        try:
+            message = _render(destination, live, now)
+            response = await self.client.chat_postMessage(
+                channel=destination,
+                text=message.text,
+                blocks=message.blocks,
+                thread_ts=_thread_ts(destination, live),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            await self._failed(live, now, _describe(exc))
+            stats.failed += len(live)
+            log.warning("posting %d notification(s) to %s failed: %s", len(live), destination, exc)
+            return
+        await self._sent(live, now, response.get("channel") or destination, response.get("ts"))
+        stats.posts += 1
+        stats.sent += len(live)
+
+    async def _sent(
+        self, rows: Sequence[Notification], now: datetime, channel: str, ts: str | None
+    ) -> None:
+        """Mark rows sent; an announcement also becomes the thread for its booking's updates."""
+        ids = [r.id for r in rows]
+        announced = [r.booking_id for r in rows if r.kind == "announced" and r.booking_id]
+        async with self.db.write() as session:
+            await session.execute(
+                update(Notification)
+                .where(Notification.id.in_(ids))
+                .values(
+                    sent_at=now,
+                    slack_ts=ts,
+                    lease_until=None,
+                    last_error=None,
+                    attempts=Notification.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if announced and ts:
+                await session.execute(
+                    update(Booking)
+                    .where(Booking.id.in_(announced), Booking.announce_ts.is_(None))
+                    .values(announce_channel=channel, announce_ts=ts)
+                    .execution_options(synchronize_session=False)
+                )
+
+    async def _failed(self, rows: Sequence[Notification], now: datetime, error: str) -> None:
+        """Give the rows back with a later ``due_at``: a later flush retries them."""
+        async with self.db.write() as session:
+            for row in rows:
+                attempts = row.attempts + 1
+                await session.execute(
+                    update(Notification)
+                    .where(Notification.id == row.id)
+                    .values(
+                        attempts=attempts,
+                        last_error=error,
+                        claimed_by=None,
+                        lease_until=None,
+                        due_at=now + retry_delay(attempts),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+
+    async def _skip(self, rows: Sequence[Notification], now: datetime) -> int:
+        """Close rows with nothing left to say (a reminder for a booking already over)."""
+        async with self.db.write() as session:
+            await session.execute(
+                update(Notification)
+                .where(Notification.id.in_([r.id for r in rows]))
+                .values(sent_at=now, lease_until=None, last_error="skipped: no longer relevant")
+                .execution_options(synchronize_session=False)
+            )
+        return len(rows)
+
+    async def _release(self, ids: Sequence[int]) -> int:
+        """Hand claimed rows back untouched so the next flush (here or elsewhere) takes them."""
+        async with self.db.write() as session:
+            await session.execute(
+                update(Notification)
+                .where(Notification.id.in_(list(ids)), Notification.claimed_by == self.worker_id)
+                .values(claimed_by=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+        return len(ids)
+
+
+def _by_destination(rows: Sequence[Notification]) -> list[tuple[str, list[Notification]]]:
+    groups: dict[str, list[Notification]] = {}
+    for row in rows:
+        groups.setdefault(row.channel, []).append(row)
+    return list(groups.items())
+
+
+def _obsolete(row: Notification) -> bool:
+    """A reminder whose booking ended, or whose end moved (a new reminder covers the new end)."""
+    if row.booking is None:
+        return True
+    if row.kind != "reminder":
+        return False
+    booking = row.booking
+    return booking.status != BookingStatus.ACTIVE or booking.end_at.isoformat() != row.details.get(
+        "end"
+    )
+
+
+def _render(destination: str, rows: Sequence[Notification], now: datetime) -> Message:
+    items = [NoticeItem(r.kind, BookingInfo.of(r.booking), dict(r.details)) for r in rows]
+    if is_dm(destination):
+        return dm_message(items, now=now)
+    if len(items) == 1:
+        return booking_message(items[0], now=now)
+    return summary_message(items, now=now)
+
+
+def _thread_ts(destination: str, rows: Sequence[Notification]) -> str | None:
+    """A lone start/end update replies under its booking's announcement, if it was posted here."""
+    if len(rows) != 1 or rows[0].kind not in THREADED or rows[0].booking is None:
+        return None
+    booking = rows[0].booking
+    return booking.announce_ts if booking.announce_channel == destination else None
+
+
+def _describe(exc: BaseException) -> str:
+    response: Any = getattr(exc, "response", None)
+    if response is not None:
+        error = response.get("error") if hasattr(response, "get") else None
+        status = getattr(response, "status_code", "?")
+        return f"HTTP {status}: {error or exc}"[:_ERROR_LIMIT]
+    return f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT]

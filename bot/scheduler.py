@@ -1,0 +1,139 @@
+"""Runs the lifecycle sweep on a timer inside the bot's event loop (APScheduler 3.x).
+
+APScheduler only triggers; it holds no state worth keeping. The bookings table and the outbox
+are the truth, so the job store stays in memory and every replica runs the same sweep: the
+database claims (status changes, outbox leases) decide who does what, and a replica that was down
+catches up on its first sweep, which runs right at start.
+
+The scheduler is created in :meth:`LifecycleScheduler.start`, which must run inside the running
+loop: an ``AsyncIOScheduler`` built outside it can bind a wrong or closed loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.lifecycle import AdvanceCounts, Lifecycle
+from bot.notifier import FlushStats, Notifier
+from bot.service import ServiceConfig
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+SWEEP_JOB = "gpubook-sweep"
+#: A sweep is late beyond this many intervals, and /healthz reports unhealthy.
+HEALTHY_INTERVALS = 3
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    advanced: AdvanceCounts
+    flushed: FlushStats
+
+
+class LifecycleScheduler:
+    def __init__(self, lifecycle: Lifecycle, notifier: Notifier, *, sweep_seconds: int = 30):
+        self.lifecycle = lifecycle
+        self.notifier = notifier
+        self.sweep_seconds = sweep_seconds
+        self.clock = lifecycle.clock
+        self.last_success: datetime | None = None
+        self._started_at: datetime | None = None
+        self._lock = asyncio.Lock()
+        self._scheduler: AsyncIOScheduler | None = None
+
+    def start(self) -> None:
+        """Create the scheduler on the running loop; the first sweep runs at once (catch-up)."""
+        loop = asyncio.get_running_loop()  # raises outside a loop: see the module docstring
+        self._scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        self._scheduler.add_job(
+            self.sweep_logged,
+            "interval",
+            seconds=self.sweep_seconds,
+            id=SWEEP_JOB,
+            max_instances=1,
+            coalesce=True,
+            # A sweep delayed by a busy loop should still run, not be skipped as "missed".
+            misfire_grace_time=max(self.sweep_seconds * 10, 60),
+            # APScheduler fires on real time whatever clock the sweep reads: "now" here means now.
+            next_run_time=datetime.now(UTC),
+        )
+        self._scheduler.start()
+        self._started_at = self.clock()
+
+    def schedule_precise(self, at: datetime) -> None:
+        """Also sweep at ``at`` (a booking's start or end), to cut latency below the interval.
+
+        One job per instant, so many bookings starting together add one job, not many.
+        """
+        if self._scheduler is None or at <= self.clock():
+            return
+        self._scheduler.add_job(
+            self.sweep_logged,
+            "date",
+            run_date=at,
+            id=f"gpubook-at-{at.timestamp():.0f}",
+            replace_existing=True,
+            misfire_grace_time=self.sweep_seconds,
+        )
+
+    async def sweep(self) -> SweepResult:
+        """Advance bookings, then post what is owed. Never two at once in one process."""
+        async with self._lock:
+            now = self.clock()
+            advanced = await self.lifecycle.advance(now)
+            flushed = await self.notifier.flush(now)
+            self.last_success = now
+            return SweepResult(advanced, flushed)
+
+    async def sweep_logged(self) -> None:
+        """The scheduled job: a failing sweep is logged and retried next interval, never fatal."""
+        try:
+            result = await self.sweep()
+        except Exception:
+            log.exception("lifecycle sweep failed; the next one retries")
+            return
+        if result.advanced.total or result.flushed.claimed:
+            log.info("sweep: %s %s", result.advanced, result.flushed)
+
+    def healthy(self) -> bool:
+        """Whether a sweep succeeded within the last few intervals (for /healthz); a scheduler
+        that just started gets the same grace before its first sweep has finished."""
+        reference = self.last_success or self._started_at
+        if reference is None:
+            return False
+        return self.clock() - reference <= timedelta(seconds=HEALTHY_INTERVALS * self.sweep_seconds)
+
+    async def shutdown(self) -> None:
+        """Stop triggering sweeps, then wait for one that is running to finish."""
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        async with self._lock:
+            pass
+
+
+async def start_lifecycle(
+    db: Database,
+    client: AsyncWebClient,
+    config: ServiceConfig,
+    clock: Clock,
+    *,
+    sweep_seconds: int = 30,
+    reminder_before: timedelta = timedelta(minutes=15),
+    worker_id: str | None = None,
+) -> LifecycleScheduler:
+    """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit."""
+    scheduler = LifecycleScheduler(
+        Lifecycle(db, config, clock, reminder_before=reminder_before),
+        Notifier(db, client, clock, worker_id=worker_id),
+        sweep_seconds=sweep_seconds,
+    )
+    scheduler.start()
+    return scheduler

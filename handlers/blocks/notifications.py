@@ -1,0 +1,261 @@
+"""Channel messages and DMs about bookings: one builder per notification kind, plus summaries.
+
+Pure functions of the service's snapshots (:class:`bot.views.BookingInfo`); the notifier decides
+what to send and where. Every message names its booking as ``#<id>`` (people refer to bookings by
+id in commands, and it lets tests count mentions), escapes every user-typed text and sets the
+``text`` fallback that notifications and screen readers show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.units import format_size
+from bot.views import BookingInfo
+from handlers import ids
+from handlers.blocks.common import escape, slack_date, slack_window
+
+#: Section text limit is 3000 characters; stay clear of it.
+SECTION_LIMIT = 2900
+#: Messages hold at most 50 blocks.
+MAX_BLOCKS = 50
+#: A summary lists this many bookings in full; the rest by id only, so a burst stays readable.
+DETAIL_LINES = 40
+#: Ids per line of the by-id list (each ``#123456, `` is at most ~10 characters).
+IDS_PER_LINE = 200
+#: DMs carry each item's own blocks (buttons included) up to this many items, then a summary.
+DM_FULL_ITEMS = 15
+#: The ``text`` fallback is for notifications: short is better, and Slack truncates at 40,000.
+TEXT_LIMIT = 3000
+
+EMOJI = {
+    "announced": ":calendar:",
+    "started": ":arrow_forward:",
+    "ended": ":checkered_flag:",
+    "released": ":eject:",
+    "cancelled": ":x:",
+    "reminder": ":hourglass_flowing_sand:",
+    "changed": ":pencil2:",
+}
+_SUMMARY_VERB = {
+    "announced": "booked",
+    "started": "started",
+    "ended": "ended",
+    "released": "released early",
+    "cancelled": "cancelled",
+    "reminder": "ending soon",
+    "changed": "changed by an admin",
+}
+#: Order of the groups in a summary: what happens first in a booking's life comes first.
+KIND_ORDER = tuple(EMOJI)
+
+
+@dataclass(frozen=True)
+class NoticeItem:
+    """One outbox row to render: its kind, the booking as it is now, and the row's details."""
+
+    kind: str
+    booking: BookingInfo
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+# ---------------------------------------------------------------------- single items
+
+
+def booking_message(item: NoticeItem, *, now: datetime) -> Message:
+    """The message for one notification (a channel message or a DM)."""
+    line = _sentence(item, now)
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=line))]
+    if item.kind == "reminder":
+        blocks.append(_reminder_buttons(item.booking))
+    return Message(text=_fallback(line), blocks=_dicts(blocks))
+
+
+def _sentence(item: NoticeItem, now: datetime) -> str:
+    b = item.booking
+    who, gpu, size = f"<@{b.user_id}>", f"`{escape(b.gpu_name)}`", format_size(b.memory_mib)
+    task = f" — {escape(b.task)}" if b.task else ""
+    ref = f"#{b.id}"
+    emoji = EMOJI.get(item.kind, ":information_source:")
+    match item.kind:
+        case "announced":
+            body = f"{who} booked *{size}* on {gpu}, {slack_window(b.start, b.end, now=now)}"
+        case "started":
+            body = f"{who}'s *{size}* on {gpu} started; until {slack_date(b.end, now=now)}"
+        case "ended":
+            body = f"{who}'s booking on {gpu} ended; *{size}* free again"
+        case "released":
+            planned = _planned_end(item, b)
+            body = (
+                f"{who} released early: *{size} freed on {gpu}* "
+                f"(was booked until {slack_date(planned, now=now)})"
+            )
+        case "cancelled":
+            body = f"{who} cancelled *{size}* on {gpu}, {slack_window(b.start, b.end, now=now)}"
+        case "reminder":
+            body = (
+                f"Your booking of *{size}* on {gpu} ends {slack_date(b.end, now=now)}. "
+                "Extend it, or release it now if you are done"
+            )
+        case "changed":
+            return f"{emoji} {ref}: {_change_sentence(item, now)}{task}"
+        case _:
+            body = f"{who}'s booking on {gpu}: {escape(item.kind)}"
+    return f"{emoji} {ref} {body}{task}"
+
+
+def _planned_end(item: NoticeItem, booking: BookingInfo) -> datetime:
+    planned = item.details.get("planned_end")
+    return datetime.fromisoformat(planned) if planned else booking.end
+
+
+def _change_sentence(item: NoticeItem, now: datetime) -> str:
+    """What an admin did to someone's booking, for the owner's DM."""
+    b = item.booking
+    action = escape(str(item.details.get("action", "changed")))
+    by = item.details.get("by")
+    who = f"<@{escape(str(by))}>" if by else "An admin"
+    sentence = (
+        f"{who} {action} your booking of *{format_size(b.memory_mib)}* on "
+        f"`{escape(b.gpu_name)}`, {slack_window(b.start, b.end, now=now)}"
+    )
+    reason = item.details.get("reason")
+    return sentence + (f" ({escape(str(reason))})" if reason else "")
+
+
+def _reminder_buttons(booking: BookingInfo) -> ActionsBlock:
+    value = str(booking.id)
+    return ActionsBlock(
+        elements=[
+            ButtonElement(text="Extend 1 h", action_id=ids.EXTEND, value=value, style="primary"),
+            ButtonElement(text="Release now", action_id=ids.RELEASE, value=value),
+        ]
+    )
+
+
+# ---------------------------------------------------------------------- several items
+
+
+def summary_message(items: Sequence[NoticeItem], *, now: datetime) -> Message:
+    """One channel message for many notifications: a group per kind, one line per booking.
+
+    The first :data:`DETAIL_LINES` bookings get a full line; the rest are listed by id, so a
+    burst of hundreds of bookings is still one message within Slack's block limits.
+    """
+    groups = _by_kind(items)
+    blocks: list[Block] = []
+    headlines: list[str] = []
+    budget = DETAIL_LINES
+    for kind, group in groups:
+        headline = _headline(kind, group)
+        headlines.append(headline.removeprefix(EMOJI.get(kind, "") + " "))
+        detailed, rest = group[:budget], group[budget:]
+        budget -= len(detailed)
+        lines = [f"*{headline}*"] + [f"• {_line(i, now)}" for i in detailed]
+        if rest:
+            lines.extend(_id_lines(f"…and {len(rest)} more:", rest))
+        blocks.extend(_sections(lines))
+    if len(blocks) > MAX_BLOCKS:
+        raise ValueError(f"{len(items)} notifications do not fit one message; claim fewer")
+    return Message(text=_fallback("; ".join(headlines)), blocks=_dicts(blocks))
+
+
+def dm_message(items: Sequence[NoticeItem], *, now: datetime) -> Message:
+    """Several DMs to one person in one message, each with its own buttons while they fit."""
+    if len(items) == 1:
+        return booking_message(items[0], now=now)
+    if len(items) > DM_FULL_ITEMS:
+        return summary_message(items, now=now)
+    blocks: list[dict[str, Any]] = []
+    for item in items:
+        blocks.extend(booking_message(item, now=now).blocks)
+    text = f"{len(items)} updates about your bookings: " + ", ".join(
+        f"#{i.booking.id}" for i in items
+    )
+    return Message(text=_fallback(text), blocks=blocks)
+
+
+def _by_kind(items: Sequence[NoticeItem]) -> list[tuple[str, list[NoticeItem]]]:
+    groups: dict[str, list[NoticeItem]] = {}
+    for item in items:
+        groups.setdefault(item.kind, []).append(item)
+    rank = {kind: n for n, kind in enumerate(KIND_ORDER)}
+    return sorted(groups.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+
+
+def _headline(kind: str, group: Sequence[NoticeItem]) -> str:
+    gpus = sorted({i.booking.gpu_name for i in group})
+    shown = ", ".join(f"`{escape(g)}`" for g in gpus[:10]) + (" …" if len(gpus) > 10 else "")
+    noun = "booking" if len(group) == 1 else "bookings"
+    verb = _SUMMARY_VERB.get(kind, escape(kind))
+    return f"{EMOJI.get(kind, '')} {len(group)} {noun} {verb} on {shown}"
+
+
+def _line(item: NoticeItem, now: datetime) -> str:
+    """One booking in a summary: id, owner, memory, GPU, the relevant time, task."""
+    b = item.booking
+    when = {
+        "started": f"until {slack_date(b.end, now=now)}",
+        "ended": "memory free again",
+        "released": "memory freed",
+        "reminder": f"ends {slack_date(b.end, now=now)}",
+    }.get(item.kind, slack_window(b.start, b.end, now=now))
+    task = f" — {escape(b.task)}" if b.task else ""
+    return f"#{b.id} <@{b.user_id}> {format_size(b.memory_mib)} on `{escape(b.gpu_name)}`, {when}{task}"
+
+
+def _id_lines(lead: str, items: Sequence[NoticeItem]) -> list[str]:
+    """Booking ids, comma-separated, in lines short enough that no id is ever cut off."""
+    refs = [f"#{i.booking.id}" for i in items]
+    chunks = [refs[n : n + IDS_PER_LINE] for n in range(0, len(refs), IDS_PER_LINE)]
+    return [(f"{lead} " if n == 0 else "") + ", ".join(c) for n, c in enumerate(chunks)]
+
+
+def _sections(lines: Sequence[str]) -> list[Block]:
+    """Pack lines into sections under the text limit (a single over-long line is cut)."""
+    sections: list[Block] = []
+    current = ""
+    for line in lines:
+        line = _cut(line, SECTION_LIMIT)
+        if current and len(current) + 1 + len(line) > SECTION_LIMIT:
+            sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
+    return sections
+
+
+def _fallback(text: str) -> str:
+    return _cut(text, TEXT_LIMIT)
+
+
+def _cut(text: str, limit: int) -> str:
+    """Shorten at a space (only a pathological line gets here: tasks are at most 200 chars)."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    cut = head.rfind(" ")
+    return (head[:cut] if cut > 0 else head) + "…"
+
+
+def _dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
+    return [block.to_dict() for block in blocks]

@@ -1,0 +1,381 @@
+"""The notifier against the fake Slack Web API: every message, threading, coalescing, failures.
+
+Runs on SQLite and PostgreSQL. The real ``AsyncWebClient`` talks HTTP to the fake, so slack-sdk's
+encoding and retry handlers are exercised; every posted payload is validated as Block Kit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+
+from bot.clock import FrozenClock
+from bot.notifier import Notifier, retry_delay
+from bot.service import Actor, BookingChange, BookingService, ServiceConfig
+from handlers import ids
+from handlers.blocks.notifications import EMOJI
+from storage.db import Database
+from storage.models import Booking, Notification
+from tests.conftest import ADMIN, CHANNEL, at
+from tests.slackfake import Call, FakeSlackWebAPI
+from tests.test_lifecycle import ALICE, BOB, add_gpu, book, booking_row, lifecycle_for, outbox
+
+NASTY = "<!channel> <@U123> *bold* & more"
+ESCAPED = "&lt;!channel&gt; &lt;@U123&gt; *bold* &amp; more"
+_KIND_BY_EMOJI = {emoji: kind for kind, emoji in EMOJI.items()}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlackWebAPI]:
+    async with FakeSlackWebAPI() as api:
+        yield api
+        api.assert_all_valid()
+
+
+@pytest.fixture
+def client(fake: FakeSlackWebAPI) -> AsyncWebClient:
+    return AsyncWebClient(token="xoxb-test", base_url=fake.base_url)
+
+
+def notifier_for(
+    service: BookingService, client: AsyncWebClient, worker: str = "w1", **kwargs
+) -> Notifier:
+    return Notifier(service.db, client, service.clock, worker_id=worker, **kwargs)
+
+
+class Bot:
+    """A lifecycle and a notifier sharing the test clock: ``sweep_at`` is one scheduler tick."""
+
+    def __init__(self, service: BookingService, client: AsyncWebClient, **kwargs) -> None:
+        self.service = service
+        self.lifecycle = lifecycle_for(service)
+        self.notifier = notifier_for(service, client, **kwargs)
+
+    async def sweep_at(self, when) -> None:
+        self.service.clock.set(when)
+        await self.lifecycle.advance(when)
+        await self.notifier.flush(when)
+
+
+@pytest.fixture
+def bot(service: BookingService, client: AsyncWebClient) -> Bot:
+    return Bot(service, client)
+
+
+def posts(fake: FakeSlackWebAPI, channel: str | None = None) -> list[Call]:
+    return [
+        c
+        for c in fake.calls_to("chat.postMessage")
+        if channel is None or c.params["channel"] == channel
+    ]
+
+
+def message_text(call: Call) -> str:
+    """Everything a reader sees: the section texts (the ``text`` fallback only summarises)."""
+    texts = [b["text"]["text"] for b in call.params.get("blocks") or [] if b.get("text")]
+    return "\n".join(texts) or call.params["text"]
+
+
+def mentions(calls: Sequence[Call]) -> Counter[tuple[str, int]]:
+    """(kind, booking id) for every booking each message reports, across single and summary
+    messages: the kind is the emoji that last opened a line, the ids are the ``#N`` after it."""
+    seen: Counter[tuple[str, int]] = Counter()
+    for call in calls:
+        kind = None
+        for line in message_text(call).splitlines():
+            for emoji, name in _KIND_BY_EMOJI.items():
+                if line.lstrip("*").startswith(emoji):
+                    kind = name
+            refs = [int(n) for n in re.findall(r"#(\d+)", line)]
+            if line.lstrip("*").startswith(tuple(_KIND_BY_EMOJI)) and line.startswith("*"):
+                refs = []  # a summary's headline: "*:arrow_forward: 3 bookings started on …*"
+            seen.update((kind, n) for n in refs)
+    return seen
+
+
+# ---------------------------------------------------------------------------- each message
+
+
+async def test_announcement_then_start_and_end_in_its_thread(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service)
+    booking = await book(service, at(9), at(10), task="fine-tune llama")
+
+    await bot.sweep_at(at(8))
+    [announced] = posts(fake)
+    assert announced.params["channel"] == CHANNEL and "thread_ts" not in announced.params
+    assert "<@UALICE> booked *20 GB* on `a100-1`" in announced.params["text"]
+    assert "fine-tune llama" in announced.params["text"] and f"#{booking.id}" in message_text(
+        announced
+    )
+    row = await booking_row(service.db, booking.id)
+    assert row.announce_channel == CHANNEL and row.announce_ts
+
+    await bot.sweep_at(at(9))
+    await bot.sweep_at(at(10))
+    started, ended = posts(fake)[1:]
+    assert started.params["thread_ts"] == ended.params["thread_ts"] == row.announce_ts
+    assert "started" in started.params["text"] and "until" in started.params["text"]
+    assert "ended" in ended.params["text"] and "*20 GB* free again" in ended.params["text"]
+    assert mentions(posts(fake)) == Counter(
+        {("announced", booking.id): 1, ("started", booking.id): 1, ("ended", booking.id): 1}
+    )
+    assert all(n.sent_at is not None and n.slack_ts for n in await outbox(service.db))
+
+
+async def test_release_and_cancel_messages(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service)
+    running = await book(service, at(9), at(11))
+    later = await book(service, at(12), at(13), actor=BOB)
+    await bot.sweep_at(at(9))
+    fake.clear()
+    service.clock.set(at(9, 30))
+    await service.release(ALICE, running.id)
+    await bot.sweep_at(at(9, 30))
+    [released] = posts(fake)
+    assert "20 GB freed on `a100-1`" in released.params["text"]
+    assert "was booked until" in released.params["text"]
+
+    fake.clear()
+    await service.cancel(BOB, later.id)
+    await bot.sweep_at(at(9, 31))
+    [cancelled] = posts(fake)
+    assert "<@UBOB> cancelled *20 GB* on `a100-1`" in cancelled.params["text"]
+    assert mentions(posts(fake)) == Counter({("cancelled", later.id): 1})
+
+
+async def test_reminder_dm_has_extend_and_release_buttons_and_is_sent_once(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service)
+    booking = await book(service, at(9), at(10))
+    await bot.sweep_at(at(9))
+    fake.clear()
+
+    await bot.sweep_at(at(9, 45))
+    await bot.sweep_at(at(9, 50))
+
+    [dm] = posts(fake)
+    assert dm.params["channel"] == "UALICE"
+    assert "ends" in dm.params["text"] and f"#{booking.id}" in dm.params["text"]
+    [actions] = [b for b in dm.params["blocks"] if b["type"] == "actions"]
+    buttons = {e["action_id"]: e["value"] for e in actions["elements"]}
+    assert buttons == {ids.EXTEND: str(booking.id), ids.RELEASE: str(booking.id)}
+
+
+async def test_a_reminder_overtaken_by_a_release_is_not_sent(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service)
+    booking = await book(service, at(9), at(10))
+    await bot.sweep_at(at(9))
+    await bot.lifecycle.advance(at(9, 45))  # reminder queued, not yet posted
+    service.clock.set(at(9, 46))
+    await service.release(ALICE, booking.id)
+    fake.clear()
+
+    stats = await bot.notifier.flush(at(9, 46))
+
+    assert (stats.skipped, stats.sent) == (1, 1)
+    assert [c.params["channel"] for c in posts(fake)] == [CHANNEL]  # the release message only
+    [reminder] = await outbox(service.db, "reminder")
+    assert reminder.sent_at is not None and reminder.slack_ts is None
+
+
+async def test_owner_gets_a_dm_when_an_admin_changes_their_booking(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service)
+    booking = await book(service, at(9), at(10))
+    await bot.sweep_at(at(8))
+    fake.clear()
+
+    await service.update(Actor(ADMIN), booking.id, BookingChange(memory="10GB"))
+    await bot.sweep_at(at(8, 1))
+
+    [dm] = posts(fake)
+    assert dm.params["channel"] == "UALICE"
+    assert f"<@{ADMIN}> edited your booking of *10 GB* on `a100-1`" in dm.params["text"]
+
+
+async def test_announcements_can_be_turned_off(
+    db: Database, clock: FrozenClock, client: AsyncWebClient, fake: FakeSlackWebAPI
+) -> None:
+    config = ServiceConfig(admins=frozenset({ADMIN}), default_channel=CHANNEL, announce_new=False)
+    service = BookingService(db, config, clock)
+    await add_gpu(service)
+    booking = await book(service, at(9), at(10))
+    bot = Bot(service, client)
+
+    await bot.sweep_at(at(8))
+    assert posts(fake) == []
+    await bot.sweep_at(at(9))
+    [started] = posts(fake)
+    assert "thread_ts" not in started.params
+    assert mentions(posts(fake)) == Counter({("started", booking.id): 1})
+
+
+async def test_user_text_is_escaped_in_every_message(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI
+) -> None:
+    """Scenario 13: a task that would ping the channel appears literally, single or summarised."""
+    await add_gpu(service)
+    first = await book(service, at(9), at(10), task=NASTY)
+    await book(service, at(9), at(10), task=NASTY, actor=BOB)
+    await bot.sweep_at(at(9))  # announcements and starts: one summary
+    await bot.sweep_at(at(9, 45))  # two reminder DMs
+    service.clock.set(at(9, 50))
+    await service.release(ALICE, first.id)
+    await bot.sweep_at(at(9, 50))  # one release message
+    assert len(posts(fake)) == 4
+    for call in posts(fake):
+        for shown in (call.params["text"], message_text(call)):
+            assert "<!channel>" not in shown and "<@U123>" not in shown
+        assert ESCAPED in message_text(call)
+
+
+# ---------------------------------------------------------------------------- coalescing
+
+
+async def test_two_hundred_starts_become_one_message_per_channel(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service, "a100-1", "1000GB", channel="CA")
+    await add_gpu(service, "a100-2", "1000GB", channel="CB")
+    booked = [
+        await book(service, at(9), at(10), gpu=f"a100-{1 + n % 2}", memory="5GB")
+        for n in range(200)
+    ]
+    await bot.sweep_at(at(8))
+    fake.clear()
+
+    await bot.sweep_at(at(9))
+
+    assert sorted(c.params["channel"] for c in posts(fake)) == ["CA", "CB"]
+    assert mentions(posts(fake)) == Counter({("started", b.id): 1 for b in booked})
+    for call in posts(fake):
+        assert "100 bookings started on" in call.params["text"]
+        assert "thread_ts" not in call.params
+
+
+async def test_restart_catches_up_on_everything_missed(
+    service: BookingService, client: AsyncWebClient, fake: FakeSlackWebAPI
+) -> None:
+    """The bot is down from before the start until after the end: one sweep after the restart
+    reports each booking announced, started and ended exactly once."""
+    await add_gpu(service)
+    booked = [await book(service, at(9), at(10), memory="1GB") for _ in range(5)]
+
+    await Bot(service, client).sweep_at(at(11))  # a fresh process, after the whole window
+
+    [summary] = posts(fake)
+    expected = Counter({(k, b.id): 1 for b in booked for k in ("announced", "started", "ended")})
+    assert mentions([summary]) == expected
+    assert all(n.sent_at is not None for n in await outbox(service.db))
+
+
+# ---------------------------------------------------------------------------- failures
+
+
+async def test_rate_limited_post_is_retried_after_retry_after(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service)
+    await book(service, at(9), at(10))
+    fake.fail_next("chat.postMessage", 429, retry_after=0)
+
+    await bot.sweep_at(at(8))
+
+    assert len(fake.calls_to("chat.postMessage", include_failed=True)) == 2
+    assert len(posts(fake)) == 1
+    [row] = await outbox(service.db)
+    assert row.sent_at is not None and row.attempts == 1
+
+
+async def test_server_error_is_retried_on_a_later_flush_and_never_doubled(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service)
+    booking = await book(service, at(9), at(10))
+    fake.fail_next("chat.postMessage", 500)
+
+    stats = await bot.notifier.flush(at(8))
+    assert (stats.failed, stats.sent) == (1, 0)
+    [row] = await outbox(service.db)
+    assert row.sent_at is None and row.attempts == 1 and "500" in (row.last_error or "")
+    assert row.claimed_by is None and row.due_at == at(8) + retry_delay(1)
+
+    assert (await bot.notifier.flush(at(8))).claimed == 0  # backing off
+    await bot.notifier.flush(at(8) + retry_delay(1))
+    await bot.notifier.flush(at(8, 5))
+
+    assert mentions(posts(fake)) == Counter({("announced", booking.id): 1})
+    [row] = await outbox(service.db)
+    assert row.sent_at is not None and row.attempts == 2 and row.last_error is None
+
+
+async def test_slack_error_is_recorded_and_retried_later(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service)
+    await book(service, at(9), at(10))
+    fake.fail_next("chat.postMessage", error="channel_not_found", times=2)
+
+    await bot.notifier.flush(at(8))
+    await bot.notifier.flush(at(8) + retry_delay(1))
+    [row] = await outbox(service.db)
+    assert (row.sent_at, row.attempts) == (None, 2)
+    assert "channel_not_found" in (row.last_error or "")
+    assert row.due_at == at(8) + retry_delay(1) + retry_delay(2)
+
+    await bot.notifier.flush(row.due_at)
+    assert len(posts(fake)) == 1
+
+
+async def test_a_worker_killed_after_claiming_is_taken_over_once_its_lease_expires(
+    service: BookingService, client: AsyncWebClient, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service)
+    booking = await book(service, at(9), at(10))
+    lease = timedelta(minutes=2)
+    dead = notifier_for(service, client, "dead", lease=lease)
+    survivor = notifier_for(service, client, "survivor", lease=lease)
+
+    assert len(await dead.claim(at(8))) == 1  # ...and the process dies before posting
+
+    assert (await survivor.flush(at(8, 1))).claimed == 0  # the lease still holds
+    assert (await survivor.flush(at(8, 2) + timedelta(seconds=1))).sent == 1
+    assert (await survivor.flush(at(8, 10))).claimed == 0
+    assert (await dead.flush(at(8, 10))).claimed == 0
+
+    assert mentions(posts(fake)) == Counter({("announced", booking.id): 1})
+    [row] = await outbox(service.db)
+    assert row.claimed_by == "survivor"
+
+
+async def test_two_notifiers_flushing_together_post_each_row_once(
+    service: BookingService, client: AsyncWebClient, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service, "a100-1", "1000GB", channel="CA")
+    await add_gpu(service, "a100-2", "1000GB", channel="CB")
+    booked = [
+        await book(service, at(9), at(10), gpu=f"a100-{1 + n % 2}", memory="5GB") for n in range(40)
+    ]
+    first, second = (notifier_for(service, client, w, claim_limit=7) for w in ("a", "b"))
+    for _ in range(4):
+        await asyncio.gather(first.flush(at(8)), second.flush(at(8)))
+
+    assert mentions(posts(fake)) == Counter({("announced", b.id): 1 for b in booked})
+    async with service.db.read() as session:
+        assert set(await session.scalars(select(Notification.claimed_by))) == {"a", "b"}
+        assert all(b.announce_ts for b in (await session.scalars(select(Booking))).unique())
