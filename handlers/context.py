@@ -151,8 +151,13 @@ def action_reply(
 
 
 def refusal_message(error: GpubookError, *, now: datetime, task: str | None = None) -> Message:
-    """A service refusal as the refusal blocks, its sentence as the fallback text."""
-    return Message(str(error), messages.refusal(error, task=task, now=now))
+    """A service refusal as the refusal blocks, its sentence as the fallback text.
+
+    The fallback is escaped like the blocks: a sentence may quote what the user typed.
+    """
+    return Message(
+        messages.escape_sentence(str(error)), messages.refusal(error, task=task, now=now)
+    )
 
 
 def apology() -> Message:

@@ -69,10 +69,15 @@ async def open_booking_modal(
     duration_text: str | None = None,
     task: str | None = None,
 ) -> None:
-    """Open the booking form, pre-filled with whatever the user already said."""
+    """Open the booking form, pre-filled with whatever the user already said.
+
+    With a single GPU there is nothing to choose, so it is selected (and its 50% default shown).
+    """
     statuses = await deps.service.status(actor)
     if not statuses:
         raise NotFound(NO_GPUS)
+    if gpu is None and len(statuses) == 1:
+        gpu = statuses[0].gpu.name
     view = booking_modal(
         statuses,
         now=deps.now(),
@@ -157,12 +162,12 @@ async def _update(deps: Deps, actor: Actor, view: dict[str, Any], booking_id: in
     start = _start(values)
     if start is not None and abs(start - current.start) < PICKER_RESOLUTION:
         start = None
-    duration = _duration(values)
-    end = (start or current.start) + duration
+    # A form without the duration input (or a forged one) leaves the end as it is.
+    end = (start or current.start) + _duration(values) if ids.BLOCK_DURATION in values else None
     change = BookingChange(
         task=values.get(ids.BLOCK_TASK),
         start=start,
-        end=None if end == current.end else end,
+        end=None if end in (None, current.end) else end,
         memory=values.get(ids.BLOCK_MEMORY),
     )
     return await deps.service.update(actor, booking_id, change)

@@ -136,3 +136,48 @@ async def bot(fake: FakeSlackWebAPI, service: BookingService) -> AsyncIterator[B
     await runner.cleanup()
     await deps.users.close()
     fake.assert_all_valid()
+
+
+def _initial(element: dict[str, Any]) -> Any:
+    if element["type"] == "static_select":
+        return (element.get("initial_option") or {}).get("value")
+    if element["type"] == "datetimepicker":
+        return element.get("initial_date_time")
+    return element.get("initial_value")
+
+
+def form_state(view: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """``state.values`` as Slack would submit ``view``: its initial values, overridden by block id.
+
+    Uses the view's real action ids, so a mismatch between builder and listener shows up here.
+    """
+    state: dict[str, Any] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input":
+            continue
+        element, block_id = block["element"], block["block_id"]
+        value = values[block_id] if block_id in values else _initial(element)
+        if element["type"] == "static_select":
+            option = {"text": {"type": "plain_text", "text": str(value)}, "value": value}
+            entry = {"type": "static_select", "selected_option": option if value else None}
+        elif element["type"] == "datetimepicker":
+            entry = {"type": "datetimepicker", "selected_date_time": value}
+        else:
+            entry = {"type": "plain_text_input", "value": value}
+        state[block_id] = {element["action_id"]: entry}
+    return state
+
+
+async def submit(
+    bot: Bot, view: dict[str, Any], *, user: str = "UA", **values: Any
+) -> tuple[int, dict[str, Any]]:
+    """Submit a form the bot opened; return the HTTP status and the ack's JSON ({} when empty)."""
+    req = slack_req.view_submission(
+        view["callback_id"],
+        form_state(view, **values),
+        private_metadata=view.get("private_metadata", ""),
+        user_id=user,
+        blocks=view["blocks"],
+    )
+    status, body = await bot.send(req)
+    return status, json.loads(body) if body else {}

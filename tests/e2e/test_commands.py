@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from storage.models import BookingStatus
+from tests.conftest import ADMIN, at
 from tests.e2e.conftest import Bot, dump
 
 
@@ -16,8 +20,160 @@ async def test_status_lists_every_gpu(bot: Bot) -> None:
 async def test_book_complete_confirms_with_buttons(bot: Bot) -> None:
     await bot.add_gpu()
     reply = await bot.command("book rtx-0 10GB 10:00 for 2h fine-tune")
-    assert "Booked #1" in reply.params["text"], dump(reply)
+    assert reply.params["text"].startswith("Booked #1: 10 GB on rtx-0, 10:00–12:00 UTC")
     assert "booking_extend" in dump(reply) and "fine-tune" in dump(reply)
     [booking] = await bot.bookings()
     assert (booking.user_id, booking.memory_mib, booking.gpu_name) == ("UA", 10240, "rtx-0")
+    assert (booking.start, booking.end) == (at(10), at(12))
     await bot.fake.wait_for("views.publish", predicate=lambda c: c.params["user_id"] == "UA")
+
+
+async def test_book_reads_times_in_the_users_zone(bot: Bot) -> None:
+    await bot.add_gpu()
+    bot.fake.set_user("UA", tz="Europe/Berlin")
+    reply = await bot.command("book rtx-0 50% 10:00 until 11:30 eval")
+    assert "CET" in reply.params["text"]
+    [booking] = await bot.bookings()
+    assert (booking.start, booking.end, booking.memory_mib) == (at(9), at(10, 30), 12 * 1024)
+
+
+async def test_book_any_places_on_a_gpu(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.add_gpu("a100-1", "80GB")
+    reply = await bot.command("book any 20GB now for 1h train")
+    assert "Booked" in reply.params["text"]
+    [booking] = await bot.bookings()
+    assert booking.status == BookingStatus.ACTIVE and booking.gpu_name in ("rtx-0", "a100-1")
+
+
+async def test_bare_command_opens_the_booking_form(bot: Bot) -> None:
+    await bot.add_gpu()
+    opened = await bot.command_opening("")
+    view = opened.params["view"]
+    assert view["callback_id"] == "book_modal"
+    assert json.loads(view["private_metadata"]) == {"channel": "C1"}
+
+
+async def test_incomplete_book_opens_the_form_prefilled(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0", "24GB")
+    opened = await bot.command_opening("book rtx-0 10GB tomorrow 9:00")
+    blocks = {b.get("block_id"): b for b in opened.params["view"]["blocks"]}
+    assert blocks["gpu"]["element"]["initial_option"]["value"] == "rtx-0"
+    assert blocks["memory"]["element"]["initial_value"] == "10GB"
+    assert blocks["start"]["element"]["initial_date_time"] == int(at(9, day=6).timestamp())
+    assert await bot.bookings() == []
+
+
+async def test_list_and_list_all(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB 10:00 for 1h mine", user="UA")
+    await bot.command("book rtx-0 4GB 10:00 for 1h theirs", user="UB")
+    mine = await bot.command("list", user="UA")
+    assert "mine" in dump(mine) and "theirs" not in dump(mine)
+    everyone = await bot.command("list all", user="UA")
+    assert "mine" in dump(everyone) and "theirs" in dump(everyone)
+
+
+async def test_cancel_release_and_extend_by_id(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB 10:00 for 1h later")
+    await bot.command("book rtx-0 4GB now for 1h running")
+    await bot.command("book rtx-0 4GB 12:00 for 1h longer")
+
+    assert "Cancelled #1" in (await bot.command("cancel 1")).params["text"]
+    assert "Released #2" in (await bot.command("release 2")).params["text"]
+    assert "Extended by 2h #3" in (await bot.command("extend 3 2h")).params["text"]
+    first, second, third = sorted(await bot.bookings(), key=lambda b: b.id)
+    assert first.status == BookingStatus.CANCELLED
+    assert second.status == BookingStatus.COMPLETED and second.end_reason == "released"
+    assert third.end == at(15)
+
+
+async def test_edit_opens_the_edit_form(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB 10:00 for 1h job")
+    opened = await bot.command_opening("edit 1")
+    view = opened.params["view"]
+    assert view["callback_id"] == "edit_modal"
+    assert json.loads(view["private_metadata"]) == {"booking": 1, "channel": "C1"}
+
+
+async def test_calendar_defaults_to_first_gpu_and_names_the_others(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.add_gpu("a100-1", "80GB")
+    reply = await bot.command("calendar")
+    text = dump(reply)
+    assert "a100-1 — Mon 5 Jan 2026" in text and "Also: `rtx-0`" in text
+
+
+async def test_calendar_of_a_gpu_on_a_day_and_a_week(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB tomorrow 10:00 for 1h job")
+    day = await bot.command("calendar rtx-0 tomorrow")
+    assert "rtx-0 — Tue 6 Jan 2026" in dump(day) and "#1" in dump(day)
+    week = await bot.command("calendar rtx-0 week")
+    assert "week of Mon 5 Jan 2026" in dump(week) and "#1" in dump(week)
+
+
+async def test_calendar_day_is_the_users_local_day(bot: Bot) -> None:
+    await bot.add_gpu()
+    bot.fake.set_user("UA", tz="America/New_York")
+    reply = await bot.command("calendar rtx-0")
+    # 08:00 UTC on Monday is 03:00 on Monday in New York.
+    assert "rtx-0 — Mon 5 Jan 2026" in dump(reply) and "EST" in dump(reply)
+
+
+async def test_free_with_and_without_duration(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 20GB now for 2h big", user="UB")
+    reply = await bot.command("free 10GB for 3h")
+    assert "10 GB for 3h" in dump(reply) and "book_slot" in dump(reply)
+    default = await bot.command("free 10GB")
+    assert "10 GB for 1h" in dump(default)
+
+
+async def test_help_shows_admin_forms_to_admins_only(bot: Bot) -> None:
+    user = await bot.command("help", user="UA")
+    assert "/gpubook book" in dump(user) and "admin gpu add" not in dump(user)
+    admin = await bot.command("help", user=ADMIN)
+    assert "admin gpu add" in dump(admin)
+
+
+async def test_workspace_admins_count_as_admins(bot: Bot) -> None:
+    bot.fake.set_user("UW", is_admin=True)
+    reply = await bot.command("admin gpu add a100-9 80GB", user="UW")
+    assert "Added `a100-9` with 80 GB" in reply.params["text"]
+
+
+async def test_admin_gpu_add_retire_channel_and_stats(bot: Bot) -> None:
+    added = await bot.command("admin gpu add a100-3 80GB rack 2", user=ADMIN)
+    assert "Added `a100-3`" in added.params["text"]
+    channel = await bot.command("admin channel <#C0GPU|gpu>", user=ADMIN)
+    assert "<#C0GPU>" in channel.params["text"]
+    assert await bot.service.channel_for("T0001") == "C0GPU"
+    await bot.command("book a100-3 8GB now for 2h stats", user="UA")
+    stats = await bot.command("admin stats 30", user=ADMIN)
+    assert "a100-3" in dump(stats)
+    await bot.command("release 1", user="UA")
+    retired = await bot.command("admin gpu retire a100-3", user=ADMIN)
+    assert "Retired `a100-3`" in retired.params["text"]
+    assert [g.name for g in await bot.service.list_gpus(bot.admin)] == []
+
+
+async def test_admin_commands_refuse_non_admins(bot: Bot) -> None:
+    await bot.add_gpu()
+    for text in (
+        "admin gpu add a100-3 80GB",
+        "admin gpu retire rtx-0",
+        "admin channel <#C0GPU|gpu>",
+        "admin stats",
+    ):
+        reply = await bot.command(text, user="UA")
+        assert "Only gpubook admins" in reply.params["text"], text
+    assert [g.name for g in await bot.service.list_gpus(bot.admin)] == ["rtx-0"]
+    assert await bot.service.channel_for("T0001") == "CGPU"  # the configured default
+
+
+async def test_unknown_subcommand(bot: Bot) -> None:
+    reply = await bot.command("frobnicate")
+    assert "I don't know `/gpubook frobnicate`" in reply.params["text"]

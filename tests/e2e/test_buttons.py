@@ -1,0 +1,138 @@
+"""Every button: on booking cards, refusals, free windows, the calendar and the App Home."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from handlers import ids
+from storage.models import BookingStatus
+from tests.conftest import at
+from tests.e2e.conftest import Bot, dump
+from tests.slackfake import requests as slack_req
+from tests.slackfake.webapi import Call
+
+
+def buttons(call: Call, action_prefix: str) -> list[dict[str, Any]]:
+    """The buttons in a posted message whose action id starts with ``action_prefix``."""
+    found = []
+    for block in call.params.get("blocks") or []:
+        elements = [block.get("accessory")] + list(block.get("elements") or [])
+        found += [e for e in elements if e and e.get("action_id", "").startswith(action_prefix)]
+    return found
+
+
+async def test_extend_button_adds_an_hour_and_refreshes_home(bot: Bot) -> None:
+    await bot.add_gpu()
+    card = await bot.command("book rtx-0 4GB 10:00 for 1h job")
+    [extend] = buttons(card, ids.EXTEND)
+    reply = await bot.click(ids.EXTEND, extend["value"])
+    assert "Extended by 1h #1" in reply.params["text"]
+    assert reply.params["replace_original"] is False
+    [booking] = await bot.bookings()
+    assert booking.end == at(12)
+    await bot.fake.wait_for("views.publish", count=2)
+
+
+async def test_release_button_ends_an_active_booking(bot: Bot) -> None:
+    await bot.add_gpu()
+    card = await bot.command("book rtx-0 4GB now for 1h job")
+    [release] = buttons(card, ids.RELEASE)
+    assert "Released #1" in (await bot.click(ids.RELEASE, release["value"])).params["text"]
+    [booking] = await bot.bookings()
+    assert booking.status == BookingStatus.COMPLETED
+
+
+async def test_cancel_button_cancels_an_upcoming_booking(bot: Bot) -> None:
+    await bot.add_gpu()
+    card = await bot.command("book rtx-0 4GB 10:00 for 1h job")
+    [cancel] = buttons(card, ids.CANCEL)
+    assert "Cancelled #1" in (await bot.click(ids.CANCEL, cancel["value"])).params["text"]
+    [booking] = await bot.bookings()
+    assert booking.status == BookingStatus.CANCELLED
+
+
+async def test_edit_button_opens_the_edit_form(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB 10:00 for 1h job")
+    req = slack_req.block_action(ids.EDIT, "1", user_id="UA", response_url=bot.fake.response_url())
+    assert await bot.send(req) == (200, "")
+    [opened] = await bot.fake.wait_for("views.open")
+    assert opened.params["trigger_id"] == req.payload["trigger_id"]
+    assert opened.params["view"]["callback_id"] == "edit_modal"
+
+
+async def test_book_button_on_a_refusal_books_the_offered_window(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 20GB 10:00 for 2h big", user="UB")
+    refusal = await bot.command("book rtx-0 8GB 10:00 for 2h small", user="UA")
+    assert "Not enough memory" in refusal.params["text"]
+    [offer] = buttons(refusal, ids.BOOK_SLOT)
+    slot = json.loads(offer["value"])
+    assert slot["task"] == "small"
+    reply = await bot.click(ids.BOOK_SLOT, offer["value"], user="UA")
+    assert "Booked #2" in reply.params["text"]
+    mine = [b for b in await bot.bookings() if b.user_id == "UA"]
+    assert [(b.start, b.end, b.memory_mib) for b in mine] == [(at(12), at(14), 8192)]
+
+
+async def test_book_button_without_a_task_opens_the_form(bot: Bot) -> None:
+    await bot.add_gpu()
+    free = await bot.command("free 8GB for 2h")
+    offer = buttons(free, ids.BOOK_SLOT)[0]
+    req = slack_req.block_action(
+        ids.BOOK_SLOT, offer["value"], user_id="UA", response_url=bot.fake.response_url()
+    )
+    assert await bot.send(req) == (200, "")
+    [opened] = await bot.fake.wait_for("views.open")
+    blocks = {b.get("block_id"): b for b in opened.params["view"]["blocks"]}
+    assert blocks["memory"]["element"]["initial_value"] == "8GB"
+    assert blocks["duration"]["element"]["initial_value"] == "2h"
+    assert await bot.bookings() == []
+
+
+async def test_calendar_navigation_replaces_the_message(bot: Bot) -> None:
+    await bot.add_gpu()
+    calendar = await bot.command("calendar rtx-0")
+    nav = buttons(calendar, ids.CALENDAR_NAV)
+    assert len(nav) == 3
+    following = next(b for b in nav if json.loads(b["value"])["day"] == "2026-01-06")
+    reply = await bot.click(following["action_id"], following["value"])
+    assert reply.params["replace_original"] is True
+    assert "rtx-0 — Tue 6 Jan 2026" in dump(reply)
+
+
+async def test_broken_button_values_are_refused_politely(bot: Bot) -> None:
+    await bot.add_gpu()
+    for action_id, value in (
+        (ids.EXTEND, "abc"),
+        (ids.BOOK_SLOT, "{not json"),
+        (ids.CALENDAR_NAV, "[]"),
+    ):
+        reply = await bot.click(action_id, value)
+        assert "unreadable" in reply.params["text"], action_id
+    assert await bot.bookings() == []
+
+
+async def test_home_buttons_open_the_form_and_dm_the_calendar(bot: Bot) -> None:
+    await bot.add_gpu()
+    home = slack_req.view_payload(type="home")
+    req = slack_req.block_action(ids.HOME_NEW_BOOKING, "new", user_id="UA", view=home)
+    assert await bot.send(req) == (200, "")
+    [opened] = await bot.fake.wait_for("views.open")
+    assert json.loads(opened.params["view"]["private_metadata"]) == {}
+
+    req = slack_req.block_action(ids.HOME_CALENDAR, "calendar", user_id="UA", view=home)
+    assert await bot.send(req) == (200, "")
+    [dm] = await bot.fake.wait_for("chat.postMessage")
+    assert dm.params["channel"] == "UA" and "rtx-0 —" in dump(dm)
+
+
+async def test_a_change_from_the_home_tab_is_answered_by_dm(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB 10:00 for 1h job")
+    home = slack_req.view_payload(type="home")
+    req = slack_req.block_action(ids.CANCEL, "1", user_id="UA", view=home)
+    assert await bot.send(req) == (200, "")
+    [dm] = await bot.fake.wait_for("chat.postMessage")
+    assert dm.params["channel"] == "UA" and "Cancelled #1" in dm.params["text"]
