@@ -112,11 +112,17 @@ class LifecycleScheduler:
         return self.clock() - reference <= timedelta(seconds=HEALTHY_INTERVALS * self.sweep_seconds)
 
     async def shutdown(self) -> None:
-        """Stop triggering sweeps, then wait for one that is running to finish."""
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        """Stop triggering sweeps and let one that is running finish before stopping.
+
+        APScheduler's asyncio executor cancels running jobs on shutdown, and a sweep cancelled
+        between a Slack post and marking it sent would post it again later; so pause first, take
+        the sweep lock (waiting out the sweep in flight), and only then shut down.
+        """
+        if self._scheduler is None or not self._scheduler.running:
+            return
+        self._scheduler.pause()
         async with self._lock:
-            pass
+            self._scheduler.shutdown(wait=False)
 
 
 async def start_lifecycle(

@@ -1,0 +1,120 @@
+"""The APScheduler wrapper: started inside the loop, sweeps at once (catch-up), health, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import FrozenClock
+from bot.lifecycle import AdvanceCounts
+from bot.notifier import FlushStats
+from bot.scheduler import LifecycleScheduler, start_lifecycle
+from bot.service import BookingService
+from tests.conftest import CHANNEL, T0, at
+from tests.slackfake import FakeSlackWebAPI
+from tests.test_lifecycle import add_gpu, book, outbox
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"  # the scheduler is backend-agnostic; the sweep itself is tested on both
+
+
+async def test_first_sweep_runs_at_start_and_catches_up(
+    service: BookingService, clock: FrozenClock
+) -> None:
+    await add_gpu(service)
+    booking = await book(service, at(9), at(10))
+    clock.set(at(11))  # the bot was down across the whole booking
+    async with FakeSlackWebAPI() as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.base_url)
+        scheduler = await start_lifecycle(service.db, client, service.config, clock)
+        try:
+            [call] = await fake.wait_for("chat.postMessage")
+        finally:
+            await scheduler.shutdown()
+        fake.assert_all_valid()
+
+    assert call.params["channel"] == CHANNEL
+    assert f"#{booking.id}" in call.params["blocks"][0]["text"]["text"]
+    assert [n.kind for n in await outbox(service.db)] == ["announced", "started", "ended"]
+    assert scheduler.healthy()
+
+
+async def test_health_turns_false_when_sweeps_stop_succeeding(
+    service: BookingService, clock: FrozenClock
+) -> None:
+    async with FakeSlackWebAPI() as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.base_url)
+        scheduler = await start_lifecycle(
+            service.db, client, service.config, clock, sweep_seconds=30
+        )
+        await scheduler.shutdown()
+        await scheduler.sweep()
+        assert scheduler.healthy()
+        clock.advance(timedelta(seconds=90))
+        assert scheduler.healthy()
+        clock.advance(timedelta(seconds=1))
+        assert not scheduler.healthy()
+
+
+class _FailingLifecycle:
+    clock = staticmethod(lambda: T0)
+
+    async def advance(self, now: datetime) -> AdvanceCounts:
+        raise ConnectionError("database unreachable")
+
+
+class _SlowLifecycle:
+    """Blocks in advance() until released, so a test can shut down mid-sweep."""
+
+    clock = staticmethod(lambda: T0)
+
+    def __init__(self) -> None:
+        self.entered, self.release = asyncio.Event(), asyncio.Event()
+        self.events: list[str] = []
+
+    async def advance(self, now: datetime) -> AdvanceCounts:
+        self.entered.set()
+        await self.release.wait()
+        self.events.append("sweep finished")
+        return AdvanceCounts()
+
+
+class _IdleNotifier:
+    async def flush(self, now: datetime) -> FlushStats:
+        return FlushStats()
+
+
+async def test_a_failing_sweep_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    scheduler = LifecycleScheduler(_FailingLifecycle(), _IdleNotifier())  # type: ignore[arg-type]
+
+    await scheduler.sweep_logged()
+
+    assert "lifecycle sweep failed" in caplog.text
+    assert scheduler.last_success is None and not scheduler.healthy()
+
+
+async def test_shutdown_waits_for_the_sweep_in_flight() -> None:
+    lifecycle = _SlowLifecycle()
+    scheduler = LifecycleScheduler(lifecycle, _IdleNotifier())  # type: ignore[arg-type]
+    scheduler.start()
+    await lifecycle.entered.wait()  # the catch-up sweep at start is running
+
+    stopping = asyncio.create_task(scheduler.shutdown())
+    await asyncio.sleep(0)
+    assert not stopping.done()
+    lifecycle.release.set()
+    await stopping
+    lifecycle.events.append("shut down")
+
+    assert lifecycle.events == ["sweep finished", "shut down"]
+
+
+def test_start_outside_a_running_loop_is_refused() -> None:
+    scheduler = LifecycleScheduler(_SlowLifecycle(), _IdleNotifier())  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        scheduler.start()

@@ -1,0 +1,113 @@
+"""The notification builders alone: limits, escaping, fallbacks and buttons (no Slack, no DB)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from bot.views import BookingInfo
+from handlers import ids
+from handlers.blocks.notifications import (
+    DETAIL_LINES,
+    DM_FULL_ITEMS,
+    EMOJI,
+    NoticeItem,
+    booking_message,
+    dm_message,
+    summary_message,
+)
+from storage.models import BookingStatus
+from tests.conftest import T0
+from tests.slackfake import validate_blocks
+
+NASTY = "<!channel> <@U123> *bold* & more"
+ESCAPED = "&lt;!channel&gt; &lt;@U123&gt; *bold* &amp; more"
+
+
+def info(booking_id: int, *, task: str = "train", gpu: str = "a100-1") -> BookingInfo:
+    return BookingInfo(
+        id=booking_id,
+        gpu_name=gpu,
+        gpu_capacity_mib=81920,
+        user_id="UALICE",
+        task=task,
+        memory_mib=20480,
+        start=T0 + timedelta(hours=1),
+        end=T0 + timedelta(hours=2),
+        original_end=T0 + timedelta(hours=2),
+        status=BookingStatus.ACTIVE,
+        end_reason=None,
+        created_by="UALICE",
+        created_at=T0,
+    )
+
+
+def section_text(blocks: list[dict]) -> str:
+    return "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+
+
+@pytest.mark.parametrize("kind", sorted(EMOJI))
+def test_every_kind_escapes_user_text_and_has_a_fallback(kind: str) -> None:
+    details = {"action": "edited", "by": "UADMIN", "planned_end": T0.isoformat()}
+    message = booking_message(NoticeItem(kind, info(7, task=NASTY), details), now=T0)
+
+    validate_blocks(message.blocks)
+    assert message.text.startswith(EMOJI[kind]) and "#7" in message.text
+    for shown in (message.text, section_text(message.blocks)):
+        assert ESCAPED in shown and "<!channel>" not in shown and "<@U123>" not in shown
+
+
+def test_released_message_says_how_much_memory_was_freed() -> None:
+    item = NoticeItem("released", info(3), {"planned_end": (T0 + timedelta(hours=3)).isoformat()})
+    text = booking_message(item, now=T0).text
+    assert "20 GB freed on `a100-1`" in text
+    assert f"<!date^{int((T0 + timedelta(hours=3)).timestamp())}^" in text
+
+
+def test_only_the_reminder_carries_extend_and_release_buttons() -> None:
+    reminder = booking_message(NoticeItem("reminder", info(9)), now=T0)
+    [actions] = [b for b in reminder.blocks if b["type"] == "actions"]
+    assert [(e["action_id"], e["value"], e["text"]["text"]) for e in actions["elements"]] == [
+        (ids.EXTEND, "9", "Extend 1 h"),
+        (ids.RELEASE, "9", "Release now"),
+    ]
+    started = booking_message(NoticeItem("started", info(9)), now=T0)
+    assert all(b["type"] != "actions" for b in started.blocks)
+
+
+def test_a_thousand_bookings_fit_one_valid_message_and_each_id_appears_once() -> None:
+    items = [NoticeItem("started", info(n, task=NASTY)) for n in range(1, 1001)]
+
+    message = summary_message(items, now=T0)
+
+    validate_blocks(message.blocks)
+    text = section_text(message.blocks)
+    assert sorted(int(n) for n in re.findall(r"#(\d+)", text)) == list(range(1, 1001))
+    assert text.count(ESCAPED) == DETAIL_LINES  # full lines for the first few only
+    assert message.text == "1000 bookings started on `a100-1`"
+
+
+def test_summary_groups_kinds_in_lifecycle_order_and_names_the_gpus() -> None:
+    items = [
+        NoticeItem("ended", info(1, gpu="b")),
+        NoticeItem("started", info(2, gpu="a")),
+        NoticeItem("started", info(3, gpu="c")),
+    ]
+    message = summary_message(items, now=T0)
+    assert message.text == "2 bookings started on `a`, `c`; 1 booking ended on `b`"
+    text = section_text(message.blocks)
+    assert text.index(EMOJI["started"]) < text.index(EMOJI["ended"])
+
+
+def test_several_dms_keep_each_reminders_buttons_until_too_many() -> None:
+    few = dm_message([NoticeItem("reminder", info(n)) for n in range(1, 4)], now=T0)
+    validate_blocks(few.blocks)
+    assert sum(b["type"] == "actions" for b in few.blocks) == 3
+
+    many = dm_message(
+        [NoticeItem("reminder", info(n)) for n in range(1, DM_FULL_ITEMS + 2)], now=T0
+    )
+    validate_blocks(many.blocks)
+    assert "ending soon" in many.text
