@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.clock import Clock, FrozenClock, system_clock
 from bot.config import Settings
+from bot.console import add_console
 from bot.errors import GpubookError, InputError
 from bot.runner import add_serve
 from bot.service import Actor, BookingService
@@ -416,6 +417,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_cancel,
     _add_export,
     add_serve,
+    add_console,
 )
 
 

@@ -1,0 +1,533 @@
+"""The console's async core: the real Bolt app, the Slack double, the lifecycle scheduler, and
+requests shaped exactly like Slack's.
+
+Every line typed becomes a signed request (slash command form body, ``block_actions`` or
+``view_submission`` payload, ``app_home_opened`` event) handed to ``app.async_dispatch`` — what
+Bolt's HTTP adapter does with a POST — so the console runs the same listeners as Slack. Whatever
+the bot shows comes back through :class:`~bot.console.double.SlackDouble` and is rendered for the
+person at the keyboard.
+
+Bolt acks first and runs the listener in a task of its own, so after a dispatch the session
+waits for every task the request started (see :meth:`Session._settle`): only then is the answer
+complete and the prompt may come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import build_app, build_client, build_deps
+from bot.clock import Clock
+from bot.config import Settings
+from bot.console.double import (
+    APP_ID,
+    BOT_USER_ID,
+    CONSOLE_CHANNEL,
+    CONSOLE_CHANNEL_NAME,
+    Message,
+    ResponseTarget,
+    Shown,
+    SlackDouble,
+    Workspace,
+    message_payload,
+)
+from bot.console.render import Reader, Style, render_message, render_view
+from bot.scheduler import LifecycleScheduler, start_lifecycle
+from bot.service import Actor
+from handlers.context import Deps
+from storage.db import Database
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/gpubook"
+#: The bot token the app is built with: the double accepts anything, Slack is never called.
+CONSOLE_TOKEN = "xoxb-console"
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+#: Scheduler sweeps in the console: short, so "booking started" appears about when it happens.
+CONSOLE_SWEEP_SECONDS = 5
+#: How long a request's listener may run before the prompt comes back anyway.
+SETTLE_TIMEOUT = 30.0
+#: GPUs ``--demo`` adds to a database that has none.
+DEMO_GPUS = (
+    ("rtx-0", "24GB", "demo RTX 4090"),
+    ("rtx-1", "24GB", "demo RTX 4090"),
+    ("a100-1", "80GB", "demo A100"),
+    ("a100-2", "80GB", "demo A100"),
+)
+
+
+def local_zone_name() -> str:
+    """This machine's IANA zone: what the console's users get from ``users.info``.
+
+    ``TZ`` when it names a zone, else the ``/etc/localtime`` link target, else UTC.
+    """
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        candidates.append(target.partition("zoneinfo/")[2])
+    for name in candidates:
+        try:
+            if name:
+                ZoneInfo(name)
+                return name
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return "UTC"
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button shown on screen under ``number``, and where it was shown (for the payload)."""
+
+    number: int
+    element: dict[str, Any]
+    block_id: str
+    #: The message it sits in (its version at the time), or the view (modal or App Home).
+    message: Message | None = None
+    view: dict[str, Any] | None = None
+
+    @property
+    def text(self) -> str:
+        return (self.element.get("text") or {}).get("text", "")
+
+
+class Session:
+    """One console: who is typing, the app they talk to, and what they have been shown."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        *,
+        user: str,
+        admin: bool = False,
+        tz_name: str | None = None,
+        style: Style = Style(),
+        show: Callable[[str], None] = print,
+        sweep_seconds: int = CONSOLE_SWEEP_SECONDS,
+    ) -> None:
+        # Announcements need a channel; the console's own stands in when none is configured.
+        self.settings = replace(settings, channel=settings.channel or CONSOLE_CHANNEL)
+        self.clock = clock
+        self.style = style
+        self.show = show
+        self.sweep_seconds = sweep_seconds
+        self.workspace = Workspace(self.settings.team_id, tz_name or local_zone_name())
+        self.user_id = self.workspace.add_user(user)
+        if admin:
+            self.workspace.admins.add(self.user_id)
+        self.double = SlackDouble(self.workspace, self._on_shown)
+        self._secret = secrets.token_hex(16)
+        self._buttons: dict[int, Button] = {}
+        #: Whether App Home publishes are shown (after `:home`, until the next command).
+        self.viewing_home = False
+        self.db: Database | None = None
+        self.deps: Deps | None = None
+        self.app: AsyncApp | None = None
+        self.scheduler: LifecycleScheduler | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, *, demo: bool = False) -> list[str]:
+        """Migrate, build the app against the double, start the scheduler; notes to print."""
+        notes: list[str] = []
+        self.db = Database(self.settings.database_url)
+        await upgrade(self.db)
+        self.deps = build_deps(self.settings, self.db, self.clock)
+        await self.double.start()
+        self.app = build_app(
+            self.deps,
+            token=CONSOLE_TOKEN,
+            signing_secret=self._secret,
+            api_url=self.double.api_url,
+        )
+        if demo:
+            notes.extend(await self._seed_demo())
+        # A single call site for the lifecycle: the same scheduler as `gpubook serve`.
+        self.scheduler = await start_lifecycle(
+            self.db,
+            build_client(CONSOLE_TOKEN, self.double.api_url),
+            self.settings.service_config(),
+            self.clock,
+            sweep_seconds=self.sweep_seconds,
+            reminder_before=self.settings.reminder_before,
+        )
+        return notes
+
+    async def close(self) -> None:
+        """Stop the scheduler, then the double, then the database (in that order: each is used
+        by the ones before it)."""
+        if self.scheduler is not None:
+            await self.scheduler.shutdown()
+        if self.deps is not None:
+            await self.deps.users.close()
+        await self.double.close()
+        if self.db is not None:
+            await self.db.dispose()
+
+    async def _seed_demo(self) -> list[str]:
+        assert self.deps is not None
+        service = self.deps.service
+        admin = Actor("console", self.settings.team_id, is_workspace_admin=True)
+        if await service.list_gpus(admin, include_retired=True):
+            return []
+        for name, size, description in DEMO_GPUS:
+            await service.add_gpu(admin, name, size, description)
+        names = ", ".join(f"{name} ({size})" for name, size, _ in DEMO_GPUS)
+        return [f"Added demo GPUs: {names}."]
+
+    async def sweep(self) -> None:
+        """Run one lifecycle sweep now (tests move a frozen clock, then call this)."""
+        assert self.scheduler is not None
+        await self._settle_after(self.scheduler.sweep())
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def user_name(self) -> str:
+        return self.workspace.names[self.user_id]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user_id in self.workspace.admins
+
+    def switch_user(self, name: str) -> str:
+        """Act as ``name`` from now on; returns their user id."""
+        self.user_id = self.workspace.add_user(name)
+        self.viewing_home = False
+        return self.user_id
+
+    def toggle_admin(self) -> bool:
+        """Make the current user a workspace admin, or not; the bot sees it on the next request."""
+        if self.is_admin:
+            self.workspace.admins.discard(self.user_id)
+        else:
+            self.workspace.admins.add(self.user_id)
+        assert self.deps is not None
+        self.deps.users.forget(self.settings.team_id, self.user_id)
+        return self.is_admin
+
+    # ------------------------------------------------------------------ rendering
+
+    def reader(self) -> Reader:
+        return Reader(ZoneInfo(self.workspace.tz_name), self.clock(), self.style, self.names)
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {**self.workspace.names, BOT_USER_ID: "gpubook"}
+
+    def _name(self, user_id: str) -> str:
+        return (
+            "you" if user_id == self.user_id else "@" + self.workspace.names.get(user_id, user_id)
+        )
+
+    def _label(self, message: Message) -> str:
+        if message.is_dm:
+            where = f"DM from gpubook to {self._name(message.channel[1:])}"
+        else:
+            name = CONSOLE_CHANNEL_NAME if message.channel == CONSOLE_CHANNEL else message.channel
+            where = f"#{name}"
+        if message.only_user:
+            where += f" · only {self._name(message.only_user)} can see this"
+        if message.version:
+            where += " · updated"
+        return where
+
+    def _on_shown(self, shown: Shown) -> None:
+        """Render what the bot just showed. Modals are not printed: the REPL prompts for them."""
+        if isinstance(shown, Message):
+            self.show(self._render_message(shown))
+        elif shown.how == "publish" and shown.user_id == self.user_id and self.viewing_home:
+            self.show(render_view(shown.view, self.reader(), self._numberer(view=shown.view)))
+
+    def _render_message(self, message: Message) -> str:
+        reader = self.reader()
+        if message.deleted:
+            return reader.style.dim(f"── {self._label(message)}: message deleted ──")
+        number = self._numberer(message=message)
+        return render_message(self._label(message), message.text, message.blocks, reader, number)
+
+    def _numberer(
+        self, *, message: Message | None = None, view: dict[str, Any] | None = None
+    ) -> Callable[[dict[str, Any], str], int]:
+        def number(element: dict[str, Any], block_id: str) -> int:
+            n = len(self._buttons) + 1
+            self._buttons[n] = Button(n, element, block_id, message, view)
+            return n
+
+        return number
+
+    # ------------------------------------------------------------------ buttons
+
+    def button(self, number: int) -> Button | None:
+        return self._buttons.get(number)
+
+    def stale_reason(self, button: Button) -> str | None:
+        """Why a button can no longer be pressed: its message or view changed since it was shown."""
+        if button.message is not None:
+            now = self.double.current(button.message.key)
+            if now is None or now.deleted:
+                return "its message was deleted"
+            if now.version != button.message.version:
+                return "its message has been updated; press a button of the newer one"
+        if button.view is not None:
+            now_view = self.double.views.get(button.view["id"])
+            if now_view is None or now_view["hash"] != button.view["hash"]:
+                return "that view has been refreshed; use its newer buttons"
+        return None
+
+    async def press(self, button: Button) -> None:
+        """Send the ``block_actions`` a click on ``button`` sends."""
+        action = {
+            "action_id": button.element.get("action_id", ""),
+            "block_id": button.block_id,
+            "type": "button",
+            "text": button.element.get("text"),
+            "value": button.element.get("value", ""),
+            "action_ts": f"{time.time():.6f}",
+        }
+        if button.view is not None:
+            self.viewing_home = button.view.get("type") == "home"
+            payload = self._view_action(self.double.views[button.view["id"]], action)
+        else:
+            assert button.message is not None
+            payload = self._message_action(button.message, action)
+        await self._dispatch_interaction(payload)
+
+    async def select(
+        self,
+        view: dict[str, Any],
+        block_id: str,
+        element: dict[str, Any],
+        option: dict[str, Any],
+        values: dict[str, Any],
+    ) -> None:
+        """A select with ``dispatch_action`` changed in a modal: Slack sends block_actions."""
+        action = {
+            "action_id": element.get("action_id", ""),
+            "block_id": block_id,
+            "type": element.get("type", "static_select"),
+            "selected_option": option,
+            "action_ts": f"{time.time():.6f}",
+        }
+        await self._dispatch_interaction(self._view_action(_with_state(view, values), action))
+
+    def _interaction(self, kind: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "team": {"id": self.settings.team_id, "domain": "console"},
+            "user": {
+                "id": self.user_id,
+                "username": self.user_name,
+                "name": self.user_name,
+                "team_id": self.settings.team_id,
+            },
+            "api_app_id": APP_ID,
+            "token": "console",
+            "trigger_id": _trigger_id(),
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+
+    def _view_action(self, view: dict[str, Any], action: dict[str, Any]) -> dict[str, Any]:
+        payload = self._interaction("block_actions")
+        payload["container"] = {"type": "view", "view_id": view["id"]}
+        payload["view"] = view
+        payload["actions"] = [action]
+        return payload
+
+    def _message_action(self, message: Message, action: dict[str, Any]) -> dict[str, Any]:
+        payload = self._interaction("block_actions")
+        payload["container"] = {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": message.channel,
+            "is_ephemeral": message.only_user is not None,
+        }
+        payload["channel"] = {"id": message.channel, "name": self._channel_name(message.channel)}
+        current = self.double.current(message.key) or message
+        payload["message"] = message_payload(current)
+        payload["state"] = {"values": {}}
+        payload["response_url"] = self.double.response_url(
+            ResponseTarget(message.channel, self.user_id, message.key)
+        )
+        payload["actions"] = [action]
+        return payload
+
+    @staticmethod
+    def _channel_name(channel: str) -> str:
+        return CONSOLE_CHANNEL_NAME if channel == CONSOLE_CHANNEL else channel
+
+    # ------------------------------------------------------------------ modals
+
+    @property
+    def modal(self) -> dict[str, Any] | None:
+        return self.double.modal
+
+    async def submit(self, view: dict[str, Any], values: dict[str, Any]) -> dict[str, str]:
+        """Submit the modal with ``values`` (``{block_id: {action_id: state}}``).
+
+        Returns the errors the app answered with (``response_action: errors``) — the modal then
+        stays open — or ``{}`` when the modal closed or was replaced as the ack said.
+        """
+        payload = self._interaction("view_submission")
+        payload["view"] = _with_state(view, values)
+        payload["response_urls"] = []
+        ack = _ack_json(await self._dispatch_interaction(payload, show_ack=False))
+        action = ack.get("response_action")
+        if action == "errors":
+            return dict(ack.get("errors") or {})
+        if action in ("update", "push"):
+            self.double.answer_view(action, ack.get("view") or {}, view["id"])
+        elif action == "clear":
+            self.double.close_modals()
+        else:
+            self.double.close_top(view["id"])
+        return {}
+
+    def cancel_modal(self) -> None:
+        """The user closed the modal (Slack sends nothing unless ``notify_on_close`` is set)."""
+        self.double.close_modals()
+
+    # ------------------------------------------------------------------ requests
+
+    async def command(self, text: str) -> None:
+        """``/gpubook <text>`` from the console channel."""
+        self.viewing_home = False
+        payload = {
+            "token": "console",
+            "team_id": self.settings.team_id,
+            "team_domain": "console",
+            "channel_id": CONSOLE_CHANNEL,
+            "channel_name": CONSOLE_CHANNEL_NAME,
+            "user_id": self.user_id,
+            "user_name": self.user_name,
+            "command": COMMAND,
+            "text": text,
+            "api_app_id": APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": self.double.response_url(ResponseTarget(CONSOLE_CHANNEL, self.user_id)),
+            "trigger_id": _trigger_id(),
+        }
+        self._show_ack(await self._dispatch(urlencode(payload), FORM))
+
+    async def open_home(self) -> None:
+        """Open the App Home tab: Slack sends ``app_home_opened`` and the bot publishes it."""
+        self.viewing_home = True
+        event = {
+            "type": "app_home_opened",
+            "user": self.user_id,
+            "channel": f"D{self.user_id}",
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
+        payload = {
+            "token": "console",
+            "team_id": self.settings.team_id,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{secrets.token_hex(6)}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"team_id": self.settings.team_id, "user_id": BOT_USER_ID, "is_bot": True}
+            ],
+        }
+        await self._dispatch(json.dumps(payload), JSON)
+
+    async def _dispatch_interaction(
+        self, payload: dict[str, Any], *, show_ack: bool = True
+    ) -> BoltResponse:
+        response = await self._dispatch(urlencode({"payload": json.dumps(payload)}), FORM)
+        if show_ack:
+            self._show_ack(response)
+        return response
+
+    async def _dispatch(self, body: str, content_type: str) -> BoltResponse:
+        """Sign ``body`` like Slack and dispatch it; return once the listener has finished."""
+        assert self.app is not None
+        timestamp = str(int(time.time()))
+        signature = SignatureVerifier(self._secret).generate_signature(
+            timestamp=timestamp, body=body
+        )
+        headers = {
+            "content-type": content_type,
+            "x-slack-request-timestamp": timestamp,
+            "x-slack-signature": signature or "",
+        }
+        return await self._settle_after(
+            self.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
+        )
+
+    async def _settle_after(self, work: Any) -> Any:
+        before = asyncio.all_tasks()
+        result = await work
+        await self._settle(before)
+        return result
+
+    async def _settle(self, before: set[asyncio.Task[Any]]) -> None:
+        """Wait for the tasks started since ``before`` (the listener Bolt runs after its ack, the
+        lookups and replies it starts), and for theirs, up to :data:`SETTLE_TIMEOUT`."""
+        seen = set(before) | {asyncio.current_task()}
+        deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
+        while True:
+            started = {t for t in asyncio.all_tasks() if t not in seen}
+            remaining = deadline - asyncio.get_running_loop().time()
+            if not started or remaining <= 0:
+                return
+            seen |= started
+            await asyncio.wait(started, timeout=remaining)
+
+    def _show_ack(self, response: BoltResponse) -> None:
+        """What an ack carried (text or blocks shown only to the user), or an HTTP failure."""
+        if response.status != 200:
+            self.show(f"(the app answered HTTP {response.status}: {response.body})")
+            return
+        ack = _ack_json(response)
+        if ack.get("text") or ack.get("blocks"):
+            message = Message(
+                CONSOLE_CHANNEL,
+                "ack",
+                ack.get("text", ""),
+                ack.get("blocks") or [],
+                only_user=self.user_id,
+            )
+            self.show(self._render_message(message))
+
+
+def _with_state(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    return {**view, "state": {"values": values}}
+
+
+def _ack_json(response: BoltResponse) -> dict[str, Any]:
+    """An ack's body as a dict: JSON, plain text as ``{"text": …}``, nothing as ``{}``."""
+    if not response.body:
+        return {}
+    try:
+        body = json.loads(response.body)
+    except json.JSONDecodeError:
+        return {"text": response.body}
+    return body if isinstance(body, dict) else {}
+
+
+def _trigger_id() -> str:
+    return f"{int(time.time())}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
