@@ -1,0 +1,192 @@
+"""Ack latency of `/gpubook` over the real HTTP endpoint, beside a bare Bolt app that only acks.
+
+Slack gives an app 3 s to ack; gpubook's listeners ack before any work, so their ack latency
+should be Bolt's own plus noise, even while earlier requests' work (database, Web API calls to a
+fake Slack) competes for the same event loop. Both apps run in this process, behind the same
+aiohttp endpoint (``bot.runner.start_http``), and are measured in alternating waves of
+``--concurrency`` simultaneous signed requests, so they share the machine's conditions.
+Latency is from sending a signed request to receiving the HTTP response (the ack); signing
+happens before the timer starts.
+
+Target: p99 < 100 ms at 20 concurrent, and within 2x the bare app.
+
+    .venv/bin/python -m bench.ack_latency [--quick] [--concurrency 20] [--waves 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bench.common import (
+    RESULTS_DIR,
+    T0,
+    machine,
+    percentiles_ms,
+    print_machine,
+    print_table,
+    write_results,
+)
+from bot.app import build_app
+from bot.clock import FrozenClock
+from bot.runner import start_http
+from bot.service import Actor, BookingService, ServiceConfig
+from handlers.context import Deps
+from handlers.users import UserDirectory
+from storage.db import Database
+from storage.migrate import upgrade
+from tests.slackfake import FakeSlackWebAPI
+from tests.slackfake import requests as slack_req
+
+SECRET = slack_req.DEFAULT_SIGNING_SECRET
+TEAM = slack_req.TEAM_ID
+COMMANDS = {
+    "status": "status",
+    "book": "book a100-{n} 1GB 10:00 for 1h bench",
+    "list": "list",
+}
+GPUS = 8
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the script runs")
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--waves", type=int, default=15, help="waves per command and app")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    return parser.parse_args(argv)
+
+
+def bare_app(fake: FakeSlackWebAPI) -> AsyncApp:
+    """The floor: Bolt's own cost of verifying, parsing and acking a slash command."""
+    client = AsyncWebClient(token="xoxb-bench", base_url=fake.base_url)
+    app = AsyncApp(client=client, signing_secret=SECRET)
+
+    @app.command("/gpubook")
+    async def ack_only(ack: Any) -> None:
+        await ack()
+
+    return app
+
+
+async def _gpubook_app(fake: FakeSlackWebAPI, db: Database) -> tuple[AsyncApp, Deps]:
+    service = BookingService(db, ServiceConfig(admins=frozenset({"UADMIN"})), FrozenClock(T0))
+    for n in range(GPUS):
+        await service.add_gpu(Actor("UADMIN", TEAM), f"a100-{n}", "80GB")
+    deps = Deps(service=service, users=UserDirectory())
+    return build_app(deps, token="xoxb-bench", signing_secret=SECRET, api_url=fake.base_url), deps
+
+
+async def _wave(
+    session: aiohttp.ClientSession, url: str, fake: FakeSlackWebAPI, text: str, size: int
+) -> list[int]:
+    """``size`` simultaneous signed commands from distinct users; ack latencies in ns."""
+    requests = [
+        slack_req.slash_command(
+            text.format(n=i % GPUS), user_id=f"U{i:03d}", response_url=fake.response_url()
+        )
+        for i in range(size)
+    ]
+
+    async def one(req: slack_req.SignedRequest) -> int:
+        started = time.perf_counter_ns()
+        async with session.post(url, data=req.body, headers=req.headers) as resp:
+            await resp.read()
+            assert resp.status == 200, resp.status
+        return time.perf_counter_ns() - started
+
+    return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+async def _settle(fake: FakeSlackWebAPI, expected: int) -> None:
+    """Let every listener finish (its response_url post) so waves do not pile up unboundedly."""
+    await fake.wait_for("response_url", count=expected, timeout=30)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    concurrency = 4 if args.quick else args.concurrency
+    waves = 2 if args.quick else args.waves
+    samples: dict[tuple[str, str], list[int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        await upgrade(db)
+        async with FakeSlackWebAPI() as fake:
+            gpubook, deps = await _gpubook_app(fake, db)
+            runners = {
+                "gpubook": await start_http(gpubook, {}, "127.0.0.1", 0),
+                "bare": await start_http(bare_app(fake), {}, "127.0.0.1", 0),
+            }
+            urls = {
+                name: f"http://127.0.0.1:{r.addresses[0][1]}/slack/events"
+                for name, r in runners.items()
+            }
+            connector = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                # Warm-up: auth.test, users.info for every user, SQLAlchemy's statement cache.
+                answered = 0  # the bare app answers nothing through response_url
+                for text in COMMANDS.values():
+                    await _wave(session, urls["gpubook"], fake, text, concurrency)
+                    await _wave(session, urls["bare"], fake, text, concurrency)
+                    answered += concurrency
+                await _settle(fake, answered)
+                for wave in range(waves):
+                    for command, text in COMMANDS.items():
+                        # Alternate which app goes first; gpubook's post-ack work is settled
+                        # before the bare app's wave, so it only weighs on gpubook's own acks.
+                        order = ("gpubook", "bare") if wave % 2 == 0 else ("bare", "gpubook")
+                        for app in order:
+                            latencies = await _wave(session, urls[app], fake, text, concurrency)
+                            samples.setdefault((app, command), []).extend(latencies)
+                            if app == "gpubook":
+                                answered += concurrency
+                                await _settle(fake, answered)
+            for runner in runners.values():
+                await runner.cleanup()
+            await deps.users.close()
+        await db.dispose()
+    results = {f"{app}/{command}": percentiles_ms(ns) for (app, command), ns in samples.items()}
+    return {"concurrency": concurrency, "waves": waves, "latency": results}
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    info = machine()
+    print_machine(info)
+    results = asyncio.run(run(args))
+    latency = results["latency"]
+    print(f"\nAck latency, {results['concurrency']} concurrent signed /gpubook commands:")
+    rows = []
+    for command in COMMANDS:
+        ours, bare = latency[f"gpubook/{command}"], latency[f"bare/{command}"]
+        rows.append(
+            (
+                command,
+                ours["n"],
+                ours["p50_ms"],
+                ours["p99_ms"],
+                bare["p50_ms"],
+                bare["p99_ms"],
+                round(ours["p99_ms"] / bare["p99_ms"], 2),
+            )
+        )
+    print_table(
+        ("command", "n", "gpubook p50 ms", "gpubook p99 ms", "bare p50 ms", "bare p99 ms", "p99 x"),
+        rows,
+    )
+    results["machine"] = info
+    if not args.quick:
+        write_results("ack_latency", results, args.out)
+    return results
+
+
+if __name__ == "__main__":
+    main()
