@@ -19,6 +19,7 @@ from tests.slackfake import requests as slack_req
 async def test_app_home_opened_publishes_the_dashboard(bot: Bot) -> None:
     await bot.add_gpu()
     await bot.command("book rtx-0 4GB 10:00 for 1h homework", user="UA")
+    await _settle()  # the booking's own Home refresh
     bot.fake.clear()
     assert (await bot.send(slack_req.event(slack_req.app_home_opened("UA"))))[0] == 200
     [published] = await bot.fake.wait_for("views.publish")
