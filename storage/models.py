@@ -92,7 +92,8 @@ class Booking(Base):
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    #: ``released`` (ended early by a person) or ``expired`` (never became active) or None.
+    #: How it ended: ``completed`` (auto, at its end), ``released`` (early, by a person),
+    #: ``retired`` (its GPU was retired); None while it holds memory or when cancelled.
     end_reason: Mapped[str | None] = mapped_column(String(16))
     cancelled_at: Mapped[datetime | None]
     # Lifecycle bookkeeping for notifications.
