@@ -316,11 +316,14 @@ class ModalForm:
         return values
 
     def _show_errors(self, view: dict[str, Any]) -> None:
+        """Errors for an input are shown when it is asked again; others here, and then the whole
+        form is asked again (there is no field to point at)."""
         inputs = {b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"}
         for block_id, sentence in self.errors.items():
-            self.repl.show(f"⚠ {block_id}: {sentence}")
+            if block_id not in inputs:
+                self.repl.show(f"⚠ {block_id}: {sentence}")
         if not inputs & set(self.errors):
-            self.answers.clear()  # nothing to point at: ask the whole form again
+            self.answers.clear()
 
     # ------------------------------------------------------------------ one input
 
