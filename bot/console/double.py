@@ -120,7 +120,6 @@ class SlackDouble:
         #: Open modals, bottom first (``views.push`` stacks them, like Slack).
         self.modal_stack: list[str] = []
         self._responses: dict[str, ResponseTarget] = {}
-        self.calls: list[tuple[str, dict[str, Any]]] = []
 
     # ------------------------------------------------------------------ serving
 
@@ -217,7 +216,6 @@ class SlackDouble:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _arguments(request)
-        self.calls.append((method, args))
         handler = _METHODS.get(method)
         result = handler(self, args) if handler else {}
         if "error" in result:
@@ -229,7 +227,6 @@ class SlackDouble:
         if target is None:
             return web.Response(status=404, text="unknown response_url")
         body = await request.json()
-        self.calls.append(("response_url", body))
         original = target.message
         if original is not None and body.get("delete_original"):
             self._change(original, deleted=True)

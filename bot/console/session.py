@@ -105,10 +105,6 @@ class Button:
     message: Message | None = None
     view: dict[str, Any] | None = None
 
-    @property
-    def text(self) -> str:
-        return (self.element.get("text") or {}).get("text", "")
-
 
 class Session:
     """One console: who is typing, the app they talk to, and what they have been shown."""
