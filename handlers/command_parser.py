@@ -199,6 +199,31 @@ _SIZE_UNIT_WORDS = frozenset({"m", "mb", "mib", "g", "gb", "gib", "t", "tb", "ti
 MAX_STATS_DAYS = 3650
 
 
+_SLACK_LINK = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def plain_text(text: str) -> str:
+    """What the user typed, from the escaped form Slack sends in slash-command text.
+
+    Slack sends ``&``, ``<`` and ``>`` as entities and (with ``should_escape``) mentions as
+    ``<@U123|bob>``, ``<#C123|general>``, ``<!here>``. gpubook stores the readable form and
+    escapes it again on the way out, so a task never pings anyone and reads as it was typed.
+    """
+
+    def readable(match: re.Match[str]) -> str:
+        sigil, target, label = match.group(1), match.group(2), match.group(3)
+        if sigil == "@":
+            return "@" + (label or target)
+        if sigil == "#":
+            return "#" + (label or target)
+        if sigil == "!":
+            return label or "@" + target.split("^")[0]
+        return label or target
+
+    text = _SLACK_LINK.sub(readable, text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def parse_command(text: str, *, now: datetime, tz: ZoneInfo) -> Command:
     """Read the text after `/gpubook`; ``now`` and ``tz`` resolve the times in it."""
     words = text.split()
@@ -239,7 +264,7 @@ def _parse_book(args: list[str], now: datetime, tz: ZoneInfo) -> Book:
     size_text = _book_size(cursor, missing, now, tz)
     start = _book_start(cursor, missing, now, tz)
     end, duration = _book_period(cursor, missing, start, now, tz)
-    task = " ".join(cursor.words) or None
+    task = plain_text(" ".join(cursor.words)) or None
     if task is None:
         missing.append("task")
     return Book(gpu, size_text, start, end, duration, task, tuple(missing))
@@ -504,7 +529,7 @@ def _parse_gpu_add(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuAdd:
     if size_text.endswith("%"):
         raise InputError("Give the GPU's memory as a size, like `80GB`.", field="memory")
     parse_size(size_text)
-    return AdminGpuAdd(name, size_text, " ".join(args[1 + used :]) or None)
+    return AdminGpuAdd(name, size_text, plain_text(" ".join(args[1 + used :])) or None)
 
 
 def _new_gpu_name(typed: str, now: datetime, tz: ZoneInfo) -> str:

@@ -28,6 +28,7 @@ from handlers.command_parser import (
     Release,
     Status,
     parse_command,
+    plain_text,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -360,3 +361,22 @@ def test_book_like_word_salads_never_crash(tokens: list[str]) -> None:
         parse("book " + " ".join(tokens))
     except InputError as error:
         assert error.field is not None
+
+
+@pytest.mark.parametrize(
+    ("sent", "typed"),
+    [
+        ("&lt;!channel&gt; &amp; more", "<!channel> & more"),
+        ("ask <@U123|bob> in <#C42|ml-team>", "ask @bob in #ml-team"),
+        ("ping <!here> and <!subteam^S1|@gpu-users>", "ping @here and @gpu-users"),
+        ("see <https://x.example/a|the doc>", "see the doc"),
+        ("plain *bold* text", "plain *bold* text"),
+    ],
+)
+def test_plain_text_reads_slack_escaped_text_as_typed(sent: str, typed: str) -> None:
+    assert plain_text(sent) == typed
+
+
+def test_book_task_is_stored_as_typed_not_as_slack_escaped_it() -> None:
+    cmd = parse("book rtx-0 8GB now for 1h &lt;!channel&gt; &amp; <@U1|bob>")
+    assert cmd.task == "<!channel> & @bob"

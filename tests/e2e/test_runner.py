@@ -64,7 +64,7 @@ def test_manifest_declares_what_the_bot_uses() -> None:
     assert features["bot_user"]["display_name"]
     assert features["app_home"]["home_tab_enabled"] and features["app_home"]["messages_tab_enabled"]
     [command] = features["slash_commands"]
-    assert command["command"] == COMMAND and command["should_escape"] is False
+    assert command["command"] == COMMAND and command["should_escape"] is True
     assert command["description"] and command["usage_hint"]
     assert command["url"].endswith("/slack/events")
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {

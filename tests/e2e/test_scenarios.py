@@ -49,6 +49,8 @@ async def test_11_forty_concurrent_bookings(bot: Bot) -> None:
 
 
 TASK = "<!channel> <@U123> *bold* & more"
+#: What Slack sends when someone types TASK: it escapes `&`, `<` and `>` in slash-command text.
+TASK_AS_SENT = TASK.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def rendered(value: Any) -> list[str]:
@@ -63,11 +65,11 @@ def rendered(value: Any) -> list[str]:
 
 async def test_13_task_text_is_escaped_everywhere(bot: Bot) -> None:
     await bot.add_gpu()
-    await bot.command(f"book rtx-0 20GB 10:00 for 2h {TASK}")
+    await bot.command(f"book rtx-0 20GB 10:00 for 2h {TASK_AS_SENT}")
     await bot.command("list")
     await bot.command("list all", user="UB")
     await bot.command("calendar rtx-0")
-    await bot.command(f"book rtx-0 8GB 10:00 for 2h {TASK}")  # refused, offers a window
+    await bot.command(f"book rtx-0 8GB 10:00 for 2h {TASK_AS_SENT}")  # refused, offers a window
     await bot.send(slack_req.event(slack_req.app_home_opened("UA")))
     await bot.fake.wait_for("views.publish", count=2)
 
