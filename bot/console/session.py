@@ -418,7 +418,7 @@ class Session:
             "user_id": self.user_id,
             "user_name": self.user_name,
             "command": COMMAND,
-            "text": text,
+            "text": _as_slack_sends(text),
             "api_app_id": APP_ID,
             "is_enterprise_install": "false",
             "response_url": self.double.response_url(ResponseTarget(CONSOLE_CHANNEL, self.user_id)),
@@ -527,3 +527,9 @@ def _ack_json(response: BoltResponse) -> dict[str, Any]:
 
 def _trigger_id() -> str:
     return f"{int(time.time())}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
+
+
+def _as_slack_sends(text: str) -> str:
+    """Slack escapes ``&``, ``<`` and ``>`` in slash-command text; the console does the same, so
+    the handlers read exactly what they would read from Slack."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
