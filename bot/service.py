@@ -34,6 +34,7 @@ from bot.errors import (
 )
 from bot.policy import Policy
 from bot.timefmt import format_time, format_window, zone_label
+from bot.timeparse import parse_day, parse_when
 from bot.units import format_duration, format_size, parse_size
 from bot.views import (
     BookingInfo,
@@ -57,7 +58,11 @@ from storage.models import (
 )
 
 DEFAULT_TEAM = "T_LOCAL"
-_GPU_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_GPU_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+#: Words the command grammar gives a meaning of its own.
+RESERVED_GPU_NAMES = frozenset(
+    {"any", "all", "week", "day", "for", "until", "by", "at", "in", "now", "today", "tomorrow"}
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
@@ -132,7 +137,7 @@ class BookingService:
         if owner != actor.user_id:
             self._require_admin(actor, "book on someone else's behalf")
         task = self._clean_task(task)
-        start, end = self._check_window(start, end, now)
+        start, end = self._check_window(start, end, now, actor.tz)
         self._check_advance(start, now)
         async with self.db.write() as session:
             if gpu is None:
@@ -183,7 +188,7 @@ class BookingService:
                     field="start",
                 )
             if change.start is not None and change.start != booking.start_at:
-                start, end = self._check_window(start, end, now)
+                start, end = self._check_window(start, end, now, actor.tz)
                 self._check_advance(start, now)
             else:
                 self._check_end(start, end, now)
@@ -256,22 +261,7 @@ class BookingService:
                     f"(`/gpubook cancel {booking.id}`)."
                 )
             self._require_holding(booking, "release")
-            old_end = booking.end_at
-            # Never past the planned end: an overrun the lifecycle sweep hasn't ended yet held
-            # nothing after it.
-            booking.end_at = min(max(now, booking.start_at), old_end)
-            booking.status, booking.end_reason, booking.updated_at = (
-                BookingStatus.COMPLETED,
-                "released",
-                now,
-            )
-            self._audit(
-                session, actor, "release", booking, now, {"planned_end": old_end.isoformat()}
-            )
-            await self._notify(
-                session, "released", booking, now, {"planned_end": old_end.isoformat()}
-            )
-            self._dm_if_admin_change(session, actor, booking, now, "released")
+            await self._end_early(session, actor, booking, now, "released")
             return BookingInfo.of(booking)
 
     async def cancel(self, actor: Actor, booking_id: int) -> BookingInfo:
@@ -285,9 +275,7 @@ class BookingService:
                     f"(`/gpubook release {booking.id}`) to free its memory now."
                 )
             self._require_holding(booking, "cancel")
-            self._do_cancel(session, actor, booking, now)
-            await self._notify(session, "cancelled", booking, now)
-            self._dm_if_admin_change(session, actor, booking, now, "cancelled")
+            await self._cancel(session, actor, booking, now)
             return BookingInfo.of(booking)
 
     def _check_extension(self, actor: Actor, booking: Booking, new_end: datetime) -> None:
@@ -306,11 +294,37 @@ class BookingService:
             field="duration",
         )
 
-    def _do_cancel(
-        self, session: AsyncSession, actor: Actor, booking: Booking, now: datetime
+    async def _end_early(
+        self, session: AsyncSession, actor: Actor, booking: Booking, now: datetime, reason: str
+    ) -> None:
+        """End a running booking now: its memory is free from this instant, and everyone hears."""
+        planned_end = booking.end_at
+        # Never past the planned end: an overrun the lifecycle sweep hasn't ended yet held
+        # nothing after it.
+        booking.end_at = min(max(now, booking.start_at), planned_end)
+        booking.status, booking.end_reason, booking.updated_at = (
+            BookingStatus.COMPLETED,
+            reason,
+            now,
+        )
+        details = {"planned_end": planned_end.isoformat(), "reason": reason}
+        self._audit(session, actor, "release", booking, now, details)
+        await self._notify(session, "released", booking, now, details)
+        self._dm_if_admin_change(session, actor, booking, now, "released", reason=reason)
+
+    async def _cancel(
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        booking: Booking,
+        now: datetime,
+        reason: str | None = None,
     ) -> None:
         booking.status, booking.cancelled_at, booking.updated_at = BookingStatus.CANCELLED, now, now
-        self._audit(session, actor, "cancel", booking, now, {})
+        details = {"reason": reason} if reason else {}
+        self._audit(session, actor, "cancel", booking, now, details)
+        await self._notify(session, "cancelled", booking, now, details)
+        self._dm_if_admin_change(session, actor, booking, now, "cancelled", reason=reason)
 
     # ------------------------------------------------------------------ bookings: reads
 
@@ -501,7 +515,7 @@ class BookingService:
     ) -> GpuInfo:
         self._require_admin(actor, "add GPUs")
         now = self.clock()
-        name = self._gpu_name(name)
+        name = validate_gpu_name(name)
         mib = parse_size(size) if isinstance(size, str) else size
         if mib <= 0:
             raise InputError("A GPU's memory must be positive, like `24GB`.", field="memory")
@@ -544,7 +558,7 @@ class BookingService:
             gpu = await self._lock_gpu(session, actor.team_id, name)
             details: dict[str, Any] = {}
             if new_name is not None and new_name != gpu.name:
-                new_name = self._gpu_name(new_name)
+                new_name = validate_gpu_name(new_name)
                 clash = await session.scalar(
                     select(Gpu.id).where(Gpu.team_id == actor.team_id, Gpu.name == new_name)
                 )
@@ -588,28 +602,17 @@ class BookingService:
             if pending and not cancel_future:
                 raise PolicyViolation(
                     f"`{gpu.name}` still has {len(pending)} upcoming or active booking(s). "
-                    "Retire it with cancel-future to cancel them (their owners are told), "
-                    "or wait until they end.",
+                    "Wait until they end, or retire it with the cancel-future option "
+                    f"(`/gpubook admin gpu retire {gpu.name} cancel-future`, or `--cancel-future` "
+                    "on the command line): running bookings end now, later ones are cancelled, "
+                    "and their owners are told.",
                     field="gpu",
                 )
             for booking in pending:
                 if booking.status == BookingStatus.ACTIVE:
-                    booking.end_at, booking.status, booking.end_reason = (
-                        now,
-                        BookingStatus.COMPLETED,
-                        "retired",
-                    )
-                    booking.updated_at = now
-                    self._audit(session, actor, "release", booking, now, {"reason": "gpu retired"})
+                    await self._end_early(session, actor, booking, now, "retired")
                 else:
-                    self._do_cancel(session, actor, booking, now)
-                self._dm_owner(
-                    session,
-                    "changed",
-                    booking,
-                    now,
-                    {"action": "cancelled", "by": actor.user_id, "reason": "GPU retired"},
-                )
+                    await self._cancel(session, actor, booking, now, reason="retired")
             gpu.retired, gpu.updated_at = True, now
             self._audit(
                 session,
@@ -684,27 +687,23 @@ class BookingService:
             )
         return text
 
-    @staticmethod
-    def _gpu_name(name: str) -> str:
-        name = name.strip().lower()
-        if not _GPU_NAME.match(name):
-            raise InputError(
-                "GPU names use lower-case letters, digits, `.`, `_` and `-` (up to 64), like `a100-1`.",
-                field="gpu",
-            )
-        return name
-
     def _check_window(
-        self, start: datetime, end: datetime, now: datetime
+        self, start: datetime, end: datetime, now: datetime, tz: tzinfo
     ) -> tuple[datetime, datetime]:
-        """Validate a new window; a start less than a minute ago counts as now."""
+        """Validate a new window; a start less than a minute ago counts as now.
+
+        "Now" is cut to the whole second, so a booking made "now" has an end that survives a
+        round trip through a form showing its duration in whole seconds.
+        """
         _require_aware(start, end)
         if start < now - self.policy.past_grace:
             raise InputError(
-                f"That start is in the past ({format_time(start, UTC, now)} UTC); pick a time from now on, or `now`.",
+                f"That start is in the past ({format_time(start, tz, now)} "
+                f"{zone_label(tz, start)}); pick a time from now on, or `now`.",
                 field="start",
             )
-        start = max(start, now)
+        if start < now:
+            start = now.replace(microsecond=0)
         self._check_end(start, end, now)
         return start, end
 
@@ -1064,13 +1063,21 @@ class BookingService:
         session.add(outbox_row(kind, booking, booking.user_id, now, details))
 
     def _dm_if_admin_change(
-        self, session: AsyncSession, actor: Actor, booking: Booking, now: datetime, action: str
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        booking: Booking,
+        now: datetime,
+        action: str,
+        *,
+        reason: str | None = None,
     ) -> None:
         """Tell the owner when someone else (an admin) changed their booking."""
         if actor.user_id != booking.user_id:
-            self._dm_owner(
-                session, "changed", booking, now, {"action": action, "by": actor.user_id}
-            )
+            details = {"action": action, "by": actor.user_id}
+            if reason:
+                details["reason"] = reason
+            self._dm_owner(session, "changed", booking, now, details)
 
 
 _PAST = {"edit": "edited", "extend": "extended", "release": "released", "cancel": "cancelled"}
@@ -1110,3 +1117,37 @@ def _require_aware(*values: datetime) -> None:
     for value in values:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value!r}: the service works in aware UTC")
+
+
+def validate_gpu_name(name: str) -> str:
+    """A new GPU's name, normalised: short, plain, and never a word the commands read as
+    something else (``any``, a size, a day or a time), or `/gpubook book` and `calendar` would
+    misread it. Every interface adds GPUs through the service, so the rule lives here once."""
+    name = name.strip().lower()
+    if not _GPU_NAME.match(name) or _reads_as_other_word(name):
+        raise InputError(
+            f"`{name}` can't be a GPU name: use lower-case letters, digits, `.`, `_` and `-` "
+            "(up to 32), like `a100-3`, and not a word the commands use, such as `any`, "
+            "`week`, a size, a day or a time.",
+            field="gpu",
+        )
+    return name
+
+
+def _reads_as_other_word(name: str) -> bool:
+    """Whether ``name`` would be read as a size, a day or a time where a GPU name may stand."""
+    if name in RESERVED_GPU_NAMES:
+        return True
+    now = datetime(2026, 1, 1, tzinfo=UTC)  # any date: only whether the word parses matters
+    readers = (
+        lambda: parse_size(name, capacity_mib=1024),
+        lambda: parse_day(name, now=now, tz=UTC),
+        lambda: parse_when(name, now=now, tz=UTC),
+    )
+    for read in readers:
+        try:
+            read()
+        except (InputError, ValueError):
+            continue
+        return True
+    return False

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.errors import InputError
+from bot.service import validate_gpu_name
 from bot.timeparse import parse_day, split_when
 from bot.units import MAX_MIB, parse_duration, parse_size
 
@@ -190,8 +191,6 @@ EXAMPLES: tuple[tuple[str, str, str], ...] = (
 )
 
 _PERIOD_WORDS = ("for", "until")
-_RESERVED_GPU_NAMES = frozenset({"any", "all", "week", "for", "until", "by", "at", "in", "now"})
-_GPU_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 _BOOKING_ID = re.compile(r"#?([0-9]{1,18})")
 _CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
@@ -524,30 +523,12 @@ def _parse_gpu_add(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuAdd:
         raise InputError(
             "Give the name and memory, like `/gpubook admin gpu add a100-3 80GB`.", field="name"
         )
-    name = _new_gpu_name(args[0], now, tz)
+    name = validate_gpu_name(args[0])
     size_text, used = _size_words(args[1:])
     if size_text.endswith("%"):
         raise InputError("Give the GPU's memory as a size, like `80GB`.", field="memory")
     parse_size(size_text)
     return AdminGpuAdd(name, size_text, plain_text(" ".join(args[1 + used :])) or None)
-
-
-def _new_gpu_name(typed: str, now: datetime, tz: ZoneInfo) -> str:
-    """A GPU name must not read as another part of the grammar, or `book`/`calendar` misread it."""
-    name = typed.lower()
-    clashes = (
-        name in _RESERVED_GPU_NAMES
-        or _size_at([name]) is not None
-        or _is_day(name, now, tz)
-        or _starts_with_time([name], now, tz)
-    )
-    if clashes or not _GPU_NAME.fullmatch(name):
-        raise InputError(
-            f"`{typed}` can't be a GPU name: use letters, digits, `-`, `_` or `.` (like "
-            "`a100-3`), and not a word the commands use, such as `any`, `week` or a day.",
-            field="name",
-        )
-    return name
 
 
 def _parse_gpu_retire(args: list[str]) -> AdminGpuRetire:

@@ -88,7 +88,7 @@ class TestBook:
         assert (result.gpu, result.size_text, result.missing) == (None, "50%", ())
 
     def test_gpu_name_is_lower_cased_and_task_kept_verbatim(self) -> None:
-        result = parse("BOOK A100-1 20gb NOW FOR 1H Fine-Tune  LLaMA  <&> `x`")
+        result = parse("BOOK A100-1 20gb NOW FOR 1H Fine-Tune  LLaMA  &lt;&amp;&gt; `x`")
         assert result.gpu == "a100-1"
         assert result.size_text == "20gb"
         assert result.task == "Fine-Tune LLaMA <&> `x`"
@@ -251,12 +251,12 @@ def test_admin_commands(text: str, command: object) -> None:
     [
         ("admin gpu add", "name", "name and memory"),
         ("admin gpu add a100-3", "name", "name and memory"),
-        ("admin gpu add any 80GB", "name", "can't be a GPU name"),
-        ("admin gpu add friday 80GB", "name", "can't be a GPU name"),
-        ("admin gpu add week 80GB", "name", "can't be a GPU name"),
-        ("admin gpu add 20GB 80GB", "name", "can't be a GPU name"),
-        ("admin gpu add 14:00 80GB", "name", "can't be a GPU name"),
-        ("admin gpu add gpu/1 80GB", "name", "can't be a GPU name"),
+        ("admin gpu add any 80GB", "gpu", "can't be a GPU name"),
+        ("admin gpu add friday 80GB", "gpu", "can't be a GPU name"),
+        ("admin gpu add week 80GB", "gpu", "can't be a GPU name"),
+        ("admin gpu add 20GB 80GB", "gpu", "can't be a GPU name"),
+        ("admin gpu add 14:00 80GB", "gpu", "can't be a GPU name"),
+        ("admin gpu add gpu/1 80GB", "gpu", "can't be a GPU name"),
         ("admin gpu add a100-3 50%", "memory", "as a size"),
         ("admin gpu add a100-3 lots", "memory", "can't read `lots`"),
         ("admin gpu retire", "name", "GPU to retire"),

@@ -338,9 +338,16 @@ async def test_retire_refused_with_future_bookings_unless_cancel_future(
         "retired",
     )
     changed = [
-        (n.channel, n.details["action"]) for n in await notifications(rtx) if n.kind == "changed"
+        (n.channel, n.details["action"], n.details["reason"])
+        for n in await notifications(rtx)
+        if n.kind == "changed"
     ]
-    assert sorted(changed) == [("UALICE", "cancelled"), ("UBOB", "cancelled")]
+    # The running booking ended now, the later one was cancelled; both owners hear why.
+    assert sorted(changed) == [("UALICE", "released", "retired"), ("UBOB", "cancelled", "retired")]
+    channel = sorted(
+        (n.kind, n.details.get("reason")) for n in await notifications(rtx) if n.channel == CHANNEL
+    )
+    assert ("cancelled", "retired") in channel and ("released", "retired") in channel
     assert await rtx.list_gpus(ALICE) == []
     with pytest.raises(NotFound, match="GPU `rtx-0` is retired"):
         await book(rtx, ALICE, "1GB", at(13), at(14))
@@ -369,8 +376,12 @@ async def test_gpu_names_are_unique_and_well_formed(rtx: BookingService) -> None
     async with unchanged(rtx):
         with pytest.raises(InputError, match="A GPU named `rtx-0` already exists"):
             await rtx.add_gpu(CONFIG_ADMIN, "RTX-0", "8GB")
-        with pytest.raises(InputError, match="GPU names use lower-case letters"):
+        with pytest.raises(InputError, match="`bad name!` can't be a GPU name"):
             await rtx.add_gpu(CONFIG_ADMIN, "bad name!", "8GB")
+        # Words the commands read as something else, from any interface (CLI included).
+        for word in ("any", "week", "friday", "20gb", "14:00", "tomorrow"):
+            with pytest.raises(InputError, match=f"`{word}` can't be a GPU name"):
+                await rtx.add_gpu(CONFIG_ADMIN, word, "8GB")
         with pytest.raises(InputError, match="I can't read `lots` as memory"):
             await rtx.add_gpu(CONFIG_ADMIN, "rtx-1", "lots")
 

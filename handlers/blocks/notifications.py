@@ -101,11 +101,18 @@ def _sentence(item: NoticeItem, now: datetime) -> str:
             body = f"{who}'s *{size}* on {gpu} started; until {slack_date(b.end, now=now)}"
         case "ended":
             body = f"{who}'s booking on {gpu} ended; *{size}* free again"
+        case "released" if item.details.get("reason") == "retired":
+            body = f"{who}'s booking ended early because {gpu} was retired; *{size}* freed"
         case "released":
             planned = _planned_end(item, b)
             body = (
                 f"{who} released early: *{size} freed on {gpu}* "
                 f"(was booked until {slack_date(planned, now=now)})"
+            )
+        case "cancelled" if item.details.get("reason") == "retired":
+            body = (
+                f"{who}'s *{size}* on {gpu}, {slack_window(b.start, b.end, now=now)}, "
+                "was cancelled because the GPU was retired"
             )
         case "cancelled":
             body = f"{who} cancelled *{size}* on {gpu}, {slack_window(b.start, b.end, now=now)}"
@@ -137,7 +144,13 @@ def _change_sentence(item: NoticeItem, now: datetime) -> str:
         f"`{escape(b.gpu_name)}`, {slack_window(b.start, b.end, now=now)}"
     )
     reason = item.details.get("reason")
-    return sentence + (f" ({escape(str(reason))})" if reason else "")
+    if not reason:
+        return sentence
+    return sentence + f" ({escape(_REASONS.get(str(reason), str(reason)))})"
+
+
+#: Reason codes the service records, as the owner reads them.
+_REASONS = {"retired": "the GPU was retired", "released": "released early"}
 
 
 def _reminder_buttons(booking: BookingInfo) -> ActionsBlock:
