@@ -31,9 +31,9 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.service import ServiceConfig, notification_channel, outbox_row
+from bot.service import ServiceConfig, audit_row, notification_channel, outbox_row
 from storage.db import Database
-from storage.models import AuditEntry, Booking, BookingStatus, Gpu
+from storage.models import Booking, BookingStatus, Gpu
 
 #: The actor recorded in the audit log for automatic transitions.
 ACTOR = "gpubook"
@@ -169,23 +169,9 @@ class Lifecycle:
 
     @staticmethod
     def _audit(
-        session: AsyncSession,
-        action: str,
-        booking: Booking,
-        now: datetime,
-        details: dict[str, Any],
+        session: AsyncSession, action: str, booking: Booking, now: datetime, details: dict[str, Any]
     ) -> None:
-        session.add(
-            AuditEntry(
-                team_id=booking.team_id,
-                at=now,
-                actor=ACTOR,
-                action=action,
-                booking_id=booking.id,
-                gpu_id=booking.gpu_id,
-                details=details,
-            )
-        )
+        session.add(audit_row(booking.team_id, ACTOR, action, now, details, booking))
 
     async def _notify(
         self, session: AsyncSession, kind: str, booking: Booking, now: datetime

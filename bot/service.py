@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import capacity
@@ -450,23 +451,18 @@ class BookingService:
     async def utilisation(self, actor: Actor, start: datetime, end: datetime) -> Utilisation:
         """GB·hours booked against GB·hours available, per GPU and per user, over ``[start, end)``.
 
-        Cancelled bookings count for nothing; released ones count up to their release.
+        Cancelled bookings count for nothing; released ones count up to their release. Admins
+        only: it shows everyone's use (a user sees their own with ``my_usage``).
         """
-        if end <= start:
-            raise InputError("The statistics window must end after it starts.")
+        self._require_admin(actor, "see utilisation statistics")
         async with self.db.read() as session:
             gpus = await self._gpus(session, actor.team_id, include_retired=True)
-            query = self._bookings_query(actor.team_id).where(
-                Booking.status != BookingStatus.CANCELLED,
-                Booking.start_at < end,
-                Booking.end_at > start,
-            )
-            bookings = list((await session.scalars(query)).unique())
+            bookings = await self._booked_in(session, actor.team_id, start, end)
         seconds = int((end - start).total_seconds())
         per_gpu: dict[int, list[int]] = {g.id: [0, 0] for g in gpus}
         per_user: dict[str, list[int]] = {}
         for b in bookings:
-            held = b.memory_mib * int((min(b.end_at, end) - max(b.start_at, start)).total_seconds())
+            held = _held_mib_s(b, start, end)
             per_gpu[b.gpu_id][0] += held
             per_gpu[b.gpu_id][1] += 1
             user = per_user.setdefault(b.user_id, [0, 0])
@@ -488,6 +484,34 @@ class BookingService:
             sum(u.bookings for u in gpu_usage),
         )
         return Utilisation(start, end, gpu_usage, user_usage, total)
+
+    async def my_usage(self, actor: Actor, start: datetime, end: datetime) -> Usage:
+        """The caller's own booked memory-time over ``[start, end)`` (for their dashboard)."""
+        async with self.db.read() as session:
+            bookings = await self._booked_in(session, actor.team_id, start, end, actor.user_id)
+        return Usage(
+            actor.user_id, sum(_held_mib_s(b, start, end) for b in bookings), None, len(bookings)
+        )
+
+    async def _booked_in(
+        self,
+        session: AsyncSession,
+        team_id: str,
+        start: datetime,
+        end: datetime,
+        user_id: str | None = None,
+    ) -> list[Booking]:
+        """Bookings that held (or will hold) memory in ``[start, end)``: all but cancelled ones."""
+        if end <= start:
+            raise InputError("The statistics window must end after it starts.")
+        query = self._bookings_query(team_id).where(
+            Booking.status != BookingStatus.CANCELLED,
+            Booking.start_at < end,
+            Booking.end_at > start,
+        )
+        if user_id is not None:
+            query = query.where(Booking.user_id == user_id)
+        return list((await session.scalars(query)).unique())
 
     async def audit_log(self, actor: Actor, limit: int = 50) -> list[AuditEntry]:
         """The latest audit entries (admins only)."""
@@ -535,7 +559,10 @@ class BookingService:
                 updated_at=now,
             )
             session.add(gpu)
-            await session.flush()
+            try:
+                await session.flush()
+            except IntegrityError as exc:  # another admin added the same name a moment ago
+                raise InputError(f"A GPU named `{name}` already exists.", field="gpu") from exc
             self._audit(
                 session, actor, "gpu_add", None, now, {"name": name, "capacity_mib": mib}, gpu=gpu
             )
@@ -633,7 +660,7 @@ class BookingService:
             return
         now = self.clock()
         async with self.db.write() as session:
-            workspace = await session.get(Workspace, actor.team_id)
+            workspace = await session.get(Workspace, actor.team_id, with_for_update=True)
             if workspace is None:
                 session.add(Workspace(team_id=actor.team_id, channel_id=channel_id, updated_at=now))
             else:
@@ -645,10 +672,6 @@ class BookingService:
             return await self._channel(session, team_id, gpu.channel_id if gpu else None)
 
     # ------------------------------------------------------------------ rules
-
-    def require_admin(self, actor: Actor, what: str) -> None:
-        """Refuse non-admins, for interfaces that show admin-only views of ungated reads."""
-        self._require_admin(actor, what)
 
     def _require_admin(self, actor: Actor, what: str) -> None:
         if not self.is_admin(actor):
@@ -1031,17 +1054,7 @@ class BookingService:
         *,
         gpu: Gpu | None = None,
     ) -> None:
-        session.add(
-            AuditEntry(
-                team_id=actor.team_id,
-                at=now,
-                actor=actor.user_id,
-                action=action,
-                booking_id=booking.id if booking else None,
-                gpu_id=gpu.id if gpu else (booking.gpu_id if booking else None),
-                details=details,
-            )
-        )
+        session.add(audit_row(actor.team_id, actor.user_id, action, now, details, booking, gpu))
 
     async def _notify(
         self,
@@ -1111,6 +1124,34 @@ def outbox_row(
         created_at=now,
         due_at=now,
     )
+
+
+def audit_row(
+    team_id: str,
+    actor: str,
+    action: str,
+    now: datetime,
+    details: dict[str, Any],
+    booking: Booking | None = None,
+    gpu: Gpu | None = None,
+) -> AuditEntry:
+    """One audit entry: who did what to which booking or GPU, when (the service and the
+    lifecycle sweep both record through here)."""
+    return AuditEntry(
+        team_id=team_id,
+        at=now,
+        actor=actor,
+        action=action,
+        booking_id=booking.id if booking else None,
+        gpu_id=gpu.id if gpu else (booking.gpu_id if booking else None),
+        details=details,
+    )
+
+
+def _held_mib_s(booking: Booking, start: datetime, end: datetime) -> int:
+    """MiB·seconds ``booking`` held inside ``[start, end)``: exact integers, no float GB·h."""
+    overlap = min(booking.end_at, end) - max(booking.start_at, start)
+    return booking.memory_mib * int(overlap.total_seconds())
 
 
 def _require_aware(*values: datetime) -> None:

@@ -31,13 +31,12 @@ async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None
     service, now = deps.service, deps.now()
     mine = await service.list_bookings(actor)
     statuses = await service.status(actor)
-    usage = await service.utilisation(actor, *week_window(now, actor))
-    week_mib_s = next((u.booked_mib_s for u in usage.per_user if u.key == actor.user_id), 0)
+    week = await service.my_usage(actor, *week_window(now, actor))
     view = home_view(
         user_id=actor.user_id,
         mine=mine,
         statuses=statuses,
-        week_usage_mib_s=week_mib_s,
+        week_usage_mib_s=week.booked_mib_s,
         now=now,
         is_admin=service.is_admin(actor),
     )

@@ -485,6 +485,12 @@ async def test_utilisation_counts_exact_gb_hours(rtx: BookingService, clock: Fro
     assert all(isinstance(u.booked_mib_s, int) for u in (*usage.per_gpu, *usage.per_user))
     assert usage.per_gpu[0].share == pytest.approx(28 / 96)
 
+    # Everyone's figures are for admins; each user sees their own.
+    with pytest.raises(PermissionDenied, match="Only gpubook admins can see utilisation"):
+        await rtx.utilisation(ALICE, at(8), at(12))
+    mine = await rtx.my_usage(ALICE, at(8), at(12))
+    assert (mine.key, mine.booked_mib_s, mine.bookings) == ("UALICE", 12 * gb_h, 2)
+
 
 # ---------------------------------------------------------------------------- audit and outbox
 
