@@ -4,12 +4,24 @@ Its Web API client retries what is safe to retry — connection errors and HTTP 
 ``Retry-After`` — and can be pointed at another API base (``SLACK_API_URL``: a test double,
 GovSlack). Slack redelivers an event it thinks was not acked in time; the redelivery is acked and
 dropped, since the first delivery is already being handled.
+
+Every request is timed, counted (``bot.metrics``) and logged as one line (``bot.logs``) around
+:meth:`GpubookApp.async_dispatch`, the one entry point of HTTP, Socket Mode and the console. Not
+in a Bolt global middleware: async Bolt runs global middleware *before* the listeners (``next()``
+only sets a flag), so time around ``next()`` measures nothing. ``async_dispatch`` returns once the
+listener has acked, while the listener carries on in its own task; so the latency recorded is
+time-to-ack (what Slack's 3-second deadline is about), not the whole listener's run, and the
+outcome is "error" when dispatch raised or answered ≥ 400 (bad signature, unhandled, a listener
+that crashed before its ack). Failures after the ack are answered and logged by
+``handlers.context.answer``; booking outcomes are counted in the service (``bot.metrics``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -22,8 +34,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, system_clock
 from bot.config import Settings
-from bot.service import BookingService
+from bot.logs import log_request
+from bot.metrics import MeteredBookingService, Metrics
 from handlers import register_all
+from handlers.command_parser import _HANDLERS as COMMAND_VERBS
 from handlers.context import Deps
 from handlers.users import UserDirectory
 from storage.db import Database
@@ -34,9 +48,13 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_RETRIES = 2
 
 
-def build_deps(settings: Settings, db: Database, clock: Clock = system_clock) -> Deps:
-    """The listeners' dependencies from the operator's settings."""
-    service = BookingService(db, settings.service_config(), clock)
+def build_deps(
+    settings: Settings, db: Database, clock: Clock = system_clock, metrics: Metrics | None = None
+) -> Deps:
+    """The listeners' dependencies from the operator's settings; bookings count into ``metrics``."""
+    service = MeteredBookingService(
+        db, settings.service_config(), clock, metrics=metrics or Metrics()
+    )
     return Deps(service=service, users=UserDirectory())
 
 
@@ -68,6 +86,63 @@ async def _skip_event_redeliveries(
     return None
 
 
+def describe_request(body: dict[str, Any]) -> tuple[str, str, str | None]:
+    """``(kind, command, user)`` of a Slack request body, for metrics labels and the log line.
+
+    ``command`` is the subcommand (first word of the text, ``""`` for none, ``other`` for an
+    unknown word: a label must not take whatever users type), the button's action_id, the form's
+    callback_id or the event type.
+    """
+    if "command" in body:
+        words = str(body.get("text") or "").split()
+        verb = words[0].lower() if words else ""
+        return (
+            "command",
+            verb if not verb or verb in COMMAND_VERBS else "other",
+            body.get("user_id"),
+        )
+    kind = str(body.get("type") or "unknown")
+    user = (body.get("user") or {}).get("id")
+    if kind == "block_actions":
+        actions = body.get("actions") or [{}]
+        return kind, str(actions[0].get("action_id", "")), user
+    if kind in ("view_submission", "view_closed"):
+        return kind, str((body.get("view") or {}).get("callback_id", "")), user
+    if kind == "event_callback":
+        event = body.get("event") or {}
+        return "event", str(event.get("type", "")), event.get("user")
+    return kind, "", user
+
+
+class GpubookApp(AsyncApp):
+    """The Bolt app, timing, counting and logging every request it dispatches."""
+
+    def __init__(self, *, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metrics = metrics
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = await super().async_dispatch(req)
+            outcome = "ok" if response.status < 400 else "error"
+            return response
+        finally:
+            self._record(req.body, outcome, time.perf_counter() - started)
+
+    def _record(self, body: dict[str, Any], outcome: str, seconds: float) -> None:
+        kind, command, user = describe_request(body)
+        self.metrics.observe_request(kind, command, outcome, seconds)
+        log_request(
+            kind=kind,
+            command=command,
+            user=user,
+            outcome=outcome,
+            latency_ms=round(seconds * 1e3, 1),
+        )
+
+
 def build_app(
     deps: Deps,
     *,
@@ -75,12 +150,15 @@ def build_app(
     signing_secret: str | None,
     client: AsyncWebClient | None = None,
     api_url: str | None = None,
-) -> AsyncApp:
+    metrics: Metrics | None = None,
+) -> GpubookApp:
     """The Bolt app with every gpubook listener registered.
 
     ``signing_secret`` may be ``None`` only for Socket Mode, whose requests are not signed.
+    Requests count into ``metrics`` (pass the one ``build_deps`` got, to serve both together).
     """
-    app = AsyncApp(
+    app = GpubookApp(
+        metrics=metrics or Metrics(),
         client=client or build_client(token, api_url),
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,

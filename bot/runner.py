@@ -1,8 +1,9 @@
 """`gpubook serve`: run the bot over Socket Mode or HTTP until SIGTERM.
 
 Socket Mode (when ``SLACK_APP_TOKEN`` is set) needs no public URL; HTTP mode serves Slack's
-requests on ``POST /slack/events`` and a health check on ``GET /healthz`` for load balancers and
-orchestrators. Settings are checked before anything starts, and each problem is reported in one
+requests on ``POST /slack/events``, a health check on ``GET /healthz`` for load balancers and
+orchestrators, and Prometheus metrics on ``GET /metrics`` (Socket Mode serves the last two on a
+small HTTP server of its own). Settings are checked before anything starts, and each problem is reported in one
 sentence with exit code 2, pointing at the console for trying gpubook without Slack.
 
 The pieces (:func:`web_app`, :func:`start_http`, :func:`start_socket_mode`) are separate so tests
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -25,7 +27,11 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.app import build_app, build_deps
+from bot.clock import system_clock
 from bot.config import Settings
+from bot.logs import configure as configure_logs
+from bot.metrics import CONTENT_TYPE, Metrics
+from bot.scheduler import LifecycleScheduler, start_lifecycle
 from storage.db import Database
 from storage.migrate import upgrade
 
@@ -33,6 +39,10 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+#: On SIGTERM, how long in-flight HTTP requests, then listeners still running after their ack,
+#: may take to finish (orchestrators usually kill after 30 s).
+SHUTDOWN_TIMEOUT = 10.0
 EXIT_CONFIG = 2
 CONSOLE_HINT = "To try gpubook without Slack, run `gpubook console`."
 
@@ -72,9 +82,13 @@ def check_settings(settings: Settings) -> str:
 
 
 def web_app(
-    app: AsyncApp | None, health_checks: Mapping[str, HealthCheck], path: str = EVENTS_PATH
+    app: AsyncApp | None,
+    health_checks: Mapping[str, HealthCheck],
+    path: str = EVENTS_PATH,
+    metrics: Metrics | None = None,
 ) -> web.Application:
-    """``POST path`` for Slack (commands, interactions, events, options) and ``GET /healthz``.
+    """``POST path`` for Slack (commands, interactions, events, options), ``GET /healthz`` and,
+    given ``metrics``, ``GET /metrics``.
 
     Without ``app`` (Socket Mode) only the health check is served: an events endpoint whose
     requests are not verified must never be exposed.
@@ -92,6 +106,12 @@ def web_app(
     if app is not None:
         application.router.add_post(path, slack_events)
     application.router.add_get(HEALTH_PATH, healthz)
+    if metrics is not None:
+
+        async def exposition(request: web.Request) -> web.Response:
+            return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+        application.router.add_get(METRICS_PATH, exposition)
     return application
 
 
@@ -107,14 +127,30 @@ def default_health_checks(db: Database) -> dict[str, HealthCheck]:
     return {"database": db.ping}
 
 
+def scheduler_health(lifecycle: LifecycleScheduler) -> HealthCheck:
+    async def check() -> bool:
+        return lifecycle.healthy()
+
+    return check
+
+
 async def start_http(
     app: AsyncApp | None,
     health_checks: Mapping[str, HealthCheck],
     host: str = "0.0.0.0",
     port: int = 3000,
+    metrics: Metrics | None = None,
 ) -> web.AppRunner:
-    """Serve :func:`web_app`; ``port=0`` picks a free port (read it from ``runner.addresses``)."""
-    runner = web.AppRunner(web_app(app, health_checks), access_log=None)
+    """Serve :func:`web_app`; ``port=0`` picks a free port (read it from ``runner.addresses``).
+
+    ``runner.cleanup()`` stops listening, then waits up to :data:`SHUTDOWN_TIMEOUT` for requests
+    in flight.
+    """
+    runner = web.AppRunner(
+        web_app(app, health_checks, metrics=metrics),
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
@@ -125,6 +161,22 @@ async def start_socket_mode(app: AsyncApp, app_token: str) -> AsyncSocketModeHan
     handler = AsyncSocketModeHandler(app, app_token=app_token)
     await handler.connect_async()
     return handler
+
+
+async def wait_for_listeners(within: float = SHUTDOWN_TIMEOUT) -> None:
+    """Let Bolt listeners still running after their ack finish (their replies and posts).
+
+    Bolt keeps no handle on them: they are the loop's tasks running slack_bolt coroutines.
+    """
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and _is_bolt(t)]
+    if pending:
+        await asyncio.wait(pending, timeout=within)
+
+
+def _is_bolt(task: asyncio.Task[Any]) -> bool:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and "slack_bolt" in code.co_filename
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -140,10 +192,17 @@ async def serve(
     health_checks: Mapping[str, HealthCheck] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Migrate, start in the configured mode, and run until SIGTERM/SIGINT (or ``stop``)."""
+    """Migrate, start in the configured mode, and run until SIGTERM/SIGINT (or ``stop``).
+
+    Stopping drains in order: no new requests (Socket Mode disconnects, the HTTP site closes),
+    requests and listeners in flight finish, the lifecycle's sweep in flight finishes, and only
+    then does the database close under them.
+    """
     mode = check_settings(settings)
     db = Database(settings.database_url)
-    deps = build_deps(settings, db)
+    metrics = Metrics()
+    deps = build_deps(settings, db, metrics=metrics)
+    lifecycle: LifecycleScheduler | None = None
     try:
         await upgrade(db)
         app = build_app(
@@ -151,27 +210,52 @@ async def serve(
             token=settings.slack_bot_token,
             signing_secret=settings.slack_signing_secret if mode == "http" else None,
             api_url=settings.slack_api_url,
+            metrics=metrics,
         )
-        checks = {**default_health_checks(db), **(health_checks or {})}
+        lifecycle = await start_lifecycle(
+            db,
+            app.client,
+            deps.service.config,
+            system_clock,
+            sweep_seconds=settings.sweep_seconds,
+            reminder_before=settings.reminder_before,
+            on_flush=metrics.count_flush,
+        )
+        checks = {
+            **default_health_checks(db),
+            "scheduler": scheduler_health(lifecycle),
+            **(health_checks or {}),
+        }
         stop = stop or asyncio.Event()
         _stop_on_signals(stop)
         if mode == "socket":
             assert settings.slack_app_token is not None
             handler = await start_socket_mode(app, settings.slack_app_token)
             checks["socket_mode"] = handler.client.is_connected
-            runner = await start_http(None, checks, port=settings.port)
+            runner = await start_http(None, checks, port=settings.port, metrics=metrics)
             log.info("gpubook is connected over Socket Mode; health on port %d", settings.port)
+            _freeze_startup_objects()
             await stop.wait()
             await handler.close_async()
         else:
-            runner = await start_http(app, checks, port=settings.port)
+            runner = await start_http(app, checks, port=settings.port, metrics=metrics)
             log.info("gpubook listens on port %d (%s, %s)", settings.port, EVENTS_PATH, HEALTH_PATH)
+            _freeze_startup_objects()
             await stop.wait()
-        await runner.cleanup()
-        log.info("gpubook stopped")
+        await runner.cleanup()  # stops listening, then waits for HTTP requests in flight
+        await wait_for_listeners()
     finally:
+        if lifecycle is not None:
+            await lifecycle.shutdown()
         await deps.users.close()
         await db.dispose()
+    log.info("gpubook stopped")
+
+
+def _freeze_startup_objects() -> None:
+    # Startup objects live forever; frozen, GC stops rescanning them (30-day search tail ~3x).
+    gc.collect()
+    gc.freeze()
 
 
 def run(settings: Settings) -> int:
@@ -181,9 +265,7 @@ def run(settings: Settings) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logs(settings.log_level)
     asyncio.run(serve(settings))
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -39,10 +40,19 @@ class SweepResult:
 
 
 class LifecycleScheduler:
-    def __init__(self, lifecycle: Lifecycle, notifier: Notifier, *, sweep_seconds: int = 30):
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        notifier: Notifier,
+        *,
+        sweep_seconds: int = 30,
+        on_flush: Callable[[FlushStats], None] | None = None,
+    ):
         self.lifecycle = lifecycle
         self.notifier = notifier
         self.sweep_seconds = sweep_seconds
+        #: Told what each flush did (``bot.metrics`` counts notifications with it).
+        self.on_flush = on_flush
         self.clock = lifecycle.clock
         self.last_success: datetime | None = None
         self._started_at: datetime | None = None
@@ -90,6 +100,8 @@ class LifecycleScheduler:
             now = self.clock()
             advanced = await self.lifecycle.advance(now)
             flushed = await self.notifier.flush(now)
+            if self.on_flush is not None:
+                self.on_flush(flushed)
             self.last_success = now
             return SweepResult(advanced, flushed)
 
@@ -134,12 +146,14 @@ async def start_lifecycle(
     sweep_seconds: int = 30,
     reminder_before: timedelta = timedelta(minutes=15),
     worker_id: str | None = None,
+    on_flush: Callable[[FlushStats], None] | None = None,
 ) -> LifecycleScheduler:
     """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit."""
     scheduler = LifecycleScheduler(
         Lifecycle(db, config, clock, reminder_before=reminder_before),
         Notifier(db, client, clock, worker_id=worker_id),
         sweep_seconds=sweep_seconds,
+        on_flush=on_flush,
     )
     scheduler.start()
     return scheduler
