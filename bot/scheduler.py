@@ -58,6 +58,7 @@ class LifecycleScheduler:
         self._started_at: datetime | None = None
         self._lock = asyncio.Lock()
         self._scheduler: AsyncIOScheduler | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Create the scheduler on the running loop; the first sweep runs at once (catch-up)."""
@@ -106,7 +107,13 @@ class LifecycleScheduler:
             return SweepResult(advanced, flushed)
 
     async def sweep_logged(self) -> None:
-        """The scheduled job: a failing sweep is logged and retried next interval, never fatal."""
+        """The scheduled job: a failing sweep is logged and retried next interval, never fatal.
+
+        A job already handed to the loop when shutdown began does nothing: started now, it would
+        be cancelled mid-sweep by the scheduler's shutdown.
+        """
+        if self._stopping:
+            return
         try:
             result = await self.sweep()
         except Exception:
@@ -132,6 +139,7 @@ class LifecycleScheduler:
         """
         if self._scheduler is None or not self._scheduler.running:
             return
+        self._stopping = True
         self._scheduler.pause()
         async with self._lock:
             self._scheduler.shutdown(wait=False)
