@@ -38,6 +38,7 @@ from bot.timefmt import format_time, format_window, zone_label
 from bot.timeparse import parse_day, parse_when
 from bot.units import format_duration, format_size, parse_size
 from bot.views import (
+    AuditInfo,
     BookingInfo,
     CalendarData,
     FreeWindows,
@@ -513,8 +514,8 @@ class BookingService:
             query = query.where(Booking.user_id == user_id)
         return list((await session.scalars(query)).unique())
 
-    async def audit_log(self, actor: Actor, limit: int = 50) -> list[AuditEntry]:
-        """The latest audit entries (admins only)."""
+    async def audit_log(self, actor: Actor, limit: int = 50) -> list[AuditInfo]:
+        """The latest audit entries, newest first (admins only)."""
         self._require_admin(actor, "read the audit log")
         async with self.db.read() as session:
             query = (
@@ -523,7 +524,7 @@ class BookingService:
                 .order_by(AuditEntry.id.desc())
                 .limit(limit)
             )
-            return list(await session.scalars(query))
+            return [AuditInfo.of(entry) for entry in await session.scalars(query)]
 
     # ------------------------------------------------------------------ GPUs
 

@@ -12,7 +12,7 @@ not exist (spring gap) is read with the offset in force before the gap; this is 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from bot.errors import InputError
@@ -115,7 +115,7 @@ def _next_occurrence(
     return candidate
 
 
-def _localise(day: date, clock: time, tz: ZoneInfo) -> datetime:
+def _localise(day: date, clock: time, tz: tzinfo) -> datetime:
     return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
 
 
@@ -235,3 +235,17 @@ def split_when(
             errors.append(err)
     specific = next((err for err in reversed(errors) if not isinstance(err, _Unrecognised)), None)
     raise specific or errors[-1]
+
+
+def day_bounds(day: date, tz: tzinfo, *, days: int = 1) -> tuple[datetime, datetime]:
+    """``[midnight starting day, midnight `days` later)`` in ``tz``, as aware UTC datetimes.
+
+    A "day" a user asks about is their wall-clock day, so its length follows DST (23 or 25 hours)
+    and the end is found by stepping the local date, never by adding hours to the start.
+    """
+    return _localise(day, time(0), tz), _localise(day + timedelta(days=days), time(0), tz)
+
+
+def week_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """The local week (Monday 00:00 to the next Monday 00:00) that contains ``day``, in UTC."""
+    return day_bounds(day - timedelta(days=day.weekday()), tz, days=7)

@@ -6,11 +6,13 @@ handlers cannot accidentally write through it. Memory stays integer MiB; times s
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.capacity import Step
-from storage.models import Booking, BookingStatus, Gpu
+from storage.models import AuditEntry, Booking, BookingStatus, Gpu
 
 
 @dataclass(frozen=True)
@@ -135,3 +137,31 @@ class Utilisation:
     per_gpu: list[Usage]
     per_user: list[Usage]
     total: Usage
+
+
+@dataclass(frozen=True)
+class AuditInfo:
+    """One audit entry: who (a Slack user id, or ``cli``) did what, when, to which booking or GPU.
+
+    ``details`` is a deep copy, so nothing a reader does to it can reach the database row.
+    """
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    booking_id: int | None
+    gpu_id: int | None
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditInfo:
+        return cls(
+            id=entry.id,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            booking_id=entry.booking_id,
+            gpu_id=entry.gpu_id,
+            details=copy.deepcopy(entry.details),
+        )

@@ -11,7 +11,9 @@ clicked in stays intact.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,10 +26,11 @@ from bot.service import Actor
 from bot.units import format_duration
 from bot.views import BookingInfo
 from handlers import ids
+from handlers.blocks.common import Message
 from handlers.blocks.messages import CALENDAR_NAV_ACTION, mib_text
 from handlers.commands import calendar_reply
-from handlers.context import Deps, Message, action_reply, actor_for, answer
-from handlers.home import refresh_home
+from handlers.context import Deps, action_reply, actor_and_profile, answer, zone_reply
+from handlers.home import refresh_homes
 from handlers.modals import confirmation, open_booking_modal, open_edit_modal
 
 BROKEN_BUTTON = "That button's data is unreadable; run the command again for a fresh one."
@@ -61,169 +64,168 @@ def _channel(body: dict[str, Any]) -> str | None:
     return (body.get("channel") or {}).get("id")
 
 
-Work = Callable[[Actor], Awaitable[Message | None]]
+@dataclass(frozen=True)
+class Click:
+    """One button click: who clicked (after ``ack()``), the request, and the bookings it changed
+    (whose owners' App Homes are refreshed along with the clicker's)."""
+
+    deps: Deps
+    body: dict[str, Any]
+    client: AsyncWebClient
+    actor: Actor
+    changed: list[BookingInfo] = field(default_factory=list)
 
 
-async def _click(
-    deps: Deps,
-    body: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond | None,
-    context: Any,
-    work: Work,
-    *,
-    changes: bool = False,
-    replace: bool = False,
-    task: str | None = None,
-) -> None:
-    """The part of every click after ``ack()``: actor, work, answer, and a Home refresh."""
-    actor = await actor_for(
-        deps, client, context.team_id, body["user"]["id"], max_wait=deps.lookup_timeout
-    )
-    reply = action_reply(body, client, respond)
-    ok = await answer(reply, deps, lambda: work(actor), task=task, replace=replace)
-    if ok and changes:
-        await refresh_home(deps, client, actor)
+Work = Callable[[Click], Awaitable[Message | None]]
+#: Whether a click opens a form: its trigger_id then bounds the users.info wait.
+OpensModal = Callable[[dict[str, Any]], bool]
 
 
-def _changed(
-    headline: str,
-    change: Callable[[Actor, int], Awaitable[BookingInfo]],
-    deps: Deps,
-    body: dict[str, Any],
-) -> Work:
-    async def work(actor: Actor) -> Message:
-        booking = await change(actor, _booking_id(body))
-        return confirmation(booking, headline, actor, deps.now())
-
-    return work
+def _never(body: dict[str, Any]) -> bool:
+    return False
 
 
-def _book_slot(deps: Deps, client: AsyncWebClient, body: dict[str, Any]) -> Work:
-    """Book exactly the offered window for the clicker; without a task, open the form instead."""
-
-    async def work(actor: Actor) -> Message | None:
-        slot = _json_value(body)
-        try:
-            gpu, mib = str(slot["gpu"]), int(slot["mib"])
-            start = datetime.fromtimestamp(int(slot["start"]), UTC)
-            end = datetime.fromtimestamp(int(slot["end"]), UTC)
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise InputError(BROKEN_BUTTON) from None
-        task = str(slot.get("task") or "")
-        if not task.strip():
-            await open_booking_modal(
-                deps,
-                client,
-                actor,
-                body["trigger_id"],
-                channel=_channel(body),
-                gpu=gpu,
-                memory_text=mib_text(mib),
-                start=start,
-                duration_text=format_duration(end - start),
-            )
-            return None
-        booking = await deps.service.create(
-            actor, gpu=gpu, memory=mib, start=start, end=end, task=task
-        )
-        return confirmation(booking, "Booked", actor, deps.now())
-
-    return work
+def _always(body: dict[str, Any]) -> bool:
+    return True
 
 
-def _calendar_nav(deps: Deps, body: dict[str, Any]) -> Work:
-    async def work(actor: Actor) -> Message:
-        value = _json_value(body)
-        try:
-            gpu = str(value["gpu"])
-            day = date.fromisoformat(str(value["day"]))
-        except (KeyError, ValueError):
-            raise InputError(BROKEN_BUTTON) from None
-        return await calendar_reply(deps, actor, gpu, day, bool(value.get("week")))
-
-    return work
-
-
-def _register_booking_button(
+def _on_click(
     app: AsyncApp,
     deps: Deps,
-    action_id: str,
-    headline: str,
-    change: Callable[[Actor, int], Awaitable[BookingInfo]],
+    action_id: str | re.Pattern[str],
+    work: Work,
+    *,
+    opens_modal: OpensModal = _never,
+    changes: bool = False,
+    replace: bool = False,
+    zoned: bool = False,
 ) -> None:
-    """One listener per button, in a scope of its own (Bolt injects every parameter by name)."""
+    """Register one button's listener: ack, work out the clicker, run ``work``, answer the clicker
+    and, for ``changes``, refresh the App Homes of everyone whose booking changed.
+
+    ``zoned`` answers (in the clicker's zone) say so when that zone is a UTC fallback.
+    """
 
     @app.action(action_id)
     async def on_click(
         ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
     ) -> None:
         await ack()
-        work = _changed(headline, change, deps, body)
-        await _click(deps, body, client, respond, context, work, changes=True)
+        wait = deps.lookup_timeout if opens_modal(body) else deps.reply_lookup_timeout
+        actor, profile = await actor_and_profile(
+            deps, client, context.team_id, body["user"]["id"], max_wait=wait
+        )
+        click = Click(deps, body, client, actor)
+        reply = action_reply(body, client, respond)
+        if zoned:
+            reply = zone_reply(reply, profile)
+        ok = await answer(reply, deps, lambda: work(click), replace=replace)
+        if ok and changes:
+            await refresh_homes(deps, client, actor, click.changed)
+
+
+def _booking_change(headline: str, change: Callable[[Actor, int], Awaitable[BookingInfo]]) -> Work:
+    """Extend, Release, Cancel: one service call on the button's booking, confirmed by its card."""
+
+    async def work(click: Click) -> Message:
+        booking = await change(click.actor, _booking_id(click.body))
+        click.changed.append(booking)
+        return confirmation(booking, headline, click.actor, click.deps.now())
+
+    return work
+
+
+def _slot(body: dict[str, Any]) -> tuple[str, int, datetime, datetime, str]:
+    """A Book button's window: GPU, MiB, start, end and task (possibly empty)."""
+    slot = _json_value(body)
+    try:
+        gpu, mib = str(slot["gpu"]), int(slot["mib"])
+        start = datetime.fromtimestamp(int(slot["start"]), UTC)
+        end = datetime.fromtimestamp(int(slot["end"]), UTC)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise InputError(BROKEN_BUTTON) from None
+    return gpu, mib, start, end, str(slot.get("task") or "")
+
+
+def _slot_without_task(body: dict[str, Any]) -> bool:
+    """A Book button without a task opens the form; an unreadable one is answered by message."""
+    try:
+        return not _slot(body)[4].strip()
+    except InputError:
+        return False
+
+
+async def _book_slot(click: Click) -> Message | None:
+    """Book exactly the offered window for the clicker; without a task, open the form instead."""
+    gpu, mib, start, end, task = _slot(click.body)
+    deps = click.deps
+    if not task.strip():
+        await open_booking_modal(
+            deps,
+            click.client,
+            click.actor,
+            click.body["trigger_id"],
+            channel=_channel(click.body),
+            gpu=gpu,
+            memory_text=mib_text(mib),
+            start=start,
+            duration_text=format_duration(end - start),
+        )
+        return None
+    booking = await deps.service.create(
+        click.actor, gpu=gpu, memory=mib, start=start, end=end, task=task
+    )
+    click.changed.append(booking)
+    return confirmation(booking, "Booked", click.actor, deps.now())
+
+
+async def _calendar_nav(click: Click) -> Message:
+    value = _json_value(click.body)
+    try:
+        gpu = str(value["gpu"])
+        day = date.fromisoformat(str(value["day"]))
+    except (KeyError, ValueError):
+        raise InputError(BROKEN_BUTTON) from None
+    return await calendar_reply(click.deps, click.actor, gpu, day, bool(value.get("week")))
+
+
+async def _edit(click: Click) -> None:
+    await open_edit_modal(
+        click.deps,
+        click.client,
+        click.actor,
+        click.body["trigger_id"],
+        _booking_id(click.body),
+        channel=_channel(click.body),
+    )
+
+
+async def _home_new_booking(click: Click) -> None:
+    await open_booking_modal(
+        click.deps, click.client, click.actor, click.body["trigger_id"], channel=None
+    )
+
+
+async def _home_calendar(click: Click) -> Message:
+    """The calendar as a DM: its navigation buttons then work like any message's."""
+    return await calendar_reply(click.deps, click.actor, None, None, False)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
     service = deps.service
+    step = ids.EXTEND_STEP
     booking_buttons: dict[str, tuple[str, Callable[[Actor, int], Awaitable[BookingInfo]]]] = {
         ids.EXTEND: (
-            f"Extended by {format_duration(deps.extend_step)}",
-            lambda actor, booking_id: service.extend(actor, booking_id, deps.extend_step),
+            f"Extended by {format_duration(step)}",
+            lambda actor, booking_id: service.extend(actor, booking_id, step),
         ),
         ids.RELEASE: ("Released", service.release),
         ids.CANCEL: ("Cancelled", service.cancel),
     }
     for action_id, (headline, change) in booking_buttons.items():
-        _register_booking_button(app, deps, action_id, headline, change)
-
-    @app.action(ids.EDIT)
-    async def edit(
-        ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-    ) -> None:
-        await ack()
-
-        async def work(actor: Actor) -> None:
-            await open_edit_modal(
-                deps, client, actor, body["trigger_id"], _booking_id(body), channel=_channel(body)
-            )
-
-        await _click(deps, body, client, respond, context, work)
-
-    @app.action(ids.BOOK_SLOT)
-    async def book_slot(
-        ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-    ) -> None:
-        await ack()
-        work = _book_slot(deps, client, body)
-        await _click(deps, body, client, respond, context, work, changes=True)
-
-    @app.action(CALENDAR_NAV_ACTION)
-    async def calendar_nav(
-        ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-    ) -> None:
-        await ack()
-        work = _calendar_nav(deps, body)
-        await _click(deps, body, client, respond, context, work, replace=True)
-
-    @app.action(ids.HOME_NEW_BOOKING)
-    async def home_new_booking(
-        ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-    ) -> None:
-        await ack()
-
-        async def work(actor: Actor) -> None:
-            await open_booking_modal(deps, client, actor, body["trigger_id"], channel=None)
-
-        await _click(deps, body, client, respond, context, work)
-
-    @app.action(ids.HOME_CALENDAR)
-    async def home_calendar(
-        ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-    ) -> None:
-        """The calendar as a DM: its navigation buttons then work like any message's."""
-        await ack()
-
-        async def work(actor: Actor) -> Message:
-            return await calendar_reply(deps, actor, None, None, False)
-
-        await _click(deps, body, client, respond, context, work)
+        _on_click(app, deps, action_id, _booking_change(headline, change), changes=True)
+    _on_click(app, deps, ids.EDIT, _edit, opens_modal=_always)
+    _on_click(app, deps, ids.BOOK_SLOT, _book_slot, opens_modal=_slot_without_task, changes=True)
+    _on_click(app, deps, CALENDAR_NAV_ACTION, _calendar_nav, replace=True, zoned=True)
+    _on_click(app, deps, ids.HOME_NEW_BOOKING, _home_new_booking, opens_modal=_always)
+    _on_click(app, deps, ids.HOME_CALENDAR, _home_calendar, zoned=True)

@@ -111,12 +111,35 @@ class AdminGpuAdd:
 
 @dataclass(frozen=True)
 class AdminGpuRetire:
+    """`admin gpu retire <name> [cancel-future]`: with the option, its bookings end or are cancelled."""
+
     name: str
+    cancel_future: bool = False
+
+
+@dataclass(frozen=True)
+class AdminGpuEdit:
+    """`admin gpu edit <name> size <SIZE> | rename <NEW> | description <TEXT…>`: one change each."""
+
+    name: str
+    size_text: str | None = None
+    new_name: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
 class AdminChannel:
+    """`admin channel #channel [gpu]`: the workspace's notification channel, or one GPU's."""
+
     channel_id: str
+    gpu: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminAudit:
+    """`admin audit [n]`: the latest ``limit`` audit entries."""
+
+    limit: int = 20
 
 
 @dataclass(frozen=True)
@@ -138,9 +161,16 @@ Command = (
     | Help
     | AdminGpuAdd
     | AdminGpuRetire
+    | AdminGpuEdit
     | AdminChannel
     | AdminStats
+    | AdminAudit
 )
+
+MAX_STATS_DAYS = 3650
+DEFAULT_AUDIT_ENTRIES = 20
+MAX_AUDIT_ENTRIES = 200
+CANCEL_FUTURE = "cancel-future"
 
 EXAMPLES: tuple[tuple[str, str, str], ...] = (
     ("/gpubook", "/gpubook", "Open the booking form."),
@@ -178,16 +208,26 @@ EXAMPLES: tuple[tuple[str, str, str], ...] = (
         "Admin: add a GPU.",
     ),
     (
-        "/gpubook admin gpu retire <name>",
-        "/gpubook admin gpu retire a100-3",
-        "Admin: retire a GPU.",
+        "/gpubook admin gpu retire <name> [cancel-future]",
+        "/gpubook admin gpu retire a100-3 cancel-future",
+        "Admin: retire a GPU; `cancel-future` ends or cancels its bookings (owners are told).",
     ),
     (
-        "/gpubook admin channel <#channel>",
-        "/gpubook admin channel #gpu-bookings",
-        "Admin: post notifications in this channel.",
+        "/gpubook admin gpu edit <name> size <size> | rename <new> | description <text>",
+        "/gpubook admin gpu edit a100-3 size 40GB",
+        "Admin: resize, rename or describe a GPU.",
+    ),
+    (
+        "/gpubook admin channel <#channel> [gpu]",
+        "/gpubook admin channel #gpu-bookings a100-3",
+        "Admin: post notifications in this channel (for one GPU, when named).",
     ),
     ("/gpubook admin stats [days]", "/gpubook admin stats 30", "Admin: utilisation per GPU, user."),
+    (
+        f"/gpubook admin audit [n ≤ {MAX_AUDIT_ENTRIES}]",
+        "/gpubook admin audit 50",
+        "Admin: the latest changes, who made them and what they were.",
+    ),
 )
 
 _PERIOD_WORDS = ("for", "until")
@@ -195,7 +235,6 @@ _BOOKING_ID = re.compile(r"#?([0-9]{1,18})")
 _CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
 _SIZE_UNIT_WORDS = frozenset({"m", "mb", "mib", "g", "gb", "gib", "t", "tb", "tib", "%"})
-MAX_STATS_DAYS = 3650
 
 
 _SLACK_LINK = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
@@ -511,10 +550,14 @@ def _parse_admin(args: list[str], now: datetime, tz: ZoneInfo) -> Command:
         return _parse_gpu_add(args[2:], now, tz)
     if words[:2] == ["gpu", "retire"]:
         return _parse_gpu_retire(args[2:])
+    if words[:2] == ["gpu", "edit"]:
+        return _parse_gpu_edit(args[2:])
     if words[:1] == ["channel"]:
         return _parse_channel(args[1:])
     if words[:1] == ["stats"]:
         return _parse_stats(args[1:])
+    if words[:1] == ["audit"]:
+        return _parse_audit(args[1:])
     raise _unknown(" ".join(["admin", *args[:2]]))
 
 
@@ -532,23 +575,54 @@ def _parse_gpu_add(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuAdd:
 
 
 def _parse_gpu_retire(args: list[str]) -> AdminGpuRetire:
-    if len(args) != 1:
+    options = [word.lower() for word in args[1:]]
+    if len(args) not in (1, 2) or options not in ([], [CANCEL_FUTURE]):
         raise InputError(
-            "Give the GPU to retire, like `/gpubook admin gpu retire a100-3`.", field="name"
+            "Give the GPU to retire, like `/gpubook admin gpu retire a100-3` "
+            f"(add `{CANCEL_FUTURE}` to end or cancel its bookings).",
+            field="name",
         )
-    return AdminGpuRetire(args[0].lower())
+    return AdminGpuRetire(args[0].lower(), cancel_future=bool(options))
+
+
+def _parse_gpu_edit(args: list[str]) -> AdminGpuEdit:
+    """One change per command, so the reply (and the audit entry) says exactly what changed."""
+    usage = (
+        "Say what to change, like `/gpubook admin gpu edit a100-3 size 40GB`, "
+        "`… rename a100-4` or `… description A100 in rack 2`."
+    )
+    if len(args) < 3:
+        raise InputError(usage, field="gpu")
+    name, what, rest = args[0].lower(), args[1].lower(), args[2:]
+    if what == "size":
+        size_text, used = _size_words(rest)
+        if used != len(rest) or size_text.endswith("%"):
+            raise InputError("Give the GPU's memory as a size, like `80GB`.", field="memory")
+        parse_size(size_text)
+        return AdminGpuEdit(name, size_text=size_text)
+    if what == "rename" and len(rest) == 1:
+        return AdminGpuEdit(name, new_name=validate_gpu_name(rest[0]))
+    if what == "description":
+        return AdminGpuEdit(name, description=plain_text(" ".join(rest)))
+    raise InputError(usage, field="gpu")
 
 
 def _parse_channel(args: list[str]) -> AdminChannel:
-    """Slack sends a channel mention as `<#C123ABC|general>` (or `<#C123ABC>`); keep the id."""
-    typed = args[0] if len(args) == 1 else ""
+    """Slack sends a channel mention as `<#C123ABC|general>` (or `<#C123ABC>`); keep the id.
+
+    A GPU named after the channel routes only that GPU's notifications there.
+    """
+    typed = args[0] if len(args) in (1, 2) else ""
+    gpu = args[1].lower() if len(args) == 2 else None
     mention = _CHANNEL_MENTION.fullmatch(typed)
     if mention is not None:
-        return AdminChannel(mention[1])
+        return AdminChannel(mention[1], gpu)
     if _CHANNEL_ID.fullmatch(typed):
-        return AdminChannel(typed)
+        return AdminChannel(typed, gpu)
     raise InputError(
-        "Mention the channel, like `/gpubook admin channel #gpu-bookings`.", field="channel"
+        "Mention the channel, like `/gpubook admin channel #gpu-bookings` "
+        "(or `/gpubook admin channel #gpu-bookings a100-3` for one GPU).",
+        field="channel",
     )
 
 
@@ -562,6 +636,20 @@ def _parse_stats(args: list[str]) -> AdminStats:
     raise InputError(
         f"Give the number of days, from 1 to {MAX_STATS_DAYS}, like `/gpubook admin stats 30`.",
         field="days",
+    )
+
+
+def _parse_audit(args: list[str]) -> AdminAudit:
+    if not args:
+        return AdminAudit(DEFAULT_AUDIT_ENTRIES)
+    if len(args) == 1 and re.fullmatch(r"[0-9]{1,3}", args[0]):
+        limit = int(args[0])
+        if 1 <= limit <= MAX_AUDIT_ENTRIES:
+            return AdminAudit(limit)
+    raise InputError(
+        f"Give how many entries to show, from 1 to {MAX_AUDIT_ENTRIES}, "
+        "like `/gpubook admin audit 50`.",
+        field="limit",
     )
 
 

@@ -2,14 +2,15 @@
 
 The listener acks at once with an empty body (so Slack never shows a timeout), then works out
 who is asking, parses the text in their zone, calls the service and answers through the
-``response_url``. Forms (the booking and edit modals) open with the request's ``trigger_id``.
+``response_url``. Forms (the booking and edit modals) open with the request's ``trigger_id``,
+which expires within seconds: only those commands cut the wait for the user's profile short.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -18,20 +19,25 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import NotFound
 from bot.service import Actor
+from bot.timeparse import day_bounds
 from bot.units import format_duration, format_size
+from bot.views import BookingInfo
 from handlers import command_parser as cp
-from handlers.blocks.common import escape
+from handlers.blocks.common import Message, escape
 from handlers.blocks.messages import (
+    audit_message,
     booking_list,
     calendar_message,
     free_message,
+    gpu_edited_message,
     help_message,
     notice,
+    retired_message,
     stats_message,
     status_message,
 )
-from handlers.context import Deps, Message, actor_for, answer, reply_for
-from handlers.home import refresh_home
+from handlers.context import Deps, actor_and_profile, answer, reply_for, zone_reply
+from handlers.home import refresh_homes
 from handlers.modals import (
     NO_GPUS,
     confirmation,
@@ -39,13 +45,20 @@ from handlers.modals import (
     open_booking_modal,
     open_edit_modal,
 )
+from handlers.users import UTC_ZONE
 
 COMMAND = "/gpubook"
 
 
+#: Verbs whose answer reads or shows times in the user's zone: when that zone is only a UTC
+#: fallback, their answers say so.
+_ZONED_VERBS = frozenset({"book", "calendar"})
+
+
 @dataclass(frozen=True)
 class Turn:
-    """One request: who asked, where, and what they need to answer it."""
+    """One request: who asked, where, what they need to answer it, and the bookings it changed
+    (whose owners' App Homes are refreshed with the asker's)."""
 
     deps: Deps
     actor: Actor
@@ -53,14 +66,15 @@ class Turn:
     channel: str | None
     trigger_id: str
     now: datetime
+    changed: list[BookingInfo] = field(default_factory=list)
+
+    def confirm(self, booking: BookingInfo, headline: str) -> Message:
+        """Record a change to ``booking`` and confirm it with its card."""
+        self.changed.append(booking)
+        return confirmation(booking, headline, self.actor, self.now)
 
 
 # --------------------------------------------------------------------------- shared with buttons
-
-
-def local_day(day: date, tz: Any) -> datetime:
-    """Midnight starting ``day`` in ``tz`` (aware), so a day is the user's day, DST included."""
-    return datetime.combine(day, time(0), tzinfo=tz)
 
 
 async def calendar_reply(
@@ -75,9 +89,7 @@ async def calendar_reply(
             raise NotFound(NO_GPUS)
         gpu, others = names[0], names[1:]
     day = day or now.astimezone(actor.tz).date()
-    days = 7 if week else 1
-    start = local_day(day, actor.tz)
-    end = local_day(day + timedelta(days=days), actor.tz)
+    start, end = day_bounds(day, actor.tz, days=7 if week else 1)
     cal = await deps.service.calendar(actor, gpu, start, end)
     blocks = calendar_message(cal, now=now, tz=actor.tz, week=week)
     if others:
@@ -116,7 +128,7 @@ async def _book(turn: Turn, cmd: cp.Book) -> Message | None:
     booking = await turn.deps.service.create(
         turn.actor, gpu=cmd.gpu, memory=cmd.size_text, start=cmd.start, end=end, task=cmd.task
     )
-    return confirmation(booking, "Booked", turn.actor, turn.now)
+    return turn.confirm(booking, "Booked")
 
 
 async def _list(turn: Turn, cmd: cp.ListBookings) -> Message:
@@ -135,17 +147,17 @@ async def _list(turn: Turn, cmd: cp.ListBookings) -> Message:
 
 async def _cancel(turn: Turn, cmd: cp.Cancel) -> Message:
     booking = await turn.deps.service.cancel(turn.actor, cmd.booking_id)
-    return confirmation(booking, "Cancelled", turn.actor, turn.now)
+    return turn.confirm(booking, "Cancelled")
 
 
 async def _release(turn: Turn, cmd: cp.Release) -> Message:
     booking = await turn.deps.service.release(turn.actor, cmd.booking_id)
-    return confirmation(booking, "Released", turn.actor, turn.now)
+    return turn.confirm(booking, "Released")
 
 
 async def _extend(turn: Turn, cmd: cp.Extend) -> Message:
     booking = await turn.deps.service.extend(turn.actor, cmd.booking_id, cmd.by)
-    return confirmation(booking, f"Extended by {format_duration(cmd.by)}", turn.actor, turn.now)
+    return turn.confirm(booking, f"Extended by {format_duration(cmd.by)}")
 
 
 async def _edit(turn: Turn, cmd: cp.Edit) -> None:
@@ -165,9 +177,11 @@ async def _status(turn: Turn, cmd: cp.Status) -> Message:
 
 async def _free(turn: Turn, cmd: cp.Free) -> Message:
     duration = cmd.duration or turn.deps.free_duration
-    windows = await turn.deps.service.free(turn.actor, cmd.size_text, duration)
+    service = turn.deps.service
+    windows = await service.free(turn.actor, cmd.size_text, duration)
     text = f"Where {format_size(windows.memory_mib)} is free for {format_duration(duration)}"
-    return Message(text, free_message(windows, now=turn.now))
+    horizon = service.policy.search_horizon
+    return Message(text, free_message(windows, now=turn.now, horizon=horizon))
 
 
 async def _help(turn: Turn, cmd: cp.Help) -> Message:
@@ -184,15 +198,37 @@ async def _gpu_add(turn: Turn, cmd: cp.AdminGpuAdd) -> Message:
 
 
 async def _gpu_retire(turn: Turn, cmd: cp.AdminGpuRetire) -> Message:
-    await turn.deps.service.retire_gpu(turn.actor, cmd.name)
+    service = turn.deps.service
+    ended = await service.retire_gpu(turn.actor, cmd.name, cancel_future=cmd.cancel_future)
+    turn.changed.extend(ended)
     text = f"Retired `{cmd.name}`; it takes no new bookings."
-    return Message(text, notice(text, emoji=":white_check_mark:"))
+    if ended:
+        text += f" {len(ended)} of its bookings ended or were cancelled."
+    return Message(text, retired_message(cmd.name, ended, now=turn.now))
+
+
+async def _gpu_edit(turn: Turn, cmd: cp.AdminGpuEdit) -> Message:
+    gpu = await turn.deps.service.edit_gpu(
+        turn.actor,
+        cmd.name,
+        new_name=cmd.new_name,
+        size=cmd.size_text,
+        description=cmd.description,
+    )
+    text = f"Updated `{gpu.name}`: {format_size(gpu.capacity_mib)}."
+    return Message(text, gpu_edited_message(gpu))
 
 
 async def _channel(turn: Turn, cmd: cp.AdminChannel) -> Message:
-    await turn.deps.service.set_channel(turn.actor, cmd.channel_id)
-    text = f"Notifications now go to <#{cmd.channel_id}>."
+    await turn.deps.service.set_channel(turn.actor, cmd.channel_id, gpu=cmd.gpu)
+    what = f"`{escape(cmd.gpu)}`'s notifications" if cmd.gpu else "Notifications"
+    text = f"{what} now go to <#{cmd.channel_id}>."
     return Message(text, notice(text, emoji=":white_check_mark:"))
+
+
+async def _audit(turn: Turn, cmd: cp.AdminAudit) -> Message:
+    entries = await turn.deps.service.audit_log(turn.actor, limit=cmd.limit)
+    return Message(f"The latest {len(entries)} audit entries", audit_message(entries, now=turn.now))
 
 
 async def _stats(turn: Turn, cmd: cp.AdminStats) -> Message:
@@ -216,11 +252,14 @@ _HANDLERS: dict[type, _Handler] = {
     cp.Help: _help,
     cp.AdminGpuAdd: _gpu_add,
     cp.AdminGpuRetire: _gpu_retire,
+    cp.AdminGpuEdit: _gpu_edit,
     cp.AdminChannel: _channel,
     cp.AdminStats: _stats,
+    cp.AdminAudit: _audit,
 }
-#: Subcommands that change bookings, after which the user's App Home is re-published.
-_CHANGES = (cp.Book, cp.Cancel, cp.Release, cp.Extend, cp.AdminGpuRetire)
+#: Subcommands that change bookings (or, renaming a GPU, how they read), after which the App
+#: Homes of the asker and of every owner concerned are re-published.
+_CHANGES = (cp.Book, cp.Cancel, cp.Release, cp.Extend, cp.AdminGpuRetire, cp.AdminGpuEdit)
 
 
 def _raising(error: Exception) -> Callable[[], Awaitable[None]]:
@@ -237,13 +276,17 @@ async def run_command(
     team_id: str | None,
     command: dict[str, Any],
 ) -> None:
-    """Everything after the ack: parse in the user's zone, dispatch, answer, refresh the Home."""
+    """Everything after the ack: parse in the user's zone, dispatch, answer, refresh the Homes."""
     user_id, channel = command["user_id"], command.get("channel_id")
+    text = command.get("text") or ""
+    wait = deps.lookup_timeout if _opens_modal(text, deps.now()) else deps.reply_lookup_timeout
+    actor, profile = await actor_and_profile(deps, client, team_id, user_id, max_wait=wait)
     reply = reply_for(client, user_id, respond, channel)
-    actor = await actor_for(deps, client, team_id, user_id, max_wait=deps.lookup_timeout)
+    if (text.split() or [""])[0].lower() in _ZONED_VERBS:
+        reply = zone_reply(reply, profile)
     now = deps.now()
     try:
-        parsed = cp.parse_command(command.get("text") or "", now=now, tz=actor.tz)
+        parsed = cp.parse_command(text, now=now, tz=actor.tz)
     except Exception as error:  # a refusal or a parser bug: answered like any other failure
         await answer(reply, deps, _raising(error))
         return
@@ -252,7 +295,22 @@ async def run_command(
     task = parsed.task if isinstance(parsed, cp.Book) else None
     ok = await answer(reply, deps, lambda: handler(turn, parsed), task=task)
     if ok and isinstance(parsed, _CHANGES) and not getattr(parsed, "missing", ()):
-        await refresh_home(deps, client, actor)
+        await refresh_homes(deps, client, actor, turn.changed)
+
+
+def _opens_modal(text: str, now: datetime) -> bool:
+    """Whether the command opens a form, so its trigger_id bounds the wait for ``users.info``.
+
+    Read in UTC before the zone is known: whether `book` lacks parts does not depend on the zone.
+    Text that does not parse is answered by message, so it is not a form.
+    """
+    try:
+        parsed = cp.parse_command(text, now=now, tz=UTC_ZONE)
+    except Exception:  # the real parse, in the user's zone, reports it
+        return False
+    if isinstance(parsed, cp.Book):
+        return bool(parsed.missing)
+    return isinstance(parsed, cp.OpenModal | cp.Edit)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:

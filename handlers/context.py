@@ -12,24 +12,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.errors import GpubookError
 from bot.service import DEFAULT_TEAM, Actor, BookingService
 from handlers.blocks import messages
-from handlers.users import UserDirectory
+from handlers.blocks.common import Message
+from handlers.users import UserDirectory, UserProfile
 
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side and nothing was changed. Please try again."
+UTC_NOTE = "Times read in UTC: I couldn't fetch your time zone from Slack."
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,15 @@ class Deps:
     users: UserDirectory
     #: `/gpubook free 40GB` without `for …` looks for this long a window.
     free_duration: timedelta = timedelta(hours=1)
-    #: How much the Extend button adds.
-    extend_step: timedelta = timedelta(hours=1)
     #: How long a listener holding a trigger_id waits for an uncached ``users.info``
     #: (trigger ids expire after 3 s; past this it proceeds in UTC).
     lookup_timeout: float = 1.0
+    #: The same wait for listeners that answer through a response_url (valid for 30 minutes):
+    #: they can afford to wait for the user's zone rather than read their times in UTC.
+    reply_lookup_timeout: float = 10.0
+    #: A modal submission's whole work (lookup, save) must end within this, since its refusal
+    #: has to be the ack and Slack drops acks after 3 s; past it the form says "busy".
+    submit_deadline: float = 2.5
 
     @property
     def clock(self) -> Clock:
@@ -55,6 +60,21 @@ class Deps:
         return self.service.clock()
 
 
+async def actor_and_profile(
+    deps: Deps,
+    client: AsyncWebClient,
+    team_id: str | None,
+    user_id: str,
+    *,
+    max_wait: float | None = None,
+) -> tuple[Actor, UserProfile]:
+    """The Actor for a request (Bolt's ``context.team_id`` and the user's cached profile), and the
+    profile itself, which says whether the zone really came from Slack."""
+    team = team_id or DEFAULT_TEAM
+    profile = await deps.users.get(client, team, user_id, max_wait=max_wait)
+    return Actor(user_id, team, profile.is_workspace_admin, profile.tz), profile
+
+
 async def actor_for(
     deps: Deps,
     client: AsyncWebClient,
@@ -63,18 +83,9 @@ async def actor_for(
     *,
     max_wait: float | None = None,
 ) -> Actor:
-    """The Actor for a request: Bolt's ``context.team_id`` and the user's cached profile."""
-    team = team_id or DEFAULT_TEAM
-    profile = await deps.users.get(client, team, user_id, max_wait=max_wait)
-    return Actor(user_id, team, profile.is_workspace_admin, profile.tz)
-
-
-@dataclass(frozen=True)
-class Message:
-    """A reply: ``text`` is the notification/fallback text, ``blocks`` what people see."""
-
-    text: str
-    blocks: Sequence[Block]
+    """The Actor for a request, for listeners whose answer does not depend on the zone's source."""
+    actor, _ = await actor_and_profile(deps, client, team_id, user_id, max_wait=max_wait)
+    return actor
 
 
 class Reply(Protocol):
@@ -126,6 +137,30 @@ class DirectReply:
         await self.client.chat_postMessage(
             channel=self.user_id, text=message.text, blocks=message.blocks
         )
+
+
+@dataclass(frozen=True)
+class NotedReply:
+    """Another reply, with one context line added under whatever it sends."""
+
+    inner: Reply
+    note: str
+
+    async def send(self, message: Message, *, replace: bool = False) -> None:
+        await self.inner.send(with_note(message, self.note), replace=replace)
+
+
+def with_note(message: Message, note: str) -> Message:
+    """``message`` with a trusted context line under it, unless it is already at the block limit."""
+    if len(message.blocks) >= messages.MAX_MESSAGE_BLOCKS:
+        return message
+    return replace(message, blocks=[*message.blocks, messages.context(note)])
+
+
+def zone_reply(reply: Reply, profile: UserProfile) -> Reply:
+    """For answers that read or show times in the user's zone: say so when that zone is a
+    UTC fallback, so nobody books 09:00 UTC believing it was their 09:00."""
+    return reply if profile.zone_known else NotedReply(reply, UTC_NOTE)
 
 
 def reply_for(

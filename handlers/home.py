@@ -1,29 +1,22 @@
-"""The App Home tab: published when the user opens it and again after every change they make,
-so the dashboard is never older than the user's last action."""
+"""The App Home tab: published when the user opens it and again after every change made to their
+bookings — by them, or by an admin — so the dashboard is never older than the last action."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta
+from collections.abc import Iterable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service import Actor
+from bot.timeparse import week_bounds
+from bot.views import BookingInfo
 from handlers.blocks.home import home_view
 from handlers.context import Deps, actor_for
 
 log = logging.getLogger(__name__)
-
-
-def week_window(now: datetime, actor: Actor) -> tuple[datetime, datetime]:
-    """This week in the user's zone, Monday 00:00 to the next Monday 00:00, as aware datetimes."""
-    today = now.astimezone(actor.tz).date()
-    monday = today - timedelta(days=today.weekday())
-    start = datetime.combine(monday, time(0), tzinfo=actor.tz)
-    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=actor.tz)
-    return start, end
 
 
 async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None:
@@ -31,7 +24,7 @@ async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None
     service, now = deps.service, deps.now()
     mine = await service.list_bookings(actor)
     statuses = await service.status(actor)
-    week = await service.my_usage(actor, *week_window(now, actor))
+    week = await service.my_usage(actor, *week_bounds(now.astimezone(actor.tz).date(), actor.tz))
     view = home_view(
         user_id=actor.user_id,
         mine=mine,
@@ -49,6 +42,19 @@ async def refresh_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None
         await publish_home(deps, client, actor)
     except Exception:
         log.exception("could not refresh the App Home of %s", actor.user_id)
+
+
+async def refresh_homes(
+    deps: Deps, client: AsyncWebClient, actor: Actor, changed: Iterable[BookingInfo] = ()
+) -> None:
+    """Re-publish the actor's Home, and the Home of everyone else whose booking they changed
+    (an admin cancelling or extending someone's booking), each seen in its owner's zone."""
+    await refresh_home(deps, client, actor)
+    for owner in sorted({b.user_id for b in changed} - {actor.user_id}):
+        who = await actor_for(
+            deps, client, actor.team_id, owner, max_wait=deps.reply_lookup_timeout
+        )
+        await refresh_home(deps, client, who)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:

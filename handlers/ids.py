@@ -7,8 +7,13 @@ Modal block ids are the service's error ``field`` names, so a refusal lands unde
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 # Buttons on booking messages and the App Home; value: the booking id.
 EXTEND = "booking_extend"
+#: What the Extend button adds, and its label (on cards and in reminders alike).
+EXTEND_STEP = timedelta(hours=1)
+EXTEND_LABEL = f"Extend {EXTEND_STEP // timedelta(hours=1)} h"
 RELEASE = "booking_release"
 CANCEL = "booking_cancel"
 EDIT = "booking_edit"

@@ -4,12 +4,14 @@ Opening happens right after ``ack()`` with the request's ``trigger_id``, which S
 seconds, so the only work before ``views.open`` is one quick database read and a cached (or
 deadline-bounded) ``users.info``. A submission's refusal must be the ``ack`` itself
 (``response_action="errors"``), so submissions call the service *before* acking — that is one
-short transaction — and send the confirmation after.
+short transaction, under a deadline — and send the confirmation after.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,27 +25,34 @@ from bot.timefmt import format_window, zone_label
 from bot.units import format_duration, format_size, parse_duration
 from bot.views import BookingInfo
 from handlers import ids
-from handlers.blocks.messages import booking_confirmation, escape_sentence
+from handlers.blocks.common import Message, clip
+from handlers.blocks.messages import booking_confirmation
 from handlers.blocks.modals import ANY_GPU, booking_modal, edit_modal, modal_values
 from handlers.context import (
     APOLOGY,
     Deps,
     DirectReply,
     EphemeralReply,
-    Message,
     Reply,
     actor_for,
     answer,
     metadata,
     read_metadata,
 )
-from handlers.home import refresh_home
+from handlers.home import refresh_homes
 
 log = logging.getLogger(__name__)
 
 NO_GPUS = "There are no GPUs yet; an admin adds one with `/gpubook admin gpu add NAME SIZE`."
+BUSY = "gpubook is busy; try again in a moment."
+LOST_TRACK = "This form lost track of its booking; open it again from the booking."
 #: The date-time picker has minute resolution: a start within this of the booking's is unchanged.
 PICKER_RESOLUTION = timedelta(minutes=1)
+#: Longest field error sent back into a form (the sentences are short; a quoted input may not be).
+MAX_FIELD_ERROR = 500
+
+#: Saves a submitted form: (deps, actor, view, private metadata) → the booking saved.
+Save = Callable[[Deps, Actor, dict[str, Any], dict[str, Any]], Awaitable[BookingInfo]]
 
 
 def confirmation(b: BookingInfo, headline: str, actor: Actor, now: datetime) -> Message:
@@ -101,10 +110,19 @@ async def open_edit_modal(
     *,
     channel: str | None,
 ) -> None:
-    """Open the edit form; refused up front if the actor may not edit the booking."""
+    """Open the edit form; refused up front if the actor may not edit the booking.
+
+    The metadata keeps the window the form shows, so the submission can tell what the user
+    changed without reading the booking again.
+    """
     booking = await deps.service.get_for_change(actor, booking_id, "edit")
     view = edit_modal(booking, now=deps.now())
-    view.private_metadata = metadata(booking=booking.id, channel=channel)
+    view.private_metadata = metadata(
+        booking=booking.id,
+        channel=channel,
+        start=int(booking.start.timestamp()),
+        end=int(booking.end.timestamp()),
+    )
     await client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -128,13 +146,22 @@ def _duration(values: dict[str, Any]) -> timedelta:
     return parse_duration(text)
 
 
-def _error_block(error: GpubookError, view: dict[str, Any]) -> str:
+def _error_block(field: str | None, view: dict[str, Any]) -> str:
     """The input block a refusal belongs under: its field, else the first input of the form."""
     inputs = [b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"]
-    target = ids.FIELD_TO_BLOCK.get(error.field or "", error.field)
+    target = ids.FIELD_TO_BLOCK.get(field or "", field)
     if target in inputs or not inputs:
         return target or ids.BLOCK_MEMORY
     return inputs[0]
+
+
+def _field_error(view: dict[str, Any], field: str | None, sentence: str) -> dict[str, Any]:
+    """The ack that shows ``sentence`` under a form's input. Field errors are plain text (not
+    mrkdwn), so the sentence goes as it is, only cut to a length a form can show."""
+    return {
+        "response_action": "errors",
+        "errors": {_error_block(field, view): clip(sentence, MAX_FIELD_ERROR)},
+    }
 
 
 async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo:
@@ -155,22 +182,51 @@ async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo
     )
 
 
-async def _update(deps: Deps, actor: Actor, view: dict[str, Any], booking_id: int) -> BookingInfo:
-    """Apply the edit form; fields left as they were are not sent as changes."""
+def _shown_time(meta: dict[str, Any], key: str) -> datetime:
+    """A time the form was opened with (see :func:`open_edit_modal`)."""
+    seconds = meta.get(key)
+    if not isinstance(seconds, int):
+        raise InputError(LOST_TRACK)
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+async def _update(
+    deps: Deps, actor: Actor, view: dict[str, Any], booking_id: int, meta: dict[str, Any]
+) -> BookingInfo:
+    """Apply the edit form; only what differs from what the form showed is sent as a change, and
+    the service keeps the rest as the booking has it now (so nothing is read before the save)."""
     values = modal_values(view)
-    current = await deps.service.get(actor, booking_id)
     start = _start(values)
-    if start is not None and abs(start - current.start) < PICKER_RESOLUTION:
+    if start is not None and abs(start - _shown_time(meta, "start")) < PICKER_RESOLUTION:
         start = None
+    end = None
     # A form without the duration input (or a forged one) leaves the end as it is.
-    end = (start or current.start) + _duration(values) if ids.BLOCK_DURATION in values else None
+    if ids.BLOCK_DURATION in values:
+        end = (start or _shown_time(meta, "start")) + _duration(values)
+        if end == _shown_time(meta, "end"):
+            end = None
     change = BookingChange(
         task=values.get(ids.BLOCK_TASK),
         start=start,
-        end=None if end in (None, current.end) else end,
+        end=end,
         memory=values.get(ids.BLOCK_MEMORY),
     )
     return await deps.service.update(actor, booking_id, change)
+
+
+async def _save(
+    deps: Deps,
+    client: AsyncWebClient,
+    context: Any,
+    body: dict[str, Any],
+    meta: dict[str, Any],
+    save: Save,
+) -> tuple[Actor, BookingInfo]:
+    """Everything a submission does before its ack: who is asking, then one service call."""
+    actor = await actor_for(
+        deps, client, context.team_id, body["user"]["id"], max_wait=deps.lookup_timeout
+    )
+    return actor, await save(deps, actor, body["view"], meta)
 
 
 async def _submit(
@@ -180,22 +236,36 @@ async def _submit(
     context: Any,
     body: dict[str, Any],
     headline: str,
-    save: Any,
+    save: Save,
 ) -> None:
-    """Save a form; refusals go back into the form, success closes it and confirms by message."""
+    """Save a form; refusals go back into the form, success closes it and confirms by message.
+
+    The save runs under ``deps.submit_deadline``: past it, it is cancelled (its transaction rolls
+    back) and the form says gpubook is busy, since an ack after 3 s is lost and the user would see
+    a generic Slack error instead.
+    """
     view = body["view"]
     user_id = body["user"]["id"]
-    actor = await actor_for(deps, client, context.team_id, user_id, max_wait=deps.lookup_timeout)
     meta = read_metadata(view.get("private_metadata"))
     try:
-        booking = await save(deps, actor, view, meta)
+        actor, booking = await asyncio.wait_for(
+            _save(deps, client, context, body, meta, save), deps.submit_deadline
+        )
+    except TimeoutError:
+        log.warning(
+            "saving %s for %s took over %.1fs",
+            view.get("callback_id"),
+            user_id,
+            deps.submit_deadline,
+        )
+        await ack(**_field_error(view, None, BUSY))
+        return
     except GpubookError as error:
-        errors = {_error_block(error, view): escape_sentence(str(error))}
-        await ack(response_action="errors", errors=errors)
+        await ack(**_field_error(view, error.field, str(error)))
         return
     except Exception:
         log.exception("saving a modal failed")
-        await ack(response_action="errors", errors={_error_block(InputError(""), view): APOLOGY})
+        await ack(**_field_error(view, None, APOLOGY))
         return
     await ack()
 
@@ -203,18 +273,22 @@ async def _submit(
         return confirmation(booking, headline, actor, deps.now())
 
     await answer(_reply_to(client, user_id, meta), deps, confirm)
-    await refresh_home(deps, client, actor)
+    await refresh_homes(deps, client, actor, [booking])
 
 
-async def _save_new(deps: Deps, actor: Actor, view: dict[str, Any], meta: dict[str, Any]) -> Any:
+async def _save_new(
+    deps: Deps, actor: Actor, view: dict[str, Any], meta: dict[str, Any]
+) -> BookingInfo:
     return await _create(deps, actor, view)
 
 
-async def _save_edit(deps: Deps, actor: Actor, view: dict[str, Any], meta: dict[str, Any]) -> Any:
+async def _save_edit(
+    deps: Deps, actor: Actor, view: dict[str, Any], meta: dict[str, Any]
+) -> BookingInfo:
     booking_id = meta.get("booking")
     if not isinstance(booking_id, int):
-        raise InputError("This form lost track of its booking; open it again from the booking.")
-    return await _update(deps, actor, view, booking_id)
+        raise InputError(LOST_TRACK)
+    return await _update(deps, actor, view, booking_id, meta)
 
 
 async def _follow_gpu(

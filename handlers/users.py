@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -29,10 +29,14 @@ UTC_ZONE = ZoneInfo("UTC")
 class UserProfile:
     tz: ZoneInfo
     is_workspace_admin: bool
+    #: False when ``tz`` is UTC only because Slack did not tell us the zone (a failed or slow
+    #: lookup, an unknown zone name): replies then say their times were read in UTC. It says how
+    #: the profile was obtained, not who the user is, so it takes no part in equality.
+    zone_known: bool = field(default=True, compare=False)
 
 
 #: What a user is taken to be when Slack cannot tell us.
-UNKNOWN = UserProfile(UTC_ZONE, False)
+UNKNOWN = UserProfile(UTC_ZONE, False, zone_known=False)
 
 
 class UserDirectory:
@@ -105,9 +109,9 @@ class UserDirectory:
 
 
 def _profile(user: dict) -> UserProfile:
-    """Zone and admin flag from a ``users.info`` user; an unknown zone name means UTC."""
+    """Zone and admin flag from a ``users.info`` user; a missing or unknown zone name means UTC."""
+    admin = bool(user.get("is_admin") or user.get("is_owner"))
     try:
-        tz = ZoneInfo(user.get("tz") or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = UTC_ZONE
-    return UserProfile(tz, bool(user.get("is_admin") or user.get("is_owner")))
+        return UserProfile(ZoneInfo(user["tz"]), admin)
+    except (KeyError, TypeError, ZoneInfoNotFoundError, ValueError):
+        return UserProfile(UTC_ZONE, admin, zone_known=False)

@@ -321,8 +321,11 @@ def _free(n_gpus: int, *, best: bool = True) -> FreeWindows:
     return FreeWindows(20 * GB, timedelta(hours=4), per_gpu, first)
 
 
+HORIZON = timedelta(days=30)
+
+
 def test_free_offers_best_and_per_gpu_buttons() -> None:
-    dicts = valid(messages.free_message(_free(4), now=T0, task="train"))
+    dicts = valid(messages.free_message(_free(4), now=T0, horizon=HORIZON, task="train"))
     text = all_text(dicts)
     assert text.startswith("*20 GB for 4h*: soonest on `gpu-1`")
     assert "nothing fits in the next 30d on `gpu-0`" in text.lower()
@@ -338,13 +341,13 @@ def test_free_offers_best_and_per_gpu_buttons() -> None:
 
 
 def test_free_with_nothing_anywhere() -> None:
-    dicts = valid(messages.free_message(_free(3, best=False), now=T0))
-    assert "nothing fits in the next 30d on any GPU" in all_text(dicts)
+    dicts = valid(messages.free_message(_free(3, best=False), now=T0, horizon=timedelta(days=7)))
+    assert "nothing fits in the next 7d on any GPU" in all_text(dicts)
     assert buttons(dicts) == []
 
 
 def test_free_with_300_gpus_within_limits() -> None:
-    dicts = valid(messages.free_message(_free(300), now=T0))
+    dicts = valid(messages.free_message(_free(300), now=T0, horizon=HORIZON))
     assert len(dicts) <= 50
     assert "more GPUs with a later window" in all_text(dicts)
 

@@ -13,6 +13,7 @@ from handlers.blocks.notifications import (
     DETAIL_LINES,
     DM_FULL_ITEMS,
     EMOJI,
+    Message,
     NoticeItem,
     booking_message,
     dm_message,
@@ -44,6 +45,11 @@ def info(booking_id: int, *, task: str = "train", gpu: str = "a100-1") -> Bookin
     )
 
 
+def dicts(message: Message) -> list[dict]:
+    """The blocks as Slack receives them."""
+    return [block.to_dict() for block in message.blocks]
+
+
 def section_text(blocks: list[dict]) -> str:
     return "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
 
@@ -53,9 +59,9 @@ def test_every_kind_escapes_user_text_and_has_a_fallback(kind: str) -> None:
     details = {"action": "edited", "by": "UADMIN", "planned_end": T0.isoformat()}
     message = booking_message(NoticeItem(kind, info(7, task=NASTY), details), now=T0)
 
-    validate_blocks(message.blocks)
+    validate_blocks(dicts(message))
     assert message.text.startswith(EMOJI[kind]) and "#7" in message.text
-    for shown in (message.text, section_text(message.blocks)):
+    for shown in (message.text, section_text(dicts(message))):
         assert ESCAPED in shown and "<!channel>" not in shown and "<@U123>" not in shown
 
 
@@ -68,13 +74,13 @@ def test_released_message_says_how_much_memory_was_freed() -> None:
 
 def test_only_the_reminder_carries_extend_and_release_buttons() -> None:
     reminder = booking_message(NoticeItem("reminder", info(9)), now=T0)
-    [actions] = [b for b in reminder.blocks if b["type"] == "actions"]
+    [actions] = [b for b in dicts(reminder) if b["type"] == "actions"]
     assert [(e["action_id"], e["value"], e["text"]["text"]) for e in actions["elements"]] == [
         (ids.EXTEND, "9", "Extend 1 h"),
         (ids.RELEASE, "9", "Release now"),
     ]
     started = booking_message(NoticeItem("started", info(9)), now=T0)
-    assert all(b["type"] != "actions" for b in started.blocks)
+    assert all(b["type"] != "actions" for b in dicts(started))
 
 
 def test_a_thousand_bookings_fit_one_valid_message_and_each_id_appears_once() -> None:
@@ -82,8 +88,8 @@ def test_a_thousand_bookings_fit_one_valid_message_and_each_id_appears_once() ->
 
     message = summary_message(items, now=T0)
 
-    validate_blocks(message.blocks)
-    text = section_text(message.blocks)
+    validate_blocks(dicts(message))
+    text = section_text(dicts(message))
     assert sorted(int(n) for n in re.findall(r"#(\d+)", text)) == list(range(1, 1001))
     assert text.count(ESCAPED) == DETAIL_LINES  # full lines for the first few only
     assert message.text == "1000 bookings started on `a100-1`"
@@ -97,17 +103,17 @@ def test_summary_groups_kinds_in_lifecycle_order_and_names_the_gpus() -> None:
     ]
     message = summary_message(items, now=T0)
     assert message.text == "2 bookings started on `a`, `c`; 1 booking ended on `b`"
-    text = section_text(message.blocks)
+    text = section_text(dicts(message))
     assert text.index(EMOJI["started"]) < text.index(EMOJI["ended"])
 
 
 def test_several_dms_keep_each_reminders_buttons_until_too_many() -> None:
     few = dm_message([NoticeItem("reminder", info(n)) for n in range(1, 4)], now=T0)
-    validate_blocks(few.blocks)
-    assert sum(b["type"] == "actions" for b in few.blocks) == 3
+    validate_blocks(dicts(few))
+    assert sum(b["type"] == "actions" for b in dicts(few)) == 3
 
     many = dm_message(
         [NoticeItem("reminder", info(n)) for n in range(1, DM_FULL_ITEMS + 2)], now=T0
     )
-    validate_blocks(many.blocks)
+    validate_blocks(dicts(many))
     assert "ending soon" in many.text

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import InputError
-from bot.timeparse import parse_day, parse_when, split_when
+from bot.timeparse import day_bounds, parse_day, parse_when, split_when, week_bounds
 from bot.units import format_duration
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -248,3 +248,33 @@ def test_bare_time_is_the_next_occurrence(now: datetime, hour: int, minute: int)
 def test_in_duration_adds_exactly(now: datetime, minutes: int) -> None:
     td = timedelta(minutes=minutes)
     assert when(f"in {format_duration(td)}", now=now) == now + td
+
+
+class TestDayBounds:
+    """A day or week the user asks about is their wall-clock one, DST included."""
+
+    def test_an_ordinary_day_in_berlin(self) -> None:
+        assert day_bounds(date(2026, 1, 5), BERLIN) == (utc(2026, 1, 4, 23), utc(2026, 1, 5, 23))
+
+    def test_spring_forward_day_is_23_hours(self) -> None:
+        start, end = day_bounds(date(2026, 3, 29), BERLIN)
+        assert (start, end) == (utc(2026, 3, 28, 23), utc(2026, 3, 29, 22))
+        assert end - start == timedelta(hours=23)
+
+    def test_fall_back_day_is_25_hours(self) -> None:
+        start, end = day_bounds(date(2026, 11, 1), NEW_YORK)
+        assert (start, end) == (utc(2026, 11, 1, 4), utc(2026, 11, 2, 5))
+        assert end - start == timedelta(hours=25)
+
+    def test_several_days_step_the_local_date(self) -> None:
+        start, end = day_bounds(date(2026, 3, 27), BERLIN, days=7)
+        assert (start, end) == (utc(2026, 3, 26, 23), utc(2026, 4, 2, 22))
+        assert end.tzinfo == UTC and start.tzinfo == UTC
+
+    def test_week_runs_monday_to_monday_across_the_change(self) -> None:
+        # Friday 2026-03-27 lies in the week of Monday 03-23 (CET) to Monday 03-30 (CEST).
+        assert week_bounds(date(2026, 3, 27), BERLIN) == (
+            utc(2026, 3, 22, 23),
+            utc(2026, 3, 29, 22),
+        )
+        assert week_bounds(date(2026, 3, 23), BERLIN) == week_bounds(date(2026, 3, 29), BERLIN)

@@ -1,11 +1,21 @@
-"""Primitives every builder shares: escaping, Slack date tokens, memory bars."""
+"""Primitives every builder shares: the message type, escaping, cutting text to Slack's limits,
+packing lines into sections, Slack date tokens and memory bars."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from slack_sdk.models.blocks import Block, ButtonElement, MarkdownTextObject, SectionBlock
 
 from bot.timefmt import format_time, format_window
 from bot.units import format_size
+
+#: Slack's limit on a section's text.
+MAX_SECTION_TEXT = 3000
+#: A cut looks back this far for a space, so it falls between words when it can.
+WORD_BREAK_LOOKBACK = 20
 
 BAR_WIDTH = 20
 FULL, EMPTY = "▓", "░"
@@ -14,6 +24,71 @@ FULL, EMPTY = "▓", "░"
 def escape(text: str) -> str:
     """Escape user text for mrkdwn so ``<!channel>`` or ``<@U1>`` in a task pings nobody."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Slack message to send: ``text`` is the notification/fallback text, ``blocks`` what people
+    see. Replies to a request and channel notifications are both this."""
+
+    text: str
+    blocks: Sequence[Block]
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters ending in an ellipsis, so a limit can never be
+    exceeded; between words when a space is near the cut. Cut user text *before* escaping it, so
+    no ``&amp;`` is split in half."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ", max(0, len(head) - WORD_BREAK_LOOKBACK))
+    return (head[:space] if space > 0 else head) + "…"
+
+
+def section(
+    text: str, *, block_id: str | None = None, accessory: ButtonElement | None = None
+) -> SectionBlock:
+    """A mrkdwn section; text beyond Slack's 3000 characters is cut rather than rejected."""
+    return SectionBlock(
+        text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT)),
+        block_id=block_id,
+        accessory=accessory,
+    )
+
+
+def pack_lines(
+    lines: Sequence[str], *, max_blocks: int | None = None, more: str | None = None
+) -> list[Block]:
+    """Lines packed into as few sections as fit 3000 characters each, at most ``max_blocks``.
+
+    Lines that do not fit are counted in a last line ``…and N more`` (followed by ``more``), so a
+    long list degrades into a summary instead of a rejected message. Without ``max_blocks`` every
+    line is kept (the caller bounds the number of lines); a single over-long line is cut.
+    """
+    room = MAX_SECTION_TEXT - (0 if max_blocks is None else 120 + len(more or ""))
+    chunks: list[list[str]] = []
+    size = 0
+    shown = 0
+    for line in lines:
+        line = clip(line, room)
+        if chunks and size + 1 + len(line) <= room:
+            chunks[-1].append(line)
+            size += 1 + len(line)
+        elif max_blocks is None or len(chunks) < max_blocks:
+            chunks.append([line])
+            size = len(line)
+        else:
+            break
+        shown += 1
+    hidden = len(lines) - shown
+    if hidden:
+        summary = f"…and {hidden} more" + (f"; {more}" if more else ".")
+        if chunks:
+            chunks[-1].append(summary)
+        else:
+            chunks.append([summary])
+    return [section("\n".join(chunk)) for chunk in chunks]
 
 
 def slack_date(dt: datetime, *, now: datetime, fmt: str = "{date_short_pretty} {time}") -> str:

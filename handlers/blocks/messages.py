@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from slack_sdk.models.blocks import (
@@ -34,15 +34,33 @@ from slack_sdk.models.blocks import (
 from bot.capacity import Step
 from bot.errors import CapacityError, GpubookError, SuggestedSlot
 from bot.timefmt import format_window, zone_label
+from bot.timeparse import day_bounds
 from bot.units import format_duration, format_size
-from bot.views import BookingInfo, CalendarData, FreeWindows, GpuStatus, Utilisation
+from bot.views import (
+    AuditInfo,
+    BookingInfo,
+    CalendarData,
+    FreeWindows,
+    GpuInfo,
+    GpuStatus,
+    Utilisation,
+)
 from handlers import ids
-from handlers.blocks.common import bar, escape, slack_date, slack_window, usage
+from handlers.blocks.common import (
+    MAX_SECTION_TEXT,
+    bar,
+    clip,
+    escape,
+    pack_lines,
+    section,
+    slack_date,
+    slack_window,
+    usage,
+)
 from handlers.command_parser import EXAMPLES
 from storage.models import BookingStatus
 
 MAX_MESSAGE_BLOCKS = 50
-MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
 #: Cards shown in a list before the rest is summarised (each card is two blocks).
@@ -66,6 +84,7 @@ CALENDAR_TOGGLE = f"{ids.CALENDAR_NAV}:toggle"
 CALENDAR_NAV_ACTION = re.compile(rf"^{re.escape(ids.CALENDAR_NAV)}(:[a-z]+)?$")
 
 _MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
+_USER_ID = re.compile(r"[UW][A-Z0-9]+")
 _STATUS_LABEL = {
     BookingStatus.UPCOMING: ":hourglass_flowing_sand: upcoming",
     BookingStatus.ACTIVE: ":large_green_circle: active",
@@ -77,25 +96,9 @@ _STATUS_LABEL = {
 # --------------------------------------------------------------------------- small pieces
 
 
-def clip(text: str, limit: int) -> str:
-    """Cut ``text`` to ``limit`` characters with an ellipsis, so a limit can never be exceeded."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def short_task(task: str) -> str:
     """A task for one-line listings: cut *before* escaping so no ``&amp;`` is split in half."""
     return escape(clip(task, SHORT_TASK_CHARS))
-
-
-def section(
-    text: str, *, block_id: str | None = None, accessory: ButtonElement | None = None
-) -> SectionBlock:
-    """A mrkdwn section; text beyond Slack's 3000 characters is cut rather than rejected."""
-    return SectionBlock(
-        text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT)),
-        block_id=block_id,
-        accessory=accessory,
-    )
 
 
 def context(text: str) -> ContextBlock:
@@ -118,37 +121,6 @@ def button(
     )
 
 
-def pack_lines(lines: Sequence[str], *, max_blocks: int, more: str | None = None) -> list[Block]:
-    """Lines packed into as few sections as fit 3000 characters each, at most ``max_blocks``.
-
-    Lines that do not fit are counted in a last line ``…and N more`` (followed by ``more``), so a
-    long list degrades into a summary instead of a rejected message.
-    """
-    chunks: list[list[str]] = []
-    size = 0
-    shown = 0
-    reserve = 120 + len(more or "")  # room for the summary line in the last section
-    for line in lines:
-        line = clip(line, MAX_SECTION_TEXT - reserve)
-        if chunks and size + 1 + len(line) <= MAX_SECTION_TEXT - reserve:
-            chunks[-1].append(line)
-            size += 1 + len(line)
-        elif len(chunks) < max_blocks:
-            chunks.append([line])
-            size = len(line)
-        else:
-            break
-        shown += 1
-    hidden = len(lines) - shown
-    if hidden:
-        summary = f"…and {hidden} more" + (f"; {more}" if more else ".")
-        if chunks:
-            chunks[-1].append(summary)
-        else:
-            chunks.append([summary])
-    return [section("\n".join(chunk)) for chunk in chunks]
-
-
 def mib_text(mib: int) -> str:
     """Memory as exact text a user could type back: ``40GB`` when whole, else ``1234MiB``."""
     return f"{mib // 1024}GB" if mib % 1024 == 0 else f"{mib}MiB"
@@ -167,7 +139,7 @@ def _card_text(b: BookingInfo, now: datetime) -> str:
 
 def _card_buttons(b: BookingInfo) -> list[ButtonElement]:
     value = str(b.id)
-    buttons = [button("Extend 1 h", ids.EXTEND, value)]
+    buttons = [button(ids.EXTEND_LABEL, ids.EXTEND, value)]
     if b.status == BookingStatus.ACTIVE:
         buttons.append(button("Release now", ids.RELEASE, value))
     if b.status == BookingStatus.UPCOMING:
@@ -363,10 +335,12 @@ def free_message(
     fw: FreeWindows,
     *,
     now: datetime,
+    horizon: timedelta,
     task: str | None = None,
-    horizon: timedelta = timedelta(days=30),
 ) -> list[Block]:
     """Where and when ``fw.memory_mib`` is free for ``fw.duration``: soonest first, with Book buttons.
+
+    ``horizon`` is how far ahead the service searched (its policy), named when nothing fits.
 
     Each Book button sits in a section of its own (an accessory), since one block may not repeat
     the ``book_slot`` action id.
@@ -420,10 +394,6 @@ def peak_in(steps: Iterable[Step], start: datetime, end: datetime) -> int:
     return max((s.used_mib for s in steps if s.start < end and s.end > start), default=0)
 
 
-def _local_midnight(day: date, tz: tzinfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-
-
 def _strip(cal: CalendarData, tz: tzinfo, week: bool) -> list[str]:
     """The held-memory strip: one line per hour of the day, or per day of the week (peaks)."""
     cap = cal.gpu.capacity_mib
@@ -432,8 +402,8 @@ def _strip(cal: CalendarData, tz: tzinfo, week: bool) -> list[str]:
         first = cal.start.astimezone(tz).date()
         for offset in range(7):
             day = first + timedelta(days=offset)
-            start = max(_local_midnight(day, tz), cal.start)
-            end = min(_local_midnight(day + timedelta(days=1), tz), cal.end)
+            day_start, day_end = day_bounds(day, tz)
+            start, end = max(day_start, cal.start), min(day_end, cal.end)
             if start < end:
                 buckets.append((f"{day:%a} {day.day:>2}", start, end))
     else:
@@ -594,4 +564,75 @@ def stats_message(u: Utilisation, *, now: datetime) -> list[Block]:
     blocks.append(
         context("GB·h = memory held × hours; GB = 1024 MiB. Cancelled bookings count for nothing.")
     )
+    return blocks
+
+
+# --------------------------------------------------------------------------- admin
+
+
+def _booking_line(b: BookingInfo, now: datetime) -> str:
+    return (
+        f"• *#{b.id}* <@{b.user_id}> · {format_size(b.memory_mib)} · "
+        f"{slack_window(b.start, b.end, now=now)} · {short_task(b.task)}"
+    )
+
+
+def retired_message(gpu: str, ended: Sequence[BookingInfo], *, now: datetime) -> list[Block]:
+    """A GPU retired, and the bookings that retiring it ended early or cancelled (owners are DMed)."""
+    blocks = notice(
+        f"Retired `{escape(gpu)}`; it takes no new bookings.", emoji=":white_check_mark:"
+    )
+    cancelled = [b for b in ended if b.status == BookingStatus.CANCELLED]
+    stopped = [b for b in ended if b.status != BookingStatus.CANCELLED]
+    room = (MAX_MESSAGE_BLOCKS - len(blocks)) // 2
+    for title, group in (("Ended early", stopped), ("Cancelled", cancelled)):
+        if group:
+            lines = [f"*{title}* ({len(group)}):", *(_booking_line(b, now) for b in group)]
+            blocks.extend(pack_lines(lines, max_blocks=room))
+    return blocks
+
+
+def gpu_edited_message(gpu: GpuInfo) -> list[Block]:
+    """A GPU as an admin's edit left it."""
+    desc = f" — {escape(clip(gpu.description, 500))}" if gpu.description else ""
+    return notice(
+        f"Updated `{escape(gpu.name)}`: {format_size(gpu.capacity_mib)}{desc}",
+        emoji=":white_check_mark:",
+    )
+
+
+#: Characters of an audit entry's details shown on its line (the whole entry is in the database).
+AUDIT_DETAILS_CHARS = 300
+
+
+def _who(user_id: str) -> str:
+    """A mention for Slack user ids; anything else (the CLI's ``cli``) as escaped code."""
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else f"`{escape(user_id)}`"
+
+
+def _audit_line(e: AuditInfo, now: datetime) -> str:
+    subject = " ".join(
+        part
+        for part in (
+            f"booking *#{e.booking_id}*" if e.booking_id is not None else "",
+            f"GPU {e.gpu_id}" if e.gpu_id is not None else "",
+        )
+        if part
+    )
+    details = json.dumps(e.details, ensure_ascii=False, separators=(",", ":"), default=str)
+    return (
+        f"{slack_date(e.at, now=now)} {_who(e.actor)} `{escape(e.action)}`"
+        + (f" {subject}" if subject else "")
+        + (f" · {escape(clip(details, AUDIT_DETAILS_CHARS))}" if e.details else "")
+    )
+
+
+def audit_message(entries: Sequence[AuditInfo], *, now: datetime) -> list[Block]:
+    """The latest audit entries, newest first, one line each: when, who, what, on what, details."""
+    blocks: list[Block] = [header("Audit log")]
+    if not entries:
+        return [*blocks, section("Nothing has been changed yet.")]
+    lines = [_audit_line(e, now) for e in entries]
+    blocks.extend(pack_lines(lines, max_blocks=MAX_MESSAGE_BLOCKS - 2))
+    blocks.append(context("Newest first; times in your own time zone."))
     return blocks

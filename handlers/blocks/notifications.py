@@ -13,21 +13,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    MarkdownTextObject,
-    SectionBlock,
-)
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.units import format_size
 from bot.views import BookingInfo
 from handlers import ids
-from handlers.blocks.common import escape, slack_date, slack_window
+from handlers.blocks.common import (
+    Message,
+    clip,
+    escape,
+    pack_lines,
+    section,
+    slack_date,
+    slack_window,
+)
 
-#: Section text limit is 3000 characters; stay clear of it.
-SECTION_LIMIT = 2900
+__all__ = ["Message", "NoticeItem", "booking_message", "dm_message", "summary_message"]
+
 #: Messages hold at most 50 blocks.
 MAX_BLOCKS = 50
 #: A summary lists this many bookings in full; the rest by id only, so a burst stays readable.
@@ -70,22 +72,16 @@ class NoticeItem:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Message:
-    text: str
-    blocks: list[dict[str, Any]]
-
-
 # ---------------------------------------------------------------------- single items
 
 
 def booking_message(item: NoticeItem, *, now: datetime) -> Message:
     """The message for one notification (a channel message or a DM)."""
     line = _sentence(item, now)
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=line))]
+    blocks: list[Block] = [section(line)]
     if item.kind == "reminder":
         blocks.append(_reminder_buttons(item.booking))
-    return Message(text=_fallback(line), blocks=_dicts(blocks))
+    return Message(text=_fallback(line), blocks=blocks)
 
 
 def _sentence(item: NoticeItem, now: datetime) -> str:
@@ -157,7 +153,9 @@ def _reminder_buttons(booking: BookingInfo) -> ActionsBlock:
     value = str(booking.id)
     return ActionsBlock(
         elements=[
-            ButtonElement(text="Extend 1 h", action_id=ids.EXTEND, value=value, style="primary"),
+            ButtonElement(
+                text=ids.EXTEND_LABEL, action_id=ids.EXTEND, value=value, style="primary"
+            ),
             ButtonElement(text="Release now", action_id=ids.RELEASE, value=value),
         ]
     )
@@ -184,10 +182,10 @@ def summary_message(items: Sequence[NoticeItem], *, now: datetime) -> Message:
         lines = [f"*{headline}*"] + [f"• {_line(i, now)}" for i in detailed]
         if rest:
             lines.extend(_id_lines(f"…and {len(rest)} more:", rest))
-        blocks.extend(_sections(lines))
+        blocks.extend(pack_lines(lines))
     if len(blocks) > MAX_BLOCKS:
         raise ValueError(f"{len(items)} notifications do not fit one message; claim fewer")
-    return Message(text=_fallback("; ".join(headlines)), blocks=_dicts(blocks))
+    return Message(text=_fallback("; ".join(headlines)), blocks=blocks)
 
 
 def dm_message(items: Sequence[NoticeItem], *, now: datetime) -> Message:
@@ -196,7 +194,7 @@ def dm_message(items: Sequence[NoticeItem], *, now: datetime) -> Message:
         return booking_message(items[0], now=now)
     if len(items) > DM_FULL_ITEMS:
         return summary_message(items, now=now)
-    blocks: list[dict[str, Any]] = []
+    blocks: list[Block] = []
     for item in items:
         blocks.extend(booking_message(item, now=now).blocks)
     text = f"{len(items)} updates about your bookings: " + ", ".join(
@@ -241,34 +239,5 @@ def _id_lines(lead: str, items: Sequence[NoticeItem]) -> list[str]:
     return [(f"{lead} " if n == 0 else "") + ", ".join(c) for n, c in enumerate(chunks)]
 
 
-def _sections(lines: Sequence[str]) -> list[Block]:
-    """Pack lines into sections under the text limit (a single over-long line is cut)."""
-    sections: list[Block] = []
-    current = ""
-    for line in lines:
-        line = _cut(line, SECTION_LIMIT)
-        if current and len(current) + 1 + len(line) > SECTION_LIMIT:
-            sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
-    return sections
-
-
 def _fallback(text: str) -> str:
-    return _cut(text, TEXT_LIMIT)
-
-
-def _cut(text: str, limit: int) -> str:
-    """Shorten at a space (only a pathological line gets here: tasks are at most 200 chars)."""
-    if len(text) <= limit:
-        return text
-    head = text[: limit - 1]
-    cut = head.rfind(" ")
-    return (head[:cut] if cut > 0 else head) + "…"
-
-
-def _dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
-    return [block.to_dict() for block in blocks]
+    return clip(text, TEXT_LIMIT)

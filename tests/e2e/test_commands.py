@@ -95,7 +95,12 @@ async def test_edit_opens_the_edit_form(bot: Bot) -> None:
     opened = await bot.command_opening("edit 1")
     view = opened.params["view"]
     assert view["callback_id"] == "edit_modal"
-    assert json.loads(view["private_metadata"]) == {"booking": 1, "channel": "C1"}
+    assert json.loads(view["private_metadata"]) == {
+        "booking": 1,
+        "channel": "C1",
+        "start": int(at(10).timestamp()),
+        "end": int(at(11).timestamp()),
+    }
 
 
 async def test_calendar_defaults_to_first_gpu_and_names_the_others(bot: Bot) -> None:
