@@ -26,16 +26,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.logs import log_request
 from bot.metrics import MeteredBookingService, Metrics
+from bot.slack_client import build_client
 from handlers import register_all
 from handlers.command_parser import _HANDLERS as COMMAND_VERBS
 from handlers.context import Deps
@@ -43,9 +40,6 @@ from handlers.users import UserDirectory
 from storage.db import Database
 
 log = logging.getLogger(__name__)
-
-#: Retries of a 429 before the call fails (each waits Retry-After seconds).
-RATE_LIMIT_RETRIES = 2
 
 
 def build_deps(
@@ -56,19 +50,6 @@ def build_deps(
         db, settings.service_config(), clock, metrics=metrics or Metrics()
     )
     return Deps(service=service, users=UserDirectory())
-
-
-def build_client(token: str | None, api_url: str | None = None) -> AsyncWebClient:
-    """A Web API client with retries; ``api_url`` must end in ``/`` (slack_sdk joins onto it)."""
-    kwargs = {"base_url": api_url} if api_url else {}
-    return AsyncWebClient(
-        token=token,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
-        ],
-        **kwargs,
-    )
 
 
 async def _skip_event_redeliveries(

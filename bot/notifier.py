@@ -37,12 +37,12 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 
 from bot.clock import Clock
+from bot.slack_client import ensure_retries
 from bot.views import BookingInfo
 from handlers.blocks.notifications import (
     Message,
@@ -86,13 +86,6 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def ensure_rate_limit_retry(client: AsyncWebClient) -> None:
-    """Make the client wait out 429s (``Retry-After``) itself; by default it only retries
-    connection errors. Leaves a client that already has such a handler alone."""
-    if not any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in client.retry_handlers):
-        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
-
-
 def is_dm(destination: str) -> bool:
     """Rows for DMs carry the user id; Slack posts to a user id in the app's DM with them."""
     return destination[:1] in ("U", "W")
@@ -120,7 +113,7 @@ class Notifier:
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
         self.claim_limit = claim_limit
-        ensure_rate_limit_retry(client)
+        ensure_retries(client)
 
     async def flush(self, now: datetime | None = None) -> FlushStats:
         """Claim what is due at ``now`` (default: the clock), post it, record the outcome."""
@@ -189,6 +182,12 @@ class Notifier:
             return
         try:
             message = _render(destination, live, now)
+        except Exception as exc:  # one unrenderable row must not hold up every other message
+            log.exception("rendering %d notification(s) for %s failed", len(live), destination)
+            await self._failed(live, now, _describe(exc))
+            stats.failed += len(live)
+            return
+        try:
             response = await self.client.chat_postMessage(
                 channel=destination,
                 text=message.text,

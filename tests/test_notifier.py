@@ -16,6 +16,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
+from bot import notifier as bot_notifier_module
 from bot.clock import FrozenClock
 from bot.notifier import Notifier, retry_delay
 from bot.service import Actor, BookingChange, BookingService, ServiceConfig
@@ -340,6 +341,29 @@ async def test_slack_error_is_recorded_and_retried_later(
 
     await bot.notifier.flush(row.due_at)
     assert len(posts(fake)) == 1
+
+
+async def test_a_message_that_cannot_be_rendered_fails_alone(
+    service: BookingService, bot: Bot, fake: FakeSlackWebAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in one builder must not hold up the other destinations' messages."""
+    await add_gpu(service)
+    booking = await book(service, at(9), at(10))  # announced in CHANNEL
+    await service.cancel(Actor(ADMIN), booking.id)  # and a DM to its owner
+    render = bot_notifier_module._render
+
+    def broken_for_dms(destination, rows, now):
+        if destination == booking.user_id:
+            raise KeyError("details")
+        return render(destination, rows, now)
+
+    monkeypatch.setattr(bot_notifier_module, "_render", broken_for_dms)
+    stats = await bot.notifier.flush(at(8))
+    assert (stats.sent, stats.failed) == (2, 1)
+    assert [c.params["channel"] for c in posts(fake)] == [CHANNEL]
+    failed = [r for r in await outbox(service.db) if r.sent_at is None]
+    assert [(r.channel, r.attempts) for r in failed] == [(booking.user_id, 1)]
+    assert "KeyError" in (failed[0].last_error or "")
 
 
 async def test_a_worker_killed_after_claiming_is_taken_over_once_its_lease_expires(

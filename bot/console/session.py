@@ -32,7 +32,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import build_app, build_client, build_deps
+from bot.app import build_app, build_deps
 from bot.clock import Clock
 from bot.config import Settings
 from bot.console.double import (
@@ -50,6 +50,7 @@ from bot.console.double import (
 from bot.console.render import Reader, Style, render_message, render_view
 from bot.scheduler import LifecycleScheduler, start_lifecycle
 from bot.service import Actor
+from bot.slack_client import build_client
 from handlers.context import Deps
 from storage.db import Database
 from storage.migrate import upgrade

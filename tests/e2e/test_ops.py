@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.web.async_client import AsyncWebClient
 
 import bot.runner as runner_module
-from bot.app import build_app, build_client, describe_request
+from bot.app import build_app, describe_request
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.lifecycle import Lifecycle
@@ -35,6 +35,7 @@ from bot.runner import (
 )
 from bot.scheduler import LifecycleScheduler
 from bot.service import BookingService
+from bot.slack_client import build_client
 from handlers.context import Deps
 from handlers.users import UserDirectory
 from storage.db import Database
