@@ -16,6 +16,7 @@ from slack_sdk.models.views import View
 from bot import capacity
 from bot.errors import CapacityError, NotFound, PermissionDenied, SuggestedSlot
 from bot.views import (
+    AuditInfo,
     BookingInfo,
     CalendarData,
     FreeWindows,
@@ -26,7 +27,7 @@ from bot.views import (
     Utilisation,
 )
 from handlers import ids
-from handlers.blocks import home, messages, modals
+from handlers.blocks import common, home, messages, modals
 from storage.models import BookingStatus
 from tests.conftest import T0, at
 from tests.slackfake.blockkit import validate_blocks, validate_view
@@ -694,3 +695,85 @@ def test_home_view_with_200_bookings_and_300_gpus_within_limits() -> None:
     assert len(raw["blocks"]) <= 100
     text = all_text(raw)
     assert "…and 180 more" in text and "`gpu-299`" in text
+
+
+# --------------------------------------------------------------------------- common
+
+
+def test_clip_never_exceeds_the_limit_and_prefers_a_word_break() -> None:
+    assert common.clip("short", 10) == "short"
+    assert common.clip("fine tune llama", 12) == "fine tune…"
+    assert common.clip("x" * 100, 10) == "x" * 9 + "…"
+    for limit in range(2, 40):
+        assert len(common.clip("a bb ccc dddd " * 5, limit)) <= limit
+
+
+def test_pack_lines_without_a_block_cap_keeps_every_line() -> None:
+    lines = [f"line {n} " + "x" * 200 for n in range(100)]
+    blocks = valid(common.pack_lines(lines))
+    text = all_text(blocks)
+    assert all(f"line {n} " in text for n in range(100)) and "more" not in text
+    assert all(len(b["text"]["text"]) <= common.MAX_SECTION_TEXT for b in blocks)
+
+
+def test_pack_lines_with_a_cap_summarises_the_rest() -> None:
+    blocks = valid(common.pack_lines(["y" * 1000] * 20, max_blocks=2, more="see more."))
+    assert len(blocks) == 2 and "…and 16 more; see more." in all_text(blocks)
+
+
+# --------------------------------------------------------------------------- admin
+
+
+def audit(entry_id: int, **changes: Any) -> AuditInfo:
+    entry = AuditInfo(entry_id, at(9), "UADMIN", "create", 7, None, {"task": NASTY})
+    return replace(entry, **changes)
+
+
+def test_audit_lines_name_when_who_what_and_escape_details() -> None:
+    entries = [
+        audit(3),
+        audit(2, actor="cli", action="gpu_add", booking_id=None, gpu_id=4, details={}),
+    ]
+    dicts = valid(messages.audit_message(entries, now=T0))
+    text = all_text(dicts)
+    first, second = text.split("\n")[:2]
+    assert first.startswith(f"<!date^{int(at(9).timestamp())}^")
+    assert "<@UADMIN> `create` booking *#7*" in first and "&lt;!channel&gt;" in first
+    assert "`cli` `gpu_add` GPU 4" in second and "·" not in second
+    assert "<!channel>" not in text and "<@U123>" not in text
+
+
+def test_audit_with_200_long_entries_stays_within_limits() -> None:
+    entries = [audit(n, booking_id=n, details={"task": "z" * 5000}) for n in range(200, 0, -1)]
+    dicts = valid(messages.audit_message(entries, now=T0))
+    assert len(dicts) <= messages.MAX_MESSAGE_BLOCKS
+    assert all(len(t) <= common.MAX_SECTION_TEXT for t in mrkdwn(dicts))
+    assert "booking *#1*" in all_text(dicts)  # the oldest of the 200 still has its line
+
+
+def test_audit_without_entries() -> None:
+    assert "Nothing has been changed yet" in all_text(valid(messages.audit_message([], now=T0)))
+
+
+def test_retired_message_lists_ended_and_cancelled_bookings() -> None:
+    ended = [
+        booking(1, status=BookingStatus.COMPLETED),
+        booking(2, status=BookingStatus.CANCELLED, user="U2"),
+    ]
+    dicts = valid(messages.retired_message("rtx-0", ended, now=T0))
+    text = all_text(dicts)
+    assert text.index("*Ended early* (1)") < text.index("*#1* <@U1>") < text.index("*Cancelled*")
+    assert text.index("*Cancelled* (1)") < text.index("*#2* <@U2>")
+    assert_escaped(dicts)
+    assert "Ended early" not in all_text(valid(messages.retired_message("rtx-0", [], now=T0)))
+
+
+def test_retired_message_with_1000_bookings_within_limits() -> None:
+    ended = [booking(n, status=BookingStatus.CANCELLED) for n in range(1000)]
+    dicts = valid(messages.retired_message("rtx-0", ended, now=T0))
+    assert "more" in all_text(dicts)
+
+
+def test_gpu_edited_message_escapes_the_description() -> None:
+    text = all_text(valid(messages.gpu_edited_message(gpu("rtx-1", 48, description=NASTY))))
+    assert "Updated `rtx-1`: 48 GB — " + ESCAPED in text

@@ -124,8 +124,17 @@ def _is_bolt(task: asyncio.Task[Any]) -> bool:
 
 
 @pytest.fixture
-async def bot(fake: FakeSlackWebAPI, service: BookingService) -> AsyncIterator[Bot]:
-    deps = Deps(service=service, users=UserDirectory())
+def deps_options() -> dict[str, Any]:
+    """Extra ``Deps`` fields for the bot; a test overrides them with
+    ``@pytest.mark.parametrize("deps_options", [{...}])`` (e.g. a short submit deadline)."""
+    return {}
+
+
+@pytest.fixture
+async def bot(
+    fake: FakeSlackWebAPI, service: BookingService, deps_options: dict[str, Any]
+) -> AsyncIterator[Bot]:
+    deps = Deps(service=service, users=UserDirectory(), **deps_options)
     app = build_app(deps, token="xoxb-test", signing_secret=SECRET, api_url=fake.base_url)
     runner: web.AppRunner = await start_http(
         app, default_health_checks(service.db), host="127.0.0.1", port=0

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from handlers import ids
+from handlers.context import UTC_NOTE
 from storage.models import BookingStatus
 from tests.conftest import ADMIN, at
 from tests.e2e.conftest import Bot, dump
@@ -32,9 +36,40 @@ async def test_book_reads_times_in_the_users_zone(bot: Bot) -> None:
     await bot.add_gpu()
     bot.fake.set_user("UA", tz="Europe/Berlin")
     reply = await bot.command("book rtx-0 50% 10:00 until 11:30 eval")
-    assert "CET" in reply.params["text"]
+    assert "CET" in reply.params["text"] and UTC_NOTE not in dump(reply)
     [booking] = await bot.bookings()
     assert (booking.start, booking.end, booking.memory_mib) == (at(9), at(10, 30), 12 * 1024)
+
+
+async def test_times_read_in_utc_say_so_when_slack_gives_no_zone(bot: Bot) -> None:
+    await bot.add_gpu()
+    bot.fake.set_user("UA", tz="Europe/Berlin")
+    bot.fake.fail_next("users.info", status=500, times=5)
+    booked = await bot.command("book rtx-0 4GB 10:00 for 1h job")
+    assert booked.params["blocks"][-1]["elements"][0]["text"] == UTC_NOTE
+    [booking] = await bot.bookings()
+    assert booking.start == at(10)  # 10:00 UTC, not 10:00 in Berlin
+    assert UTC_NOTE in dump(await bot.command("calendar rtx-0"))
+    refused = await bot.command("book rtx-0 4GB 07:00 for 1h job")
+    assert "Times read in UTC" in dump(refused)
+    # Answers that show no times in the user's zone need no such line.
+    assert UTC_NOTE not in dump(await bot.command("status"))
+
+
+@pytest.mark.parametrize("deps_options", [{"lookup_timeout": 0}])
+async def test_only_forms_cut_the_wait_for_the_users_zone(bot: Bot) -> None:
+    """A form must open before its trigger_id expires, so it does not wait for users.info; a
+    reply through the response_url does, and reads the times in the user's zone."""
+    await bot.add_gpu()
+    bot.fake.set_user("UA", tz="Europe/Berlin")
+    bot.fake.set_user("UB", tz="Europe/Berlin")
+    reply = await bot.command("book rtx-0 4GB 10:00 for 1h job", user="UA")
+    assert "CET" in reply.params["text"] and UTC_NOTE not in dump(reply)
+    [booking] = await bot.bookings()
+    assert booking.start == at(9)
+    opened = await bot.command_opening("book rtx-0 4GB", user="UB")
+    shown = json.dumps(opened.params["view"])
+    assert "your time zone (UTC)" in shown and "CET" not in shown
 
 
 async def test_book_any_places_on_a_gpu(bot: Bot) -> None:
@@ -172,6 +207,9 @@ async def test_admin_commands_refuse_non_admins(bot: Bot) -> None:
         "admin gpu retire rtx-0",
         "admin channel <#C0GPU|gpu>",
         "admin stats",
+        "admin gpu edit rtx-0 size 48GB",
+        "admin gpu retire rtx-0 cancel-future",
+        "admin audit",
     ):
         reply = await bot.command(text, user="UA")
         assert "Only gpubook admins" in reply.params["text"], text
@@ -182,3 +220,84 @@ async def test_admin_commands_refuse_non_admins(bot: Bot) -> None:
 async def test_unknown_subcommand(bot: Bot) -> None:
     reply = await bot.command("frobnicate")
     assert "I don't know `/gpubook frobnicate`" in reply.params["text"]
+
+
+async def test_admin_channel_for_one_gpu_from_a_slack_mention(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0")
+    await bot.add_gpu("a100-1", "80GB")
+    # Slack escapes a typed `#rtx-chat` into a mention (the manifest sets should_escape).
+    reply = await bot.command("admin channel <#C0RTX|rtx-chat> rtx-0", user=ADMIN)
+    assert reply.params["text"] == "`rtx-0`'s notifications now go to <#C0RTX>."
+    gpus = {g.name: g for g in await bot.service.list_gpus(bot.admin)}
+    assert (gpus["rtx-0"].channel_id, gpus["a100-1"].channel_id) == ("C0RTX", None)
+    assert await bot.service.channel_for("T0001") == "CGPU"  # the workspace's is unchanged
+
+
+async def test_admin_retire_with_cancel_future_lists_what_it_ended(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB now for 1h running", user="UA")
+    await bot.command("book rtx-0 4GB 10:00 for 1h later", user="UB")
+    refused = await bot.command("admin gpu retire rtx-0", user=ADMIN)
+    assert "cancel-future" in refused.params["text"]
+    assert len(await bot.bookings(BookingStatus.ACTIVE, BookingStatus.UPCOMING)) == 2
+
+    reply = await bot.command("admin gpu retire rtx-0 cancel-future", user=ADMIN)
+    text = dump(reply)
+    assert "Retired `rtx-0`" in reply.params["text"] and "2 of its bookings" in text
+    assert text.index("Ended early") < text.index("*#1* <@UA>") < text.index("Cancelled")
+    assert text.index("Cancelled") < text.index("*#2* <@UB>")
+    statuses = {b.id: b.status for b in await bot.bookings()}
+    assert statuses == {1: BookingStatus.COMPLETED, 2: BookingStatus.CANCELLED}
+    # Both owners' App Homes are re-published: once after booking, again after the retirement.
+    for owner in ("UA", "UB"):
+        await bot.fake.wait_for(
+            "views.publish", count=2, predicate=lambda c, o=owner: c.params["user_id"] == o
+        )
+
+
+async def test_admin_gpu_edit_resizes_renames_and_describes(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0", "24GB")
+    resized = await bot.command("admin gpu edit rtx-0 size 48GB", user=ADMIN)
+    assert resized.params["text"] == "Updated `rtx-0`: 48 GB."
+    renamed = await bot.command("admin gpu edit rtx-0 rename rtx-1", user=ADMIN)
+    assert renamed.params["text"] == "Updated `rtx-1`: 48 GB."
+    # As Slack sends `<b> & rack 2`: escaped entities, read back as typed, escaped again on show.
+    described = await bot.command(
+        "admin gpu edit rtx-1 description &lt;b&gt; &amp; rack 2", user=ADMIN
+    )
+    assert "&lt;b&gt; &amp; rack 2" in dump(described) and "<b>" not in dump(described)
+    [gpu] = await bot.service.list_gpus(bot.admin)
+    assert (gpu.name, gpu.capacity_mib, gpu.description) == ("rtx-1", 48 * 1024, "<b> & rack 2")
+    await bot.command("book rtx-1 40GB 10:00 for 1h big")
+    shrink = await bot.command("admin gpu edit rtx-1 size 24GB", user=ADMIN)
+    assert "can't shrink" in shrink.params["text"]
+
+
+async def test_admin_audit_shows_the_latest_entries_newest_first(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB 10:00 for 1h &lt;!channel&gt; job", user="UA")
+    latest = await bot.command("admin audit 1", user=ADMIN)
+    text = dump(latest)
+    assert "<@UA> `create` booking *#1*" in text and "gpu_add" not in text
+    assert "&lt;!channel&gt; job" in text and "<!channel>" not in text
+    everything = dump(await bot.command("admin audit", user=ADMIN))
+    assert everything.index("`create`") < everything.index("`gpu_add`")
+    assert "<@UADMIN> `gpu_add`" in everything
+
+
+async def test_an_admins_change_refreshes_the_owners_home(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB 10:00 for 1h job", user="UA")
+    await bot.command("book rtx-0 4GB 12:00 for 1h other", user="UA")
+    await bot.fake.wait_for(
+        "views.publish", predicate=lambda c: c.params["user_id"] == "UA", count=2
+    )
+    await bot.command("cancel 1", user=ADMIN)
+    await bot.fake.wait_for(
+        "views.publish", predicate=lambda c: c.params["user_id"] == "UA", count=3
+    )
+    await bot.click(ids.EXTEND, "2", user=ADMIN)
+    [*_, home] = await bot.fake.wait_for(
+        "views.publish", predicate=lambda c: c.params["user_id"] == "UA", count=4
+    )
+    assert "#2" in dump(home) and "#1" not in dump(home)

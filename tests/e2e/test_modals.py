@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
 from handlers import ids
+from handlers.modals import BUSY, MAX_FIELD_ERROR
 from storage.models import BookingStatus
-from tests.conftest import at
+from tests.conftest import ADMIN, at
 from tests.e2e.conftest import Bot, form_state, submit
 from tests.slackfake import requests as slack_req
 
@@ -139,3 +143,64 @@ async def test_edit_form_refuses_a_change_that_does_not_fit(bot: Bot) -> None:
     assert status == 200 and "Not enough memory" in ack["errors"]["memory"]
     mine = [b for b in await bot.bookings() if b.user_id == "UA"]
     assert mine[0].memory_mib == 4096
+
+
+async def test_field_errors_are_plain_text_not_escaped_mrkdwn(bot: Bot) -> None:
+    await bot.add_gpu()
+    view = await open_form(bot)
+    ten = int(at(10).timestamp())
+    status, ack = await submit(bot, view, gpu="rtx-0", memory="<a&b>", start=ten, task="job")
+    assert status == 200
+    error = ack["errors"]["memory"]
+    assert "`<a&b>`" in error and "&lt;" not in error and "&amp;" not in error
+    _, long = await submit(bot, view, gpu="rtx-0", memory="9" * 2000 + "GB", start=ten, task="j")
+    assert len(long["errors"]["memory"]) <= MAX_FIELD_ERROR
+
+
+@pytest.mark.parametrize("deps_options", [{"submit_deadline": 0.2}])
+async def test_a_save_past_the_deadline_says_busy_in_the_form(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot.add_gpu()
+    view = await open_form(bot)
+    stuck = asyncio.Event()  # never set: the save would wait forever
+
+    async def slow_create(*args: Any, **kwargs: Any) -> Any:
+        await stuck.wait()
+
+    monkeypatch.setattr(bot.service, "create", slow_create)
+    status, ack = await submit(bot, view, gpu="rtx-0", start=int(at(10).timestamp()), task="job")
+    assert (status, ack) == (200, {"response_action": "errors", "errors": {"gpu": BUSY}})
+    assert await bot.bookings() == []
+    assert not bot.fake.calls_to("chat.postEphemeral")
+
+
+async def test_edit_form_saves_without_reading_the_booking_again(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB 10:00 for 1h job")
+    view = (await bot.command_opening("edit 1")).params["view"]
+
+    async def no_reads(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the edit form re-read the booking")
+
+    monkeypatch.setattr(bot.service, "get", no_reads)
+    # Meanwhile the booking was extended: an untouched duration must not undo that.
+    await bot.command("extend 1 1h")
+    status, ack = await submit(bot, view, memory="6GB")
+    assert (status, ack) == (200, {})
+    [booking] = await bot.bookings()
+    assert (booking.start, booking.end, booking.memory_mib) == (at(10), at(12), 6144)
+
+
+async def test_an_admins_edit_refreshes_the_owners_home(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB 10:00 for 1h job", user="UA")
+    owners_home = {"predicate": lambda c: c.params["user_id"] == "UA"}
+    await bot.fake.wait_for("views.publish", **owners_home)
+    view = (await bot.command_opening("edit 1", user=ADMIN)).params["view"]
+    status, ack = await submit(bot, view, user=ADMIN, memory="6GB")
+    assert (status, ack) == (200, {})
+    [*_, home] = await bot.fake.wait_for("views.publish", count=2, **owners_home)
+    assert "6 GB" in str(home.params["view"])
