@@ -208,7 +208,9 @@ async def _db_upgrade(args: argparse.Namespace, service: BookingService, _: Sett
 
 
 def _add_gpu(commands: Subparsers) -> None:
-    gpu = commands.add_parser("gpu", help="add, list and retire GPUs", description="Manage GPUs.")
+    gpu = commands.add_parser(
+        "gpu", help="add, list, edit and retire GPUs", description="Manage GPUs."
+    )
     actions = gpu.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = add_command(actions, "add", "Add a GPU with its memory.", service_command(_gpu_add))
     add.add_argument("name", metavar="NAME", help="like `a100-1` (lower case, digits, . _ -)")
@@ -218,6 +220,22 @@ def _add_gpu(commands: Subparsers) -> None:
         actions, "list", "List every GPU, retired ones included.", service_command(_gpu_list)
     )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    edit = add_command(
+        actions,
+        "edit",
+        "Resize, rename, describe a GPU or route its notifications; shrinking below what its "
+        "bookings hold is refused.",
+        service_command(_gpu_edit),
+    )
+    edit.add_argument("name", metavar="NAME")
+    edit.add_argument("--size", type=_argument_type(parse_size), metavar="SIZE", help="like `80GB`")
+    edit.add_argument("--rename", metavar="NEW", help="the GPU's new name")
+    edit.add_argument("--description", metavar="TEXT", help='`""` clears it')
+    edit.add_argument(
+        "--channel",
+        metavar="CHANNEL_ID",
+        help="Slack channel id for this GPU's notifications; `\"\"` falls back to the workspace's",
+    )
     retire = add_command(
         actions,
         "retire",
@@ -235,6 +253,23 @@ def _add_gpu(commands: Subparsers) -> None:
 async def _gpu_add(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
     gpu = await service.add_gpu(admin_actor(settings), args.name, args.size, args.description)
     print(f"Added GPU `{gpu.name}` with {format_size(gpu.capacity_mib)}.")
+    return EXIT_OK
+
+
+async def _gpu_edit(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
+    changes = (args.size, args.rename, args.description, args.channel)
+    if all(change is None for change in changes):
+        raise UsageError("say what to change: --size, --rename, --description or --channel")
+    gpu = await service.edit_gpu(
+        admin_actor(settings),
+        args.name,
+        new_name=args.rename,
+        size=args.size,
+        description=args.description,
+        channel_id=args.channel,
+    )
+    channel = f", notifications in {gpu.channel_id}" if gpu.channel_id else ""
+    print(f"Updated GPU `{gpu.name}`: {format_size(gpu.capacity_mib)}{channel}.")
     return EXIT_OK
 
 

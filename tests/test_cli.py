@@ -130,6 +130,38 @@ def test_gpu_retire_with_future_bookings_needs_cancel_future(gpubook):
     assert [b["status"] for b in _export(gpubook)] == ["cancelled"]
 
 
+def test_gpu_edit_resizes_renames_describes_and_routes(gpubook):
+    gpubook("gpu", "add", "a100", "80GB", "--description", "old")
+    result = gpubook(
+        "gpu", "edit", "A100", "--size", "40GB", "--rename", "a100-2", "--description", "rack 2"
+    )
+    assert (result.code, result.out) == (0, "Updated GPU `a100-2`: 40 GB.\n")
+    routed = gpubook("gpu", "edit", "a100-2", "--channel", "C0GPU")
+    assert routed.out == "Updated GPU `a100-2`: 40 GB, notifications in C0GPU.\n"
+    assert json.loads(gpubook("gpu", "list", "--json").out) == [
+        {"name": "a100-2", "capacity_mib": 40960, "description": "rack 2", "retired": False}
+    ]
+    cleared = gpubook("gpu", "edit", "a100-2", "--channel", "", "--description", "")
+    assert cleared.out == "Updated GPU `a100-2`: 40 GB.\n"
+    assert json.loads(gpubook("gpu", "list", "--json").out)[0]["description"] == ""
+
+
+def test_gpu_edit_refusals(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    gpubook("gpu", "add", "t4", "16GB")
+    _book(gpubook, "60GB", "2026-11-30 10:00", "--for", "1h")
+    nothing = gpubook("gpu", "edit", "a100")
+    assert nothing.code == 2 and "say what to change" in nothing.err
+    assert gpubook("gpu", "edit", "a100", "--size", "lots").code == 2
+    shrink = gpubook("gpu", "edit", "a100", "--size", "40GB")
+    assert shrink.code == 1 and "can't shrink to 40 GB" in shrink.err
+    clash = gpubook("gpu", "edit", "a100", "--rename", "t4")
+    assert (clash.code, clash.err) == (1, "A GPU named `t4` already exists.\n")
+    missing = gpubook("gpu", "edit", "nope", "--size", "8GB")
+    assert missing.code == 1 and "GPU `nope` doesn't exist" in missing.err
+    assert json.loads(gpubook("gpu", "list", "--json").out)[0]["capacity_mib"] == 81920
+
+
 # ---------------------------------------------------------------------------- book
 
 
@@ -295,6 +327,7 @@ def test_export_of_an_empty_database(gpubook):
         ["gpu"],
         ["gpu", "add"],
         ["gpu", "list"],
+        ["gpu", "edit"],
         ["gpu", "retire"],
         ["book"],
         ["cancel"],
