@@ -443,12 +443,17 @@ def _calendar_nav(cal: CalendarData, tz: tzinfo, week: bool) -> ActionsBlock:
     )
 
 
-def _calendar_line(b: BookingInfo, now: datetime) -> str:
-    status = " _(cancelled)_" if b.status == BookingStatus.CANCELLED else ""
+def booking_line(b: BookingInfo, now: datetime) -> str:
+    """One booking on one line of a list: id, owner, memory, window, short task."""
     return (
         f"• *#{b.id}* <@{b.user_id}> · {format_size(b.memory_mib)} · "
-        f"{slack_window(b.start, b.end, now=now)} · {short_task(b.task)}{status}"
+        f"{slack_window(b.start, b.end, now=now)} · {short_task(b.task)}"
     )
+
+
+def _calendar_line(b: BookingInfo, now: datetime) -> str:
+    status = " _(cancelled)_" if b.status == BookingStatus.CANCELLED else ""
+    return booking_line(b, now) + status
 
 
 def calendar_message(
@@ -570,13 +575,6 @@ def stats_message(u: Utilisation, *, now: datetime) -> list[Block]:
 # --------------------------------------------------------------------------- admin
 
 
-def _booking_line(b: BookingInfo, now: datetime) -> str:
-    return (
-        f"• *#{b.id}* <@{b.user_id}> · {format_size(b.memory_mib)} · "
-        f"{slack_window(b.start, b.end, now=now)} · {short_task(b.task)}"
-    )
-
-
 def retired_message(gpu: str, ended: Sequence[BookingInfo], *, now: datetime) -> list[Block]:
     """A GPU retired, and the bookings that retiring it ended early or cancelled (owners are DMed)."""
     blocks = notice(
@@ -587,7 +585,7 @@ def retired_message(gpu: str, ended: Sequence[BookingInfo], *, now: datetime) ->
     room = (MAX_MESSAGE_BLOCKS - len(blocks)) // 2
     for title, group in (("Ended early", stopped), ("Cancelled", cancelled)):
         if group:
-            lines = [f"*{title}* ({len(group)}):", *(_booking_line(b, now) for b in group)]
+            lines = [f"*{title}* ({len(group)}):", *(booking_line(b, now) for b in group)]
             blocks.extend(pack_lines(lines, max_blocks=room))
     return blocks
 

@@ -31,8 +31,8 @@ from bot.timefmt import zone_label
 from bot.units import format_duration, format_size
 from bot.views import BookingInfo, GpuStatus
 from handlers import ids
-from handlers.blocks.common import escape, slack_date
-from handlers.blocks.messages import clip, mib_text
+from handlers.blocks.common import clip, escape, slack_date
+from handlers.blocks.messages import mib_text
 from storage.models import BookingStatus
 
 MAX_SELECT_OPTIONS = 100
