@@ -34,7 +34,7 @@ from bot.logs import log_request
 from bot.metrics import MeteredBookingService, Metrics
 from bot.slack_client import build_client
 from handlers import register_all
-from handlers.command_parser import _HANDLERS as COMMAND_VERBS
+from handlers.command_parser import VERBS as COMMAND_VERBS
 from handlers.context import Deps
 from handlers.users import UserDirectory
 from storage.db import Database

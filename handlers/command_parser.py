@@ -666,3 +666,6 @@ _HANDLERS: dict[str, Callable[[list[str], datetime, ZoneInfo], Command]] = {
     "help": _parse_help,
     "admin": _parse_admin,
 }
+
+#: The subcommand words `/gpubook` understands (for bounded metric labels, help, completion).
+VERBS = frozenset(_HANDLERS)
