@@ -47,6 +47,7 @@ from bot.clock import FrozenClock
 from bot.lifecycle import Lifecycle
 from bot.notifier import Notifier
 from bot.service import BookingService, ServiceConfig
+from handlers.blocks.notifications import render as render_notices
 from storage.db import Database
 from storage.models import Notification
 from tests.slackfake import FakeSlackWebAPI
@@ -102,7 +103,7 @@ async def bench_backend(
         async with FakeSlackWebAPI() as fake:
             client = AsyncWebClient(token="xoxb-bench", base_url=fake.base_url)
             lifecycle = Lifecycle(db, ServiceConfig(), clock)
-            notifier = Notifier(db, client, clock, worker_id="bench")
+            notifier = Notifier(db, client, clock, render=render_notices, worker_id="bench")
             advance_s = flush_s = 0.0
             sweeps, total_s = 0, 0.0
             began = time.perf_counter()

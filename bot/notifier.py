@@ -30,10 +30,10 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackClientError
@@ -43,14 +43,7 @@ from sqlalchemy.orm import joinedload
 
 from bot.clock import Clock
 from bot.slack_client import ensure_retries
-from bot.views import BookingInfo
-from handlers.blocks.notifications import (
-    Message,
-    NoticeItem,
-    booking_message,
-    dm_message,
-    summary_message,
-)
+from bot.views import BookingInfo, Notice
 from storage.db import Database
 from storage.models import Booking, BookingStatus, Notification
 
@@ -96,6 +89,19 @@ def retry_delay(attempts: int) -> timedelta:
     return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
 
 
+class Rendered(Protocol):
+    """A message ready for ``chat.postMessage``: fallback text and Block Kit blocks."""
+
+    text: str
+    blocks: Sequence[Any]
+
+
+#: Renders the notices bound for one destination (``direct``: a DM) as one message. Interfaces
+#: hand the notifier their builder (``handlers.blocks.notifications.render``), so this module
+#: decides what to post and when, never how it looks.
+Renderer = Callable[..., Rendered]
+
+
 class Notifier:
     def __init__(
         self,
@@ -103,6 +109,7 @@ class Notifier:
         client: AsyncWebClient,
         clock: Clock,
         *,
+        render: Renderer,
         worker_id: str | None = None,
         lease: timedelta = timedelta(minutes=2),
         claim_limit: int = CLAIM_LIMIT,
@@ -110,6 +117,7 @@ class Notifier:
         self.db = db
         self.client = client
         self.clock = clock
+        self.render = render
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
         self.claim_limit = claim_limit
@@ -181,7 +189,8 @@ class Notifier:
         if not live:
             return
         try:
-            message = _render(destination, live, now)
+            notices = [Notice(r.kind, BookingInfo.of(r.booking), dict(r.details)) for r in live]
+            message = self.render(notices, direct=is_dm(destination), now=now)
         except Exception as exc:  # one unrenderable row must not hold up every other message
             log.exception("rendering %d notification(s) for %s failed", len(live), destination)
             await self._failed(live, now, _describe(exc))
@@ -290,15 +299,6 @@ def _obsolete(row: Notification) -> bool:
     return booking.status != BookingStatus.ACTIVE or booking.end_at.isoformat() != row.details.get(
         "end"
     )
-
-
-def _render(destination: str, rows: Sequence[Notification], now: datetime) -> Message:
-    items = [NoticeItem(r.kind, BookingInfo.of(r.booking), dict(r.details)) for r in rows]
-    if is_dm(destination):
-        return dm_message(items, now=now)
-    if len(items) == 1:
-        return booking_message(items[0], now=now)
-    return summary_message(items, now=now)
 
 
 def _thread_ts(destination: str, rows: Sequence[Notification]) -> str | None:

@@ -32,6 +32,7 @@ from bot.config import Settings
 from bot.logs import configure as configure_logs
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.scheduler import LifecycleScheduler, start_lifecycle
+from handlers.blocks.notifications import render as render_notices
 from storage.db import Database
 from storage.migrate import upgrade
 
@@ -217,6 +218,7 @@ async def serve(
             app.client,
             deps.service.config,
             system_clock,
+            render=render_notices,
             sweep_seconds=settings.sweep_seconds,
             reminder_before=settings.reminder_before,
             on_flush=metrics.count_flush,

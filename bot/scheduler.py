@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.lifecycle import AdvanceCounts, Lifecycle
-from bot.notifier import FlushStats, Notifier
+from bot.notifier import FlushStats, Notifier, Renderer
 from bot.service import ServiceConfig
 from storage.db import Database
 
@@ -151,6 +151,7 @@ async def start_lifecycle(
     config: ServiceConfig,
     clock: Clock,
     *,
+    render: Renderer,
     sweep_seconds: int = 30,
     reminder_before: timedelta = timedelta(minutes=15),
     worker_id: str | None = None,
@@ -159,7 +160,7 @@ async def start_lifecycle(
     """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit."""
     scheduler = LifecycleScheduler(
         Lifecycle(db, config, clock, reminder_before=reminder_before),
-        Notifier(db, client, clock, worker_id=worker_id),
+        Notifier(db, client, clock, render=render, worker_id=worker_id),
         sweep_seconds=sweep_seconds,
         on_flush=on_flush,
     )

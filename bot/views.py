@@ -7,7 +7,7 @@ handlers cannot accidentally write through it. Memory stays integer MiB; times s
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -165,3 +165,12 @@ class AuditInfo:
             gpu_id=entry.gpu_id,
             details=copy.deepcopy(entry.details),
         )
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification to render: its kind, the booking as it is now, and the row's details."""
+
+    kind: str
+    booking: BookingInfo
+    details: dict[str, Any] = field(default_factory=dict)

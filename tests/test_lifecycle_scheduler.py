@@ -13,6 +13,7 @@ from bot.lifecycle import AdvanceCounts
 from bot.notifier import FlushStats
 from bot.scheduler import LifecycleScheduler, start_lifecycle
 from bot.service import BookingService
+from handlers.blocks.notifications import render as render_notices
 from tests.conftest import CHANNEL, T0, at
 from tests.slackfake import FakeSlackWebAPI
 from tests.test_lifecycle import add_gpu, book, outbox
@@ -31,7 +32,9 @@ async def test_first_sweep_runs_at_start_and_catches_up(
     clock.set(at(11))  # the bot was down across the whole booking
     async with FakeSlackWebAPI() as fake:
         client = AsyncWebClient(token="xoxb-test", base_url=fake.base_url)
-        scheduler = await start_lifecycle(service.db, client, service.config, clock)
+        scheduler = await start_lifecycle(
+            service.db, client, service.config, clock, render=render_notices
+        )
         try:
             [call] = await fake.wait_for("chat.postMessage")
         finally:
@@ -50,7 +53,7 @@ async def test_health_turns_false_when_sweeps_stop_succeeding(
     async with FakeSlackWebAPI() as fake:
         client = AsyncWebClient(token="xoxb-test", base_url=fake.base_url)
         scheduler = await start_lifecycle(
-            service.db, client, service.config, clock, sweep_seconds=30
+            service.db, client, service.config, clock, render=render_notices, sweep_seconds=30
         )
         await scheduler.shutdown()
         await scheduler.sweep()

@@ -16,12 +16,12 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from bot import notifier as bot_notifier_module
 from bot.clock import FrozenClock
 from bot.notifier import Notifier, retry_delay
 from bot.service import Actor, BookingChange, BookingService, ServiceConfig
 from handlers import ids
 from handlers.blocks.notifications import EMOJI
+from handlers.blocks.notifications import render as render_notices
 from storage.db import Database
 from storage.models import Booking, Notification
 from tests.conftest import ADMIN, CHANNEL, at
@@ -48,7 +48,9 @@ def client(fake: FakeSlackWebAPI) -> AsyncWebClient:
 def notifier_for(
     service: BookingService, client: AsyncWebClient, worker: str = "w1", **kwargs
 ) -> Notifier:
-    return Notifier(service.db, client, service.clock, worker_id=worker, **kwargs)
+    return Notifier(
+        service.db, client, service.clock, render=render_notices, worker_id=worker, **kwargs
+    )
 
 
 class Bot:
@@ -344,21 +346,20 @@ async def test_slack_error_is_recorded_and_retried_later(
 
 
 async def test_a_message_that_cannot_be_rendered_fails_alone(
-    service: BookingService, bot: Bot, fake: FakeSlackWebAPI, monkeypatch: pytest.MonkeyPatch
+    service: BookingService, client: AsyncWebClient, fake: FakeSlackWebAPI
 ) -> None:
     """A bug in one builder must not hold up the other destinations' messages."""
     await add_gpu(service)
     booking = await book(service, at(9), at(10))  # announced in CHANNEL
     await service.cancel(Actor(ADMIN), booking.id)  # and a DM to its owner
-    render = bot_notifier_module._render
 
-    def broken_for_dms(destination, rows, now):
-        if destination == booking.user_id:
+    def broken_for_dms(notices, *, direct, now):
+        if direct:
             raise KeyError("details")
-        return render(destination, rows, now)
+        return render_notices(notices, direct=direct, now=now)
 
-    monkeypatch.setattr(bot_notifier_module, "_render", broken_for_dms)
-    stats = await bot.notifier.flush(at(8))
+    notifier = Notifier(service.db, client, service.clock, render=broken_for_dms)
+    stats = await notifier.flush(at(8))
     assert (stats.sent, stats.failed) == (2, 1)
     assert [c.params["channel"] for c in posts(fake)] == [CHANNEL]
     failed = [r for r in await outbox(service.db) if r.sent_at is None]

@@ -7,14 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from bot.views import BookingInfo
+from bot.views import BookingInfo, Notice
 from handlers import ids
 from handlers.blocks.notifications import (
     DETAIL_LINES,
     DM_FULL_ITEMS,
     EMOJI,
     Message,
-    NoticeItem,
     booking_message,
     dm_message,
     summary_message,
@@ -57,7 +56,7 @@ def section_text(blocks: list[dict]) -> str:
 @pytest.mark.parametrize("kind", sorted(EMOJI))
 def test_every_kind_escapes_user_text_and_has_a_fallback(kind: str) -> None:
     details = {"action": "edited", "by": "UADMIN", "planned_end": T0.isoformat()}
-    message = booking_message(NoticeItem(kind, info(7, task=NASTY), details), now=T0)
+    message = booking_message(Notice(kind, info(7, task=NASTY), details), now=T0)
 
     validate_blocks(dicts(message))
     assert message.text.startswith(EMOJI[kind]) and "#7" in message.text
@@ -66,25 +65,25 @@ def test_every_kind_escapes_user_text_and_has_a_fallback(kind: str) -> None:
 
 
 def test_released_message_says_how_much_memory_was_freed() -> None:
-    item = NoticeItem("released", info(3), {"planned_end": (T0 + timedelta(hours=3)).isoformat()})
+    item = Notice("released", info(3), {"planned_end": (T0 + timedelta(hours=3)).isoformat()})
     text = booking_message(item, now=T0).text
     assert "20 GB freed on `a100-1`" in text
     assert f"<!date^{int((T0 + timedelta(hours=3)).timestamp())}^" in text
 
 
 def test_only_the_reminder_carries_extend_and_release_buttons() -> None:
-    reminder = booking_message(NoticeItem("reminder", info(9)), now=T0)
+    reminder = booking_message(Notice("reminder", info(9)), now=T0)
     [actions] = [b for b in dicts(reminder) if b["type"] == "actions"]
     assert [(e["action_id"], e["value"], e["text"]["text"]) for e in actions["elements"]] == [
         (ids.EXTEND, "9", "Extend 1 h"),
         (ids.RELEASE, "9", "Release now"),
     ]
-    started = booking_message(NoticeItem("started", info(9)), now=T0)
+    started = booking_message(Notice("started", info(9)), now=T0)
     assert all(b["type"] != "actions" for b in dicts(started))
 
 
 def test_a_thousand_bookings_fit_one_valid_message_and_each_id_appears_once() -> None:
-    items = [NoticeItem("started", info(n, task=NASTY)) for n in range(1, 1001)]
+    items = [Notice("started", info(n, task=NASTY)) for n in range(1, 1001)]
 
     message = summary_message(items, now=T0)
 
@@ -97,9 +96,9 @@ def test_a_thousand_bookings_fit_one_valid_message_and_each_id_appears_once() ->
 
 def test_summary_groups_kinds_in_lifecycle_order_and_names_the_gpus() -> None:
     items = [
-        NoticeItem("ended", info(1, gpu="b")),
-        NoticeItem("started", info(2, gpu="a")),
-        NoticeItem("started", info(3, gpu="c")),
+        Notice("ended", info(1, gpu="b")),
+        Notice("started", info(2, gpu="a")),
+        Notice("started", info(3, gpu="c")),
     ]
     message = summary_message(items, now=T0)
     assert message.text == "2 bookings started on `a`, `c`; 1 booking ended on `b`"
@@ -108,12 +107,10 @@ def test_summary_groups_kinds_in_lifecycle_order_and_names_the_gpus() -> None:
 
 
 def test_several_dms_keep_each_reminders_buttons_until_too_many() -> None:
-    few = dm_message([NoticeItem("reminder", info(n)) for n in range(1, 4)], now=T0)
+    few = dm_message([Notice("reminder", info(n)) for n in range(1, 4)], now=T0)
     validate_blocks(dicts(few))
     assert sum(b["type"] == "actions" for b in dicts(few)) == 3
 
-    many = dm_message(
-        [NoticeItem("reminder", info(n)) for n in range(1, DM_FULL_ITEMS + 2)], now=T0
-    )
+    many = dm_message([Notice("reminder", info(n)) for n in range(1, DM_FULL_ITEMS + 2)], now=T0)
     validate_blocks(dicts(many))
     assert "ending soon" in many.text

@@ -9,14 +9,12 @@ id in commands, and it lets tests count mentions), escapes every user-typed text
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.units import format_size
-from bot.views import BookingInfo
+from bot.views import BookingInfo, Notice
 from handlers import ids
 from handlers.blocks.common import (
     Message,
@@ -28,7 +26,7 @@ from handlers.blocks.common import (
     slack_window,
 )
 
-__all__ = ["Message", "NoticeItem", "booking_message", "dm_message", "summary_message"]
+__all__ = ["Message", "Notice", "booking_message", "dm_message", "summary_message"]
 
 #: Messages hold at most 50 blocks.
 MAX_BLOCKS = 50
@@ -63,19 +61,10 @@ _SUMMARY_VERB = {
 KIND_ORDER = tuple(EMOJI)
 
 
-@dataclass(frozen=True)
-class NoticeItem:
-    """One outbox row to render: its kind, the booking as it is now, and the row's details."""
-
-    kind: str
-    booking: BookingInfo
-    details: dict[str, Any] = field(default_factory=dict)
-
-
 # ---------------------------------------------------------------------- single items
 
 
-def booking_message(item: NoticeItem, *, now: datetime) -> Message:
+def booking_message(item: Notice, *, now: datetime) -> Message:
     """The message for one notification (a channel message or a DM)."""
     line = _sentence(item, now)
     blocks: list[Block] = [section(line)]
@@ -84,7 +73,7 @@ def booking_message(item: NoticeItem, *, now: datetime) -> Message:
     return Message(text=_fallback(line), blocks=blocks)
 
 
-def _sentence(item: NoticeItem, now: datetime) -> str:
+def _sentence(item: Notice, now: datetime) -> str:
     b = item.booking
     who, gpu, size = f"<@{b.user_id}>", f"`{escape(b.gpu_name)}`", format_size(b.memory_mib)
     task = f" — {escape(b.task)}" if b.task else ""
@@ -124,12 +113,12 @@ def _sentence(item: NoticeItem, now: datetime) -> str:
     return f"{emoji} {ref} {body}{task}"
 
 
-def _planned_end(item: NoticeItem, booking: BookingInfo) -> datetime:
+def _planned_end(item: Notice, booking: BookingInfo) -> datetime:
     planned = item.details.get("planned_end")
     return datetime.fromisoformat(planned) if planned else booking.end
 
 
-def _change_sentence(item: NoticeItem, now: datetime) -> str:
+def _change_sentence(item: Notice, now: datetime) -> str:
     """What an admin did to someone's booking, for the owner's DM."""
     b = item.booking
     action = escape(str(item.details.get("action", "changed")))
@@ -164,7 +153,7 @@ def _reminder_buttons(booking: BookingInfo) -> ActionsBlock:
 # ---------------------------------------------------------------------- several items
 
 
-def summary_message(items: Sequence[NoticeItem], *, now: datetime) -> Message:
+def summary_message(items: Sequence[Notice], *, now: datetime) -> Message:
     """One channel message for many notifications: a group per kind, one line per booking.
 
     The first :data:`DETAIL_LINES` bookings get a full line; the rest are listed by id, so a
@@ -188,7 +177,7 @@ def summary_message(items: Sequence[NoticeItem], *, now: datetime) -> Message:
     return Message(text=_fallback("; ".join(headlines)), blocks=blocks)
 
 
-def dm_message(items: Sequence[NoticeItem], *, now: datetime) -> Message:
+def dm_message(items: Sequence[Notice], *, now: datetime) -> Message:
     """Several DMs to one person in one message, each with its own buttons while they fit."""
     if len(items) == 1:
         return booking_message(items[0], now=now)
@@ -203,15 +192,15 @@ def dm_message(items: Sequence[NoticeItem], *, now: datetime) -> Message:
     return Message(text=_fallback(text), blocks=blocks)
 
 
-def _by_kind(items: Sequence[NoticeItem]) -> list[tuple[str, list[NoticeItem]]]:
-    groups: dict[str, list[NoticeItem]] = {}
+def _by_kind(items: Sequence[Notice]) -> list[tuple[str, list[Notice]]]:
+    groups: dict[str, list[Notice]] = {}
     for item in items:
         groups.setdefault(item.kind, []).append(item)
     rank = {kind: n for n, kind in enumerate(KIND_ORDER)}
     return sorted(groups.items(), key=lambda kv: rank.get(kv[0], len(rank)))
 
 
-def _headline(kind: str, group: Sequence[NoticeItem]) -> str:
+def _headline(kind: str, group: Sequence[Notice]) -> str:
     gpus = sorted({i.booking.gpu_name for i in group})
     shown = ", ".join(f"`{escape(g)}`" for g in gpus[:10]) + (" …" if len(gpus) > 10 else "")
     noun = "booking" if len(group) == 1 else "bookings"
@@ -219,7 +208,7 @@ def _headline(kind: str, group: Sequence[NoticeItem]) -> str:
     return f"{EMOJI.get(kind, '')} {len(group)} {noun} {verb} on {shown}"
 
 
-def _line(item: NoticeItem, now: datetime) -> str:
+def _line(item: Notice, now: datetime) -> str:
     """One booking in a summary: id, owner, memory, GPU, the relevant time, task."""
     b = item.booking
     when = {
@@ -232,7 +221,7 @@ def _line(item: NoticeItem, now: datetime) -> str:
     return f"#{b.id} <@{b.user_id}> {format_size(b.memory_mib)} on `{escape(b.gpu_name)}`, {when}{task}"
 
 
-def _id_lines(lead: str, items: Sequence[NoticeItem]) -> list[str]:
+def _id_lines(lead: str, items: Sequence[Notice]) -> list[str]:
     """Booking ids, comma-separated, in lines short enough that no id is ever cut off."""
     refs = [f"#{i.booking.id}" for i in items]
     chunks = [refs[n : n + IDS_PER_LINE] for n in range(0, len(refs), IDS_PER_LINE)]
@@ -241,3 +230,13 @@ def _id_lines(lead: str, items: Sequence[NoticeItem]) -> list[str]:
 
 def _fallback(text: str) -> str:
     return clip(text, TEXT_LIMIT)
+
+
+def render(items: Sequence[Notice], *, direct: bool, now: datetime) -> Message:
+    """The one message for ``items`` bound for one destination: a DM (``direct``), a single
+    channel update, or a channel summary of many. The notifier is handed this function."""
+    if direct:
+        return dm_message(items, now=now)
+    if len(items) == 1:
+        return booking_message(items[0], now=now)
+    return summary_message(items, now=now)

@@ -36,6 +36,7 @@ from bot.runner import (
 from bot.scheduler import LifecycleScheduler
 from bot.service import BookingService
 from bot.slack_client import build_client
+from handlers.blocks.notifications import render as render_notices
 from handlers.context import Deps
 from handlers.users import UserDirectory
 from storage.db import Database
@@ -124,7 +125,7 @@ async def test_notifications_are_counted_from_the_sweep(
     service = metered.service
     scheduler = LifecycleScheduler(
         Lifecycle(service.db, service.config, service.clock),
-        Notifier(service.db, fake_client(fake), service.clock),
+        Notifier(service.db, fake_client(fake), service.clock, render=render_notices),
         on_flush=metrics.count_flush,
     )
 
@@ -176,7 +177,9 @@ async def test_one_structured_log_line_per_request(
 async def test_healthz_reports_scheduler_and_database(
     fake: FakeSlackWebAPI, service: BookingService, clock: FrozenClock
 ) -> None:
-    lifecycle = await start_lifecycle(service.db, fake_client(fake), service.config, clock)
+    lifecycle = await start_lifecycle(
+        service.db, fake_client(fake), service.config, clock, render=render_notices
+    )
     checks = {**default_health_checks(service.db), "scheduler": scheduler_health(lifecycle)}
     runner = await start_http(None, checks, host="127.0.0.1", port=0)
     try:

@@ -25,6 +25,7 @@ from bot.clock import FrozenClock
 from bot.lifecycle import Lifecycle
 from bot.notifier import Notifier
 from bot.service import ServiceConfig
+from handlers.blocks.notifications import render as render_notices
 from storage.db import Database
 from tests.conftest import pg_database
 
@@ -49,7 +50,12 @@ async def main() -> None:
     client = AsyncWebClient(token="xoxb-test", base_url=args.base_url)
     lifecycle = Lifecycle(db, ServiceConfig(default_channel=args.channel), clock)
     notifier = Notifier(
-        db, client, clock, worker_id=args.worker, lease=timedelta(minutes=args.lease_minutes)
+        db,
+        client,
+        clock,
+        render=render_notices,
+        worker_id=args.worker,
+        lease=timedelta(minutes=args.lease_minutes),
     )
     totals = {"started": 0, "ended": 0, "posts": 0, "sent": 0, "failed": 0}
     try:
