@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -88,6 +88,25 @@ class Lifecycle:
         counts.ended = await self._drain(self._due_ends(now), self._complete, now)
         counts.reminders = await self._drain(self._due_reminders(now), self._remind, now)
         return counts
+
+    async def next_due(self, now: datetime) -> datetime | None:
+        """The next instant after ``now`` when something becomes due: a start, an end or a
+        reminder. The scheduler sweeps then, so transitions need not wait for the interval."""
+        async with self.db.read() as session:
+            start = await session.scalar(
+                select(func.min(Booking.start_at)).where(
+                    Booking.status == BookingStatus.UPCOMING, Booking.start_at > now
+                )
+            )
+            end = await session.scalar(
+                select(func.min(Booking.end_at)).where(
+                    Booking.status.in_([BookingStatus.UPCOMING, BookingStatus.ACTIVE]),
+                    Booking.end_at > now,
+                )
+            )
+        reminder = end - self.reminder_before if end is not None else None
+        candidates = [t for t in (start, end, reminder) if t is not None and t > now]
+        return min(candidates, default=None)
 
     # ------------------------------------------------------------------ selection
 

@@ -82,7 +82,9 @@ class LifecycleScheduler:
     def schedule_precise(self, at: datetime) -> None:
         """Also sweep at ``at`` (a booking's start or end), to cut latency below the interval.
 
-        One job per instant, so many bookings starting together add one job, not many.
+        Each sweep asks the lifecycle when the next transition falls and, when that is sooner
+        than the next interval, books a one-off sweep for it. One job per instant, so many
+        bookings starting together add one job, not many.
         """
         if self._scheduler is None or at <= self.clock():
             return
@@ -104,7 +106,10 @@ class LifecycleScheduler:
             if self.on_flush is not None:
                 self.on_flush(flushed)
             self.last_success = now
-            return SweepResult(advanced, flushed)
+            next_due = await self.lifecycle.next_due(now)
+        if next_due is not None and next_due - now < timedelta(seconds=self.sweep_seconds):
+            self.schedule_precise(next_due)
+        return SweepResult(advanced, flushed)
 
     async def sweep_logged(self) -> None:
         """The scheduled job: a failing sweep is logged and retried next interval, never fatal.

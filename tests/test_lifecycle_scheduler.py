@@ -86,6 +86,9 @@ class _SlowLifecycle:
         self.events.append("sweep finished")
         return AdvanceCounts()
 
+    async def next_due(self, now: datetime) -> None:
+        return None
+
 
 class _IdleNotifier:
     async def flush(self, now: datetime) -> FlushStats:
@@ -121,3 +124,24 @@ def test_start_outside_a_running_loop_is_refused() -> None:
     scheduler = LifecycleScheduler(_SlowLifecycle(), _IdleNotifier())  # type: ignore[arg-type]
     with pytest.raises(RuntimeError):
         scheduler.start()
+
+
+async def test_a_transition_before_the_next_interval_gets_a_sweep_of_its_own(
+    service: BookingService, clock: FrozenClock
+) -> None:
+    """Starts and ends need not wait up to a whole interval: the sweep books one at the instant."""
+    await add_gpu(service)
+    soon = await book(service, at(8, 10), at(9))  # starts 10 minutes after "now"
+    async with FakeSlackWebAPI() as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.base_url)
+        scheduler = await start_lifecycle(
+            service.db, client, service.config, clock, render=render_notices, sweep_seconds=3600
+        )
+        try:
+            await scheduler.sweep()
+            job = scheduler._scheduler.get_job(f"gpubook-at-{soon.start.timestamp():.0f}")
+            assert job is not None and job.next_run_time == soon.start
+            # Once it has started, the next instant that matters is its reminder, 15 min before its end.
+            assert await scheduler.lifecycle.next_due(at(8, 10)) == at(8, 45)  # its reminder
+        finally:
+            await scheduler.shutdown()
