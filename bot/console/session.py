@@ -19,35 +19,30 @@ import json
 import logging
 import os
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.signature import SignatureVerifier
 
 from bot.app import build_app, build_deps
 from bot.clock import Clock
 from bot.config import Settings
+from bot.console import slack_requests as shapes
 from bot.console.double import (
-    APP_ID,
     BOT_USER_ID,
     CONSOLE_CHANNEL,
     CONSOLE_CHANNEL_NAME,
-    Message,
-    ResponseTarget,
-    Shown,
     SlackDouble,
     Workspace,
-    message_payload,
 )
 from bot.console.render import Reader, Style, render_message, render_view
+from bot.console.slack_requests import SignedRequest
+from bot.console.slackapi import Message, ResponseTarget, Shown
 from bot.scheduler import LifecycleScheduler, start_lifecycle
 from bot.service import Actor
 from bot.slack_client import build_client
@@ -60,8 +55,6 @@ log = logging.getLogger(__name__)
 COMMAND = "/gpubook"
 #: The bot token the app is built with: the double accepts anything, Slack is never called.
 CONSOLE_TOKEN = "xoxb-console"
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
 #: Scheduler sweeps in the console: short, so "booking started" appears about when it happens.
 CONSOLE_SWEEP_SECONDS = 5
 #: How long a request's listener may run before the prompt comes back anyway.
@@ -300,7 +293,7 @@ class Session:
             "type": "button",
             "text": button.element.get("text"),
             "value": button.element.get("value", ""),
-            "action_ts": f"{time.time():.6f}",
+            "action_ts": shapes.now_ts(),
         }
         if button.view is not None:
             self.viewing_home = button.view.get("type") == "home"
@@ -324,51 +317,37 @@ class Session:
             "block_id": block_id,
             "type": element.get("type", "static_select"),
             "selected_option": option,
-            "action_ts": f"{time.time():.6f}",
+            "action_ts": shapes.now_ts(),
         }
         await self._dispatch_interaction(self._view_action(_with_state(view, values), action))
 
     def _interaction(self, kind: str) -> dict[str, Any]:
-        return {
-            "type": kind,
-            "team": {"id": self.settings.team_id, "domain": "console"},
-            "user": {
-                "id": self.user_id,
-                "username": self.user_name,
-                "name": self.user_name,
-                "team_id": self.settings.team_id,
-            },
-            "api_app_id": APP_ID,
-            "token": "console",
-            "trigger_id": _trigger_id(),
-            "is_enterprise_install": False,
-            "enterprise": None,
-        }
+        return shapes.interaction(
+            self.double.identity, kind, self.user_id, user_name=self.user_name
+        )
 
     def _view_action(self, view: dict[str, Any], action: dict[str, Any]) -> dict[str, Any]:
-        payload = self._interaction("block_actions")
-        payload["container"] = {"type": "view", "view_id": view["id"]}
-        payload["view"] = view
-        payload["actions"] = [action]
-        return payload
+        return shapes.block_actions(
+            self._interaction("block_actions"),
+            action,
+            container=shapes.view_container(view["id"]),
+            view=view,
+        )
 
     def _message_action(self, message: Message, action: dict[str, Any]) -> dict[str, Any]:
-        payload = self._interaction("block_actions")
-        payload["container"] = {
-            "type": "message",
-            "message_ts": message.ts,
-            "channel_id": message.channel,
-            "is_ephemeral": message.only_user is not None,
-        }
-        payload["channel"] = {"id": message.channel, "name": self._channel_name(message.channel)}
         current = self.double.current(message.key) or message
-        payload["message"] = message_payload(current)
-        payload["state"] = {"values": {}}
-        payload["response_url"] = self.double.response_url(
-            ResponseTarget(message.channel, self.user_id, message.key)
+        return shapes.block_actions(
+            self._interaction("block_actions"),
+            action,
+            container=shapes.message_container(
+                message.ts, message.channel, is_ephemeral=message.only_user is not None
+            ),
+            channel={"id": message.channel, "name": self._channel_name(message.channel)},
+            message=self.double.message_payload(current),
+            response_url=self.double.new_response_url(
+                ResponseTarget(message.channel, self.user_id, message.key)
+            ),
         )
-        payload["actions"] = [action]
-        return payload
 
     @staticmethod
     def _channel_name(channel: str) -> str:
@@ -386,9 +365,9 @@ class Session:
         Returns the errors the app answered with (``response_action: errors``) — the modal then
         stays open — or ``{}`` when the modal closed or was replaced as the ack said.
         """
-        payload = self._interaction("view_submission")
-        payload["view"] = _with_state(view, values)
-        payload["response_urls"] = []
+        payload = shapes.view_submission(
+            self._interaction("view_submission"), _with_state(view, values)
+        )
         ack = _ack_json(await self._dispatch_interaction(payload, show_ack=False))
         action = ack.get("response_action")
         if action == "errors":
@@ -410,70 +389,45 @@ class Session:
     async def command(self, text: str) -> None:
         """``/gpubook <text>`` from the console channel."""
         self.viewing_home = False
-        payload = {
-            "token": "console",
-            "team_id": self.settings.team_id,
-            "team_domain": "console",
-            "channel_id": CONSOLE_CHANNEL,
-            "channel_name": CONSOLE_CHANNEL_NAME,
-            "user_id": self.user_id,
-            "user_name": self.user_name,
-            "command": COMMAND,
-            "text": _as_slack_sends(text),
-            "api_app_id": APP_ID,
-            "is_enterprise_install": "false",
-            "response_url": self.double.response_url(ResponseTarget(CONSOLE_CHANNEL, self.user_id)),
-            "trigger_id": _trigger_id(),
-        }
-        self._show_ack(await self._dispatch(urlencode(payload), FORM))
+        payload = shapes.slash_command(
+            self.double.identity,
+            _as_slack_sends(text),
+            command=COMMAND,
+            user_id=self.user_id,
+            user_name=self.user_name,
+            channel_id=CONSOLE_CHANNEL,
+            channel_name=CONSOLE_CHANNEL_NAME,
+            response_url=self.double.new_response_url(
+                ResponseTarget(CONSOLE_CHANNEL, self.user_id)
+            ),
+        )
+        self._show_ack(await self._dispatch(shapes.form_request(payload, **self._signing)))
 
     async def open_home(self) -> None:
         """Open the App Home tab: Slack sends ``app_home_opened`` and the bot publishes it."""
         self.viewing_home = True
-        event = {
-            "type": "app_home_opened",
-            "user": self.user_id,
-            "channel": f"D{self.user_id}",
-            "tab": "home",
-            "event_ts": f"{time.time():.6f}",
-        }
-        payload = {
-            "token": "console",
-            "team_id": self.settings.team_id,
-            "api_app_id": APP_ID,
-            "event": event,
-            "type": "event_callback",
-            "event_id": f"Ev{secrets.token_hex(6)}",
-            "event_time": int(time.time()),
-            "authorizations": [
-                {"team_id": self.settings.team_id, "user_id": BOT_USER_ID, "is_bot": True}
-            ],
-        }
-        await self._dispatch(json.dumps(payload), JSON)
+        event = shapes.app_home_opened(self.user_id)
+        payload = shapes.event_callback(self.double.identity, event)
+        await self._dispatch(shapes.json_request(payload, **self._signing))
 
     async def _dispatch_interaction(
         self, payload: dict[str, Any], *, show_ack: bool = True
     ) -> BoltResponse:
-        response = await self._dispatch(urlencode({"payload": json.dumps(payload)}), FORM)
+        response = await self._dispatch(shapes.interaction_request(payload, **self._signing))
         if show_ack:
             self._show_ack(response)
         return response
 
-    async def _dispatch(self, body: str, content_type: str) -> BoltResponse:
-        """Sign ``body`` like Slack and dispatch it; return once the listener has finished."""
+    @property
+    def _signing(self) -> shapes.SignOptions:
+        return {"signing_secret": self._secret}
+
+    async def _dispatch(self, request: SignedRequest) -> BoltResponse:
+        """Dispatch a signed request as Bolt's HTTP adapter would; return once the listener has
+        finished."""
         assert self.app is not None
-        timestamp = str(int(time.time()))
-        signature = SignatureVerifier(self._secret).generate_signature(
-            timestamp=timestamp, body=body
-        )
-        headers = {
-            "content-type": content_type,
-            "x-slack-request-timestamp": timestamp,
-            "x-slack-signature": signature or "",
-        }
-        return await self._settle_after(
-            self.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
-        )
+        bolt_request = AsyncBoltRequest(body=request.text, headers=request.headers)
+        return await self._settle_after(self.app.async_dispatch(bolt_request))
 
     async def _settle_after(self, work: Any) -> Any:
         before = asyncio.all_tasks()
@@ -524,10 +478,6 @@ def _ack_json(response: BoltResponse) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {"text": response.body}
     return body if isinstance(body, dict) else {}
-
-
-def _trigger_id() -> str:
-    return f"{int(time.time())}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
 
 
 def _as_slack_sends(text: str) -> str:

@@ -1,9 +1,7 @@
 """Factory of signed Slack requests, shaped like the ones Slack POSTs to ``/slack/events``.
 
-Bolt verifies ``X-Slack-Signature`` (HMAC of ``v0:<timestamp>:<raw body>``) and rejects
-timestamps older than 5 minutes with 401, so tests must sign the exact bytes they send.
-Content types follow Slack: slash commands are form fields, interactions are a form with one
-``payload=<json>`` field, Events API callbacks are raw JSON.
+The shapes and the signing live in :mod:`bot.console.slack_requests` (the console sends the
+same requests); this module fills in the test workspace's ids and handy defaults, and posts.
 
 Every function returns a :class:`SignedRequest` whose ``payload`` is the decoded dict, so the
 same request can be pushed over Socket Mode: ``fake.socket_mode.send_envelope("slash_commands",
@@ -12,17 +10,36 @@ slash_command("list").payload)``.
 
 from __future__ import annotations
 
-import itertools
-import json
-import secrets
-import time
-from dataclasses import dataclass
-from typing import Any, TypedDict, Unpack
-from urllib.parse import urlencode
+import dataclasses
+from typing import Any, Unpack
 
 import aiohttp
-from slack_sdk.signature import SignatureVerifier
 from yarl import URL
+
+from bot.console import slack_requests as shapes
+from bot.console.slack_requests import (
+    SignedRequest,
+    SignOptions,
+    SlackIdentity,
+    new_trigger_id,
+    now_ts,
+)
+
+__all__ = [
+    "SignedRequest",
+    "app_home_opened",
+    "block_action",
+    "block_suggestion",
+    "event",
+    "new_trigger_id",
+    "post",
+    "sign",
+    "slash_command",
+    "url_verification",
+    "view_closed",
+    "view_payload",
+    "view_submission",
+]
 
 DEFAULT_SIGNING_SECRET = "secret"
 TEAM_ID = "T0001"
@@ -32,31 +49,19 @@ BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 VERIFICATION_TOKEN = "verification-token"  # legacy field Slack still sends; Bolt ignores it
 EVENTS_PATH = "/slack/events"
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
-
-_counter = itertools.count(1)
-
-
-class SignOptions(TypedDict, total=False):
-    """How to sign: ``timestamp`` (UNIX seconds) and ``bad_signature`` forge invalid requests."""
-
-    signing_secret: str
-    timestamp: int | str
-    bad_signature: bool
-
-
-@dataclass(frozen=True)
-class SignedRequest:
-    """Exact bytes and headers to POST, plus the decoded ``payload`` for Socket Mode reuse."""
-
-    body: bytes
-    headers: dict[str, str]
-    payload: dict[str, Any]
-
-    @property
-    def text(self) -> str:
-        return self.body.decode()
+FORM = shapes.FORM
+JSON = shapes.JSON
+#: The test workspace, as both the request factory and the fake Web API name it.
+IDENTITY = SlackIdentity(
+    team_id=TEAM_ID,
+    team_name="Test",
+    team_domain=TEAM_DOMAIN,
+    url=f"https://{TEAM_DOMAIN}.slack.com/",
+    app_id=APP_ID,
+    bot_user_id=BOT_USER_ID,
+    bot_id=BOT_ID,
+    verification_token=VERIFICATION_TOKEN,
+)
 
 
 # --------------------------------------------------------------------------- signing
@@ -66,65 +71,35 @@ def sign(
     body: bytes, content_type: str, payload: dict[str, Any], **opts: Unpack[SignOptions]
 ) -> SignedRequest:
     """Sign ``body`` the way Slack does; ``bad_signature`` signs with the wrong secret."""
-    secret = opts.get("signing_secret", DEFAULT_SIGNING_SECRET)
-    timestamp = str(opts.get("timestamp") or int(time.time()))
-    if opts.get("bad_signature"):
-        secret = "wrong-" + secret
-    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-    headers = {
-        "Content-Type": content_type,
-        "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": signature or "",
-    }
-    return SignedRequest(body, headers, payload)
+    return shapes.sign(body, content_type, payload, **_with_secret(opts))
 
 
-def _form(payload: dict[str, Any], **opts: Unpack[SignOptions]) -> SignedRequest:
-    return sign(urlencode(payload).encode(), FORM, payload, **opts)
+def _with_secret(opts: SignOptions) -> SignOptions:
+    return {"signing_secret": DEFAULT_SIGNING_SECRET, **opts}
 
 
-def _interaction(payload: dict[str, Any], **opts: Unpack[SignOptions]) -> SignedRequest:
-    body = urlencode({"payload": json.dumps(payload)}).encode()
-    return sign(body, FORM, payload, **opts)
+def _identity(team_id: str) -> SlackIdentity:
+    return IDENTITY if team_id == TEAM_ID else dataclasses.replace(IDENTITY, team_id=team_id)
 
 
-def _json(payload: dict[str, Any], **opts: Unpack[SignOptions]) -> SignedRequest:
-    return sign(json.dumps(payload).encode(), JSON, payload, **opts)
-
-
-# --------------------------------------------------------------------------- common parts
-
-
-def new_trigger_id() -> str:
-    """Trigger ids look like ``<digits>.<digits>.<hex>``; unique per request."""
-    return f"{int(time.time())}.{next(_counter)}.{secrets.token_hex(16)}"
-
-
-def _user(user_id: str, team_id: str) -> dict[str, Any]:
-    name = user_id.lower()
-    return {"id": user_id, "username": name, "name": name, "team_id": team_id}
-
-
-def _team(team_id: str) -> dict[str, Any]:
-    return {"id": team_id, "domain": TEAM_DOMAIN}
-
-
-def _base(
-    type_: str, user_id: str, team_id: str, trigger_id: str | None, *, with_trigger: bool = True
+def _container(
+    message: dict[str, Any] | None, view: dict[str, Any] | None, channel_id: str
 ) -> dict[str, Any]:
-    """Fields every interaction payload carries (view_closed/block_suggestion lack trigger_id)."""
-    payload = {
-        "type": type_,
-        "team": _team(team_id),
-        "user": _user(user_id, team_id),
-        "api_app_id": APP_ID,
-        "token": VERIFICATION_TOKEN,
-        "is_enterprise_install": False,
-        "enterprise": None,
-    }
-    if with_trigger:
-        payload["trigger_id"] = trigger_id or new_trigger_id()
-    return payload
+    """Slack tells listeners where the action happened: a view or a message."""
+    if view is not None:
+        return shapes.view_container(view.get("id", "V0001"))
+    return shapes.message_container((message or {}).get("ts", "1700000000.000100"), channel_id)
+
+
+def _action_type(selected_option: dict[str, Any] | None, selected_date_time: int | None) -> str:
+    if selected_date_time is not None:
+        return "datetimepicker"
+    if selected_option is not None:
+        return "static_select"
+    return "button"
+
+
+# --------------------------------------------------------------------------- requests
 
 
 def view_payload(
@@ -139,54 +114,16 @@ def view_payload(
     team_id: str = TEAM_ID,
 ) -> dict[str, Any]:
     """A view as Slack embeds it in interaction payloads (with ``state.values`` and ``hash``)."""
-    view: dict[str, Any] = {
-        "id": view_id,
-        "team_id": team_id,
-        "type": type,
-        "blocks": blocks or [],
-        "private_metadata": private_metadata,
-        "callback_id": callback_id,
-        "state": {"values": state_values or {}},
-        "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
-        "clear_on_close": False,
-        "notify_on_close": False,
-        "root_view_id": view_id,
-        "previous_view_id": None,
-        "app_id": APP_ID,
-        "external_id": "",
-        "app_installed_team_id": team_id,
-        "bot_id": BOT_ID,
-    }
-    if type == "modal":
-        view["title"] = {"type": "plain_text", "text": title}
-        view["close"] = {"type": "plain_text", "text": "Cancel"}
-        view["submit"] = {"type": "plain_text", "text": "Submit"}
-    return view
-
-
-def _message_payload(ts: str, text: str = "") -> dict[str, Any]:
-    return {"type": "message", "ts": ts, "text": text, "user": BOT_USER_ID, "bot_id": BOT_ID}
-
-
-def _container(
-    message: dict[str, Any] | None, view: dict[str, Any] | None, channel_id: str
-) -> dict[str, Any]:
-    """Slack tells listeners where the action happened: a view or a message."""
-    if view is not None:
-        return {"type": "view", "view_id": view.get("id", "V0001")}
-    ts = (message or {}).get("ts", "1700000000.000100")
-    return {"type": "message", "message_ts": ts, "channel_id": channel_id, "is_ephemeral": False}
-
-
-def _action_type(selected_option: dict[str, Any] | None, selected_date_time: int | None) -> str:
-    if selected_date_time is not None:
-        return "datetimepicker"
-    if selected_option is not None:
-        return "static_select"
-    return "button"
-
-
-# --------------------------------------------------------------------------- requests
+    return shapes.view_payload(
+        _identity(team_id),
+        view_id=view_id,
+        callback_id=callback_id,
+        type=type,
+        private_metadata=private_metadata,
+        state_values=state_values,
+        blocks=blocks,
+        title=title,
+    )
 
 
 def slash_command(
@@ -203,23 +140,18 @@ def slash_command(
     **opts: Unpack[SignOptions],
 ) -> SignedRequest:
     """A form-encoded slash command. Pass ``response_url=fake.response_url()`` to use respond()."""
-    payload = {
-        "token": VERIFICATION_TOKEN,
-        "team_id": team_id,
-        "team_domain": TEAM_DOMAIN,
-        "channel_id": channel_id,
-        "channel_name": channel_name,
-        "user_id": user_id,
-        "user_name": user_name or user_id.lower(),
-        "command": command,
-        "text": text,
-        "api_app_id": APP_ID,
-        "is_enterprise_install": "false",
-        "trigger_id": trigger_id or new_trigger_id(),
-    }
-    if response_url is not None:
-        payload["response_url"] = response_url
-    return _form(payload, **opts)
+    payload = shapes.slash_command(
+        _identity(team_id),
+        text,
+        command=command,
+        user_id=user_id,
+        user_name=user_name,
+        channel_id=channel_id,
+        channel_name=channel_name,
+        response_url=response_url,
+        trigger_id=trigger_id,
+    )
+    return shapes.form_request(payload, **_with_secret(opts))
 
 
 def block_action(
@@ -245,11 +177,12 @@ def block_action(
 
     Build ``view`` with :func:`view_payload` (``type="home"`` for the App Home tab).
     """
+    identity = _identity(team_id)
     action: dict[str, Any] = {
         "action_id": action_id,
         "block_id": block_id,
         "type": action_type or _action_type(selected_option, selected_date_time),
-        "action_ts": f"{time.time():.6f}",
+        "action_ts": now_ts(),
     }
     if value is not None:
         action["value"] = value
@@ -257,18 +190,20 @@ def block_action(
         action["selected_option"] = selected_option
     if selected_date_time is not None:
         action["selected_date_time"] = selected_date_time
-    payload = _base("block_actions", user_id, team_id, trigger_id)
-    payload["container"] = container or _container(message, view, channel_id)
-    payload["actions"] = [action]
-    if view is not None:
-        payload["view"] = view
-    else:
-        payload["channel"] = {"id": channel_id, "name": "general"}
-        payload["message"] = message or _message_payload(payload["container"]["message_ts"])
-        payload["state"] = {"values": state_values or {}}
-    if response_url is not None:
-        payload["response_url"] = response_url
-    return _interaction(payload, **opts)
+    container = container or _container(message, view, channel_id)
+    if view is None and message is None:
+        message = shapes.message_payload(identity, container["message_ts"])
+    payload = shapes.block_actions(
+        shapes.interaction(identity, "block_actions", user_id, trigger_id=trigger_id),
+        action,
+        container=container,
+        view=view,
+        channel={"id": channel_id, "name": "general"},
+        message=message,
+        state_values=state_values,
+        response_url=response_url,
+    )
+    return shapes.interaction_request(payload, **_with_secret(opts))
 
 
 def view_submission(
@@ -285,17 +220,18 @@ def view_submission(
     **opts: Unpack[SignOptions],
 ) -> SignedRequest:
     """A modal submit. ``state_values`` is ``{block_id: {action_id: {type, value...}}}``."""
-    payload = _base("view_submission", user_id, team_id, trigger_id)
-    payload["view"] = view_payload(
+    identity = _identity(team_id)
+    view = shapes.view_payload(
+        identity,
         view_id=view_id,
         callback_id=callback_id,
         private_metadata=private_metadata,
         state_values=state_values,
         blocks=blocks,
-        team_id=team_id,
     )
-    payload["response_urls"] = response_urls or []
-    return _interaction(payload, **opts)
+    base = shapes.interaction(identity, "view_submission", user_id, trigger_id=trigger_id)
+    payload = shapes.view_submission(base, view, response_urls)
+    return shapes.interaction_request(payload, **_with_secret(opts))
 
 
 def view_closed(
@@ -309,15 +245,13 @@ def view_closed(
     **opts: Unpack[SignOptions],
 ) -> SignedRequest:
     """Sent only if the modal was opened with ``notify_on_close``; carries no trigger_id."""
-    payload = _base("view_closed", user_id, team_id, None, with_trigger=False)
-    payload["view"] = view_payload(
-        view_id=view_id,
-        callback_id=callback_id,
-        private_metadata=private_metadata,
-        team_id=team_id,
+    identity = _identity(team_id)
+    payload = shapes.interaction(identity, "view_closed", user_id, with_trigger=False)
+    payload["view"] = shapes.view_payload(
+        identity, view_id=view_id, callback_id=callback_id, private_metadata=private_metadata
     )
     payload["is_cleared"] = is_cleared
-    return _interaction(payload, **opts)
+    return shapes.interaction_request(payload, **_with_secret(opts))
 
 
 def block_suggestion(
@@ -332,14 +266,15 @@ def block_suggestion(
     **opts: Unpack[SignOptions],
 ) -> SignedRequest:
     """An external_select options request; the listener answers in ack(options=[...])."""
-    payload = _base("block_suggestion", user_id, team_id, None, with_trigger=False)
+    identity = _identity(team_id)
+    payload = shapes.interaction(identity, "block_suggestion", user_id, with_trigger=False)
     payload.update(action_id=action_id, block_id=block_id, value=value)
     payload["container"] = _container(None, view, channel_id)
     if view is not None:
         payload["view"] = view
     else:
         payload["channel"] = {"id": channel_id, "name": "general"}
-    return _interaction(payload, **opts)
+    return shapes.interaction_request(payload, **_with_secret(opts))
 
 
 def event(
@@ -353,26 +288,10 @@ def event(
     **opts: Unpack[SignOptions],
 ) -> SignedRequest:
     """An Events API ``event_callback``; ``retry_num`` adds Slack's redelivery headers."""
-    payload = {
-        "token": VERIFICATION_TOKEN,
-        "team_id": team_id,
-        "api_app_id": APP_ID,
-        "event": event,
-        "type": "event_callback",
-        "event_id": event_id or f"Ev{next(_counter):08d}",
-        "event_time": event_time or int(time.time()),
-        "authorizations": [
-            {
-                "enterprise_id": None,
-                "team_id": team_id,
-                "user_id": BOT_USER_ID,
-                "is_bot": True,
-                "is_enterprise_install": False,
-            }
-        ],
-        "is_ext_shared_channel": False,
-    }
-    request = _json(payload, **opts)
+    payload = shapes.event_callback(
+        _identity(team_id), event, event_id=event_id, event_time=event_time
+    )
+    request = shapes.json_request(payload, **_with_secret(opts))
     if retry_num is not None:
         request.headers["X-Slack-Retry-Num"] = str(retry_num)
         request.headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
@@ -381,19 +300,13 @@ def event(
 
 def app_home_opened(user_id: str = "U1", tab: str = "home") -> dict[str, Any]:
     """The inner ``app_home_opened`` event, to wrap with :func:`event`."""
-    return {
-        "type": "app_home_opened",
-        "user": user_id,
-        "channel": f"D{user_id}",
-        "tab": tab,
-        "event_ts": f"{time.time():.6f}",
-    }
+    return shapes.app_home_opened(user_id, tab)
 
 
 def url_verification(challenge: str, **opts: Unpack[SignOptions]) -> SignedRequest:
     """The handshake Slack sends when the Request URL is saved; Bolt echoes ``challenge``."""
     payload = {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
-    return _json(payload, **opts)
+    return shapes.json_request(payload, **_with_secret(opts))
 
 
 # --------------------------------------------------------------------------- sending

@@ -1,0 +1,447 @@
+"""A Slack Web API double on loopback: the methods gpubook calls and the ``response_url``s it
+answers, with Slack's reply shapes. The console's in-process Slack and the test suite's fake
+Slack are both built on it.
+
+It is served over HTTP rather than faked inside an ``AsyncWebClient`` subclass, because that is
+the only seam every client of the real app honours: Bolt builds a fresh ``AsyncWebClient`` for
+each request from the app client's ``base_url`` (a subclass would be dropped), ``respond()``
+posts to the ``response_url`` with a webhook client of its own, and the HTTP encoding, retry
+handlers and error mapping are part of what runs.
+
+The double keeps what a Slack client would show — messages (channel, ephemeral, DM), modals and
+App Homes — and reports every change to :meth:`SlackWebAPI.shown`. Subclasses hook in there (the
+console renders), at :meth:`SlackWebAPI.api_response` and
+:meth:`SlackWebAPI.response_url_response` (the test fake records calls and injects failures),
+at :meth:`SlackWebAPI.user` (who ``users.info`` describes) and :meth:`SlackWebAPI.add_routes`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.console.slack_requests import SlackIdentity, message_payload
+
+#: Fields slack_sdk sends as JSON text inside a form-encoded call; handlers want objects.
+JSON_FIELDS = frozenset(
+    {"blocks", "attachments", "view", "metadata", "unfurls", "user_auth_blocks", "options"}
+)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as one reader sees it. ``version`` grows on every update (old buttons die)."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    #: Set for an ephemeral message: the only user who sees it.
+    only_user: str | None = None
+    version: int = 0
+    deleted: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.channel, self.ts)
+
+    @property
+    def is_dm(self) -> bool:
+        return self.channel.startswith("D")
+
+
+@dataclass(frozen=True)
+class ViewShown:
+    """A modal opened/updated/pushed, or an App Home published (``view["type"] == "home"``)."""
+
+    how: str
+    view: dict[str, Any]
+    user_id: str | None = None
+
+
+Shown = Message | ViewShown
+
+
+@dataclass(frozen=True)
+class ResponseTarget:
+    """Where a ``response_url`` answers: the channel and user of the request, and the message
+    clicked (``replace_original`` replaces it). Without a channel the answer is only received;
+    ``name`` tells such URLs apart."""
+
+    channel: str | None = None
+    user_id: str | None = None
+    message: tuple[str, str] | None = None
+    name: str = "response"
+
+
+@dataclass
+class SlackUser:
+    """A workspace member as ``users.info`` reports it."""
+
+    id: str
+    name: str
+    tz: str = "UTC"
+    is_admin: bool = False
+    is_bot: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_slack(self, team_id: str) -> dict[str, Any]:
+        """Render like real ``users.info``: ``tz_offset`` is seconds east of UTC, right now."""
+        now = datetime.now(ZoneInfo(self.tz))
+        offset = now.utcoffset()
+        user = {
+            "id": self.id,
+            "team_id": team_id,
+            "name": self.name,
+            "real_name": self.name.title(),
+            "deleted": False,
+            "tz": self.tz,
+            "tz_label": now.tzname() or self.tz,
+            "tz_offset": int(offset.total_seconds()) if offset else 0,
+            "is_admin": self.is_admin,
+            "is_owner": False,
+            "is_bot": self.is_bot,
+            "is_app_user": False,
+            "profile": {"real_name": self.name.title(), "display_name": self.name},
+        }
+        user.update(self.extra)
+        return user
+
+
+class SlackWebAPI:
+    """The Web API and response URLs on ``host:<free port>``; see the module docstring."""
+
+    #: Answer unknown messages and views as Slack does (``message_not_found``, ``not_found``).
+    #: Off for the test fake, whose tests click messages and views they made up.
+    strict = False
+    #: Close each connection after its response, so no keep-alive task outlives the request that
+    #: caused it (the console waits for every task a request starts).
+    keep_alive = True
+
+    def __init__(self, identity: SlackIdentity, host: str = "127.0.0.1") -> None:
+        self.identity = identity
+        self.host = host
+        self.port = 0
+        self.messages: dict[tuple[str, str], Message] = {}
+        self.views: dict[str, dict[str, Any]] = {}
+        #: Who ``users.info`` knows; anyone else is a UTC user named after their id.
+        self.users: dict[str, SlackUser] = {}
+        self._responses: dict[str, ResponseTarget] = {}
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+
+    # ------------------------------------------------------------------ serving
+
+    async def start(self) -> None:
+        """Bind port 0 so parallel runs never collide, then read back the real port."""
+        app = web.Application(middlewares=[] if self.keep_alive else [_close_connections])
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_post("/response/{key}", self._handle_response_url)
+        self.add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        """Server root, e.g. ``http://127.0.0.1:PORT``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What ``AsyncWebClient(base_url=...)`` wants: ends in ``/api/`` (it urljoins methods)."""
+        return f"{self.url}/api/"
+
+    def new_response_url(self, target: ResponseTarget) -> str:
+        """A new ``response_url`` answering ``target``."""
+        key = uuid.uuid4().hex
+        self._responses[key] = target
+        return f"{self.url}/response/{key}"
+
+    # ------------------------------------------------------------------ hooks
+
+    def add_routes(self, app: web.Application) -> None:
+        """More routes on the same server (Socket Mode in the test fake)."""
+
+    def shown(self, shown: Shown) -> None:
+        """A message or view changed; what a Slack client would now show."""
+
+    def user(self, user_id: str) -> SlackUser:
+        """Who ``users.info`` describes."""
+        return self.users.get(user_id) or SlackUser(user_id, user_id.lower())
+
+    async def api_response(
+        self, method: str, args: dict[str, Any], request: web.Request
+    ) -> web.StreamResponse:
+        """The HTTP answer to a Web API call: Slack's canned reply."""
+        return web.json_response(self.reply(method, args))
+
+    async def response_url_response(
+        self, target: ResponseTarget, body: dict[str, Any], request: web.Request
+    ) -> web.StreamResponse:
+        """The HTTP answer to a ``response_url`` POST, after showing it: Slack's bare ``ok``."""
+        self.apply_response(target, body)
+        return web.Response(text="ok")
+
+    # ------------------------------------------------------------------ state
+
+    def current(self, key: tuple[str, str]) -> Message | None:
+        return self.messages.get(key)
+
+    def store_view(
+        self, view: dict[str, Any], view_id: str | None = None, external_id: str = ""
+    ) -> dict[str, Any]:
+        """Keep ``view`` as Slack returns it: with its id, a fresh ``hash`` and empty state."""
+        view_id = view_id or self._new_id("V")
+        stored = {
+            **view,
+            "id": view_id,
+            "team_id": self.identity.team_id,
+            "app_id": self.identity.app_id,
+            "bot_id": self.identity.bot_id,
+            "hash": f"{next(self._ids)}.{uuid.uuid4().hex[:8]}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "state": {"values": {}},
+        }
+        stored.setdefault("private_metadata", "")
+        stored.setdefault("callback_id", "")
+        stored.setdefault("external_id", external_id)
+        self.views[view_id] = stored
+        return stored
+
+    def apply_response(self, target: ResponseTarget, body: dict[str, Any]) -> None:
+        """What a ``response_url`` answer shows: the clicked message replaced or deleted, or a
+        new message (ephemeral unless ``in_channel``)."""
+        if target.channel is None:
+            return
+        original = target.message
+        text = body.get("text", "")
+        if original is not None and body.get("delete_original"):
+            self._change(original, deleted=True)
+        elif original is not None and body.get("replace_original"):
+            self._change(original, text=text, blocks=body.get("blocks") or [])
+        elif body.get("response_type") == "in_channel":
+            self._post(target.channel, text, body.get("blocks"))
+        else:
+            self._post(target.channel, text, body.get("blocks"), target.user_id)
+
+    def _next_ts(self) -> str:
+        """Unique, increasing message ts like Slack's ``1700000000.000100``."""
+        n = next(self._ts)
+        return f"{1700000000 + n // 10000}.{(n % 10000) * 100:06d}"
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):08d}"
+
+    def _post(self, channel: str, text: str, blocks: Any, only_user: str | None = None) -> Message:
+        message = Message(channel, self._next_ts(), text or "", list(blocks or []), only_user)
+        self.messages[message.key] = message
+        self.shown(message)
+        return message
+
+    def _change(self, key: tuple[str, str], **changes: Any) -> Message | None:
+        old = self.messages.get(key)
+        if old is None:
+            return None
+        new = replace(old, version=old.version + 1, **changes)
+        self.messages[key] = new
+        self.shown(new)
+        return new
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        args = await read_arguments(request)
+        return await self.api_response(request.match_info["method"], args, request)
+
+    async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        target = self._responses.get(request.match_info["key"])
+        if target is None:
+            return web.Response(status=404, text="expired_url")
+        raw = await request.text()
+        return await self.response_url_response(target, json.loads(raw) if raw else {}, request)
+
+    # ------------------------------------------------------------------ Web API methods
+
+    def reply(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's reply to ``method``: ``ok`` with the method's fields, or ``ok: false`` with
+        its ``error``; methods without a canned reply just succeed."""
+        handler = _METHODS.get(method)
+        result = handler(self, args) if handler else {}
+        return {"ok": "error" not in result, **result}
+
+    def _auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": self.identity.url,
+            "team": self.identity.team_name,
+            "user": "gpubook",
+            "team_id": self.identity.team_id,
+            "user_id": self.identity.bot_user_id,
+            "bot_id": self.identity.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"user": self.user(str(args.get("user", ""))).to_slack(self.identity.team_id)}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users") or args.get("channel") or "")
+        return {"no_op": False, "channel": {"id": dm_channel(users.split(",")[0])}}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        is_im = channel.startswith("D")
+        return {
+            "channel": {
+                "id": channel,
+                "name": "" if is_im else "general",
+                "is_channel": channel.startswith("C"),
+                "is_im": is_im,
+                "is_private": channel.startswith("G"),
+                "is_member": True,
+            },
+        }
+
+    @staticmethod
+    def _channel(args: dict[str, Any]) -> str:
+        return dm_channel(str(args.get("channel", "")))
+
+    def _message_reply(self, args: dict[str, Any], ts: str) -> dict[str, Any]:
+        return message_payload(
+            self.identity, ts, args.get("text", ""), args.get("blocks"), args.get("thread_ts")
+        )
+
+    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._post(self._channel(args), args.get("text", ""), args.get("blocks"))
+        reply = self._message_reply(args, message.ts)
+        return {"channel": message.channel, "ts": message.ts, "message": reply}
+
+    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._post(
+            self._channel(args), args.get("text", ""), args.get("blocks"), args.get("user")
+        )
+        return {"message_ts": message.ts}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (self._channel(args), str(args.get("ts", "")))
+        changes: dict[str, Any] = {"text": args.get("text", "")}
+        if "blocks" in args:
+            changes["blocks"] = args.get("blocks") or []
+        if self._change(key, **changes) is None and self.strict:
+            return {"error": "message_not_found"}
+        channel, ts = key
+        text = args.get("text", "")
+        return {
+            "channel": channel,
+            "ts": ts,
+            "text": text,
+            "message": self._message_reply(args, ts),
+        }
+
+    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (self._channel(args), str(args.get("ts", "")))
+        if self._change(key, deleted=True) is None and self.strict:
+            return {"error": "message_not_found"}
+        return {"channel": key[0], "ts": key[1]}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._show_view("open", self.store_view(args.get("view") or {}))
+
+    def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._show_view("push", self.store_view(args.get("view") or {}))
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Replace a view by id or ``external_id``; a stale ``hash`` conflicts, like Slack."""
+        external_id = str(args.get("external_id") or "")
+        view_id = args.get("view_id") or self._view_with_external_id(external_id)
+        current = self.views.get(view_id or "")
+        if current is None and self.strict:
+            return {"error": "not_found"}
+        if current is not None and args.get("hash") and args["hash"] != current["hash"]:
+            return {"error": "hash_conflict"}
+        return self._show_view("update", self.store_view(args.get("view") or {}, view_id))
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Each user's App Home keeps one id, so a click on an old one can be told stale."""
+        user_id = str(args.get("user_id", ""))
+        view = self.store_view(args.get("view") or {}, f"VHOME{user_id}")
+        return self._show_view("publish", view, user_id)
+
+    def _view_with_external_id(self, external_id: str) -> str | None:
+        if not external_id:
+            return None
+        return next((v["id"] for v in self.views.values() if v["external_id"] == external_id), None)
+
+    def _show_view(
+        self, how: str, view: dict[str, Any], user_id: str | None = None
+    ) -> dict[str, Any]:
+        self.shown(ViewShown(how, view, user_id))
+        return {"view": view}
+
+
+_METHODS: dict[str, Callable[[SlackWebAPI, dict[str, Any]], dict[str, Any]]] = {
+    "auth.test": SlackWebAPI._auth_test,
+    "users.info": SlackWebAPI._users_info,
+    "conversations.open": SlackWebAPI._conversations_open,
+    "conversations.info": SlackWebAPI._conversations_info,
+    "chat.postMessage": SlackWebAPI._chat_post_message,
+    "chat.postEphemeral": SlackWebAPI._chat_post_ephemeral,
+    "chat.update": SlackWebAPI._chat_update,
+    "chat.delete": SlackWebAPI._chat_delete,
+    "views.open": SlackWebAPI._views_open,
+    "views.push": SlackWebAPI._views_push,
+    "views.update": SlackWebAPI._views_update,
+    "views.publish": SlackWebAPI._views_publish,
+}
+
+
+@web.middleware
+async def _close_connections(request: web.Request, handler: Any) -> web.StreamResponse:
+    response = await handler(request)
+    response.force_close()
+    return response
+
+
+async def read_arguments(request: web.Request) -> dict[str, Any]:
+    """A Web API call's arguments, merged from the query and the body (slack_sdk sends GET
+    params, forms, JSON or multipart), with JSON-string fields (blocks, view…) decoded."""
+    args: dict[str, Any] = dict(request.query)
+    if request.method == "POST" and request.can_read_body:
+        if request.content_type == "application/json":
+            body = await request.json()
+            args.update(body if isinstance(body, dict) else {"_body": body})
+        else:
+            form = await request.post()
+            args.update({k: v if isinstance(v, str) else repr(v) for k, v in form.items()})
+    return {k: _decode_json_field(k, v) for k, v in args.items()}
+
+
+def _decode_json_field(key: str, value: Any) -> Any:
+    if key in JSON_FIELDS and isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def dm_channel(channel: str) -> str:
+    """Posting to a user id lands in the app's DM with them, which Slack reports as ``D<user>``."""
+    return f"D{channel}" if channel[:1] in ("U", "W") else channel
