@@ -46,6 +46,7 @@ from bot.console.slackapi import Message, ResponseTarget, Shown
 from bot.scheduler import LifecycleScheduler, start_lifecycle
 from bot.service import Actor
 from bot.slack_client import build_client
+from handlers.blocks.notifications import render as render_notices
 from handlers.context import Deps
 from storage.db import Database
 from storage.migrate import upgrade
@@ -158,6 +159,7 @@ class Session:
             build_client(CONSOLE_TOKEN, self.double.api_url),
             self.settings.service_config(),
             self.clock,
+            render=render_notices,
             sweep_seconds=self.sweep_seconds,
             reminder_before=self.settings.reminder_before,
         )
