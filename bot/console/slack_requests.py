@@ -183,43 +183,6 @@ def view_container(view_id: str) -> dict[str, Any]:
     return {"type": "view", "view_id": view_id}
 
 
-def view_payload(
-    app: SlackIdentity,
-    *,
-    view_id: str = "V0001",
-    callback_id: str = "",
-    type: str = "modal",
-    private_metadata: str = "",
-    state_values: dict[str, Any] | None = None,
-    blocks: list[dict[str, Any]] | None = None,
-    title: str = "GPU booking",
-) -> dict[str, Any]:
-    """A view as Slack embeds it in interaction payloads (with ``state.values`` and ``hash``)."""
-    view: dict[str, Any] = {
-        "id": view_id,
-        "team_id": app.team_id,
-        "type": type,
-        "blocks": blocks or [],
-        "private_metadata": private_metadata,
-        "callback_id": callback_id,
-        "state": {"values": state_values or {}},
-        "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
-        "clear_on_close": False,
-        "notify_on_close": False,
-        "root_view_id": view_id,
-        "previous_view_id": None,
-        "app_id": app.app_id,
-        "external_id": "",
-        "app_installed_team_id": app.team_id,
-        "bot_id": app.bot_id,
-    }
-    if type == "modal":
-        view["title"] = {"type": "plain_text", "text": title}
-        view["close"] = {"type": "plain_text", "text": "Cancel"}
-        view["submit"] = {"type": "plain_text", "text": "Submit"}
-    return view
-
-
 # --------------------------------------------------------------------------- payloads
 
 

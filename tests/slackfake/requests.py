@@ -11,6 +11,8 @@ slash_command("list").payload)``.
 from __future__ import annotations
 
 import dataclasses
+import secrets
+import time
 from typing import Any, Unpack
 
 import aiohttp
@@ -114,16 +116,29 @@ def view_payload(
     team_id: str = TEAM_ID,
 ) -> dict[str, Any]:
     """A view as Slack embeds it in interaction payloads (with ``state.values`` and ``hash``)."""
-    return shapes.view_payload(
-        _identity(team_id),
-        view_id=view_id,
-        callback_id=callback_id,
-        type=type,
-        private_metadata=private_metadata,
-        state_values=state_values,
-        blocks=blocks,
-        title=title,
-    )
+    view: dict[str, Any] = {
+        "id": view_id,
+        "team_id": team_id,
+        "type": type,
+        "blocks": blocks or [],
+        "private_metadata": private_metadata,
+        "callback_id": callback_id,
+        "state": {"values": state_values or {}},
+        "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+        "clear_on_close": False,
+        "notify_on_close": False,
+        "root_view_id": view_id,
+        "previous_view_id": None,
+        "app_id": APP_ID,
+        "external_id": "",
+        "app_installed_team_id": team_id,
+        "bot_id": BOT_ID,
+    }
+    if type == "modal":
+        view["title"] = {"type": "plain_text", "text": title}
+        view["close"] = {"type": "plain_text", "text": "Cancel"}
+        view["submit"] = {"type": "plain_text", "text": "Submit"}
+    return view
 
 
 def slash_command(
@@ -221,13 +236,13 @@ def view_submission(
 ) -> SignedRequest:
     """A modal submit. ``state_values`` is ``{block_id: {action_id: {type, value...}}}``."""
     identity = _identity(team_id)
-    view = shapes.view_payload(
-        identity,
+    view = view_payload(
         view_id=view_id,
         callback_id=callback_id,
         private_metadata=private_metadata,
         state_values=state_values,
         blocks=blocks,
+        team_id=team_id,
     )
     base = shapes.interaction(identity, "view_submission", user_id, trigger_id=trigger_id)
     payload = shapes.view_submission(base, view, response_urls)
@@ -247,8 +262,8 @@ def view_closed(
     """Sent only if the modal was opened with ``notify_on_close``; carries no trigger_id."""
     identity = _identity(team_id)
     payload = shapes.interaction(identity, "view_closed", user_id, with_trigger=False)
-    payload["view"] = shapes.view_payload(
-        identity, view_id=view_id, callback_id=callback_id, private_metadata=private_metadata
+    payload["view"] = view_payload(
+        view_id=view_id, callback_id=callback_id, private_metadata=private_metadata, team_id=team_id
     )
     payload["is_cleared"] = is_cleared
     return shapes.interaction_request(payload, **_with_secret(opts))
