@@ -173,6 +173,23 @@ async def pg_server_version(db: Database) -> str:
         return str(await session.scalar(text("SHOW server_version")))
 
 
+async def backends_and_machine(requested: str) -> tuple[list[str], dict[str, Any]]:
+    """The backends to measure (PostgreSQL dropped, with a line, when unreachable) and the
+    machine facts, printed: every database benchmark starts this way."""
+    backends = [b.strip() for b in requested.split(",") if b.strip()]
+    pg_version = None
+    if "postgres" in backends:
+        probe = await postgres_database()
+        if probe is None:
+            backends.remove("postgres")
+        else:
+            pg_version = await pg_server_version(probe)
+            await probe.dispose()
+    info = machine(pg_version)
+    print_machine(info)
+    return backends, info
+
+
 async def bulk_insert_bookings(db: Database, gpu_id: int, spans: Sequence[Span]) -> None:
     """Insert upcoming bookings straight into the table: seeding 10,000 rows via the service
     would take minutes and measure nothing of interest."""

@@ -34,11 +34,9 @@ from bench.common import (
     GIB,
     T0,
     add_gpus,
-    machine,
+    backends_and_machine,
     parse_args,
-    pg_server_version,
     postgres_database,
-    print_machine,
     print_table,
     sqlite_database,
     write_results,
@@ -171,17 +169,7 @@ async def bench_backend(
 async def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(__doc__.splitlines()[0], argv)
     ops = 40 if args.quick else 500
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    pg_version = None
-    if "postgres" in backends:
-        probe = await postgres_database()
-        if probe is None:
-            backends.remove("postgres")
-        else:
-            pg_version = await pg_server_version(probe)
-            await probe.dispose()
-    info = machine(pg_version)
-    print_machine(info)
+    backends, info = await backends_and_machine(args.backends)
     results: dict[str, Any] = {"machine": info, "ops_per_mode": ops, "backends": {}}
     with tempfile.TemporaryDirectory() as tmp:
         fresh_files = (Path(tmp) / f"create-{n}.db" for n in range(len(MODES) + 1))

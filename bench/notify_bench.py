@@ -32,12 +32,10 @@ from bench.common import (
     GIB,
     T0,
     add_gpus,
+    backends_and_machine,
     bulk_insert_bookings,
-    machine,
     parse_args,
-    pg_server_version,
     postgres_database,
-    print_machine,
     print_table,
     sqlite_database,
     write_results,
@@ -140,17 +138,7 @@ async def bench_backend(
 async def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(__doc__.splitlines()[0], argv)
     bookings = 100 if args.quick else 1000
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    pg_version = None
-    if "postgres" in backends:
-        probe = await postgres_database()
-        if probe is None:
-            backends.remove("postgres")
-        else:
-            pg_version = await pg_server_version(probe)
-            await probe.dispose()
-    info = machine(pg_version)
-    print_machine(info)
+    backends, info = await backends_and_machine(args.backends)
     results: dict[str, Any] = {"machine": info, "backends": {}}
     with tempfile.TemporaryDirectory() as tmp:
         factories: dict[str, Callable[[], Awaitable[Database | None]]] = {
