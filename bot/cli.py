@@ -23,6 +23,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -196,6 +197,27 @@ def _add_db(commands: Subparsers) -> None:
         "Apply the database migrations (safe to repeat) and print the revision reached.",
         service_command(_db_upgrade),
     )
+    backup = add_command(
+        actions,
+        "backup",
+        "Copy the SQLite database to FILE, safely while the bot runs (PostgreSQL: use pg_dump).",
+        service_command(_db_backup),
+    )
+    backup.add_argument("file", metavar="FILE", help="where to write the copy (must not exist)")
+
+
+async def _db_backup(args: argparse.Namespace, service: BookingService, _: Settings) -> int:
+    target = Path(args.file)
+    try:
+        await service.db.backup_to(target)
+    except FileExistsError:
+        print(f"{target} already exists; give a new file name.", file=sys.stderr)
+        return EXIT_REFUSED
+    except ValueError as exc:
+        print(f"{exc}.", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"Backed up to {target}.")
+    return EXIT_OK
 
 
 async def _db_upgrade(args: argparse.Namespace, service: BookingService, _: Settings) -> int:

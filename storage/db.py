@@ -11,8 +11,10 @@ second writer — in this process or another — wait for the first to commit.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing, nullcontext
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -133,5 +135,27 @@ class Database:
         except Exception:  # any failure means "unreachable" to a health check
             return False
 
+    async def backup_to(self, target: Path) -> None:
+        """Copy a SQLite database to ``target`` with SQLite's online backup API.
+
+        Safe while the bot runs (it copies a consistent snapshot, pages written meanwhile are
+        recopied), unlike copying the file, which can catch a half-written WAL. PostgreSQL has
+        ``pg_dump`` for this, so it raises ``ValueError`` there. An existing ``target`` is never
+        overwritten (``FileExistsError``).
+        """
+        if self.backend != "sqlite":
+            raise ValueError("backups of PostgreSQL are pg_dump's job: pg_dump DATABASE > FILE")
+        source = make_url(self.url).database
+        if not source or source == ":memory:":
+            raise ValueError("this SQLite database is in memory; there is no file to back up")
+        await asyncio.to_thread(_sqlite_backup, Path(source), target)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _sqlite_backup(source: Path, target: Path) -> None:
+    if target.exists():
+        raise FileExistsError(target)
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)

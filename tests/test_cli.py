@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass, fields
@@ -79,6 +80,16 @@ def test_db_upgrade_reports_the_revision_and_is_idempotent(gpubook):
     first, second = gpubook("db", "upgrade"), gpubook("db", "upgrade")
     assert (first.code, second.code) == (0, 0)
     assert first.out == second.out == "Database is at revision 0001.\n"
+
+
+def test_db_backup_copies_a_consistent_database_and_never_overwrites(gpubook, clean_env):
+    assert gpubook("gpu", "add", "a100", "80GB").code == 0
+    made = gpubook("db", "backup", "copy.db")
+    assert (made.code, made.out) == (0, "Backed up to copy.db.\n")
+    with sqlite3.connect(clean_env / "copy.db") as copy:
+        assert copy.execute("SELECT name, capacity_mib FROM gpus").fetchall() == [("a100", 81920)]
+    again = gpubook("db", "backup", "copy.db")
+    assert (again.code, again.err) == (1, "copy.db already exists; give a new file name.\n")
 
 
 def test_gpu_add_works_on_a_fresh_database_and_list_shows_a_table(gpubook):

@@ -48,3 +48,42 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "./dev test" in ci
     assert "`./dev test`" in readme
+
+
+def _readme_examples(pattern: str) -> list[str]:
+    """README lines/cells matching ``pattern``, with `[optional]` parts written out and the
+    first of `a|b` alternatives taken, so each reads as one concrete invocation."""
+    found = re.findall(pattern, (ROOT / "README.md").read_text(), flags=re.M)
+    examples = []
+    for text in found:
+        text = re.sub(r"\[([^\]]*)\]", r"\1", text)
+        text = re.sub(r"(\w+)\|\w+", r"\1", text)
+        examples.append(text.strip())
+    return examples
+
+
+def test_every_slash_command_in_the_readme_parses() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from handlers.command_parser import parse_command
+
+    examples = _readme_examples(r"`(/gpubook[^`]*)`")
+    assert len(examples) > 15
+    for example in examples:
+        # Slack sends a channel mention as <#C…|name> (the manifest asks it to escape them).
+        text = re.sub(r"#([a-z][\w-]*)", r"<#C0123ABCD|\1>", example.removeprefix("/gpubook"))
+        parse_command(text, now=datetime(2026, 1, 5, 8, tzinfo=UTC), tz=ZoneInfo("UTC"))
+
+
+def test_every_cli_command_in_the_readme_parses() -> None:
+    import shlex
+
+    from bot.cli import build_parser
+
+    examples = _readme_examples(r"^gpubook (\w.*?)(?:\s+#.*)?$")
+    assert len(examples) >= 9
+    parser = build_parser()
+    for example in examples:
+        args = parser.parse_args(shlex.split(example))
+        assert callable(args.handler), example
