@@ -38,7 +38,7 @@ from bench.common import (
 )
 from bot.app import build_app
 from bot.clock import FrozenClock
-from bot.runner import start_http
+from bot.runner import freeze_startup_objects, start_http
 from bot.service import Actor, BookingService, ServiceConfig
 from handlers.context import Deps
 from handlers.users import UserDirectory
@@ -129,6 +129,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 name: f"http://127.0.0.1:{r.addresses[0][1]}/slack/events"
                 for name, r in runners.items()
             }
+            freeze_startup_objects()  # as `gpubook serve` does once it has started
             connector = aiohttp.TCPConnector(limit=0)
             async with aiohttp.ClientSession(connector=connector) as session:
                 # Warm-up: auth.test, users.info for every user, SQLAlchemy's statement cache.

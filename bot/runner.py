@@ -236,13 +236,13 @@ async def serve(
             checks["socket_mode"] = handler.client.is_connected
             runner = await start_http(None, checks, port=settings.port, metrics=metrics)
             log.info("gpubook is connected over Socket Mode; health on port %d", settings.port)
-            _freeze_startup_objects()
+            freeze_startup_objects()
             await stop.wait()
             await handler.close_async()
         else:
             runner = await start_http(app, checks, port=settings.port, metrics=metrics)
             log.info("gpubook listens on port %d (%s, %s)", settings.port, EVENTS_PATH, HEALTH_PATH)
-            _freeze_startup_objects()
+            freeze_startup_objects()
             await stop.wait()
         await runner.cleanup()  # stops listening, then waits for HTTP requests in flight
         await wait_for_listeners()
@@ -254,7 +254,7 @@ async def serve(
     log.info("gpubook stopped")
 
 
-def _freeze_startup_objects() -> None:
+def freeze_startup_objects() -> None:
     # Startup objects live forever; frozen, GC stops rescanning them (30-day search tail ~3x).
     gc.collect()
     gc.freeze()

@@ -6,12 +6,13 @@ sqlite``): the service's PostgreSQL path is covered by the service tests.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 from datetime import timedelta
 from pathlib import Path
 
-from bench import capacity_bench, create_bench, utilisation_bench
+from bench import ack_latency, capacity_bench, create_bench, notify_bench, utilisation_bench
 from bench.common import GIB, T0, overlapping
 from bot import capacity
 from bot.capacity import Span
@@ -70,3 +71,21 @@ def test_naive_rule_refuses_back_to_back_bookings_the_peak_rule_accepts() -> Non
     args = (held, 24 * GIB, 8 * GIB, T0, T0 + 2 * hour)
     assert capacity.fits(*args)
     assert not utilisation_bench.naive_fits(*args)
+
+
+def test_notify_bench_announces_everything_with_one_call_per_channel(tmp_path: Path) -> None:
+    results = notify_bench.main(_quick(tmp_path, "--backends", "sqlite"))
+    run = results["backends"]["sqlite"]
+    assert run["unsent_after"] == 0
+    assert run["slack_calls"] == run["channels"]
+
+
+def test_ack_latency_bench_measures_both_apps_for_every_command(tmp_path: Path) -> None:
+    try:
+        results = ack_latency.main(_quick(tmp_path))
+    finally:
+        gc.unfreeze()  # the bench freezes startup objects as `gpubook serve` does
+    assert set(results["latency"]) == {
+        f"{app}/{command}" for app in ("gpubook", "bare") for command in ack_latency.COMMANDS
+    }
+    assert all(row["p50_ms"] > 0 for row in results["latency"].values())
