@@ -119,7 +119,7 @@ def _on_click(
         reply = action_reply(body, client, respond)
         if zoned:
             reply = zone_reply(reply, profile)
-        ok = await answer(reply, deps, lambda: work(click), replace=replace)
+        ok = await answer(reply, deps, lambda: work(click), replace=replace, tz=actor.tz)
         if ok and changes:
             await refresh_homes(deps, client, actor, click.changed)
 

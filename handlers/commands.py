@@ -181,7 +181,7 @@ async def _free(turn: Turn, cmd: cp.Free) -> Message:
     windows = await service.free(turn.actor, cmd.size_text, duration)
     text = f"Where {format_size(windows.memory_mib)} is free for {format_duration(duration)}"
     horizon = service.policy.search_horizon
-    return Message(text, free_message(windows, now=turn.now, horizon=horizon))
+    return Message(text, free_message(windows, now=turn.now, horizon=horizon, tz=turn.actor.tz))
 
 
 async def _help(turn: Turn, cmd: cp.Help) -> Message:
@@ -288,12 +288,12 @@ async def run_command(
     try:
         parsed = cp.parse_command(text, now=now, tz=actor.tz)
     except Exception as error:  # a refusal or a parser bug: answered like any other failure
-        await answer(reply, deps, _raising(error))
+        await answer(reply, deps, _raising(error), tz=actor.tz)
         return
     turn = Turn(deps, actor, client, channel, command.get("trigger_id", ""), now)
     handler = _HANDLERS[type(parsed)]
     task = parsed.task if isinstance(parsed, cp.Book) else None
-    ok = await answer(reply, deps, lambda: handler(turn, parsed), task=task)
+    ok = await answer(reply, deps, lambda: handler(turn, parsed), task=task, tz=actor.tz)
     if ok and isinstance(parsed, _CHANGES) and not getattr(parsed, "missing", ()):
         await refresh_homes(deps, client, actor, turn.changed)
 

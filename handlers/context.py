@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -185,13 +185,15 @@ def action_reply(
     return reply_for(client, user_id, respond, channel)
 
 
-def refusal_message(error: GpubookError, *, now: datetime, task: str | None = None) -> Message:
+def refusal_message(
+    error: GpubookError, *, now: datetime, task: str | None = None, tz: tzinfo = UTC
+) -> Message:
     """A service refusal as the refusal blocks, its sentence as the fallback text.
 
     The fallback is escaped like the blocks: a sentence may quote what the user typed.
     """
     return Message(
-        messages.escape_sentence(str(error)), messages.refusal(error, task=task, now=now)
+        messages.escape_sentence(str(error)), messages.refusal(error, task=task, now=now, tz=tz)
     )
 
 
@@ -206,6 +208,7 @@ async def answer(
     *,
     task: str | None = None,
     replace: bool = False,
+    tz: tzinfo = UTC,
 ) -> bool:
     """Run ``work`` and send what it returns; True when it succeeded.
 
@@ -217,7 +220,11 @@ async def answer(
     try:
         message = await work()
     except GpubookError as error:
-        ok, replace, message = False, False, refusal_message(error, now=deps.now(), task=task)
+        ok, replace, message = (
+            False,
+            False,
+            refusal_message(error, now=deps.now(), task=task, tz=tz),
+        )
     except Exception:
         log.exception("listener failed")
         ok, replace, message = False, False, apology()

@@ -272,7 +272,7 @@ async def _submit(
     async def confirm() -> Message:
         return confirmation(booking, headline, actor, deps.now())
 
-    await answer(_reply_to(client, user_id, meta), deps, confirm)
+    await answer(_reply_to(client, user_id, meta), deps, confirm, tz=actor.tz)
     await refresh_homes(deps, client, actor, [booking])
 
 

@@ -261,6 +261,9 @@ def test_capacity_refusal_offers_bookable_slots() -> None:
     assert json.loads(offered[1]["value"])["gpu"] == "a100-1"
     assert offered[0]["text"]["text"] == "Book rtx-0 12:00–14:00 UTC"
     assert f"<!date^{int(at(12).timestamp())}^" in all_text(dicts)
+    # Button text cannot hold date tokens: it is written in the one reader's own zone.
+    berlin = valid(messages.refusal(error, task=NASTY, now=T0, tz=ZoneInfo("Europe/Berlin")))
+    assert buttons(berlin)[0]["text"]["text"] == "Book rtx-0 13:00–15:00 CET"
 
 
 def test_capacity_refusal_without_task_or_alternative() -> None:

@@ -244,10 +244,18 @@ def slot_value(gpu: str, start: datetime, end: datetime, mib: int, task: str | N
 
 
 def slot_button(
-    gpu: str, start: datetime, end: datetime, mib: int, *, task: str | None, now: datetime
+    gpu: str,
+    start: datetime,
+    end: datetime,
+    mib: int,
+    *,
+    task: str | None,
+    now: datetime,
+    tz: tzinfo = UTC,
 ) -> ButtonElement:
-    """``Book a100-1 12:00–14:00 UTC``: button text cannot hold date tokens, so it says UTC."""
-    label = f"Book {gpu} {format_window(start, end, UTC, now)} UTC"
+    """``Book a100-1 12:00–14:00 CET``: button text cannot hold date tokens, so it is written in
+    the zone of the one person who sees it (these buttons are only on ephemeral replies)."""
+    label = f"Book {gpu} {format_window(start, end, tz, now)} {zone_label(tz, start)}"
     return button(label, ids.BOOK_SLOT, slot_value(gpu, start, end, mib, task), style="primary")
 
 
@@ -256,25 +264,29 @@ def escape_sentence(sentence: str) -> str:
     return _MENTION.sub(r"<@\1>", escape(sentence))
 
 
-def _offer(label: str, slot: SuggestedSlot, task: str | None, now: datetime) -> SectionBlock:
+def _offer(
+    label: str, slot: SuggestedSlot, task: str | None, now: datetime, tz: tzinfo
+) -> SectionBlock:
     text = (
         f"{label} `{escape(slot.gpu_name)}`, {format_size(slot.memory_mib)}: "
         f"{slack_window(slot.start, slot.end, now=now)}"
     )
     accessory = slot_button(
-        slot.gpu_name, slot.start, slot.end, slot.memory_mib, task=task, now=now
+        slot.gpu_name, slot.start, slot.end, slot.memory_mib, task=task, now=now, tz=tz
     )
     return section(text, accessory=accessory)
 
 
-def refusal(error: GpubookError, *, task: str | None, now: datetime) -> list[Block]:
+def refusal(
+    error: GpubookError, *, task: str | None, now: datetime, tz: tzinfo = UTC
+) -> list[Block]:
     """The service's sentence, and for a capacity refusal one Book button per offered window."""
     blocks: list[Block] = [section(f":x: {escape_sentence(str(error))}")]
     if isinstance(error, CapacityError):
         if error.suggestion is not None:
-            blocks.append(_offer("Earliest on", error.suggestion, task, now))
+            blocks.append(_offer("Earliest on", error.suggestion, task, now, tz))
         if error.alternative is not None:
-            blocks.append(_offer("Sooner on", error.alternative, task, now))
+            blocks.append(_offer("Sooner on", error.alternative, task, now, tz))
     return blocks
 
 
@@ -337,6 +349,7 @@ def free_message(
     now: datetime,
     horizon: timedelta,
     task: str | None = None,
+    tz: tzinfo = UTC,
 ) -> list[Block]:
     """Where and when ``fw.memory_mib`` is free for ``fw.duration``: soonest first, with Book buttons.
 
@@ -358,7 +371,7 @@ def free_message(
                 f"{want}: soonest on `{escape(best.gpu_name)}` at "
                 f"{slack_window(best.start, best.end, now=now)}",
                 accessory=slot_button(
-                    best.gpu_name, best.start, best.end, best.memory_mib, task=task, now=now
+                    best.gpu_name, best.start, best.end, best.memory_mib, task=task, now=now, tz=tz
                 ),
             ),
             DividerBlock(),
@@ -373,7 +386,7 @@ def free_message(
                 f"`{escape(gpu.name)}` ({format_size(gpu.capacity_mib)}): "
                 f"{slack_window(slot.start, slot.end, now=now)}",
                 accessory=slot_button(
-                    slot.gpu_name, slot.start, slot.end, slot.memory_mib, task=task, now=now
+                    slot.gpu_name, slot.start, slot.end, slot.memory_mib, task=task, now=now, tz=tz
                 ),
             )
         )
