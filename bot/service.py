@@ -437,16 +437,18 @@ class BookingService:
                 session, [g.id for g in gpus], start, horizon + duration
             )
         per_gpu: list[tuple[GpuInfo, Slot | None]] = []
-        best: Slot | None = None
+        ranked: list[tuple[tuple[datetime, int], Slot]] = []
         for g in gpus:
-            mib = mib_by_gpu[g.id]
-            at = capacity.earliest_fit(
-                spans_by_gpu[g.id], g.capacity_mib, mib, duration, start, horizon
-            )
+            mib, spans = mib_by_gpu[g.id], spans_by_gpu[g.id]
+            at = capacity.earliest_fit(spans, g.capacity_mib, mib, duration, start, horizon)
             slot = Slot(g.name, at, at + duration, mib) if at else None
             per_gpu.append((GpuInfo.of(g), slot))
-            if slot and (best is None or slot.start < best.start):
-                best = slot
+            if slot is not None:
+                # Soonest first; then the tightest fit (as placement does), so big cards stay
+                # free for big requests.
+                spare = g.capacity_mib - capacity.peak(spans, slot.start, slot.end).mib - mib
+                ranked.append(((slot.start, spare), slot))
+        best = min(ranked, key=lambda r: r[0])[1] if ranked else None
         return FreeWindows(next(iter(mib_by_gpu.values())), duration, per_gpu, best)
 
     async def utilisation(self, actor: Actor, start: datetime, end: datetime) -> Utilisation:

@@ -434,6 +434,16 @@ async def test_free_per_gpu_and_best(rtx: BookingService) -> None:
     await book(rtx, BOB, best.memory_mib, best.start, best.end, gpu=best.gpu_name)
 
 
+async def test_free_breaks_ties_towards_the_tightest_fit(rtx: BookingService) -> None:
+    """When several GPUs are free at once, the best offer keeps the bigger cards free."""
+    await add_gpu(rtx, "a100-1", "80GB")  # sorts first, and would be offered on a plain tie
+    await add_gpu(rtx, "rtx-1", "24GB")
+    await book(rtx, ALICE, "8GB", at(9), at(12), gpu="rtx-1")
+    free = await rtx.free(BOB, "8GB", timedelta(hours=2), not_before=at(10))
+    assert {s.start for _, s in free.per_gpu if s} == {at(10)}
+    assert free.best is not None and free.best.gpu_name == "rtx-1"  # 8 GB left vs 16 GB, 72 GB
+
+
 async def test_free_when_nothing_fits(rtx: BookingService) -> None:
     free = await rtx.free(BOB, "25GB", HOUR)
     assert free.best is None and [s for _, s in free.per_gpu] == [None]
