@@ -916,7 +916,8 @@ class BookingService:
         if same is not None:
             text += f" Earliest fit on `{gpu.name}`: {format_window(same.start, same.end, tz, now)} {zone}."
         if other is not None:
-            text += f" Sooner on `{other.gpu_name}`: {format_window(other.start, other.end, tz, now)} {zone}."
+            lead = "Sooner on" if same is not None else "It fits on"
+            text += f" {lead} `{other.gpu_name}`: {format_window(other.start, other.end, tz, now)} {zone}."
         if same is None and other is None:
             text += f" Nothing fits in the next {format_duration(self.policy.search_horizon)}."
         return text

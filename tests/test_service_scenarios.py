@@ -128,6 +128,13 @@ async def test_1_one_booking_within_capacity_allowed_and_one_over_capacity_refus
     assert (err.value.capacity_mib, err.value.requested_mib) == (24 * GB, 25 * GB)
     assert err.value.suggestion is None
 
+    # With a bigger card around, the refusal says where the request does fit.
+    await rtx.add_gpu(Actor(ADMIN), "a100-1", "80GB")
+    with pytest.raises(CapacityError) as err:
+        await book(rtx, BOB, "25GB", at(14), at(16))
+    assert "It fits on `a100-1`: 14:00–16:00 UTC." in str(err.value)
+    assert err.value.alternative is not None and err.value.alternative.gpu_name == "a100-1"
+
 
 async def test_2_two_bookings_totalling_75_percent_allowed_third_refused(
     rtx: BookingService,
