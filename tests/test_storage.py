@@ -119,3 +119,22 @@ async def test_sqlite_connections_use_wal_and_foreign_keys(db: Database) -> None
         async with transaction() as session:
             assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
             assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+
+
+def test_developers_alembic_config_sees_no_pending_model_changes(tmp_path) -> None:
+    """`alembic -c storage/alembic.ini` (README: adding a migration) works, and the models hold
+    nothing the migrations lack."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    alembic = Path(sys.executable).with_name("alembic")
+    config = Path(__file__).resolve().parents[1] / "storage" / "alembic.ini"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}"}
+    for command in (["upgrade", "head"], ["check"]):
+        done = subprocess.run(
+            [str(alembic), "-c", str(config), *command], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    assert "No new upgrade operations detected" in done.stdout + done.stderr
