@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import csv
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
         print(f"{args.command_parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except GpubookError as exc:
-        print(exc, file=sys.stderr)
+        print(_terminal_text(str(exc)), file=sys.stderr)
         return EXIT_REFUSED
     except (OSError, DBAPIError) as exc:
         url = make_url(settings.database_url).render_as_string(hide_password=True)
@@ -135,6 +136,11 @@ async def _with_service(
         return await command(args, BookingService(db, settings.service_config(), pinned), settings)
     finally:
         await db.dispose()
+
+
+def _terminal_text(sentence: str) -> str:
+    """A service sentence for a terminal: Slack's user mentions (``<@U123>``) read as ``@U123``."""
+    return re.sub(r"<@([A-Z0-9]+)>", r"@\1", sentence)
 
 
 def admin_actor(settings: Settings, tz: ZoneInfo = ZoneInfo("UTC")) -> Actor:

@@ -264,7 +264,7 @@ def test_cancel_as_another_user_is_refused(gpubook):
     booking_id = _book(gpubook, "20GB", "2026-11-30 10:00", "--for", "1h").out.strip()
     result = gpubook("cancel", booking_id, "--user", "U2")
     assert result.code == 1
-    assert result.err.startswith(f"Booking #{booking_id} belongs to <@U1>")
+    assert result.err.startswith(f"Booking #{booking_id} belongs to @U1;")
     assert [r["status"] for r in _export(gpubook)] == ["upcoming"]
 
 
