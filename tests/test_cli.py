@@ -402,7 +402,7 @@ def test_console_script_books_and_exports(clean_env):
     assert row["end"] == (start + timedelta(hours=1)).isoformat()
     refused = run("cancel", "1", "--user", "U2")
     assert refused.returncode == 1
-    assert "belongs to <@U1>" in refused.stderr
+    assert "belongs to @U1;" in refused.stderr
 
 
 # ---------------------------------------------------------------------------- settings
