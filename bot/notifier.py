@@ -217,13 +217,17 @@ class Notifier:
     async def _sent(
         self, rows: Sequence[Notification], now: datetime, channel: str, ts: str | None
     ) -> None:
-        """Mark rows sent; an announcement also becomes the thread for its booking's updates."""
+        """Mark rows sent; an announcement also becomes the thread for its booking's updates.
+
+        Whoever holds the claim by now, these rows *were* posted: recording that (unless another
+        worker already did) is what keeps them from being posted again.
+        """
         ids = [r.id for r in rows]
         announced = [r.booking_id for r in rows if r.kind == "announced" and r.booking_id]
         async with self.db.write() as session:
             await session.execute(
                 update(Notification)
-                .where(Notification.id.in_(ids))
+                .where(Notification.id.in_(ids), Notification.sent_at.is_(None))
                 .values(
                     sent_at=now,
                     slack_ts=ts,
@@ -242,13 +246,21 @@ class Notifier:
                 )
 
     async def _failed(self, rows: Sequence[Notification], now: datetime, error: str) -> None:
-        """Give the rows back with a later ``due_at``: a later flush retries them."""
+        """Give the rows back with a later ``due_at``: a later flush retries them.
+
+        Only rows this worker still holds: if a slow post outlived the lease, another worker
+        has claimed (or sent) them since, and its claim must stand.
+        """
         async with self.db.write() as session:
             for row in rows:
                 attempts = row.attempts + 1
                 await session.execute(
                     update(Notification)
-                    .where(Notification.id == row.id)
+                    .where(
+                        Notification.id == row.id,
+                        Notification.claimed_by == self.worker_id,
+                        Notification.sent_at.is_(None),
+                    )
                     .values(
                         attempts=attempts,
                         last_error=error,

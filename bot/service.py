@@ -67,6 +67,7 @@ RESERVED_GPU_NAMES = frozenset(
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
+NO_GPUS = "There are no GPUs yet; an admin adds one with `/gpubook admin gpu add NAME SIZE`."
 _SECOND = timedelta(seconds=1)
 
 
@@ -417,6 +418,8 @@ class BookingService:
         not_before: datetime | None = None,
     ) -> FreeWindows:
         """The earliest window for ``memory`` over ``duration``, per GPU and overall."""
+        if gpu is None:
+            self._refuse_percentage_without_gpu(memory)
         now = self.clock()
         start = max(not_before or now, now)
         if duration <= timedelta(0):
@@ -428,9 +431,7 @@ class BookingService:
                 else await self._gpus(session, actor.team_id)
             )
             if not gpus:
-                raise NotFound(
-                    "There are no GPUs yet; an admin adds one with `/gpubook admin gpu add NAME SIZE`."
-                )
+                raise NotFound(NO_GPUS)
             mib_by_gpu = {g.id: self._memory(memory, g.capacity_mib) for g in gpus}
             horizon = start + self.policy.search_horizon
             spans_by_gpu = await self._spans(
@@ -768,6 +769,15 @@ class BookingService:
             )
 
     @staticmethod
+    def _refuse_percentage_without_gpu(memory: int | str) -> None:
+        """Half of *which* card? Across several GPUs a percentage is a different size on each."""
+        if isinstance(memory, str) and memory.strip().endswith("%"):
+            raise InputError(
+                "A percentage needs a specific GPU; across GPUs, give the memory like `20GB`.",
+                field="memory",
+            )
+
+    @staticmethod
     def _memory(memory: int | str, capacity_mib: int | None) -> int:
         """MiB from an int or the text typed (a percentage is of ``capacity_mib``)."""
         mib = parse_size(memory, capacity_mib=capacity_mib) if isinstance(memory, str) else memory
@@ -841,30 +851,32 @@ class BookingService:
         end: datetime,
         now: datetime,
     ) -> tuple[Gpu, int]:
-        """Pick the best-fitting GPU for the window and lock it; re-check under the lock."""
-        if isinstance(memory, str) and memory.strip().endswith("%"):
-            raise InputError(
-                "A percentage needs a specific GPU; with `any`, give the memory like `20GB`.",
-                field="memory",
-            )
+        """Pick the best-fitting GPU for the window, deciding under the lock of every candidate.
+
+        The candidates (GPUs where the request fits by an unlocked read) are locked together in
+        id order — the order every other multi-GPU lock takes — so two placements, or a
+        placement and the lifecycle sweep, can wait for each other but never deadlock. The
+        choice is then made again from what the locked rows say.
+        """
+        self._refuse_percentage_without_gpu(memory)
         mib = self._memory(memory, None)
-        excluded: set[int] = set()
-        while True:
-            gpus = [g for g in await self._gpus(session, actor.team_id) if g.id not in excluded]
-            if not gpus:
-                raise NotFound(
-                    "There are no GPUs yet; an admin adds one with `/gpubook admin gpu add NAME SIZE`."
-                )
-            spans = await self._spans(session, [g.id for g in gpus], start, end)
-            loads = [capacity.GpuLoad(g, g.capacity_mib, spans[g.id]) for g in gpus]
+        gpus = await self._gpus(session, actor.team_id)
+        if not gpus:
+            raise NotFound(NO_GPUS)
+        seen = await self._spans(session, [g.id for g in gpus], start, end)
+        candidates = sorted(
+            (g.id for g in gpus if capacity.fits(seen[g.id], g.capacity_mib, mib, start, end)),
+        )
+        if candidates:
+            await session.execute(
+                select(Gpu.id).where(Gpu.id.in_(candidates)).order_by(Gpu.id).with_for_update()
+            )
+            locked = [g for g in gpus if g.id in candidates]
+            spans = await self._spans(session, candidates, start, end)
+            loads = [capacity.GpuLoad(g, g.capacity_mib, spans[g.id]) for g in locked]
             placement = capacity.best_placement(loads, mib, end - start, start, start)
-            if placement is None:
-                break
-            gpu = await self._lock_gpu(session, actor.team_id, placement.key.name)
-            locked = await self._spans(session, [gpu.id], start, end)
-            if capacity.fits(locked[gpu.id], gpu.capacity_mib, mib, start, end):
-                return gpu, mib
-            excluded.add(gpu.id)
+            if placement is not None:
+                return placement.key, mib
         soonest = await self._alternative(
             session, actor.team_id, None, mib, start, end - start, None
         )

@@ -54,6 +54,29 @@ async def test_forty_simultaneous_requests_from_one_process(service: BookingServ
     await _assert_six_of_forty_and_no_overbooking(service)
 
 
+async def test_simultaneous_any_gpu_requests_fill_every_card_and_never_deadlock(
+    service: BookingService,
+) -> None:
+    """`any` locks every candidate GPU in id order: racing placements (on PostgreSQL, several
+    transactions locking several rows) neither over-book a card nor deadlock."""
+    await add_gpu(service)  # rtx-0, 24 GB
+    await service.add_gpu(Actor(ADMIN), "rtx-1", "24GB")
+    await service.add_gpu(Actor(ADMIN), "a100-1", "48GB")
+    outcomes = await asyncio.gather(
+        *(book(service, Actor(f"U{i}"), "8GB", at(10), at(12), gpu=None) for i in range(16)),
+        return_exceptions=True,
+    )
+    unexpected = [o for o in outcomes if isinstance(o, BaseException)]
+    assert all(isinstance(o, CapacityError) for o in unexpected), unexpected
+    booked = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(booked) == 12  # 3 + 3 + 6 slices of 8 GB: every card full, none over
+    per_gpu = {
+        name: sum(b.memory_mib for b in booked if b.gpu_name == name)
+        for name in (CARD, "rtx-1", "a100-1")
+    }
+    assert per_gpu == {CARD: 24 * GB, "rtx-1": 24 * GB, "a100-1": 48 * GB}
+
+
 # ---------------------------------------------------------------------------- several processes
 
 

@@ -388,6 +388,25 @@ async def test_a_worker_killed_after_claiming_is_taken_over_once_its_lease_expir
     assert row.claimed_by == "survivor"
 
 
+async def test_a_late_failure_never_releases_a_claim_another_worker_took_over(
+    service: BookingService, client: AsyncWebClient
+) -> None:
+    """A post slower than the lease fails after a survivor has claimed the row: the survivor's
+    claim stands (a release would let a third worker post it again)."""
+    await add_gpu(service)
+    await book(service, at(9), at(10))
+    lease = timedelta(minutes=2)
+    slow = notifier_for(service, client, "slow", lease=lease)
+    survivor = notifier_for(service, client, "survivor", lease=lease)
+    assert len(await slow.claim(at(8))) == 1
+    assert len(await survivor.claim(at(8, 3))) == 1  # the slow worker's lease has lapsed
+
+    await slow._failed(await outbox(service.db), at(8, 4), "HTTP 500")
+
+    [row] = await outbox(service.db)
+    assert (row.claimed_by, row.attempts, row.last_error) == ("survivor", 0, None)
+
+
 async def test_two_notifiers_flushing_together_post_each_row_once(
     service: BookingService, client: AsyncWebClient, fake: FakeSlackWebAPI
 ) -> None:

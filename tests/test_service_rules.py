@@ -403,6 +403,9 @@ async def test_any_gpu_refuses_percentages(rtx: BookingService) -> None:
         with pytest.raises(InputError, match="A percentage needs a specific GPU"):
             await book(rtx, ALICE, "50%", at(10), at(12), gpu=None)
     assert (await book(rtx, ALICE, "50%", at(10), at(12))).memory_mib == 12 * GB
+    # `free` across GPUs likewise: half of a 24 GB and of an 80 GB card are different requests.
+    with pytest.raises(InputError, match="A percentage needs a specific GPU"):
+        await rtx.free(ALICE, "50%", timedelta(hours=1))
 
 
 async def test_any_gpu_refusal_offers_the_soonest_window_which_is_bookable(
