@@ -23,6 +23,7 @@ import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -133,7 +134,9 @@ async def _with_service(
     db = Database(settings.database_url)
     try:
         await upgrade(db)
-        return await command(args, BookingService(db, settings.service_config(), pinned), settings)
+        service = BookingService(db, settings.service_config(), pinned)
+        settings = replace(settings, team_id=await service.home_team(settings.team_id))
+        return await command(args, service, settings)
     finally:
         await db.dispose()
 
@@ -144,7 +147,7 @@ def _terminal_text(sentence: str) -> str:
 
 
 def admin_actor(settings: Settings, tz: ZoneInfo = ZoneInfo("UTC")) -> Actor:
-    return Actor(CLI_USER, settings.team_id, is_workspace_admin=True, tz=tz)
+    return Actor(CLI_USER, settings.team, is_workspace_admin=True, tz=tz)
 
 
 # ---------------------------------------------------------------------------- argument types
@@ -406,7 +409,7 @@ def _add_cancel(commands: Subparsers) -> None:
 
 
 async def _cancel(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
-    actor = Actor(args.user, settings.team_id) if args.user else admin_actor(settings)
+    actor = Actor(args.user, settings.team) if args.user else admin_actor(settings)
     booking = await service.cancel(actor, args.booking_id)
     window = format_window(booking.start, booking.end, UTC, service.clock())
     print(

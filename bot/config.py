@@ -67,7 +67,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "(none)",
         "Comma-separated Slack user ids with admin rights (workspace admins always have them).",
     ),
-    ("GPUBOOK_TEAM", DEFAULT_TEAM, "Workspace (team) id the `gpubook` command line acts in."),
+    (
+        "GPUBOOK_TEAM",
+        "(see meaning)",
+        f"Workspace (team) id the command line and console act in. Unset: the one workspace the database holds GPUs for, else `{DEFAULT_TEAM}`.",
+    ),
     (
         "GPUBOOK_ANNOUNCE",
         "true",
@@ -112,7 +116,8 @@ class Settings:
     port: int = 3000
     channel: str | None = None
     admins: frozenset[str] = frozenset()
-    team_id: str = DEFAULT_TEAM
+    #: The workspace the CLI and console act in; ``None``: not configured (see ``team``).
+    team_id: str | None = None
     announce: bool = True
     sweep_seconds: int = 30
     reminder_before: timedelta = timedelta(minutes=15)
@@ -136,13 +141,18 @@ class Settings:
             port=_integer(env, "PORT", 3000, low=1, high=65535),
             channel=_text(env, "GPUBOOK_CHANNEL"),
             admins=frozenset(_id_list(env, "GPUBOOK_ADMINS")),
-            team_id=_text(env, "GPUBOOK_TEAM") or DEFAULT_TEAM,
+            team_id=_text(env, "GPUBOOK_TEAM"),
             announce=_boolean(env, "GPUBOOK_ANNOUNCE", True),
             sweep_seconds=_integer(env, "GPUBOOK_SWEEP_SECONDS", 30, low=1, high=3600),
             reminder_before=_duration(env, "GPUBOOK_REMINDER", timedelta(minutes=15)),
             policy=Policy.from_env(env),
             log_level=_log_level(env),
         )
+
+    @property
+    def team(self) -> str:
+        """The configured workspace, or the local default (the console's own demo workspace)."""
+        return self.team_id or DEFAULT_TEAM
 
     def service_config(self) -> ServiceConfig:
         return ServiceConfig(

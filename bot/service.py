@@ -531,6 +531,24 @@ class BookingService:
 
     # ------------------------------------------------------------------ GPUs
 
+    async def home_team(self, configured: str | None) -> str:
+        """The workspace a tool outside Slack (CLI, console) acts in.
+
+        ``configured`` wins. Otherwise the one workspace this database holds GPUs for — so
+        `gpubook gpu add` next to a bot serving one Slack workspace lands where Slack sees it —
+        or the local default on an empty database. Several workspaces are ambiguous: refused.
+        """
+        if configured:
+            return configured
+        async with self.db.read() as session:
+            teams = sorted(set(await session.scalars(select(Gpu.team_id).distinct())))
+        if len(teams) > 1:
+            raise InputError(
+                f"This database holds several workspaces ({', '.join(teams)}); "
+                "set GPUBOOK_TEAM to the one to act in."
+            )
+        return teams[0] if teams else DEFAULT_TEAM
+
     async def list_gpus(self, actor: Actor, *, include_retired: bool = False) -> list[GpuInfo]:
         async with self.db.read() as session:
             return [

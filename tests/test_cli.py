@@ -378,6 +378,24 @@ def test_the_cli_acts_in_the_configured_team(gpubook, monkeypatch):
     assert json.loads(gpubook("gpu", "list", "--json").out) == []
 
 
+def test_without_a_configured_team_the_cli_acts_in_the_databases_only_workspace(
+    gpubook, monkeypatch
+):
+    """Next to a bot serving one Slack workspace, `gpubook gpu add` lands where Slack sees it."""
+    monkeypatch.setenv("GPUBOOK_TEAM", "T0SLACK")  # as if the bot had created these
+    gpubook("gpu", "add", "a100", "80GB")
+    monkeypatch.delenv("GPUBOOK_TEAM")
+    assert gpubook("gpu", "add", "t4", "16GB").code == 0
+    assert [g["name"] for g in json.loads(gpubook("gpu", "list", "--json").out)] == ["a100", "t4"]
+
+    monkeypatch.setenv("GPUBOOK_TEAM", "T0OTHER")
+    gpubook("gpu", "add", "h100", "80GB")
+    monkeypatch.delenv("GPUBOOK_TEAM")
+    ambiguous = gpubook("gpu", "list")
+    assert ambiguous.code == 1
+    assert "several workspaces (T0OTHER, T0SLACK); set GPUBOOK_TEAM" in ambiguous.err
+
+
 def test_console_script_books_and_exports(clean_env):
     """The installed `gpubook` entry point, in a process of its own, on the real clock."""
     script = Path(sys.executable).with_name("gpubook")
@@ -412,7 +430,8 @@ def test_settings_defaults():
     settings = Settings.from_env({})
     assert settings == Settings()
     assert settings.database_url == "sqlite+aiosqlite:///gpubook.db"
-    assert (settings.port, settings.team_id, settings.announce) == (3000, DEFAULT_TEAM, True)
+    assert (settings.port, settings.team_id, settings.announce) == (3000, None, True)
+    assert settings.team == DEFAULT_TEAM
     assert settings.reminder_before == timedelta(minutes=15)
     assert settings.policy == Policy()
 

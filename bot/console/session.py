@@ -122,7 +122,7 @@ class Session:
         self.style = style
         self.show = show
         self.sweep_seconds = sweep_seconds
-        self.workspace = Workspace(self.settings.team_id, tz_name or local_zone_name())
+        self.workspace = Workspace(self.settings.team, tz_name or local_zone_name())
         self.user_id = self.workspace.add_user(user)
         if admin:
             self.workspace.admins.add(self.user_id)
@@ -179,7 +179,7 @@ class Session:
     async def _seed_demo(self) -> list[str]:
         assert self.deps is not None
         service = self.deps.service
-        admin = Actor("console", self.settings.team_id, is_workspace_admin=True)
+        admin = Actor("console", self.settings.team, is_workspace_admin=True)
         if await service.list_gpus(admin, include_retired=True):
             return []
         for name, size, description in DEMO_GPUS:
@@ -215,7 +215,7 @@ class Session:
         else:
             self.workspace.admins.add(self.user_id)
         assert self.deps is not None
-        self.deps.users.forget(self.settings.team_id, self.user_id)
+        self.deps.users.forget(self.settings.team, self.user_id)
         return self.is_admin
 
     # ------------------------------------------------------------------ rendering
