@@ -123,12 +123,6 @@ class Usage:
     available_mib_s: int | None
     bookings: int
 
-    @property
-    def share(self) -> float | None:
-        if not self.available_mib_s:
-            return None
-        return self.booked_mib_s / self.available_mib_s
-
 
 @dataclass(frozen=True)
 class Utilisation:

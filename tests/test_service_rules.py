@@ -422,6 +422,30 @@ async def test_any_gpu_refusal_offers_the_soonest_window_which_is_bookable(
     await book(rtx, BOB, slot.memory_mib, slot.start, slot.end, gpu=slot.gpu_name)
 
 
+async def test_list_filters_by_owner_status_gpu_window_and_limit(rtx: BookingService) -> None:
+    await add_gpu(rtx, "rtx-1", "24GB")
+    morning = await book(rtx, ALICE, "4GB", at(9), at(10))
+    noon = await book(rtx, ALICE, "4GB", at(12), at(13), gpu="rtx-1")
+    evening = await book(rtx, BOB, "4GB", at(18), at(19))
+    cancelled = await book(rtx, ALICE, "4GB", at(20), at(21))
+    await rtx.cancel(ALICE, cancelled.id)
+
+    def ids(bookings: list[BookingInfo]) -> list[int]:
+        return [b.id for b in bookings]
+
+    assert ids(await rtx.list_bookings(ALICE)) == [morning.id, noon.id]
+    assert ids(await rtx.list_bookings(ALICE, everyone=True)) == [morning.id, noon.id, evening.id]
+    assert ids(await rtx.list_bookings(ALICE, statuses=[BookingStatus.CANCELLED])) == [cancelled.id]
+    assert ids(await rtx.list_bookings(ALICE, everyone=True, gpu="rtx-1")) == [noon.id]
+    # Half-open windows: 10:00–12:00 touches both the 09–10 and the 12–13 booking, overlaps neither.
+    assert ids(await rtx.list_bookings(ALICE, window=(at(10), at(12)))) == []
+    window = (at(9, 30), at(18, 30))
+    assert ids(await rtx.list_bookings(ALICE, everyone=True, window=window, limit=2)) == [
+        morning.id,
+        noon.id,
+    ]
+
+
 async def test_free_per_gpu_and_best(rtx: BookingService) -> None:
     await add_gpu(rtx, "rtx-1", "16GB")
     await book(rtx, ALICE, "24GB", T0, at(12))
@@ -496,7 +520,7 @@ async def test_utilisation_counts_exact_gb_hours(rtx: BookingService, clock: Fro
         ("UALICE", 12 * gb_h, 2),
     ]
     assert all(isinstance(u.booked_mib_s, int) for u in (*usage.per_gpu, *usage.per_user))
-    assert usage.per_gpu[0].share == pytest.approx(28 / 96)
+    assert usage.per_gpu[0].available_mib_s == 24 * 4 * gb_h  # 28 of 96 GB·h booked
 
     # Everyone's figures are for admins; each user sees their own.
     with pytest.raises(PermissionDenied, match="Only gpubook admins can see utilisation"):
