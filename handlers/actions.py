@@ -156,9 +156,17 @@ def _slot_without_task(body: dict[str, Any]) -> bool:
 
 
 async def _book_slot(click: Click) -> Message | None:
-    """Book exactly the offered window for the clicker; without a task, open the form instead."""
+    """Book the offered window for the clicker; without a task, open the form instead.
+
+    Offers often start "now", and the service refuses starts more than a minute past, so a window
+    already under way is booked from now to its end: the button stays good until the window ends
+    (after that the service's refusal of a past window is the right answer).
+    """
     gpu, mib, start, end, task = _slot(click.body)
     deps = click.deps
+    now = deps.now()
+    if start < now < end:
+        start = now
     if not task.strip():
         await open_booking_modal(
             deps,

@@ -181,7 +181,7 @@ EXAMPLES: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "/gpubook book <gpu|any> <size> <start> until <end> <task>",
-        "/gpubook book any 50% now until 17:00 eval run",
+        "/gpubook book any 20GB now until 17:00 eval run",
         "Book until a given time instead of for a duration.",
     ),
     ("/gpubook list", "/gpubook list", "Your upcoming and active bookings."),

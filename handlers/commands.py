@@ -25,6 +25,7 @@ from bot.views import BookingInfo
 from handlers import command_parser as cp
 from handlers.blocks.common import Message, escape
 from handlers.blocks.messages import (
+    NO_GPUS,
     audit_message,
     booking_list,
     calendar_message,
@@ -39,7 +40,6 @@ from handlers.blocks.messages import (
 from handlers.context import Deps, actor_and_profile, answer, reply_for, zone_reply
 from handlers.home import refresh_homes
 from handlers.modals import (
-    NO_GPUS,
     confirmation,
     duration_text,
     open_booking_modal,

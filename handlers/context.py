@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
@@ -47,8 +48,9 @@ class Deps:
     #: The same wait for listeners that answer through a response_url (valid for 30 minutes):
     #: they can afford to wait for the user's zone rather than read their times in UTC.
     reply_lookup_timeout: float = 10.0
-    #: A modal submission's whole work (lookup, save) must end within this, since its refusal
-    #: has to be the ack and Slack drops acks after 3 s; past it the form says "busy".
+    #: How long a modal submission (lookup, save) is awaited before its ack, since a refusal has
+    #: to be the ack and Slack drops acks after 3 s; past it the form closes and the save's
+    #: outcome is sent by message.
     submit_deadline: float = 2.5
 
     @property
@@ -111,16 +113,30 @@ class ResponseUrlReply:
 
 @dataclass(frozen=True)
 class EphemeralReply:
-    """An ephemeral message in a channel (a modal submitted after a command in that channel)."""
+    """An ephemeral message in a channel (a modal submitted after a command in that channel).
+
+    Slack refuses it where the bot cannot post (a DM between people, a private channel without
+    the bot: ``channel_not_found``, ``not_in_channel``, …) although the command worked there, and
+    by then the change is saved, so the answer goes by DM instead of being lost.
+    """
 
     client: AsyncWebClient
     channel: str
     user_id: str
 
     async def send(self, message: Message, *, replace: bool = False) -> None:
-        await self.client.chat_postEphemeral(
-            channel=self.channel, user=self.user_id, text=message.text, blocks=message.blocks
-        )
+        try:
+            await self.client.chat_postEphemeral(
+                channel=self.channel, user=self.user_id, text=message.text, blocks=message.blocks
+            )
+        except SlackApiError as error:
+            log.info(
+                "no ephemeral in %s (%s); answering %s by DM",
+                self.channel,
+                error.response.get("error"),
+                self.user_id,
+            )
+            await DirectReply(self.client, self.user_id).send(message, replace=replace)
 
 
 @dataclass(frozen=True)

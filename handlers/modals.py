@@ -3,8 +3,10 @@
 Opening happens right after ``ack()`` with the request's ``trigger_id``, which Slack expires within
 seconds, so the only work before ``views.open`` is one quick database read and a cached (or
 deadline-bounded) ``users.info``. A submission's refusal must be the ``ack`` itself
-(``response_action="errors"``), so submissions call the service *before* acking — that is one
-short transaction, under a deadline — and send the confirmation after.
+(``response_action="errors"``), so submissions call the service *before* acking — one short
+transaction, awaited up to a deadline — and send the confirmation after. A save that outlives the
+deadline is never cancelled (its commit may be under way): the form is closed and its outcome is
+sent by message instead.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from bot.units import format_duration, format_size, parse_duration
 from bot.views import BookingInfo
 from handlers import ids
 from handlers.blocks.common import Message, clip
-from handlers.blocks.messages import booking_confirmation
+from handlers.blocks.messages import NO_GPUS, booking_confirmation
 from handlers.blocks.modals import ANY_GPU, booking_modal, edit_modal, modal_values
 from handlers.context import (
     APOLOGY,
@@ -43,8 +45,6 @@ from handlers.home import refresh_homes
 
 log = logging.getLogger(__name__)
 
-NO_GPUS = "There are no GPUs yet; an admin adds one with `/gpubook admin gpu add NAME SIZE`."
-BUSY = "gpubook is busy; try again in a moment."
 LOST_TRACK = "This form lost track of its booking; open it again from the booking."
 #: The date-time picker has minute resolution: a start within this of the booking's is unchanged.
 PICKER_RESOLUTION = timedelta(minutes=1)
@@ -116,13 +116,13 @@ async def open_edit_modal(
     changed without reading the booking again.
     """
     booking = await deps.service.get_for_change(actor, booking_id, "edit")
-    view = edit_modal(booking, now=deps.now())
-    view.private_metadata = metadata(
+    shown = metadata(
         booking=booking.id,
         channel=channel,
         start=int(booking.start.timestamp()),
         end=int(booking.end.timestamp()),
     )
+    view = edit_modal(booking, now=deps.now(), private_metadata=shown)
     await client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -214,19 +214,18 @@ async def _update(
     return await deps.service.update(actor, booking_id, change)
 
 
-async def _save(
-    deps: Deps,
-    client: AsyncWebClient,
-    context: Any,
-    body: dict[str, Any],
-    meta: dict[str, Any],
-    save: Save,
-) -> tuple[Actor, BookingInfo]:
-    """Everything a submission does before its ack: who is asking, then one service call."""
-    actor = await actor_for(
-        deps, client, context.team_id, body["user"]["id"], max_wait=deps.lookup_timeout
-    )
-    return actor, await save(deps, actor, body["view"], meta)
+async def _refused_in_form(ack: Any, view: dict[str, Any], saving: asyncio.Task[Any]) -> bool:
+    """Ack a finished save's refusal (or an apology) into the form; False if it saved."""
+    try:
+        saving.result()
+    except GpubookError as error:
+        await ack(**_field_error(view, error.field, str(error)))
+        return True
+    except Exception:
+        log.exception("saving a modal failed")
+        await ack(**_field_error(view, None, APOLOGY))
+        return True
+    return False
 
 
 async def _submit(
@@ -240,40 +239,38 @@ async def _submit(
 ) -> None:
     """Save a form; refusals go back into the form, success closes it and confirms by message.
 
-    The save runs under ``deps.submit_deadline``: past it, it is cancelled (its transaction rolls
-    back) and the form says gpubook is busy, since an ack after 3 s is lost and the user would see
-    a generic Slack error instead.
+    The whole submission is awaited up to ``deps.submit_deadline``, since an ack after 3 s is lost.
+    A save still running then is left to finish rather than cancelled, because its commit may
+    already be under way and a "try again" would book twice: the form is closed at once and the
+    save's real outcome (confirmation or refusal) follows as a message.
     """
+    deadline = asyncio.get_running_loop().time() + deps.submit_deadline
     view = body["view"]
     user_id = body["user"]["id"]
     meta = read_metadata(view.get("private_metadata"))
-    try:
-        actor, booking = await asyncio.wait_for(
-            _save(deps, client, context, body, meta, save), deps.submit_deadline
-        )
-    except TimeoutError:
+    # Bounded by lookup_timeout: past it the actor is read in UTC.
+    actor = await actor_for(deps, client, context.team_id, user_id, max_wait=deps.lookup_timeout)
+    saving = asyncio.create_task(save(deps, actor, view, meta))
+    left = max(0.0, deadline - asyncio.get_running_loop().time())
+    done, _ = await asyncio.wait({saving}, timeout=left)
+    if not done:
         log.warning(
-            "saving %s for %s took over %.1fs",
+            "saving %s for %s took over %.1fs; its outcome goes by message",
             view.get("callback_id"),
             user_id,
             deps.submit_deadline,
         )
-        await ack(**_field_error(view, None, BUSY))
-        return
-    except GpubookError as error:
-        await ack(**_field_error(view, error.field, str(error)))
-        return
-    except Exception:
-        log.exception("saving a modal failed")
-        await ack(**_field_error(view, None, APOLOGY))
+    elif await _refused_in_form(ack, view, saving):
         return
     await ack()
 
-    async def confirm() -> Message:
+    async def outcome() -> Message:
+        # shield: should this listener be cancelled, the save still finishes.
+        booking = await asyncio.shield(saving)
         return confirmation(booking, headline, actor, deps.now())
 
-    await answer(_reply_to(client, user_id, meta), deps, confirm, tz=actor.tz)
-    await refresh_homes(deps, client, actor, [booking])
+    if await answer(_reply_to(client, user_id, meta), deps, outcome, tz=actor.tz):
+        await refresh_homes(deps, client, actor, [saving.result()])
 
 
 async def _save_new(

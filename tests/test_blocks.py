@@ -593,8 +593,8 @@ def test_booking_modal_with_300_gpus_shows_99_with_most_free_and_the_selected() 
 
 
 def test_edit_modal_upcoming_and_active() -> None:
-    upcoming = valid_view(modals.edit_modal(booking(hours=3), now=T0))
-    assert upcoming["callback_id"] == ids.EDIT_MODAL and upcoming["private_metadata"] == "42"
+    upcoming = valid_view(modals.edit_modal(booking(hours=3), now=T0, private_metadata="{}"))
+    assert upcoming["callback_id"] == ids.EDIT_MODAL and upcoming["private_metadata"] == "{}"
     assert upcoming["title"]["text"] == "Edit booking #42"
     blocks = _modal_blocks(upcoming)
     assert blocks[ids.BLOCK_MEMORY]["element"]["initial_value"] == "10GB"
@@ -602,13 +602,15 @@ def test_edit_modal_upcoming_and_active() -> None:
     assert blocks[ids.BLOCK_TASK]["element"]["initial_value"] == NASTY
     assert ids.BLOCK_START in blocks
     assert_escaped(upcoming)
-    active = valid_view(modals.edit_modal(booking(status=BookingStatus.ACTIVE), now=T0))
+    active = valid_view(
+        modals.edit_modal(booking(status=BookingStatus.ACTIVE), now=T0, private_metadata="")
+    )
     assert ids.BLOCK_START not in _modal_blocks(active)
     assert "<!date^" in all_text(active)
 
 
 def test_edit_modal_title_fits_24_chars_for_huge_ids() -> None:
-    view = valid_view(modals.edit_modal(booking(123456789012345), now=T0))
+    view = valid_view(modals.edit_modal(booking(123456789012345), now=T0, private_metadata=""))
     assert len(view["title"]["text"]) <= 24
 
 

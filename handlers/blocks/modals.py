@@ -207,10 +207,11 @@ def booking_modal(
     )
 
 
-def edit_modal(b: BookingInfo, *, now: datetime) -> View:
+def edit_modal(b: BookingInfo, *, now: datetime, private_metadata: str) -> View:
     """Change a booking's memory, start (before it starts), duration or task.
 
-    ``private_metadata`` is the booking id; the service checks ownership again on submit.
+    ``private_metadata`` is what the submission needs back (see ``handlers.modals``); the service
+    checks ownership again on submit.
     """
     title = f"Edit booking #{b.id}"
     if len(title) > MAX_TITLE:
@@ -233,7 +234,7 @@ def edit_modal(b: BookingInfo, *, now: datetime) -> View:
         submit=_title("Save"),
         close=_title("Cancel"),
         blocks=blocks,
-        private_metadata=str(b.id),
+        private_metadata=private_metadata,
     )
 
 

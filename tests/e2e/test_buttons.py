@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
+from bot.clock import FrozenClock
 from handlers import ids
 from storage.models import BookingStatus
 from tests.conftest import at
@@ -136,3 +138,42 @@ async def test_a_change_from_the_home_tab_is_answered_by_dm(bot: Bot) -> None:
     assert await bot.send(req) == (200, "")
     [dm] = await bot.fake.wait_for("chat.postMessage")
     assert dm.params["channel"] == "UA" and "Cancelled #1" in dm.params["text"]
+
+
+async def test_a_book_button_offered_from_now_still_books_minutes_later(
+    bot: Bot, clock: FrozenClock
+) -> None:
+    """Offers start "now" and the service refuses starts over a minute past: a window under way
+    is booked from the click to its end, and one already over is refused."""
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.add_gpu("a100-1", "80GB")
+    await bot.command("book rtx-0 20GB now for 2h big", user="UB")
+    refusal = await bot.command("book rtx-0 8GB now for 1h job", user="UA")
+    [offer] = [b for b in buttons(refusal, ids.BOOK_SLOT) if "a100-1" in b["value"]]
+    assert json.loads(offer["value"])["start"] == int(at(8).timestamp())
+    clock.advance(timedelta(minutes=30))
+    reply = await bot.click(ids.BOOK_SLOT, offer["value"], user="UA")
+    assert "Booked #2" in reply.params["text"]
+    [mine] = [b for b in await bot.bookings() if b.user_id == "UA"]
+    assert (mine.gpu_name, mine.start, mine.end) == ("a100-1", at(8, 30), at(9))
+    clock.advance(timedelta(hours=1))
+    late = await bot.click(ids.BOOK_SLOT, offer["value"], user="UA")
+    assert "past" in late.params["text"]
+    assert len(await bot.bookings()) == 2
+
+
+async def test_a_stale_book_button_without_a_task_opens_the_form_from_now(
+    bot: Bot, clock: FrozenClock
+) -> None:
+    await bot.add_gpu()
+    free = await bot.command("free 8GB for 2h")
+    offer = buttons(free, ids.BOOK_SLOT)[0]
+    clock.advance(timedelta(minutes=30))
+    req = slack_req.block_action(
+        ids.BOOK_SLOT, offer["value"], user_id="UA", response_url=bot.fake.response_url()
+    )
+    assert await bot.send(req) == (200, "")
+    [opened] = await bot.fake.wait_for("views.open")
+    blocks = {b.get("block_id"): b for b in opened.params["view"]["blocks"]}
+    assert blocks["start"]["element"]["initial_date_time"] == int(at(8, 30).timestamp())
+    assert blocks["duration"]["element"]["initial_value"] == "1h 30m"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
+from bot.errors import CapacityError, GpubookError
 from handlers import ids
+from handlers.command_parser import EXAMPLES
 from handlers.context import UTC_NOTE
 from storage.models import BookingStatus
 from tests.conftest import ADMIN, at
@@ -301,3 +305,35 @@ async def test_an_admins_change_refreshes_the_owners_home(bot: Bot) -> None:
         "views.publish", predicate=lambda c: c.params["user_id"] == "UA", count=4
     )
     assert "#2" in dump(home) and "#1" not in dump(home)
+
+
+async def test_every_book_and_free_example_in_help_is_accepted(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Help must not advertise a form the service refuses (a percentage with `any`, say); a
+    refusal for lack of memory would only be about the example's numbers."""
+    await bot.add_gpu("a100-1", "80GB")
+    await bot.add_gpu("rtx-0", "24GB")
+    outcomes: list[object] = []
+
+    def watched(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = await method(*args, **kwargs)
+            except GpubookError as error:
+                outcomes.append(error)
+                raise
+            outcomes.append(result)
+            return result
+
+        return call
+
+    for name in ("create", "free"):
+        monkeypatch.setattr(bot.service, name, watched(getattr(bot.service, name)))
+    examples = [e for _, e, _ in EXAMPLES if e.split()[1:2] in (["book"], ["free"])]
+    assert len(examples) >= 3
+    for example in examples:
+        await bot.command(example.removeprefix("/gpubook "))
+    assert len(outcomes) == len(examples)  # each reached the service (none opened a form)
+    refused = [e for e in outcomes if isinstance(e, GpubookError)]
+    assert all(isinstance(e, CapacityError) for e in refused), refused

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from handlers import ids
-from handlers.modals import BUSY, MAX_FIELD_ERROR
+from handlers.modals import MAX_FIELD_ERROR
 from storage.models import BookingStatus
 from tests.conftest import ADMIN, at
-from tests.e2e.conftest import Bot, form_state, submit
+from tests.e2e.conftest import Bot, dump, form_state, submit
 from tests.slackfake import requests as slack_req
 
 
@@ -157,22 +157,65 @@ async def test_field_errors_are_plain_text_not_escaped_mrkdwn(bot: Bot) -> None:
     assert len(long["errors"]["memory"]) <= MAX_FIELD_ERROR
 
 
+def hold_creates(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Make ``service.create`` wait for the returned event, then save for real: a save that
+    outlives the submit deadline yet completes."""
+    release = asyncio.Event()
+    create = bot.service.create
+
+    async def late_create(*args: Any, **kwargs: Any) -> Any:
+        await release.wait()
+        return await create(*args, **kwargs)
+
+    monkeypatch.setattr(bot.service, "create", late_create)
+    return release
+
+
 @pytest.mark.parametrize("deps_options", [{"submit_deadline": 0.2}])
-async def test_a_save_past_the_deadline_says_busy_in_the_form(
+async def test_a_save_past_the_deadline_closes_the_form_and_confirms_later(
     bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await bot.add_gpu()
     view = await open_form(bot)
-    stuck = asyncio.Event()  # never set: the save would wait forever
-
-    async def slow_create(*args: Any, **kwargs: Any) -> Any:
-        await stuck.wait()
-
-    monkeypatch.setattr(bot.service, "create", slow_create)
+    release = hold_creates(bot, monkeypatch)
     status, ack = await submit(bot, view, gpu="rtx-0", start=int(at(10).timestamp()), task="job")
-    assert (status, ack) == (200, {"response_action": "errors", "errors": {"gpu": BUSY}})
-    assert await bot.bookings() == []
+    assert (status, ack) == (200, {})  # closed, not "busy": a retry would book twice
     assert not bot.fake.calls_to("chat.postEphemeral")
+    release.set()
+    [posted] = await bot.fake.wait_for("chat.postEphemeral")
+    assert "Booked #1" in posted.params["text"] and "booking_extend" in dump(posted)
+    [booking] = await bot.bookings()
+    assert (booking.start, booking.task) == (at(10), "job")
+
+
+@pytest.mark.parametrize("deps_options", [{"submit_deadline": 0.2}])
+async def test_a_refusal_past_the_deadline_is_sent_by_message(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 20GB 10:00 for 2h big", user="UB")
+    view = await open_form(bot)
+    release = hold_creates(bot, monkeypatch)
+    status, ack = await submit(
+        bot, view, gpu="rtx-0", memory="8GB", start=int(at(10).timestamp()), task="small"
+    )
+    assert (status, ack) == (200, {})
+    release.set()
+    [posted] = await bot.fake.wait_for("chat.postEphemeral")
+    assert "Not enough memory" in posted.params["text"] and ids.BOOK_SLOT in dump(posted)
+    assert [b.user_id for b in await bot.bookings()] == ["UB"]
+
+
+async def test_a_confirmation_slack_will_not_post_ephemerally_comes_by_dm(bot: Bot) -> None:
+    """A DM or a private channel without the bot: the command worked, the ephemeral cannot."""
+    await bot.add_gpu()
+    view = await open_form(bot)
+    bot.fake.fail_next("chat.postEphemeral", error="channel_not_found")
+    status, ack = await submit(bot, view, gpu="rtx-0", start=int(at(10).timestamp()), task="job")
+    assert (status, ack) == (200, {})
+    [dm] = await bot.fake.wait_for("chat.postMessage")
+    assert dm.params["channel"] == "UA" and "Booked #1" in dm.params["text"]
+    assert len(bot.fake.calls_to("chat.postEphemeral", include_failed=True)) == 1
 
 
 async def test_edit_form_saves_without_reading_the_booking_again(
