@@ -67,6 +67,7 @@ RESERVED_GPU_NAMES = frozenset(
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
+#: What every interface says when a workspace has no GPU to book.
 NO_GPUS = "There are no GPUs yet; an admin adds one with `/gpubook admin gpu add NAME SIZE`."
 _SECOND = timedelta(seconds=1)
 

@@ -33,6 +33,7 @@ from slack_sdk.models.blocks import (
 
 from bot.capacity import Step
 from bot.errors import CapacityError, GpubookError, SuggestedSlot
+from bot.service import NO_GPUS
 from bot.timefmt import format_window, zone_label
 from bot.timeparse import day_bounds
 from bot.units import format_duration, format_size
@@ -324,9 +325,6 @@ def status_line(s: GpuStatus, now: datetime) -> str:
         f"`{escape(s.gpu.name)}` `{bar(s.used_mib, cap)}` {usage(s.used_mib, cap)} · "
         f"{format_size(s.free_mib)} free · next change {_next_change(s, now)}"
     )
-
-
-NO_GPUS = "There are no GPUs yet; an admin adds one with `/gpubook admin gpu add NAME SIZE`."
 
 
 def status_message(statuses: list[GpuStatus], *, now: datetime) -> list[Block]:
