@@ -10,9 +10,7 @@ or a CLI next to the bot do. Mixed concurrent operations keep the same invariant
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -25,9 +23,9 @@ from bot.service import Actor, BookingChange, BookingService, ServiceConfig
 from storage.db import Database
 from storage.migrate import upgrade
 from tests.conftest import ADMIN, PG_SCHEMA, T0, at, pg_database, require_postgres, reset_pg_schema
+from tests.procs import run_together
 from tests.test_service_scenarios import CARD, GB, add_gpu, all_bookings, book, holding_peak
 
-REPO = Path(__file__).resolve().parent.parent
 REQUESTS = 40
 FITTING = 6  # 6 × 4 GB = 24 GB
 PROCESSES = 4
@@ -92,30 +90,7 @@ async def _run_processes(url: str, schema: str | None) -> list[dict[str, object]
         f"--end={at(12).isoformat()}",
         f"--now={T0.isoformat()}",
     ] + ([f"--schema={schema}"] if schema else [])
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.procs.book_many",
-            f"--name=p{n}",
-            *common,
-            cwd=REPO,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for n in range(PROCESSES)
-    ]
-    for proc in procs:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 60)
-        if line != b"ready\n":
-            _, err = await proc.communicate()
-            pytest.fail(f"booking process did not start: {line!r} {err.decode()}")
-    results = await asyncio.gather(*(proc.communicate(b"go\n") for proc in procs))
-    for proc, (_, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err.decode()
-    return [json.loads(out) for out, _ in results]
+    return await run_together("book_many", [[f"--name=p{n}", *common] for n in range(PROCESSES)])
 
 
 def _assert_totals(results: list[dict[str, object]]) -> None:

@@ -8,9 +8,6 @@ test counts ``#<id>`` mentions per kind across every posted message.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -22,12 +19,12 @@ from bot.service import Actor, BookingService, ServiceConfig
 from storage.db import Database
 from storage.migrate import upgrade
 from tests.conftest import ADMIN, CHANNEL, T0, pg_database, require_postgres, reset_pg_schema
+from tests.procs import run_together
 from tests.slackfake import FakeSlackWebAPI
 from tests.test_notifier import mentions
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
 SCHEMA = "gpubook_lifecycle"
 BOOKINGS = 50
 GPUS = 5
@@ -72,32 +69,9 @@ async def _run_replicas(
         f"--channel={CHANNEL}",
         "--times=" + ",".join(t.isoformat() for t in SWEEPS),
     ] + ([f"--schema={schema}"] if schema else [])
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.procs.lifecycle_replica",
-            f"--worker=replica-{n}",
-            *common,
-            cwd=REPO,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for n in range(count)
-    ]
-    for proc in procs:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 60)
-        if line != b"ready\n":
-            _, err = await proc.communicate()
-            pytest.fail(f"replica did not start: {line!r} {err.decode()}")
-    results = await asyncio.wait_for(
-        asyncio.gather(*(proc.communicate(b"go\n") for proc in procs)), 300
+    return await run_together(
+        "lifecycle_replica", [[f"--worker=replica-{n}", *common] for n in range(count)]
     )
-    for proc, (_, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err.decode()
-    return [json.loads(out) for out, _ in results]
 
 
 def _assert_exactly_once(fake: FakeSlackWebAPI, ids: list[int], results: list[dict]) -> None:
