@@ -690,10 +690,6 @@ class BookingService:
                 workspace.channel_id, workspace.updated_at = channel_id, now
             self._audit(session, actor, "set_channel", None, now, {"channel_id": channel_id})
 
-    async def channel_for(self, team_id: str, gpu: GpuInfo | None = None) -> str | None:
-        async with self.db.read() as session:
-            return await self._channel(session, team_id, gpu.channel_id if gpu else None)
-
     # ------------------------------------------------------------------ rules
 
     def _require_admin(self, actor: Actor, what: str) -> None:

@@ -40,6 +40,7 @@ from bot.units import format_duration, format_size
 from bot.views import (
     AuditInfo,
     BookingInfo,
+    BookingStatus,
     CalendarData,
     FreeWindows,
     GpuInfo,
@@ -59,7 +60,6 @@ from handlers.blocks.common import (
     usage,
 )
 from handlers.command_parser import EXAMPLES
-from storage.models import BookingStatus
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_HEADER_TEXT = 150

@@ -29,11 +29,10 @@ from slack_sdk.models.views import View
 
 from bot.timefmt import zone_label
 from bot.units import format_duration, format_size
-from bot.views import BookingInfo, GpuStatus
+from bot.views import BookingInfo, BookingStatus, GpuStatus
 from handlers import ids
 from handlers.blocks.common import clip, escape, slack_date
 from handlers.blocks.messages import mib_text
-from storage.models import BookingStatus
 
 MAX_SELECT_OPTIONS = 100
 MAX_OPTION_TEXT = 75

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bot.app import build_app
 from bot.runner import default_health_checks, start_http
-from bot.service import Actor, BookingService
+from bot.service import Actor, BookingService, notification_channel
 from bot.views import BookingInfo
 from handlers.context import Deps
 from handlers.users import UserDirectory
@@ -68,6 +68,13 @@ class Bot:
 
     async def add_gpu(self, name: str = "rtx-0", size: str = "24GB") -> None:
         await self.service.add_gpu(self.admin, name, size)
+
+    async def workspace_channel(self) -> str | None:
+        """Where a booking on a GPU without a channel of its own is announced."""
+        async with self.service.db.read() as session:
+            return await notification_channel(
+                session, TEAM, None, self.service.config.default_channel
+            )
 
     async def bookings(self, *statuses: BookingStatus) -> list[BookingInfo]:
         return await self.service.list_bookings(

@@ -194,7 +194,7 @@ async def test_admin_gpu_add_retire_channel_and_stats(bot: Bot) -> None:
     assert "Added `a100-3`" in added.params["text"]
     channel = await bot.command("admin channel <#C0GPU|gpu>", user=ADMIN)
     assert "<#C0GPU>" in channel.params["text"]
-    assert await bot.service.channel_for("T0001") == "C0GPU"
+    assert await bot.workspace_channel() == "C0GPU"
     await bot.command("book a100-3 8GB now for 2h stats", user="UA")
     stats = await bot.command("admin stats 30", user=ADMIN)
     assert "a100-3" in dump(stats)
@@ -218,7 +218,7 @@ async def test_admin_commands_refuse_non_admins(bot: Bot) -> None:
         reply = await bot.command(text, user="UA")
         assert "Only gpubook admins" in reply.params["text"], text
     assert [g.name for g in await bot.service.list_gpus(bot.admin)] == ["rtx-0"]
-    assert await bot.service.channel_for("T0001") == "CGPU"  # the configured default
+    assert await bot.workspace_channel() == "CGPU"  # the configured default
 
 
 async def test_unknown_subcommand(bot: Bot) -> None:
@@ -234,7 +234,7 @@ async def test_admin_channel_for_one_gpu_from_a_slack_mention(bot: Bot) -> None:
     assert reply.params["text"] == "`rtx-0`'s notifications now go to <#C0RTX>."
     gpus = {g.name: g for g in await bot.service.list_gpus(bot.admin)}
     assert (gpus["rtx-0"].channel_id, gpus["a100-1"].channel_id) == ("C0RTX", None)
-    assert await bot.service.channel_for("T0001") == "CGPU"  # the workspace's is unchanged
+    assert await bot.workspace_channel() == "CGPU"  # the workspace's is unchanged
 
 
 async def test_admin_retire_with_cancel_future_lists_what_it_ended(bot: Bot) -> None:
