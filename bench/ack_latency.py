@@ -3,7 +3,7 @@
 Slack gives an app 3 s to ack; gpubook's listeners ack before any work, so their ack latency
 should be Bolt's own plus noise, even while earlier requests' work (database, Web API calls to a
 fake Slack) competes for the same event loop. Both apps run in this process, behind the same
-aiohttp endpoint (``bot.runner.start_http``), and are measured in alternating waves of
+aiohttp endpoint (``bot.runtime.runner.start_http``), and are measured in alternating waves of
 ``--concurrency`` simultaneous signed requests, so they share the machine's conditions.
 Latency is from sending a signed request to receiving the HTTP response (the ack); signing
 happens before the timer starts.
@@ -36,10 +36,10 @@ from bench.common import (
     print_table,
     write_results,
 )
-from bot.app import build_app
-from bot.clock import FrozenClock
-from bot.runner import freeze_startup_objects, start_http
-from bot.service import Actor, BookingService, ServiceConfig
+from bot.booking.service import Actor, BookingService, ServiceConfig
+from bot.core.clock import FrozenClock
+from bot.runtime.app import build_app
+from bot.runtime.runner import freeze_startup_objects, start_http
 from handlers.context import Deps
 from handlers.users import UserDirectory
 from storage.db import Database

@@ -47,11 +47,11 @@ from bench.common import (
     time_ns,
     write_results,
 )
-from bot import capacity
-from bot.capacity import Span
-from bot.clock import FrozenClock
-from bot.errors import CapacityError
-from bot.service import Actor, BookingService
+from bot.booking.service import Actor, BookingService
+from bot.core import capacity
+from bot.core.capacity import Span
+from bot.core.clock import FrozenClock
+from bot.core.errors import CapacityError
 
 CAPACITY_MIB = 80 * GIB
 WINDOW_START = T0 + timedelta(days=30, hours=2)

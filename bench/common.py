@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from bot.capacity import Span
-from bot.service import Actor, BookingService
+from bot.booking.service import Actor, BookingService
+from bot.core.capacity import Span
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Booking, BookingStatus

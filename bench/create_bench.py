@@ -41,8 +41,8 @@ from bench.common import (
     sqlite_database,
     write_results,
 )
-from bot.clock import FrozenClock
-from bot.service import Actor, BookingService, ServiceConfig
+from bot.booking.service import Actor, BookingService, ServiceConfig
+from bot.core.clock import FrozenClock
 from storage.db import Database
 from storage.models import Booking, BookingStatus
 

@@ -40,11 +40,11 @@ from bench.common import (
     sqlite_database,
     write_results,
 )
-from bot.capacity import Span
-from bot.clock import FrozenClock
-from bot.lifecycle import Lifecycle
-from bot.notifier import Notifier
-from bot.service import BookingService, ServiceConfig
+from bot.booking.service import BookingService, ServiceConfig
+from bot.core.capacity import Span
+from bot.core.clock import FrozenClock
+from bot.lifecycle.notifier import Notifier
+from bot.lifecycle.sweep import Lifecycle
 from handlers.blocks.notifications import render as render_notices
 from storage.db import Database
 from storage.models import Notification

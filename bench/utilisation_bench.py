@@ -3,7 +3,7 @@
 The system gpubook replaces refused a request when the memory of *every* booking overlapping the
 window, plus the request, exceeded the card — even when those bookings never run at the same
 time. gpubook asks the real question: the most memory held at any one instant
-(``bot.capacity.fits``). This replays one seeded synthetic trace through both rules.
+(``bot.core.capacity.fits``). This replays one seeded synthetic trace through both rules.
 
 The trace: two weeks, four GPUs (24, 24, 48, 80 GB), Poisson arrivals; 70 % small requests
 (2–8 GB), 22 % medium (10–20 GB), 8 % whole-card; durations log-uniform over 30 min – 12 h; half
@@ -35,8 +35,8 @@ from bench.common import (
     print_table,
     write_results,
 )
-from bot import capacity
-from bot.capacity import Span
+from bot.core import capacity
+from bot.core.capacity import Span
 
 GPUS_GIB = (24, 24, 48, 80)
 HOUR = timedelta(hours=1)
@@ -98,7 +98,7 @@ def never_exceeds(spans: Sequence[Span], capacity_mib: int, start: datetime, end
     """The oracle: held memory summed at every instant where it can rise within ``[start, end)``.
 
     Held memory only rises where a span starts, so checking the window's start and every span
-    start inside it covers every instant — a brute force independent of ``bot.capacity``.
+    start inside it covers every instant — a brute force independent of ``bot.core.capacity``.
     """
     instants = {start} | {s.start for s in spans if start < s.start < end}
     return all(sum(s.mib for s in spans if s.start <= t < s.end) <= capacity_mib for t in instants)

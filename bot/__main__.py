@@ -2,7 +2,7 @@
 
 import sys
 
-from bot import cli
+from bot.cli import main as cli
 
 if __name__ == "__main__":
     raise SystemExit(cli.main(["serve", *sys.argv[1:]]))

@@ -21,10 +21,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import InputError
-from bot.service import Actor
-from bot.units import format_duration
-from bot.views import BookingInfo
+from bot.booking.service import Actor
+from bot.core.errors import InputError
+from bot.core.snapshots import BookingInfo
+from bot.core.units import format_duration
 from handlers import ids
 from handlers.blocks.common import Message
 from handlers.blocks.messages import CALENDAR_NAV_ACTION, mib_text

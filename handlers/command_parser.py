@@ -6,7 +6,7 @@ case-insensitive, GPU names are lower-cased, task text is kept as typed.
 
 `book` is forgiving on purpose: when parts are missing it returns a :class:`Book` naming them in
 ``missing`` so the caller can open a pre-filled modal instead of refusing. Parts that are present
-but malformed are refused with an :class:`~bot.errors.InputError` saying what to type.
+but malformed are refused with an :class:`~bot.core.errors.InputError` saying what to type.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.errors import InputError
-from bot.service import validate_gpu_name
-from bot.timeparse import parse_day, split_when
-from bot.units import MAX_MIB, parse_duration, parse_size
+from bot.booking.service import validate_gpu_name
+from bot.core.errors import InputError
+from bot.core.timeparse import parse_day, split_when
+from bot.core.units import MAX_MIB, parse_duration, parse_size
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import NotFound
-from bot.service import Actor
-from bot.timeparse import day_bounds
-from bot.units import format_duration, format_size
-from bot.views import BookingInfo
+from bot.booking.service import Actor
+from bot.core.errors import NotFound
+from bot.core.snapshots import BookingInfo
+from bot.core.timeparse import day_bounds
+from bot.core.units import format_duration, format_size
 from handlers import command_parser as cp
 from handlers.blocks.common import Message, escape
 from handlers.blocks.messages import (

@@ -1,6 +1,6 @@
 """What every listener shares: the dependencies, who is asking, and how to answer them.
 
-Listeners follow one shape — ``ack()``, work out the :class:`~bot.service.Actor`, call the one
+Listeners follow one shape — ``ack()``, work out the :class:`~bot.booking.service.Actor`, call the one
 service, render with a builder, reply — and the parts of it that would otherwise be repeated in
 every listener live here: building the actor from Bolt's context and the cached ``users.info``,
 the three ways of answering one person (a ``response_url``, an ephemeral message in a channel, a
@@ -21,9 +21,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import Clock
-from bot.errors import GpubookError
-from bot.service import DEFAULT_TEAM, Actor, BookingService
+from bot.booking.service import DEFAULT_TEAM, Actor, BookingService
+from bot.core.clock import Clock
+from bot.core.errors import GpubookError
 from handlers.blocks import messages
 from handlers.blocks.common import Message
 from handlers.users import UserDirectory, UserProfile
@@ -36,7 +36,7 @@ UTC_NOTE = "Times read in UTC: I couldn't fetch your time zone from Slack."
 
 @dataclass(frozen=True)
 class Deps:
-    """Everything listeners need, built once per process (see ``bot.app.build_deps``)."""
+    """Everything listeners need, built once per process (see ``bot.runtime.app.build_deps``)."""
 
     service: BookingService
     users: UserDirectory

@@ -21,11 +21,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import GpubookError, InputError, NotFound
-from bot.service import Actor, BookingChange
-from bot.timefmt import format_window, zone_label
-from bot.units import format_duration, format_size, parse_duration
-from bot.views import BookingInfo
+from bot.booking.service import Actor, BookingChange
+from bot.core.errors import GpubookError, InputError, NotFound
+from bot.core.snapshots import BookingInfo
+from bot.core.timefmt import format_window, zone_label
+from bot.core.units import format_duration, format_size, parse_duration
 from handlers import ids
 from handlers.blocks.common import Message, clip
 from handlers.blocks.messages import NO_GPUS, booking_confirmation

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FrozenClock
-from bot.service import Actor, BookingService, ServiceConfig
+from bot.booking.service import Actor, BookingService, ServiceConfig
+from bot.core.clock import FrozenClock
 from storage.db import Database, normalise_url
 from storage.migrate import upgrade
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from bench import ack_latency, capacity_bench, create_bench, notify_bench, utilisation_bench
 from bench.common import GIB, T0, overlapping
-from bot import capacity
-from bot.capacity import Span
+from bot.core import capacity
+from bot.core.capacity import Span
 
 
 def _quick(tmp_path: Path, *extra: str) -> list[str]:

@@ -13,9 +13,9 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot import capacity
-from bot.errors import CapacityError, NotFound, PermissionDenied, SuggestedSlot
-from bot.views import (
+from bot.core import capacity
+from bot.core.errors import CapacityError, NotFound, PermissionDenied, SuggestedSlot
+from bot.core.snapshots import (
     AuditInfo,
     BookingInfo,
     CalendarData,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.capacity import (
+from bot.core.capacity import (
     GpuLoad,
     Peak,
     Placement,

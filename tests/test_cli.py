@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.clock import FrozenClock
-from bot.config import SETTINGS_DOC, Settings
-from bot.errors import InputError
-from bot.policy import Policy
-from bot.service import DEFAULT_TEAM
+from bot.booking.service import DEFAULT_TEAM
+from bot.cli.main import main
+from bot.core.clock import FrozenClock
+from bot.core.errors import InputError
+from bot.core.policy import Policy
+from bot.runtime.config import SETTINGS_DOC, Settings
 
 #: Monday 30 November 2026, 08:00 UTC: "now" for the in-process commands.
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)

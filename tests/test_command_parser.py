@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import InputError
+from bot.core.errors import InputError
 from handlers.command_parser import (
     EXAMPLES,
     AdminAudit,

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FrozenClock
-from bot.errors import CapacityError, GpubookError
-from bot.service import Actor, BookingChange, BookingService, ServiceConfig
+from bot.booking.service import Actor, BookingChange, BookingService, ServiceConfig
+from bot.core.clock import FrozenClock
+from bot.core.errors import CapacityError, GpubookError
 from storage.db import Database
 from storage.migrate import upgrade
 from tests.conftest import ADMIN, PG_SCHEMA, T0, at, pg_database, require_postgres, reset_pg_schema

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FrozenClock
-from bot.config import Settings
 from bot.console.repl import LoopThread, Printer, Repl
 from bot.console.session import Session
+from bot.core.clock import FrozenClock
+from bot.runtime.config import Settings
 from tests.conftest import T0
 
 #: Raise this from the script to press Ctrl-C at a prompt.

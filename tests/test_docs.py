@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.config import SETTINGS_DOC
+from bot.runtime.config import SETTINGS_DOC
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
 
 
 def settings_table() -> str:
-    """The README's settings table, rendered from ``bot.config.SETTINGS_DOC``."""
+    """The README's settings table, rendered from ``bot.runtime.config.SETTINGS_DOC``."""
     rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
     rows += [f"| `{name}` | `{default}` | {meaning} |" for name, default, meaning in SETTINGS_DOC]
     return "\n".join(rows)
@@ -79,7 +79,7 @@ def test_every_slash_command_in_the_readme_parses() -> None:
 def test_every_cli_command_in_the_readme_parses() -> None:
     import shlex
 
-    from bot.cli import build_parser
+    from bot.cli.main import build_parser
 
     examples = _readme_examples(r"^gpubook (\w.*?)(?:\s+#.*)?$")
     assert len(examples) >= 9

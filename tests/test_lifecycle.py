@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
-from bot.lifecycle import ACTOR, Lifecycle
-from bot.service import Actor, BookingService, ServiceConfig
-from bot.views import BookingInfo
+from bot.booking.service import Actor, BookingService, ServiceConfig
+from bot.core.clock import FrozenClock
+from bot.core.snapshots import BookingInfo
+from bot.lifecycle.sweep import ACTOR, Lifecycle
 from storage.db import Database
 from storage.models import AuditEntry, Booking, BookingStatus, Notification
 from tests.conftest import ADMIN, CHANNEL, at, pg_database

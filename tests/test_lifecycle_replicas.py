@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FrozenClock
-from bot.service import Actor, BookingService, ServiceConfig
+from bot.booking.service import Actor, BookingService, ServiceConfig
+from bot.core.clock import FrozenClock
 from storage.db import Database
 from storage.migrate import upgrade
 from tests.conftest import ADMIN, CHANNEL, T0, pg_database, require_postgres, reset_pg_schema

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import FrozenClock
-from bot.lifecycle import AdvanceCounts
-from bot.notifier import FlushStats
-from bot.scheduler import LifecycleScheduler, start_lifecycle
-from bot.service import BookingService
+from bot.booking.service import BookingService
+from bot.core.clock import FrozenClock
+from bot.lifecycle.notifier import FlushStats
+from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
+from bot.lifecycle.sweep import AdvanceCounts
 from handlers.blocks.notifications import render as render_notices
 from tests.conftest import CHANNEL, T0, at
 from tests.slackfake import FakeSlackWebAPI

@@ -16,9 +16,9 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
-from bot.notifier import Notifier, retry_delay
-from bot.service import Actor, BookingChange, BookingService, ServiceConfig
+from bot.booking.service import Actor, BookingChange, BookingService, ServiceConfig
+from bot.core.clock import FrozenClock
+from bot.lifecycle.notifier import Notifier, retry_delay
 from handlers import ids
 from handlers.blocks.notifications import EMOJI
 from handlers.blocks.notifications import render as render_notices

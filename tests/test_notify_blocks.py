@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.views import BookingInfo, Notice
+from bot.core.snapshots import BookingInfo, Notice
 from handlers import ids
 from handlers.blocks.notifications import (
     DETAIL_LINES,

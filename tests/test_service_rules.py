@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import FrozenClock
-from bot.errors import (
+from bot.booking.service import Actor, BookingChange, BookingService
+from bot.core.clock import FrozenClock
+from bot.core.errors import (
     CapacityError,
     InputError,
     InvalidState,
@@ -22,8 +23,7 @@ from bot.errors import (
     PermissionDenied,
     PolicyViolation,
 )
-from bot.service import Actor, BookingChange, BookingService
-from bot.views import BookingInfo
+from bot.core.snapshots import BookingInfo
 from storage.models import BookingStatus
 from tests.conftest import ADMIN, CHANNEL, T0, at
 from tests.test_service_scenarios import (

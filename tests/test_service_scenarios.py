@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot import capacity
-from bot.clock import FrozenClock
-from bot.errors import (
+from bot.booking.service import Actor, BookingChange, BookingService
+from bot.core import capacity
+from bot.core.clock import FrozenClock
+from bot.core.errors import (
     CapacityError,
     InputError,
     InvalidState,
@@ -26,8 +27,7 @@ from bot.errors import (
     PermissionDenied,
     PolicyViolation,
 )
-from bot.service import Actor, BookingChange, BookingService
-from bot.views import BookingInfo
+from bot.core.snapshots import BookingInfo
 from storage.db import Database
 from storage.models import AuditEntry, Booking, BookingStatus, Gpu, Notification, Workspace
 from tests.conftest import ADMIN, T0, at

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import InputError
-from bot.timeparse import day_bounds, parse_day, parse_when, split_when, week_bounds
-from bot.units import format_duration
+from bot.core.errors import InputError
+from bot.core.timeparse import day_bounds, parse_day, parse_when, split_when, week_bounds
+from bot.core.units import format_duration
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

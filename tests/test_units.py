@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import InputError
-from bot.units import (
+from bot.core.errors import InputError
+from bot.core.units import (
     MAX_DURATION,
     MAX_MIB,
     format_duration,

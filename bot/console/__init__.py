@@ -16,19 +16,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Settings
 from bot.console.render import Style
 from bot.console.repl import LoopThread, Printer, Repl, readline
 from bot.console.session import Session
+from bot.core.clock import Clock
+from bot.runtime.config import Settings
 
 HISTORY_NAME = ".gpubook_history"
 HISTORY_LENGTH = 1000
 
 
 def add_console(commands: Any) -> None:
-    """Register ``gpubook console`` (see ``bot.cli.COMMANDS``)."""
-    from bot.cli import add_command  # bot.cli imports this module: import at registration time
+    """Register ``gpubook console`` (see ``bot.cli.main.COMMANDS``)."""
+    from bot.cli.main import (
+        add_command,  # bot.cli.main imports this module: import at registration time
+    )
 
     parser = add_command(
         commands,

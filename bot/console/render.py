@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from bot.timefmt import format_time
+from bot.core.timefmt import format_time
 
 #: Given a button element and its block id, the number the reader types to press it.
 NumberButton = Callable[[dict[str, Any], str], int]

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from bot.console.render import block_lines, initial_text, options_of, text_of
 from bot.console.session import COMMAND, Button, Session
-from bot.errors import InputError
-from bot.timeparse import parse_when
+from bot.core.errors import InputError
+from bot.core.timeparse import parse_when
 
 try:  # not on every platform (Windows); the console works without history there
     import readline

@@ -29,9 +29,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.app import build_app, build_deps
-from bot.clock import Clock
-from bot.config import Settings
+from bot.booking.service import Actor
 from bot.console import slack_requests as shapes
 from bot.console.double import (
     BOT_USER_ID,
@@ -43,9 +41,11 @@ from bot.console.double import (
 from bot.console.render import Reader, Style, render_message, render_view
 from bot.console.slack_requests import SignedRequest
 from bot.console.slackapi import Message, ResponseTarget, Shown
-from bot.scheduler import LifecycleScheduler, start_lifecycle
-from bot.service import Actor
-from bot.slack_client import build_client
+from bot.core.clock import Clock
+from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
+from bot.runtime.app import build_app, build_deps
+from bot.runtime.config import Settings
+from bot.runtime.slack_client import build_client
 from handlers.blocks.notifications import render as render_notices
 from handlers.context import Deps
 from storage.db import Database

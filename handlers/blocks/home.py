@@ -11,7 +11,7 @@ from datetime import datetime
 from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
 from slack_sdk.models.views import View
 
-from bot.views import BookingInfo, GpuStatus
+from bot.core.snapshots import BookingInfo, GpuStatus
 from handlers import ids
 from handlers.blocks.messages import (
     NO_GPUS,

@@ -31,13 +31,10 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.capacity import Step
-from bot.errors import CapacityError, GpubookError, SuggestedSlot
-from bot.service import NO_GPUS
-from bot.timefmt import format_window, zone_label
-from bot.timeparse import day_bounds
-from bot.units import format_duration, format_size
-from bot.views import (
+from bot.booking.service import NO_GPUS
+from bot.core.capacity import Step
+from bot.core.errors import CapacityError, GpubookError, SuggestedSlot
+from bot.core.snapshots import (
     AuditInfo,
     BookingInfo,
     BookingStatus,
@@ -47,6 +44,9 @@ from bot.views import (
     GpuStatus,
     Utilisation,
 )
+from bot.core.timefmt import format_window, zone_label
+from bot.core.timeparse import day_bounds
+from bot.core.units import format_duration, format_size
 from handlers import ids
 from handlers.blocks.common import (
     MAX_SECTION_TEXT,

@@ -1,6 +1,6 @@
 """Channel messages and DMs about bookings: one builder per notification kind, plus summaries.
 
-Pure functions of the service's snapshots (:class:`bot.views.BookingInfo`); the notifier decides
+Pure functions of the service's snapshots (:class:`bot.core.snapshots.BookingInfo`); the notifier decides
 what to send and where. Every message names its booking as ``#<id>`` (people refer to bookings by
 id in commands, and it lets tests count mentions), escapes every user-typed text and sets the
 ``text`` fallback that notifications and screen readers show.
@@ -13,8 +13,8 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
-from bot.units import format_size
-from bot.views import BookingInfo, Notice
+from bot.core.snapshots import BookingInfo, Notice
+from bot.core.units import format_size
 from handlers import ids
 from handlers.blocks.common import (
     Message,

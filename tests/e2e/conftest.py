@@ -1,4 +1,4 @@
-"""End-to-end harness: the real bot (Bolt app + HTTP endpoint from ``bot.runner``) on a random
+"""End-to-end harness: the real bot (Bolt app + HTTP endpoint from ``bot.runtime.runner``) on a random
 port, a fresh database, and the fake Slack Web API it talks to.
 
 Requests are signed with the real current time (Bolt rejects stale signatures) while the service
@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.app import build_app
-from bot.runner import default_health_checks, start_http
-from bot.service import Actor, BookingService, notification_channel
-from bot.views import BookingInfo
+from bot.booking.service import Actor, BookingService, notification_channel
+from bot.core.snapshots import BookingInfo
+from bot.runtime.app import build_app
+from bot.runtime.runner import default_health_checks, start_http
 from handlers.context import Deps
 from handlers.users import UserDirectory
 from storage.models import BookingStatus

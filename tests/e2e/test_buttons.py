@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from handlers import ids
 from storage.models import BookingStatus
 from tests.conftest import at

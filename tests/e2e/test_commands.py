@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import CapacityError, GpubookError
+from bot.core.errors import CapacityError, GpubookError
 from handlers import ids
 from handlers.command_parser import EXAMPLES
 from handlers.context import UTC_NOTE

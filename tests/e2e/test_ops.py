@@ -17,15 +17,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.web.async_client import AsyncWebClient
 
-import bot.runner as runner_module
-from bot.app import build_app, describe_request
-from bot.clock import FrozenClock
-from bot.config import Settings
-from bot.lifecycle import Lifecycle
-from bot.logs import REQUEST_LOGGER, JsonFormatter
-from bot.metrics import MeteredBookingService, Metrics
-from bot.notifier import Notifier
-from bot.runner import (
+import bot.runtime.runner as runner_module
+from bot.booking.service import BookingService
+from bot.core.clock import FrozenClock
+from bot.lifecycle.notifier import Notifier
+from bot.lifecycle.scheduler import LifecycleScheduler
+from bot.lifecycle.sweep import Lifecycle
+from bot.runtime.app import build_app, describe_request
+from bot.runtime.config import Settings
+from bot.runtime.logs import REQUEST_LOGGER, JsonFormatter
+from bot.runtime.metrics import MeteredBookingService, Metrics
+from bot.runtime.runner import (
     default_health_checks,
     scheduler_health,
     serve,
@@ -33,9 +35,7 @@ from bot.runner import (
     start_lifecycle,
     wait_for_listeners,
 )
-from bot.scheduler import LifecycleScheduler
-from bot.service import BookingService
-from bot.slack_client import build_client
+from bot.runtime.slack_client import build_client
 from handlers.blocks.notifications import render as render_notices
 from handlers.context import Deps
 from handlers.users import UserDirectory

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.cli import main
-from bot.config import Settings
-from bot.runner import EXIT_CONFIG, ConfigError, check_settings, run
+from bot.cli.main import main
+from bot.runtime.config import Settings
+from bot.runtime.runner import EXIT_CONFIG, ConfigError, check_settings, run
 from handlers.commands import COMMAND
 
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"

@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-from bot.app import build_app
-from bot.runner import start_http, start_socket_mode
+from bot.runtime.app import build_app
+from bot.runtime.runner import start_http, start_socket_mode
 from handlers import ids
 from tests.e2e.conftest import Bot, _settle, dump
 from tests.slackfake import requests as slack_req

@@ -15,9 +15,9 @@ import json
 import sys
 from datetime import datetime
 
-from bot.clock import FrozenClock
-from bot.errors import CapacityError
-from bot.service import Actor, BookingService
+from bot.booking.service import Actor, BookingService
+from bot.core.clock import FrozenClock
+from bot.core.errors import CapacityError
 from storage.db import Database
 from tests.conftest import pg_database
 

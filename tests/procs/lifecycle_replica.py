@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import FrozenClock
-from bot.lifecycle import Lifecycle
-from bot.notifier import Notifier
-from bot.service import ServiceConfig
+from bot.booking.service import ServiceConfig
+from bot.core.clock import FrozenClock
+from bot.lifecycle.notifier import Notifier
+from bot.lifecycle.sweep import Lifecycle
 from handlers.blocks.notifications import render as render_notices
 from storage.db import Database
 from tests.conftest import pg_database

@@ -5,7 +5,7 @@ Its Web API client retries what is safe to retry — connection errors and HTTP 
 GovSlack). Slack redelivers an event it thinks was not acked in time; the redelivery is acked and
 dropped, since the first delivery is already being handled.
 
-Every request is timed, counted (``bot.metrics``) and logged as one line (``bot.logs``) around
+Every request is timed, counted (``bot.runtime.metrics``) and logged as one line (``bot.runtime.logs``) around
 :meth:`GpubookApp.async_dispatch`, the one entry point of HTTP, Socket Mode and the console. Not
 in a Bolt global middleware: async Bolt runs global middleware *before* the listeners (``next()``
 only sets a flag), so time around ``next()`` measures nothing. ``async_dispatch`` returns once the
@@ -13,7 +13,7 @@ listener has acked, while the listener carries on in its own task; so the latenc
 time-to-ack (what Slack's 3-second deadline is about), not the whole listener's run, and the
 outcome is "error" when dispatch raised or answered ≥ 400 (bad signature, unhandled, a listener
 that crashed before its ack). Failures after the ack are answered and logged by
-``handlers.context.answer``; booking outcomes are counted in the service (``bot.metrics``).
+``handlers.context.answer``; booking outcomes are counted in the service (``bot.runtime.metrics``).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import Clock, system_clock
-from bot.config import Settings
-from bot.logs import log_request
-from bot.metrics import MeteredBookingService, Metrics
-from bot.slack_client import build_client
+from bot.core.clock import Clock, system_clock
+from bot.runtime.config import Settings
+from bot.runtime.logs import log_request
+from bot.runtime.metrics import MeteredBookingService, Metrics
+from bot.runtime.slack_client import build_client
 from handlers import register_all
 from handlers.command_parser import VERBS as COMMAND_VERBS
 from handlers.context import Deps

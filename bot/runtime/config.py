@@ -22,10 +22,10 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.errors import InputError
-from bot.policy import Policy
-from bot.service import DEFAULT_TEAM, ServiceConfig
-from bot.units import parse_duration
+from bot.booking.service import DEFAULT_TEAM, ServiceConfig
+from bot.core.errors import InputError
+from bot.core.policy import Policy
+from bot.core.units import parse_duration
 from storage.db import DEFAULT_URL, normalise_url
 
 DOTENV_FILE = ".env"

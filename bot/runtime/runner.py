@@ -26,12 +26,12 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.app import build_app, build_deps
-from bot.clock import system_clock
-from bot.config import Settings
-from bot.logs import configure as configure_logs
-from bot.metrics import CONTENT_TYPE, Metrics
-from bot.scheduler import LifecycleScheduler, start_lifecycle
+from bot.core.clock import system_clock
+from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
+from bot.runtime.app import build_app, build_deps
+from bot.runtime.config import Settings
+from bot.runtime.logs import configure as configure_logs
+from bot.runtime.metrics import CONTENT_TYPE, Metrics
 from handlers.blocks.notifications import render as render_notices
 from storage.db import Database
 from storage.migrate import upgrade
@@ -273,7 +273,7 @@ def run(settings: Settings) -> int:
 
 
 def add_serve(commands: Any) -> None:
-    """Register `gpubook serve` on the command line's subparsers (see ``bot.cli.COMMANDS``)."""
+    """Register `gpubook serve` on the command line's subparsers (see ``bot.cli.main.COMMANDS``)."""
     parser = commands.add_parser(
         "serve",
         help="Run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT).",

@@ -2,7 +2,7 @@
 
 JSON lines, because log shippers (Loki, CloudWatch, journald → Elastic) parse them without a
 grok pattern. Fields passed through ``extra={"fields": {...}}`` become top-level keys, which is
-how the one line per Slack request (see ``bot.app``) carries kind, command, user, outcome and
+how the one line per Slack request (see ``bot.runtime.app``) carries kind, command, user, outcome and
 latency.
 """
 

@@ -22,9 +22,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import capacity
-from bot.clock import Clock, system_clock
-from bot.errors import (
+from bot.core import capacity
+from bot.core.clock import Clock, system_clock
+from bot.core.errors import (
     CapacityError,
     InputError,
     InvalidState,
@@ -33,11 +33,8 @@ from bot.errors import (
     PolicyViolation,
     SuggestedSlot,
 )
-from bot.policy import Policy
-from bot.timefmt import format_time, format_window, zone_label
-from bot.timeparse import parse_day, parse_when
-from bot.units import format_duration, format_size, parse_size
-from bot.views import (
+from bot.core.policy import Policy
+from bot.core.snapshots import (
     AuditInfo,
     BookingInfo,
     CalendarData,
@@ -48,6 +45,9 @@ from bot.views import (
     Usage,
     Utilisation,
 )
+from bot.core.timefmt import format_time, format_window, zone_label
+from bot.core.timeparse import parse_day, parse_when
+from bot.core.units import format_duration, format_size, parse_size
 from storage.db import Database
 from storage.models import (
     HOLDING_STATUSES,

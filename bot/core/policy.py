@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.errors import InputError
-from bot.units import parse_duration
+from bot.core.errors import InputError
+from bot.core.units import parse_duration
 
 _GROUP_PREFIX = "GPUBOOK_GROUP_"
 _EXTENSION_PREFIX = "GPUBOOK_MAX_EXTENSION_"

@@ -30,8 +30,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
-from bot.service import ServiceConfig, audit_row, notification_channel, outbox_row
+from bot.booking.service import ServiceConfig, audit_row, notification_channel, outbox_row
+from bot.core.clock import Clock
 from storage.db import Database
 from storage.models import Booking, BookingStatus, Gpu
 

@@ -15,8 +15,8 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
-from bot.errors import InputError
-from bot.units import parse_duration
+from bot.core.errors import InputError
+from bot.core.units import parse_duration
 
 WEEKDAYS: dict[str, int] = {
     **dict.fromkeys(("mon", "monday"), 0),

@@ -15,11 +15,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bot.clock import Clock
-from bot.errors import CapacityError, GpubookError, PermissionDenied
-from bot.notifier import FlushStats
-from bot.service import BookingService, ServiceConfig
-from bot.views import BookingInfo
+from bot.booking.service import BookingService, ServiceConfig
+from bot.core.clock import Clock
+from bot.core.errors import CapacityError, GpubookError, PermissionDenied
+from bot.core.snapshots import BookingInfo
+from bot.lifecycle.notifier import FlushStats
 from storage.db import Database
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.capacity import Step
+from bot.core.capacity import Step
 from storage.models import AuditEntry, Booking, BookingStatus, Gpu
 
 

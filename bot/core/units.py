@@ -6,7 +6,7 @@ error and refuse (or allow) a booking that should have been the other way. Sizes
 with :class:`decimal.Decimal` and rounded once, half-even, to the nearest MiB. GB means 1024 MiB
 because that is how ``nvidia-smi`` reports cards, and it is what users read off their screens.
 
-Every refusal is an :class:`~bot.errors.InputError` whose sentence says what to type instead.
+Every refusal is an :class:`~bot.core.errors.InputError` whose sentence says what to type instead.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from bot.errors import InputError
+from bot.core.errors import InputError
 
 MAX_MIB = 16 * 1024 * 1024
 """16 TB: far above any card, low enough to catch a typo like `20000GB`."""

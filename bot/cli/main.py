@@ -32,16 +32,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from bot.clock import Clock, FrozenClock, system_clock
-from bot.config import Settings
+from bot.booking.service import Actor, BookingService
 from bot.console import add_console
-from bot.errors import GpubookError, InputError
-from bot.runner import add_serve
-from bot.service import Actor, BookingService
-from bot.timefmt import format_window, zone_label
-from bot.timeparse import parse_when
-from bot.units import MAX_MIB, format_size, parse_duration, parse_size
-from bot.views import BookingInfo
+from bot.core.clock import Clock, FrozenClock, system_clock
+from bot.core.errors import GpubookError, InputError
+from bot.core.snapshots import BookingInfo
+from bot.core.timefmt import format_window, zone_label
+from bot.core.timeparse import parse_when
+from bot.core.units import MAX_MIB, format_size, parse_duration, parse_size
+from bot.runtime.config import Settings
+from bot.runtime.runner import add_serve
 from storage.db import Database
 from storage.migrate import current_revision, upgrade
 from storage.models import BookingStatus

@@ -41,9 +41,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 
-from bot.clock import Clock
-from bot.slack_client import ensure_retries
-from bot.views import BookingInfo, Notice
+from bot.core.clock import Clock
+from bot.core.snapshots import BookingInfo, Notice
+from bot.runtime.slack_client import ensure_retries
 from storage.db import Database
 from storage.models import Booking, BookingStatus, Notification
 

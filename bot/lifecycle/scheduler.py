@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import Clock
-from bot.lifecycle import AdvanceCounts, Lifecycle
-from bot.notifier import FlushStats, Notifier, Renderer
-from bot.service import ServiceConfig
+from bot.booking.service import ServiceConfig
+from bot.core.clock import Clock
+from bot.lifecycle.notifier import FlushStats, Notifier, Renderer
+from bot.lifecycle.sweep import AdvanceCounts, Lifecycle
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class LifecycleScheduler:
         self.lifecycle = lifecycle
         self.notifier = notifier
         self.sweep_seconds = sweep_seconds
-        #: Told what each flush did (``bot.metrics`` counts notifications with it).
+        #: Told what each flush did (``bot.runtime.metrics`` counts notifications with it).
         self.on_flush = on_flush
         self.clock = lifecycle.clock
         self.last_success: datetime | None = None
