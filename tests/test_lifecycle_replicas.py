@@ -8,6 +8,7 @@ test counts ``#<id>`` mentions per kind across every posted message.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -18,14 +19,24 @@ from bot.booking.service import Actor, BookingService, ServiceConfig
 from bot.core.clock import FrozenClock
 from storage.db import Database
 from storage.migrate import upgrade
-from tests.conftest import ADMIN, CHANNEL, T0, pg_database, require_postgres, reset_pg_schema
+from tests.conftest import (
+    ADMIN,
+    CHANNEL,
+    PG_SCHEMA,
+    T0,
+    pg_database,
+    require_postgres,
+    reset_pg_schema,
+)
 from tests.procs import run_together
 from tests.slackfake import FakeSlackWebAPI
 from tests.test_notifier import mentions
 
 pytestmark = pytest.mark.slow
 
-SCHEMA = "gpubook_lifecycle"
+#: Per test run, like every PostgreSQL schema the suite makes: two runs on one server (two
+#: developers, CI beside a developer) must never drop or lock each other's tables.
+SCHEMA = f"{PG_SCHEMA}_lifecycle"
 BOOKINGS = 50
 GPUS = 5
 #: Starts spread over one minute (08:01:00–08:01:49), each lasting 5 minutes (the shortest allowed).
@@ -84,6 +95,10 @@ def _assert_exactly_once(fake: FakeSlackWebAPI, ids: list[int], results: list[di
     assert sum(r["ended"] for r in results) == BOOKINGS
     assert sum(r["failed"] for r in results) == 0
     fake.assert_all_valid()
+
+
+def test_replica_schema_is_private_to_this_run() -> None:
+    assert SCHEMA.startswith(PG_SCHEMA) and str(os.getpid()) in SCHEMA
 
 
 async def test_two_replicas_on_postgresql_post_each_transition_once() -> None:
