@@ -36,7 +36,7 @@ from bench.common import (
     print_table,
     write_results,
 )
-from bot.booking.service import Actor, BookingService, ServiceConfig
+from bot.booking import Actor, BookingService, ServiceConfig
 from bot.core.clock import FrozenClock
 from bot.runtime.app import build_app
 from bot.runtime.runner import freeze_startup_objects, start_http

@@ -47,7 +47,7 @@ from bench.common import (
     time_ns,
     write_results,
 )
-from bot.booking.service import Actor, BookingService
+from bot.booking import Actor, BookingService
 from bot.core import capacity
 from bot.core.capacity import Span
 from bot.core.clock import FrozenClock

@@ -22,11 +22,12 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from bot.booking.service import Actor, BookingService
+from bot.booking import Actor, BookingService
 from bot.core.capacity import Span
+from bot.core.vocabulary import BookingStatus
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Booking, BookingStatus
+from storage.models import Booking
 from tests.conftest import PG_URL, pg_database, reset_pg_schema
 
 RESULTS_DIR = Path(__file__).with_name("results")

@@ -41,10 +41,11 @@ from bench.common import (
     sqlite_database,
     write_results,
 )
-from bot.booking.service import Actor, BookingService, ServiceConfig
+from bot.booking import Actor, BookingService, ServiceConfig
 from bot.core.clock import FrozenClock
+from bot.core.vocabulary import BookingStatus
 from storage.db import Database
-from storage.models import Booking, BookingStatus
+from storage.models import Booking
 
 SLOT = timedelta(minutes=10)
 FIRST_START = T0 + timedelta(hours=1)

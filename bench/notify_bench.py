@@ -40,7 +40,7 @@ from bench.common import (
     sqlite_database,
     write_results,
 )
-from bot.booking.service import BookingService, ServiceConfig
+from bot.booking import BookingService, ServiceConfig
 from bot.core.capacity import Span
 from bot.core.clock import FrozenClock
 from bot.lifecycle.notifier import Notifier

@@ -21,8 +21,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking.service import Actor
+from bot.booking import Actor
 from bot.core.errors import InputError
+from bot.core.phrases import Code
 from bot.core.snapshots import BookingInfo
 from bot.core.units import format_duration
 from handlers import ids
@@ -33,8 +34,6 @@ from handlers.context import Deps, action_reply, actor_and_profile, answer, zone
 from handlers.home import refresh_homes
 from handlers.modals import confirmation, open_booking_modal, open_edit_modal
 
-BROKEN_BUTTON = "That button's data is unreadable; run the command again for a fresh one."
-
 
 def _value(body: dict[str, Any]) -> str:
     return str(body["actions"][0].get("value") or "")
@@ -43,7 +42,7 @@ def _value(body: dict[str, Any]) -> str:
 def _booking_id(body: dict[str, Any]) -> int:
     value = _value(body)
     if not value.isdigit():
-        raise InputError(BROKEN_BUTTON)
+        raise InputError(Code.BROKEN_BUTTON)
     return int(value)
 
 
@@ -51,9 +50,9 @@ def _json_value(body: dict[str, Any]) -> dict[str, Any]:
     try:
         value = json.loads(_value(body))
     except json.JSONDecodeError:
-        raise InputError(BROKEN_BUTTON) from None
+        raise InputError(Code.BROKEN_BUTTON) from None
     if not isinstance(value, dict):
-        raise InputError(BROKEN_BUTTON)
+        raise InputError(Code.BROKEN_BUTTON)
     return value
 
 
@@ -143,7 +142,7 @@ def _slot(body: dict[str, Any]) -> tuple[str, int, datetime, datetime, str]:
         start = datetime.fromtimestamp(int(slot["start"]), UTC)
         end = datetime.fromtimestamp(int(slot["end"]), UTC)
     except (KeyError, TypeError, ValueError, OverflowError):
-        raise InputError(BROKEN_BUTTON) from None
+        raise InputError(Code.BROKEN_BUTTON) from None
     return gpu, mib, start, end, str(slot.get("task") or "")
 
 
@@ -193,7 +192,7 @@ async def _calendar_nav(click: Click) -> Message:
         gpu = str(value["gpu"])
         day = date.fromisoformat(str(value["day"]))
     except (KeyError, ValueError):
-        raise InputError(BROKEN_BUTTON) from None
+        raise InputError(Code.BROKEN_BUTTON) from None
     return await calendar_reply(click.deps, click.actor, gpu, day, bool(value.get("week")))
 
 

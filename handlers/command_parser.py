@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.booking.service import validate_gpu_name
 from bot.core.errors import InputError
+from bot.core.gpu_names import validate_gpu_name
+from bot.core.phrases import Code
+from bot.core.sentence import Quote
 from bot.core.timeparse import parse_day, split_when
 from bot.core.units import MAX_MIB, parse_duration, parse_size
 
@@ -275,7 +277,7 @@ def parse_command(text: str, *, now: datetime, tz: ZoneInfo) -> Command:
 
 
 def _unknown(typed: str) -> InputError:
-    return InputError(f"I don't know `/gpubook {typed}`. Try `/gpubook help`.", field="command")
+    return InputError(Code.UNKNOWN_COMMAND, field="command", typed=typed)
 
 
 # --- book -------------------------------------------------------------------------------------
@@ -364,11 +366,7 @@ def _book_period(
         missing.append("duration")
         return None, None
     if keyword not in _PERIOD_WORDS:
-        raise InputError(
-            "After the start, write `for 3h` or `until 17:00`, then the task, like "
-            "`/gpubook book a100-1 20GB tomorrow 9:00 for 3h fine-tune`.",
-            field="duration",
-        )
+        raise InputError(Code.BOOK_PERIOD_EXPECTED, field="duration")
     cursor.take(1)
     if keyword == "for":
         duration, used = _split_duration(cursor.words)
@@ -403,11 +401,7 @@ def _split_end(
         return end, used
     end, used = split_when(words, now=start, tz=tz, field="end")
     if end <= start:
-        raise InputError(
-            f"The end `{' '.join(words[:used])}` is not after the start; "
-            "give a later end, or use `for 3h`.",
-            field="end",
-        )
+        raise InputError(Code.END_NOT_AFTER_START, field="end", typed=Quote(" ".join(words[:used])))
     return end, used
 
 
@@ -449,10 +443,7 @@ def _starts_with_time(words: list[str], now: datetime, tz: ZoneInfo) -> bool:
 def _booking_id(args: list[str], verb: str) -> int:
     match = _BOOKING_ID.fullmatch(args[0]) if len(args) == 1 else None
     if match is None or int(match[1]) == 0:
-        raise InputError(
-            f"Give the booking number, like `/gpubook {verb} 42` (see `/gpubook list`).",
-            field="booking",
-        )
+        raise InputError(Code.BOOKING_NUMBER, field="booking", verb=verb)
     return int(match[1])
 
 
@@ -475,7 +466,7 @@ def _parse_extend(args: list[str], now: datetime, tz: ZoneInfo) -> Extend:
     if rest and rest[0].lower() == "by":
         rest = rest[1:]
     if not rest:
-        raise InputError("Say how much longer, like `/gpubook extend 42 2h`.", field="duration")
+        raise InputError(Code.EXTEND_HOW_MUCH, field="duration")
     return Extend(booking_id, parse_duration(" ".join(rest)))
 
 
@@ -485,10 +476,7 @@ def _parse_extend(args: list[str], now: datetime, tz: ZoneInfo) -> Extend:
 def _parse_list(args: list[str], now: datetime, tz: ZoneInfo) -> ListBookings:
     words = [word.lower() for word in args]
     if words not in ([], ["all"]):
-        raise InputError(
-            "Use `/gpubook list` for your bookings or `/gpubook list all` for everyone's.",
-            field="command",
-        )
+        raise InputError(Code.LIST_USAGE, field="command")
     return ListBookings(everyone=bool(words))
 
 
@@ -498,10 +486,7 @@ def _parse_calendar(args: list[str], now: datetime, tz: ZoneInfo) -> Calendar:
     for word in (arg.lower() for arg in args):
         kind = "week" if word == "week" else "day" if _is_day(word, now, tz) else "gpu"
         if kind in parts:
-            raise InputError(
-                "Use `/gpubook calendar [gpu] [day|week]`, like `/gpubook calendar a100-1 friday`.",
-                field="command",
-            )
+            raise InputError(Code.CALENDAR_USAGE, field="command")
         parts[kind] = word
     day = parse_day(parts["day"], now=now, tz=tz) if "day" in parts else None
     return Calendar(parts.get("gpu"), day, "week" in parts)
@@ -517,7 +502,7 @@ def _is_day(word: str, now: datetime, tz: ZoneInfo) -> bool:
 
 def _parse_status(args: list[str], now: datetime, tz: ZoneInfo) -> Status:
     if args:
-        raise InputError("`/gpubook status` takes nothing after it.", field="command")
+        raise InputError(Code.STATUS_USAGE, field="command")
     return Status()
 
 
@@ -528,16 +513,15 @@ def _parse_help(args: list[str], now: datetime, tz: ZoneInfo) -> Help:
 
 def _parse_free(args: list[str], now: datetime, tz: ZoneInfo) -> Free:
     """`free 40GB` or `free 40GB for 4h`."""
-    usage = "Use `/gpubook free <size> [for <duration>]`, like `/gpubook free 40GB for 4h`."
     if not args:
-        raise InputError(usage, field="memory")
+        raise InputError(Code.FREE_USAGE, field="memory")
     size_text, used = _size_words(args)
     _validate_size(size_text)
     rest = args[used:]
     if not rest:
         return Free(size_text)
     if rest[0].lower() != "for" or len(rest) == 1:
-        raise InputError(usage, field="duration")
+        raise InputError(Code.FREE_USAGE, field="duration")
     return Free(size_text, parse_duration(" ".join(rest[1:])))
 
 
@@ -563,13 +547,11 @@ def _parse_admin(args: list[str], now: datetime, tz: ZoneInfo) -> Command:
 
 def _parse_gpu_add(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuAdd:
     if len(args) < 2:
-        raise InputError(
-            "Give the name and memory, like `/gpubook admin gpu add a100-3 80GB`.", field="name"
-        )
+        raise InputError(Code.GPU_ADD_USAGE, field="name")
     name = validate_gpu_name(args[0])
     size_text, used = _size_words(args[1:])
     if size_text.endswith("%"):
-        raise InputError("Give the GPU's memory as a size, like `80GB`.", field="memory")
+        raise InputError(Code.GPU_SIZE_FORM, field="memory")
     parse_size(size_text)
     return AdminGpuAdd(name, size_text, plain_text(" ".join(args[1 + used :])) or None)
 
@@ -577,34 +559,26 @@ def _parse_gpu_add(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuAdd:
 def _parse_gpu_retire(args: list[str]) -> AdminGpuRetire:
     options = [word.lower() for word in args[1:]]
     if len(args) not in (1, 2) or options not in ([], [CANCEL_FUTURE]):
-        raise InputError(
-            "Give the GPU to retire, like `/gpubook admin gpu retire a100-3` "
-            f"(add `{CANCEL_FUTURE}` to end or cancel its bookings).",
-            field="name",
-        )
+        raise InputError(Code.GPU_RETIRE_USAGE, field="name")
     return AdminGpuRetire(args[0].lower(), cancel_future=bool(options))
 
 
 def _parse_gpu_edit(args: list[str]) -> AdminGpuEdit:
     """One change per command, so the reply (and the audit entry) says exactly what changed."""
-    usage = (
-        "Say what to change, like `/gpubook admin gpu edit a100-3 size 40GB`, "
-        "`… rename a100-4` or `… description A100 in rack 2`."
-    )
     if len(args) < 3:
-        raise InputError(usage, field="gpu")
+        raise InputError(Code.GPU_EDIT_USAGE, field="gpu")
     name, what, rest = args[0].lower(), args[1].lower(), args[2:]
     if what == "size":
         size_text, used = _size_words(rest)
         if used != len(rest) or size_text.endswith("%"):
-            raise InputError("Give the GPU's memory as a size, like `80GB`.", field="memory")
+            raise InputError(Code.GPU_SIZE_FORM, field="memory")
         parse_size(size_text)
         return AdminGpuEdit(name, size_text=size_text)
     if what == "rename" and len(rest) == 1:
         return AdminGpuEdit(name, new_name=validate_gpu_name(rest[0]))
     if what == "description":
         return AdminGpuEdit(name, description=plain_text(" ".join(rest)))
-    raise InputError(usage, field="gpu")
+    raise InputError(Code.GPU_EDIT_USAGE, field="gpu")
 
 
 def _parse_channel(args: list[str]) -> AdminChannel:
@@ -619,11 +593,7 @@ def _parse_channel(args: list[str]) -> AdminChannel:
         return AdminChannel(mention[1], gpu)
     if _CHANNEL_ID.fullmatch(typed):
         return AdminChannel(typed, gpu)
-    raise InputError(
-        "Mention the channel, like `/gpubook admin channel #gpu-bookings` "
-        "(or `/gpubook admin channel #gpu-bookings a100-3` for one GPU).",
-        field="channel",
-    )
+    raise InputError(Code.CHANNEL_USAGE, field="channel")
 
 
 def _parse_stats(args: list[str]) -> AdminStats:
@@ -633,10 +603,7 @@ def _parse_stats(args: list[str]) -> AdminStats:
         days = int(args[0])
         if 1 <= days <= MAX_STATS_DAYS:
             return AdminStats(days)
-    raise InputError(
-        f"Give the number of days, from 1 to {MAX_STATS_DAYS}, like `/gpubook admin stats 30`.",
-        field="days",
-    )
+    raise InputError(Code.STATS_USAGE, field="days", max=MAX_STATS_DAYS)
 
 
 def _parse_audit(args: list[str]) -> AdminAudit:
@@ -646,11 +613,7 @@ def _parse_audit(args: list[str]) -> AdminAudit:
         limit = int(args[0])
         if 1 <= limit <= MAX_AUDIT_ENTRIES:
             return AdminAudit(limit)
-    raise InputError(
-        f"Give how many entries to show, from 1 to {MAX_AUDIT_ENTRIES}, "
-        "like `/gpubook admin audit 50`.",
-        field="limit",
-    )
+    raise InputError(Code.AUDIT_USAGE, field="limit", max=MAX_AUDIT_ENTRIES)
 
 
 _HANDLERS: dict[str, Callable[[list[str], datetime, ZoneInfo], Command]] = {

@@ -17,15 +17,15 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking.service import Actor
+from bot.booking import Actor
 from bot.core.errors import NotFound
+from bot.core.phrases import Code
 from bot.core.snapshots import BookingInfo
 from bot.core.timeparse import day_bounds
 from bot.core.units import format_duration, format_size
 from handlers import command_parser as cp
 from handlers.blocks.common import Message, escape
 from handlers.blocks.messages import (
-    NO_GPUS,
     audit_message,
     booking_list,
     calendar_message,
@@ -86,7 +86,7 @@ async def calendar_reply(
     if gpu is None:
         names = [g.name for g in await deps.service.list_gpus(actor)]
         if not names:
-            raise NotFound(NO_GPUS)
+            raise NotFound(Code.NO_GPUS)
         gpu, others = names[0], names[1:]
     day = day or now.astimezone(actor.tz).date()
     start, end = day_bounds(day, actor.tz, days=7 if week else 1)

@@ -21,12 +21,13 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking.service import DEFAULT_TEAM, Actor, BookingService
+from bot.booking import DEFAULT_TEAM, Actor, BookingService
 from bot.core.clock import Clock
 from bot.core.errors import GpubookError
 from handlers.blocks import messages
 from handlers.blocks.common import Message
 from handlers.users import UserDirectory, UserProfile
+from handlers.wording import SlackText
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ def refusal_message(
     The fallback is escaped like the blocks: a sentence may quote what the user typed.
     """
     return Message(
-        messages.escape_sentence(str(error)), messages.refusal(error, task=task, now=now, tz=tz)
+        error.render(SlackText(tz, now)), messages.refusal(error, task=task, now=now, tz=tz)
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking.service import Actor
+from bot.booking import Actor
 from bot.core.snapshots import BookingInfo
 from bot.core.timeparse import week_bounds
 from handlers.blocks.home import home_view

@@ -14,21 +14,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking.service import Actor, BookingChange
+from bot.booking import Actor, BookingChange
 from bot.core.errors import GpubookError, InputError, NotFound
+from bot.core.phrases import Code
 from bot.core.snapshots import BookingInfo
 from bot.core.timefmt import format_window, zone_label
 from bot.core.units import format_duration, format_size, parse_duration
+from bot.core.vocabulary import ChangeVerb
 from handlers import ids
 from handlers.blocks.common import Message, clip
-from handlers.blocks.messages import NO_GPUS, booking_confirmation
+from handlers.blocks.messages import booking_confirmation
 from handlers.blocks.modals import ANY_GPU, booking_modal, edit_modal, modal_values
 from handlers.context import (
     APOLOGY,
@@ -42,10 +44,10 @@ from handlers.context import (
     read_metadata,
 )
 from handlers.home import refresh_homes
+from handlers.wording import FormText
 
 log = logging.getLogger(__name__)
 
-LOST_TRACK = "This form lost track of its booking; open it again from the booking."
 #: The date-time picker has minute resolution: a start within this of the booking's is unchanged.
 PICKER_RESOLUTION = timedelta(minutes=1)
 #: Longest field error sent back into a form (the sentences are short; a quoted input may not be).
@@ -84,7 +86,7 @@ async def open_booking_modal(
     """
     statuses = await deps.service.status(actor)
     if not statuses:
-        raise NotFound(NO_GPUS)
+        raise NotFound(Code.NO_GPUS)
     if gpu is None and len(statuses) == 1:
         gpu = statuses[0].gpu.name
     view = booking_modal(
@@ -115,7 +117,7 @@ async def open_edit_modal(
     The metadata keeps the window the form shows, so the submission can tell what the user
     changed without reading the booking again.
     """
-    booking = await deps.service.get_for_change(actor, booking_id, "edit")
+    booking = await deps.service.get_for_change(actor, booking_id, ChangeVerb.EDIT)
     shown = metadata(
         booking=booking.id,
         channel=channel,
@@ -142,7 +144,7 @@ def _start(values: dict[str, Any]) -> datetime | None:
 def _duration(values: dict[str, Any]) -> timedelta:
     text = values.get(ids.BLOCK_DURATION)
     if not text:
-        raise InputError("Give a duration, like `2h` or `90m`.", field="duration")
+        raise InputError(Code.FORM_DURATION_MISSING, field="duration")
     return parse_duration(text)
 
 
@@ -157,7 +159,7 @@ def _error_block(field: str | None, view: dict[str, Any]) -> str:
 
 def _field_error(view: dict[str, Any], field: str | None, sentence: str) -> dict[str, Any]:
     """The ack that shows ``sentence`` under a form's input. Field errors are plain text (not
-    mrkdwn), so the sentence goes as it is, only cut to a length a form can show."""
+    mrkdwn): the sentence comes rendered as plain text, cut to a length a form can show."""
     return {
         "response_action": "errors",
         "errors": {_error_block(field, view): clip(sentence, MAX_FIELD_ERROR)},
@@ -168,10 +170,10 @@ async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo
     values = modal_values(view)
     start = _start(values)
     if start is None:
-        raise InputError("Pick a start.", field="start")
+        raise InputError(Code.FORM_START_MISSING, field="start")
     gpu = values.get(ids.BLOCK_GPU)
     if not gpu:
-        raise InputError("Pick a GPU, or `Any GPU`.", field="gpu")
+        raise InputError(Code.FORM_GPU_MISSING, field="gpu")
     return await deps.service.create(
         actor,
         gpu=None if gpu == ANY_GPU else gpu,
@@ -186,7 +188,7 @@ def _shown_time(meta: dict[str, Any], key: str) -> datetime:
     """A time the form was opened with (see :func:`open_edit_modal`)."""
     seconds = meta.get(key)
     if not isinstance(seconds, int):
-        raise InputError(LOST_TRACK)
+        raise InputError(Code.FORM_LOST_BOOKING)
     return datetime.fromtimestamp(seconds, UTC)
 
 
@@ -214,12 +216,14 @@ async def _update(
     return await deps.service.update(actor, booking_id, change)
 
 
-async def _refused_in_form(ack: Any, view: dict[str, Any], saving: asyncio.Task[Any]) -> bool:
+async def _refused_in_form(
+    ack: Any, view: dict[str, Any], saving: asyncio.Task[Any], tz: tzinfo, now: datetime
+) -> bool:
     """Ack a finished save's refusal (or an apology) into the form; False if it saved."""
     try:
         saving.result()
     except GpubookError as error:
-        await ack(**_field_error(view, error.field, str(error)))
+        await ack(**_field_error(view, error.field, error.render(FormText(tz, now))))
         return True
     except Exception:
         log.exception("saving a modal failed")
@@ -260,7 +264,7 @@ async def _submit(
             user_id,
             deps.submit_deadline,
         )
-    elif await _refused_in_form(ack, view, saving):
+    elif await _refused_in_form(ack, view, saving, actor.tz, deps.now()):
         return
     await ack()
 
@@ -284,7 +288,7 @@ async def _save_edit(
 ) -> BookingInfo:
     booking_id = meta.get("booking")
     if not isinstance(booking_id, int):
-        raise InputError(LOST_TRACK)
+        raise InputError(Code.FORM_LOST_BOOKING)
     return await _update(deps, actor, view, booking_id, meta)
 
 

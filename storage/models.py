@@ -7,13 +7,13 @@ needs no data migration later. Memory is integer MiB and every datetime is aware
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Enum, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bot.core.vocabulary import BookingStatus
 from storage.types import UTCDateTime
 
 NAMING_CONVENTION = {
@@ -30,17 +30,6 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
-
-
-class BookingStatus(enum.StrEnum):
-    UPCOMING = "upcoming"
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-
-#: Statuses whose memory counts against capacity.
-HOLDING_STATUSES = (BookingStatus.UPCOMING, BookingStatus.ACTIVE)
 
 
 class Gpu(Base):
@@ -92,8 +81,8 @@ class Booking(Base):
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    #: How it ended: ``completed`` (auto, at its end), ``released`` (early, by a person),
-    #: ``retired`` (its GPU was retired); None while it holds memory or when cancelled.
+    #: How it ended (:class:`~bot.core.vocabulary.EndReason`); None while it holds memory or
+    #: when cancelled.
     end_reason: Mapped[str | None] = mapped_column(String(16))
     cancelled_at: Mapped[datetime | None]
     # Lifecycle bookkeeping for notifications.
@@ -116,6 +105,7 @@ class AuditEntry(Base):
     team_id: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(32))
+    #: An :class:`~bot.core.vocabulary.AuditAction` value.
     action: Mapped[str] = mapped_column(String(32))
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
     gpu_id: Mapped[int | None] = mapped_column(ForeignKey("gpus.id"))
@@ -135,7 +125,7 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32))
-    #: announced | started | ended | released | cancelled | reminder | changed
+    #: A :class:`~bot.core.vocabulary.NoticeKind` value.
     kind: Mapped[str] = mapped_column(String(16))
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
     #: A channel id, or a user id for a direct message.

@@ -12,14 +12,18 @@ import asyncio
 import concurrent.futures
 import functools
 import os
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.booking.service import Actor, BookingService, ServiceConfig
+from bot.booking import Actor, BookingService, ServiceConfig
 from bot.core.clock import FrozenClock
+from bot.core.errors import GpubookError
+from handlers.wording import SlackText
 from storage.db import Database, normalise_url
 from storage.migrate import upgrade
 
@@ -31,6 +35,22 @@ PG_SCHEMA = f"gpubook_test_{os.getpid()}"
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 ADMIN = "UADMIN"
 CHANNEL = "CGPU"
+
+
+def said(error: GpubookError, now: datetime | None = None) -> str:
+    """A refusal as Slack shows it (mrkdwn, in UTC) at ``now`` (default: the tests' T0)."""
+    return error.render(SlackText(UTC, now or T0))
+
+
+@contextmanager
+def refused(
+    kind: type[GpubookError], saying: str, now: datetime | None = None
+) -> Iterator[pytest.ExceptionInfo[GpubookError]]:
+    """Like ``pytest.raises(kind, match=saying)``, matched against the Slack rendering."""
+    with pytest.raises(kind) as info:
+        yield info
+    text = said(info.value, now)
+    assert re.search(saying, text), f"{saying!r} not found in {text!r}"
 
 
 def at(hour: int, minute: int = 0, day: int = 5) -> datetime:

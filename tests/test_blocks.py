@@ -15,6 +15,8 @@ from slack_sdk.models.views import View
 
 from bot.core import capacity
 from bot.core.errors import CapacityError, NotFound, PermissionDenied, SuggestedSlot
+from bot.core.phrases import Code
+from bot.core.sentence import Quote, Size, User, Window, say
 from bot.core.snapshots import (
     AuditInfo,
     BookingInfo,
@@ -26,9 +28,9 @@ from bot.core.snapshots import (
     Usage,
     Utilisation,
 )
+from bot.core.vocabulary import BookingStatus
 from handlers import ids
 from handlers.blocks import common, home, messages, modals
-from storage.models import BookingStatus
 from tests.conftest import T0, at
 from tests.slackfake.blockkit import validate_blocks, validate_view
 
@@ -228,9 +230,9 @@ def test_huge_list_is_summarised_within_limits() -> None:
 
 
 def test_refusal_escapes_sentence_but_keeps_mentions() -> None:
-    error = PermissionDenied("Booking #7 belongs to <@U42>; only they can cancel it.")
+    error = PermissionDenied(Code.NOT_OWNER, id=7, owner=User("U42"), verb="cancel")
     assert "<@U42>" in all_text(valid(messages.refusal(error, task=None, now=T0)))
-    error = NotFound("There is no GPU called `<!channel>`.")
+    error = NotFound(Code.GPU_UNKNOWN, gpu=Quote("<!channel>"), known=say(Code.NO_GPUS))
     text = all_text(valid(messages.refusal(error, task=None, now=T0)))
     assert "`&lt;!channel&gt;`" in text and "<!channel>" not in text
 
@@ -239,13 +241,20 @@ def test_capacity_refusal_offers_bookable_slots() -> None:
     same = SuggestedSlot("rtx-0", at(12), at(14), 2 * GB)
     other = SuggestedSlot("a100-1", at(10), at(12), 2 * GB)
     error = CapacityError(
-        "Only 1 GB free on `rtx-0` at 10:00–12:00.",
+        Code.NOT_ENOUGH,
         gpu_name="rtx-0",
         capacity_mib=24 * GB,
         peak_mib=23 * GB,
         requested_mib=2 * GB,
         suggestion=same,
         alternative=other,
+        gpu=Quote("rtx-0"),
+        window=Window(at(10), at(12)),
+        held=Size(23 * GB),
+        capacity=Size(24 * GB),
+        peak=Window(at(10), at(12), zone=False),
+        free=Size(GB),
+        asked=Size(2 * GB),
     )
     dicts = valid(messages.refusal(error, task=NASTY, now=T0))
     assert "1 GB free" in all_text(dicts)
@@ -268,12 +277,14 @@ def test_capacity_refusal_offers_bookable_slots() -> None:
 
 def test_capacity_refusal_without_task_or_alternative() -> None:
     error = CapacityError(
-        "No room.",
+        Code.NO_GPU_FREE,
         gpu_name="rtx-0",
         capacity_mib=24 * GB,
         peak_mib=24 * GB,
         requested_mib=GB,
         suggestion=SuggestedSlot("rtx-0", at(12, day=30), at(14, day=31), GB),
+        asked=Size(GB),
+        window=Window(at(10), at(12)),
     )
     offered = buttons(valid(messages.refusal(error, task=None, now=T0)))
     assert len(offered) == 1 and json.loads(offered[0]["value"])["task"] == ""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.booking.service import DEFAULT_TEAM
+from bot.booking import DEFAULT_TEAM
 from bot.cli.main import main
 from bot.core.clock import FrozenClock
 from bot.core.errors import InputError
@@ -116,7 +116,7 @@ def test_gpu_add_refuses_a_duplicate_with_the_service_sentence(gpubook):
     gpubook("gpu", "add", "a100", "80GB")
     result = gpubook("gpu", "add", "a100", "40GB")
     assert result.code == 1
-    assert result.err == "A GPU named `a100` already exists.\n"
+    assert result.err == "A GPU named a100 already exists.\n"
 
 
 def test_gpu_retire_without_bookings(gpubook):
@@ -167,9 +167,9 @@ def test_gpu_edit_refusals(gpubook):
     shrink = gpubook("gpu", "edit", "a100", "--size", "40GB")
     assert shrink.code == 1 and "can't shrink to 40 GB" in shrink.err
     clash = gpubook("gpu", "edit", "a100", "--rename", "t4")
-    assert (clash.code, clash.err) == (1, "A GPU named `t4` already exists.\n")
+    assert (clash.code, clash.err) == (1, "A GPU named t4 already exists.\n")
     missing = gpubook("gpu", "edit", "nope", "--size", "8GB")
-    assert missing.code == 1 and "GPU `nope` doesn't exist" in missing.err
+    assert missing.code == 1 and "GPU nope doesn't exist" in missing.err
     assert json.loads(gpubook("gpu", "list", "--json").out)[0]["capacity_mib"] == 81920
 
 
@@ -210,8 +210,8 @@ def test_refusal_exits_1_with_the_suggestion_sentence(gpubook):
     result = _book(gpubook, "30GB", "2026-11-30 10:00", "--for", "2h")
     assert result.code == 1
     assert result.out == ""
-    assert result.err.startswith("Not enough memory on `a100` for 10:00–12:00 UTC:")
-    assert "Earliest fit on `a100`: 11:00–13:00 UTC." in result.err
+    assert result.err.startswith("Not enough memory on a100 for 10:00–12:00 UTC:")
+    assert "Earliest fit on a100: 11:00–13:00 UTC." in result.err
     assert len(_export(gpubook)) == 1
 
 
@@ -225,11 +225,11 @@ def test_policy_refusal_exits_1(gpubook):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("20XB", "now", "--for", "1h"), "argument SIZE: I don't know the unit `xb`"),
+        (("20XB", "now", "--for", "1h"), "argument SIZE: I don't know the unit xb"),
         (("abc%", "now", "--for", "1h"), "argument SIZE:"),
-        (("20GB", "someday", "--for", "1h"), "--start: I can't read `someday` as a time"),
-        (("20GB", "now", "--end", "2026-13-01 10:00"), "--end: There is no date `2026-13-01`"),
-        (("20GB", "now", "--for", "1x"), "argument --for: I don't know the unit `x`"),
+        (("20GB", "someday", "--for", "1h"), "--start: I can't read someday as a time"),
+        (("20GB", "now", "--end", "2026-13-01 10:00"), "--end: There is no date 2026-13-01"),
+        (("20GB", "now", "--for", "1x"), "argument --for: I don't know the unit x"),
         (("20GB", "now", "--for", "1h", "--tz", "Mars/Base"), "unknown time zone 'Mars/Base'"),
         (("20GB", "now", "--for", "1h", "--end", "now"), "not allowed with argument"),
         (("20GB", "now"), "one of the arguments --end --for is required"),
@@ -489,7 +489,7 @@ def test_settings_read_every_documented_variable():
         (
             "GPUBOOK_ANNOUNCE",
             "maybe",
-            "GPUBOOK_ANNOUNCE='maybe' is not valid; write `true` or `false`.",
+            "GPUBOOK_ANNOUNCE='maybe' is not valid; write true or false.",
         ),
         ("GPUBOOK_REMINDER", "soon", "GPUBOOK_REMINDER='soon' is not a duration"),
         ("GPUBOOK_LOG_LEVEL", "loud", "GPUBOOK_LOG_LEVEL='loud' is not a log level"),

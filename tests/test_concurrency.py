@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.booking.service import Actor, BookingChange, BookingService, ServiceConfig
+from bot.booking import Actor, BookingChange, BookingService, ServiceConfig
 from bot.core.clock import FrozenClock
 from bot.core.errors import CapacityError, GpubookError
 from storage.db import Database

@@ -149,7 +149,7 @@ def test_console_in_a_terminal(workdir: Path, spawn) -> None:
     term.send(b"\x1b[A\r")  # up arrow: the last line typed, `/gpubook cancel 1`
     shown = term.expect(re.escape(PROMPT))
     assert shown.startswith("/gpubook cancel 1\n")
-    assert "❌ Booking #1 is cancelled, so it can't be cancelled." in shown
+    assert "❌ Booking #1 has already been cancelled, so there is nothing left to cancel." in shown
     term.send(CTRL_D)
     assert term.wait() == 0
 

@@ -12,12 +12,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.booking.service import Actor, BookingService, ServiceConfig
+from bot.booking import Actor, BookingService, ServiceConfig
+from bot.booking.journal import SYSTEM_ACTOR as ACTOR
 from bot.core.clock import FrozenClock
 from bot.core.snapshots import BookingInfo
-from bot.lifecycle.sweep import ACTOR, Lifecycle
+from bot.core.vocabulary import BookingStatus
+from bot.lifecycle.sweep import Lifecycle
 from storage.db import Database
-from storage.models import AuditEntry, Booking, BookingStatus, Notification
+from storage.models import AuditEntry, Booking, Notification
 from tests.conftest import ADMIN, CHANNEL, at, pg_database
 
 GB = 1024

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.booking.service import Actor, BookingService, ServiceConfig
+from bot.booking import Actor, BookingService, ServiceConfig
 from bot.core.clock import FrozenClock
 from storage.db import Database
 from storage.migrate import upgrade

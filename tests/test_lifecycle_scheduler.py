@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking.service import BookingService
+from bot.booking import BookingService
 from bot.core.clock import FrozenClock
 from bot.lifecycle.notifier import FlushStats
 from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle

@@ -16,7 +16,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from bot.booking.service import Actor, BookingChange, BookingService, ServiceConfig
+from bot.booking import Actor, BookingChange, BookingService, ServiceConfig
 from bot.core.clock import FrozenClock
 from bot.lifecycle.notifier import Notifier, retry_delay
 from handlers import ids

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.core.snapshots import BookingInfo, Notice
+from bot.core.vocabulary import BookingStatus
 from handlers import ids
 from handlers.blocks.notifications import (
     DETAIL_LINES,
@@ -18,7 +19,6 @@ from handlers.blocks.notifications import (
     dm_message,
     summary_message,
 )
-from storage.models import BookingStatus
 from tests.conftest import T0
 from tests.slackfake import validate_blocks
 

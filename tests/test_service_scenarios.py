@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.booking.service import Actor, BookingChange, BookingService
+from bot.booking import Actor, BookingChange, BookingService
 from bot.core import capacity
 from bot.core.clock import FrozenClock
 from bot.core.errors import (
@@ -28,9 +28,10 @@ from bot.core.errors import (
     PolicyViolation,
 )
 from bot.core.snapshots import BookingInfo
+from bot.core.vocabulary import BookingStatus
 from storage.db import Database
-from storage.models import AuditEntry, Booking, BookingStatus, Gpu, Notification, Workspace
-from tests.conftest import ADMIN, T0, at
+from storage.models import AuditEntry, Booking, Gpu, Notification, Workspace
+from tests.conftest import ADMIN, T0, at, refused, said
 
 GB = 1024
 CARD = "rtx-0"
@@ -124,7 +125,7 @@ async def test_1_one_booking_within_capacity_allowed_and_one_over_capacity_refus
     async with unchanged(rtx):
         with pytest.raises(CapacityError) as err:
             await book(rtx, BOB, "25GB", at(14), at(16))
-    assert "`rtx-0` has 24 GB in all; you asked for 25 GB" in str(err.value)
+    assert "`rtx-0` has 24 GB in all; you asked for 25 GB" in said(err.value)
     assert (err.value.capacity_mib, err.value.requested_mib) == (24 * GB, 25 * GB)
     assert err.value.suggestion is None
 
@@ -132,7 +133,7 @@ async def test_1_one_booking_within_capacity_allowed_and_one_over_capacity_refus
     await rtx.add_gpu(Actor(ADMIN), "a100-1", "80GB")
     with pytest.raises(CapacityError) as err:
         await book(rtx, BOB, "25GB", at(14), at(16))
-    assert "It fits on `a100-1`: 14:00–16:00 UTC." in str(err.value)
+    assert "It fits on `a100-1`: 14:00–16:00 UTC." in said(err.value)
     assert err.value.alternative is not None and err.value.alternative.gpu_name == "a100-1"
 
 
@@ -144,7 +145,7 @@ async def test_2_two_bookings_totalling_75_percent_allowed_third_refused(
     async with unchanged(rtx):
         with pytest.raises(CapacityError) as err:
             await book(rtx, CAROL, "7GB", at(10), at(12))
-    assert "18 GB of 24 GB already held at the peak (10:00–12:00), 6 GB free, 7 GB asked" in str(
+    assert "18 GB of 24 GB already held at the peak (10:00–12:00), 6 GB free, 7 GB asked" in said(
         err.value
     )
     assert (err.value.peak_mib, err.value.requested_mib) == (18 * GB, 7 * GB)
@@ -154,11 +155,11 @@ async def test_3_exact_capacity_allowed_one_more_refused(rtx: BookingService) ->
     await book(rtx, ALICE, "9GB", at(10), at(12))
     await book(rtx, BOB, "8GB", at(10), at(12))
     async with unchanged(rtx):
-        with pytest.raises(CapacityError, match="17 GB of 24 GB .* 7 GB free, 8 GB asked"):
+        with refused(CapacityError, "17 GB of 24 GB .* 7 GB free, 8 GB asked"):
             await book(rtx, CAROL, "8GB", at(10), at(12))
     await book(rtx, CAROL, "7GB", at(10), at(12))
     async with unchanged(rtx):
-        with pytest.raises(CapacityError, match="24 GB of 24 GB already held"):
+        with refused(CapacityError, "24 GB of 24 GB already held"):
             await book(rtx, DAVE, "1GB", at(10), at(12))
     assert await holding_peak(rtx) == 24 * GB
 
@@ -178,7 +179,7 @@ async def test_4_seed_scenario_1_refusal_names_free_memory_and_calendar_shows_23
     async with unchanged(rtx):
         with pytest.raises(CapacityError) as err:
             await book(rtx, DAVE, "2GB", at(10), at(12))
-    message = str(err.value)
+    message = said(err.value)
     assert "1 GB free" in message
     assert "23 GB of 24 GB" in message
     assert "Earliest fit on `rtx-0`: 12:00–14:00 UTC" in message
@@ -217,7 +218,7 @@ async def test_6_extension_into_a_full_window_refused_into_free_memory_allowed(
     assert extended.end == at(12)
 
     async with unchanged(rtx):
-        with pytest.raises(CapacityError, match="16 GB of 24 GB .* 8 GB free, 10 GB asked"):
+        with refused(CapacityError, "16 GB of 24 GB .* 8 GB free, 10 GB asked"):
             await rtx.extend(ALICE, mine.id, timedelta(hours=1))
     assert (await rtx.get(ALICE, mine.id)).end == at(12)
 
@@ -232,7 +233,7 @@ async def test_7_update_is_checked_as_if_the_booking_were_absent(rtx: BookingSer
     await rtx.update(ALICE, mine.id, BookingChange(memory="20GB"))
     await book(rtx, BOB, "4GB", at(12), at(14))
     async with unchanged(rtx):
-        with pytest.raises(CapacityError, match="4 GB of 24 GB .* 20 GB free, 21 GB asked"):
+        with refused(CapacityError, "4 GB of 24 GB .* 20 GB free, 21 GB asked"):
             await rtx.update(ALICE, mine.id, BookingChange(memory="21GB"))
 
 
@@ -243,7 +244,7 @@ async def test_8_peak_not_sum(rtx: BookingService) -> None:
     await book(rtx, ALICE, "16GB", at(10), at(11))
     await book(rtx, BOB, "16GB", at(11), at(12))
     async with unchanged(rtx):
-        with pytest.raises(CapacityError, match="16 GB of 24 GB .* 8 GB free, 9 GB asked"):
+        with refused(CapacityError, "16 GB of 24 GB .* 8 GB free, 9 GB asked"):
             await book(rtx, CAROL, "9GB", at(10), at(12))
     allowed = await book(rtx, CAROL, "8GB", at(10), at(12))
     assert allowed.memory_mib == 8 * GB
@@ -269,8 +270,8 @@ async def test_10_refusal_offers_same_card_and_other_card_windows_both_bookable(
     assert same is not None and other is not None
     assert (same.gpu_name, same.start, same.end, same.memory_mib) == (CARD, at(12), at(14), 8 * GB)
     assert (other.gpu_name, other.start, other.end) == ("rtx-1", at(11), at(13))
-    assert "Earliest fit on `rtx-0`: 12:00–14:00 UTC" in str(err.value)
-    assert "Sooner on `rtx-1`: 11:00–13:00 UTC" in str(err.value)
+    assert "Earliest fit on `rtx-0`: 12:00–14:00 UTC" in said(err.value)
+    assert "Sooner on `rtx-1`: 11:00–13:00 UTC" in said(err.value)
 
     for slot in (other, same):
         booked = await book(rtx, CAROL, slot.memory_mib, slot.start, slot.end, gpu=slot.gpu_name)
@@ -331,9 +332,7 @@ async def test_14_a_user_cannot_touch_another_users_booking(rtx: BookingService)
     ]
     for attempt in attempts:
         async with unchanged(rtx):
-            with pytest.raises(
-                PermissionDenied, match="belongs to <@UALICE>; only they or an admin"
-            ):
+            with refused(PermissionDenied, "belongs to <@UALICE>; only they or an admin"):
                 await attempt()
 
 
@@ -411,7 +410,7 @@ async def test_15_bad_input_gets_a_specific_message_and_changes_nothing(
     async with unchanged(rtx):
         with pytest.raises(error) as err:
             await rtx.create(BOB, **(request | change))
-    assert message in str(err.value)
+    assert message in said(err.value)
 
 
 async def test_15_bad_input_to_update_changes_nothing(rtx: BookingService) -> None:
@@ -437,5 +436,5 @@ async def test_15_cannot_act_on_finished_bookings(rtx: BookingService) -> None:
         lambda: rtx.update(ALICE, cancelled.id, BookingChange(memory="1GB")),
     ):
         async with unchanged(rtx):
-            with pytest.raises(InvalidState, match="is cancelled, so it can't be"):
+            with refused(InvalidState, "has already been cancelled, so there is nothing left to"):
                 await attempt()

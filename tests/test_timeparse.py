@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from bot.core.errors import InputError
 from bot.core.timeparse import day_bounds, parse_day, parse_when, split_when, week_bounds
 from bot.core.units import format_duration
+from tests.conftest import said
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -156,7 +157,7 @@ class TestDaylightSaving:
 def test_parse_when_refusals(text: str, phrase: str) -> None:
     with pytest.raises(InputError) as caught:
         when(text)
-    assert phrase in str(caught.value)
+    assert phrase in said(caught.value)
     assert caught.value.field == "start"
 
 
@@ -229,7 +230,7 @@ def test_split_when_takes_the_longest_prefix(
 def test_split_when_refusals(tokens: list[str], phrase: str) -> None:
     with pytest.raises(InputError) as caught:
         split_when(tokens, now=NOW, tz=BERLIN, field="end")
-    assert phrase in str(caught.value)
+    assert phrase in said(caught.value)
     assert caught.value.field == "end"
 
 

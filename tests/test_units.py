@@ -17,6 +17,7 @@ from bot.core.units import (
     parse_duration,
     parse_size,
 )
+from tests.conftest import said
 
 
 @pytest.mark.parametrize(
@@ -91,16 +92,16 @@ def _size_error(text: str, capacity: int | None = None) -> InputError:
 )
 def test_parse_size_refusals_say_what_to_type(text: str, phrase: str) -> None:
     error = _size_error(text)
-    assert phrase in str(error)
-    assert "`" in str(error)  # every refusal shows an example to type
+    assert phrase in said(error)
+    assert "`" in said(error)  # every refusal shows an example to type
 
 
 def test_percent_over_100_is_refused() -> None:
-    assert "at most `100%`" in str(_size_error("150%", capacity=81920))
+    assert "at most `100%`" in said(_size_error("150%", capacity=81920))
 
 
 def test_percent_that_rounds_to_nothing_is_refused() -> None:
-    assert "at least 1 MiB" in str(_size_error("0.01%", capacity=1024))
+    assert "at least 1 MiB" in said(_size_error("0.01%", capacity=1024))
 
 
 def test_non_ascii_digits_are_refused() -> None:
@@ -195,7 +196,7 @@ def test_parse_duration_refusals_say_what_to_type(text: str, phrase: str) -> Non
     with pytest.raises(InputError) as caught:
         parse_duration(text)
     assert caught.value.field == "duration"
-    assert phrase in str(caught.value)
+    assert phrase in said(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import csv
 import json
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +31,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from bot.booking.service import Actor, BookingService
+from bot.booking import Actor, BookingService
+from bot.cli.wording import terminal_text
 from bot.console import add_console
 from bot.core.clock import Clock, FrozenClock, system_clock
 from bot.core.errors import GpubookError, InputError
@@ -40,11 +40,11 @@ from bot.core.snapshots import BookingInfo
 from bot.core.timefmt import format_window, zone_label
 from bot.core.timeparse import parse_when
 from bot.core.units import MAX_MIB, format_size, parse_duration, parse_size
+from bot.core.vocabulary import BookingStatus
 from bot.runtime.config import Settings
 from bot.runtime.runner import add_serve
 from storage.db import Database
 from storage.migrate import current_revision, upgrade
-from storage.models import BookingStatus
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 CLI_USER = "cli"
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None, *, clock: Clock = system_clock) -> int:
         print(f"{args.command_parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except GpubookError as exc:
-        print(_terminal_text(str(exc)), file=sys.stderr)
+        print(terminal_text(exc, now=clock()), file=sys.stderr)
         return EXIT_REFUSED
     except (OSError, DBAPIError) as exc:
         url = make_url(settings.database_url).render_as_string(hide_password=True)
@@ -141,11 +141,6 @@ async def _with_service(
         await db.dispose()
 
 
-def _terminal_text(sentence: str) -> str:
-    """A service sentence for a terminal: Slack's user mentions (``<@U123>``) read as ``@U123``."""
-    return re.sub(r"<@([A-Z0-9]+)>", r"@\1", sentence)
-
-
 def admin_actor(settings: Settings, tz: ZoneInfo = ZoneInfo("UTC")) -> Actor:
     return Actor(CLI_USER, settings.team, is_workspace_admin=True, tz=tz)
 
@@ -160,7 +155,7 @@ def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
         try:
             return parse(text)
         except InputError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(terminal_text(exc)) from None
 
     return convert
 
@@ -189,7 +184,7 @@ def _when(text: str, now: datetime, tz: ZoneInfo, field: str) -> datetime:
     try:
         return parse_when(text, now=now, tz=tz, field=field)
     except InputError as exc:
-        raise UsageError(f"--{field}: {exc}") from None
+        raise UsageError(f"--{field}: {terminal_text(exc)}") from None
 
 
 # ---------------------------------------------------------------------------- db

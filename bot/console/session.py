@@ -29,7 +29,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.booking.service import Actor
+from bot.booking import Actor
 from bot.console import slack_requests as shapes
 from bot.console.double import (
     BOT_USER_ID,

@@ -1,27 +1,63 @@
-"""Typed errors that carry a sentence a person can act on.
+"""Typed refusals: what went wrong as a code and values, never as finished text.
 
-Every refusal the service (or a parser at the edge) makes is one of these. Interfaces never build
-their own wording for a refusal: Slack, the console and the CLI all show ``str(error)``, so a user
-reads the same sentence wherever they asked. ``field`` names the input the error is about, so a
-modal can put the message under the right block.
+Every refusal the service (or a parser at the edge) makes is one of these. The error carries
+:class:`~bot.core.sentence.Sentence` s — a code from :mod:`bot.core.phrases` and its values — so
+each interface renders the same words in its own syntax (:func:`bot.core.wording.render`): Slack
+mrkdwn, plain text in a form, a terminal. ``str(error)`` is the plain rendering in UTC, for logs.
+``field`` names the input the error is about, so a form can show it under the right block.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.core.phrases import Code
+from bot.core.sentence import Sentence
+
+if TYPE_CHECKING:
+    from bot.core.wording import Surface
 
 
 class GpubookError(Exception):
-    """Base class: ``str(err)`` is the user-facing sentence."""
+    """Base class: a refusal a person can act on."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self, code: Code, *, field: str | None = None, also: Sequence[Sentence] = (), **data: Any
+    ) -> None:
+        self.sentences: tuple[Sentence, ...] = (Sentence(code, data), *also)
         self.field = field
+        super().__init__(code.value)
+
+    @property
+    def code(self) -> Code:
+        return self.sentences[0].code
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self.sentences[0].data)
+
+    def for_field(self, field: str | None) -> GpubookError:
+        """The same refusal about another input (a parser reused for the end, not the start)."""
+        clone = self.__class__.__new__(self.__class__)
+        clone.__dict__.update(self.__dict__)
+        clone.args, clone.field = self.args, field
+        return clone
+
+    def render(self, surface: Surface | None = None) -> str:
+        """The sentences for ``surface`` (default: plain text in UTC).
+
+        Imported here, not at the top: rendering formats sizes and durations with
+        :mod:`bot.core.units`, which itself raises these errors.
+        """
+        from bot.core.wording import Surface, render
+
+        return render(self.sentences, surface or Surface())
 
     def __str__(self) -> str:
-        return self.message
+        return self.render()
 
 
 class InputError(GpubookError):
@@ -63,7 +99,7 @@ class CapacityError(GpubookError):
 
     def __init__(
         self,
-        message: str,
+        code: Code,
         *,
         gpu_name: str,
         capacity_mib: int,
@@ -72,8 +108,10 @@ class CapacityError(GpubookError):
         suggestion: SuggestedSlot | None,
         alternative: SuggestedSlot | None = None,
         field: str | None = "memory",
+        also: Sequence[Sentence] = (),
+        **data: Any,
     ) -> None:
-        super().__init__(message, field=field)
+        super().__init__(code, field=field, also=also, **data)
         self.gpu_name = gpu_name
         self.capacity_mib = capacity_mib
         self.peak_mib = peak_mib

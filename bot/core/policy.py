@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.core.errors import InputError
+from bot.core.phrases import Code
 from bot.core.units import parse_duration
 
 _GROUP_PREFIX = "GPUBOOK_GROUP_"
@@ -71,9 +72,7 @@ class Policy:
             user_groups=groups,
         )
         if policy.min_duration > policy.max_duration:
-            raise InputError(
-                "GPUBOOK_MIN_DURATION is longer than GPUBOOK_MAX_DURATION; make the minimum smaller."
-            )
+            raise InputError(Code.SETTING_MIN_OVER_MAX)
         return policy
 
 
@@ -81,11 +80,9 @@ def _duration(env: Mapping[str, str], key: str, default: timedelta | None = None
     raw = env.get(key, "").strip()
     if not raw:
         if default is None:
-            raise InputError(f"{key} is empty; give a duration like `8h`.")
+            raise InputError(Code.SETTING_EMPTY_DURATION, key=key)
         return default
     try:
         return parse_duration(raw)
     except InputError as exc:
-        raise InputError(
-            f"{key}={raw!r} is not a duration ({exc}); use a form like `8h` or `7d`."
-        ) from exc
+        raise InputError(Code.SETTING_NOT_DURATION, key=key, value=repr(raw)) from exc

@@ -1,18 +1,19 @@
-"""Read-only snapshots the service hands to interfaces.
+"""Read-only snapshots the service hands to interfaces, made of plain values.
 
 The service never returns ORM objects: a snapshot cannot lazy-load after its session closed, and
-handlers cannot accidentally write through it. Memory stays integer MiB; times stay aware UTC.
+handlers cannot accidentally write through it. They are built from rows in
+:mod:`bot.booking.snapshots`, so this module stays free of the database. Memory stays integer MiB;
+times stay aware UTC.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.capacity import Step
-from storage.models import AuditEntry, Booking, BookingStatus, Gpu
+from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus, NoticeKind
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,6 @@ class GpuInfo:
     description: str
     channel_id: str | None
     retired: bool
-
-    @classmethod
-    def of(cls, gpu: Gpu) -> GpuInfo:
-        return cls(gpu.id, gpu.name, gpu.capacity_mib, gpu.description, gpu.channel_id, gpu.retired)
 
 
 @dataclass(frozen=True)
@@ -51,25 +48,7 @@ class BookingInfo:
 
     @property
     def is_holding(self) -> bool:
-        return self.status in (BookingStatus.UPCOMING, BookingStatus.ACTIVE)
-
-    @classmethod
-    def of(cls, booking: Booking) -> BookingInfo:
-        return cls(
-            id=booking.id,
-            gpu_name=booking.gpu.name,
-            gpu_capacity_mib=booking.gpu.capacity_mib,
-            user_id=booking.user_id,
-            task=booking.task,
-            memory_mib=booking.memory_mib,
-            start=booking.start_at,
-            end=booking.end_at,
-            original_end=booking.original_end_at,
-            status=booking.status,
-            end_reason=booking.end_reason,
-            created_by=booking.created_by,
-            created_at=booking.created_at,
-        )
+        return self.status in HOLDING_STATUSES
 
 
 @dataclass(frozen=True)
@@ -137,7 +116,7 @@ class Utilisation:
 class AuditInfo:
     """One audit entry: who (a Slack user id, or ``cli``) did what, when, to which booking or GPU.
 
-    ``details`` is a deep copy, so nothing a reader does to it can reach the database row.
+    ``details`` is a deep copy of the row's, so nothing a reader does to it can reach the database.
     """
 
     id: int
@@ -148,23 +127,11 @@ class AuditInfo:
     gpu_id: int | None
     details: dict[str, Any]
 
-    @classmethod
-    def of(cls, entry: AuditEntry) -> AuditInfo:
-        return cls(
-            id=entry.id,
-            at=entry.at,
-            actor=entry.actor,
-            action=entry.action,
-            booking_id=entry.booking_id,
-            gpu_id=entry.gpu_id,
-            details=copy.deepcopy(entry.details),
-        )
-
 
 @dataclass(frozen=True)
 class Notice:
     """One notification to render: its kind, the booking as it is now, and the row's details."""
 
-    kind: str
+    kind: NoticeKind
     booking: BookingInfo
     details: dict[str, Any] = field(default_factory=dict)

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from bot.core.errors import InputError
+from bot.core.phrases import Code
+from bot.core.sentence import Quote
 from bot.core.units import parse_duration
 
 WEEKDAYS: dict[str, int] = {
@@ -39,8 +41,6 @@ _ISO_DATETIME = re.compile(
     r"(?P<offset>z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
 
-_TIME_FORMS = "`now`, `in 2h`, `14:00`, `2pm`, `tomorrow 9am`, `mon 10:00` or `2026-12-01 09:00`"
-
 
 class _Unrecognised(InputError):
     """The text matches no time form at all (as opposed to a known form with a bad value).
@@ -59,13 +59,13 @@ def parse_when(text: str, *, now: datetime, tz: ZoneInfo, field: str = "start") 
     _require_aware(now)
     cleaned = " ".join(text.lower().split())
     if not cleaned:
-        raise InputError(f"Give the {field} time, like {_TIME_FORMS}.", field=field)
+        raise InputError(Code.TIME_MISSING, field=field, what=field)
     try:
         return _parse_when(cleaned, now.astimezone(UTC), tz)
     except _Unrecognised as err:
-        raise _Unrecognised(err.message, field=field) from None
+        raise err.for_field(field) from None
     except InputError as err:
-        raise InputError(err.message, field=field) from None
+        raise err.for_field(field) from None
 
 
 def _require_aware(now: datetime) -> None:
@@ -89,14 +89,19 @@ def _parse_when(cleaned: str, now: datetime, tz: ZoneInfo) -> datetime:
     clock = _clock_time(cleaned)
     if clock is not None:
         return _next_occurrence(today, clock, now, tz, step=timedelta(days=1))
-    raise _Unrecognised(f"I can't read `{cleaned}` as a time. Try {_TIME_FORMS}.")
+    raise _Unrecognised(Code.TIME_UNREADABLE, typed=Quote(cleaned))
 
 
 def _on_day(word: str, day: date, rest: str, now: datetime, tz: ZoneInfo) -> datetime:
     """Combine a day word with the clock time after it (`tomorrow 9am`, `fri at 14:00`)."""
     clock = _clock_time(rest.removeprefix("at "))
     if clock is None:
-        raise _Unrecognised(f"Add a time to `{word}`, like `{word} 9am` or `{word} 14:00`.")
+        raise _Unrecognised(
+            Code.DAY_NEEDS_TIME,
+            typed=Quote(word),
+            morning=Quote(f"{word} 9am"),
+            afternoon=Quote(f"{word} 14:00"),
+        )
     if word in WEEKDAYS:
         return _next_occurrence(day, clock, now, tz, step=timedelta(days=7))
     return _localise(day, clock, tz)
@@ -132,17 +137,17 @@ def _clock_time(text: str) -> time | None:
         return None
     hour, minute = int(match["hour"]), int(match["minute"] or 0)
     if minute > 59:
-        raise InputError(f"`{text}` has no minute {minute}; minutes go from 00 to 59.")
+        raise InputError(Code.TIME_BAD_MINUTE, typed=Quote(text), minute=minute)
     return time(_hour_24(hour, match["meridiem"], text), minute)
 
 
 def _hour_24(hour: int, meridiem: str | None, text: str) -> int:
     if meridiem is None:
         if hour > 23:
-            raise InputError(f"`{text}` has no hour {hour}; use 0–23, or 1–12 with am/pm.")
+            raise InputError(Code.TIME_BAD_HOUR, typed=Quote(text), hour=hour)
         return hour
     if not 1 <= hour <= 12:
-        raise InputError(f"`{text}` has no hour {hour}; with am/pm use 1–12, like `9am`.")
+        raise InputError(Code.TIME_BAD_HOUR_12, typed=Quote(text), hour=hour)
     return hour % 12 + (12 if meridiem == "pm" else 0)
 
 
@@ -163,7 +168,7 @@ def _from_iso(match: re.Match[str], tz: ZoneInfo) -> datetime:
 def _sixtieth(text: str, typed: str) -> int:
     value = int(text)
     if value > 59:
-        raise InputError(f"`{typed}` has {value} minutes or seconds; they go from 00 to 59.")
+        raise InputError(Code.TIME_BAD_SIXTIETH, typed=Quote(typed), value=value)
     return value
 
 
@@ -174,18 +179,18 @@ def _fixed_offset(offset: str) -> timezone:
     digits = offset[1:].replace(":", "")
     hours, minutes = int(digits[:2]), int(digits[2:] or 0)
     if hours > 23 or minutes > 59:
-        raise InputError(f"`{offset}` is not a UTC offset; write it like `+01:00` or `Z`.")
+        raise InputError(Code.TIME_BAD_OFFSET, typed=Quote(offset))
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
 def _date_from_iso(text: str) -> date:
     match = _DATE.fullmatch(text)
     if match is None:
-        raise InputError(f"I can't read `{text}` as a date; write it like `2026-12-01`.")
+        raise InputError(Code.DATE_UNREADABLE, typed=Quote(text))
     try:
         return date(int(match["year"]), int(match["month"]), int(match["day"]))
     except ValueError:
-        raise InputError(f"There is no date `{text}`; write it like `2026-12-01`.") from None
+        raise InputError(Code.DATE_IMPOSSIBLE, typed=Quote(text)) from None
 
 
 def _day_from_word(word: str, today: date) -> date | None:
@@ -206,13 +211,9 @@ def parse_day(text: str, *, now: datetime, tz: ZoneInfo) -> date:
     try:
         day = _day_from_word(word, now.astimezone(tz).date())
     except InputError as err:
-        raise InputError(err.message, field="day") from None
+        raise err.for_field("day") from None
     if day is None:
-        raise InputError(
-            f"I can't read `{text.strip()}` as a day. "
-            "Try `today`, `tomorrow`, `friday` or `2026-12-01`.",
-            field="day",
-        )
+        raise InputError(Code.DAY_UNREADABLE, field="day", typed=Quote(text.strip()))
     return day
 
 
@@ -226,7 +227,7 @@ def split_when(
     error is raised (e.g. "no hour 25" beats "can't read `tomorrow 25:00 for`").
     """
     if not tokens:
-        raise InputError(f"Give the {field} time, like {_TIME_FORMS}.", field=field)
+        raise InputError(Code.TIME_MISSING, field=field, what=field)
     errors: list[InputError] = []
     for count in range(min(3, len(tokens)), 0, -1):
         try:

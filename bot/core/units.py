@@ -16,6 +16,8 @@ from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from bot.core.errors import InputError
+from bot.core.phrases import Code
+from bot.core.sentence import Quote
 
 MAX_MIB = 16 * 1024 * 1024
 """16 TB: far above any card, low enough to catch a typo like `20000GB`."""
@@ -50,16 +52,13 @@ _DURATION_UNITS: dict[str, str] = {
 
 _DURATION_PART = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-z]*)(?P<gap>\s*)")
 
-_SIZE_EXAMPLE = "like `20GB`, `512MiB` or `50%`"
-_DURATION_EXAMPLE = "like `90m`, `1h30m` or `2d`"
+
+def _size_error(code: Code, **data: object) -> InputError:
+    return InputError(code, field="memory", **data)
 
 
-def _size_error(message: str) -> InputError:
-    return InputError(message, field="memory")
-
-
-def _duration_error(message: str) -> InputError:
-    return InputError(message, field="duration")
+def _duration_error(code: Code, **data: object) -> InputError:
+    return InputError(code, field="duration", **data)
 
 
 def _round_to_int(value: Decimal) -> int:
@@ -75,19 +74,17 @@ def parse_size(text: str, capacity_mib: int | None = None) -> int:
     """
     cleaned = text.strip().lower()
     if not cleaned:
-        raise _size_error(f"Give the memory, {_SIZE_EXAMPLE}.")
+        raise _size_error(Code.SIZE_MISSING)
     if _EXPONENT.fullmatch(cleaned):
-        raise _size_error(f"Write `{text.strip()}` without an exponent, {_SIZE_EXAMPLE}.")
+        raise _size_error(Code.SIZE_EXPONENT, typed=Quote(text.strip()))
     match = _SIZE.fullmatch(cleaned)
     if match is None:
-        raise _size_error(
-            f"I can't read `{text.strip()}` as memory. Give a number and a unit, {_SIZE_EXAMPLE}."
-        )
+        raise _size_error(Code.SIZE_UNREADABLE, typed=Quote(text.strip()))
     if match["sign"]:
-        raise _size_error(f"The memory must be positive, {_SIZE_EXAMPLE}.")
+        raise _size_error(Code.SIZE_NEGATIVE)
     mib = _to_mib(Decimal(match["number"]), match["unit"], text.strip(), capacity_mib)
     if mib < 1:
-        raise _size_error("The memory must be at least 1 MiB, like `512MiB` or `20GB`.")
+        raise _size_error(Code.SIZE_TOO_SMALL)
     return mib
 
 
@@ -98,23 +95,19 @@ def _to_mib(number: Decimal, unit: str, typed: str, capacity_mib: int | None) ->
     elif unit in _MIB_PER_UNIT:
         exact = number * _MIB_PER_UNIT[unit]
     elif not unit:
-        raise _size_error("Give the memory with a unit, like `20GB` or `512MiB`.")
+        raise _size_error(Code.SIZE_NO_UNIT)
     else:
-        raise _size_error(
-            f"I don't know the unit `{unit}`. Use MiB, GB or TB (or % of the GPU), like `20GB`."
-        )
+        raise _size_error(Code.SIZE_UNKNOWN_UNIT, unit=Quote(unit))
     if exact > MAX_MIB:
-        raise _size_error(f"`{typed}` is more than any GPU has; give at most `16TB`, like `20GB`.")
+        raise _size_error(Code.SIZE_TOO_BIG, typed=Quote(typed))
     return _round_to_int(exact)
 
 
 def _percent_of(number: Decimal, typed: str, capacity_mib: int | None) -> Decimal:
     if capacity_mib is None:
-        raise _size_error(
-            "A percentage needs a GPU: pick the GPU, or give the memory like `20GB` instead."
-        )
+        raise _size_error(Code.PERCENT_NEEDS_GPU)
     if number > 100:
-        raise _size_error(f"`{typed}` is more than the whole GPU; give at most `100%`.")
+        raise _size_error(Code.PERCENT_TOO_BIG, typed=Quote(typed))
     return Decimal(capacity_mib) * number / 100
 
 
@@ -139,26 +132,24 @@ def parse_duration(text: str) -> timedelta:
     """
     cleaned = text.strip().lower()
     if not cleaned:
-        raise _duration_error(f"Give a duration, {_DURATION_EXAMPLE}.")
+        raise _duration_error(Code.DURATION_MISSING)
     if cleaned.startswith("-"):
-        raise _duration_error(f"A duration must be positive, {_DURATION_EXAMPLE}.")
+        raise _duration_error(Code.DURATION_NEGATIVE)
     seconds = sum(
         (number * _SECONDS_PER_UNIT[unit] for number, unit in _duration_parts(cleaned, text)),
         start=Decimal(0),
     )
     if seconds > MAX_DURATION // timedelta(seconds=1):
-        raise _duration_error("That is longer than 366 days; give at most `366d`.")
+        raise _duration_error(Code.DURATION_TOO_LONG)
     whole_seconds = _round_to_int(seconds)
     if whole_seconds < 1:
-        raise _duration_error(f"A duration must be longer than zero, {_DURATION_EXAMPLE}.")
+        raise _duration_error(Code.DURATION_ZERO)
     return timedelta(seconds=whole_seconds)
 
 
 def _duration_parts(cleaned: str, typed: str) -> list[tuple[Decimal, str]]:
     """Split `1h 30m` into [(1, "h"), (30, "m")], checking units and their order."""
-    unreadable = _duration_error(
-        f"I can't read `{typed.strip()}` as a duration. Try `90m`, `1h30m`, `2d` or `3 hours`."
-    )
+    unreadable = _duration_error(Code.DURATION_UNREADABLE, typed=Quote(typed.strip()))
     parts: list[tuple[Decimal, str]] = []
     position = 0
     previous_gap = " "
@@ -172,7 +163,7 @@ def _duration_parts(cleaned: str, typed: str) -> list[tuple[Decimal, str]]:
     units = [unit for _, unit in parts]
     order = list(_SECONDS_PER_UNIT)
     if units != sorted(set(units), key=order.index):
-        raise _duration_error("Write each unit once, largest first, like `1h30m`.")
+        raise _duration_error(Code.DURATION_UNIT_ORDER)
     return parts
 
 
@@ -182,12 +173,10 @@ def _duration_unit(
     """Resolve a unit word; a bare number glued to hours (`2h30`) counts as minutes."""
     if typed_unit:
         if typed_unit not in _DURATION_UNITS:
-            raise _duration_error(
-                f"I don't know the unit `{typed_unit}`. Use s, m, h, d or w, like `1h30m`."
-            )
+            raise _duration_error(Code.DURATION_UNKNOWN_UNIT, unit=Quote(typed_unit))
         return _DURATION_UNITS[typed_unit]
     if not parts:
-        raise _duration_error("Give the duration with a unit, like `90m` or `2h`.")
+        raise _duration_error(Code.DURATION_NO_UNIT)
     if parts[-1][1] == "h" and not previous_gap:
         return "m"
     raise unreadable

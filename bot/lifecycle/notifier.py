@@ -41,11 +41,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 
+from bot.booking.snapshots import booking_info
 from bot.core.clock import Clock
-from bot.core.snapshots import BookingInfo, Notice
+from bot.core.snapshots import Notice
+from bot.core.vocabulary import THREADED_KINDS, BookingStatus, NoticeKind
 from bot.runtime.slack_client import ensure_retries
 from storage.db import Database
-from storage.models import Booking, BookingStatus, Notification
+from storage.models import Booking, Notification
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,6 @@ CLAIM_LIMIT = 2000
 #: First retry delay after a failed post; doubles per attempt up to RETRY_MAX.
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
-#: Kinds that reply in the thread of the booking's announcement when it has one.
-THREADED = frozenset({"started", "ended", "released", "cancelled"})
 #: Stop posting (and hand the rest back) once a flush has used this share of its lease, so a
 #: slow Slack never lets the lease lapse mid-flush and another worker post the same rows.
 LEASE_SHARE = 0.5
@@ -189,7 +189,9 @@ class Notifier:
         if not live:
             return
         try:
-            notices = [Notice(r.kind, BookingInfo.of(r.booking), dict(r.details)) for r in live]
+            notices = [
+                Notice(NoticeKind(r.kind), booking_info(r.booking), dict(r.details)) for r in live
+            ]
             message = self.render(notices, direct=is_dm(destination), now=now)
         except Exception as exc:  # one unrenderable row must not hold up every other message
             log.exception("rendering %d notification(s) for %s failed", len(live), destination)
@@ -223,7 +225,7 @@ class Notifier:
         worker already did) is what keeps them from being posted again.
         """
         ids = [r.id for r in rows]
-        announced = [r.booking_id for r in rows if r.kind == "announced" and r.booking_id]
+        announced = [r.booking_id for r in rows if r.kind == NoticeKind.ANNOUNCED and r.booking_id]
         async with self.db.write() as session:
             await session.execute(
                 update(Notification)
@@ -305,7 +307,7 @@ def _obsolete(row: Notification) -> bool:
     """A reminder whose booking ended, or whose end moved (a new reminder covers the new end)."""
     if row.booking is None:
         return True
-    if row.kind != "reminder":
+    if row.kind != NoticeKind.REMINDER:
         return False
     booking = row.booking
     return booking.status != BookingStatus.ACTIVE or booking.end_at.isoformat() != row.details.get(
@@ -315,7 +317,7 @@ def _obsolete(row: Notification) -> bool:
 
 def _thread_ts(destination: str, rows: Sequence[Notification]) -> str | None:
     """A lone start/end update replies under its booking's announcement, if it was posted here."""
-    if len(rows) != 1 or rows[0].kind not in THREADED or rows[0].booking is None:
+    if len(rows) != 1 or rows[0].kind not in THREADED_KINDS or rows[0].booking is None:
         return None
     booking = rows[0].booking
     return booking.announce_ts if booking.announce_channel == destination else None

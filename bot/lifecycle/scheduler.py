@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking.service import ServiceConfig
+from bot.booking import ServiceConfig
 from bot.core.clock import Clock
 from bot.lifecycle.notifier import FlushStats, Notifier, Renderer
 from bot.lifecycle.sweep import AdvanceCounts, Lifecycle

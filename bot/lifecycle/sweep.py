@@ -2,7 +2,8 @@
 
 The bookings table is the source of truth. A sweep moves every booking whose start or end has
 passed, in write transactions that also write the audit entry and the outbox row for the message
-(:class:`storage.models.Notification`). Exactly-once follows from the status change itself: the
+(:class:`storage.models.Notification`); the transitions themselves are
+:mod:`bot.booking.transitions`, the same ones a person's release or cancel goes through. Exactly-once follows from the status change itself: the
 second replica's sweep selects ``status = 'upcoming'`` and finds nothing, because the first one's
 change and its outbox row committed together. Nothing is lost while the bot is down: the next
 sweep finds every booking whose time passed and catches up.
@@ -25,24 +26,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.booking.service import ServiceConfig, audit_row, notification_channel, outbox_row
+from bot.booking import queries, transitions
+from bot.booking.config import ServiceConfig
+from bot.booking.journal import Journal
 from bot.core.clock import Clock
+from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus
 from storage.db import Database
-from storage.models import Booking, BookingStatus, Gpu
+from storage.models import Booking
 
-#: The actor recorded in the audit log for automatic transitions.
-ACTOR = "gpubook"
 #: Bookings moved per transaction: bounds lock time and memory when thousands are due at once.
 BATCH_SIZE = 500
-#: ``end_reason`` of a booking that ran to its planned end.
-COMPLETED = "completed"
 
-Act = Callable[[AsyncSession, Booking, datetime], Awaitable[None]]
+Act = Callable[[Journal, Booking], Awaitable[None]]
 
 
 @dataclass
@@ -84,8 +82,8 @@ class Lifecycle:
         """
         now = now or self.clock()
         counts = AdvanceCounts()
-        counts.started = await self._drain(self._due_starts(now), self._start, now)
-        counts.ended = await self._drain(self._due_ends(now), self._complete, now)
+        counts.started = await self._drain(self._due_starts(now), transitions.start, now)
+        counts.ended = await self._drain(self._due_ends(now), transitions.complete, now)
         counts.reminders = await self._drain(self._due_reminders(now), self._remind, now)
         return counts
 
@@ -100,7 +98,7 @@ class Lifecycle:
             )
             end = await session.scalar(
                 select(func.min(Booking.end_at)).where(
-                    Booking.status.in_([BookingStatus.UPCOMING, BookingStatus.ACTIVE]),
+                    Booking.status.in_(list(HOLDING_STATUSES)),
                     Booking.end_at > now,
                 )
             )
@@ -143,9 +141,8 @@ class Lifecycle:
                 gpu_ids = sorted(set(await session.scalars(candidates.limit(self.batch_size))))
                 if not gpu_ids:
                     return done
-                await session.execute(
-                    select(Gpu.id).where(Gpu.id.in_(gpu_ids)).order_by(Gpu.id).with_for_update()
-                )
+                await queries.lock_gpu_ids(session, gpu_ids)
+                journal = Journal(session, now, self.config.default_channel)
                 batch = (
                     await session.scalars(
                         select(Booking)
@@ -156,47 +153,9 @@ class Lifecycle:
                     )
                 ).unique()
                 for booking in batch:
-                    await act(session, booking, now)
+                    await act(journal, booking)
                     done += 1
 
-    # ------------------------------------------------------------------ transitions
-
-    async def _start(self, session: AsyncSession, booking: Booking, now: datetime) -> None:
-        booking.status, booking.updated_at = BookingStatus.ACTIVE, now
-        late = now - booking.start_at
-        self._audit(session, "start", booking, now, {"late_seconds": int(late.total_seconds())})
-        await self._notify(session, "started", booking, now)
-
-    async def _complete(self, session: AsyncSession, booking: Booking, now: datetime) -> None:
-        booking.status, booking.end_reason, booking.updated_at = (
-            BookingStatus.COMPLETED,
-            COMPLETED,
-            now,
-        )
-        late = now - booking.end_at
-        self._audit(session, "complete", booking, now, {"late_seconds": int(late.total_seconds())})
-        await self._notify(session, "ended", booking, now)
-
-    async def _remind(self, session: AsyncSession, booking: Booking, now: datetime) -> None:
-        """Remember which end the owner was told about: an extension makes a new reminder due."""
-        booking.reminded_end_at = booking.end_at
-        session.add(
-            outbox_row(
-                "reminder", booking, booking.user_id, now, {"end": booking.end_at.isoformat()}
-            )
-        )
-
     @staticmethod
-    def _audit(
-        session: AsyncSession, action: str, booking: Booking, now: datetime, details: dict[str, Any]
-    ) -> None:
-        session.add(audit_row(booking.team_id, ACTOR, action, now, details, booking))
-
-    async def _notify(
-        self, session: AsyncSession, kind: str, booking: Booking, now: datetime
-    ) -> None:
-        channel = await notification_channel(
-            session, booking.team_id, booking.gpu.channel_id, self.config.default_channel
-        )
-        if channel:
-            session.add(outbox_row(kind, booking, channel, now, None))
+    async def _remind(journal: Journal, booking: Booking) -> None:
+        transitions.remind(journal, booking)

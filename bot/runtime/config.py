@@ -22,8 +22,9 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.booking.service import DEFAULT_TEAM, ServiceConfig
+from bot.booking import DEFAULT_TEAM, ServiceConfig
 from bot.core.errors import InputError
+from bot.core.phrases import Code
 from bot.core.policy import Policy
 from bot.core.units import parse_duration
 from storage.db import DEFAULT_URL, normalise_url
@@ -182,13 +183,12 @@ def _id_list(env: Mapping[str, str], key: str) -> list[str]:
 
 def _database_url(env: Mapping[str, str]) -> str:
     raw = _text(env, "DATABASE_URL") or DEFAULT_URL
-    fix = "use `sqlite:///FILE` or `postgresql://USER:PASSWORD@HOST/DATABASE`."
     try:
         backend = make_url(normalise_url(raw)).get_backend_name()
     except ArgumentError:
-        raise InputError(f"DATABASE_URL={raw!r} is not a database URL; {fix}") from None
+        raise InputError(Code.SETTING_NOT_DATABASE_URL, value=repr(raw)) from None
     if backend not in ("sqlite", "postgresql"):
-        raise InputError(f"DATABASE_URL uses {backend!r}, which gpubook does not support; {fix}")
+        raise InputError(Code.SETTING_UNSUPPORTED_DATABASE, backend=repr(backend))
     return raw
 
 
@@ -199,9 +199,7 @@ def _api_url(env: Mapping[str, str]) -> str | None:
     if raw is None:
         return None
     if not raw.startswith(("http://", "https://")):
-        raise InputError(
-            f"SLACK_API_URL={raw!r} is not an http(s) URL; write it like `https://slack.com/api/`."
-        )
+        raise InputError(Code.SETTING_NOT_HTTP_URL, key="SLACK_API_URL", value=repr(raw))
     return raw if raw.endswith("/") else raw + "/"
 
 
@@ -214,7 +212,9 @@ def _integer(env: Mapping[str, str], key: str, default: int, *, low: int, high: 
     except ValueError:
         value = None
     if value is None or not low <= value <= high:
-        raise InputError(f"{key}={raw!r} is not valid; give a whole number from {low} to {high}.")
+        raise InputError(
+            Code.SETTING_NOT_INTEGER, key=key, value=repr(raw), low=str(low), high=str(high)
+        )
     return value
 
 
@@ -226,7 +226,7 @@ def _boolean(env: Mapping[str, str], key: str, default: bool) -> bool:
         return True
     if raw.lower() in _FALSE:
         return False
-    raise InputError(f"{key}={raw!r} is not valid; write `true` or `false`.")
+    raise InputError(Code.SETTING_NOT_BOOLEAN, key=key, value=repr(raw))
 
 
 def _duration(env: Mapping[str, str], key: str, default: timedelta) -> timedelta:
@@ -236,13 +236,11 @@ def _duration(env: Mapping[str, str], key: str, default: timedelta) -> timedelta
     try:
         return parse_duration(raw)
     except InputError:
-        raise InputError(f"{key}={raw!r} is not a duration; write it like `15m` or `1h`.") from None
+        raise InputError(Code.SETTING_NOT_DURATION, key=key, value=repr(raw)) from None
 
 
 def _log_level(env: Mapping[str, str]) -> str:
     raw = _text(env, "GPUBOOK_LOG_LEVEL") or "INFO"
     if raw.upper() not in LOG_LEVELS:
-        raise InputError(
-            f"GPUBOOK_LOG_LEVEL={raw!r} is not a log level; write one of {', '.join(LOG_LEVELS)}."
-        )
+        raise InputError(Code.SETTING_NOT_LOG_LEVEL, value=repr(raw), levels=", ".join(LOG_LEVELS))
     return raw.upper()

@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bot.booking.service import BookingService, ServiceConfig
+from bot.booking import BookingService, ServiceConfig
 from bot.core.clock import Clock
 from bot.core.errors import CapacityError, GpubookError, PermissionDenied
 from bot.core.snapshots import BookingInfo

@@ -14,7 +14,7 @@ from slack_sdk.models.views import View
 from bot.core.snapshots import BookingInfo, GpuStatus
 from handlers import ids
 from handlers.blocks.messages import (
-    NO_GPUS,
+    NO_GPUS_TEXT,
     booking_card,
     button,
     context,
@@ -48,7 +48,7 @@ def _my_bookings(
 def _gpus_now(statuses: list[GpuStatus], now: datetime) -> list[Block]:
     blocks: list[Block] = [header("GPUs now")]
     if not statuses:
-        return [*blocks, section(NO_GPUS)]
+        return [*blocks, section(NO_GPUS_TEXT)]
     lines = [status_line(s, now) for s in statuses]
     return blocks + pack_lines(lines, max_blocks=MAX_GPU_SECTIONS, more="see `/gpubook status`.")
 

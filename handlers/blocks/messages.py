@@ -31,9 +31,10 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.booking.service import NO_GPUS
 from bot.core.capacity import Step
 from bot.core.errors import CapacityError, GpubookError, SuggestedSlot
+from bot.core.phrases import Code
+from bot.core.sentence import say
 from bot.core.snapshots import (
     AuditInfo,
     BookingInfo,
@@ -60,6 +61,7 @@ from handlers.blocks.common import (
     usage,
 )
 from handlers.command_parser import EXAMPLES
+from handlers.wording import SlackText, mrkdwn
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_HEADER_TEXT = 150
@@ -84,7 +86,8 @@ CALENDAR_TOGGLE = f"{ids.CALENDAR_NAV}:toggle"
 #: Register the calendar listener with this pattern: it matches all three buttons.
 CALENDAR_NAV_ACTION = re.compile(rf"^{re.escape(ids.CALENDAR_NAV)}(:[a-z]+)?$")
 
-_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
+#: What a listing says when a workspace has no GPU to book.
+NO_GPUS_TEXT = mrkdwn(say(Code.NO_GPUS))
 _USER_ID = re.compile(r"[UW][A-Z0-9]+")
 _STATUS_LABEL = {
     BookingStatus.UPCOMING: ":hourglass_flowing_sand: upcoming",
@@ -260,11 +263,6 @@ def slot_button(
     return button(label, ids.BOOK_SLOT, slot_value(gpu, start, end, mib, task), style="primary")
 
 
-def escape_sentence(sentence: str) -> str:
-    """Escape a service sentence (it may quote names the user typed) but keep ``<@U…>`` mentions."""
-    return _MENTION.sub(r"<@\1>", escape(sentence))
-
-
 def _offer(
     label: str, slot: SuggestedSlot, task: str | None, now: datetime, tz: tzinfo
 ) -> SectionBlock:
@@ -282,7 +280,7 @@ def refusal(
     error: GpubookError, *, task: str | None, now: datetime, tz: tzinfo = UTC
 ) -> list[Block]:
     """The service's sentence, and for a capacity refusal one Book button per offered window."""
-    blocks: list[Block] = [section(f":x: {escape_sentence(str(error))}")]
+    blocks: list[Block] = [section(f":x: {error.render(SlackText(tz, now))}")]
     if isinstance(error, CapacityError):
         if error.suggestion is not None:
             blocks.append(_offer("Earliest on", error.suggestion, task, now, tz))
@@ -331,7 +329,7 @@ def status_message(statuses: list[GpuStatus], *, now: datetime) -> list[Block]:
     """Every GPU's memory held right now: a section each, or compact lines when there are many."""
     blocks: list[Block] = [header("GPUs now")]
     if not statuses:
-        return [*blocks, section(NO_GPUS)]
+        return [*blocks, section(NO_GPUS_TEXT)]
     if len(statuses) <= MAX_DETAILED_GPUS:
         blocks.extend(_status_section(s, now) for s in statuses)
     else:

@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.booking.service import Actor, BookingService, notification_channel
+from bot.booking import Actor, BookingService
+from bot.booking.queries import notification_channel
 from bot.core.snapshots import BookingInfo
+from bot.core.vocabulary import BookingStatus
 from bot.runtime.app import build_app
 from bot.runtime.runner import default_health_checks, start_http
 from handlers.context import Deps
 from handlers.users import UserDirectory
-from storage.models import BookingStatus
 from tests.conftest import ADMIN
 from tests.slackfake import FakeSlackWebAPI
 from tests.slackfake import requests as slack_req

@@ -7,8 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from bot.core.clock import FrozenClock
+from bot.core.vocabulary import BookingStatus
 from handlers import ids
-from storage.models import BookingStatus
 from tests.conftest import at
 from tests.e2e.conftest import Bot, dump
 from tests.slackfake import requests as slack_req

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from bot.core.errors import CapacityError, GpubookError
+from bot.core.vocabulary import BookingStatus
 from handlers import ids
 from handlers.command_parser import EXAMPLES
 from handlers.context import UTC_NOTE
-from storage.models import BookingStatus
 from tests.conftest import ADMIN, at
 from tests.e2e.conftest import Bot, dump
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from bot.core.vocabulary import BookingStatus
 from handlers import ids
 from handlers.modals import MAX_FIELD_ERROR
-from storage.models import BookingStatus
 from tests.conftest import ADMIN, at
 from tests.e2e.conftest import Bot, dump, form_state, submit
 from tests.slackfake import requests as slack_req
@@ -109,7 +109,8 @@ async def test_capacity_refusal_goes_on_memory_with_the_earliest_window(bot: Bot
         bot, view, gpu="rtx-0", memory="8GB", start=int(at(10).timestamp()), task="small"
     )
     assert status == 200
-    assert "Earliest fit on `rtx-0`: 12:00–14:00" in ack["errors"]["memory"]
+    # A field error is plain text: no mrkdwn code spans.
+    assert "Earliest fit on rtx-0: 12:00–14:00" in ack["errors"]["memory"]
 
 
 async def test_edit_form_saves_changes(bot: Bot) -> None:
@@ -152,7 +153,8 @@ async def test_field_errors_are_plain_text_not_escaped_mrkdwn(bot: Bot) -> None:
     status, ack = await submit(bot, view, gpu="rtx-0", memory="<a&b>", start=ten, task="job")
     assert status == 200
     error = ack["errors"]["memory"]
-    assert "`<a&b>`" in error and "&lt;" not in error and "&amp;" not in error
+    assert "read <a&b> as memory" in error and "`" not in error
+    assert "&lt;" not in error and "&amp;" not in error
     _, long = await submit(bot, view, gpu="rtx-0", memory="9" * 2000 + "GB", start=ten, task="j")
     assert len(long["errors"]["memory"]) <= MAX_FIELD_ERROR
 

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.web.async_client import AsyncWebClient
 
 import bot.runtime.runner as runner_module
-from bot.booking.service import BookingService
+from bot.booking import BookingService
 from bot.core.clock import FrozenClock
 from bot.lifecycle.notifier import Notifier
 from bot.lifecycle.scheduler import LifecycleScheduler

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from bot.core.vocabulary import BookingStatus
 from handlers import ids
-from storage.models import BookingStatus
 from tests.conftest import ADMIN, at
 from tests.e2e.conftest import Bot, dump, submit
 from tests.slackfake import requests as slack_req

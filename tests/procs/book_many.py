@@ -15,7 +15,7 @@ import json
 import sys
 from datetime import datetime
 
-from bot.booking.service import Actor, BookingService
+from bot.booking import Actor, BookingService
 from bot.core.clock import FrozenClock
 from bot.core.errors import CapacityError
 from storage.db import Database

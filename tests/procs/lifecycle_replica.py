@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking.service import ServiceConfig
+from bot.booking import ServiceConfig
 from bot.core.clock import FrozenClock
 from bot.lifecycle.notifier import Notifier
 from bot.lifecycle.sweep import Lifecycle

@@ -1,0 +1,98 @@
+"""The journal: the audit entry and the notifications a change owes, written with the change.
+
+Every write — a person's through the service, or the lifecycle sweep's — records through one
+:class:`Journal` bound to its open transaction, so a change, its audit entry and its outbox rows
+commit together or not at all. That is what makes notifications exactly-once: the notifier only
+delivers rows that committed, and a second replica finds nothing left to record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.booking.queries import notification_channel
+from bot.core.vocabulary import AuditAction, NoticeKind
+from storage.models import AuditEntry, Booking, Gpu, Notification
+
+#: The actor recorded in the audit log for automatic transitions.
+SYSTEM_ACTOR = "gpubook"
+
+
+class Journal:
+    """Audit entries and outbox rows for one transaction, at one instant."""
+
+    def __init__(
+        self, session: AsyncSession, now: datetime, default_channel: str | None = None
+    ) -> None:
+        self.session = session
+        self.now = now
+        self.default_channel = default_channel
+
+    def audit(
+        self,
+        actor: str,
+        action: AuditAction,
+        booking: Booking | None,
+        details: dict[str, Any],
+        *,
+        gpu: Gpu | None = None,
+        team_id: str | None = None,
+    ) -> None:
+        """Who did what to which booking or GPU (``team_id`` only when neither is given)."""
+        team = team_id or (booking.team_id if booking else gpu.team_id if gpu else None)
+        assert team is not None, "an audit entry belongs to a workspace"
+        self.session.add(
+            AuditEntry(
+                team_id=team,
+                at=self.now,
+                actor=actor,
+                action=action,
+                booking_id=booking.id if booking else None,
+                gpu_id=gpu.id if gpu else (booking.gpu_id if booking else None),
+                details=details,
+            )
+        )
+
+    async def notify(
+        self, kind: NoticeKind, booking: Booking, details: dict[str, Any] | None = None
+    ) -> None:
+        """Queue a channel message about ``booking`` (skipped when no channel is configured)."""
+        channel = await notification_channel(
+            self.session, booking.team_id, booking.gpu.channel_id, self.default_channel
+        )
+        if channel:
+            self._outbox(kind, booking, channel, details)
+
+    def tell_owner(
+        self, kind: NoticeKind, booking: Booking, details: dict[str, Any] | None = None
+    ) -> None:
+        """Queue a direct message to the booking's owner."""
+        self._outbox(kind, booking, booking.user_id, details)
+
+    def tell_owner_if_not(
+        self, actor: str, booking: Booking, action: str, *, reason: str | None = None
+    ) -> None:
+        """Tell the owner when someone else (an admin, the CLI) changed their booking."""
+        if actor != booking.user_id:
+            details = {"action": action, "by": actor}
+            if reason:
+                details["reason"] = reason
+            self.tell_owner(NoticeKind.CHANGED, booking, details)
+
+    def _outbox(
+        self, kind: NoticeKind, booking: Booking, channel: str, details: dict[str, Any] | None
+    ) -> None:
+        self.session.add(
+            Notification(
+                team_id=booking.team_id,
+                kind=kind,
+                booking_id=booking.id,
+                channel=channel,
+                details=details or {},
+                created_at=self.now,
+                due_at=self.now,
+            )
+        )

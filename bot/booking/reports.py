@@ -1,0 +1,225 @@
+"""Reads for people: one booking, lists, a GPU's calendar, status, free windows, usage, audit.
+
+None of these take a lock: they read one consistent snapshot (a deferred transaction) and
+return plain snapshots (:mod:`bot.core.snapshots`), never rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.booking import queries
+from bot.booking.base import ServiceBase
+from bot.booking.snapshots import audit_info, booking_info, gpu_info
+from bot.core import capacity, rules
+from bot.core.actor import Actor
+from bot.core.errors import InputError, NotFound
+from bot.core.phrases import Code
+from bot.core.snapshots import (
+    AuditInfo,
+    BookingInfo,
+    CalendarData,
+    FreeWindows,
+    GpuInfo,
+    GpuStatus,
+    Slot,
+    Usage,
+    Utilisation,
+)
+from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus, ChangeVerb
+from storage.models import AuditEntry, Booking
+
+
+class Reports(ServiceBase):
+    """What the commands that only look (list, calendar, status, free, stats) read."""
+
+    async def get(self, actor: Actor, booking_id: int) -> BookingInfo:
+        async with self.db.read() as session:
+            return booking_info(await queries.booking(session, actor.team_id, booking_id))
+
+    async def get_for_change(self, actor: Actor, booking_id: int, verb: ChangeVerb) -> BookingInfo:
+        """The booking, after checking ``actor`` may ``verb`` it and that it still holds memory,
+        so an interface never opens a form for a change the service would refuse."""
+        async with self.db.read() as session:
+            booking = await queries.booking(session, actor.team_id, booking_id)
+            self.require_owner(actor, booking, verb)
+            self.require_holding(booking, verb)
+            return booking_info(booking)
+
+    async def list_bookings(
+        self,
+        actor: Actor,
+        *,
+        everyone: bool = False,
+        statuses: Sequence[BookingStatus] = HOLDING_STATUSES,
+        gpu: str | None = None,
+        window: tuple[datetime, datetime] | None = None,
+        limit: int | None = None,
+    ) -> list[BookingInfo]:
+        """Bookings ordered by start: the caller's own unless ``everyone``."""
+        query = queries.bookings_of(actor.team_id).where(Booking.status.in_(list(statuses)))
+        if not everyone:
+            query = query.where(Booking.user_id == actor.user_id)
+        async with self.db.read() as session:
+            if gpu is not None:
+                target = await queries.gpu(session, actor.team_id, gpu)
+                query = query.where(Booking.gpu_id == target.id)
+            if window is not None:
+                query = query.where(Booking.start_at < window[1], Booking.end_at > window[0])
+            query = query.order_by(Booking.start_at, Booking.id)
+            if limit is not None:
+                query = query.limit(limit)
+            return [booking_info(b) for b in (await session.scalars(query)).unique()]
+
+    async def calendar(
+        self, actor: Actor, gpu: str, start: datetime, end: datetime
+    ) -> CalendarData:
+        """Everyone's bookings on ``gpu`` in ``[start, end)`` and the memory held over it."""
+        if end <= start:
+            raise InputError(Code.WINDOW_EMPTY, what="calendar")
+        async with self.db.read() as session:
+            target = await queries.gpu(session, actor.team_id, gpu)
+            found = await queries.holding(session, target.id, start, end, include_finished=True)
+            infos = [booking_info(b) for b in found]
+            info = gpu_info(target)
+        spans = [
+            capacity.Span(b.start, b.end, b.memory_mib)
+            for b in infos
+            if b.status != BookingStatus.CANCELLED
+        ]
+        return CalendarData(info, start, end, infos, capacity.profile(spans, start, end))
+
+    async def status(self, actor: Actor) -> list[GpuStatus]:
+        """Every GPU now: held, free, and when the held memory next changes."""
+        now = self.clock()
+        async with self.db.read() as session:
+            gpus = await queries.gpus(session, actor.team_id)
+            horizon = now + self.policy.search_horizon
+            spans_by_gpu = await queries.spans(session, [g.id for g in gpus], now, horizon)
+        result = []
+        for gpu in gpus:
+            spans = spans_by_gpu[gpu.id]
+            steps = capacity.profile(spans, now, horizon)
+            used = steps[0].used_mib
+            next_change = steps[1].start if len(steps) > 1 else None
+            active = sum(1 for s in spans if s.start <= now < s.end)
+            result.append(
+                GpuStatus(gpu_info(gpu), used, gpu.capacity_mib - used, next_change, active)
+            )
+        return result
+
+    async def free(
+        self,
+        actor: Actor,
+        memory: int | str,
+        duration: timedelta,
+        *,
+        gpu: str | None = None,
+        not_before: datetime | None = None,
+    ) -> FreeWindows:
+        """The earliest window for ``memory`` over ``duration``, per GPU and overall."""
+        if gpu is None:
+            rules.refuse_percentage_without_gpu(memory)
+        now = self.clock()
+        start = max(not_before or now, now)
+        if duration <= timedelta(0):
+            raise InputError(Code.FREE_NOT_POSITIVE, field="duration")
+        async with self.db.read() as session:
+            gpus = (
+                [await queries.gpu(session, actor.team_id, gpu)]
+                if gpu
+                else await queries.gpus(session, actor.team_id)
+            )
+            if not gpus:
+                raise NotFound(Code.NO_GPUS)
+            mib_by_gpu = {g.id: rules.memory_mib(memory, g.capacity_mib) for g in gpus}
+            horizon = start + self.policy.search_horizon
+            spans_by_gpu = await queries.spans(
+                session, [g.id for g in gpus], start, horizon + duration
+            )
+        per_gpu: list[tuple[GpuInfo, Slot | None]] = []
+        ranked: list[tuple[tuple[datetime, int], Slot]] = []
+        for g in gpus:
+            mib, spans = mib_by_gpu[g.id], spans_by_gpu[g.id]
+            at = capacity.earliest_fit(spans, g.capacity_mib, mib, duration, start, horizon)
+            slot = Slot(g.name, at, at + duration, mib) if at else None
+            per_gpu.append((gpu_info(g), slot))
+            if slot is not None:
+                # Soonest first; then the tightest fit (as placement does), so big cards stay
+                # free for big requests.
+                spare = g.capacity_mib - capacity.peak(spans, slot.start, slot.end).mib - mib
+                ranked.append(((slot.start, spare), slot))
+        best = min(ranked, key=lambda r: r[0])[1] if ranked else None
+        return FreeWindows(next(iter(mib_by_gpu.values())), duration, per_gpu, best)
+
+    async def utilisation(self, actor: Actor, start: datetime, end: datetime) -> Utilisation:
+        """GB·hours booked against GB·hours available, per GPU and per user, over ``[start, end)``.
+
+        Cancelled bookings count for nothing; released ones count up to their release. Admins
+        only: it shows everyone's use (a user sees their own with ``my_usage``).
+        """
+        self.require_admin(actor, "see utilisation statistics")
+        _require_window(start, end)
+        async with self.db.read() as session:
+            gpus = await queries.gpus(session, actor.team_id, include_retired=True)
+            bookings = await queries.booked_in(session, actor.team_id, start, end)
+        seconds = int((end - start).total_seconds())
+        per_gpu: dict[int, list[int]] = {g.id: [0, 0] for g in gpus}
+        per_user: dict[str, list[int]] = {}
+        for b in bookings:
+            held = _held_mib_s(b, start, end)
+            per_gpu[b.gpu_id][0] += held
+            per_gpu[b.gpu_id][1] += 1
+            user = per_user.setdefault(b.user_id, [0, 0])
+            user[0] += held
+            user[1] += 1
+        available = {g.id: g.capacity_mib * seconds for g in gpus if not g.retired}
+        gpu_usage = [
+            Usage(g.name, per_gpu[g.id][0], available.get(g.id), per_gpu[g.id][1])
+            for g in gpus
+            if not g.retired or per_gpu[g.id][1]
+        ]
+        user_usage = sorted(
+            (Usage(u, v[0], None, v[1]) for u, v in per_user.items()), key=lambda u: -u.booked_mib_s
+        )
+        total = Usage(
+            "total",
+            sum(u.booked_mib_s for u in gpu_usage),
+            sum(available.values()),
+            sum(u.bookings for u in gpu_usage),
+        )
+        return Utilisation(start, end, gpu_usage, user_usage, total)
+
+    async def my_usage(self, actor: Actor, start: datetime, end: datetime) -> Usage:
+        """The caller's own booked memory-time over ``[start, end)`` (for their dashboard)."""
+        _require_window(start, end)
+        async with self.db.read() as session:
+            bookings = await queries.booked_in(session, actor.team_id, start, end, actor.user_id)
+        held = sum(_held_mib_s(b, start, end) for b in bookings)
+        return Usage(actor.user_id, held, None, len(bookings))
+
+    async def audit_log(self, actor: Actor, limit: int = 50) -> list[AuditInfo]:
+        """The latest audit entries, newest first (admins only)."""
+        self.require_admin(actor, "read the audit log")
+        async with self.db.read() as session:
+            query = (
+                select(AuditEntry)
+                .where(AuditEntry.team_id == actor.team_id)
+                .order_by(AuditEntry.id.desc())
+                .limit(limit)
+            )
+            return [audit_info(entry) for entry in await session.scalars(query)]
+
+
+def _require_window(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise InputError(Code.WINDOW_EMPTY, what="statistics")
+
+
+def _held_mib_s(booking: Booking, start: datetime, end: datetime) -> int:
+    """MiB·seconds ``booking`` held inside ``[start, end)``: exact integers, no float GB·h."""
+    overlap = min(booking.end_at, end) - max(booking.start_at, start)
+    return booking.memory_mib * int(overlap.total_seconds())

@@ -1,0 +1,36 @@
+"""How the domain's sentences read in a terminal: plain text, commands as this CLI's own.
+
+A sentence that suggests a command names the ``gpubook`` command line when it has that command
+(``gpubook cancel 42``, ``gpubook gpu add …``) and says plainly that the rest is Slack's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+
+from bot.core.errors import GpubookError
+from bot.core.wording import Surface
+
+#: Words of the slash command that the CLI has too, with what the CLI calls them.
+_CLI_VERBS = {
+    "book": "book",
+    "cancel": "cancel",
+    "release": "release",
+    "status": "gpu list",
+    "admin": "",
+}
+
+
+class TerminalText(Surface):
+    """Plain text; commands as ``gpubook …`` where the CLI has them, else named as Slack's."""
+
+    def command(self, words: str) -> str:
+        verb, _, rest = words.partition(" ")
+        if verb in _CLI_VERBS and (verb != "admin" or rest.startswith("gpu ")):
+            cli = " ".join(w for w in (_CLI_VERBS[verb], rest) if w)
+            return f"gpubook {cli}"
+        return f"/gpubook {words} in Slack"
+
+
+def terminal_text(error: GpubookError, tz: tzinfo = UTC, now: datetime | None = None) -> str:
+    return error.render(TerminalText(tz, now))

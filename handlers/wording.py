@@ -1,0 +1,49 @@
+"""How the domain's sentences read in Slack: mrkdwn for messages, plain text for forms.
+
+The domain hands over :class:`~bot.core.sentence.Sentence` s (inside refusals, or directly); the
+two surfaces here give them Slack's syntax — code spans, mentions, the ``/gpubook`` command — and
+escape every value, since sentences quote what users typed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, tzinfo
+
+from bot.core.sentence import Sentence
+from bot.core.wording import Surface, render
+from handlers.blocks.common import escape
+
+COMMAND = "/gpubook"
+_USER_ID = re.compile(r"[UW][A-Z0-9]+")
+
+
+class SlackText(Surface):
+    """Slack mrkdwn: names and samples as code, users as mentions, commands as ``/gpubook …``."""
+
+    def text(self, text: str) -> str:
+        return escape(text)
+
+    def quote(self, text: str) -> str:
+        return f"`{escape(text)}`"
+
+    def command(self, words: str) -> str:
+        return f"`{COMMAND} {escape(words)}`"
+
+    def user(self, user_id: str) -> str:
+        # Only a real Slack id becomes a mention; "cli" (the operator's command line) stays text.
+        return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else f"@{escape(user_id)}"
+
+
+class FormText(Surface):
+    """Plain text inside Slack (a form's field errors): no markup, commands as typed."""
+
+    def command(self, words: str) -> str:
+        return f"{COMMAND} {words}"
+
+
+def mrkdwn(
+    sentences: Sentence | Iterable[Sentence], tz: tzinfo = UTC, now: datetime | None = None
+) -> str:
+    return render(sentences, SlackText(tz, now))
