@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.errors import InputError
-from handlers.command_parser import (
-    EXAMPLES,
+from handlers.command_parser import EXAMPLES, parse_command
+from handlers.commands.syntax import (
     AdminAudit,
     AdminChannel,
     AdminGpuAdd,
@@ -29,9 +29,8 @@ from handlers.command_parser import (
     OpenModal,
     Release,
     Status,
-    parse_command,
-    plain_text,
 )
+from handlers.commands.words import plain_text
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 27, 13, 0, tzinfo=UTC)  # Friday 14:00 in Berlin

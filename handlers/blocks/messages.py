@@ -59,7 +59,6 @@ from handlers.blocks.common import (
     slack_window,
     usage,
 )
-from handlers.command_parser import EXAMPLES
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_HEADER_TEXT = 150
@@ -520,10 +519,11 @@ _UNITS_HELP = (
 )
 
 
-def help_message(*, is_admin: bool) -> list[Block]:
-    """Every command form with an example; admin forms only for admins."""
+def help_message(examples: Iterable[tuple[str, str, str]], *, is_admin: bool) -> list[Block]:
+    """Every command form with an example (``handlers.commands.registry.EXAMPLES``); admin forms
+    only for admins."""
     user_lines, admin_lines = [], []
-    for form, example, explanation in EXAMPLES:
+    for form, example, explanation in examples:
         # Forms hold `<gpu|any>`: escaped, or Slack would read them as links.
         line = f"`{escape(form)}` — {explanation}"
         if example != form:
