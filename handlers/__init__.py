@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 def register_all(app: AsyncApp, deps: Deps) -> None:
     # Imported here so `import handlers.ids` (used by the block builders) stays free of Bolt.
-    from handlers import actions, commands, home, modals
+    from handlers import actions, home, modals
+    from handlers.commands import listener
 
-    for module in (commands, actions, modals, home):
+    for module in (listener, actions, modals, home):
         module.register(app, deps)

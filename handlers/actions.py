@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking import Actor
+from bot.booking import Actor, BookingService
 from bot.core.errors import InputError
 from bot.core.phrases import Code
 from bot.core.snapshots import BookingInfo
@@ -29,10 +29,10 @@ from bot.core.units import format_duration
 from handlers import ids
 from handlers.blocks.common import Message
 from handlers.blocks.messages import CALENDAR_NAV_ACTION, mib_text
-from handlers.commands import calendar_reply
-from handlers.context import Deps, action_reply, actor_and_profile, answer, zone_reply
-from handlers.home import refresh_homes
-from handlers.modals import confirmation, open_booking_modal, open_edit_modal
+from handlers.calendar import calendar_reply
+from handlers.context import Deps
+from handlers.modals import open_booking_modal, open_edit_modal
+from handlers.pipeline import Incoming, Plan, Request, Work, serve
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -56,28 +56,8 @@ def _json_value(body: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def _channel(body: dict[str, Any]) -> str | None:
-    """Where a form opened by this click should confirm: the message's channel, if any."""
-    if body.get("container", {}).get("type") == "view":
-        return None
-    return (body.get("channel") or {}).get("id")
-
-
-@dataclass(frozen=True)
-class Click:
-    """One button click: who clicked (after ``ack()``), the request, and the bookings it changed
-    (whose owners' App Homes are refreshed along with the clicker's)."""
-
-    deps: Deps
-    body: dict[str, Any]
-    client: AsyncWebClient
-    actor: Actor
-    changed: list[BookingInfo] = field(default_factory=list)
-
-
-Work = Callable[[Click], Awaitable[Message | None]]
 #: Whether a click opens a form: its trigger_id then bounds the users.info wait.
-OpensModal = Callable[[dict[str, Any]], bool]
+OpensForm = Callable[[dict[str, Any]], bool]
 
 
 def _never(body: dict[str, Any]) -> bool:
@@ -88,48 +68,36 @@ def _always(body: dict[str, Any]) -> bool:
     return True
 
 
-def _on_click(
-    app: AsyncApp,
-    deps: Deps,
-    action_id: str | re.Pattern[str],
-    work: Work,
-    *,
-    opens_modal: OpensModal = _never,
-    changes: bool = False,
-    replace: bool = False,
-    zoned: bool = False,
-) -> None:
-    """Register one button's listener: ack, work out the clicker, run ``work``, answer the clicker
-    and, for ``changes``, refresh the App Homes of everyone whose booking changed.
+@dataclass(frozen=True)
+class Button:
+    """One button's registration: its action_id, its work and how the pipeline treats it."""
 
-    ``zoned`` answers (in the clicker's zone) say so when that zone is a UTC fallback.
-    """
+    action_id: str | re.Pattern[str]
+    work: Work
+    opens_form: OpensForm = _never
+    changes: bool = False
+    replace: bool = False
+    zoned: bool = False
 
-    @app.action(action_id)
-    async def on_click(
-        ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-    ) -> None:
-        await ack()
-        wait = deps.lookup_timeout if opens_modal(body) else deps.reply_lookup_timeout
-        actor, profile = await actor_and_profile(
-            deps, client, context.team_id, body["user"]["id"], max_wait=wait
+    def plan(self, body: dict[str, Any]) -> Plan:
+        return Plan(
+            self.work,
+            opens_form=self.opens_form(body),
+            zoned=self.zoned,
+            changes=self.changes,
+            replace=self.replace,
         )
-        click = Click(deps, body, client, actor)
-        reply = action_reply(body, client, respond)
-        if zoned:
-            reply = zone_reply(reply, profile)
-        ok = await answer(reply, deps, lambda: work(click), replace=replace, tz=actor.tz)
-        if ok and changes:
-            await refresh_homes(deps, client, actor, click.changed)
 
 
-def _booking_change(headline: str, change: Callable[[Actor, int], Awaitable[BookingInfo]]) -> Work:
+BookingCall = Callable[[BookingService, Actor, int], Awaitable[BookingInfo]]
+
+
+def _booking_change(headline: str, change: BookingCall) -> Work:
     """Extend, Release, Cancel: one service call on the button's booking, confirmed by its card."""
 
-    async def work(click: Click) -> Message:
-        booking = await change(click.actor, _booking_id(click.body))
-        click.changed.append(booking)
-        return confirmation(booking, headline, click.actor, click.deps.now())
+    async def work(request: Request) -> Message:
+        booking = await change(request.deps.service, request.actor, _booking_id(request.body))
+        return request.confirm(booking, headline)
 
     return work
 
@@ -154,25 +122,25 @@ def _slot_without_task(body: dict[str, Any]) -> bool:
         return False
 
 
-async def _book_slot(click: Click) -> Message | None:
+async def _book_slot(request: Request) -> Message | None:
     """Book the offered window for the clicker; without a task, open the form instead.
 
     Offers often start "now", and the service refuses starts more than a minute past, so a window
     already under way is booked from now to its end: the button stays good until the window ends
     (after that the service's refusal of a past window is the right answer).
     """
-    gpu, mib, start, end, task = _slot(click.body)
-    deps = click.deps
+    gpu, mib, start, end, task = _slot(request.body)
+    deps = request.deps
     now = deps.now()
     if start < now < end:
         start = now
     if not task.strip():
         await open_booking_modal(
             deps,
-            click.client,
-            click.actor,
-            click.body["trigger_id"],
-            channel=_channel(click.body),
+            request.client,
+            request.actor,
+            request.trigger_id,
+            channel=request.channel,
             gpu=gpu,
             memory_text=mib_text(mib),
             start=start,
@@ -180,59 +148,81 @@ async def _book_slot(click: Click) -> Message | None:
         )
         return None
     booking = await deps.service.create(
-        click.actor, gpu=gpu, memory=mib, start=start, end=end, task=task
+        request.actor, gpu=gpu, memory=mib, start=start, end=end, task=task
     )
-    click.changed.append(booking)
-    return confirmation(booking, "Booked", click.actor, deps.now())
+    return request.confirm(booking, "Booked")
 
 
-async def _calendar_nav(click: Click) -> Message:
-    value = _json_value(click.body)
+async def _calendar_nav(request: Request) -> Message:
+    value = _json_value(request.body)
     try:
         gpu = str(value["gpu"])
         day = date.fromisoformat(str(value["day"]))
     except (KeyError, ValueError):
         raise InputError(Code.BROKEN_BUTTON) from None
-    return await calendar_reply(click.deps, click.actor, gpu, day, bool(value.get("week")))
+    return await calendar_reply(request.deps, request.actor, gpu, day, bool(value.get("week")))
 
 
-async def _edit(click: Click) -> None:
+async def _edit(request: Request) -> None:
     await open_edit_modal(
-        click.deps,
-        click.client,
-        click.actor,
-        click.body["trigger_id"],
-        _booking_id(click.body),
-        channel=_channel(click.body),
+        request.deps,
+        request.client,
+        request.actor,
+        request.trigger_id,
+        _booking_id(request.body),
+        channel=request.channel,
     )
 
 
-async def _home_new_booking(click: Click) -> None:
+async def _home_new_booking(request: Request) -> None:
     await open_booking_modal(
-        click.deps, click.client, click.actor, click.body["trigger_id"], channel=None
+        request.deps, request.client, request.actor, request.trigger_id, channel=None
     )
 
 
-async def _home_calendar(click: Click) -> Message:
+async def _home_calendar(request: Request) -> Message:
     """The calendar as a DM: its navigation buttons then work like any message's."""
-    return await calendar_reply(click.deps, click.actor, None, None, False)
+    return await calendar_reply(request.deps, request.actor, None, None, False)
+
+
+def _extend(service: BookingService, actor: Actor, booking_id: int) -> Awaitable[BookingInfo]:
+    return service.extend(actor, booking_id, ids.EXTEND_STEP)
+
+
+BUTTONS = (
+    Button(
+        ids.EXTEND,
+        _booking_change(f"Extended by {format_duration(ids.EXTEND_STEP)}", _extend),
+        changes=True,
+    ),
+    Button(ids.RELEASE, _booking_change("Released", BookingService.release), changes=True),
+    Button(ids.CANCEL, _booking_change("Cancelled", BookingService.cancel), changes=True),
+    Button(ids.EDIT, _edit, opens_form=_always),
+    Button(ids.BOOK_SLOT, _book_slot, opens_form=_slot_without_task, changes=True),
+    Button(CALENDAR_NAV_ACTION, _calendar_nav, replace=True, zoned=True),
+    Button(ids.HOME_NEW_BOOKING, _home_new_booking, opens_form=_always),
+    Button(ids.HOME_CALENDAR, _home_calendar, zoned=True),
+)
+
+
+def _incoming(context: Any, body: dict[str, Any], respond: AsyncRespond) -> Incoming:
+    """A click in the App Home (or a modal) has no channel nor response_url: it is answered by
+    DM; a click in a message, through its response_url."""
+    if body.get("container", {}).get("type") == "view":
+        return Incoming(context.team_id, body["user"]["id"], None, body)
+    channel = (body.get("channel") or {}).get("id")
+    return Incoming(context.team_id, body["user"]["id"], channel, body, respond)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    service = deps.service
-    step = ids.EXTEND_STEP
-    booking_buttons: dict[str, tuple[str, Callable[[Actor, int], Awaitable[BookingInfo]]]] = {
-        ids.EXTEND: (
-            f"Extended by {format_duration(step)}",
-            lambda actor, booking_id: service.extend(actor, booking_id, step),
-        ),
-        ids.RELEASE: ("Released", service.release),
-        ids.CANCEL: ("Cancelled", service.cancel),
-    }
-    for action_id, (headline, change) in booking_buttons.items():
-        _on_click(app, deps, action_id, _booking_change(headline, change), changes=True)
-    _on_click(app, deps, ids.EDIT, _edit, opens_modal=_always)
-    _on_click(app, deps, ids.BOOK_SLOT, _book_slot, opens_modal=_slot_without_task, changes=True)
-    _on_click(app, deps, CALENDAR_NAV_ACTION, _calendar_nav, replace=True, zoned=True)
-    _on_click(app, deps, ids.HOME_NEW_BOOKING, _home_new_booking, opens_modal=_always)
-    _on_click(app, deps, ids.HOME_CALENDAR, _home_calendar, zoned=True)
+    for button in BUTTONS:
+        _listen(app, deps, button)
+
+
+def _listen(app: AsyncApp, deps: Deps, button: Button) -> None:
+    @app.action(button.action_id)
+    async def on_click(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
+    ) -> None:
+        incoming = _incoming(context, body, respond)
+        await serve(ack, deps, client, incoming, lambda: button.plan(body))

@@ -1,11 +1,12 @@
 """What every listener shares: the dependencies, who is asking, and how to answer them.
 
-Listeners follow one shape — ``ack()``, work out the :class:`~bot.booking.service.Actor`, call the one
-service, render with a builder, reply — and the parts of it that would otherwise be repeated in
-every listener live here: building the actor from Bolt's context and the cached ``users.info``,
-the three ways of answering one person (a ``response_url``, an ephemeral message in a channel, a
-DM), and the rule that a refusal becomes the refusal blocks while a crash becomes a short apology
-and a log line, never a traceback in Slack.
+Listeners follow one shape (``handlers.pipeline``) — ``ack()``, work out the
+:class:`~bot.booking.service.Actor`, call the one service, render with a builder, reply — and the
+parts of it that the pipeline and the other listeners share live here: building the actor from
+Bolt's context and the cached ``users.info``, the three ways of answering one person (a
+``response_url``, an ephemeral message in a channel, a DM), and the rule that a refusal becomes
+the refusal blocks while a crash becomes a short apology and a log line, never a traceback in
+Slack.
 """
 
 from __future__ import annotations
@@ -189,17 +190,6 @@ def reply_for(
     if channel:
         return EphemeralReply(client, channel, user_id)
     return DirectReply(client, user_id)
-
-
-def action_reply(
-    body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond | None
-) -> Reply:
-    """How to answer a button click: in place for messages, by DM for the App Home or a modal."""
-    user_id = body["user"]["id"]
-    if body.get("container", {}).get("type") == "view":
-        return DirectReply(client, user_id)
-    channel = (body.get("channel") or {}).get("id")
-    return reply_for(client, user_id, respond, channel)
 
 
 def refusal_message(

@@ -2,19 +2,15 @@
 
 Opening happens right after ``ack()`` with the request's ``trigger_id``, which Slack expires within
 seconds, so the only work before ``views.open`` is one quick database read and a cached (or
-deadline-bounded) ``users.info``. A submission's refusal must be the ``ack`` itself
-(``response_action="errors"``), so submissions call the service *before* acking — one short
-transaction, awaited up to a deadline — and send the confirmation after. A save that outlives the
-deadline is never cancelled (its commit may be under way): the form is closed and its outcome is
-sent by message instead.
+deadline-bounded) ``users.info``. Submissions take the pipeline's form path
+(:func:`handlers.pipeline.submit`): a refusal is shown under the input it concerns, as the ack.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -22,29 +18,16 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor, BookingChange
-from bot.core.errors import GpubookError, InputError, NotFound
+from bot.core.errors import InputError, NotFound
 from bot.core.phrases import Code
 from bot.core.snapshots import BookingInfo
-from bot.core.timefmt import format_window, zone_label
-from bot.core.units import format_duration, format_size, parse_duration
+from bot.core.units import format_duration, parse_duration
 from bot.core.vocabulary import ChangeVerb
 from handlers import ids
-from handlers.blocks.common import Message, clip
-from handlers.blocks.messages import booking_confirmation
+from handlers.blocks.common import clip
 from handlers.blocks.modals import ANY_GPU, booking_modal, edit_modal, modal_values
-from handlers.context import (
-    APOLOGY,
-    Deps,
-    DirectReply,
-    EphemeralReply,
-    Reply,
-    actor_for,
-    answer,
-    metadata,
-    read_metadata,
-)
-from handlers.home import refresh_homes
-from handlers.wording import FormText
+from handlers.context import Deps, actor_for, metadata, read_metadata
+from handlers.pipeline import Incoming, Request, Save, submit
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +35,6 @@ log = logging.getLogger(__name__)
 PICKER_RESOLUTION = timedelta(minutes=1)
 #: Longest field error sent back into a form (the sentences are short; a quoted input may not be).
 MAX_FIELD_ERROR = 500
-
-#: Saves a submitted form: (deps, actor, view, private metadata) → the booking saved.
-Save = Callable[[Deps, Actor, dict[str, Any], dict[str, Any]], Awaitable[BookingInfo]]
-
-
-def confirmation(b: BookingInfo, headline: str, actor: Actor, now: datetime) -> Message:
-    """A booking's confirmation card; the fallback text names no user text (so it pings nobody)."""
-    window = f"{format_window(b.start, b.end, actor.tz, now)} {zone_label(actor.tz, b.start)}"
-    text = f"{headline} #{b.id}: {format_size(b.memory_mib)} on {b.gpu_name}, {window}."
-    blocks = booking_confirmation(
-        b, headline=f":white_check_mark: {headline}", now=now, viewer_id=actor.user_id
-    )
-    return Message(text, blocks)
 
 
 async def open_booking_modal(
@@ -126,14 +96,6 @@ async def open_edit_modal(
     )
     view = edit_modal(booking, now=deps.now(), private_metadata=shown)
     await client.views_open(trigger_id=trigger_id, view=view)
-
-
-def _reply_to(client: AsyncWebClient, user_id: str, meta: dict[str, Any]) -> Reply:
-    """Where a submission's confirmation goes: the command's channel, else a DM (App Home)."""
-    channel = meta.get("channel")
-    if isinstance(channel, str) and channel:
-        return EphemeralReply(client, channel, user_id)
-    return DirectReply(client, user_id)
 
 
 def _start(values: dict[str, Any]) -> datetime | None:
@@ -216,80 +178,28 @@ async def _update(
     return await deps.service.update(actor, booking_id, change)
 
 
-async def _refused_in_form(
-    ack: Any, view: dict[str, Any], saving: asyncio.Task[Any], tz: tzinfo, now: datetime
-) -> bool:
-    """Ack a finished save's refusal (or an apology) into the form; False if it saved."""
-    try:
-        saving.result()
-    except GpubookError as error:
-        await ack(**_field_error(view, error.field, error.render(FormText(tz, now))))
-        return True
-    except Exception:
-        log.exception("saving a modal failed")
-        await ack(**_field_error(view, None, APOLOGY))
-        return True
-    return False
+def _incoming(context: Any, body: dict[str, Any]) -> Incoming:
+    """A submission confirms in the channel of the command that opened its form, else by DM."""
+    channel = read_metadata(body["view"].get("private_metadata")).get("channel")
+    return Incoming(
+        context.team_id,
+        body["user"]["id"],
+        channel if isinstance(channel, str) and channel else None,
+        body,
+    )
 
 
-async def _submit(
-    ack: Any,
-    deps: Deps,
-    client: AsyncWebClient,
-    context: Any,
-    body: dict[str, Any],
-    headline: str,
-    save: Save,
-) -> None:
-    """Save a form; refusals go back into the form, success closes it and confirms by message.
+async def _save_new(request: Request) -> BookingInfo:
+    return await _create(request.deps, request.actor, request.body["view"])
 
-    The whole submission is awaited up to ``deps.submit_deadline``, since an ack after 3 s is lost.
-    A save still running then is left to finish rather than cancelled, because its commit may
-    already be under way and a "try again" would book twice: the form is closed at once and the
-    save's real outcome (confirmation or refusal) follows as a message.
-    """
-    deadline = asyncio.get_running_loop().time() + deps.submit_deadline
-    view = body["view"]
-    user_id = body["user"]["id"]
+
+async def _save_edit(request: Request) -> BookingInfo:
+    view = request.body["view"]
     meta = read_metadata(view.get("private_metadata"))
-    # Bounded by lookup_timeout: past it the actor is read in UTC.
-    actor = await actor_for(deps, client, context.team_id, user_id, max_wait=deps.lookup_timeout)
-    saving = asyncio.create_task(save(deps, actor, view, meta))
-    left = max(0.0, deadline - asyncio.get_running_loop().time())
-    done, _ = await asyncio.wait({saving}, timeout=left)
-    if not done:
-        log.warning(
-            "saving %s for %s took over %.1fs; its outcome goes by message",
-            view.get("callback_id"),
-            user_id,
-            deps.submit_deadline,
-        )
-    elif await _refused_in_form(ack, view, saving, actor.tz, deps.now()):
-        return
-    await ack()
-
-    async def outcome() -> Message:
-        # shield: should this listener be cancelled, the save still finishes.
-        booking = await asyncio.shield(saving)
-        return confirmation(booking, headline, actor, deps.now())
-
-    if await answer(_reply_to(client, user_id, meta), deps, outcome, tz=actor.tz):
-        await refresh_homes(deps, client, actor, [saving.result()])
-
-
-async def _save_new(
-    deps: Deps, actor: Actor, view: dict[str, Any], meta: dict[str, Any]
-) -> BookingInfo:
-    return await _create(deps, actor, view)
-
-
-async def _save_edit(
-    deps: Deps, actor: Actor, view: dict[str, Any], meta: dict[str, Any]
-) -> BookingInfo:
     booking_id = meta.get("booking")
     if not isinstance(booking_id, int):
         raise InputError(Code.FORM_LOST_BOOKING)
-    return await _update(deps, actor, view, booking_id, meta)
+    return await _update(request.deps, request.actor, view, booking_id, meta)
 
 
 async def _follow_gpu(
@@ -331,17 +241,25 @@ def duration_text(start: datetime | None, end: datetime | None, by: timedelta | 
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    @app.view(ids.BOOK_MODAL)
-    async def book_submitted(
-        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any
-    ) -> None:
-        await _submit(ack, deps, client, context, body, "Booked", _save_new)
+    def on_submit(headline: str, save: Save) -> Callable[..., Awaitable[None]]:
+        async def submitted(
+            ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any
+        ) -> None:
+            view = body["view"]
+            await submit(
+                ack,
+                deps,
+                client,
+                _incoming(context, body),
+                save,
+                headline=headline,
+                form_error=lambda field, sentence: _field_error(view, field, sentence),
+            )
 
-    @app.view(ids.EDIT_MODAL)
-    async def edit_submitted(
-        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any
-    ) -> None:
-        await _submit(ack, deps, client, context, body, "Updated", _save_edit)
+        return submitted
+
+    app.view(ids.BOOK_MODAL)(on_submit("Booked", _save_new))
+    app.view(ids.EDIT_MODAL)(on_submit("Updated", _save_edit))
 
     @app.action(ids.MODAL_GPU_SELECT)
     async def gpu_selected(

@@ -31,6 +31,7 @@ from bot.core.snapshots import (
 from bot.core.vocabulary import BookingStatus
 from handlers import ids
 from handlers.blocks import common, home, messages, modals
+from handlers.command_parser import EXAMPLES
 from tests.conftest import T0, at
 from tests.slackfake.blockkit import validate_blocks, validate_view
 
@@ -474,11 +475,11 @@ def test_peak_in_takes_the_maximum_step_overlapping_the_bucket() -> None:
 
 
 def test_help_lists_forms_and_admin_section_only_for_admins() -> None:
-    user = all_text(valid(messages.help_message(is_admin=False)))
+    user = all_text(valid(messages.help_message(EXAMPLES, is_admin=False)))
     assert "/gpubook book a100-1 20GB tomorrow 9:00 for 3h fine-tune" in user
     assert "&lt;gpu|any&gt;" in user and "<gpu|any>" not in user
     assert "1024 MiB" in user and "admin gpu add" not in user
-    admin = all_text(valid(messages.help_message(is_admin=True)))
+    admin = all_text(valid(messages.help_message(EXAMPLES, is_admin=True)))
     assert "admin gpu add" in admin
 
 

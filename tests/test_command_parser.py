@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from bot.core.errors import InputError
 from handlers.blocks.common import escape
-from handlers.command_parser import (
-    EXAMPLES,
+from handlers.command_parser import EXAMPLES, parse_command
+from handlers.commands.syntax import (
     AdminAudit,
     AdminChannel,
     AdminGpuAdd,
@@ -30,9 +30,8 @@ from handlers.command_parser import (
     OpenModal,
     Release,
     Status,
-    parse_command,
-    plain_text,
 )
+from handlers.commands.words import plain_text
 from tests.conftest import said
 
 BERLIN = ZoneInfo("Europe/Berlin")

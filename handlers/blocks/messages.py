@@ -60,7 +60,6 @@ from handlers.blocks.common import (
     slack_window,
     usage,
 )
-from handlers.command_parser import EXAMPLES
 from handlers.wording import SlackText, mrkdwn
 
 MAX_MESSAGE_BLOCKS = 50
@@ -518,10 +517,11 @@ _UNITS_HELP = (
 )
 
 
-def help_message(*, is_admin: bool) -> list[Block]:
-    """Every command form with an example; admin forms only for admins."""
+def help_message(examples: Iterable[tuple[str, str, str]], *, is_admin: bool) -> list[Block]:
+    """Every command form with an example (``handlers.commands.registry.EXAMPLES``); admin forms
+    only for admins."""
     user_lines, admin_lines = [], []
-    for form, example, explanation in EXAMPLES:
+    for form, example, explanation in examples:
         # Forms hold `<gpu|any>`: escaped, or Slack would read them as links.
         line = f"`{escape(form)}` — {explanation}"
         if example != form:

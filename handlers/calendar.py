@@ -1,0 +1,35 @@
+"""The calendar answer, shared by `/gpubook calendar`, its navigation buttons and the App Home's
+Calendar button, so all three show the same day or week the same way."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from bot.booking import Actor
+from bot.core.errors import NotFound
+from bot.core.phrases import Code
+from bot.core.timeparse import day_bounds
+from handlers.blocks.common import Message, escape
+from handlers.blocks.messages import calendar_message, notice
+from handlers.context import Deps
+
+
+async def calendar_reply(
+    deps: Deps, actor: Actor, gpu: str | None, day: date | None, week: bool
+) -> Message:
+    """A GPU's day or week in the user's zone; without a GPU, the first one, naming the others."""
+    now = deps.now()
+    others: list[str] = []
+    if gpu is None:
+        names = [g.name for g in await deps.service.list_gpus(actor)]
+        if not names:
+            raise NotFound(Code.NO_GPUS)
+        gpu, others = names[0], names[1:]
+    day = day or now.astimezone(actor.tz).date()
+    start, end = day_bounds(day, actor.tz, days=7 if week else 1)
+    cal = await deps.service.calendar(actor, gpu, start, end)
+    blocks = calendar_message(cal, now=now, tz=actor.tz, week=week)
+    if others:
+        names = ", ".join(f"`{escape(n)}`" for n in others)
+        blocks += notice(f"Also: {names}. Show one with `/gpubook calendar <gpu>`.")
+    return Message(f"Calendar of {cal.gpu.name} from {day.isoformat()}", blocks)

@@ -1,0 +1,76 @@
+"""How each `admin …` subcommand is answered (the service checks the asker is an admin)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.core.units import format_size
+from handlers.blocks.common import Message, escape
+from handlers.blocks.messages import (
+    audit_message,
+    gpu_edited_message,
+    notice,
+    retired_message,
+    stats_message,
+)
+from handlers.commands.syntax import (
+    AdminAudit,
+    AdminChannel,
+    AdminGpuAdd,
+    AdminGpuEdit,
+    AdminGpuRetire,
+    AdminStats,
+)
+from handlers.pipeline import Request
+
+
+async def gpu_add(request: Request, cmd: AdminGpuAdd) -> Message:
+    gpu = await request.deps.service.add_gpu(
+        request.actor, cmd.name, cmd.size_text, cmd.description or ""
+    )
+    text = f"Added `{gpu.name}` with {format_size(gpu.capacity_mib)}."
+    return Message(text, notice(text, emoji=":white_check_mark:"))
+
+
+async def gpu_retire(request: Request, cmd: AdminGpuRetire) -> Message:
+    service = request.deps.service
+    ended = await service.retire_gpu(request.actor, cmd.name, cancel_future=cmd.cancel_future)
+    request.changed.extend(ended)
+    text = f"Retired `{cmd.name}`; it takes no new bookings."
+    if ended:
+        text += f" {len(ended)} of its bookings ended or were cancelled."
+    return Message(text, retired_message(cmd.name, ended, now=request.now))
+
+
+async def gpu_edit(request: Request, cmd: AdminGpuEdit) -> Message:
+    gpu = await request.deps.service.edit_gpu(
+        request.actor,
+        cmd.name,
+        new_name=cmd.new_name,
+        size=cmd.size_text,
+        description=cmd.description,
+    )
+    text = f"Updated `{gpu.name}`: {format_size(gpu.capacity_mib)}."
+    return Message(text, gpu_edited_message(gpu))
+
+
+async def channel(request: Request, cmd: AdminChannel) -> Message:
+    await request.deps.service.set_channel(request.actor, cmd.channel_id, gpu=cmd.gpu)
+    what = f"`{escape(cmd.gpu)}`'s notifications" if cmd.gpu else "Notifications"
+    text = f"{what} now go to <#{cmd.channel_id}>."
+    return Message(text, notice(text, emoji=":white_check_mark:"))
+
+
+async def audit(request: Request, cmd: AdminAudit) -> Message:
+    entries = await request.deps.service.audit_log(request.actor, limit=cmd.limit)
+    return Message(
+        f"The latest {len(entries)} audit entries", audit_message(entries, now=request.now)
+    )
+
+
+async def stats(request: Request, cmd: AdminStats) -> Message:
+    service = request.deps.service
+    usage = await service.utilisation(
+        request.actor, request.now - timedelta(days=cmd.days), request.now
+    )
+    return Message(f"Utilisation over {cmd.days} days", stats_message(usage, now=request.now))

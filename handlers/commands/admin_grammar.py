@@ -1,0 +1,99 @@
+"""The `admin …` grammar: GPUs, the notification channel, utilisation and the audit log."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.core.errors import InputError
+from bot.core.gpu_names import validate_gpu_name
+from bot.core.phrases import Code
+from bot.core.units import parse_size
+from handlers.commands.syntax import (
+    CANCEL_FUTURE,
+    DEFAULT_AUDIT_ENTRIES,
+    MAX_AUDIT_ENTRIES,
+    MAX_STATS_DAYS,
+    AdminAudit,
+    AdminChannel,
+    AdminGpuAdd,
+    AdminGpuEdit,
+    AdminGpuRetire,
+    AdminStats,
+)
+from handlers.commands.words import plain_text, size_words
+
+_CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
+
+
+def parse_gpu_add(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuAdd:
+    if len(args) < 2:
+        raise InputError(Code.GPU_ADD_USAGE, field="name")
+    name = validate_gpu_name(args[0])
+    size_text, used = size_words(args[1:])
+    if size_text.endswith("%"):
+        raise InputError(Code.GPU_SIZE_FORM, field="memory")
+    parse_size(size_text)
+    return AdminGpuAdd(name, size_text, plain_text(" ".join(args[1 + used :])) or None)
+
+
+def parse_gpu_retire(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuRetire:
+    options = [word.lower() for word in args[1:]]
+    if len(args) not in (1, 2) or options not in ([], [CANCEL_FUTURE]):
+        raise InputError(Code.GPU_RETIRE_USAGE, field="name")
+    return AdminGpuRetire(args[0].lower(), cancel_future=bool(options))
+
+
+def parse_gpu_edit(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuEdit:
+    """One change per command, so the reply (and the audit entry) says exactly what changed."""
+    if len(args) < 3:
+        raise InputError(Code.GPU_EDIT_USAGE, field="gpu")
+    name, what, rest = args[0].lower(), args[1].lower(), args[2:]
+    if what == "size":
+        size_text, used = size_words(rest)
+        if used != len(rest) or size_text.endswith("%"):
+            raise InputError(Code.GPU_SIZE_FORM, field="memory")
+        parse_size(size_text)
+        return AdminGpuEdit(name, size_text=size_text)
+    if what == "rename" and len(rest) == 1:
+        return AdminGpuEdit(name, new_name=validate_gpu_name(rest[0]))
+    if what == "description":
+        return AdminGpuEdit(name, description=plain_text(" ".join(rest)))
+    raise InputError(Code.GPU_EDIT_USAGE, field="gpu")
+
+
+def parse_channel(args: list[str], now: datetime, tz: ZoneInfo) -> AdminChannel:
+    """Slack sends a channel mention as `<#C123ABC|general>` (or `<#C123ABC>`); keep the id.
+
+    A GPU named after the channel routes only that GPU's notifications there.
+    """
+    typed = args[0] if len(args) in (1, 2) else ""
+    gpu = args[1].lower() if len(args) == 2 else None
+    mention = _CHANNEL_MENTION.fullmatch(typed)
+    if mention is not None:
+        return AdminChannel(mention[1], gpu)
+    if _CHANNEL_ID.fullmatch(typed):
+        return AdminChannel(typed, gpu)
+    raise InputError(Code.CHANNEL_USAGE, field="channel")
+
+
+def parse_stats(args: list[str], now: datetime, tz: ZoneInfo) -> AdminStats:
+    if not args:
+        return AdminStats()
+    if len(args) == 1 and re.fullmatch(r"[0-9]{1,4}", args[0]):
+        days = int(args[0])
+        if 1 <= days <= MAX_STATS_DAYS:
+            return AdminStats(days)
+    raise InputError(Code.STATS_USAGE, field="days", max=MAX_STATS_DAYS)
+
+
+def parse_audit(args: list[str], now: datetime, tz: ZoneInfo) -> AdminAudit:
+    if not args:
+        return AdminAudit(DEFAULT_AUDIT_ENTRIES)
+    if len(args) == 1 and re.fullmatch(r"[0-9]{1,3}", args[0]):
+        limit = int(args[0])
+        if 1 <= limit <= MAX_AUDIT_ENTRIES:
+            return AdminAudit(limit)
+    raise InputError(Code.AUDIT_USAGE, field="limit", max=MAX_AUDIT_ENTRIES)

@@ -1,0 +1,118 @@
+"""How each everyday subcommand is answered: the handlers the verb registry points at.
+
+Each takes the request and its parsed command and returns the answer (``None`` when it opened a
+form instead); the pipeline sends it, turns refusals into refusal blocks and refreshes Homes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.core.units import format_duration, format_size
+from handlers.blocks.common import Message
+from handlers.blocks.messages import booking_list, free_message, status_message
+from handlers.calendar import calendar_reply
+from handlers.commands.syntax import (
+    Book,
+    Calendar,
+    Cancel,
+    Edit,
+    Extend,
+    Free,
+    ListBookings,
+    OpenModal,
+    Release,
+    Status,
+)
+from handlers.modals import duration_text, open_booking_modal, open_edit_modal
+from handlers.pipeline import Request
+
+
+async def open_form(request: Request, cmd: OpenModal) -> None:
+    await open_booking_modal(
+        request.deps, request.client, request.actor, request.trigger_id, channel=request.channel
+    )
+
+
+async def book(request: Request, cmd: Book) -> Message | None:
+    """A complete `book` books at once; an incomplete one opens the form with what was given."""
+    if cmd.missing:
+        await open_booking_modal(
+            request.deps,
+            request.client,
+            request.actor,
+            request.trigger_id,
+            channel=request.channel,
+            gpu=cmd.gpu,
+            memory_text=cmd.size_text,
+            start=cmd.start,
+            duration_text=duration_text(cmd.start, cmd.end, cmd.duration),
+            task=cmd.task,
+        )
+        return None
+    assert cmd.start is not None and cmd.size_text is not None and cmd.task is not None
+    end = cmd.end if cmd.end is not None else cmd.start + (cmd.duration or timedelta(0))
+    booking = await request.deps.service.create(
+        request.actor, gpu=cmd.gpu, memory=cmd.size_text, start=cmd.start, end=end, task=cmd.task
+    )
+    return request.confirm(booking, "Booked")
+
+
+async def list_bookings(request: Request, cmd: ListBookings) -> Message:
+    service = request.deps.service
+    bookings = await service.list_bookings(request.actor, everyone=cmd.everyone)
+    blocks = booking_list(
+        bookings,
+        everyone=cmd.everyone,
+        viewer_id=request.actor.user_id,
+        now=request.now,
+        is_admin=service.is_admin(request.actor),
+    )
+    who = "Everyone's" if cmd.everyone else "Your"
+    return Message(f"{who} bookings: {len(bookings)}", blocks)
+
+
+async def cancel(request: Request, cmd: Cancel) -> Message:
+    booking = await request.deps.service.cancel(request.actor, cmd.booking_id)
+    return request.confirm(booking, "Cancelled")
+
+
+async def release(request: Request, cmd: Release) -> Message:
+    booking = await request.deps.service.release(request.actor, cmd.booking_id)
+    return request.confirm(booking, "Released")
+
+
+async def extend(request: Request, cmd: Extend) -> Message:
+    booking = await request.deps.service.extend(request.actor, cmd.booking_id, cmd.by)
+    return request.confirm(booking, f"Extended by {format_duration(cmd.by)}")
+
+
+async def edit(request: Request, cmd: Edit) -> None:
+    await open_edit_modal(
+        request.deps,
+        request.client,
+        request.actor,
+        request.trigger_id,
+        cmd.booking_id,
+        channel=request.channel,
+    )
+
+
+async def calendar(request: Request, cmd: Calendar) -> Message:
+    return await calendar_reply(request.deps, request.actor, cmd.gpu, cmd.day, cmd.week)
+
+
+async def status(request: Request, cmd: Status) -> Message:
+    statuses = await request.deps.service.status(request.actor)
+    return Message(f"{len(statuses)} GPUs", status_message(statuses, now=request.now))
+
+
+async def free(request: Request, cmd: Free) -> Message:
+    duration = cmd.duration or request.deps.free_duration
+    service = request.deps.service
+    windows = await service.free(request.actor, cmd.size_text, duration)
+    text = f"Where {format_size(windows.memory_mib)} is free for {format_duration(duration)}"
+    horizon = service.policy.search_horizon
+    return Message(
+        text, free_message(windows, now=request.now, horizon=horizon, tz=request.actor.tz)
+    )

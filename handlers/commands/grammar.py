@@ -1,0 +1,108 @@
+"""The grammar of the subcommands other than `book` and `admin`: bookings by id, and views."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.core.errors import InputError
+from bot.core.phrases import Code
+from bot.core.timeparse import parse_day
+from bot.core.units import parse_duration
+from handlers.commands.syntax import (
+    Calendar,
+    Cancel,
+    Edit,
+    Extend,
+    Free,
+    Help,
+    ListBookings,
+    Release,
+    Status,
+)
+from handlers.commands.words import size_words, validate_size
+
+_BOOKING_ID = re.compile(r"#?([0-9]{1,18})")
+
+
+def _booking_id(args: list[str], verb: str) -> int:
+    match = _BOOKING_ID.fullmatch(args[0]) if len(args) == 1 else None
+    if match is None or int(match[1]) == 0:
+        raise InputError(Code.BOOKING_NUMBER, field="booking", verb=verb)
+    return int(match[1])
+
+
+def parse_cancel(args: list[str], now: datetime, tz: ZoneInfo) -> Cancel:
+    return Cancel(_booking_id(args, "cancel"))
+
+
+def parse_release(args: list[str], now: datetime, tz: ZoneInfo) -> Release:
+    return Release(_booking_id(args, "release"))
+
+
+def parse_edit(args: list[str], now: datetime, tz: ZoneInfo) -> Edit:
+    return Edit(_booking_id(args, "edit"))
+
+
+def parse_extend(args: list[str], now: datetime, tz: ZoneInfo) -> Extend:
+    """`extend 42 2h` (or `extend 42 by 2h`)."""
+    booking_id = _booking_id(args[:1], "extend")
+    rest = args[1:]
+    if rest and rest[0].lower() == "by":
+        rest = rest[1:]
+    if not rest:
+        raise InputError(Code.EXTEND_HOW_MUCH, field="duration")
+    return Extend(booking_id, parse_duration(" ".join(rest)))
+
+
+def parse_list(args: list[str], now: datetime, tz: ZoneInfo) -> ListBookings:
+    words = [word.lower() for word in args]
+    if words not in ([], ["all"]):
+        raise InputError(Code.LIST_USAGE, field="command")
+    return ListBookings(everyone=bool(words))
+
+
+def parse_calendar(args: list[str], now: datetime, tz: ZoneInfo) -> Calendar:
+    """`calendar [gpu] [day|week]`: a word is a day if it reads as one, else the GPU."""
+    parts: dict[str, str] = {}
+    for word in (arg.lower() for arg in args):
+        kind = "week" if word == "week" else "day" if _is_day(word, now, tz) else "gpu"
+        if kind in parts:
+            raise InputError(Code.CALENDAR_USAGE, field="command")
+        parts[kind] = word
+    day = parse_day(parts["day"], now=now, tz=tz) if "day" in parts else None
+    return Calendar(parts.get("gpu"), day, "week" in parts)
+
+
+def _is_day(word: str, now: datetime, tz: ZoneInfo) -> bool:
+    try:
+        parse_day(word, now=now, tz=tz)
+    except InputError:
+        return False
+    return True
+
+
+def parse_status(args: list[str], now: datetime, tz: ZoneInfo) -> Status:
+    if args:
+        raise InputError(Code.STATUS_USAGE, field="command")
+    return Status()
+
+
+def parse_help(args: list[str], now: datetime, tz: ZoneInfo) -> Help:
+    """Anyone typing `help <anything>` wants the help, so extra words are ignored."""
+    return Help()
+
+
+def parse_free(args: list[str], now: datetime, tz: ZoneInfo) -> Free:
+    """`free 40GB` or `free 40GB for 4h`."""
+    if not args:
+        raise InputError(Code.FREE_USAGE, field="memory")
+    size_text, used = size_words(args)
+    validate_size(size_text)
+    rest = args[used:]
+    if not rest:
+        return Free(size_text)
+    if rest[0].lower() != "for" or len(rest) == 1:
+        raise InputError(Code.FREE_USAGE, field="duration")
+    return Free(size_text, parse_duration(" ".join(rest[1:])))

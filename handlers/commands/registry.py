@@ -1,0 +1,296 @@
+"""Every `/gpubook` subcommand, declared once: its words, grammar, help, handler and traits.
+
+Parsing (``parse_command``), the help message (``EXAMPLES``), dispatch, the metric labels
+(``VERBS``) and the pipeline's choices (how long to wait for the user's profile, whether to add
+the UTC note, whether to refresh App Homes) all read this table, so a new subcommand is one
+:class:`Verb` here, its parser, its handler and its builders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from bot.core.errors import InputError
+from bot.core.phrases import Code
+from handlers.blocks.common import Message
+from handlers.blocks.messages import help_message
+from handlers.commands import admin_answers, admin_grammar, answers, grammar
+from handlers.commands.book_grammar import parse_book
+from handlers.commands.syntax import MAX_AUDIT_ENTRIES, Book, Command, Help, OpenModal
+from handlers.pipeline import Request
+
+#: Reads the words after a verb: (words, now, zone) → the parsed command.
+Parser = Callable[[list[str], datetime, ZoneInfo], Command]
+#: Answers a parsed command (``None`` when it opened a form instead).
+Handler = Callable[[Request, Any], Awaitable[Message | None]]
+
+
+class Usage(NamedTuple):
+    """One line of the help: the form, an example that parses, what it does."""
+
+    form: str
+    example: str
+    explanation: str
+
+
+def _never(command: Any) -> bool:
+    return False
+
+
+def _always(command: Any) -> bool:
+    return True
+
+
+def _book_is_incomplete(command: Book) -> bool:
+    """A `book` missing parts opens the form pre-filled with what was given."""
+    return bool(command.missing)
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One subcommand."""
+
+    #: The words that name it (`admin gpu add` is three); none for bare `/gpubook`.
+    words: tuple[str, ...]
+    parse: Parser
+    handle: Handler
+    help: tuple[Usage, ...]
+    #: It changes bookings (or how they read): App Homes are refreshed after it.
+    changes: bool = False
+    #: It reads or shows times in the user's zone: its parse depends on the clock and the zone,
+    #: and its answer says when that zone is only a UTC fallback.
+    zoned: bool = False
+    #: Whether the parsed command opens a form; a pure test of the command, so deciding how
+    #: long the request may wait never parses the text again.
+    opens_form: Callable[[Any], bool] = _never
+
+
+async def _help(request: Request, command: Help) -> Message:
+    is_admin = request.deps.service.is_admin(request.actor)
+    return Message("gpubook help", help_message(EXAMPLES, is_admin=is_admin))
+
+
+def _parse_bare(args: list[str], now: datetime, tz: ZoneInfo) -> OpenModal:
+    return OpenModal()
+
+
+REGISTRY: tuple[Verb, ...] = (
+    Verb(
+        (),
+        _parse_bare,
+        answers.open_form,
+        (Usage("/gpubook", "/gpubook", "Open the booking form."),),
+        opens_form=_always,
+    ),
+    Verb(
+        ("book",),
+        parse_book,
+        answers.book,
+        (
+            Usage(
+                "/gpubook book <gpu|any> <size> <start> for <duration> <task>",
+                "/gpubook book a100-1 20GB tomorrow 9:00 for 3h fine-tune",
+                "Book memory on a GPU (`any` picks one for you).",
+            ),
+            Usage(
+                "/gpubook book <gpu|any> <size> <start> until <end> <task>",
+                "/gpubook book any 20GB now until 17:00 eval run",
+                "Book until a given time instead of for a duration.",
+            ),
+        ),
+        changes=True,
+        zoned=True,
+        opens_form=_book_is_incomplete,
+    ),
+    Verb(
+        ("list",),
+        grammar.parse_list,
+        answers.list_bookings,
+        (
+            Usage("/gpubook list", "/gpubook list", "Your upcoming and active bookings."),
+            Usage(
+                "/gpubook list all", "/gpubook list all", "Everyone's upcoming and active bookings."
+            ),
+        ),
+    ),
+    Verb(
+        ("cancel",),
+        grammar.parse_cancel,
+        answers.cancel,
+        (
+            Usage(
+                "/gpubook cancel <id>",
+                "/gpubook cancel 42",
+                "Cancel a booking that has not started.",
+            ),
+        ),
+        changes=True,
+    ),
+    Verb(
+        ("release",),
+        grammar.parse_release,
+        answers.release,
+        (Usage("/gpubook release <id>", "/gpubook release 42", "End an active booking early."),),
+        changes=True,
+    ),
+    Verb(
+        ("edit",),
+        grammar.parse_edit,
+        answers.edit,
+        (Usage("/gpubook edit <id>", "/gpubook edit 42", "Change a booking in a form."),),
+        opens_form=_always,
+    ),
+    Verb(
+        ("extend",),
+        grammar.parse_extend,
+        answers.extend,
+        (
+            Usage(
+                "/gpubook extend <id> <duration>", "/gpubook extend 42 2h", "Make a booking longer."
+            ),
+        ),
+        changes=True,
+    ),
+    Verb(
+        ("calendar",),
+        grammar.parse_calendar,
+        answers.calendar,
+        (
+            Usage(
+                "/gpubook calendar [gpu] [day|week]",
+                "/gpubook calendar a100-1 friday",
+                "Bookings and memory held over a day or a week.",
+            ),
+        ),
+        zoned=True,
+    ),
+    Verb(
+        ("status",),
+        grammar.parse_status,
+        answers.status,
+        (Usage("/gpubook status", "/gpubook status", "Every GPU's use right now."),),
+    ),
+    Verb(
+        ("free",),
+        grammar.parse_free,
+        answers.free,
+        (
+            Usage(
+                "/gpubook free <size> [for <duration>]",
+                "/gpubook free 40GB for 4h",
+                "When and where that much memory is free soonest.",
+            ),
+        ),
+    ),
+    Verb(
+        ("help",),
+        grammar.parse_help,
+        _help,
+        (Usage("/gpubook help", "/gpubook help", "This help."),),
+    ),
+    Verb(
+        ("admin", "gpu", "add"),
+        admin_grammar.parse_gpu_add,
+        admin_answers.gpu_add,
+        (
+            Usage(
+                "/gpubook admin gpu add <name> <size> [description]",
+                "/gpubook admin gpu add a100-3 80GB A100 in rack 2",
+                "Admin: add a GPU.",
+            ),
+        ),
+    ),
+    Verb(
+        ("admin", "gpu", "retire"),
+        admin_grammar.parse_gpu_retire,
+        admin_answers.gpu_retire,
+        (
+            Usage(
+                "/gpubook admin gpu retire <name> [cancel-future]",
+                "/gpubook admin gpu retire a100-3 cancel-future",
+                "Admin: retire a GPU; `cancel-future` ends or cancels its bookings (owners are told).",
+            ),
+        ),
+        changes=True,
+    ),
+    Verb(
+        ("admin", "gpu", "edit"),
+        admin_grammar.parse_gpu_edit,
+        admin_answers.gpu_edit,
+        (
+            Usage(
+                "/gpubook admin gpu edit <name> size <size> | rename <new> | description <text>",
+                "/gpubook admin gpu edit a100-3 size 40GB",
+                "Admin: resize, rename or describe a GPU.",
+            ),
+        ),
+        changes=True,
+    ),
+    Verb(
+        ("admin", "channel"),
+        admin_grammar.parse_channel,
+        admin_answers.channel,
+        (
+            Usage(
+                "/gpubook admin channel <#channel> [gpu]",
+                "/gpubook admin channel #gpu-bookings a100-3",
+                "Admin: post notifications in this channel (for one GPU, when named).",
+            ),
+        ),
+    ),
+    Verb(
+        ("admin", "stats"),
+        admin_grammar.parse_stats,
+        admin_answers.stats,
+        (
+            Usage(
+                "/gpubook admin stats [days]",
+                "/gpubook admin stats 30",
+                "Admin: utilisation per GPU, user.",
+            ),
+        ),
+    ),
+    Verb(
+        ("admin", "audit"),
+        admin_grammar.parse_audit,
+        admin_answers.audit,
+        (
+            Usage(
+                f"/gpubook admin audit [n ≤ {MAX_AUDIT_ENTRIES}]",
+                "/gpubook admin audit 50",
+                "Admin: the latest changes, who made them and what they were.",
+            ),
+        ),
+    ),
+)
+
+#: Every help line, in the registry's order (the help message lists them; tests parse them).
+EXAMPLES: tuple[Usage, ...] = tuple(usage for verb in REGISTRY for usage in verb.help)
+#: The first words `/gpubook` understands (bounded metric labels: anything else is "other").
+VERBS = frozenset(verb.words[0] for verb in REGISTRY if verb.words)
+
+_BY_WORDS = {verb.words: verb for verb in REGISTRY}
+_LONGEST = max(len(verb.words) for verb in REGISTRY)
+
+
+def find_verb(words: list[str]) -> tuple[Verb, list[str]]:
+    """The subcommand the words name (the longest match) and the words left for its parser."""
+    lowered = [word.lower() for word in words[:_LONGEST]]
+    for count in range(len(lowered), -1, -1):
+        verb = _BY_WORDS.get(tuple(lowered[:count]))
+        if verb is not None and (count or not words):
+            return verb, words[count:]
+    # Name what was not understood: a group's word (`admin`) with the words after it.
+    group = lowered[0] in VERBS and (lowered[0],) not in _BY_WORDS
+    typed = " ".join([lowered[0], *words[1:_LONGEST]]) if group else words[0]
+    raise InputError(Code.UNKNOWN_COMMAND, field="command", typed=typed)
+
+
+def parse_command(text: str, *, now: datetime, tz: ZoneInfo) -> Command:
+    """Read the text after `/gpubook`; ``now`` and ``tz`` resolve the times in it."""
+    verb, args = find_verb(text.split())
+    return verb.parse(args, now, tz)

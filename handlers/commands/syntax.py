@@ -1,0 +1,143 @@
+"""What a `/gpubook` text means once read: one frozen object per subcommand.
+
+Kept free of Slack and of the database, so the whole grammar is testable with a fixed clock; each
+class is what one registry entry's parser returns and its handler receives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+MAX_STATS_DAYS = 3650
+DEFAULT_AUDIT_ENTRIES = 20
+MAX_AUDIT_ENTRIES = 200
+CANCEL_FUTURE = "cancel-future"
+
+
+class Command:
+    """What every parsed subcommand is, so a parser's result has one type."""
+
+
+@dataclass(frozen=True)
+class OpenModal(Command):
+    """Bare `/gpubook`: open the booking modal."""
+
+
+@dataclass(frozen=True)
+class Book(Command):
+    """`book <gpu|any> <size> <start> for <duration>|until <end> [task…]`.
+
+    ``gpu`` is ``None`` for `any` (auto-placement) or when missing. ``size_text`` stays text because
+    `50%` only means something once the GPU is chosen. Exactly one of ``end``/``duration`` is set
+    when the request is complete; ``missing`` names absent parts, in grammar order, from
+    ``("gpu", "size", "start", "duration", "task")``.
+    """
+
+    gpu: str | None
+    size_text: str | None
+    start: datetime | None
+    end: datetime | None
+    duration: timedelta | None
+    task: str | None
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListBookings(Command):
+    """`list` (mine) or `list all` (everyone's)."""
+
+    everyone: bool = False
+
+
+@dataclass(frozen=True)
+class Cancel(Command):
+    booking_id: int
+
+
+@dataclass(frozen=True)
+class Release(Command):
+    booking_id: int
+
+
+@dataclass(frozen=True)
+class Edit(Command):
+    booking_id: int
+
+
+@dataclass(frozen=True)
+class Extend(Command):
+    booking_id: int
+    by: timedelta
+
+
+@dataclass(frozen=True)
+class Calendar(Command):
+    """`calendar [gpu] [day|week]`; ``week`` with a ``day`` means the week starting that day."""
+
+    gpu: str | None = None
+    day: date | None = None
+    week: bool = False
+
+
+@dataclass(frozen=True)
+class Status(Command):
+    """`status`: every GPU's use right now."""
+
+
+@dataclass(frozen=True)
+class Free(Command):
+    """`free <size> [for <duration>]`; ``duration`` ``None`` lets the caller use its default."""
+
+    size_text: str
+    duration: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Help(Command):
+    """`help`."""
+
+
+@dataclass(frozen=True)
+class AdminGpuAdd(Command):
+    name: str
+    size_text: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminGpuRetire(Command):
+    """`admin gpu retire <name> [cancel-future]`: with the option, its bookings end or are cancelled."""
+
+    name: str
+    cancel_future: bool = False
+
+
+@dataclass(frozen=True)
+class AdminGpuEdit(Command):
+    """`admin gpu edit <name> size <SIZE> | rename <NEW> | description <TEXT…>`: one change each."""
+
+    name: str
+    size_text: str | None = None
+    new_name: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminChannel(Command):
+    """`admin channel #channel [gpu]`: the workspace's notification channel, or one GPU's."""
+
+    channel_id: str
+    gpu: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminAudit(Command):
+    """`admin audit [n]`: the latest ``limit`` audit entries."""
+
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class AdminStats(Command):
+    days: int = 7

@@ -1,0 +1,219 @@
+"""The one path every interactive request takes: slash commands, buttons and form submissions.
+
+Each listener only reads its payload into an :class:`Incoming` and says what the request will
+do (a :class:`Plan`); the steps that must be the same everywhere happen here, in this order:
+
+1. ``ack()`` at once, so Slack never shows a timeout;
+2. the asker's profile: a short wait (``lookup_timeout``) when the request opens a form, because
+   its trigger_id expires within seconds, else a long one (``reply_lookup_timeout``), since a
+   response_url stays valid and times are better read in the user's zone than in UTC;
+3. the reply target: the response_url, else an ephemeral in the channel, else a DM;
+4. for zoned answers, a note when the zone is only a UTC fallback;
+5. the work under :func:`~handlers.context.answer` (refusal blocks, or an apology and a log);
+6. after a change, the App Homes of the asker and of every owner of a changed booking.
+
+A form submission is the same path with another ack rule (:func:`submit`): its refusal has to
+*be* the ack, so the save runs before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.booking import Actor
+from bot.core.errors import GpubookError
+from bot.core.snapshots import BookingInfo
+from bot.core.timefmt import format_window, zone_label
+from bot.core.units import format_size
+from handlers.blocks.common import Message
+from handlers.blocks.messages import booking_confirmation
+from handlers.context import APOLOGY, Deps, Reply, actor_and_profile, answer, reply_for, zone_reply
+from handlers.home import refresh_homes
+from handlers.wording import FormText
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What a listener read from Slack's payload, before anything is looked up."""
+
+    team_id: str | None
+    user_id: str
+    #: Where answers and forms opened by this request confirm; ``None`` answers by DM.
+    channel: str | None
+    body: dict[str, Any]
+    #: The request's response_url, when answers may go through it.
+    respond: AsyncRespond | None = None
+
+    @property
+    def trigger_id(self) -> str:
+        return str(self.body.get("trigger_id") or "")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request once its asker is known: what every piece of work gets, and the bookings it
+    changed (whose owners' App Homes are refreshed along with the asker's)."""
+
+    deps: Deps
+    actor: Actor
+    client: AsyncWebClient
+    channel: str | None
+    trigger_id: str
+    now: datetime
+    body: dict[str, Any]
+    changed: list[BookingInfo] = field(default_factory=list)
+
+    def confirm(self, booking: BookingInfo, headline: str) -> Message:
+        """Record a change to ``booking`` and confirm it with its card."""
+        self.changed.append(booking)
+        return confirmation(booking, headline, self.actor, self.deps.now())
+
+
+Work = Callable[[Request], Awaitable[Message | None]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a request will do, declared before the asker is known (it decides the wait)."""
+
+    work: Work
+    opens_form: bool = False
+    #: The answer reads or shows times in the user's zone (so it says when that is UTC).
+    zoned: bool = False
+    #: The work changes bookings: App Homes are refreshed after it succeeds.
+    changes: bool = False
+    #: The answer replaces the message the request came from (calendar navigation).
+    replace: bool = False
+    #: The task a refusal's "book this window" buttons carry.
+    task: str | None = None
+
+
+def confirmation(b: BookingInfo, headline: str, actor: Actor, now: datetime) -> Message:
+    """A booking's confirmation card; the fallback text names no user text (so it pings nobody)."""
+    window = f"{format_window(b.start, b.end, actor.tz, now)} {zone_label(actor.tz, b.start)}"
+    text = f"{headline} #{b.id}: {format_size(b.memory_mib)} on {b.gpu_name}, {window}."
+    blocks = booking_confirmation(
+        b, headline=f":white_check_mark: {headline}", now=now, viewer_id=actor.user_id
+    )
+    return Message(text, blocks)
+
+
+async def begin(
+    deps: Deps, client: AsyncWebClient, incoming: Incoming, *, quick: bool, zoned: bool
+) -> tuple[Request, Reply]:
+    """Steps 2–4: the asker (``quick``: within a trigger_id's life), the request, the reply."""
+    wait = deps.lookup_timeout if quick else deps.reply_lookup_timeout
+    actor, profile = await actor_and_profile(
+        deps, client, incoming.team_id, incoming.user_id, max_wait=wait
+    )
+    reply = reply_for(client, incoming.user_id, incoming.respond, incoming.channel)
+    if zoned:
+        reply = zone_reply(reply, profile)
+    request = Request(
+        deps, actor, client, incoming.channel, incoming.trigger_id, deps.now(), incoming.body
+    )
+    return request, reply
+
+
+async def finish(request: Request, reply: Reply, plan: Plan) -> None:
+    """Steps 5–6: answer with the work's outcome; after a change, refresh the App Homes."""
+    ok = await answer(
+        reply,
+        request.deps,
+        lambda: plan.work(request),
+        task=plan.task,
+        replace=plan.replace,
+        tz=request.actor.tz,
+    )
+    if ok and plan.changes:
+        await refresh_homes(request.deps, request.client, request.actor, request.changed)
+
+
+async def serve(
+    ack: Any,
+    deps: Deps,
+    client: AsyncWebClient,
+    incoming: Incoming,
+    plan_for: Callable[[], Plan],
+) -> None:
+    """The whole path for a command or a button. The plan is made after the ack, since making
+    it reads the request (a command's text is parsed) and nothing may delay the ack."""
+    await ack()
+    plan = plan_for()
+    request, reply = await begin(deps, client, incoming, quick=plan.opens_form, zoned=plan.zoned)
+    await finish(request, reply, plan)
+
+
+#: Saves a submitted form and returns the booking saved.
+Save = Callable[[Request], Awaitable[BookingInfo]]
+#: The ack that shows a sentence under a form's input: (error field, sentence) → ack arguments.
+FormError = Callable[[str | None, str], dict[str, Any]]
+
+
+async def submit(
+    ack: Any,
+    deps: Deps,
+    client: AsyncWebClient,
+    incoming: Incoming,
+    save: Save,
+    *,
+    headline: str,
+    form_error: FormError,
+) -> None:
+    """The path for a form submission: a refusal goes back into the form as the ack itself,
+    success closes the form and confirms by message.
+
+    So the asker is looked up and the save awaited *before* the ack, all within
+    ``deps.submit_deadline`` (an ack after 3 s is lost). A save still running then is left to
+    finish rather than cancelled, because its commit may already be under way and a "try again"
+    would book twice: the form is closed at once and the save's real outcome (confirmation or
+    refusal) follows as a message.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deps.submit_deadline
+    request, reply = await begin(deps, client, incoming, quick=True, zoned=False)
+    saving = asyncio.create_task(save(request))
+    done, _ = await asyncio.wait({saving}, timeout=max(0.0, deadline - loop.time()))
+    if not done:
+        log.warning(
+            "saving %s for %s took over %.1fs; its outcome goes by message",
+            incoming.body.get("view", {}).get("callback_id"),
+            incoming.user_id,
+            deps.submit_deadline,
+        )
+    elif await _refused_in_form(ack, saving, form_error, FormText(request.actor.tz, request.now)):
+        return
+    await ack()
+
+    async def outcome(request: Request) -> Message:
+        # shield: should this listener be cancelled, the save still finishes.
+        return request.confirm(await asyncio.shield(saving), headline)
+
+    await finish(request, reply, Plan(outcome, changes=True))
+
+
+async def _refused_in_form(
+    ack: Any, saving: asyncio.Task[Any], form_error: FormError, surface: FormText
+) -> bool:
+    """Ack a finished save's refusal (or an apology) into the form, as plain text (a field
+    error shows no mrkdwn); False if it saved."""
+    try:
+        saving.result()
+    except GpubookError as error:
+        await ack(**form_error(error.field, error.render(surface)))
+        return True
+    except Exception:
+        log.exception("saving a modal failed")
+        await ack(**form_error(None, APOLOGY))
+        return True
+    return False
