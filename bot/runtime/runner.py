@@ -26,6 +26,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
+from bot.cli.registry import Subparsers, add_command
 from bot.core.clock import system_clock
 from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
 from bot.runtime.app import build_app, build_deps
@@ -272,11 +273,12 @@ def run(settings: Settings) -> int:
     return 0
 
 
-def add_serve(commands: Any) -> None:
+def add_serve(commands: Subparsers) -> None:
     """Register `gpubook serve` on the command line's subparsers (see ``bot.cli.main.COMMANDS``)."""
-    parser = commands.add_parser(
+    add_command(
+        commands,
         "serve",
-        help="Run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT).",
+        "Run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT).",
+        lambda args, settings, clock: run(settings),
         description="Run the Slack bot until SIGTERM.",
     )
-    parser.set_defaults(handler=lambda args, settings, clock: run(settings), command_parser=parser)
