@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
@@ -42,14 +41,8 @@ from bot.console.render import Reader, Style, render_message, render_view
 from bot.console.slack_requests import SignedRequest
 from bot.console.slackapi import Message, ResponseTarget, Shown
 from bot.core.clock import Clock
-from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
-from bot.runtime.app import build_app, build_deps
+from bot.runtime.assembly import Assembly, assemble
 from bot.runtime.config import Settings
-from bot.runtime.slack_client import build_client
-from handlers.blocks.notifications import render as render_notices
-from handlers.context import Deps
-from storage.db import Database
-from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +110,12 @@ class Session:
         sweep_seconds: int = CONSOLE_SWEEP_SECONDS,
     ) -> None:
         # Announcements need a channel; the console's own stands in when none is configured.
-        self.settings = replace(settings, channel=settings.channel or CONSOLE_CHANNEL)
+        self.settings = replace(
+            settings, channel=settings.channel or CONSOLE_CHANNEL, sweep_seconds=sweep_seconds
+        )
         self.clock = clock
         self.style = style
         self.show = show
-        self.sweep_seconds = sweep_seconds
         self.workspace = Workspace(self.settings.team, tz_name or local_zone_name())
         self.user_id = self.workspace.add_user(user)
         if admin:
@@ -131,54 +125,35 @@ class Session:
         self._buttons: dict[int, Button] = {}
         #: Whether App Home publishes are shown (after `:home`, until the next command).
         self.viewing_home = False
-        self.db: Database | None = None
-        self.deps: Deps | None = None
-        self.app: AsyncApp | None = None
-        self.scheduler: LifecycleScheduler | None = None
+        self.bot: Assembly | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, *, demo: bool = False) -> list[str]:
         """Migrate, build the app against the double, start the scheduler; notes to print."""
         notes: list[str] = []
-        self.db = Database(self.settings.database_url)
-        await upgrade(self.db)
-        self.deps = build_deps(self.settings, self.db, self.clock)
         await self.double.start()
-        self.app = build_app(
-            self.deps,
+        self.bot = await assemble(
+            self.settings,
+            clock=self.clock,
             token=CONSOLE_TOKEN,
             signing_secret=self._secret,
             api_url=self.double.api_url,
         )
         if demo:
             notes.extend(await self._seed_demo())
-        # A single call site for the lifecycle: the same scheduler as `gpubook serve`.
-        self.scheduler = await start_lifecycle(
-            self.db,
-            build_client(CONSOLE_TOKEN, self.double.api_url),
-            self.settings.service_config(),
-            self.clock,
-            render=render_notices,
-            sweep_seconds=self.sweep_seconds,
-            reminder_before=self.settings.reminder_before,
-        )
+        await self.bot.start_lifecycle()  # the same scheduler as `gpubook serve`
         return notes
 
     async def close(self) -> None:
-        """Stop the scheduler, then the double, then the database (in that order: each is used
-        by the ones before it)."""
-        if self.scheduler is not None:
-            await self.scheduler.shutdown()
-        if self.deps is not None:
-            await self.deps.users.close()
+        """Stop the bot (its scheduler first), then the double the bot was posting to."""
+        if self.bot is not None:
+            await self.bot.close()
         await self.double.close()
-        if self.db is not None:
-            await self.db.dispose()
 
     async def _seed_demo(self) -> list[str]:
-        assert self.deps is not None
-        service = self.deps.service
+        assert self.bot is not None
+        service = self.bot.service
         admin = Actor("console", self.settings.team, is_workspace_admin=True)
         if await service.list_gpus(admin, include_retired=True):
             return []
@@ -189,8 +164,8 @@ class Session:
 
     async def sweep(self) -> None:
         """Run one lifecycle sweep now (tests move a frozen clock, then call this)."""
-        assert self.scheduler is not None
-        await self._settle_after(self.scheduler.sweep())
+        assert self.bot is not None and self.bot.lifecycle is not None
+        await self._settle_after(self.bot.lifecycle.sweep())
 
     # ------------------------------------------------------------------ identity
 
@@ -214,8 +189,8 @@ class Session:
             self.workspace.admins.discard(self.user_id)
         else:
             self.workspace.admins.add(self.user_id)
-        assert self.deps is not None
-        self.deps.users.forget(self.settings.team, self.user_id)
+        assert self.bot is not None
+        self.bot.forget_user(self.settings.team, self.user_id)
         return self.is_admin
 
     # ------------------------------------------------------------------ rendering
@@ -427,9 +402,9 @@ class Session:
     async def _dispatch(self, request: SignedRequest) -> BoltResponse:
         """Dispatch a signed request as Bolt's HTTP adapter would; return once the listener has
         finished."""
-        assert self.app is not None
+        assert self.bot is not None
         bolt_request = AsyncBoltRequest(body=request.text, headers=request.headers)
-        return await self._settle_after(self.app.async_dispatch(bolt_request))
+        return await self._settle_after(self.bot.app.async_dispatch(bolt_request))
 
     async def _settle_after(self, work: Any) -> Any:
         before = asyncio.all_tasks()
