@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.console.double import BOT_USER_ID, CONSOLE_CHANNEL, CONSOLE_CHANNEL_NAME, Workspace
 from bot.console.render import Reader, Style, render_message, render_view
-from bot.console.slackapi import Message, Shown
+from bot.console.slack_model import Message, Shown
 from bot.core.clock import Clock
 
 

@@ -23,8 +23,8 @@ from slack_bolt.response import BoltResponse
 from bot.console import slack_requests as shapes
 from bot.console.double import CONSOLE_CHANNEL, CONSOLE_CHANNEL_NAME, SlackDouble
 from bot.console.screen import Button, Screen, channel_name
+from bot.console.slack_model import Message, ResponseTarget
 from bot.console.slack_requests import SignedRequest
-from bot.console.slackapi import Message, ResponseTarget
 
 COMMAND = "/gpubook"
 #: How long a request's listener may run before the prompt comes back anyway.
