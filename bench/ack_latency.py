@@ -36,14 +36,11 @@ from bench.common import (
     print_table,
     write_results,
 )
-from bot.booking import Actor, BookingService, ServiceConfig
+from bot.booking import Actor
 from bot.core.clock import FrozenClock
-from bot.runtime.app import build_app
+from bot.runtime.assembly import Assembly, assemble
+from bot.runtime.config import Settings
 from bot.runtime.runner import freeze_startup_objects, start_http
-from handlers.context import Deps
-from handlers.users import UserDirectory
-from storage.db import Database
-from storage.migrate import upgrade
 from tests.slackfake import FakeSlackWebAPI
 from tests.slackfake import requests as slack_req
 
@@ -78,12 +75,19 @@ def bare_app(fake: FakeSlackWebAPI) -> AsyncApp:
     return app
 
 
-async def _gpubook_app(fake: FakeSlackWebAPI, db: Database) -> tuple[AsyncApp, Deps]:
-    service = BookingService(db, ServiceConfig(admins=frozenset({"UADMIN"})), FrozenClock(T0))
+async def _gpubook(fake: FakeSlackWebAPI, database: Path) -> Assembly:
+    """The bot as `gpubook serve` assembles it, over a fresh SQLite file with GPUS GPUs."""
+    settings = Settings(database_url=f"sqlite:///{database}", admins=frozenset({"UADMIN"}))
+    bot = await assemble(
+        settings,
+        clock=FrozenClock(T0),
+        token="xoxb-bench",
+        signing_secret=SECRET,
+        api_url=fake.base_url,
+    )
     for n in range(GPUS):
-        await service.add_gpu(Actor("UADMIN", TEAM), f"a100-{n}", "80GB")
-    deps = Deps(service=service, users=UserDirectory())
-    return build_app(deps, token="xoxb-bench", signing_secret=SECRET, api_url=fake.base_url), deps
+        await bot.service.add_gpu(Actor("UADMIN", TEAM), f"a100-{n}", "80GB")
+    return bot
 
 
 async def _wave(
@@ -117,12 +121,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     waves = 2 if args.quick else args.waves
     samples: dict[tuple[str, str], list[int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        await upgrade(db)
         async with FakeSlackWebAPI() as fake:
-            gpubook, deps = await _gpubook_app(fake, db)
+            gpubook = await _gpubook(fake, Path(tmp) / "bench.db")
             runners = {
-                "gpubook": await start_http(gpubook, {}, "127.0.0.1", 0),
+                "gpubook": await start_http(gpubook.app, {}, "127.0.0.1", 0),
                 "bare": await start_http(bare_app(fake), {}, "127.0.0.1", 0),
             }
             urls = {
@@ -152,8 +154,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                 await _settle(fake, answered)
             for runner in runners.values():
                 await runner.cleanup()
-            await deps.users.close()
-        await db.dispose()
+            await gpubook.close()
     results = {f"{app}/{command}": percentiles_ms(ns) for (app, command), ns in samples.items()}
     return {"concurrency": concurrency, "waves": waves, "latency": results}
 

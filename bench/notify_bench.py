@@ -24,7 +24,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 
 from bench.common import (
@@ -43,9 +42,9 @@ from bench.common import (
 from bot.booking import BookingService, ServiceConfig
 from bot.core.capacity import Span
 from bot.core.clock import FrozenClock
-from bot.lifecycle.notifier import Notifier
 from bot.lifecycle.sweep import Lifecycle
-from handlers.blocks.notifications import render as render_notices
+from bot.runtime.assembly import build_notifier
+from bot.runtime.slack_client import build_client
 from storage.db import Database
 from storage.models import Notification
 from tests.slackfake import FakeSlackWebAPI
@@ -99,9 +98,9 @@ async def bench_backend(
         await seed(db, bookings)
         clock = FrozenClock(SWEEP_AT)
         async with FakeSlackWebAPI() as fake:
-            client = AsyncWebClient(token="xoxb-bench", base_url=fake.base_url)
+            client = build_client("xoxb-bench", fake.base_url)
             lifecycle = Lifecycle(db, ServiceConfig(), clock)
-            notifier = Notifier(db, client, clock, render=render_notices, worker_id="bench")
+            notifier = build_notifier(db, client, clock, worker_id="bench")
             advance_s = flush_s = 0.0
             sweeps, total_s = 0, 0.0
             began = time.perf_counter()

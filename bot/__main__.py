@@ -2,7 +2,7 @@
 
 import sys
 
-from bot.cli import main as cli
+from bot.cli.main import main
 
 if __name__ == "__main__":
-    raise SystemExit(cli.main(["serve", *sys.argv[1:]]))
+    raise SystemExit(main(["serve", *sys.argv[1:]]))

@@ -123,7 +123,7 @@ def test_gpu_retire_without_bookings(gpubook):
     gpubook("gpu", "add", "a100", "80GB")
     result = gpubook("gpu", "retire", "a100")
     assert result.code == 0
-    assert result.out == "Retired GPU `a100`.\n"
+    assert result.out == "Retired GPU 'a100'.\n"
     assert json.loads(gpubook("gpu", "list", "--json").out)[0]["retired"] is True
 
 
@@ -146,14 +146,14 @@ def test_gpu_edit_resizes_renames_describes_and_routes(gpubook):
     result = gpubook(
         "gpu", "edit", "A100", "--size", "40GB", "--rename", "a100-2", "--description", "rack 2"
     )
-    assert (result.code, result.out) == (0, "Updated GPU `a100-2`: 40 GB.\n")
+    assert (result.code, result.out) == (0, "Updated GPU 'a100-2': 40 GB.\n")
     routed = gpubook("gpu", "edit", "a100-2", "--channel", "C0GPU")
-    assert routed.out == "Updated GPU `a100-2`: 40 GB, notifications in C0GPU.\n"
+    assert routed.out == "Updated GPU 'a100-2': 40 GB, notifications in C0GPU.\n"
     assert json.loads(gpubook("gpu", "list", "--json").out) == [
         {"name": "a100-2", "capacity_mib": 40960, "description": "rack 2", "retired": False}
     ]
     cleared = gpubook("gpu", "edit", "a100-2", "--channel", "", "--description", "")
-    assert cleared.out == "Updated GPU `a100-2`: 40 GB.\n"
+    assert cleared.out == "Updated GPU 'a100-2': 40 GB.\n"
     assert json.loads(gpubook("gpu", "list", "--json").out)[0]["description"] == ""
 
 
@@ -254,7 +254,7 @@ def test_cancel_as_admin_and_as_the_owner(gpubook):
     second = _book(gpubook, "20GB", "2026-11-30 12:00", "--for", "1h").out.strip()
     as_admin = gpubook("cancel", first)
     assert as_admin.code == 0
-    assert as_admin.out == f"Cancelled booking #{first} on `a100` (10:00–11:00 UTC, U1).\n"
+    assert as_admin.out == f"Cancelled booking #{first} on 'a100' (10:00–11:00 UTC, U1).\n"
     assert gpubook("cancel", second, "--user", "U1").code == 0
     assert [r["status"] for r in _export(gpubook)] == ["cancelled", "cancelled"]
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot.booking import Actor, BookingChange, BookingService, ServiceConfig
 from bot.core.clock import FrozenClock
 from bot.lifecycle.notifier import Notifier, retry_delay
+from bot.runtime.slack_client import build_client
 from handlers import ids
 from handlers.blocks.notifications import EMOJI
 from handlers.blocks.notifications import render as render_notices
@@ -42,7 +43,7 @@ async def fake() -> AsyncIterator[FakeSlackWebAPI]:
 
 @pytest.fixture
 def client(fake: FakeSlackWebAPI) -> AsyncWebClient:
-    return AsyncWebClient(token="xoxb-test", base_url=fake.base_url)
+    return build_client("xoxb-test", fake.base_url)
 
 
 def notifier_for(

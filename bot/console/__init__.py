@@ -14,8 +14,8 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
+from bot.cli.registry import Subparsers, add_command
 from bot.console.render import Style
 from bot.console.repl import LoopThread, Printer, Repl, readline
 from bot.console.session import Session
@@ -26,12 +26,8 @@ HISTORY_NAME = ".gpubook_history"
 HISTORY_LENGTH = 1000
 
 
-def add_console(commands: Any) -> None:
+def add_console(commands: Subparsers) -> None:
     """Register ``gpubook console`` (see ``bot.cli.main.COMMANDS``)."""
-    from bot.cli.main import (
-        add_command,  # bot.cli.main imports this module: import at registration time
-    )
-
     parser = add_command(
         commands,
         "console",

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.console.slack_model import Message, Shown, SlackUser, ViewShown
 from bot.console.slack_requests import SlackIdentity, message_payload
-from bot.console.slackapi import Message, Shown, SlackUser, SlackWebAPI, ViewShown
+from bot.console.slackapi import SlackWebAPI
 
 BOT_USER_ID = "UGPUBOOK"
 BOT_ID = "BGPUBOOK"

@@ -17,7 +17,9 @@ from typing import Any, TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.console.render import block_lines, initial_text, options_of, text_of
-from bot.console.session import COMMAND, Button, Session
+from bot.console.screen import Button
+from bot.console.sender import COMMAND
+from bot.console.session import Session
 from bot.core.errors import InputError
 from bot.core.timeparse import parse_when
 
@@ -173,7 +175,7 @@ class Repl:
             state = "now a workspace admin" if admin else "no longer an admin"
             self.show(f"@{self.session.user_name} is {state}.")
         elif name == "home":
-            self.call(self.session.open_home())
+            self.call(self.session.send.open_home())
             self.fill_modals()
         elif name == "press" and rest.isdigit():
             self.press(int(rest))
@@ -182,7 +184,7 @@ class Repl:
         return True
 
     def command(self, text: str) -> None:
-        self.call(self.session.command(text))
+        self.call(self.session.send.command(text))
         self.fill_modals()
 
     def press(self, number: int) -> None:
@@ -196,7 +198,7 @@ class Repl:
             return
         if button.element.get("confirm") and not self.confirm(button):
             return
-        self.call(self.session.press(button))
+        self.call(self.session.send.press(button))
         self.fill_modals()
 
     def confirm(self, button: Button) -> bool:
@@ -251,7 +253,7 @@ class ModalForm:
             if not self._ask_all(view):
                 continue  # the view changed under us (a select dispatched an action)
             values = self._values(view)
-            self.errors = self.repl.call(self.session.submit(view, values))
+            self.errors = self.repl.call(self.session.send.submit(view, values))
             if self.errors:
                 self._show_errors(view)
             elif self.session.modal is not None:
@@ -298,7 +300,7 @@ class ModalForm:
             return False
         view = self.session.modal
         assert view is not None
-        self.repl.call(self.session.select(view, key[0], element, option, self._values(view)))
+        self.repl.call(self.session.send.select(view, key[0], element, option, self._values(view)))
         return True
 
     def _same_view(self, view: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ App Homes — and reports every change to :meth:`SlackWebAPI.shown`. Subclasses 
 console renders), at :meth:`SlackWebAPI.api_response` and
 :meth:`SlackWebAPI.response_url_response` (the test fake records calls and injects failures),
 at :meth:`SlackWebAPI.user` (who ``users.info`` describes) and :meth:`SlackWebAPI.add_routes`.
+What each Web API method answers is in :mod:`bot.console.slack_methods`.
 """
 
 from __future__ import annotations
@@ -20,100 +21,19 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.console.slack_requests import SlackIdentity, message_payload
+from bot.console.slack_methods import METHODS
+from bot.console.slack_model import Message, ResponseTarget, Shown, SlackUser
+from bot.console.slack_requests import SlackIdentity
 
 #: Fields slack_sdk sends as JSON text inside a form-encoded call; handlers want objects.
 JSON_FIELDS = frozenset(
     {"blocks", "attachments", "view", "metadata", "unfurls", "user_auth_blocks", "options"}
 )
-
-
-@dataclass(frozen=True)
-class Message:
-    """A message as one reader sees it. ``version`` grows on every update (old buttons die)."""
-
-    channel: str
-    ts: str
-    text: str
-    blocks: list[dict[str, Any]]
-    #: Set for an ephemeral message: the only user who sees it.
-    only_user: str | None = None
-    version: int = 0
-    deleted: bool = False
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.channel, self.ts)
-
-    @property
-    def is_dm(self) -> bool:
-        return self.channel.startswith("D")
-
-
-@dataclass(frozen=True)
-class ViewShown:
-    """A modal opened/updated/pushed, or an App Home published (``view["type"] == "home"``)."""
-
-    how: str
-    view: dict[str, Any]
-    user_id: str | None = None
-
-
-Shown = Message | ViewShown
-
-
-@dataclass(frozen=True)
-class ResponseTarget:
-    """Where a ``response_url`` answers: the channel and user of the request, and the message
-    clicked (``replace_original`` replaces it). Without a channel the answer is only received;
-    ``name`` tells such URLs apart."""
-
-    channel: str | None = None
-    user_id: str | None = None
-    message: tuple[str, str] | None = None
-    name: str = "response"
-
-
-@dataclass
-class SlackUser:
-    """A workspace member as ``users.info`` reports it."""
-
-    id: str
-    name: str
-    tz: str = "UTC"
-    is_admin: bool = False
-    is_bot: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_slack(self, team_id: str) -> dict[str, Any]:
-        """Render like real ``users.info``: ``tz_offset`` is seconds east of UTC, right now."""
-        now = datetime.now(ZoneInfo(self.tz))
-        offset = now.utcoffset()
-        user = {
-            "id": self.id,
-            "team_id": team_id,
-            "name": self.name,
-            "real_name": self.name.title(),
-            "deleted": False,
-            "tz": self.tz,
-            "tz_label": now.tzname() or self.tz,
-            "tz_offset": int(offset.total_seconds()) if offset else 0,
-            "is_admin": self.is_admin,
-            "is_owner": False,
-            "is_bot": self.is_bot,
-            "is_app_user": False,
-            "profile": {"real_name": self.name.title(), "display_name": self.name},
-        }
-        user.update(self.extra)
-        return user
 
 
 class SlackWebAPI:
@@ -234,13 +154,13 @@ class SlackWebAPI:
         original = target.message
         text = body.get("text", "")
         if original is not None and body.get("delete_original"):
-            self._change(original, deleted=True)
+            self.change(original, deleted=True)
         elif original is not None and body.get("replace_original"):
-            self._change(original, text=text, blocks=body.get("blocks") or [])
+            self.change(original, text=text, blocks=body.get("blocks") or [])
         elif body.get("response_type") == "in_channel":
-            self._post(target.channel, text, body.get("blocks"))
+            self.post(target.channel, text, body.get("blocks"))
         else:
-            self._post(target.channel, text, body.get("blocks"), target.user_id)
+            self.post(target.channel, text, body.get("blocks"), target.user_id)
 
     def _next_ts(self) -> str:
         """Unique, increasing message ts like Slack's ``1700000000.000100``."""
@@ -250,13 +170,15 @@ class SlackWebAPI:
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):08d}"
 
-    def _post(self, channel: str, text: str, blocks: Any, only_user: str | None = None) -> Message:
+    def post(self, channel: str, text: str, blocks: Any, only_user: str | None = None) -> Message:
+        """A new message in ``channel`` (ephemeral with ``only_user``), shown at once."""
         message = Message(channel, self._next_ts(), text or "", list(blocks or []), only_user)
         self.messages[message.key] = message
         self.shown(message)
         return message
 
-    def _change(self, key: tuple[str, str], **changes: Any) -> Message | None:
+    def change(self, key: tuple[str, str], **changes: Any) -> Message | None:
+        """Update or delete the message at ``key`` as a new version (``None``: no such message)."""
         old = self.messages.get(key)
         if old is None:
             return None
@@ -283,133 +205,9 @@ class SlackWebAPI:
     def reply(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         """Slack's reply to ``method``: ``ok`` with the method's fields, or ``ok: false`` with
         its ``error``; methods without a canned reply just succeed."""
-        handler = _METHODS.get(method)
+        handler = METHODS.get(method)
         result = handler(self, args) if handler else {}
         return {"ok": "error" not in result, **result}
-
-    def _auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "url": self.identity.url,
-            "team": self.identity.team_name,
-            "user": "gpubook",
-            "team_id": self.identity.team_id,
-            "user_id": self.identity.bot_user_id,
-            "bot_id": self.identity.bot_id,
-            "is_enterprise_install": False,
-        }
-
-    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"user": self.user(str(args.get("user", ""))).to_slack(self.identity.team_id)}
-
-    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        users = str(args.get("users") or args.get("channel") or "")
-        return {"no_op": False, "channel": {"id": dm_channel(users.split(",")[0])}}
-
-    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = str(args.get("channel", ""))
-        is_im = channel.startswith("D")
-        return {
-            "channel": {
-                "id": channel,
-                "name": "" if is_im else "general",
-                "is_channel": channel.startswith("C"),
-                "is_im": is_im,
-                "is_private": channel.startswith("G"),
-                "is_member": True,
-            },
-        }
-
-    @staticmethod
-    def _channel(args: dict[str, Any]) -> str:
-        return dm_channel(str(args.get("channel", "")))
-
-    def _message_reply(self, args: dict[str, Any], ts: str) -> dict[str, Any]:
-        return message_payload(
-            self.identity, ts, args.get("text", ""), args.get("blocks"), args.get("thread_ts")
-        )
-
-    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        message = self._post(self._channel(args), args.get("text", ""), args.get("blocks"))
-        reply = self._message_reply(args, message.ts)
-        return {"channel": message.channel, "ts": message.ts, "message": reply}
-
-    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        message = self._post(
-            self._channel(args), args.get("text", ""), args.get("blocks"), args.get("user")
-        )
-        return {"message_ts": message.ts}
-
-    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        key = (self._channel(args), str(args.get("ts", "")))
-        changes: dict[str, Any] = {"text": args.get("text", "")}
-        if "blocks" in args:
-            changes["blocks"] = args.get("blocks") or []
-        if self._change(key, **changes) is None and self.strict:
-            return {"error": "message_not_found"}
-        channel, ts = key
-        text = args.get("text", "")
-        return {
-            "channel": channel,
-            "ts": ts,
-            "text": text,
-            "message": self._message_reply(args, ts),
-        }
-
-    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
-        key = (self._channel(args), str(args.get("ts", "")))
-        if self._change(key, deleted=True) is None and self.strict:
-            return {"error": "message_not_found"}
-        return {"channel": key[0], "ts": key[1]}
-
-    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self._show_view("open", self.store_view(args.get("view") or {}))
-
-    def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self._show_view("push", self.store_view(args.get("view") or {}))
-
-    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Replace a view by id or ``external_id``; a stale ``hash`` conflicts, like Slack."""
-        external_id = str(args.get("external_id") or "")
-        view_id = args.get("view_id") or self._view_with_external_id(external_id)
-        current = self.views.get(view_id or "")
-        if current is None and self.strict:
-            return {"error": "not_found"}
-        if current is not None and args.get("hash") and args["hash"] != current["hash"]:
-            return {"error": "hash_conflict"}
-        return self._show_view("update", self.store_view(args.get("view") or {}, view_id))
-
-    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Each user's App Home keeps one id, so a click on an old one can be told stale."""
-        user_id = str(args.get("user_id", ""))
-        view = self.store_view(args.get("view") or {}, f"VHOME{user_id}")
-        return self._show_view("publish", view, user_id)
-
-    def _view_with_external_id(self, external_id: str) -> str | None:
-        if not external_id:
-            return None
-        return next((v["id"] for v in self.views.values() if v["external_id"] == external_id), None)
-
-    def _show_view(
-        self, how: str, view: dict[str, Any], user_id: str | None = None
-    ) -> dict[str, Any]:
-        self.shown(ViewShown(how, view, user_id))
-        return {"view": view}
-
-
-_METHODS: dict[str, Callable[[SlackWebAPI, dict[str, Any]], dict[str, Any]]] = {
-    "auth.test": SlackWebAPI._auth_test,
-    "users.info": SlackWebAPI._users_info,
-    "conversations.open": SlackWebAPI._conversations_open,
-    "conversations.info": SlackWebAPI._conversations_info,
-    "chat.postMessage": SlackWebAPI._chat_post_message,
-    "chat.postEphemeral": SlackWebAPI._chat_post_ephemeral,
-    "chat.update": SlackWebAPI._chat_update,
-    "chat.delete": SlackWebAPI._chat_delete,
-    "views.open": SlackWebAPI._views_open,
-    "views.push": SlackWebAPI._views_push,
-    "views.update": SlackWebAPI._views_update,
-    "views.publish": SlackWebAPI._views_publish,
-}
 
 
 @web.middleware
@@ -440,8 +238,3 @@ def _decode_json_field(key: str, value: Any) -> Any:
         except json.JSONDecodeError:
             return value
     return value
-
-
-def dm_channel(channel: str) -> str:
-    """Posting to a user id lands in the app's DM with them, which Slack reports as ``D<user>``."""
-    return f"D{channel}" if channel[:1] in ("U", "W") else channel

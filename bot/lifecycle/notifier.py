@@ -12,8 +12,8 @@ transaction as the change; this module delivers those rows. A flush
 3. **posts** each message and marks its rows sent at once, in their own transaction.
 
 A failed post (an HTTP 5xx, ``ok: false``, a network error — 429s are first retried inside the
-client by slack-sdk's ``AsyncRateLimitErrorRetryHandler`` after ``Retry-After``) clears the claim
-and pushes ``due_at`` back with exponential backoff: the rows are retried by a later flush, never
+client, which its owner hands over with slack-sdk's ``AsyncRateLimitErrorRetryHandler`` to wait
+out ``Retry-After``: see ``bot.runtime.slack_client``) clears the claim and pushes ``due_at`` back with exponential backoff: the rows are retried by a later flush, never
 dropped. A worker that dies after claiming leaves a lease that expires, and another worker takes
 the rows over.
 
@@ -45,7 +45,6 @@ from bot.booking.snapshots import booking_info
 from bot.core.clock import Clock
 from bot.core.snapshots import Notice
 from bot.core.vocabulary import THREADED_KINDS, BookingStatus, NoticeKind
-from bot.runtime.slack_client import ensure_retries
 from storage.db import Database
 from storage.models import Booking, Notification
 
@@ -121,7 +120,6 @@ class Notifier:
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
         self.claim_limit = claim_limit
-        ensure_retries(client)
 
     async def flush(self, now: datetime | None = None) -> FlushStats:
         """Claim what is due at ``now`` (default: the clock), post it, record the outcome."""

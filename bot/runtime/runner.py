@@ -26,15 +26,13 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.core.clock import system_clock
-from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
-from bot.runtime.app import build_app, build_deps
+from bot.cli.registry import Subparsers, add_command
+from bot.lifecycle.scheduler import LifecycleScheduler
+from bot.runtime.assembly import assemble
 from bot.runtime.config import Settings
 from bot.runtime.logs import configure as configure_logs
 from bot.runtime.metrics import CONTENT_TYPE, Metrics
-from handlers.blocks.notifications import render as render_notices
 from storage.db import Database
-from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -200,31 +198,17 @@ async def serve(
     then does the database close under them.
     """
     mode = check_settings(settings)
-    db = Database(settings.database_url)
-    metrics = Metrics()
-    deps = build_deps(settings, db, metrics=metrics)
-    lifecycle: LifecycleScheduler | None = None
+    bot = await assemble(
+        settings,
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret if mode == "http" else None,
+        api_url=settings.slack_api_url,
+    )
+    app, metrics = bot.app, bot.metrics
     try:
-        await upgrade(db)
-        app = build_app(
-            deps,
-            token=settings.slack_bot_token,
-            signing_secret=settings.slack_signing_secret if mode == "http" else None,
-            api_url=settings.slack_api_url,
-            metrics=metrics,
-        )
-        lifecycle = await start_lifecycle(
-            db,
-            app.client,
-            deps.service.config,
-            system_clock,
-            render=render_notices,
-            sweep_seconds=settings.sweep_seconds,
-            reminder_before=settings.reminder_before,
-            on_flush=metrics.count_flush,
-        )
+        lifecycle = await bot.start_lifecycle()
         checks = {
-            **default_health_checks(db),
+            **default_health_checks(bot.db),
             "scheduler": scheduler_health(lifecycle),
             **(health_checks or {}),
         }
@@ -247,10 +231,7 @@ async def serve(
         await runner.cleanup()  # stops listening, then waits for HTTP requests in flight
         await wait_for_listeners()
     finally:
-        if lifecycle is not None:
-            await lifecycle.shutdown()
-        await deps.users.close()
-        await db.dispose()
+        await bot.close()
     log.info("gpubook stopped")
 
 
@@ -272,11 +253,12 @@ def run(settings: Settings) -> int:
     return 0
 
 
-def add_serve(commands: Any) -> None:
+def add_serve(commands: Subparsers) -> None:
     """Register `gpubook serve` on the command line's subparsers (see ``bot.cli.main.COMMANDS``)."""
-    parser = commands.add_parser(
+    add_command(
+        commands,
         "serve",
-        help="Run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT).",
+        "Run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT).",
+        lambda args, settings, clock: run(settings),
         description="Run the Slack bot until SIGTERM.",
     )
-    parser.set_defaults(handler=lambda args, settings, clock: run(settings), command_parser=parser)

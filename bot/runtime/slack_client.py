@@ -1,7 +1,8 @@
 """The Slack Web API client gpubook uses everywhere: retries built in, base URL configurable.
 
 slack-sdk's clients retry only connection errors by default; a 429 would fail the call. Every
-client gpubook makes (or is handed, e.g. by a test) waits out ``Retry-After`` instead.
+client gpubook makes waits out ``Retry-After`` instead; the layers below the runtime (the
+notifier) take the client as given, so they post through these retries without knowing of them.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ def build_client(token: str | None, api_url: str | None = None) -> AsyncWebClien
     """A Web API client with retries; ``api_url`` must end in ``/`` (slack_sdk joins onto it)."""
     kwargs = {"base_url": api_url} if api_url else {}
     client = AsyncWebClient(token=token, **kwargs)
-    ensure_retries(client)
+    _add_retries(client)
     return client
 
 
-def ensure_retries(client: AsyncWebClient) -> None:
+def _add_retries(client: AsyncWebClient) -> None:
     """Give ``client`` the connection-error and rate-limit retry handlers it lacks."""
     kinds = {type(handler) for handler in client.retry_handlers}
     if AsyncConnectionErrorRetryHandler not in kinds:

@@ -17,11 +17,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.web.async_client import AsyncWebClient
 
-import bot.runtime.runner as runner_module
+import bot.runtime.assembly as assembly_module
 from bot.booking import BookingService
 from bot.core.clock import FrozenClock
 from bot.lifecycle.notifier import Notifier
-from bot.lifecycle.scheduler import LifecycleScheduler
+from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
 from bot.lifecycle.sweep import Lifecycle
 from bot.runtime.app import build_app, describe_request
 from bot.runtime.config import Settings
@@ -32,7 +32,6 @@ from bot.runtime.runner import (
     scheduler_health,
     serve,
     start_http,
-    start_lifecycle,
     wait_for_listeners,
 )
 from bot.runtime.slack_client import build_client
@@ -252,7 +251,7 @@ async def test_serve_stops_cleanly_on_sigterm(
         started.append(scheduler)
         return scheduler
 
-    monkeypatch.setattr(runner_module, "start_lifecycle", spy_lifecycle)
+    monkeypatch.setattr(assembly_module, "start_lifecycle", spy_lifecycle)
     port = free_port()
     settings = Settings.from_env(
         {

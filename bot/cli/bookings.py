@@ -1,0 +1,99 @@
+"""``gpubook book`` and ``gpubook cancel``: bookings made and cancelled for someone, under the
+same rules as in Slack."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from bot.booking import Actor, BookingService
+from bot.cli.registry import (
+    EXIT_OK,
+    Subparsers,
+    add_command,
+    admin_actor,
+    argument_type,
+    booking_size,
+    service_command,
+    when,
+    zone,
+)
+from bot.core.timefmt import format_window, zone_label
+from bot.core.units import parse_duration
+from bot.runtime.config import Settings
+
+
+def add_book(commands: Subparsers) -> None:
+    book = add_command(
+        commands,
+        "book",
+        "Book GPU memory for someone; prints the new booking's id.",
+        service_command(_book),
+    )
+    book.add_argument("gpu", metavar="GPU", help="a GPU name, or 'any' to pick the best fit")
+    book.add_argument(
+        "size", metavar="SIZE", type=argument_type(booking_size), help="like '20GB' or '50%%'"
+    )
+    book.add_argument("--user", required=True, help="Slack user id of the owner")
+    book.add_argument(
+        "--start",
+        required=True,
+        metavar="WHEN",
+        help="'now', ISO 8601 with an offset, or 'YYYY-MM-DD HH:MM' in --tz",
+    )
+    length = book.add_mutually_exclusive_group(required=True)
+    length.add_argument("--end", metavar="WHEN", help="same forms as --start")
+    length.add_argument(
+        "--for",
+        dest="duration",
+        metavar="DURATION",
+        type=argument_type(parse_duration),
+        help="like '3h' or '1h30m'",
+    )
+    book.add_argument("--task", required=True, metavar="TEXT")
+    book.add_argument(
+        "--tz",
+        type=zone,
+        default=ZoneInfo("UTC"),
+        metavar="ZONE",
+        help="zone for times without an offset, like 'Europe/Berlin' (default: UTC)",
+    )
+
+
+async def _book(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
+    now = service.clock()
+    start = when(args.start, now, args.tz, "start")
+    end = start + args.duration if args.end is None else when(args.end, now, args.tz, "end")
+    booking = await service.create(
+        admin_actor(settings, args.tz),
+        gpu=None if args.gpu.strip().lower() == "any" else args.gpu,
+        memory=args.size,
+        start=start,
+        end=end,
+        task=args.task,
+        user_id=args.user,
+    )
+    print(booking.id)
+    return EXIT_OK
+
+
+def add_cancel(commands: Subparsers) -> None:
+    cancel = add_command(
+        commands, "cancel", "Cancel a booking that has not started.", service_command(_cancel)
+    )
+    cancel.add_argument("booking_id", metavar="ID", type=int)
+    cancel.add_argument(
+        "--user", help="act as this Slack user (their own rights) instead of as an admin"
+    )
+
+
+async def _cancel(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
+    actor = Actor(args.user, settings.team) if args.user else admin_actor(settings)
+    booking = await service.cancel(actor, args.booking_id)
+    window = format_window(booking.start, booking.end, UTC, service.clock())
+    print(
+        f"Cancelled booking #{booking.id} on '{booking.gpu_name}' "
+        f"({window} {zone_label(UTC, booking.start)}, {booking.user_id})."
+    )
+    return EXIT_OK
