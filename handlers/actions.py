@@ -23,9 +23,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor, BookingService
 from bot.core.errors import InputError
+from bot.core.formats import format_duration
 from bot.core.phrases import Code
 from bot.core.snapshots import BookingInfo
-from bot.core.units import format_duration
 from handlers import ids
 from handlers.blocks.common import Message
 from handlers.blocks.messages import CALENDAR_NAV_ACTION, mib_text

@@ -19,9 +19,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor, BookingChange
 from bot.core.errors import InputError, NotFound
+from bot.core.formats import format_duration
 from bot.core.phrases import Code
 from bot.core.snapshots import BookingInfo
-from bot.core.units import format_duration, parse_duration
+from bot.core.units import parse_duration
 from bot.core.vocabulary import ChangeVerb
 from handlers import ids
 from handlers.blocks.common import clip

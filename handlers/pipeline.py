@@ -30,9 +30,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor
 from bot.core.errors import GpubookError
+from bot.core.formats import format_size
 from bot.core.snapshots import BookingInfo
 from bot.core.timefmt import format_window, zone_label
-from bot.core.units import format_size
 from handlers.blocks.common import Message
 from handlers.blocks.messages import booking_confirmation
 from handlers.context import APOLOGY, Deps, Reply, actor_and_profile, answer, reply_for, zone_reply

@@ -37,10 +37,8 @@ class SlackText(Surface):
 
 
 class FormText(Surface):
-    """Plain text inside Slack (a form's field errors): no markup, commands as typed."""
-
-    def command(self, words: str) -> str:
-        return f"{COMMAND} {words}"
+    """Plain text inside Slack (a form's field errors): no markup at all — a field error is not
+    mrkdwn, so a code span or a ``/gpubook`` would show as typed characters."""
 
 
 def mrkdwn(

@@ -511,3 +511,39 @@ def test_settings_read_dotenv_without_overriding_the_environment(clean_env, monk
     settings = Settings.from_env()
     assert (settings.port, settings.channel) == (4000, "CREAL")
     assert "PORT" not in os.environ
+
+
+def test_release_ends_a_running_booking_and_refuses_an_upcoming_one(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    running = _book(gpubook, "20GB", "now", "--for", "2h").out.strip()
+    later = _book(gpubook, "20GB", "2026-11-30 10:00", "--for", "1h").out.strip()
+    released = gpubook("release", running)
+    assert released.code == 0 and released.out.startswith(f"Released booking #{running} on 'a100'")
+    refused = gpubook("release", later)
+    assert refused.code == 1
+    assert f"cancel it instead (gpubook cancel {later})" in refused.err
+    assert [r["status"] for r in _export(gpubook)] == ["completed", "upcoming"]
+
+
+SLACK_SYNTAX = ("`", "<@", "<!date", "/gpubook")
+
+
+def test_nothing_the_cli_prints_carries_slack_syntax(gpubook):
+    outputs = [gpubook("gpu", "add", "a100", "80GB"), gpubook("gpu", "add", "a100", "80GB")]
+    running = _book(gpubook, "70GB", "now", "--for", "2h").out.strip()
+    later = _book(gpubook, "20GB", "2026-11-30 10:00", "--for", "1h").out.strip()
+    outputs += [
+        gpubook("cancel", running),
+        gpubook("release", later),
+        gpubook("cancel", "999"),
+        gpubook("cancel", later, "--user", "U2"),
+        _book(gpubook, "40GB", "now", "--for", "1h"),
+        _book(gpubook, "1GB", "now", "--for", "9d"),
+        _book(gpubook, "1GB", "now", "--for", "1h", gpu="nope"),
+        _book(gpubook, "20XB", "now", "--for", "1h"),
+        gpubook("gpu", "edit", "a100", "--size", "1GB"),
+        gpubook("gpu", "retire", "a100"),
+        gpubook("gpu", "list"),
+    ]
+    shown = "".join(r.out + r.err for r in outputs)
+    assert [s for s in SLACK_SYNTAX if s in shown] == [], shown

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.errors import InputError
+from bot.core.formats import format_duration
 from bot.core.timeparse import day_bounds, parse_day, parse_when, split_when, week_bounds
-from bot.core.units import format_duration
 from tests.conftest import said
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -9,14 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.errors import InputError
-from bot.core.units import (
-    MAX_DURATION,
-    MAX_MIB,
-    format_duration,
-    format_size,
-    parse_duration,
-    parse_size,
-)
+from bot.core.formats import format_duration, format_size
+from bot.core.units import MAX_DURATION, MAX_MIB, parse_duration, parse_size
 from tests.conftest import said
 
 

@@ -79,21 +79,28 @@ async def _book(args: argparse.Namespace, service: BookingService, settings: Set
 
 
 def add_cancel(commands: Subparsers) -> None:
-    cancel = add_command(
-        commands, "cancel", "Cancel a booking that has not started.", service_command(_cancel)
-    )
-    cancel.add_argument("booking_id", metavar="ID", type=int)
-    cancel.add_argument(
+    _add_change(commands, "cancel", "Cancel a booking that has not started.", "Cancelled")
+
+
+def add_release(commands: Subparsers) -> None:
+    _add_change(commands, "release", "End a running booking now, freeing its memory.", "Released")
+
+
+def _add_change(commands: Subparsers, verb: str, summary: str, done: str) -> None:
+    """``cancel`` and ``release``: one booking by id, as an admin or as its owner."""
+
+    async def change(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
+        actor = Actor(args.user, settings.team) if args.user else admin_actor(settings)
+        booking = await getattr(service, verb)(actor, args.booking_id)
+        window = format_window(booking.start, booking.end, UTC, service.clock())
+        print(
+            f"{done} booking #{booking.id} on '{booking.gpu_name}' "
+            f"({window} {zone_label(UTC, booking.start)}, {booking.user_id})."
+        )
+        return EXIT_OK
+
+    parser = add_command(commands, verb, summary, service_command(change))
+    parser.add_argument("booking_id", metavar="ID", type=int)
+    parser.add_argument(
         "--user", help="act as this Slack user (their own rights) instead of as an admin"
     )
-
-
-async def _cancel(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
-    actor = Actor(args.user, settings.team) if args.user else admin_actor(settings)
-    booking = await service.cancel(actor, args.booking_id)
-    window = format_window(booking.start, booking.end, UTC, service.clock())
-    print(
-        f"Cancelled booking #{booking.id} on '{booking.gpu_name}' "
-        f"({window} {zone_label(UTC, booking.start)}, {booking.user_id})."
-    )
-    return EXIT_OK

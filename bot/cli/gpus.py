@@ -15,7 +15,8 @@ from bot.cli.registry import (
     argument_type,
     service_command,
 )
-from bot.core.units import format_size, parse_size
+from bot.core.formats import format_size
+from bot.core.units import parse_size
 from bot.core.vocabulary import BookingStatus
 from bot.runtime.config import Settings
 

@@ -19,7 +19,7 @@ import sys
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from bot.cli.bookings import add_book, add_cancel
+from bot.cli.bookings import add_book, add_cancel, add_release
 from bot.cli.db import add_db_commands
 from bot.cli.export import add_export
 from bot.cli.gpus import add_gpu_commands
@@ -37,6 +37,7 @@ COMMANDS: tuple[Registrar, ...] = (
     add_gpu_commands,
     add_book,
     add_cancel,
+    add_release,
     add_export,
     add_serve,
     add_console,

@@ -1,7 +1,7 @@
 """How the domain's sentences read in a terminal: plain text, commands as this CLI's own.
 
-A sentence that suggests a command names the ``gpubook`` command line when it has that command
-(``gpubook cancel 42``, ``gpubook gpu add …``) and says plainly that the rest is Slack's.
+A sentence that suggests a command names the ``gpubook`` command line's equivalent
+(``gpubook cancel 42``, ``gpubook gpu add …``), and otherwise names the Slack command in words.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ _CLI_VERBS = {
     "cancel": "cancel",
     "release": "release",
     "status": "gpu list",
+    "list": "export",
     "admin": "",
 }
 
@@ -24,12 +25,15 @@ _CLI_VERBS = {
 class TerminalText(Surface):
     """Plain text; commands as ``gpubook …`` where the CLI has them, else named as Slack's."""
 
+    def quote(self, text: str) -> str:
+        return f"'{text}'" if " " in text else text
+
     def command(self, words: str) -> str:
         verb, _, rest = words.partition(" ")
         if verb in _CLI_VERBS and (verb != "admin" or rest.startswith("gpu ")):
             cli = " ".join(w for w in (_CLI_VERBS[verb], rest) if w)
             return f"gpubook {cli}"
-        return f"/gpubook {words} in Slack"
+        return f"the Slack command '{words}'"
 
 
 def terminal_text(error: GpubookError, tz: tzinfo = UTC, now: datetime | None = None) -> str:

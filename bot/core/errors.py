@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.core.phrases import Code
 from bot.core.sentence import Sentence
-
-if TYPE_CHECKING:
-    from bot.core.wording import Surface
+from bot.core.wording import Surface, render
 
 
 class GpubookError(Exception):
@@ -47,13 +45,7 @@ class GpubookError(Exception):
         return clone
 
     def render(self, surface: Surface | None = None) -> str:
-        """The sentences for ``surface`` (default: plain text in UTC).
-
-        Imported here, not at the top: rendering formats sizes and durations with
-        :mod:`bot.core.units`, which itself raises these errors.
-        """
-        from bot.core.wording import Surface, render
-
+        """The sentences for ``surface`` (default: plain text in UTC)."""
         return render(self.sentences, surface or Surface())
 
     def __str__(self) -> str:

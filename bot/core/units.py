@@ -111,18 +111,6 @@ def _percent_of(number: Decimal, typed: str, capacity_mib: int | None) -> Decima
     return Decimal(capacity_mib) * number / 100
 
 
-def format_size(mib: int) -> str:
-    """Show MiB the way users type them: "24 GB", "7.5 GB", or "512 MiB" below a gigabyte.
-
-    One decimal is enough to tell bookings apart in a message; exact figures live in the database.
-    """
-    if mib < 1024:
-        return f"{mib} MiB"
-    tenths = _round_to_int(Decimal(mib) * 10 / 1024)
-    whole, fraction = divmod(tenths, 10)
-    return f"{whole} GB" if fraction == 0 else f"{whole}.{fraction} GB"
-
-
 def parse_duration(text: str) -> timedelta:
     """Read a duration such as `90m`, `1h30m`, `1h 30m`, `2h30`, `1.5h`, `3 hours` or `2d`.
 
@@ -180,20 +168,3 @@ def _duration_unit(
     if parts[-1][1] == "h" and not previous_gap:
         return "m"
     raise unreadable
-
-
-def format_duration(td: timedelta) -> str:
-    """Show a duration compactly, largest unit first: "1h 30m", "2d 3h", "45s".
-
-    Every non-zero unit is shown, so the text reads back to the same duration with
-    :func:`parse_duration`. Fractions of a second are dropped; nobody books those.
-    """
-    if td < timedelta(0):
-        raise ValueError(f"cannot format a negative duration: {td!r}")
-    remaining = td // timedelta(seconds=1)
-    pieces = []
-    for unit in ("d", "h", "m", "s"):
-        count, remaining = divmod(remaining, _SECONDS_PER_UNIT[unit])
-        if count:
-            pieces.append(f"{count}{unit}")
-    return " ".join(pieces) or "0s"

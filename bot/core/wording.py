@@ -22,10 +22,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from bot.core.formats import format_duration, format_size
 from bot.core.phrases import WORDING
 from bot.core.sentence import Quote, Sentence, Size, Span, User, When, Window
 from bot.core.timefmt import format_time, format_window, zone_label
-from bot.core.units import format_duration, format_size
 
 
 class Surface:

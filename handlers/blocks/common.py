@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from slack_sdk.models.blocks import Block, ButtonElement, MarkdownTextObject, SectionBlock
 
+from bot.core.formats import format_size
 from bot.core.timefmt import format_time, format_window
-from bot.core.units import format_size
 
 #: Slack's limit on a section's text.
 MAX_SECTION_TEXT = 3000

@@ -33,6 +33,7 @@ from slack_sdk.models.blocks import (
 
 from bot.core.capacity import Step
 from bot.core.errors import CapacityError, GpubookError, SuggestedSlot
+from bot.core.formats import format_duration, format_size
 from bot.core.phrases import Code
 from bot.core.sentence import say
 from bot.core.snapshots import (
@@ -47,7 +48,6 @@ from bot.core.snapshots import (
 )
 from bot.core.timefmt import format_window, zone_label
 from bot.core.timeparse import day_bounds
-from bot.core.units import format_duration, format_size
 from handlers import ids
 from handlers.blocks.common import (
     MAX_SECTION_TEXT,

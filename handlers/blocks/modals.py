@@ -27,9 +27,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.core.formats import format_duration, format_size
 from bot.core.snapshots import BookingInfo, BookingStatus, GpuStatus
 from bot.core.timefmt import zone_label
-from bot.core.units import format_duration, format_size
 from handlers import ids
 from handlers.blocks.common import clip, escape, slack_date
 from handlers.blocks.messages import mib_text

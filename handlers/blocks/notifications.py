@@ -13,8 +13,9 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
+from bot.core.formats import format_size
 from bot.core.snapshots import BookingInfo, Notice
-from bot.core.units import format_size
+from bot.core.vocabulary import EndReason, NoticeKind
 from handlers import ids
 from handlers.blocks.common import (
     Message,
@@ -25,6 +26,7 @@ from handlers.blocks.common import (
     slack_date,
     slack_window,
 )
+from handlers.wording import SlackText
 
 __all__ = ["Message", "Notice", "booking_message", "dm_message", "summary_message"]
 
@@ -40,22 +42,22 @@ DM_FULL_ITEMS = 15
 TEXT_LIMIT = 3000
 
 EMOJI = {
-    "announced": ":calendar:",
-    "started": ":arrow_forward:",
-    "ended": ":checkered_flag:",
-    "released": ":eject:",
-    "cancelled": ":x:",
-    "reminder": ":hourglass_flowing_sand:",
-    "changed": ":pencil2:",
+    NoticeKind.ANNOUNCED: ":calendar:",
+    NoticeKind.STARTED: ":arrow_forward:",
+    NoticeKind.ENDED: ":checkered_flag:",
+    NoticeKind.RELEASED: ":eject:",
+    NoticeKind.CANCELLED: ":x:",
+    NoticeKind.REMINDER: ":hourglass_flowing_sand:",
+    NoticeKind.CHANGED: ":pencil2:",
 }
 _SUMMARY_VERB = {
-    "announced": "booked",
-    "started": "started",
-    "ended": "ended",
-    "released": "released early",
-    "cancelled": "cancelled",
-    "reminder": "ending soon",
-    "changed": "changed by an admin",
+    NoticeKind.ANNOUNCED: "booked",
+    NoticeKind.STARTED: "started",
+    NoticeKind.ENDED: "ended",
+    NoticeKind.RELEASED: "released early",
+    NoticeKind.CANCELLED: "cancelled",
+    NoticeKind.REMINDER: "ending soon",
+    NoticeKind.CHANGED: "changed by an admin",
 }
 #: Order of the groups in a summary: what happens first in a booking's life comes first.
 KIND_ORDER = tuple(EMOJI)
@@ -68,7 +70,7 @@ def booking_message(item: Notice, *, now: datetime) -> Message:
     """The message for one notification (a channel message or a DM)."""
     line = _sentence(item, now)
     blocks: list[Block] = [section(line)]
-    if item.kind == "reminder":
+    if item.kind == NoticeKind.REMINDER:
         blocks.append(_reminder_buttons(item.booking))
     return Message(text=_fallback(line), blocks=blocks)
 
@@ -80,33 +82,33 @@ def _sentence(item: Notice, now: datetime) -> str:
     ref = f"#{b.id}"
     emoji = EMOJI.get(item.kind, ":information_source:")
     match item.kind:
-        case "announced":
+        case NoticeKind.ANNOUNCED:
             body = f"{who} booked *{size}* on {gpu}, {slack_window(b.start, b.end, now=now)}"
-        case "started":
+        case NoticeKind.STARTED:
             body = f"{who}'s *{size}* on {gpu} started; until {slack_date(b.end, now=now)}"
-        case "ended":
+        case NoticeKind.ENDED:
             body = f"{who}'s booking on {gpu} ended; *{size}* free again"
-        case "released" if item.details.get("reason") == "retired":
+        case NoticeKind.RELEASED if item.details.get("reason") == EndReason.RETIRED:
             body = f"{who}'s booking ended early because {gpu} was retired; *{size}* freed"
-        case "released":
+        case NoticeKind.RELEASED:
             planned = _planned_end(item, b)
             body = (
                 f"{who} released early: *{size} freed on {gpu}* "
                 f"(was booked until {slack_date(planned, now=now)})"
             )
-        case "cancelled" if item.details.get("reason") == "retired":
+        case NoticeKind.CANCELLED if item.details.get("reason") == EndReason.RETIRED:
             body = (
                 f"{who}'s *{size}* on {gpu}, {slack_window(b.start, b.end, now=now)}, "
                 "was cancelled because the GPU was retired"
             )
-        case "cancelled":
+        case NoticeKind.CANCELLED:
             body = f"{who} cancelled *{size}* on {gpu}, {slack_window(b.start, b.end, now=now)}"
-        case "reminder":
+        case NoticeKind.REMINDER:
             body = (
                 f"Your booking of *{size}* on {gpu} ends {slack_date(b.end, now=now)}. "
                 "Extend it, or release it now if you are done"
             )
-        case "changed":
+        case NoticeKind.CHANGED:
             return f"{emoji} {ref}: {_change_sentence(item, now)}{task}"
         case _:
             body = f"{who}'s booking on {gpu}: {escape(item.kind)}"
@@ -123,7 +125,7 @@ def _change_sentence(item: Notice, now: datetime) -> str:
     b = item.booking
     action = escape(str(item.details.get("action", "changed")))
     by = item.details.get("by")
-    who = f"<@{escape(str(by))}>" if by else "An admin"
+    who = SlackText().user(str(by)) if by else "An admin"
     sentence = (
         f"{who} {action} your booking of *{format_size(b.memory_mib)}* on "
         f"`{escape(b.gpu_name)}`, {slack_window(b.start, b.end, now=now)}"
@@ -135,7 +137,7 @@ def _change_sentence(item: Notice, now: datetime) -> str:
 
 
 #: Reason codes the service records, as the owner reads them.
-_REASONS = {"retired": "the GPU was retired", "released": "released early"}
+_REASONS = {EndReason.RETIRED: "the GPU was retired", EndReason.RELEASED: "released early"}
 
 
 def _reminder_buttons(booking: BookingInfo) -> ActionsBlock:
@@ -212,10 +214,10 @@ def _line(item: Notice, now: datetime) -> str:
     """One booking in a summary: id, owner, memory, GPU, the relevant time, task."""
     b = item.booking
     when = {
-        "started": f"until {slack_date(b.end, now=now)}",
-        "ended": "memory free again",
-        "released": "memory freed",
-        "reminder": f"ends {slack_date(b.end, now=now)}",
+        NoticeKind.STARTED: f"until {slack_date(b.end, now=now)}",
+        NoticeKind.ENDED: "memory free again",
+        NoticeKind.RELEASED: "memory freed",
+        NoticeKind.REMINDER: f"ends {slack_date(b.end, now=now)}",
     }.get(item.kind, slack_window(b.start, b.end, now=now))
     task = f" — {escape(b.task)}" if b.task else ""
     return f"#{b.id} <@{b.user_id}> {format_size(b.memory_mib)} on `{escape(b.gpu_name)}`, {when}{task}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.core.units import format_size
+from bot.core.formats import format_size
 from handlers.blocks.common import Message, escape
 from handlers.blocks.messages import (
     audit_message,

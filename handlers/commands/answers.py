@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.core.units import format_duration, format_size
+from bot.core.formats import format_duration, format_size
 from handlers.blocks.common import Message
 from handlers.blocks.messages import booking_list, free_message, status_message
 from handlers.calendar import calendar_reply

@@ -1,0 +1,41 @@
+"""How amounts read: memory in GB and lengths of time, as people say them.
+
+Kept apart from :mod:`bot.core.units` (which reads what people type, and refuses what it can't)
+so that rendering a sentence never depends on the code that raises refusals.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+
+_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def format_size(mib: int) -> str:
+    """Show MiB the way users type them: "24 GB", "7.5 GB", or "512 MiB" below a gigabyte.
+
+    One decimal is enough to tell bookings apart in a message; exact figures live in the database.
+    """
+    if mib < 1024:
+        return f"{mib} MiB"
+    tenths = int((Decimal(mib) * 10 / 1024).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    whole, fraction = divmod(tenths, 10)
+    return f"{whole} GB" if fraction == 0 else f"{whole}.{fraction} GB"
+
+
+def format_duration(td: timedelta) -> str:
+    """Show a duration compactly, largest unit first: "1h 30m", "2d 3h", "45s".
+
+    Every non-zero unit is shown, so the text reads back to the same duration with
+    :func:`parse_duration`. Fractions of a second are dropped; nobody books those.
+    """
+    if td < timedelta(0):
+        raise ValueError(f"cannot format a negative duration: {td!r}")
+    remaining = td // timedelta(seconds=1)
+    pieces = []
+    for unit in ("d", "h", "m", "s"):
+        count, remaining = divmod(remaining, _SECONDS[unit])
+        if count:
+            pieces.append(f"{count}{unit}")
+    return " ".join(pieces) or "0s"

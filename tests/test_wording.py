@@ -1,0 +1,79 @@
+"""The one wording table, rendered on every surface: complete, and free of Slack syntax where
+Slack syntax cannot show (a terminal, a form's field errors)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.cli.wording import TerminalText
+from bot.core.phrases import WORDING, Code
+from bot.core.sentence import Quote, Size, Span, User, When, Window, say
+from bot.core.wording import Surface, render
+from handlers.wording import FormText, SlackText
+
+T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
+SLACK_SYNTAX = ("`", "<@", "<!date", "/gpubook", "&lt;", "&amp;")
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def sample(name: str) -> Any:
+    """A value of the kind each placeholder name carries in the service."""
+    kinds: dict[str, Any] = {
+        "owner": User("UALICE"),
+        "start": When(T0),
+        "window": Window(T0, T0 + timedelta(hours=2)),
+        "peak": Window(T0, T0 + timedelta(hours=1), zone=False),
+        "known": say(Code.KNOWN_GPUS, names=[Quote("rtx-0"), Quote("a100")]),
+        "names": [Quote("rtx-0")],
+    }
+    if name in kinds:
+        return kinds[name]
+    if name in ("held", "capacity", "asked", "free", "size"):
+        return Size(8 * 1024)
+    if name in ("limit", "length", "left", "horizon"):
+        return Span(timedelta(hours=4))
+    if name in ("id", "count", "max", "minute", "hour", "value", "length"):
+        return 42
+    return Quote("<a&b> *x*")
+
+
+def filled(code: Code) -> list[Any]:
+    data = {name: sample(name) for name in _FIELD.findall(WORDING[code])}
+    return [say(code, **data)]
+
+
+def test_every_code_has_wording() -> None:
+    assert set(WORDING) == set(Code)
+
+
+@pytest.mark.parametrize("code", list(Code))
+@pytest.mark.parametrize("surface", [FormText(UTC, T0), TerminalText(UTC, T0)], ids=["form", "cli"])
+def test_plain_surfaces_show_no_slack_syntax(code: Code, surface: Surface) -> None:
+    text = render(filled(code), surface)
+    assert not [s for s in SLACK_SYNTAX if s in text], text
+    assert "[[" not in text and "{" not in text
+
+
+@pytest.mark.parametrize("code", list(Code))
+def test_slack_rendering_escapes_what_users_typed(code: Code) -> None:
+    text = render(filled(code), SlackText(UTC, T0))
+    assert "<a&b>" not in text and "[[" not in text
+
+
+def test_slack_names_commands_and_mentions_real_users_only() -> None:
+    refusal = say(Code.NOT_OWNER, id=7, owner=User("U42"), verb="cancel")
+    assert render(refusal, SlackText(UTC, T0)).endswith("see your own with `/gpubook list`.")
+    assert "<@U42>" in render(refusal, SlackText(UTC, T0))
+    by_cli = say(Code.NOT_OWNER, id=7, owner=User("cli"), verb="cancel")
+    assert "<@" not in render(by_cli, SlackText(UTC, T0))
+
+
+def test_the_terminal_names_its_own_commands() -> None:
+    hint = say(Code.STARTED_RELEASE, id=14)
+    assert "(gpubook release 14)" in render(hint, TerminalText(UTC, T0))
+    gpus = say(Code.NO_GPUS)
+    assert "gpubook gpu add NAME SIZE" in render(gpus, TerminalText(UTC, T0))
