@@ -27,8 +27,8 @@ from bot.core.formats import format_duration
 from bot.core.phrases import Code
 from bot.core.snapshots import BookingInfo
 from handlers import ids
-from handlers.blocks.common import Message
-from handlers.blocks.messages import CALENDAR_NAV_ACTION, mib_text
+from handlers.blocks.calendar import CALENDAR_NAV_ACTION
+from handlers.blocks.common import Message, mib_text
 from handlers.calendar import calendar_reply
 from handlers.context import Deps
 from handlers.modals import open_booking_modal, open_edit_modal

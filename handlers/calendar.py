@@ -9,8 +9,8 @@ from bot.booking import Actor
 from bot.core.errors import NotFound
 from bot.core.phrases import Code
 from bot.core.timeparse import day_bounds
-from handlers.blocks.common import Message, escape
-from handlers.blocks.messages import calendar_message, notice
+from handlers.blocks.calendar import calendar_message
+from handlers.blocks.common import Message, escape, notice
 from handlers.context import Deps
 
 

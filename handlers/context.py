@@ -25,8 +25,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.booking import DEFAULT_TEAM, Actor, BookingService
 from bot.core.clock import Clock
 from bot.core.errors import GpubookError
-from handlers.blocks import messages
-from handlers.blocks.common import Message
+from handlers.blocks.common import MAX_MESSAGE_BLOCKS, Message, context, notice
+from handlers.blocks.refusals import refusal
 from handlers.users import UserDirectory, UserProfile
 from handlers.wording import SlackText
 
@@ -170,9 +170,9 @@ class NotedReply:
 
 def with_note(message: Message, note: str) -> Message:
     """``message`` with a trusted context line under it, unless it is already at the block limit."""
-    if len(message.blocks) >= messages.MAX_MESSAGE_BLOCKS:
+    if len(message.blocks) >= MAX_MESSAGE_BLOCKS:
         return message
-    return replace(message, blocks=[*message.blocks, messages.context(note)])
+    return replace(message, blocks=[*message.blocks, context(note)])
 
 
 def zone_reply(reply: Reply, profile: UserProfile) -> Reply:
@@ -199,13 +199,11 @@ def refusal_message(
 
     The fallback is escaped like the blocks: a sentence may quote what the user typed.
     """
-    return Message(
-        error.render(SlackText(tz, now)), messages.refusal(error, task=task, now=now, tz=tz)
-    )
+    return Message(error.render(SlackText(tz, now)), refusal(error, task=task, now=now, tz=tz))
 
 
 def apology() -> Message:
-    return Message(APOLOGY, messages.notice(APOLOGY, emoji=":warning:"))
+    return Message(APOLOGY, notice(APOLOGY, emoji=":warning:"))
 
 
 async def answer(

@@ -33,8 +33,8 @@ from bot.core.errors import GpubookError
 from bot.core.formats import format_size
 from bot.core.snapshots import BookingInfo
 from bot.core.timefmt import format_window, zone_label
+from handlers.blocks.bookings import booking_confirmation
 from handlers.blocks.common import Message
-from handlers.blocks.messages import booking_confirmation
 from handlers.context import APOLOGY, Deps, Reply, actor_and_profile, answer, reply_for, zone_reply
 from handlers.home import refresh_homes
 from handlers.wording import FormText

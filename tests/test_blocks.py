@@ -30,7 +30,7 @@ from bot.core.snapshots import (
 )
 from bot.core.vocabulary import BookingStatus
 from handlers import ids
-from handlers.blocks import common, home, messages, modals
+from handlers.blocks import admin, bookings, calendar, common, help, home, modals, refusals, reports
 from handlers.command_parser import EXAMPLES
 from tests.conftest import T0, at
 from tests.slackfake.blockkit import validate_blocks, validate_view
@@ -148,7 +148,7 @@ def assert_escaped(dicts: Any) -> None:
 
 
 def test_card_shows_booking_escaped_with_date_tokens() -> None:
-    dicts = valid(messages.booking_card(booking(), now=T0, viewer_id="U1"))
+    dicts = valid(bookings.booking_card(booking(), now=T0, viewer_id="U1"))
     text = all_text(dicts)
     assert_escaped(dicts)
     assert "*#42*" in text and "`rtx-0`" in text and "10 GB" in text and "<@U1>" in text
@@ -157,7 +157,7 @@ def test_card_shows_booking_escaped_with_date_tokens() -> None:
 
 
 def test_owner_of_upcoming_booking_gets_extend_cancel_edit() -> None:
-    dicts = valid(messages.booking_card(booking(), now=T0, viewer_id="U1"))
+    dicts = valid(bookings.booking_card(booking(), now=T0, viewer_id="U1"))
     assert action_ids(dicts) == [ids.EXTEND, ids.CANCEL, ids.EDIT]
     assert {b["value"] for b in buttons(dicts)} == {"42"}
     cancel = buttons(dicts)[1]
@@ -166,7 +166,7 @@ def test_owner_of_upcoming_booking_gets_extend_cancel_edit() -> None:
 
 
 def test_owner_of_active_booking_gets_release_not_cancel() -> None:
-    card = messages.booking_card(booking(status=BookingStatus.ACTIVE), now=T0, viewer_id="U1")
+    card = bookings.booking_card(booking(status=BookingStatus.ACTIVE), now=T0, viewer_id="U1")
     assert action_ids(valid(card)) == [ids.EXTEND, ids.RELEASE, ids.EDIT]
 
 
@@ -183,13 +183,13 @@ def test_owner_of_active_booking_gets_release_not_cancel() -> None:
 def test_buttons_only_for_owner_or_admin_while_holding(
     viewer: str, is_admin: bool, state: BookingStatus, has_buttons: bool
 ) -> None:
-    card = messages.booking_card(booking(status=state), now=T0, viewer_id=viewer, is_admin=is_admin)
+    card = bookings.booking_card(booking(status=state), now=T0, viewer_id=viewer, is_admin=is_admin)
     assert bool(action_ids(valid(card))) is has_buttons
 
 
 def test_confirmation_has_headline_then_card() -> None:
     dicts = valid(
-        messages.booking_confirmation(
+        bookings.booking_confirmation(
             booking(), headline=":white_check_mark: Booked", now=T0, viewer_id="U1"
         )
     )
@@ -199,7 +199,7 @@ def test_confirmation_has_headline_then_card() -> None:
 
 
 def test_notice_is_one_trusted_section() -> None:
-    dicts = valid(messages.notice("Cancelled #42.", emoji=":wastebasket:"))
+    dicts = valid(common.notice("Cancelled #42.", emoji=":wastebasket:"))
     assert dicts == [
         {"type": "section", "text": {"type": "mrkdwn", "text": ":wastebasket: Cancelled #42."}}
     ]
@@ -209,20 +209,20 @@ def test_notice_is_one_trusted_section() -> None:
 
 
 def test_empty_list_says_how_to_book() -> None:
-    text = all_text(valid(messages.booking_list([], everyone=False, viewer_id="U1", now=T0)))
+    text = all_text(valid(bookings.booking_list([], everyone=False, viewer_id="U1", now=T0)))
     assert "You have no upcoming or active bookings" in text and "`/gpubook`" in text
 
 
 def test_everyone_list_has_buttons_only_on_own_bookings() -> None:
     mine, theirs = booking(1, user="U1"), booking(2, user="U2")
-    dicts = valid(messages.booking_list([mine, theirs], everyone=True, viewer_id="U1", now=T0))
+    dicts = valid(bookings.booking_list([mine, theirs], everyone=True, viewer_id="U1", now=T0))
     assert {b["value"] for b in buttons(dicts)} == {"1"}
     assert_escaped(dicts)
 
 
 def test_huge_list_is_summarised_within_limits() -> None:
     many = [booking(i, task="<&>" * 66 + "xx") for i in range(200)]
-    dicts = valid(messages.booking_list(many, everyone=False, viewer_id="U1", now=T0))
+    dicts = valid(bookings.booking_list(many, everyone=False, viewer_id="U1", now=T0))
     assert len(dicts) <= 50
     assert "…and 185 more" in all_text(dicts)
 
@@ -232,9 +232,9 @@ def test_huge_list_is_summarised_within_limits() -> None:
 
 def test_refusal_escapes_sentence_but_keeps_mentions() -> None:
     error = PermissionDenied(Code.NOT_OWNER, id=7, owner=User("U42"), verb="cancel")
-    assert "<@U42>" in all_text(valid(messages.refusal(error, task=None, now=T0)))
+    assert "<@U42>" in all_text(valid(refusals.refusal(error, task=None, now=T0)))
     error = NotFound(Code.GPU_UNKNOWN, gpu=Quote("<!channel>"), known=say(Code.NO_GPUS))
-    text = all_text(valid(messages.refusal(error, task=None, now=T0)))
+    text = all_text(valid(refusals.refusal(error, task=None, now=T0)))
     assert "`&lt;!channel&gt;`" in text and "<!channel>" not in text
 
 
@@ -257,7 +257,7 @@ def test_capacity_refusal_offers_bookable_slots() -> None:
         free=Size(GB),
         asked=Size(2 * GB),
     )
-    dicts = valid(messages.refusal(error, task=NASTY, now=T0))
+    dicts = valid(refusals.refusal(error, task=NASTY, now=T0))
     assert "1 GB free" in all_text(dicts)
     offered = buttons(dicts)
     assert [b["action_id"] for b in offered] == [ids.BOOK_SLOT, ids.BOOK_SLOT]
@@ -272,7 +272,7 @@ def test_capacity_refusal_offers_bookable_slots() -> None:
     assert offered[0]["text"]["text"] == "Book rtx-0 12:00–14:00 UTC"
     assert f"<!date^{int(at(12).timestamp())}^" in all_text(dicts)
     # Button text cannot hold date tokens: it is written in the one reader's own zone.
-    berlin = valid(messages.refusal(error, task=NASTY, now=T0, tz=ZoneInfo("Europe/Berlin")))
+    berlin = valid(refusals.refusal(error, task=NASTY, now=T0, tz=ZoneInfo("Europe/Berlin")))
     assert buttons(berlin)[0]["text"]["text"] == "Book rtx-0 13:00–15:00 CET"
 
 
@@ -287,14 +287,14 @@ def test_capacity_refusal_without_task_or_alternative() -> None:
         asked=Size(GB),
         window=Window(at(10), at(12)),
     )
-    offered = buttons(valid(messages.refusal(error, task=None, now=T0)))
+    offered = buttons(valid(refusals.refusal(error, task=None, now=T0)))
     assert len(offered) == 1 and json.loads(offered[0]["value"])["task"] == ""
     assert len(offered[0]["text"]["text"]) <= 75
 
 
 def test_slot_button_text_is_clipped_to_75_chars() -> None:
     long_name = "g" * 32
-    button = messages.slot_button(
+    button = refusals.slot_button(
         long_name, at(10), at(10) + timedelta(days=400), GB, task=None, now=T0
     )
     assert len(button.to_dict()["text"]["text"]) <= 75
@@ -304,9 +304,7 @@ def test_slot_button_text_is_clipped_to_75_chars() -> None:
 
 
 def test_status_shows_every_gpu_with_bar_and_numbers() -> None:
-    dicts = valid(
-        messages.status_message([status("rtx-0", 23), status("a100-1", 0, 80, 2)], now=T0)
-    )
+    dicts = valid(reports.status_message([status("rtx-0", 23), status("a100-1", 0, 80, 2)], now=T0))
     text = all_text(dicts)
     assert "23/24 GB" in text and "`▓" in text and "1 GB free" not in text  # detailed form
     assert "*Free now*\n1 GB" in text
@@ -316,14 +314,14 @@ def test_status_shows_every_gpu_with_bar_and_numbers() -> None:
 
 def test_status_with_300_gpus_is_compact_and_within_limits() -> None:
     many = [status(f"gpu-{i}", i % 24, gpu_id=i) for i in range(300)]
-    dicts = valid(messages.status_message(many, now=T0))
+    dicts = valid(reports.status_message(many, now=T0))
     assert len(dicts) <= 50
     text = all_text(dicts)
     assert "`gpu-0`" in text and "`gpu-299`" in text
 
 
 def test_status_without_gpus() -> None:
-    assert "no GPUs yet" in all_text(valid(messages.status_message([], now=T0)))
+    assert "no GPUs yet" in all_text(valid(reports.status_message([], now=T0)))
 
 
 def _free(n_gpus: int, *, best: bool = True) -> FreeWindows:
@@ -341,7 +339,7 @@ HORIZON = timedelta(days=30)
 
 
 def test_free_offers_best_and_per_gpu_buttons() -> None:
-    dicts = valid(messages.free_message(_free(4), now=T0, horizon=HORIZON, task="train"))
+    dicts = valid(reports.free_message(_free(4), now=T0, horizon=HORIZON, task="train"))
     text = all_text(dicts)
     assert text.startswith("*20 GB for 4h*: soonest on `gpu-1`")
     assert "nothing fits in the next 30d on `gpu-0`" in text.lower()
@@ -357,13 +355,13 @@ def test_free_offers_best_and_per_gpu_buttons() -> None:
 
 
 def test_free_with_nothing_anywhere() -> None:
-    dicts = valid(messages.free_message(_free(3, best=False), now=T0, horizon=timedelta(days=7)))
+    dicts = valid(reports.free_message(_free(3, best=False), now=T0, horizon=timedelta(days=7)))
     assert "nothing fits in the next 7d on any GPU" in all_text(dicts)
     assert buttons(dicts) == []
 
 
 def test_free_with_300_gpus_within_limits() -> None:
-    dicts = valid(messages.free_message(_free(300), now=T0, horizon=HORIZON))
+    dicts = valid(reports.free_message(_free(300), now=T0, horizon=HORIZON))
     assert len(dicts) <= 50
     assert "more GPUs with a later window" in all_text(dicts)
 
@@ -389,7 +387,7 @@ def _strip_lines(dicts: list[dict[str, Any]]) -> list[str]:
 
 
 def test_calendar_day_strip_shows_scenario_4_peaks() -> None:
-    dicts = valid(messages.calendar_message(_scenario_4(at(0)), now=T0, tz=UTC_ZONE))
+    dicts = valid(calendar.calendar_message(_scenario_4(at(0)), now=T0, tz=UTC_ZONE))
     lines = _strip_lines(dicts)
     assert len(lines) == 24
     assert lines[10] == "10:00 ▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓▓░ 23/24 GB"
@@ -404,7 +402,7 @@ def test_calendar_day_strip_shows_scenario_4_peaks() -> None:
 
 def test_calendar_strip_uses_viewer_zone_and_labels_it() -> None:
     berlin_midnight = datetime(2026, 1, 5, tzinfo=BERLIN).astimezone(UTC)
-    dicts = valid(messages.calendar_message(_scenario_4(berlin_midnight), now=T0, tz=BERLIN))
+    dicts = valid(calendar.calendar_message(_scenario_4(berlin_midnight), now=T0, tz=BERLIN))
     lines = _strip_lines(dicts)
     assert lines[11].startswith("11:00 ") and lines[11].endswith(" 23/24 GB")  # 10:00 UTC
     assert lines[10].endswith(" 0/24 GB")
@@ -422,22 +420,22 @@ def test_calendar_week_strip_has_one_peak_per_day() -> None:
             at(0, day=12),
         ),
     )
-    lines = _strip_lines(valid(messages.calendar_message(cal, now=T0, tz=UTC_ZONE, week=True)))
+    lines = _strip_lines(valid(calendar.calendar_message(cal, now=T0, tz=UTC_ZONE, week=True)))
     assert len(lines) == 7
     assert lines[0].startswith("Mon  5 ") and lines[0].endswith("23/24 GB")
     assert all(line.endswith(" 0/24 GB") for line in lines[1:])
 
 
 def test_calendar_navigation_values_parse_back() -> None:
-    dicts = valid(messages.calendar_message(_scenario_4(at(0)), now=T0, tz=UTC_ZONE))
+    dicts = valid(calendar.calendar_message(_scenario_4(at(0)), now=T0, tz=UTC_ZONE))
     nav = buttons(dicts)
-    assert all(messages.CALENDAR_NAV_ACTION.match(b["action_id"]) for b in nav)
+    assert all(calendar.CALENDAR_NAV_ACTION.match(b["action_id"]) for b in nav)
     assert [json.loads(b["value"]) for b in nav] == [
         {"gpu": "rtx-0", "day": "2026-01-04", "week": False},
         {"gpu": "rtx-0", "day": "2026-01-06", "week": False},
         {"gpu": "rtx-0", "day": "2026-01-05", "week": True},
     ]
-    week = valid(messages.calendar_message(_scenario_4(at(0)), now=T0, tz=UTC_ZONE, week=True))
+    week = valid(calendar.calendar_message(_scenario_4(at(0)), now=T0, tz=UTC_ZONE, week=True))
     assert [json.loads(b["value"])["day"] for b in buttons(week)] == [
         "2025-12-29",
         "2026-01-12",
@@ -446,16 +444,16 @@ def test_calendar_navigation_values_parse_back() -> None:
 
 
 def test_calendar_nav_pattern_rejects_other_actions() -> None:
-    assert messages.CALENDAR_NAV_ACTION.match(ids.CALENDAR_NAV)
-    assert not messages.CALENDAR_NAV_ACTION.match(ids.BOOK_SLOT)
-    assert not messages.CALENDAR_NAV_ACTION.match(ids.CALENDAR_NAV + "_x")
+    assert calendar.CALENDAR_NAV_ACTION.match(ids.CALENDAR_NAV)
+    assert not calendar.CALENDAR_NAV_ACTION.match(ids.BOOK_SLOT)
+    assert not calendar.CALENDAR_NAV_ACTION.match(ids.CALENDAR_NAV + "_x")
 
 
 def test_calendar_with_200_long_bookings_within_limits() -> None:
     many = [booking(i, task="&" * 200, start=at(0) + timedelta(minutes=5 * i)) for i in range(200)]
     spans = [capacity.Span(b.start, b.end, GB) for b in many]
     cal = CalendarData(gpu(), at(0), at(0, day=6), many, capacity.profile(spans, at(0), at(0, 6)))
-    dicts = valid(messages.calendar_message(cal, now=T0, tz=UTC_ZONE))
+    dicts = valid(calendar.calendar_message(cal, now=T0, tz=UTC_ZONE))
     assert len(dicts) <= 50
     assert "…and 180 more bookings" in all_text(dicts)
 
@@ -466,29 +464,29 @@ def test_peak_in_takes_the_maximum_step_overlapping_the_bucket() -> None:
         capacity.Step(at(10, 30), at(10, 45), 9),
         capacity.Step(at(10, 45), at(12), 1),
     ]
-    assert messages.peak_in(steps, at(10), at(11)) == 9
-    assert messages.peak_in(steps, at(11), at(12)) == 1
-    assert messages.peak_in(steps, at(12), at(13)) == 0
+    assert calendar.peak_in(steps, at(10), at(11)) == 9
+    assert calendar.peak_in(steps, at(11), at(12)) == 1
+    assert calendar.peak_in(steps, at(12), at(13)) == 0
 
 
 # --------------------------------------------------------------------------- help & stats
 
 
 def test_help_lists_forms_and_admin_section_only_for_admins() -> None:
-    user = all_text(valid(messages.help_message(EXAMPLES, is_admin=False)))
+    user = all_text(valid(help.help_message(EXAMPLES, is_admin=False)))
     assert "/gpubook book a100-1 20GB tomorrow 9:00 for 3h fine-tune" in user
     assert "&lt;gpu|any&gt;" in user and "<gpu|any>" not in user
     assert "1024 MiB" in user and "admin gpu add" not in user
-    admin = all_text(valid(messages.help_message(EXAMPLES, is_admin=True)))
+    admin = all_text(valid(help.help_message(EXAMPLES, is_admin=True)))
     assert "admin gpu add" in admin
 
 
 def test_gb_hours_are_exact() -> None:
     gb_hour = 1024 * 3600
-    assert messages.gb_hours(gb_hour * 123) == "123.0"
-    assert messages.gb_hours(gb_hour * 5 // 100) == "0.0"  # 0.05 → half-even → 0.0
-    assert messages.gb_hours(gb_hour * 15 // 100) == "0.2"  # 0.15 → 0.2
-    assert messages.percent(1, 3) == "33.3%" and messages.percent(1, None) == "—"
+    assert reports.gb_hours(gb_hour * 123) == "123.0"
+    assert reports.gb_hours(gb_hour * 5 // 100) == "0.0"  # 0.05 → half-even → 0.0
+    assert reports.gb_hours(gb_hour * 15 // 100) == "0.2"  # 0.15 → 0.2
+    assert reports.percent(1, 3) == "33.3%" and reports.percent(1, None) == "—"
 
 
 def test_stats_per_gpu_user_and_total() -> None:
@@ -500,7 +498,7 @@ def test_stats_per_gpu_user_and_total() -> None:
         [Usage("U1", 48 * gb_hour, None, 3)],
         Usage("total", 48 * gb_hour, 576 * gb_hour, 3),
     )
-    text = all_text(valid(messages.stats_message(u, now=T0)))
+    text = all_text(valid(reports.stats_message(u, now=T0)))
     assert "`rtx-0` 48.0 / 576.0 GB·h (8.3%) · 3 bookings" in text
     assert "`old` 0.0 / — GB·h (—)" in text
     assert "<@U1> 48.0 GB·h · 3 bookings" in text
@@ -515,7 +513,7 @@ def test_stats_with_300_gpus_and_users_within_limits() -> None:
         [Usage(f"U{i}", i, None, 1) for i in range(300)],
         Usage("total", 1, 1, 1),
     )
-    assert len(valid(messages.stats_message(u, now=T0))) <= 50
+    assert len(valid(reports.stats_message(u, now=T0))) <= 50
 
 
 # --------------------------------------------------------------------------- modals
@@ -751,7 +749,7 @@ def test_audit_lines_name_when_who_what_and_escape_details() -> None:
         audit(3),
         audit(2, actor="cli", action="gpu_add", booking_id=None, gpu_id=4, details={}),
     ]
-    dicts = valid(messages.audit_message(entries, now=T0))
+    dicts = valid(reports.audit_message(entries, now=T0))
     text = all_text(dicts)
     first, second = text.split("\n")[:2]
     assert first.startswith(f"<!date^{int(at(9).timestamp())}^")
@@ -762,14 +760,14 @@ def test_audit_lines_name_when_who_what_and_escape_details() -> None:
 
 def test_audit_with_200_long_entries_stays_within_limits() -> None:
     entries = [audit(n, booking_id=n, details={"task": "z" * 5000}) for n in range(200, 0, -1)]
-    dicts = valid(messages.audit_message(entries, now=T0))
-    assert len(dicts) <= messages.MAX_MESSAGE_BLOCKS
+    dicts = valid(reports.audit_message(entries, now=T0))
+    assert len(dicts) <= common.MAX_MESSAGE_BLOCKS
     assert all(len(t) <= common.MAX_SECTION_TEXT for t in mrkdwn(dicts))
     assert "booking *#1*" in all_text(dicts)  # the oldest of the 200 still has its line
 
 
 def test_audit_without_entries() -> None:
-    assert "Nothing has been changed yet" in all_text(valid(messages.audit_message([], now=T0)))
+    assert "Nothing has been changed yet" in all_text(valid(reports.audit_message([], now=T0)))
 
 
 def test_retired_message_lists_ended_and_cancelled_bookings() -> None:
@@ -777,20 +775,20 @@ def test_retired_message_lists_ended_and_cancelled_bookings() -> None:
         booking(1, status=BookingStatus.COMPLETED),
         booking(2, status=BookingStatus.CANCELLED, user="U2"),
     ]
-    dicts = valid(messages.retired_message("rtx-0", ended, now=T0))
+    dicts = valid(admin.retired_message("rtx-0", ended, now=T0))
     text = all_text(dicts)
     assert text.index("*Ended early* (1)") < text.index("*#1* <@U1>") < text.index("*Cancelled*")
     assert text.index("*Cancelled* (1)") < text.index("*#2* <@U2>")
     assert_escaped(dicts)
-    assert "Ended early" not in all_text(valid(messages.retired_message("rtx-0", [], now=T0)))
+    assert "Ended early" not in all_text(valid(admin.retired_message("rtx-0", [], now=T0)))
 
 
 def test_retired_message_with_1000_bookings_within_limits() -> None:
     ended = [booking(n, status=BookingStatus.CANCELLED) for n in range(1000)]
-    dicts = valid(messages.retired_message("rtx-0", ended, now=T0))
+    dicts = valid(admin.retired_message("rtx-0", ended, now=T0))
     assert "more" in all_text(dicts)
 
 
 def test_gpu_edited_message_escapes_the_description() -> None:
-    text = all_text(valid(messages.gpu_edited_message(gpu("rtx-1", 48, description=NASTY))))
+    text = all_text(valid(admin.gpu_edited_message(gpu("rtx-1", 48, description=NASTY))))
     assert "Updated `rtx-1`: 48 GB — " + ESCAPED in text

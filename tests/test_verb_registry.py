@@ -9,7 +9,7 @@ import pytest
 
 from bot.core.errors import InputError
 from handlers import command_parser
-from handlers.blocks import messages
+from handlers.blocks import common, help
 from handlers.commands.listener import plan
 from handlers.commands.registry import EXAMPLES, REGISTRY, VERBS, find_verb
 from tests.conftest import said
@@ -38,9 +38,9 @@ def test_every_entry_is_named_by_distinct_words() -> None:
 def test_help_lists_exactly_the_registry() -> None:
     assert tuple(usage for verb in REGISTRY for usage in verb.help) == EXAMPLES
     assert command_parser.EXAMPLES is EXAMPLES
-    text = str(messages.help_message(EXAMPLES, is_admin=True))
+    text = str(help.help_message(EXAMPLES, is_admin=True))
     for usage in EXAMPLES:
-        assert messages.escape(usage.form) in text
+        assert common.escape(usage.form) in text
 
 
 def test_metric_verbs_are_the_registrys_first_words() -> None:

@@ -3,7 +3,8 @@
 In the spirit of Errbot's text backend and Hubot's shell: each typed line goes through the same
 Bolt app and listeners as in Slack, against an in-process Slack (:mod:`bot.console.double`);
 replies, App Home and scheduler notifications are rendered as text (:mod:`bot.console.render`),
-buttons are numbered to be pressed and modals are filled in by prompts (:mod:`bot.console.repl`).
+buttons are numbered to be pressed (:mod:`bot.console.repl`) and modals are filled in by prompts
+(:mod:`bot.console.forms`).
 """
 
 from __future__ import annotations

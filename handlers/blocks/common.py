@@ -1,5 +1,6 @@
 """Primitives every builder shares: the message type, escaping, cutting text to Slack's limits,
-packing lines into sections, Slack date tokens and memory bars."""
+headers, context lines, buttons and one-line notices, packing lines into sections, Slack date
+tokens and memory bars."""
 
 from __future__ import annotations
 
@@ -7,13 +8,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from slack_sdk.models.blocks import Block, ButtonElement, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
 
 from bot.core.formats import format_size
 from bot.core.timefmt import format_time, format_window
 
 #: Slack's limit on a section's text.
 MAX_SECTION_TEXT = 3000
+MAX_MESSAGE_BLOCKS = 50
+MAX_HEADER_TEXT = 150
+MAX_BUTTON_TEXT = 75
 #: A cut looks back this far for a space, so it falls between words when it can.
 WORD_BREAK_LOOKBACK = 20
 
@@ -55,6 +67,36 @@ def section(
         block_id=block_id,
         accessory=accessory,
     )
+
+
+def context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT))])
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=PlainTextObject(text=clip(text, MAX_HEADER_TEXT)))
+
+
+def button(
+    text: str, action_id: str, value: str, *, style: str | None = None, **kwargs
+) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=clip(text, MAX_BUTTON_TEXT)),
+        action_id=action_id,
+        value=value,
+        style=style,
+        **kwargs,
+    )
+
+
+def mib_text(mib: int) -> str:
+    """Memory as exact text a user could type back: ``40GB`` when whole, else ``1234MiB``."""
+    return f"{mib // 1024}GB" if mib % 1024 == 0 else f"{mib}MiB"
+
+
+def notice(text: str, *, emoji: str = ":information_source:") -> list[Block]:
+    """A one-line confirmation from trusted text (the caller escapes any user text in it)."""
+    return [section(f"{emoji} {text}".strip())]
 
 
 def pack_lines(

@@ -13,17 +13,9 @@ from slack_sdk.models.views import View
 
 from bot.core.snapshots import BookingInfo, GpuStatus
 from handlers import ids
-from handlers.blocks.messages import (
-    NO_GPUS_TEXT,
-    booking_card,
-    button,
-    context,
-    gb_hours,
-    header,
-    pack_lines,
-    section,
-    status_line,
-)
+from handlers.blocks.bookings import booking_card
+from handlers.blocks.common import button, context, header, pack_lines, section
+from handlers.blocks.reports import NO_GPUS_TEXT, gb_hours, status_line
 
 #: Own bookings shown as cards (two blocks each) before the rest is summarised.
 MAX_HOME_CARDS = 20

@@ -31,8 +31,7 @@ from bot.core.formats import format_duration, format_size
 from bot.core.snapshots import BookingInfo, BookingStatus, GpuStatus
 from bot.core.timefmt import zone_label
 from handlers import ids
-from handlers.blocks.common import clip, escape, slack_date
-from handlers.blocks.messages import mib_text
+from handlers.blocks.common import clip, escape, mib_text, slack_date
 
 MAX_SELECT_OPTIONS = 100
 MAX_OPTION_TEXT = 75

@@ -5,14 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.formats import format_size
-from handlers.blocks.common import Message, escape
-from handlers.blocks.messages import (
-    audit_message,
-    gpu_edited_message,
-    notice,
-    retired_message,
-    stats_message,
-)
+from handlers.blocks.admin import gpu_edited_message, retired_message
+from handlers.blocks.common import Message, escape, notice
+from handlers.blocks.reports import audit_message, stats_message
 from handlers.commands.syntax import (
     AdminAudit,
     AdminChannel,

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.formats import format_duration, format_size
+from handlers.blocks.bookings import booking_list
 from handlers.blocks.common import Message
-from handlers.blocks.messages import booking_list, free_message, status_message
+from handlers.blocks.reports import free_message, status_message
 from handlers.calendar import calendar_reply
 from handlers.commands.syntax import (
     Book,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.core.errors import InputError
 from bot.core.phrases import Code
 from handlers.blocks.common import Message
-from handlers.blocks.messages import help_message
+from handlers.blocks.help import help_message
 from handlers.commands import admin_answers, admin_grammar, answers, grammar
 from handlers.commands.book_grammar import parse_book
 from handlers.commands.syntax import MAX_AUDIT_ENTRIES, Book, Command, Help, OpenModal

@@ -1,0 +1,143 @@
+"""A GPU's calendar: peak memory held hour by hour (a day) or day by day (a week), its bookings,
+and buttons to move between days and weeks.
+
+Slack rejects a block whose buttons repeat an ``action_id``, so the three navigation buttons
+carry a suffix each; one listener takes them all through :data:`CALENDAR_NAV_ACTION`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta, tzinfo
+
+from slack_sdk.models.blocks import ActionsBlock, Block
+
+from bot.core.capacity import Step
+from bot.core.formats import format_size
+from bot.core.snapshots import BookingInfo, BookingStatus, CalendarData
+from bot.core.timefmt import zone_label
+from bot.core.timeparse import day_bounds
+from handlers import ids
+from handlers.blocks.bookings import booking_line
+from handlers.blocks.common import (
+    MAX_SECTION_TEXT,
+    bar,
+    button,
+    clip,
+    context,
+    escape,
+    header,
+    pack_lines,
+    section,
+    usage,
+)
+
+#: Bookings listed under a calendar before the rest is summarised.
+MAX_CALENDAR_BOOKINGS = 20
+#: Action ids of the calendar's three buttons (one block may not repeat an action id).
+CALENDAR_PREV = f"{ids.CALENDAR_NAV}:prev"
+CALENDAR_NEXT = f"{ids.CALENDAR_NAV}:next"
+CALENDAR_TOGGLE = f"{ids.CALENDAR_NAV}:toggle"
+#: Register the calendar listener with this pattern: it matches all three buttons.
+CALENDAR_NAV_ACTION = re.compile(rf"^{re.escape(ids.CALENDAR_NAV)}(:[a-z]+)?$")
+
+
+def peak_in(steps: Iterable[Step], start: datetime, end: datetime) -> int:
+    """The most memory held at any instant of ``[start, end)`` according to ``steps``."""
+    return max((s.used_mib for s in steps if s.start < end and s.end > start), default=0)
+
+
+def _strip(cal: CalendarData, tz: tzinfo, week: bool) -> list[str]:
+    """The held-memory strip: one line per hour of the day, or per day of the week (peaks)."""
+    cap = cal.gpu.capacity_mib
+    buckets: list[tuple[str, datetime, datetime]] = []
+    if week:
+        first = cal.start.astimezone(tz).date()
+        for offset in range(7):
+            day = first + timedelta(days=offset)
+            day_start, day_end = day_bounds(day, tz)
+            start, end = max(day_start, cal.start), min(day_end, cal.end)
+            if start < end:
+                buckets.append((f"{day:%a} {day.day:>2}", start, end))
+    else:
+        cursor = cal.start
+        while cursor < cal.end:
+            end = min(cursor + timedelta(hours=1), cal.end)
+            buckets.append((f"{cursor.astimezone(tz):%H:%M}", cursor, end))
+            cursor = end
+    return [
+        f"{label} {bar(peak, cap)} {usage(peak, cap)}"
+        for label, start, end in buckets
+        for peak in [peak_in(cal.steps, start, end)]
+    ]
+
+
+def calendar_value(gpu: str, day: date, week: bool) -> str:
+    """The JSON a calendar button carries: which GPU, which (local) day, day or week view."""
+    return json.dumps({"gpu": gpu, "day": day.isoformat(), "week": week})
+
+
+def _calendar_nav(cal: CalendarData, tz: tzinfo, week: bool) -> ActionsBlock:
+    day = cal.start.astimezone(tz).date()
+    step = timedelta(days=7 if week else 1)
+    unit = "week" if week else "day"
+    name = cal.gpu.name
+    return ActionsBlock(
+        block_id=f"{ids.CALENDAR_NAV}:{name}:{day.isoformat()}",
+        elements=[
+            button(f"◀ Previous {unit}", CALENDAR_PREV, calendar_value(name, day - step, week)),
+            button(f"Next {unit} ▶", CALENDAR_NEXT, calendar_value(name, day + step, week)),
+            button(
+                "Day view" if week else "Week view",
+                CALENDAR_TOGGLE,
+                calendar_value(name, day, not week),
+            ),
+        ],
+    )
+
+
+def _calendar_line(b: BookingInfo, now: datetime) -> str:
+    status = " _(cancelled)_" if b.status == BookingStatus.CANCELLED else ""
+    return booking_line(b, now) + status
+
+
+def calendar_message(
+    cal: CalendarData, *, now: datetime, tz: tzinfo, week: bool = False
+) -> list[Block]:
+    """A GPU over a day (hour by hour) or a week (day by day): peak memory held, then the bookings.
+
+    The strip is plain text in a code block, so it cannot use date tokens: its hours are in
+    ``tz`` (the viewer's zone) and labelled so.
+    """
+    first = cal.start.astimezone(tz)
+    when = (
+        f"week of {first:%a} {first.day} {first:%b %Y}"
+        if week
+        else f"{first:%a} {first.day} {first:%b %Y}"
+    )
+    strip = "\n".join(_strip(cal, tz, week))
+    unit = "day" if week else "hour"
+    blocks: list[Block] = [
+        header(f"{cal.gpu.name} — {when}"),
+        context(
+            f"Peak memory held per {unit} on `{escape(cal.gpu.name)}` "
+            f"({format_size(cal.gpu.capacity_mib)}), times in {zone_label(tz, cal.start)}."
+        ),
+        section(f"```\n{clip(strip, MAX_SECTION_TEXT - 8)}\n```"),
+    ]
+    if cal.bookings:
+        shown = [_calendar_line(b, now) for b in cal.bookings[:MAX_CALENDAR_BOOKINGS]]
+        blocks.extend(pack_lines(shown, max_blocks=5))
+        hidden = len(cal.bookings) - MAX_CALENDAR_BOOKINGS
+        if hidden > 0:
+            blocks.append(
+                context(f"…and {hidden} more bookings in this {'week' if week else 'day'}.")
+            )
+    else:
+        blocks.append(
+            section(f"No bookings on `{escape(cal.gpu.name)}` in this {'week' if week else 'day'}.")
+        )
+    blocks.append(_calendar_nav(cal, tz, week))
+    return blocks
