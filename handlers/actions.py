@@ -32,7 +32,7 @@ from handlers.blocks.common import Message, mib_text
 from handlers.calendar import calendar_reply
 from handlers.context import Deps
 from handlers.modals import open_booking_modal, open_edit_modal
-from handlers.pipeline import Incoming, Plan, Request, Work, serve
+from handlers.pipeline import Incoming, Plan, Request, Work, always, never, serve
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -60,21 +60,13 @@ def _json_value(body: dict[str, Any]) -> dict[str, Any]:
 OpensForm = Callable[[dict[str, Any]], bool]
 
 
-def _never(body: dict[str, Any]) -> bool:
-    return False
-
-
-def _always(body: dict[str, Any]) -> bool:
-    return True
-
-
 @dataclass(frozen=True)
 class Button:
     """One button's registration: its action_id, its work and how the pipeline treats it."""
 
     action_id: str | re.Pattern[str]
     work: Work
-    opens_form: OpensForm = _never
+    opens_form: OpensForm = never
     changes: bool = False
     replace: bool = False
     zoned: bool = False
@@ -197,10 +189,10 @@ BUTTONS = (
     ),
     Button(ids.RELEASE, _booking_change("Released", BookingService.release), changes=True),
     Button(ids.CANCEL, _booking_change("Cancelled", BookingService.cancel), changes=True),
-    Button(ids.EDIT, _edit, opens_form=_always),
+    Button(ids.EDIT, _edit, opens_form=always),
     Button(ids.BOOK_SLOT, _book_slot, opens_form=_slot_without_task, changes=True),
     Button(CALENDAR_NAV_ACTION, _calendar_nav, replace=True, zoned=True),
-    Button(ids.HOME_NEW_BOOKING, _home_new_booking, opens_form=_always),
+    Button(ids.HOME_NEW_BOOKING, _home_new_booking, opens_form=always),
     Button(ids.HOME_CALENDAR, _home_calendar, zoned=True),
 )
 

@@ -32,7 +32,7 @@ from bot.booking import Actor
 from bot.core.errors import GpubookError
 from bot.core.formats import format_size
 from bot.core.snapshots import BookingInfo
-from bot.core.timefmt import format_window, zone_label
+from bot.core.timefmt import zoned_window
 from handlers.blocks.bookings import booking_confirmation
 from handlers.blocks.common import Message
 from handlers.context import APOLOGY, Deps, Reply, actor_and_profile, answer, reply_for, zone_reply
@@ -82,6 +82,16 @@ class Request:
 Work = Callable[[Request], Awaitable[Message | None]]
 
 
+def never(_: object) -> bool:
+    """The "opens a form?" test of requests that never do."""
+    return False
+
+
+def always(_: object) -> bool:
+    """The "opens a form?" test of requests that always do."""
+    return True
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a request will do, declared before the asker is known (it decides the wait)."""
@@ -100,7 +110,7 @@ class Plan:
 
 def confirmation(b: BookingInfo, headline: str, actor: Actor, now: datetime) -> Message:
     """A booking's confirmation card; the fallback text names no user text (so it pings nobody)."""
-    window = f"{format_window(b.start, b.end, actor.tz, now)} {zone_label(actor.tz, b.start)}"
+    window = zoned_window(b.start, b.end, actor.tz, now)
     text = f"{headline} #{b.id}: {format_size(b.memory_mib)} on {b.gpu_name}, {window}."
     blocks = booking_confirmation(
         b, headline=f":white_check_mark: {headline}", now=now, viewer_id=actor.user_id

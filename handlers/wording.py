@@ -14,8 +14,8 @@ from datetime import UTC, datetime, tzinfo
 from bot.core.sentence import Sentence
 from bot.core.wording import Surface, render
 from handlers.blocks.common import escape
+from handlers.commands import COMMAND
 
-COMMAND = "/gpubook"
 _USER_ID = re.compile(r"[UW][A-Z0-9]+")
 
 

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from bot.cli.wording import TerminalText
+from bot.core.errors import InputError
 from bot.core.phrases import WORDING, Code
 from bot.core.sentence import Quote, Size, Span, User, When, Window, say
+from bot.core.units import parse_size
 from bot.core.wording import Surface, render
 from handlers.wording import FormText, SlackText
 
@@ -75,5 +77,16 @@ def test_slack_names_commands_and_mentions_real_users_only() -> None:
 def test_the_terminal_names_its_own_commands() -> None:
     hint = say(Code.STARTED_RELEASE, id=14)
     assert "(gpubook release 14)" in render(hint, TerminalText(UTC, T0))
+    retire = say(Code.GPU_STILL_BOOKED, gpu=Quote("rtx-0"), name="rtx-0", count=1)
+    assert "(gpubook gpu retire rtx-0 --cancel-future)" in render(retire, TerminalText(UTC, T0))
     gpus = say(Code.NO_GPUS)
     assert "gpubook gpu add NAME SIZE" in render(gpus, TerminalText(UTC, T0))
+
+
+def test_a_refusal_carries_its_code_values_and_field() -> None:
+    with pytest.raises(InputError) as caught:
+        parse_size("20XB")
+    assert caught.value.code is Code.SIZE_UNKNOWN_UNIT
+    assert caught.value.sentences[0].data == {"unit": Quote("xb")}
+    assert caught.value.field == "memory"
+    assert str(caught.value) == render(caught.value.sentences, Surface())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking import queries
@@ -18,7 +17,7 @@ from bot.core.policy import Policy
 from bot.core.sentence import User
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus, ChangeVerb
 from storage.db import Database
-from storage.models import Booking, Gpu
+from storage.models import Booking
 
 #: How a finished booking's state reads in "has already …, so there is nothing left to …".
 _HOW_IT_ENDED = {
@@ -73,6 +72,6 @@ class ServiceBase:
         """The booking with its GPU locked, after checking the actor may ``verb`` it."""
         booking = await queries.booking(session, actor.team_id, booking_id)
         self.require_owner(actor, booking, verb)
-        await session.execute(select(Gpu.id).where(Gpu.id == booking.gpu_id).with_for_update())
+        await queries.lock_gpu_ids(session, [booking.gpu_id])
         await session.refresh(booking)
         return booking

@@ -62,7 +62,7 @@ async def cancel(
     journal.tell_owner_if_not(actor, booking, "cancelled", reason=reason.value if reason else None)
 
 
-def remind(journal: Journal, booking: Booking) -> None:
+async def remind(journal: Journal, booking: Booking) -> None:
     """Tell the owner their booking ends soon, remembering which end they were told about: an
     extension makes a new reminder due."""
     booking.reminded_end_at = booking.end_at

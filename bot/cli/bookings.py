@@ -19,7 +19,7 @@ from bot.cli.registry import (
     when,
     zone,
 )
-from bot.core.timefmt import format_window, zone_label
+from bot.core.timefmt import zoned_window
 from bot.core.units import parse_duration
 from bot.runtime.config import Settings
 
@@ -92,10 +92,9 @@ def _add_change(commands: Subparsers, verb: str, summary: str, done: str) -> Non
     async def change(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
         actor = Actor(args.user, settings.team) if args.user else admin_actor(settings)
         booking = await getattr(service, verb)(actor, args.booking_id)
-        window = format_window(booking.start, booking.end, UTC, service.clock())
+        window = zoned_window(booking.start, booking.end, UTC, service.clock())
         print(
-            f"{done} booking #{booking.id} on '{booking.gpu_name}' "
-            f"({window} {zone_label(UTC, booking.start)}, {booking.user_id})."
+            f"{done} booking #{booking.id} on '{booking.gpu_name}' ({window}, {booking.user_id})."
         )
         return EXIT_OK
 

@@ -20,6 +20,8 @@ _CLI_VERBS = {
     "list": "export",
     "admin": "",
 }
+#: Options the slash command takes as words and the CLI as flags.
+_CLI_OPTIONS = {"cancel-future": "--cancel-future"}
 
 
 class TerminalText(Surface):
@@ -31,8 +33,8 @@ class TerminalText(Surface):
     def command(self, words: str) -> str:
         verb, _, rest = words.partition(" ")
         if verb in _CLI_VERBS and (verb != "admin" or rest.startswith("gpu ")):
-            cli = " ".join(w for w in (_CLI_VERBS[verb], rest) if w)
-            return f"gpubook {cli}"
+            args = [_CLI_OPTIONS.get(word, word) for word in rest.split()]
+            return " ".join(["gpubook", *_CLI_VERBS[verb].split(), *args])
         return f"the Slack command '{words}'"
 
 

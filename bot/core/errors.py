@@ -33,10 +33,6 @@ class GpubookError(Exception):
     def code(self) -> Code:
         return self.sentences[0].code
 
-    @property
-    def data(self) -> dict[str, Any]:
-        return dict(self.sentences[0].data)
-
     def for_field(self, field: str | None) -> GpubookError:
         """The same refusal about another input (a parser reused for the end, not the start)."""
         clone = self.__class__.__new__(self.__class__)

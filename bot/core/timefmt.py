@@ -27,6 +27,11 @@ def format_window(start: datetime, end: datetime, tz: tzinfo, now: datetime) -> 
     return f"{first} – {format_time(end, tz, now)}"
 
 
+def zoned_window(start: datetime, end: datetime, tz: tzinfo, now: datetime) -> str:
+    """:func:`format_window` followed by the zone it is read in (``10:00–12:00 CET``)."""
+    return f"{format_window(start, end, tz, now)} {zone_label(tz, start)}"
+
+
 def zone_label(tz: tzinfo, at: datetime) -> str:
     """The zone's abbreviation at ``at`` (``CET``, ``UTC``) so a sentence says which clock it means."""
     return at.astimezone(tz).tzname() or "UTC"

@@ -22,10 +22,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from bot.core.clock import system_clock
 from bot.core.formats import format_duration, format_size
 from bot.core.phrases import WORDING
 from bot.core.sentence import Quote, Sentence, Size, Span, User, When, Window
-from bot.core.timefmt import format_time, format_window, zone_label
+from bot.core.timefmt import format_time, format_window, zone_label, zoned_window
 
 
 class Surface:
@@ -36,16 +37,13 @@ class Surface:
 
     def __init__(self, tz: tzinfo = UTC, now: datetime | None = None) -> None:
         self.tz = tz
-        self.now = now or datetime.now(UTC)
+        self.now = now or system_clock()
 
     def text(self, text: str) -> str:
         return text
 
     def quote(self, text: str) -> str:
         return text
-
-    def sample(self, text: str) -> str:
-        return self.quote(text)
 
     def command(self, words: str) -> str:
         return f"'{words}'"
@@ -57,8 +55,9 @@ class Surface:
         return f"{format_time(at, self.tz, self.now)} {zone_label(self.tz, at)}"
 
     def window(self, start: datetime, end: datetime, *, zone: bool = True) -> str:
-        text = format_window(start, end, self.tz, self.now)
-        return f"{text} {zone_label(self.tz, start)}" if zone else text
+        if zone:
+            return zoned_window(start, end, self.tz, self.now)
+        return format_window(start, end, self.tz, self.now)
 
 
 #: ``[[…]]`` ends at the last of a run of brackets, so a sample may hold ``[day|week]``.
@@ -89,7 +88,7 @@ def _fill(template: str, data: Mapping[str, Any], surface: Surface) -> str:
             words = re.sub(r"\{(\w+)\}", lambda m: str(data[m.group(1)]), literal[1:])
             out.append(surface.command(words))
         else:
-            out.append(surface.sample(literal))
+            out.append(surface.quote(literal))
     out.append(surface.text(template[pos:]))
     return "".join(out)
 

@@ -84,7 +84,7 @@ class Lifecycle:
         counts = AdvanceCounts()
         counts.started = await self._drain(self._due_starts(now), transitions.start, now)
         counts.ended = await self._drain(self._due_ends(now), transitions.complete, now)
-        counts.reminders = await self._drain(self._due_reminders(now), self._remind, now)
+        counts.reminders = await self._drain(self._due_reminders(now), transitions.remind, now)
         return counts
 
     async def next_due(self, now: datetime) -> datetime | None:
@@ -155,7 +155,3 @@ class Lifecycle:
                 for booking in batch:
                     await act(journal, booking)
                     done += 1
-
-    @staticmethod
-    async def _remind(journal: Journal, booking: Booking) -> None:
-        transitions.remind(journal, booking)

@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import Block, ButtonElement, SectionBlock
 
 from bot.core.errors import CapacityError, GpubookError, SuggestedSlot
 from bot.core.formats import format_size
-from bot.core.timefmt import format_window, zone_label
+from bot.core.timefmt import zoned_window
 from handlers import ids
 from handlers.blocks.common import button, clip, escape, section, slack_window
 from handlers.wording import SlackText
@@ -49,7 +49,7 @@ def slot_button(
 ) -> ButtonElement:
     """``Book a100-1 12:00–14:00 CET``: button text cannot hold date tokens, so it is written in
     the zone of the one person who sees it (these buttons are only on ephemeral replies)."""
-    label = f"Book {gpu} {format_window(start, end, tz, now)} {zone_label(tz, start)}"
+    label = f"Book {gpu} {zoned_window(start, end, tz, now)}"
     return button(label, ids.BOOK_SLOT, slot_value(gpu, start, end, mib, task), style="primary")
 
 

@@ -21,7 +21,7 @@ from handlers.blocks.help import help_message
 from handlers.commands import admin_answers, admin_grammar, answers, grammar
 from handlers.commands.book_grammar import parse_book
 from handlers.commands.syntax import MAX_AUDIT_ENTRIES, Book, Command, Help, OpenModal
-from handlers.pipeline import Request
+from handlers.pipeline import Request, always, never
 
 #: Reads the words after a verb: (words, now, zone) → the parsed command.
 Parser = Callable[[list[str], datetime, ZoneInfo], Command]
@@ -35,14 +35,6 @@ class Usage(NamedTuple):
     form: str
     example: str
     explanation: str
-
-
-def _never(command: Any) -> bool:
-    return False
-
-
-def _always(command: Any) -> bool:
-    return True
 
 
 def _book_is_incomplete(command: Book) -> bool:
@@ -66,7 +58,7 @@ class Verb:
     zoned: bool = False
     #: Whether the parsed command opens a form; a pure test of the command, so deciding how
     #: long the request may wait never parses the text again.
-    opens_form: Callable[[Any], bool] = _never
+    opens_form: Callable[[Any], bool] = never
 
 
 async def _help(request: Request, command: Help) -> Message:
@@ -84,7 +76,7 @@ REGISTRY: tuple[Verb, ...] = (
         _parse_bare,
         answers.open_form,
         (Usage("/gpubook", "/gpubook", "Open the booking form."),),
-        opens_form=_always,
+        opens_form=always,
     ),
     Verb(
         ("book",),
@@ -142,7 +134,7 @@ REGISTRY: tuple[Verb, ...] = (
         grammar.parse_edit,
         answers.edit,
         (Usage("/gpubook edit <id>", "/gpubook edit 42", "Change a booking in a form."),),
-        opens_form=_always,
+        opens_form=always,
     ),
     Verb(
         ("extend",),
