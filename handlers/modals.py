@@ -9,24 +9,32 @@ deadline-bounded) ``users.info``. Submissions take the pipeline's form path
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor, BookingChange
 from bot.core.errors import InputError, NotFound
 from bot.core.formats import format_duration
 from bot.core.phrases import Code
-from bot.core.snapshots import BookingInfo
+from bot.core.snapshots import BookingInfo, GpuStatus
 from bot.core.units import parse_duration
 from bot.core.vocabulary import ChangeVerb
 from handlers import ids
 from handlers.blocks.common import clip
-from handlers.blocks.modals import ANY_GPU, booking_modal, edit_modal, modal_values
+from handlers.blocks.modals import (
+    ANY_GPU,
+    booking_modal,
+    default_memory,
+    edit_modal,
+    modal_values,
+)
+from handlers.booking_form import BookingForm
 from handlers.context import Deps, actor_for, metadata, read_metadata
 from handlers.pipeline import Incoming, Request, Save, submit
 
@@ -50,17 +58,50 @@ async def open_booking_modal(
     start: datetime | None = None,
     duration_text: str | None = None,
     task: str | None = None,
+    missing: Sequence[str] = (),
 ) -> None:
     """Open the booking form, pre-filled with whatever the user already said.
 
-    With a single GPU there is nothing to choose, so it is selected (and its 50% default shown).
+    ``missing`` names what a `book` lacked (``Book.missing``): the form says so at its top, and
+    that it does not know ``gpu`` if it names no GPU. With a single GPU there is nothing to
+    choose, so it is selected (and its 50% default shown).
     """
     statuses = await deps.service.status(actor)
     if not statuses:
         raise NotFound(Code.NO_GPUS)
     if gpu is None and len(statuses) == 1:
         gpu = statuses[0].gpu.name
-    view = booking_modal(
+        missing = [m for m in missing if m != "gpu"]
+    form = BookingForm.opened(channel, missing, gpu, (s.gpu.name for s in statuses))
+    view = _booking_view(
+        deps,
+        actor,
+        statuses,
+        form,
+        gpu=gpu,
+        memory_text=memory_text,
+        start=start,
+        duration_text=duration_text,
+        task=task,
+    )
+    await client.views_open(trigger_id=trigger_id, view=view)
+
+
+def _booking_view(
+    deps: Deps,
+    actor: Actor,
+    statuses: list[GpuStatus],
+    form: BookingForm,
+    *,
+    gpu: str | None,
+    memory_text: str | None,
+    start: datetime | None,
+    duration_text: str | None,
+    task: str | None,
+) -> View:
+    """The booking form as opened or re-rendered; its metadata names the memory default it shows."""
+    default = None if memory_text is not None else default_memory(statuses, gpu)
+    return booking_modal(
         statuses,
         now=deps.now(),
         tz=actor.tz,
@@ -69,9 +110,9 @@ async def open_booking_modal(
         start=start,
         duration_text=duration_text,
         task=task,
-        private_metadata=metadata(channel=channel),
+        notes=form.notes(),
+        private_metadata=form.dump(default),
     )
-    await client.views_open(trigger_id=trigger_id, view=view)
 
 
 async def open_edit_modal(
@@ -206,23 +247,28 @@ async def _save_edit(request: Request) -> BookingInfo:
 async def _follow_gpu(
     deps: Deps, client: AsyncWebClient, context: Any, body: dict[str, Any]
 ) -> None:
-    """Re-render the booking form for the newly chosen GPU (memory default: half of it)."""
+    """Re-render the booking form for the newly chosen GPU.
+
+    Everything the form shows is kept — pre-filled or typed — except a memory that is still the
+    old GPU's default: that becomes the new GPU's (half of it).
+    """
     view = body["view"]
     values = modal_values(view)
+    form = BookingForm.load(view.get("private_metadata"))
     gpu = body["actions"][0].get("selected_option", {}).get("value")
     actor = await actor_for(
         deps, client, context.team_id, body["user"]["id"], max_wait=deps.lookup_timeout
     )
-    duration = values.get(ids.BLOCK_DURATION)
-    new_view = booking_modal(
+    new_view = _booking_view(
+        deps,
+        actor,
         await deps.service.status(actor),
-        now=deps.now(),
-        tz=actor.tz,
-        selected_gpu=None if gpu in (None, ANY_GPU) else gpu,
+        form,
+        gpu=None if gpu in (None, ANY_GPU) else gpu,
+        memory_text=form.kept_memory(values.get(ids.BLOCK_MEMORY)),
         start=_start(values),
-        duration_text=duration,
+        duration_text=values.get(ids.BLOCK_DURATION),
         task=values.get(ids.BLOCK_TASK),
-        private_metadata=view.get("private_metadata", ""),
     )
     try:
         await client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)

@@ -4,6 +4,7 @@ listeners, the Slack double, the scheduler — asserting on what the terminal sh
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -155,6 +156,59 @@ def test_modal_filled_by_prompts_with_a_field_error(console: Console) -> None:
     assert screen.count("│ Duration") == 2 and screen.count("│ Memory") == 1
     assert "#1 · `rtx-1` · 12 GB · Tue 6 Jan 09:00 – 12:00" in screen
     assert console.session.modal is None
+
+
+def test_values_given_to_book_survive_choosing_the_gpu(console: Console) -> None:
+    """Enter on the pre-selected GPU, or another GPU, re-renders the form: what `book` said stays."""
+    screen = console.run("book rtx-1 8GB tomorrow 9am for 3h", "", "", "", "", "kept")
+    assert "│ Memory (e.g. 20GB, 20480MiB or 50%) [8GB]: \n" in screen
+    assert "│ Start (e.g. tomorrow 9am) [Tue 6 Jan 09:00]: \n" in screen
+    assert "│ Duration (e.g. 90m, 1h30m, 2d) [3h]: \n" in screen
+    assert "#1 · `rtx-1` · 8 GB · Tue 6 Jan 09:00 – 12:00" in screen
+
+    screen = console.run("book rtx-1 8GB tomorrow 9am for 3h", "a100-1", "", "", "", "moved")
+    assert "[8GB]" in screen and "[Tue 6 Jan 09:00]" in screen and "[3h]" in screen
+    assert "#2 · `a100-1` · 8 GB · Tue 6 Jan 09:00 – 12:00" in screen
+
+
+def test_memory_default_follows_the_gpu_and_the_task_stays(console: Console) -> None:
+    screen = console.run("book rtx-1 tomorrow 9am for 3h train", "a100-1", "", "", "", "")
+    assert "│ No memory was given: set it below.\n" in screen
+    assert "│ Memory (e.g. 20GB, 20480MiB or 50%) [40GB]: \n" in screen  # half of a100-1
+    assert "[12GB]" not in screen
+    assert "│ Task (What the GPU is for; shown to everyone.) [train]: \n" in screen
+    assert "#1 · `a100-1` · 40 GB · Tue 6 Jan 09:00 – 12:00" in screen
+
+
+def test_book_buttons_book_the_memory_asked_for(console: Console) -> None:
+    """`free 24GB` offers rtx-0 first (button [1]); its form keeps 24GB through the GPU select."""
+    screen = console.run("free 24GB for 2h")
+    assert "[1] Book rtx-0 08:00–10:00 UTC" in screen
+    screen = console.run("1", "", "", "", "", "from free")
+    assert "│ Memory (e.g. 20GB, 20480MiB or 50%) [24GB]: \n" in screen
+    assert "#1 · `rtx-0` · 24 GB · 08:00 – 10:00" in screen
+
+    console.run(":as bob", "book rtx-1 4GB 10:00 for 2h small", ":as alice")
+    screen = console.run("book rtx-1 24GB 10:00 for 2h big")  # refused, with offers
+    assert "Not enough memory on `rtx-1`" in screen
+    sooner = re.search(r"Sooner on `rtx-0`, 24 GB: .*\[(\d+)\] Book rtx-0 10:00–12:00", screen)
+    assert sooner is not None
+    screen = console.run(sooner.group(1))
+    assert "✅ Booked" in screen and "`rtx-0` · 24 GB · 10:00 – 12:00" in screen
+
+
+def test_an_incomplete_book_says_what_is_missing(console: Console) -> None:
+    screen = console.run("book rtx 20 gb", CTRL_C)
+    assert "│ `rtx` is not a GPU here: pick one below.\n" in screen
+    assert "│ No start time was given: pick one below.\n" in screen
+    assert "│ No duration was given: set it below.\n" in screen
+    assert "│ No task was given: say below what the GPU is for.\n" in screen
+
+    screen = console.run("book a100-1 10GB for 2h", CTRL_C)
+    assert "│ No start time was given: pick one below.\n" in screen
+    assert (
+        "No task was given" in screen and "No duration" not in screen and "not a GPU" not in screen
+    )
 
 
 def test_ctrl_c_closes_a_modal_and_clears_a_line(console: Console) -> None:

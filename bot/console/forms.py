@@ -110,13 +110,15 @@ class ModalForm:
         return now is not None and now["id"] == view["id"] and now["hash"] == view["hash"]
 
     def _values(self, view: dict[str, Any]) -> dict[str, Any]:
-        """``state.values`` of the view: every answered input it still has."""
+        """``state.values`` of the view, as Slack sends it: every input it has, with its answer,
+        or what it shows before anyone types (an input not asked yet is on screen in Slack)."""
         values: dict[str, Any] = {}
         for block in view.get("blocks", []):
             element = block.get("element", {})
             key = (block.get("block_id", ""), element.get("action_id", ""))
-            if block.get("type") == "input" and key in self.answers:
-                values.setdefault(key[0], {})[key[1]] = self.answers[key]
+            if block.get("type") == "input":
+                state = self.answers.get(key) or _initial_state(element)
+                values.setdefault(key[0], {})[key[1]] = state
         return values
 
     def _show_errors(self, view: dict[str, Any]) -> None:
@@ -203,6 +205,16 @@ class ModalForm:
                 self.repl.show(f"│ {error}")
                 continue
             return {"type": "datetimepicker", "selected_date_time": int(when.timestamp())}
+
+
+def _initial_state(element: dict[str, Any]) -> dict[str, Any]:
+    """An input's state before anyone types: its initial option, time or text."""
+    kind = element.get("type", "plain_text_input")
+    if kind == "static_select":
+        return {"type": kind, "selected_option": element.get("initial_option")}
+    if kind == "datetimepicker":
+        return {"type": kind, "selected_date_time": element.get("initial_date_time")}
+    return {"type": kind, "value": element.get("initial_value")}
 
 
 def _pick(options: list[dict[str, Any]], answer: str, reader: Any) -> dict[str, Any] | None:

@@ -122,6 +122,13 @@ class Code(enum.StrEnum):
     FORM_DURATION_MISSING = "form_duration_missing"
     FORM_START_MISSING = "form_start_missing"
     FORM_GPU_MISSING = "form_gpu_missing"
+    # why a `book` opened the form instead of booking (said at the top of the form)
+    FORM_NOT_A_GPU = "form_not_a_gpu"
+    FORM_NO_GPU = "form_no_gpu"
+    FORM_NO_MEMORY = "form_no_memory"
+    FORM_NO_START = "form_no_start"
+    FORM_NO_DURATION = "form_no_duration"
+    FORM_NO_TASK = "form_no_task"
 
 
 _SIZE_FORMS = "like [[20GB]], [[512MiB]] or [[50%]]"
@@ -233,4 +240,10 @@ WORDING: dict[Code, str] = {
     Code.FORM_DURATION_MISSING: "Give a duration, like [[2h]] or [[90m]].",
     Code.FORM_START_MISSING: "Pick a start.",
     Code.FORM_GPU_MISSING: 'Pick a GPU, or "Any GPU".',
+    Code.FORM_NOT_A_GPU: "{gpu} is not a GPU here: pick one below.",
+    Code.FORM_NO_GPU: "No GPU was given: pick one below.",
+    Code.FORM_NO_MEMORY: "No memory was given: set it below.",
+    Code.FORM_NO_START: "No start time was given: pick one below.",
+    Code.FORM_NO_DURATION: "No duration was given: set it below.",
+    Code.FORM_NO_TASK: "No task was given: say below what the GPU is for.",
 }

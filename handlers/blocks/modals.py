@@ -5,12 +5,14 @@ under its input with ``ack(response_action="errors", errors={field: sentence})``
 
 Slack keeps what a user typed in an input across ``views.update`` as long as its block id *and*
 action id stay the same, and ignores a new ``initial_value`` then. The memory default must follow
-the chosen GPU, so the memory input's action id carries the GPU (:func:`memory_action_id`); read
-submitted values with :func:`modal_values`, which does not depend on action ids.
+the chosen GPU, so the memory input's action id carries the GPU (:func:`memory_action_id`) and a
+re-render passes back any memory the user gave as the new initial value; read submitted values
+with :func:`modal_values`, which does not depend on action ids.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -28,10 +30,12 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.core.formats import format_duration, format_size
+from bot.core.sentence import Sentence
 from bot.core.snapshots import BookingInfo, BookingStatus, GpuStatus
 from bot.core.timefmt import zone_label
 from handlers import ids
 from handlers.blocks.common import clip, escape, mib_text, slack_date
+from handlers.wording import mrkdwn
 
 MAX_SELECT_OPTIONS = 100
 MAX_OPTION_TEXT = 75
@@ -176,15 +180,19 @@ def booking_modal(
     start: datetime | None = None,
     duration_text: str | None = None,
     task: str | None = None,
+    notes: Sequence[Sentence] = (),
     private_metadata: str = "",
 ) -> View:
     """The `/gpubook` form: GPU (dispatching a block action on change), memory, start, duration, task.
 
-    Re-build it with the new ``selected_gpu`` on ``MODAL_GPU_SELECT`` and ``views.update`` it: the
-    memory default then becomes half of that GPU.
+    ``notes`` (why the form opened) come first, one per line. Re-build it with the new
+    ``selected_gpu`` on ``MODAL_GPU_SELECT`` and ``views.update`` it: without a ``memory_text``
+    the memory default then becomes half of that GPU.
     """
     memory = memory_text if memory_text is not None else default_memory(gpus, selected_gpu)
+    said = [_context("\n".join(mrkdwn(note, tz, now) for note in notes))] if notes else []
     blocks: list[Block] = [
+        *said,
         *_gpu_block(gpus, selected_gpu),
         _memory_block(memory, selected_gpu),
         _start_block(start or next_quarter_hour(now)),

@@ -49,6 +49,7 @@ async def book(request: Request, cmd: Book) -> Message | None:
             start=cmd.start,
             duration_text=duration_text(cmd.start, cmd.end, cmd.duration),
             task=cmd.task,
+            missing=cmd.missing,
         )
         return None
     assert cmd.start is not None and cmd.size_text is not None and cmd.task is not None

@@ -25,6 +25,7 @@ from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import BookingStatus
 from bot.runtime.app import build_app
 from bot.runtime.runner import default_health_checks, start_http
+from handlers import ids
 from handlers.context import Deps
 from handlers.users import UserDirectory
 from tests.conftest import ADMIN
@@ -198,3 +199,18 @@ async def submit(
     )
     status, body = await bot.send(req)
     return status, json.loads(body) if body else {}
+
+
+async def choose_gpu(bot: Bot, view: dict[str, Any], gpu: str, **typed: Any) -> dict[str, Any]:
+    """Pick ``gpu`` in a shown form whose inputs hold their initial values but for ``typed``;
+    return the form the bot updates it to."""
+    done = len(bot.fake.calls_to("views.update"))
+    shown = {**view, "id": "V1", "hash": f"h{done}"}
+    shown["state"] = {"values": form_state(view, **{"gpu": gpu, **typed})}
+    option = {"text": {"type": "plain_text", "text": gpu}, "value": gpu}
+    req = slack_req.block_action(
+        ids.MODAL_GPU_SELECT, user_id="UA", view=shown, selected_option=option
+    )
+    assert await bot.send(req) == (200, "")
+    *_, update = await bot.fake.wait_for("views.update", count=done + 1)
+    return dict(update.params["view"])

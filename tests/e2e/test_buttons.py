@@ -10,7 +10,7 @@ from bot.core.clock import FrozenClock
 from bot.core.vocabulary import BookingStatus
 from handlers import ids
 from tests.conftest import at
-from tests.e2e.conftest import Bot, dump
+from tests.e2e.conftest import Bot, choose_gpu, dump, submit
 from tests.slackfake import requests as slack_req
 from tests.slackfake.webapi import Call
 
@@ -93,6 +93,25 @@ async def test_book_button_without_a_task_opens_the_form(bot: Bot) -> None:
     assert await bot.bookings() == []
 
 
+async def test_a_free_windows_book_button_keeps_its_memory_through_the_form(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.add_gpu("a100-1", "80GB")
+    free = await bot.command("free 24GB for 2h")
+    offer = buttons(free, ids.BOOK_SLOT)[0]
+    assert json.loads(offer["value"])["mib"] == 24 * 1024
+    req = slack_req.block_action(
+        ids.BOOK_SLOT, offer["value"], user_id="UA", response_url=bot.fake.response_url()
+    )
+    assert await bot.send(req) == (200, "")
+    [opened] = await bot.fake.wait_for("views.open")
+    view = await choose_gpu(bot, opened.params["view"], "a100-1")
+    memory = next(b for b in view["blocks"] if b.get("block_id") == "memory")
+    assert memory["element"]["initial_value"] == "24GB"
+    assert await submit(bot, view, task="from free") == (200, {})
+    [booking] = await bot.bookings()
+    assert (booking.gpu_name, booking.memory_mib) == ("a100-1", 24 * 1024)
+
+
 async def test_calendar_navigation_replaces_the_message(bot: Bot) -> None:
     await bot.add_gpu()
     calendar = await bot.command("calendar rtx-0")
@@ -122,7 +141,7 @@ async def test_home_buttons_open_the_form_and_dm_the_calendar(bot: Bot) -> None:
     req = slack_req.block_action(ids.HOME_NEW_BOOKING, "new", user_id="UA", view=home)
     assert await bot.send(req) == (200, "")
     [opened] = await bot.fake.wait_for("views.open")
-    assert json.loads(opened.params["view"]["private_metadata"]) == {}
+    assert "channel" not in json.loads(opened.params["view"]["private_metadata"])
 
     req = slack_req.block_action(ids.HOME_CALENDAR, "calendar", user_id="UA", view=home)
     assert await bot.send(req) == (200, "")

@@ -90,7 +90,8 @@ async def test_bare_command_opens_the_booking_form(bot: Bot) -> None:
     opened = await bot.command_opening("")
     view = opened.params["view"]
     assert view["callback_id"] == "book_modal"
-    assert json.loads(view["private_metadata"]) == {"channel": "C1"}
+    # The one GPU is selected, so the memory shown is its default (see handlers/booking_form.py).
+    assert json.loads(view["private_metadata"]) == {"channel": "C1", "default": "12GB"}
 
 
 async def test_incomplete_book_opens_the_form_prefilled(bot: Bot) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from bot.core.vocabulary import BookingStatus
 from handlers import ids
 from handlers.modals import MAX_FIELD_ERROR
 from tests.conftest import ADMIN, at
-from tests.e2e.conftest import Bot, dump, form_state, submit
+from tests.e2e.conftest import Bot, choose_gpu, dump, form_state, submit
 from tests.slackfake import requests as slack_req
 
 
@@ -42,7 +43,71 @@ async def test_choosing_a_gpu_updates_the_form_with_its_memory_default(bot: Bot)
     assert block(new, "memory")["element"]["initial_value"] == "40GB"
     assert block(new, "duration")["element"]["initial_value"] == "3h"
     assert block(new, "task")["element"]["initial_value"] == "job"
-    assert new["private_metadata"] == view["private_metadata"]
+    assert json.loads(new["private_metadata"])["channel"] == "C1"
+
+
+def initial(view: dict[str, Any], block_id: str) -> Any:
+    element = block(view, block_id)["element"]
+    return element.get("initial_value", element.get("initial_date_time"))
+
+
+async def test_only_the_memory_default_follows_the_gpu_never_what_was_typed(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.add_gpu("a100-1", "80GB")
+    view = (await bot.command_opening("book rtx-0 10:00 for 3h")).params["view"]
+    assert initial(view, "memory") == "12GB"
+    view = await choose_gpu(bot, view, "a100-1")  # untouched: the default follows
+    assert initial(view, "memory") == "40GB"
+    view = await choose_gpu(bot, view, "rtx-0")
+    assert initial(view, "memory") == "12GB"
+
+    eleven = int(at(11).timestamp())
+    typed = {"memory": "20GB", "start": eleven, "duration": "90m", "task": "mine"}
+    view = await choose_gpu(bot, view, "a100-1", **typed)
+    assert block(view, "memory")["element"]["action_id"].endswith("a100-1")  # shown anew
+    assert [initial(view, b) for b in typed] == ["20GB", eleven, "90m", "mine"]
+    view = await choose_gpu(bot, view, "rtx-0", **typed)
+    assert initial(view, "memory") == "20GB"
+    status, ack = await submit(bot, view, gpu="rtx-0")
+    assert (status, ack) == (200, {})
+    [booking] = await bot.bookings()
+    assert (booking.memory_mib, booking.start, booking.end) == (20480, at(11), at(12, 30))
+
+
+async def test_what_book_gave_survives_choosing_the_gpu(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.add_gpu("a100-1", "80GB")
+    view = (await bot.command_opening("book rtx-0 8GB 10:00 for 3h")).params["view"]
+    for gpu in ("rtx-0", "a100-1"):
+        new = await choose_gpu(bot, view, gpu)
+        assert initial(new, "memory") == "8GB"
+        assert (initial(new, "start"), initial(new, "duration")) == (int(at(10).timestamp()), "3h")
+
+
+async def test_an_incomplete_book_says_what_it_lacked_on_every_render(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.add_gpu("a100-1", "80GB")
+    view = (await bot.command_opening("book rtx 20 gb")).params["view"]
+    said = view["blocks"][0]
+    assert said["type"] == "context"
+    assert said["elements"][0]["text"] == (
+        "`rtx` is not a GPU here: pick one below.\n"
+        "No start time was given: pick one below.\n"
+        "No duration was given: set it below.\n"
+        "No task was given: say below what the GPU is for."
+    )
+    assert initial(view, "memory") == "20gb"
+    assert "initial_option" not in block(view, "gpu")["element"]
+    new = await choose_gpu(bot, view, "a100-1")
+    assert new["blocks"][0] == said and initial(new, "memory") == "20gb"
+
+    view = (await bot.command_opening("book a100-1 10GB for 2h")).params["view"]
+    assert view["blocks"][0]["elements"][0]["text"] == (
+        "No start time was given: pick one below.\nNo task was given: say below what the GPU is for."
+    )
+    assert (initial(view, "memory"), initial(view, "duration")) == ("10GB", "2h")
+    opened = (await open_form(bot))["blocks"][0]
+    assert opened["block_id"] == "gpu"  # the bare form has nothing to explain
 
 
 async def test_submit_books_and_confirms_in_the_channel(bot: Bot) -> None:
