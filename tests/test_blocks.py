@@ -28,6 +28,7 @@ from bot.core.snapshots import (
     Usage,
     Utilisation,
 )
+from bot.core.timeparse import day_bounds
 from bot.core.vocabulary import BookingStatus
 from handlers import ids
 from handlers.blocks import admin, bookings, calendar, common, help, home, modals, refusals, reports
@@ -407,6 +408,42 @@ def test_calendar_strip_uses_viewer_zone_and_labels_it() -> None:
     assert lines[11].startswith("11:00 ") and lines[11].endswith(" 23/24 GB")  # 10:00 UTC
     assert lines[10].endswith(" 0/24 GB")
     assert "CET" in all_text(dicts)
+
+
+@pytest.mark.parametrize(
+    ("day", "hours", "around_the_change", "zones"),
+    [
+        # Spring: 02:00 CET becomes 03:00 CEST, so the day has 23 hours.
+        (datetime(2026, 3, 29), 23, ["01:00 CET ", "03:00 CEST"], "CET/CEST"),
+        # Autumn: 03:00 CEST becomes 02:00 CET, so 02:00 happens twice and the day has 25 hours.
+        (
+            datetime(2026, 10, 25),
+            25,
+            ["01:00 CEST", "02:00 CEST", "02:00 CET ", "03:00 CET "],
+            "CEST/CET",
+        ),
+    ],
+)
+def test_calendar_day_over_a_dst_change_labels_each_hour_by_its_clock(
+    day: datetime, hours: int, around_the_change: list[str], zones: str
+) -> None:
+    start, end = day_bounds(day.date(), BERLIN)
+    cal = CalendarData(gpu(), start, end, [], capacity.profile([], start, end))
+    dicts = valid(calendar.calendar_message(cal, now=T0, tz=BERLIN))
+    lines = _strip_lines(dicts)
+    assert len(lines) == hours
+    labels = [line[:10] for line in lines]
+    first = labels.index(around_the_change[0])
+    assert labels[first : first + len(around_the_change)] == around_the_change
+    assert f"times in {zones}." in all_text(dicts)
+
+
+def test_calendar_week_over_a_dst_change_names_both_clocks() -> None:
+    start, end = day_bounds(datetime(2026, 3, 23).date(), BERLIN, days=7)
+    cal = CalendarData(gpu(), start, end, [], capacity.profile([], start, end))
+    assert "times in CET/CEST." in all_text(
+        valid(calendar.calendar_message(cal, now=T0, tz=BERLIN, week=True))
+    )
 
 
 def test_calendar_week_strip_has_one_peak_per_day() -> None:

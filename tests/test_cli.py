@@ -222,6 +222,43 @@ def test_policy_refusal_exits_1(gpubook):
     assert result.err.startswith("Bookings last at most 7d")
 
 
+def test_end_is_read_from_the_start_as_until_is_in_slack(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    result = _book(gpubook, "10GB", "2026-12-01 09:00", "--end", "10:00")
+    assert result.code == 0, result.err
+    row = _export(gpubook)[0]
+    assert (row["start"], row["end"]) == ("2026-12-01T09:00:00+00:00", "2026-12-01T10:00:00+00:00")
+
+
+def test_an_end_that_wraps_into_a_long_booking_is_refused_with_a_form_that_books_it(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    wrapped = _book(gpubook, "10GB", "2026-12-01 14:00", "--end", "13:00")
+    assert wrapped.code == 2
+    assert "--end: 13:00 is earlier in the day than the start (Tue 1 Dec 14:00 UTC)" in wrapped.err
+    assert "last 23h. If you mean that, give the end with its day, like '2026-12-02 13:00'" in (
+        wrapped.err
+    )
+    assert _export(gpubook) == []
+    meant = _book(gpubook, "10GB", "2026-12-01 14:00", "--end", "2026-12-02 13:00")
+    assert meant.code == 0, meant.err
+    assert _export(gpubook)[0]["end"] == "2026-12-02T13:00:00+00:00"
+
+
+def test_a_start_in_the_dst_gap_is_booked_and_said_on_stderr(clean_env, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{clean_env / 'cli.db'}")
+    clock = FrozenClock(datetime(2027, 3, 20, 8, 0, tzinfo=UTC))
+    assert main(["gpu", "add", "a100", "80GB"], clock=clock) == 0
+    capsys.readouterr()
+    argv = ["book", "a100", "8GB", "--user", "U1", "--task", "x", "--tz", "Europe/Berlin"]
+    code = main([*argv, "--start", "2027-03-28 02:30", "--for", "1h"], clock=clock)
+    out, err = capsys.readouterr()
+    assert (code, out) == (0, "1\n")
+    assert err == (
+        "02:30 does not exist on Sun 28 Mar 2027 in Europe/Berlin (the clocks go forward), "
+        "so it was read as 03:30 CEST.\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -151,7 +151,7 @@ class TestDaylightSaving:
         ("2026-12-01T09:60", "00 to 59"),
         ("2026-12-01T09:00+25:00", "not a UTC offset"),
         ("", "Give the start time"),
-        ("next week", "can't read"),
+        ("next week", "After `next`, name a weekday"),
     ],
 )
 def test_parse_when_refusals(text: str, phrase: str) -> None:
@@ -214,7 +214,8 @@ def test_parse_day_refusals(text: str) -> None:
 def test_split_when_takes_the_longest_prefix(
     tokens: list[str], expected: datetime, used: int
 ) -> None:
-    assert split_when(tokens, now=NOW, tz=BERLIN) == (expected, used)
+    reading, count = split_when(tokens, now=NOW, tz=BERLIN)
+    assert (reading.at, count) == (expected, used)
 
 
 @pytest.mark.parametrize(

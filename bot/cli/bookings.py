@@ -4,6 +4,7 @@ same rules as in Slack."""
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
@@ -19,8 +20,10 @@ from bot.cli.registry import (
     when,
     zone,
 )
+from bot.cli.wording import TerminalText
 from bot.core.timefmt import zoned_window
 from bot.core.units import parse_duration
+from bot.core.wording import render
 from bot.runtime.config import Settings
 
 
@@ -43,7 +46,11 @@ def add_book(commands: Subparsers) -> None:
         help="'now', ISO 8601 with an offset, or 'YYYY-MM-DD HH:MM' in --tz",
     )
     length = book.add_mutually_exclusive_group(required=True)
-    length.add_argument("--end", metavar="WHEN", help="same forms as --start")
+    length.add_argument(
+        "--end",
+        metavar="WHEN",
+        help="same forms as --start, read from the start: '17:00' is the first 17:00 after it",
+    )
     length.add_argument(
         "--for",
         dest="duration",
@@ -64,17 +71,20 @@ def add_book(commands: Subparsers) -> None:
 async def _book(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
     now = service.clock()
     start = when(args.start, now, args.tz, "start")
-    end = start + args.duration if args.end is None else when(args.end, now, args.tz, "end")
+    end = None if args.end is None else when(args.end, now, args.tz, "end", start=start.at)
     booking = await service.create(
         admin_actor(settings, args.tz),
         gpu=None if args.gpu.strip().lower() == "any" else args.gpu,
         memory=args.size,
-        start=start,
-        end=end,
+        start=start.at,
+        end=start.at + args.duration if end is None else end.at,
         task=args.task,
         user_id=args.user,
     )
     print(booking.id)
+    # How a wall time was read on a DST day: worth knowing, but not the booking id scripts read.
+    for note in (*start.notes, *(end.notes if end else ())):
+        print(render(note, TerminalText(args.tz, now)), file=sys.stderr)
     return EXIT_OK
 
 

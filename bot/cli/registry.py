@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.booking import Actor, BookingService
 from bot.cli.wording import terminal_text
 from bot.core.clock import Clock, FrozenClock
+from bot.core.endtimes import read_end
 from bot.core.errors import InputError
-from bot.core.timeparse import parse_when
+from bot.core.timeparse import Reading, read_when
 from bot.core.units import MAX_MIB, parse_size
 from storage.db import Database
 from storage.migrate import upgrade
@@ -132,10 +133,15 @@ def zone(text: str) -> ZoneInfo:
         ) from None
 
 
-def when(text: str, now: datetime, tz: ZoneInfo, field: str) -> datetime:
-    """``text`` as an instant, read once the service's "now" is known (hence not an argparse
-    type): a time that does not read is a UsageError."""
+def when(
+    text: str, now: datetime, tz: ZoneInfo, field: str, *, start: datetime | None = None
+) -> Reading:
+    """``text`` as a time, read once the service's "now" is known (hence not an argparse type);
+    given the ``start``, as the end of a booking from it (the rule `until` follows in Slack). A
+    time that does not read is a UsageError."""
     try:
-        return parse_when(text, now=now, tz=tz, field=field)
+        if start is None:
+            return read_when(text, now=now, tz=tz, field=field)
+        return read_end(text, start=start, now=now, tz=tz)
     except InputError as exc:
         raise UsageError(f"--{field}: {terminal_text(exc, tz, now)}") from None

@@ -14,7 +14,21 @@ from bot.core.units import parse_size
 _GPU_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 #: Words the command grammar gives a meaning of its own.
 RESERVED_GPU_NAMES = frozenset(
-    {"any", "all", "week", "day", "for", "until", "by", "at", "in", "now", "today", "tomorrow"}
+    {
+        "any",
+        "all",
+        "week",
+        "day",
+        "for",
+        "until",
+        "by",
+        "at",
+        "in",
+        "now",
+        "today",
+        "tomorrow",
+        "next",
+    }
 )
 
 

@@ -34,6 +34,7 @@ class Code(enum.StrEnum):
     # times and days
     TIME_MISSING = "time_missing"
     TIME_UNREADABLE = "time_unreadable"
+    TIME_UNREADABLE_NEAR = "time_unreadable_near"
     TIME_BAD_MINUTE = "time_bad_minute"
     TIME_BAD_HOUR = "time_bad_hour"
     TIME_BAD_HOUR_12 = "time_bad_hour_12"
@@ -42,7 +43,11 @@ class Code(enum.StrEnum):
     DATE_UNREADABLE = "date_unreadable"
     DATE_IMPOSSIBLE = "date_impossible"
     DAY_UNREADABLE = "day_unreadable"
+    DAY_UNREADABLE_NEAR = "day_unreadable_near"
     DAY_NEEDS_TIME = "day_needs_time"
+    NEXT_NEEDS_WEEKDAY = "next_needs_weekday"
+    CLOCK_SKIPPED = "clock_skipped"
+    CLOCK_TWICE = "clock_twice"
     # settings (read from the environment by the operator's process)
     SETTING_EMPTY_DURATION = "setting_empty_duration"
     SETTING_NOT_DURATION = "setting_not_duration"
@@ -102,8 +107,13 @@ class Code(enum.StrEnum):
 
     # the Slack command grammar and forms
     UNKNOWN_COMMAND = "unknown_command"
+    UNKNOWN_COMMAND_NEAR = "unknown_command_near"
     BOOK_PERIOD_EXPECTED = "book_period_expected"
     END_NOT_AFTER_START = "end_not_after_start"
+    END_WRAPS_LONG = "end_wraps_long"
+    BOOK_TWO_STARTS = "book_two_starts"
+    BOOK_TWO_PERIODS = "book_two_periods"
+    BOOK_START_AFTER_PERIOD = "book_start_after_period"
     BOOKING_NUMBER = "booking_number"
     EXTEND_HOW_MUCH = "extend_how_much"
     LIST_USAGE = "list_usage"
@@ -159,6 +169,7 @@ WORDING: dict[Code, str] = {
     Code.DURATION_NO_UNIT: "Give the duration with a unit, like [[90m]] or [[2h]].",
     Code.TIME_MISSING: f"Give the {{what}} time, {_TIME_FORMS}.",
     Code.TIME_UNREADABLE: f"I can't read {{typed}} as a time. Try {_TIME_FORMS[5:]}.",
+    Code.TIME_UNREADABLE_NEAR: "I can't read {typed} as a time. Did you mean {suggestion}?",
     Code.TIME_BAD_MINUTE: "{typed} has no minute {minute}; minutes go from 00 to 59.",
     Code.TIME_BAD_HOUR: "{typed} has no hour {hour}; use 0–23, or 1–12 with am/pm.",
     Code.TIME_BAD_HOUR_12: "{typed} has no hour {hour}; with am/pm use 1–12, like [[9am]].",
@@ -167,7 +178,11 @@ WORDING: dict[Code, str] = {
     Code.DATE_UNREADABLE: "I can't read {typed} as a date; write it like [[2026-12-01]].",
     Code.DATE_IMPOSSIBLE: "There is no date {typed}; write it like [[2026-12-01]].",
     Code.DAY_UNREADABLE: "I can't read {typed} as a day. Try [[today]], [[tomorrow]], [[friday]] or [[2026-12-01]].",
+    Code.DAY_UNREADABLE_NEAR: "I can't read {typed} as a day. Did you mean {suggestion}?",
     Code.DAY_NEEDS_TIME: "Add a time to {typed}, like {morning} or {afternoon}.",
+    Code.NEXT_NEEDS_WEEKDAY: "After [[next]], name a weekday: [[next mon 9am]] is 9:00 on the Monday of next week.",
+    Code.CLOCK_SKIPPED: "{typed} does not exist on {day} in {zone} (the clocks go forward), so it was read as {read}.",
+    Code.CLOCK_TWICE: "{typed} happens twice on {day} in {zone} (the clocks go back); it was read as the first, {read}. For the second, write {later}.",
     Code.SETTING_EMPTY_DURATION: "{key} is empty; give a duration like [[8h]].",
     Code.SETTING_NOT_DURATION: "{key}={value} is not a duration; write it like [[15m]] or [[1h]].",
     Code.SETTING_MIN_OVER_MAX: "GPUBOOK_MIN_DURATION is longer than GPUBOOK_MAX_DURATION; make the minimum smaller.",
@@ -220,8 +235,13 @@ WORDING: dict[Code, str] = {
     Code.SOONEST_ANYWHERE: "The soonest window is on {gpu}, {window}.",
     Code.NOTHING_FITS_ANYWHERE: "Nothing fits within the next {horizon}; ask for less memory or a shorter window.",
     Code.UNKNOWN_COMMAND: "I don't know [[/{typed}]]. Try [[/help]].",
+    Code.UNKNOWN_COMMAND_NEAR: "I don't know [[/{typed}]]. Did you mean [[/{suggestion}]]? See [[/help]] for every command.",
     Code.BOOK_PERIOD_EXPECTED: "After the start, write [[for 3h]] or [[until 17:00]], then the task, like [[/book a100-1 20GB tomorrow 9:00 for 3h fine-tune]].",
     Code.END_NOT_AFTER_START: "The end {typed} is not after the start; give a later end, or use [[for 3h]].",
+    Code.END_WRAPS_LONG: "{typed} is earlier in the day than the start ({start}), so the booking would end at {typed} the next day and last {length}. If you mean that, give the end with its day, like {explicit}; if not, correct the start or the end.",
+    Code.BOOK_TWO_STARTS: "I read two starts, {first} and {second}. Give one start, then [[for 3h]] or [[until 17:00]], then the task (a task can't begin with a time).",
+    Code.BOOK_TWO_PERIODS: "I read both {first} and {second}. Give one length, [[for 3h]] or [[until 17:00]], then the task (a task can't begin with a second one).",
+    Code.BOOK_START_AFTER_PERIOD: "Give the start before the length, like {fixed}, then the task.",
     Code.BOOKING_NUMBER: "Give the booking number, like [[/{verb} 42]] (see [[/list]]).",
     Code.EXTEND_HOW_MUCH: "Say how much longer, like [[/extend 42 2h]].",
     Code.LIST_USAGE: "Use [[/list]] for your bookings or [[/list all]] for everyone's.",

@@ -6,7 +6,10 @@ these plain forms are their fallback text and what one-person replies and the CL
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+import math
+from datetime import datetime, timedelta, tzinfo
+
+_INSTANT = timedelta(microseconds=1)
 
 
 def format_time(dt: datetime, tz: tzinfo, now: datetime) -> str:
@@ -35,3 +38,13 @@ def zoned_window(start: datetime, end: datetime, tz: tzinfo, now: datetime) -> s
 def zone_label(tz: tzinfo, at: datetime) -> str:
     """The zone's abbreviation at ``at`` (``CET``, ``UTC``) so a sentence says which clock it means."""
     return at.astimezone(tz).tzname() or "UTC"
+
+
+def zone_labels(tz: tzinfo, start: datetime, end: datetime) -> list[str]:
+    """Every abbreviation ``tz`` uses over ``[start, end)``, in order: ``["CET"]``, or
+    ``["CET", "CEST"]`` over a DST change, so a view of that span can name both clocks.
+
+    Sampled each hour and at the last instant: an offset stays for months, so none is missed."""
+    hours = math.ceil((end - start) / timedelta(hours=1))
+    samples = [start + timedelta(hours=h) for h in range(hours)] + [end - _INSTANT]
+    return list(dict.fromkeys(zone_label(tz, at) for at in samples))

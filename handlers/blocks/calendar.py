@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block
 from bot.core.capacity import Step
 from bot.core.formats import format_size
 from bot.core.snapshots import BookingInfo, BookingStatus, CalendarData
-from bot.core.timefmt import zone_label
+from bot.core.timefmt import zone_labels
 from bot.core.timeparse import day_bounds
 from handlers import ids
 from handlers.blocks.bookings import booking_line
@@ -63,15 +63,25 @@ def _strip(cal: CalendarData, tz: tzinfo, week: bool) -> list[str]:
                 buckets.append((f"{day:%a} {day.day:>2}", start, end))
     else:
         cursor = cal.start
+        zones = zone_labels(tz, cal.start, cal.end)
         while cursor < cal.end:
             end = min(cursor + timedelta(hours=1), cal.end)
-            buckets.append((f"{cursor.astimezone(tz):%H:%M}", cursor, end))
+            buckets.append((_hour_label(cursor, tz, zones), cursor, end))
             cursor = end
     return [
         f"{label} {bar(peak, cap)} {usage(peak, cap)}"
         for label, start, end in buckets
         for peak in [peak_in(cal.steps, start, end)]
     ]
+
+
+def _hour_label(at: datetime, tz: tzinfo, zones: list[str]) -> str:
+    """``09:00``; on a day the clocks change, ``01:00 CET`` and ``03:00 CEST``, so each hour is
+    read on its own clock (and the hour that happens twice is told apart)."""
+    local = at.astimezone(tz)
+    if len(zones) == 1:
+        return f"{local:%H:%M}"
+    return f"{local:%H:%M} {local.tzname():<{max(map(len, zones))}}"
 
 
 def calendar_value(gpu: str, day: date, week: bool) -> str:
@@ -109,7 +119,7 @@ def calendar_message(
     """A GPU over a day (hour by hour) or a week (day by day): peak memory held, then the bookings.
 
     The strip is plain text in a code block, so it cannot use date tokens: its hours are in
-    ``tz`` (the viewer's zone) and labelled so.
+    ``tz`` (the viewer's zone) and labelled so (both names, and each hour's, over a DST change).
     """
     first = cal.start.astimezone(tz)
     when = (
@@ -123,7 +133,8 @@ def calendar_message(
         header(f"{cal.gpu.name} — {when}"),
         context(
             f"Peak memory held per {unit} on `{escape(cal.gpu.name)}` "
-            f"({format_size(cal.gpu.capacity_mib)}), times in {zone_label(tz, cal.start)}."
+            f"({format_size(cal.gpu.capacity_mib)}), "
+            f"times in {'/'.join(zone_labels(tz, cal.start, cal.end))}."
         ),
         section(f"```\n{clip(strip, MAX_SECTION_TEXT - 8)}\n```"),
     ]

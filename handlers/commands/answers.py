@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from bot.core.formats import format_duration, format_size
 from handlers.blocks.bookings import booking_list
-from handlers.blocks.common import Message
+from handlers.blocks.common import Message, context
 from handlers.blocks.reports import free_message, status_message
 from handlers.calendar import calendar_reply
 from handlers.commands.syntax import (
@@ -27,6 +27,7 @@ from handlers.commands.syntax import (
 )
 from handlers.modals import duration_text, open_booking_modal, open_edit_modal
 from handlers.pipeline import Request
+from handlers.wording import mrkdwn
 
 
 async def open_form(request: Request, cmd: OpenModal) -> None:
@@ -57,7 +58,12 @@ async def book(request: Request, cmd: Book) -> Message | None:
     booking = await request.deps.service.create(
         request.actor, gpu=cmd.gpu, memory=cmd.size_text, start=cmd.start, end=end, task=cmd.task
     )
-    return request.confirm(booking, "Booked")
+    confirmed = request.confirm(booking, "Booked")
+    if not cmd.notes:
+        return confirmed
+    # How a wall time was read on a DST day (it did not exist, or happened twice).
+    notes = context(mrkdwn(cmd.notes, request.actor.tz, request.now))
+    return Message(confirmed.text, [*confirmed.blocks, notes])
 
 
 async def list_bookings(request: Request, cmd: ListBookings) -> Message:

@@ -3,6 +3,11 @@
 It is forgiving on purpose: when parts are missing it returns a :class:`Book` naming them in
 ``missing`` so the caller can open a pre-filled form instead of refusing. Parts that are present
 but malformed are refused with an :class:`~bot.core.errors.InputError` saying what to type.
+
+A second time phrase is refused rather than read as the task: two starts (`now 14:00`), two
+lengths (`for 2h until 5pm`, `for 2h for 3h`), or a start after the length. Only the words right
+after the start and right after the length are looked at, because that is where the grammar can
+tell: further into the task, `train for paper until done` is prose and stays the task's.
 """
 
 from __future__ import annotations
@@ -11,15 +16,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.core.endtimes import split_end
 from bot.core.errors import InputError
 from bot.core.phrases import Code
 from bot.core.sentence import Quote
-from bot.core.timeparse import split_when
+from bot.core.timeparse import Reading, split_when
 from bot.core.units import parse_duration
 from handlers.commands.syntax import Book
 from handlers.commands.words import plain_text, size_words, validate_size
 
 _PERIOD_WORDS = ("for", "until")
+
+
+@dataclass(frozen=True)
+class _Start:
+    """The start as read, and as typed (a refusal that names two starts quotes it)."""
+
+    reading: Reading
+    typed: str
 
 
 @dataclass
@@ -46,7 +60,17 @@ def parse_book(args: list[str], now: datetime, tz: ZoneInfo) -> Book:
     task = plain_text(" ".join(cursor.words)) or None
     if task is None:
         missing.append("task")
-    return Book(gpu, size_text, start, end, duration, task, tuple(missing))
+    notes = (start.reading.notes if start else ()) + (end.notes if end else ())
+    return Book(
+        gpu,
+        size_text,
+        start.reading.at if start else None,
+        end.at if end else None,
+        duration,
+        task,
+        tuple(missing),
+        notes,
+    )
 
 
 def _book_gpu(cursor: _Cursor, missing: list[str], now: datetime, tz: ZoneInfo) -> str | None:
@@ -82,21 +106,24 @@ def _book_size(cursor: _Cursor, missing: list[str], now: datetime, tz: ZoneInfo)
     return text
 
 
-def _book_start(
-    cursor: _Cursor, missing: list[str], now: datetime, tz: ZoneInfo
-) -> datetime | None:
+def _book_start(cursor: _Cursor, missing: list[str], now: datetime, tz: ZoneInfo) -> _Start | None:
     first = cursor.peek()
     if first is None or first in _PERIOD_WORDS:
         missing.append("start")
         return None
-    start, used = split_when(cursor.words, now=now, tz=tz)
-    cursor.take(used)
+    reading, used = split_when(cursor.words, now=now, tz=tz)
+    start = _Start(reading, " ".join(cursor.take(used)))
+    second = _time_phrase_at(cursor.words, now, tz)
+    if second is not None and cursor.peek() not in _PERIOD_WORDS:
+        raise InputError(
+            Code.BOOK_TWO_STARTS, field="start", first=Quote(start.typed), second=Quote(second)
+        )
     return start
 
 
 def _book_period(
-    cursor: _Cursor, missing: list[str], start: datetime | None, now: datetime, tz: ZoneInfo
-) -> tuple[datetime | None, timedelta | None]:
+    cursor: _Cursor, missing: list[str], start: _Start | None, now: datetime, tz: ZoneInfo
+) -> tuple[Reading | None, timedelta | None]:
     """`for <duration>` or `until <end>` → (end, duration); nothing there → missing duration."""
     keyword = cursor.peek()
     if keyword in _PERIOD_WORDS and len(cursor.words) == 1:
@@ -106,14 +133,51 @@ def _book_period(
         return None, None
     if keyword not in _PERIOD_WORDS:
         raise InputError(Code.BOOK_PERIOD_EXPECTED, field="duration")
-    cursor.take(1)
+    end: Reading | None = None
+    duration: timedelta | None = None
     if keyword == "for":
-        duration, used = _split_duration(cursor.words)
-        cursor.take(used)
-        return None, duration
-    end, used = _split_end(cursor.words, start, now, tz)
-    cursor.take(used)
-    return end, None
+        duration, used = _split_duration(cursor.words[1:])
+    elif start is None:
+        end, used = split_when(cursor.words[1:], now=now, tz=tz, field="end")
+    else:
+        end, used = split_end(cursor.words[1:], start=start.reading.at, now=now, tz=tz)
+    period = " ".join(cursor.take(used + 1))
+    _refuse_a_later_time(cursor.words, period, start, now, tz)
+    return end, duration
+
+
+def _refuse_a_later_time(
+    words: list[str], period: str, start: _Start | None, now: datetime, tz: ZoneInfo
+) -> None:
+    """The task may not begin with another length, or with a start (a second one, or the only
+    one written after the length)."""
+    second = _time_phrase_at(words, now, tz)
+    if second is None:
+        return
+    if words[0].lower() in _PERIOD_WORDS:
+        raise InputError(
+            Code.BOOK_TWO_PERIODS, field="duration", first=Quote(period), second=Quote(second)
+        )
+    if start is not None:
+        raise InputError(
+            Code.BOOK_TWO_STARTS, field="start", first=Quote(start.typed), second=Quote(second)
+        )
+    raise InputError(Code.BOOK_START_AFTER_PERIOD, field="start", fixed=Quote(f"{second} {period}"))
+
+
+def _time_phrase_at(words: list[str], now: datetime, tz: ZoneInfo) -> str | None:
+    """The words of the time phrase at the front (`for 2h`, `until 5pm`, `tomorrow 9am`), if any."""
+    keyword = words[0].lower() if words else None
+    try:
+        if keyword == "for" and len(words) > 1:
+            used = 1 + _split_duration(words[1:])[1]
+        elif keyword == "until" and len(words) > 1:
+            used = 1 + split_when(words[1:], now=now, tz=tz)[1]
+        else:
+            used = split_when(words, now=now, tz=tz)[1]
+    except InputError:
+        return None
+    return " ".join(words[:used])
 
 
 def _split_duration(words: list[str]) -> tuple[timedelta, int]:
@@ -125,23 +189,6 @@ def _split_duration(words: list[str]) -> tuple[timedelta, int]:
         except InputError as err:
             errors.append(err)
     raise errors[-1]
-
-
-def _split_end(
-    words: list[str], start: datetime | None, now: datetime, tz: ZoneInfo
-) -> tuple[datetime, int]:
-    """Read `until <end>`; a bare clock time means its next occurrence after the start.
-
-    `tomorrow 9am until 17:00` must end tomorrow at 17:00, not today, so when the end read against
-    ``now`` is not after the start it is read again against the start.
-    """
-    end, used = split_when(words, now=now, tz=tz, field="end")
-    if start is None or end > start:
-        return end, used
-    end, used = split_when(words, now=start, tz=tz, field="end")
-    if end <= start:
-        raise InputError(Code.END_NOT_AFTER_START, field="end", typed=Quote(" ".join(words[:used])))
-    return end, used
 
 
 def _size_at(words: list[str]) -> tuple[str, int] | None:

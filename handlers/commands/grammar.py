@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.errors import InputError
 from bot.core.phrases import Code
-from bot.core.timeparse import parse_day
+from bot.core.timeparse import NEXT, parse_day
 from bot.core.units import parse_duration
 from handlers.commands.syntax import (
     Calendar,
@@ -64,15 +64,44 @@ def parse_list(args: list[str], now: datetime, tz: ZoneInfo) -> ListBookings:
 
 
 def parse_calendar(args: list[str], now: datetime, tz: ZoneInfo) -> Calendar:
-    """`calendar [gpu] [day|week]`: a word is a day if it reads as one, else the GPU."""
+    """`calendar [gpu] [day|week]`: a word is a day if it reads as one, else the GPU.
+
+    `next fri` is a day and `next week` the week from next Monday. A second GPU word that is
+    nearly a day (`calendar a100-1 tomorow`) is refused with the day it most likely meant.
+    """
     parts: dict[str, str] = {}
-    for word in (arg.lower() for arg in args):
-        kind = "week" if word == "week" else "day" if _is_day(word, now, tz) else "gpu"
-        if kind in parts:
+    for phrase in _calendar_phrases(args):
+        found = _calendar_part(phrase, now, tz)
+        if parts.keys() & found.keys():
+            for word in (parts.get("gpu"), found.get("gpu")):
+                _refuse_a_near_day(word, now, tz)
             raise InputError(Code.CALENDAR_USAGE, field="command")
-        parts[kind] = word
+        parts.update(found)
     day = parse_day(parts["day"], now=now, tz=tz) if "day" in parts else None
     return Calendar(parts.get("gpu"), day, "week" in parts)
+
+
+def _calendar_phrases(args: list[str]) -> list[str]:
+    """The words, lower-cased, with `next` joined to the word after it (`next fri`)."""
+    phrases: list[str] = []
+    for word in (arg.lower() for arg in args):
+        if phrases and phrases[-1] == NEXT:
+            phrases[-1] = f"{NEXT} {word}"
+        else:
+            phrases.append(word)
+    return phrases
+
+
+def _calendar_part(phrase: str, now: datetime, tz: ZoneInfo) -> dict[str, str]:
+    """What one phrase gives the calendar: a day, a week (`next week`: both), or the GPU."""
+    if phrase == "week":
+        return {"week": phrase}
+    if phrase == f"{NEXT} week":
+        return {"day": f"{NEXT} mon", "week": phrase}
+    if phrase.partition(" ")[0] == NEXT or _is_day(phrase, now, tz):
+        parse_day(phrase, now=now, tz=tz)  # `next` must name a weekday: its refusal says so
+        return {"day": phrase}
+    return {"gpu": phrase}
 
 
 def _is_day(word: str, now: datetime, tz: ZoneInfo) -> bool:
@@ -81,6 +110,16 @@ def _is_day(word: str, now: datetime, tz: ZoneInfo) -> bool:
     except InputError:
         return False
     return True
+
+
+def _refuse_a_near_day(word: str | None, now: datetime, tz: ZoneInfo) -> None:
+    """Refuse a word taken for a GPU that is nearly a day, with the day it meant."""
+    try:
+        if word is not None:
+            parse_day(word, now=now, tz=tz)
+    except InputError as err:
+        if err.code is Code.DAY_UNREADABLE_NEAR:
+            raise
 
 
 def parse_status(args: list[str], now: datetime, tz: ZoneInfo) -> Status:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.errors import InputError
 from bot.core.phrases import Code
+from bot.core.typos import nearest
 from handlers.blocks.common import Message
 from handlers.blocks.help import help_message
 from handlers.commands import admin_answers, admin_grammar, answers, grammar
@@ -279,7 +280,23 @@ def find_verb(words: list[str]) -> tuple[Verb, list[str]]:
     # Name what was not understood: a group's word (`admin`) with the words after it.
     group = lowered[0] in VERBS and (lowered[0],) not in _BY_WORDS
     typed = " ".join([lowered[0], *words[1:_LONGEST]]) if group else words[0]
+    suggestion = _nearest_verb(lowered)
+    if suggestion is not None:
+        raise InputError(
+            Code.UNKNOWN_COMMAND_NEAR, field="command", typed=typed, suggestion=suggestion
+        )
     raise InputError(Code.UNKNOWN_COMMAND, field="command", typed=typed)
+
+
+def _nearest_verb(lowered: list[str]) -> str | None:
+    """The subcommand a typo most likely meant (`bok` → `book`, `admin stat` → `admin stats`):
+    the first n words typed against the subcommands of n words, the longest match first."""
+    for count in range(min(_LONGEST, len(lowered)), 0, -1):
+        names = [" ".join(words) for words in _BY_WORDS if len(words) == count]
+        suggestion = nearest(" ".join(lowered[:count]), names)
+        if suggestion is not None:
+            return suggestion
+    return None
 
 
 def parse_command(text: str, *, now: datetime, tz: ZoneInfo) -> Command:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from bot.core.sentence import Sentence
+
 MAX_STATS_DAYS = 3650
 DEFAULT_AUDIT_ENTRIES = 20
 MAX_AUDIT_ENTRIES = 200
@@ -31,7 +33,8 @@ class Book(Command):
     ``gpu`` is ``None`` for `any` (auto-placement) or when missing. ``size_text`` stays text because
     `50%` only means something once the GPU is chosen. Exactly one of ``end``/``duration`` is set
     when the request is complete; ``missing`` names absent parts, in grammar order, from
-    ``("gpu", "size", "start", "duration", "task")``.
+    ``("gpu", "size", "start", "duration", "task")``. ``notes`` say how a wall time was read
+    when DST made it odd (it did not exist, or happened twice), for the confirmation to show.
     """
 
     gpu: str | None
@@ -41,6 +44,7 @@ class Book(Command):
     duration: timedelta | None
     task: str | None
     missing: tuple[str, ...] = ()
+    notes: tuple[Sentence, ...] = ()
 
 
 @dataclass(frozen=True)

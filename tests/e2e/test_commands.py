@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from bot.core.clock import FrozenClock
 from bot.core.errors import CapacityError, GpubookError
 from bot.core.vocabulary import BookingStatus
 from handlers import ids
@@ -58,6 +60,22 @@ async def test_times_read_in_utc_say_so_when_slack_gives_no_zone(bot: Bot) -> No
     assert "Times read in UTC" in dump(refused)
     # Answers that show no times in the user's zone need no such line.
     assert UTC_NOTE not in dump(await bot.command("status"))
+
+
+async def test_a_start_in_the_dst_gap_is_said_in_the_confirmation(
+    bot: Bot, clock: FrozenClock
+) -> None:
+    await bot.add_gpu()
+    bot.fake.set_user("UA", tz="Europe/Berlin")
+    clock.set(datetime(2026, 3, 27, 12, 0, tzinfo=UTC))  # Friday; Berlin skips 02:00 on Sunday
+    reply = await bot.command("book rtx-0 4GB sun 2:30 for 1h job")
+    assert reply.params["text"].startswith("Booked #1")
+    assert reply.params["blocks"][-1]["elements"][0]["text"] == (
+        "`02:30` does not exist on Sun 29 Mar 2026 in Europe/Berlin (the clocks go forward), "
+        "so it was read as 03:30 CEST."
+    )
+    [booking] = await bot.bookings()
+    assert booking.start == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("deps_options", [{"lookup_timeout": 0}])
