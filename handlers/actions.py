@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -92,6 +92,17 @@ def _booking_change(headline: str, change: BookingCall) -> Work:
         return request.confirm(booking, headline)
 
     return work
+
+
+async def _extend_offer(request: Request) -> Message:
+    """Extend by what a refused extension offered: the longest extension that fitted then."""
+    offer = _json_value(request.body)
+    try:
+        booking_id, by = int(offer["id"]), timedelta(seconds=int(offer["seconds"]))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise InputError(Code.BROKEN_BUTTON) from None
+    booking = await request.deps.service.extend(request.actor, booking_id, by)
+    return request.confirm(booking, f"Extended by {format_duration(by)}")
 
 
 def _slot(body: dict[str, Any]) -> tuple[str, int, datetime, datetime, str]:
@@ -187,6 +198,7 @@ BUTTONS = (
         _booking_change(f"Extended by {format_duration(ids.EXTEND_STEP)}", _extend),
         changes=True,
     ),
+    Button(ids.EXTEND_OFFER, _extend_offer, changes=True),
     Button(ids.RELEASE, _booking_change("Released", BookingService.release), changes=True),
     Button(ids.CANCEL, _booking_change("Cancelled", BookingService.cancel), changes=True),
     Button(ids.EDIT, _edit, opens_form=always),

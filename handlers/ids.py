@@ -14,6 +14,8 @@ EXTEND = "booking_extend"
 #: What the Extend button adds, and its label (on cards and in reminders alike).
 EXTEND_STEP = timedelta(hours=1)
 EXTEND_LABEL = f"Extend {EXTEND_STEP // timedelta(hours=1)} h"
+#: "Extend N" on a refused extension: the longest one that fits; value: JSON {"id", "seconds"}.
+EXTEND_OFFER = "extend_offer"
 RELEASE = "booking_release"
 CANCEL = "booking_cancel"
 EDIT = "booking_edit"

@@ -14,9 +14,15 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.core import capacity
-from bot.core.errors import CapacityError, NotFound, PermissionDenied, SuggestedSlot
+from bot.core.errors import (
+    CapacityError,
+    NotFound,
+    PermissionDenied,
+    SuggestedExtension,
+    SuggestedSlot,
+)
 from bot.core.phrases import Code
-from bot.core.sentence import Quote, Size, User, Window, say
+from bot.core.sentence import Quote, Size, Span, User, When, Window, say
 from bot.core.snapshots import (
     AuditInfo,
     BookingInfo,
@@ -293,6 +299,26 @@ def test_capacity_refusal_without_task_or_alternative() -> None:
     assert len(offered[0]["text"]["text"]) <= 75
 
 
+def test_refused_extension_offers_the_longest_that_fits_as_an_extend_button() -> None:
+    offer = SuggestedExtension(7, timedelta(hours=1, minutes=30), at(11, 30))
+    error = CapacityError(
+        Code.EXTEND_AT_MOST,
+        gpu_name="rtx-0",
+        capacity_mib=24 * GB,
+        peak_mib=20 * GB,
+        requested_mib=8 * GB,
+        suggestion=None,
+        extension=offer,
+        longest=Span(offer.by),
+        until=When(offer.end),
+    )
+    dicts = valid(refusals.refusal(error, task=None, now=T0))
+    [extend] = buttons(dicts)
+    assert (extend["action_id"], extend["text"]["text"]) == (ids.EXTEND_OFFER, "Extend 1h 30m")
+    assert json.loads(extend["value"]) == {"id": 7, "seconds": 5400}
+    assert "Extend *#7* by 1h 30m, until <!date^" in all_text(dicts)
+
+
 def test_slot_button_text_is_clipped_to_75_chars() -> None:
     long_name = "g" * 32
     button = refusals.slot_button(
@@ -311,6 +337,12 @@ def test_status_shows_every_gpu_with_bar_and_numbers() -> None:
     assert "*Free now*\n1 GB" in text
     assert f"<!date^{int(at(12).timestamp())}^" in text
     assert ESCAPED in text
+
+
+def test_a_full_gpu_shows_0_gb_free_in_the_unit_of_its_line() -> None:
+    full = status("rtx-0", 24)
+    assert "24/24 GB · 0 GB free" in reports.status_line(full, T0)
+    assert "*Free now*\n0 GB" in all_text(valid(reports.status_message([full], now=T0)))
 
 
 def test_status_with_300_gpus_is_compact_and_within_limits() -> None:
@@ -333,17 +365,17 @@ def _free(n_gpus: int, *, best: bool = True) -> FreeWindows:
         per_gpu.append((g, slot))
     slots = [s for _, s in per_gpu if s]
     first = min(slots, key=lambda s: s.start) if slots else None
-    return FreeWindows(20 * GB, timedelta(hours=4), per_gpu, first)
+    return FreeWindows(20 * GB, timedelta(hours=4), per_gpu, first, UNTIL)
 
 
-HORIZON = timedelta(days=30)
+UNTIL = T0 + timedelta(days=30)
 
 
 def test_free_offers_best_and_per_gpu_buttons() -> None:
-    dicts = valid(reports.free_message(_free(4), now=T0, horizon=HORIZON, task="train"))
+    dicts = valid(reports.free_message(_free(4), now=T0, task="train"))
     text = all_text(dicts)
     assert text.startswith("*20 GB for 4h*: soonest on `gpu-1`")
-    assert "nothing fits in the next 30d on `gpu-0`" in text.lower()
+    assert "Nothing fits before Wed 4 Feb 08:00 UTC on `gpu-0`, `gpu-3`." in text
     values = [json.loads(b["value"]) for b in buttons(dicts)]
     assert [v["gpu"] for v in values] == ["gpu-1", "gpu-1", "gpu-2"]
     assert values[0] == {
@@ -356,13 +388,26 @@ def test_free_offers_best_and_per_gpu_buttons() -> None:
 
 
 def test_free_with_nothing_anywhere() -> None:
-    dicts = valid(reports.free_message(_free(3, best=False), now=T0, horizon=timedelta(days=7)))
-    assert "nothing fits in the next 7d on any GPU" in all_text(dicts)
+    week = replace(_free(3, best=False), until=T0 + timedelta(days=7))
+    dicts = valid(reports.free_message(week, now=T0))
+    assert "Nothing fits on any GPU before Mon 12 Jan 08:00 UTC; ask for less" in all_text(dicts)
     assert buttons(dicts) == []
 
 
+def test_free_names_gpus_too_small_for_the_request_apart_from_full_ones() -> None:
+    small, full, big = gpu("rtx-0", 16, 1), gpu("rtx-1", 24, 2), gpu("a100-1", 80, 3)
+    slot = Slot(big.name, at(10), at(14), 20 * GB)
+    fw = FreeWindows(
+        20 * GB, timedelta(hours=4), [(small, None), (full, None), (big, slot)], slot, UNTIL
+    )
+    text = all_text(valid(reports.free_message(fw, now=T0)))
+    assert (
+        "Too small for 20 GB: `rtx-0`. Nothing fits before Wed 4 Feb 08:00 UTC on `rtx-1`." in text
+    )
+
+
 def test_free_with_300_gpus_within_limits() -> None:
-    dicts = valid(reports.free_message(_free(300), now=T0, horizon=HORIZON))
+    dicts = valid(reports.free_message(_free(300), now=T0))
     assert len(dicts) <= 50
     assert "more GPUs with a later window" in all_text(dicts)
 

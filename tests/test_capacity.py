@@ -21,6 +21,7 @@ from bot.core.capacity import (
     best_placement,
     earliest_fit,
     fits,
+    fits_until,
     peak,
     profile,
 )
@@ -216,6 +217,24 @@ def test_best_placement_matches_brute_force(data):
     else:
         start, spare, index = expected
         assert got == Placement(f"gpu{index}", t(start), t(start + d), spare)
+
+
+@PROPS
+@given(st.data())
+def test_fits_until_matches_brute_force(data):
+    capacity, spans = data.draw(loads())
+    s, e = data.draw(windows())
+    mib = data.draw(st.integers(0, capacity + 2))
+    h = held(spans)
+    expected = next((k for k in range(s, e) if h[k] + mib > capacity), e)
+    assert fits_until(spans, capacity, mib, t(s), t(e)) == t(expected)
+
+
+def test_fits_until_stops_where_a_booking_fills_the_card():
+    spans = [Span(at(11), at(12), 20 * GB)]
+    assert fits_until(spans, CARD, 8 * GB, at(10), at(13)) == at(11)
+    assert fits_until(spans, CARD, 4 * GB, at(10), at(13)) == at(13)
+    assert fits_until(spans, CARD, 8 * GB, at(11), at(13)) == at(11)  # nothing fits at all
 
 
 # ----------------------------------------------------------------------- acceptance scenarios

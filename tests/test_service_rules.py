@@ -298,7 +298,7 @@ async def test_extend_into_free_memory_and_refusal_into_a_full_window(rtx: Booki
     async with unchanged(rtx):
         with refused(CapacityError, "20 GB of 24 GB .* 4 GB free, 8 GB asked") as err:
             await rtx.extend(ALICE, mine.id, HOUR)
-    assert err.value.suggestion is not None
+    assert err.value.suggestion is None and err.value.extension is None  # full from 11:00
     assert (await rtx.get(ALICE, mine.id)).end == at(11)
 
 
@@ -471,8 +471,11 @@ async def test_free_breaks_ties_towards_the_tightest_fit(rtx: BookingService) ->
 
 
 async def test_free_when_nothing_fits(rtx: BookingService) -> None:
-    free = await rtx.free(BOB, "25GB", HOUR)
+    service = with_policy(rtx, search_horizon=timedelta(days=1))
+    await book(service, ALICE, "24GB", T0, at(10, day=7))
+    free = await service.free(BOB, "8GB", HOUR)
     assert free.best is None and [s for _, s in free.per_gpu] == [None]
+    assert free.until == T0 + timedelta(days=1)
 
 
 async def test_status_numbers_and_next_change(rtx: BookingService, clock: FrozenClock) -> None:
@@ -644,7 +647,8 @@ async def test_decimal_sizes_fill_the_card_exactly(rtx: BookingService) -> None:
     # Each rounds once to whole MiB (8294.4, 8089.6, 8192) and the three still sum to 24 GB.
     assert [b.memory_mib for b in booked] == [8294, 8090, 8192]
     async with unchanged(rtx):
-        with refused(CapacityError, "24 GB of 24 GB"):
+        # One unit in one sentence: 1 MiB would read "0 GB", so every size is in MiB.
+        with refused(CapacityError, "24576 MiB of 24576 MiB .* 0 MiB free, 1 MiB asked"):
             await book(rtx, BOB, 1, at(10), at(12))
 
 

@@ -125,7 +125,7 @@ async def test_1_one_booking_within_capacity_allowed_and_one_over_capacity_refus
     async with unchanged(rtx):
         with pytest.raises(CapacityError) as err:
             await book(rtx, BOB, "25GB", at(14), at(16))
-    assert "`rtx-0` has 24 GB in all; you asked for 25 GB" in said(err.value)
+    assert said(err.value) == "`rtx-0` has only 24 GB, and no GPU has more; you asked for 25 GB."
     assert (err.value.capacity_mib, err.value.requested_mib) == (24 * GB, 25 * GB)
     assert err.value.suggestion is None
 
@@ -133,6 +133,7 @@ async def test_1_one_booking_within_capacity_allowed_and_one_over_capacity_refus
     await rtx.add_gpu(Actor(ADMIN), "a100-1", "80GB")
     with pytest.raises(CapacityError) as err:
         await book(rtx, BOB, "25GB", at(14), at(16))
+    assert "`rtx-0` has only 24 GB; you asked for 25 GB." in said(err.value)
     assert "It fits on `a100-1`: 14:00–16:00 UTC." in said(err.value)
     assert err.value.alternative is not None and err.value.alternative.gpu_name == "a100-1"
 

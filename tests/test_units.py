@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.errors import InputError
-from bot.core.formats import format_duration, format_size
+from bot.core.formats import SizeUnit, format_duration, format_size, size_unit
 from bot.core.units import MAX_DURATION, MAX_MIB, parse_duration, parse_size
 from tests.conftest import said
 
@@ -105,7 +105,7 @@ def test_non_ascii_digits_are_refused() -> None:
 @pytest.mark.parametrize(
     ("mib", "text"),
     [
-        (0, "0 MiB"),
+        (0, "0 GB"),
         (512, "512 MiB"),
         (1023, "1023 MiB"),
         (1024, "1 GB"),
@@ -119,6 +119,23 @@ def test_non_ascii_digits_are_refused() -> None:
 )
 def test_format_size(mib: int, text: str) -> None:
     assert format_size(mib) == text
+
+
+@pytest.mark.parametrize(
+    ("mibs", "unit", "texts"),
+    [
+        ((0, 24576), SizeUnit.GB, ["0 GB", "24 GB"]),  # nothing free beside a card: "0 GB"
+        ((512, 24576), SizeUnit.GB, ["0.5 GB", "24 GB"]),
+        ((0, 512), SizeUnit.MIB, ["0 MiB", "512 MiB"]),  # all below a gigabyte
+        ((1, 24575, 24576), SizeUnit.MIB, ["1 MiB", "24575 MiB", "24576 MiB"]),  # 1 MiB ≠ 0 GB
+        ((), SizeUnit.GB, []),
+    ],
+)
+def test_sizes_shown_together_share_one_unit(
+    mibs: tuple[int, ...], unit: SizeUnit, texts: list[str]
+) -> None:
+    assert size_unit(*mibs) is unit
+    assert [format_size(mib, unit) for mib in mibs] == texts
 
 
 @given(st.integers(min_value=1, max_value=MAX_MIB // 1024))

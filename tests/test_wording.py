@@ -90,3 +90,24 @@ def test_a_refusal_carries_its_code_values_and_field() -> None:
     assert caught.value.sentences[0].data == {"unit": Quote("xb")}
     assert caught.value.field == "memory"
     assert str(caught.value) == render(caught.value.sentences, Surface())
+
+
+def test_the_sizes_of_one_sentence_share_one_unit() -> None:
+    def full(asked: int) -> str:
+        card = Size(24 * 1024)
+        window = Window(T0, T0 + timedelta(hours=2))
+        refusal = say(
+            Code.NOT_ENOUGH,
+            gpu=Quote("rtx-0"),
+            window=window,
+            held=card,
+            capacity=card,
+            peak=window,
+            free=Size(0),
+            asked=Size(asked),
+        )
+        return render(refusal, Surface(UTC, T0))
+
+    assert "24 GB of 24 GB already held" in full(1024) and "0 GB free, 1 GB asked" in full(1024)
+    # 1 MiB would read "0 GB": the whole sentence says MiB then, exactly.
+    assert "24576 MiB of 24576 MiB already held" in full(1) and "0 MiB free, 1 MiB asked" in full(1)

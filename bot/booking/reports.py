@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bot.booking import queries
 from bot.booking.base import ServiceBase
+from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import audit_info, booking_info, gpu_info
 from bot.core import capacity, rules
 from bot.core.actor import Actor
@@ -120,31 +121,37 @@ class Reports(ServiceBase):
         gpu: str | None = None,
         not_before: datetime | None = None,
     ) -> FreeWindows:
-        """The earliest window for ``memory`` over ``duration``, per GPU and overall."""
+        """The earliest window for ``memory`` over ``duration``, per GPU and overall.
+
+        Every window offered books as given: a length no booking may have is refused with the
+        sentence ``book`` gives, no window starts later than a booking may, and a request bigger
+        than every GPU is told so rather than searched for.
+        """
         if gpu is None:
             rules.refuse_percentage_without_gpu(memory)
         now = self.clock()
         start = max(not_before or now, now)
         if duration <= timedelta(0):
             raise InputError(Code.FREE_NOT_POSITIVE, field="duration")
+        rules.check_length(self.policy, start, start + duration)
+        until = rules.search_until(self.policy, start, now)
         async with self.db.read() as session:
-            gpus = (
-                [await queries.gpu(session, actor.team_id, gpu)]
-                if gpu
-                else await queries.gpus(session, actor.team_id)
-            )
-            if not gpus:
+            every = await queries.gpus(session, actor.team_id)
+            target = await queries.gpu(session, actor.team_id, gpu) if gpu else None
+            if not every:
                 raise NotFound(Code.NO_GPUS)
+            gpus = [target] if target else every
             mib_by_gpu = {g.id: rules.memory_mib(memory, g.capacity_mib) for g in gpus}
-            horizon = start + self.policy.search_horizon
+            asked = next(iter(mib_by_gpu.values()))  # one size: a % is only of one named GPU
+            refuse_if_too_big(every, asked, target)
             spans_by_gpu = await queries.spans(
-                session, [g.id for g in gpus], start, horizon + duration
+                session, [g.id for g in gpus], start, until + duration
             )
         per_gpu: list[tuple[GpuInfo, Slot | None]] = []
         ranked: list[tuple[tuple[datetime, int], Slot]] = []
         for g in gpus:
             mib, spans = mib_by_gpu[g.id], spans_by_gpu[g.id]
-            at = capacity.earliest_fit(spans, g.capacity_mib, mib, duration, start, horizon)
+            at = capacity.earliest_fit(spans, g.capacity_mib, mib, duration, start, until)
             slot = Slot(g.name, at, at + duration, mib) if at else None
             per_gpu.append((gpu_info(g), slot))
             if slot is not None:
@@ -153,7 +160,7 @@ class Reports(ServiceBase):
                 spare = g.capacity_mib - capacity.peak(spans, slot.start, slot.end).mib - mib
                 ranked.append(((slot.start, spare), slot))
         best = min(ranked, key=lambda r: r[0])[1] if ranked else None
-        return FreeWindows(next(iter(mib_by_gpu.values())), duration, per_gpu, best)
+        return FreeWindows(asked, duration, per_gpu, best, until)
 
     async def utilisation(self, actor: Actor, start: datetime, end: datetime) -> Utilisation:
         """GB·hours booked against GB·hours available, per GPU and per user, over ``[start, end)``.

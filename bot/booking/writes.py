@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.booking import queries, transitions
-from bot.booking.placement import Placement
+from bot.booking.placement import Offers, Placement
 from bot.booking.snapshots import booking_info
 from bot.core import rules
 from bot.core.actor import Actor
@@ -115,7 +115,12 @@ class BookingWrites(Placement):
                 if change.memory is None
                 else rules.memory_mib(change.memory, booking.gpu.capacity_mib)
             )
-            await self.check_fits(session, booking.gpu, mib, start, end, exclude=booking.id)
+            # An edit keeps its GPU, and a started booking keeps its start too: offer only what
+            # the edit could still change to.
+            offers = Offers.THIS_GPU if booking.status == BookingStatus.UPCOMING else Offers.NOTHING
+            await self.check_fits(
+                session, booking.gpu, mib, start, end, exclude=booking.id, offers=offers
+            )
             if change.task is not None:
                 booking.task = self._clean_task(change.task)
             if booking.status == BookingStatus.UPCOMING:
@@ -129,7 +134,8 @@ class BookingWrites(Placement):
             return booking_info(booking)
 
     async def extend(self, actor: Actor, booking_id: int, by: timedelta) -> BookingInfo:
-        """Push the end later by ``by``; past the start, within the extension limit. Memory must fit."""
+        """Push the end later by ``by``; past the start, within the extension limit. Memory must
+        fit; if it does not, the refusal offers the longest extension that does."""
         now = self.clock()
         if by <= timedelta(0):
             raise InputError(Code.EXTEND_NOT_POSITIVE, field="duration")
@@ -140,14 +146,7 @@ class BookingWrites(Placement):
             if booking.status == BookingStatus.ACTIVE:
                 self._check_extension(actor, booking, new_end)
             rules.check_length(self.policy, booking.start_at, new_end)
-            await self.check_fits(
-                session,
-                booking.gpu,
-                booking.memory_mib,
-                booking.end_at,
-                new_end,
-                exclude=booking.id,
-            )
+            await self.check_extension_fits(session, booking, new_end)
             old_end = booking.end_at
             booking.end_at, booking.updated_at = new_end, now
             if booking.status == BookingStatus.UPCOMING:

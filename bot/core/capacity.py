@@ -123,6 +123,22 @@ def fits(
     return peak(spans, start, end).mib + mib <= capacity_mib
 
 
+def fits_until(
+    spans: Iterable[Span], capacity_mib: int, mib: int, start: datetime, until: datetime
+) -> datetime:
+    """How long ``mib`` more MiB can be held from ``start`` on: the first instant in
+    ``[start, until)`` where it would exceed the card, or ``until`` when it never does.
+
+    ``start`` itself means nothing fits there. This is how far a booking ending at ``start``
+    could be extended.
+    """
+    _check_window(start, until)
+    for run_start, _run_end, used in _runs(spans, start, until):
+        if used + mib > capacity_mib:
+            return run_start
+    return until
+
+
 def earliest_fit(
     spans: Iterable[Span],
     capacity_mib: int,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.phrases import Code
@@ -78,11 +78,21 @@ class SuggestedSlot:
     memory_mib: int
 
 
+@dataclass(frozen=True)
+class SuggestedExtension:
+    """The longest extension of a booking that fits, extendable exactly as given."""
+
+    booking_id: int
+    by: timedelta
+    end: datetime
+
+
 class CapacityError(GpubookError):
-    """Not enough memory on the GPU for the window; carries the numbers and a suggestion.
+    """Not enough memory on the GPU for the window; carries the numbers and what would fit.
 
     ``suggestion`` is the earliest window on the same GPU; ``alternative`` is an earlier window on
-    another GPU when one exists (else ``None``).
+    another GPU when one exists (else ``None``); ``extension`` is, for a refused extension, the
+    longest one that fits. Each passes the booking rules, so it books (or extends) as given.
     """
 
     def __init__(
@@ -95,6 +105,7 @@ class CapacityError(GpubookError):
         requested_mib: int,
         suggestion: SuggestedSlot | None,
         alternative: SuggestedSlot | None = None,
+        extension: SuggestedExtension | None = None,
         field: str | None = "memory",
         also: Sequence[Sentence] = (),
         **data: Any,
@@ -106,3 +117,4 @@ class CapacityError(GpubookError):
         self.requested_mib = requested_mib
         self.suggestion = suggestion
         self.alternative = alternative
+        self.extension = extension

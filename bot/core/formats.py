@@ -6,21 +6,45 @@ so that rendering a sentence never depends on the code that raises refusals.
 
 from __future__ import annotations
 
+import enum
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
-def format_size(mib: int) -> str:
+class SizeUnit(enum.StrEnum):
+    """The unit sizes are shown in; sizes shown together share one (see :func:`size_unit`)."""
+
+    GB = "GB"
+    MIB = "MiB"
+
+
+def _tenths_of_gb(mib: int) -> int:
+    return int((Decimal(mib) * 10 / 1024).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def size_unit(*mibs: int) -> SizeUnit:
+    """The one unit for sizes read together (one sentence, one line): "0 GB free" beside "24 GB",
+    never "0 MiB". GB, unless every non-zero size is under a gigabyte or one would read "0 GB"
+    though it is not nothing; then MiB, exact.
+    """
+    shown = [mib for mib in mibs if mib]
+    if shown and (max(shown) < 1024 or any(_tenths_of_gb(mib) == 0 for mib in shown)):
+        return SizeUnit.MIB
+    return SizeUnit.GB
+
+
+def format_size(mib: int, unit: SizeUnit | None = None) -> str:
     """Show MiB the way users type them: "24 GB", "7.5 GB", or "512 MiB" below a gigabyte.
 
-    One decimal is enough to tell bookings apart in a message; exact figures live in the database.
+    ``unit`` is the unit of the sizes shown beside this one (:func:`size_unit`); alone, a size
+    picks its own. One decimal is enough to tell bookings apart in a message; exact figures live
+    in the database.
     """
-    if mib < 1024:
+    if (unit or size_unit(mib)) is SizeUnit.MIB:
         return f"{mib} MiB"
-    tenths = int((Decimal(mib) * 10 / 1024).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-    whole, fraction = divmod(tenths, 10)
+    whole, fraction = divmod(_tenths_of_gb(mib), 10)
     return f"{whole} GB" if fraction == 0 else f"{whole}.{fraction} GB"
 
 

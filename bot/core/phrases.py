@@ -95,7 +95,8 @@ class Code(enum.StrEnum):
     GPU_STILL_BOOKED = "gpu_still_booked"
     # capacity
     OVER_CARD = "over_card"
-    OVER_CARD_ELSEWHERE = "over_card_elsewhere"
+    OVER_LARGEST = "over_largest"
+    NO_GPU_BIG_ENOUGH = "no_gpu_big_enough"
     NOT_ENOUGH = "not_enough"
     EARLIEST_HERE = "earliest_here"
     SOONER_ELSEWHERE = "sooner_elsewhere"
@@ -104,6 +105,11 @@ class Code(enum.StrEnum):
     NO_GPU_FREE = "no_gpu_free"
     SOONEST_ANYWHERE = "soonest_anywhere"
     NOTHING_FITS_ANYWHERE = "nothing_fits_anywhere"
+    NOTHING_FITS_ON = "nothing_fits_on"
+    TOO_SMALL_FOR = "too_small_for"
+    EXTENSION_NOT_ENOUGH = "extension_not_enough"
+    EXTEND_AT_MOST = "extend_at_most"
+    EXTEND_NONE = "extend_none"
 
     # the Slack command grammar and forms
     UNKNOWN_COMMAND = "unknown_command"
@@ -224,16 +230,22 @@ WORDING: dict[Code, str] = {
     Code.GPU_SIZE_NOT_POSITIVE: "A GPU's memory must be positive, like [[24GB]].",
     Code.GPU_CANNOT_SHRINK: "{gpu} has bookings holding up to {held} at once; it can't shrink to {size}. Cancel or move them first.",
     Code.GPU_STILL_BOOKED: "{gpu} still has {count} upcoming or active booking(s). Wait until they end, or retire it with the cancel-future option ([[/admin gpu retire {name} cancel-future]]): running bookings end now, later ones are cancelled, and their owners are told.",
-    Code.OVER_CARD: "{gpu} has {capacity} in all; you asked for {asked}. Ask for at most {capacity}.",
-    Code.OVER_CARD_ELSEWHERE: "{gpu} has {capacity} in all; you asked for {asked}. Ask for at most {capacity} or use a bigger GPU.",
+    Code.OVER_CARD: "{gpu} has only {capacity}; you asked for {asked}.",
+    Code.OVER_LARGEST: "{gpu} has only {capacity}, and no GPU has more; you asked for {asked}.",
+    Code.NO_GPU_BIG_ENOUGH: "No GPU has {asked}: the largest is {gpu} with {capacity}.",
     Code.NOT_ENOUGH: "Not enough memory on {gpu} for {window}: {held} of {capacity} already held at the peak ({peak}), {free} free, {asked} asked.",
     Code.EARLIEST_HERE: "Earliest fit on {gpu}: {window}.",
     Code.SOONER_ELSEWHERE: "Sooner on {gpu}: {window}.",
     Code.FITS_ELSEWHERE: "It fits on {gpu}: {window}.",
-    Code.NOTHING_FITS: "Nothing fits in the next {horizon}.",
+    Code.NOTHING_FITS: "Nothing fits before {until}.",
     Code.NO_GPU_FREE: "No GPU has {asked} free for {window}.",
     Code.SOONEST_ANYWHERE: "The soonest window is on {gpu}, {window}.",
-    Code.NOTHING_FITS_ANYWHERE: "Nothing fits within the next {horizon}; ask for less memory or a shorter window.",
+    Code.NOTHING_FITS_ANYWHERE: "Nothing fits on any GPU before {until}; ask for less memory or a shorter window.",
+    Code.NOTHING_FITS_ON: "Nothing fits before {until} on {gpus}.",
+    Code.TOO_SMALL_FOR: "Too small for {asked}: {gpus}.",
+    Code.EXTENSION_NOT_ENOUGH: "Booking #{id} can't be extended by {by}; there is not enough memory on {gpu} for {window}: {held} of {capacity} already held at the peak ({peak}), {free} free, {asked} asked.",
+    Code.EXTEND_AT_MOST: "The longest extension that fits is {longest}, until {until}.",
+    Code.EXTEND_NONE: "No extension fits: the memory is taken right from its end ({end}).",
     Code.UNKNOWN_COMMAND: "I don't know [[/{typed}]]. Try [[/help]].",
     Code.UNKNOWN_COMMAND_NEAR: "I don't know [[/{typed}]]. Did you mean [[/{suggestion}]]? See [[/help]] for every command.",
     Code.BOOK_PERIOD_EXPECTED: "After the start, write [[for 3h]] or [[until 17:00]], then the task, like [[/book a100-1 20GB tomorrow 9:00 for 3h fine-tune]].",

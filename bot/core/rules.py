@@ -73,9 +73,20 @@ def check_length(policy: Policy, start: datetime, end: datetime) -> None:
         )
 
 
+def latest_start(policy: Policy, now: datetime) -> datetime:
+    """The latest start a new booking may have."""
+    return now + policy.max_advance
+
+
 def check_advance(policy: Policy, start: datetime, now: datetime) -> None:
-    if start - now > policy.max_advance:
+    if start > latest_start(policy, now):
         raise PolicyViolation(Code.TOO_FAR_AHEAD, field="start", limit=Span(policy.max_advance))
+
+
+def search_until(policy: Policy, not_before: datetime, now: datetime) -> datetime:
+    """The latest start worth offering for a request from ``not_before``: within the search
+    horizon, and never past what :func:`check_advance` allows — an offer must book as given."""
+    return min(not_before + policy.search_horizon, latest_start(policy, now))
 
 
 def check_extension(

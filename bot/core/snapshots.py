@@ -85,12 +85,17 @@ class Slot:
 
 @dataclass(frozen=True)
 class FreeWindows:
-    """Earliest windows for a request: per GPU (None where nothing fits) and the best overall."""
+    """Earliest windows for a request: per GPU (None where nothing fits) and the best overall.
+
+    ``until`` is the latest start searched: the search horizon, or the latest start a booking may
+    have, whichever comes first.
+    """
 
     memory_mib: int
     duration: timedelta
     per_gpu: list[tuple[GpuInfo, Slot | None]]
     best: Slot | None
+    until: datetime
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ Template markup (ours, not Slack's):
 
 - ``{key}`` — the value ``key``, rendered by the surface according to its type
   (the marks of :mod:`bot.core.sentence`, a nested sentence, a list of any of these, a number, or text);
+  the sizes of one sentence share one unit ("0 GB free" beside "24 GB", never "0 MiB");
 - ``[[20GB]]`` — a literal sample of what to type (code in Slack, bare in plain text);
 - ``[[/cancel {id}]]`` — a gpubook command to run; each surface names it its own way (the slash
   command in Slack, the ``gpubook`` command line in a terminal when it has that command).
@@ -18,12 +19,12 @@ Template markup (ours, not Slack's):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from bot.core.clock import system_clock
-from bot.core.formats import format_duration, format_size
+from bot.core.formats import SizeUnit, format_duration, format_size, size_unit
 from bot.core.phrases import WORDING
 from bot.core.sentence import Quote, Sentence, Size, Span, User, When, Window
 from bot.core.timefmt import format_time, format_window, zone_label, zoned_window
@@ -71,11 +72,21 @@ def render(sentences: Sentence | Iterable[Sentence], surface: Surface) -> str:
     parts = []
     for sentence in sentences:
         template = WORDING[sentence.code]
-        parts.append(_fill(template, sentence.data, surface))
+        unit = size_unit(*(size.mib for size in _sizes(sentence.data.values())))
+        parts.append(_fill(template, sentence.data, surface, unit))
     return " ".join(p for p in parts if p)
 
 
-def _fill(template: str, data: Mapping[str, Any], surface: Surface) -> str:
+def _sizes(values: Iterable[Any]) -> Iterator[Size]:
+    """The sizes one sentence shows (not those of sentences nested in it, which read alone)."""
+    for value in values:
+        if isinstance(value, Size):
+            yield value
+        elif isinstance(value, list | tuple):
+            yield from _sizes(value)
+
+
+def _fill(template: str, data: Mapping[str, Any], surface: Surface, unit: SizeUnit) -> str:
     out: list[str] = []
     pos = 0
     for match in _MARK.finditer(template):
@@ -83,7 +94,7 @@ def _fill(template: str, data: Mapping[str, Any], surface: Surface) -> str:
         pos = match.end()
         literal, key = match.group(1), match.group(2)
         if key is not None:
-            out.append(_value(data[key], surface))
+            out.append(_value(data[key], surface, unit))
         elif literal.startswith("/"):
             words = re.sub(r"\{(\w+)\}", lambda m: str(data[m.group(1)]), literal[1:])
             out.append(surface.command(words))
@@ -93,7 +104,7 @@ def _fill(template: str, data: Mapping[str, Any], surface: Surface) -> str:
     return "".join(out)
 
 
-def _value(value: Any, surface: Surface) -> str:
+def _value(value: Any, surface: Surface, unit: SizeUnit) -> str:
     if isinstance(value, Sentence):
         return render(value, surface)
     if isinstance(value, Quote):
@@ -105,7 +116,7 @@ def _value(value: Any, surface: Surface) -> str:
     if isinstance(value, Window):
         return surface.window(value.start, value.end, zone=value.zone)
     if isinstance(value, Size):
-        return format_size(value.mib)
+        return format_size(value.mib, unit)
     if isinstance(value, Span):
         return format_duration(value.length) if value.length else "nothing"
     if isinstance(value, bool):
@@ -113,7 +124,7 @@ def _value(value: Any, surface: Surface) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, list | tuple):
-        return ", ".join(_value(v, surface) for v in value)
+        return ", ".join(_value(v, surface, unit) for v in value)
     if value is None:
         return ""
     return surface.text(str(value))

@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.core.formats import format_size
+from bot.core.formats import SizeUnit, format_size, size_unit
 from bot.core.timefmt import format_time, format_window
 
 #: Slack's limit on a section's text.
@@ -165,12 +165,9 @@ def bar(used_mib: int, capacity_mib: int, width: int = BAR_WIDTH) -> str:
     return FULL * filled + EMPTY * (width - filled)
 
 
-def usage(used_mib: int, capacity_mib: int) -> str:
-    """``23/24 GB`` style numbers beside a bar."""
-    used, total = format_size(used_mib), format_size(capacity_mib)
-    if used_mib == 0:
-        return f"0/{total}"
-    unit = total.split(" ")[-1]
-    if used.endswith(f" {unit}"):
-        return f"{used.removesuffix(' ' + unit)}/{total}"
-    return f"{used} / {total}"
+def usage(used_mib: int, capacity_mib: int, unit: SizeUnit | None = None) -> str:
+    """``23/24 GB`` style numbers beside a bar, in one unit (``unit``: that of the line's other
+    sizes; by default the one these two share)."""
+    unit = unit or size_unit(used_mib, capacity_mib)
+    used = format_size(used_mib, unit).removesuffix(f" {unit}")
+    return f"{used}/{format_size(capacity_mib, unit)}"

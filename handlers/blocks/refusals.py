@@ -1,22 +1,23 @@
 """Refusals, and the "Book this window" buttons offered with them and with free windows.
 
 A capacity refusal offers the earliest and a sooner window, each as a Book button carrying
-everything needed to book it as offered (:func:`slot_value`). Slack rejects a block whose buttons
-repeat an ``action_id``, so each Book button is the accessory of a section of its own.
+everything needed to book it as offered (:func:`slot_value`); a refused extension offers the
+longest extension that fits, as an Extend button. Slack rejects a block whose buttons repeat an
+``action_id``, so each button is the accessory of a section of its own.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from slack_sdk.models.blocks import Block, ButtonElement, SectionBlock
 
-from bot.core.errors import CapacityError, GpubookError, SuggestedSlot
-from bot.core.formats import format_size
+from bot.core.errors import CapacityError, GpubookError, SuggestedExtension, SuggestedSlot
+from bot.core.formats import format_duration, format_size
 from bot.core.timefmt import zoned_window
 from handlers import ids
-from handlers.blocks.common import button, clip, escape, section, slack_window
+from handlers.blocks.common import button, clip, escape, section, slack_date, slack_window
 from handlers.wording import SlackText
 
 #: Task text carried in a Book button's JSON value (the service caps tasks at 200 anyway).
@@ -66,14 +67,31 @@ def _offer(
     return section(text, accessory=accessory)
 
 
+def extension_value(offer: SuggestedExtension) -> str:
+    """The JSON an "Extend N" button carries: the booking and the whole seconds to add."""
+    return json.dumps({"id": offer.booking_id, "seconds": offer.by // timedelta(seconds=1)})
+
+
+def _extension_offer(offer: SuggestedExtension, now: datetime) -> SectionBlock:
+    length = format_duration(offer.by)
+    accessory = button(
+        f"Extend {length}", ids.EXTEND_OFFER, extension_value(offer), style="primary"
+    )
+    text = f"Extend *#{offer.booking_id}* by {length}, until {slack_date(offer.end, now=now)}"
+    return section(text, accessory=accessory)
+
+
 def refusal(
     error: GpubookError, *, task: str | None, now: datetime, tz: tzinfo = UTC
 ) -> list[Block]:
-    """The service's sentence, and for a capacity refusal one Book button per offered window."""
+    """The service's sentence, and for a capacity refusal one button per offer: Book for a
+    window, Extend for the longest extension that fits."""
     blocks: list[Block] = [section(f":x: {error.render(SlackText(tz, now))}")]
     if isinstance(error, CapacityError):
         if error.suggestion is not None:
             blocks.append(_offer("Earliest on", error.suggestion, task, now, tz))
         if error.alternative is not None:
             blocks.append(_offer("Sooner on", error.alternative, task, now, tz))
+        if error.extension is not None:
+            blocks.append(_extension_offer(error.extension, now))
     return blocks

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from slack_sdk.models.blocks import Block, DividerBlock, MarkdownTextObject, SectionBlock
 
-from bot.core.formats import format_duration, format_size
+from bot.core.formats import format_duration, format_size, size_unit
 from bot.core.phrases import Code
-from bot.core.sentence import say
+from bot.core.sentence import Quote, Size, When, say
 from bot.core.snapshots import AuditInfo, FreeWindows, GpuStatus, Utilisation
 from handlers.blocks.common import (
     MAX_MESSAGE_BLOCKS,
@@ -56,13 +56,14 @@ def _gpu_title(s: GpuStatus) -> str:
 
 def _status_section(s: GpuStatus, now: datetime) -> SectionBlock:
     cap = s.gpu.capacity_mib
+    unit = size_unit(s.used_mib, cap, s.free_mib)
     return SectionBlock(
         text=MarkdownTextObject(text=_gpu_title(s)),
         fields=[
             MarkdownTextObject(
-                text=f"*Held now*\n`{bar(s.used_mib, cap)}` {usage(s.used_mib, cap)}"
+                text=f"*Held now*\n`{bar(s.used_mib, cap)}` {usage(s.used_mib, cap, unit)}"
             ),
-            MarkdownTextObject(text=f"*Free now*\n{format_size(s.free_mib)}"),
+            MarkdownTextObject(text=f"*Free now*\n{format_size(s.free_mib, unit)}"),
             MarkdownTextObject(text=f"*Next change*\n{_next_change(s, now)}"),
             MarkdownTextObject(text=f"*Active bookings*\n{s.active_bookings}"),
         ],
@@ -72,9 +73,10 @@ def _status_section(s: GpuStatus, now: datetime) -> SectionBlock:
 def status_line(s: GpuStatus, now: datetime) -> str:
     """One GPU on one line, for long lists (status with many GPUs, the App Home)."""
     cap = s.gpu.capacity_mib
+    unit = size_unit(s.used_mib, cap, s.free_mib)
     return (
-        f"`{escape(s.gpu.name)}` `{bar(s.used_mib, cap)}` {usage(s.used_mib, cap)} · "
-        f"{format_size(s.free_mib)} free · next change {_next_change(s, now)}"
+        f"`{escape(s.gpu.name)}` `{bar(s.used_mib, cap)}` {usage(s.used_mib, cap, unit)} · "
+        f"{format_size(s.free_mib, unit)} free · next change {_next_change(s, now)}"
     )
 
 
@@ -93,26 +95,19 @@ def status_message(statuses: list[GpuStatus], *, now: datetime) -> list[Block]:
 
 
 def free_message(
-    fw: FreeWindows,
-    *,
-    now: datetime,
-    horizon: timedelta,
-    task: str | None = None,
-    tz: tzinfo = UTC,
+    fw: FreeWindows, *, now: datetime, task: str | None = None, tz: tzinfo = UTC
 ) -> list[Block]:
     """Where and when ``fw.memory_mib`` is free for ``fw.duration``: soonest first, with Book buttons.
 
-    ``horizon`` is how far ahead the service searched (its policy), named when nothing fits.
-
-    Each Book button sits in a section of its own (an accessory), since one block may not repeat
-    the ``book_slot`` action id.
+    A GPU without a window is named as too small for the request, or as full until ``fw.until``
+    (the latest start searched). Each Book button sits in a section of its own (an accessory),
+    since one block may not repeat the ``book_slot`` action id.
     """
     want = f"*{format_size(fw.memory_mib)} for {format_duration(fw.duration)}*"
-    nowhere = f"nothing fits in the next {format_duration(horizon)}"
+    until = When(fw.until)
     if fw.best is None:
-        blocks: list[Block] = [
-            section(f"{want}: {nowhere} on any GPU. Ask for less memory or a shorter window.")
-        ]
+        nowhere = mrkdwn(say(Code.NOTHING_FITS_ANYWHERE, until=until), tz, now)
+        blocks: list[Block] = [section(f"{want}: {nowhere}")]
     else:
         best = fw.best
         blocks = [
@@ -141,10 +136,13 @@ def free_message(
         )
     if len(fitting) > room:
         blocks.append(context(f"…and {len(fitting) - room} more GPUs with a later window."))
-    never = [g.name for g, s in fw.per_gpu if s is None]
-    if never and fw.best is not None:
-        names = ", ".join(f"`{escape(n)}`" for n in never)
-        blocks.append(context(clip(f"{nowhere.capitalize()} on {names}", MAX_SECTION_TEXT)))
+    small = [Quote(g.name) for g, s in fw.per_gpu if s is None and g.capacity_mib < fw.memory_mib]
+    full = [Quote(g.name) for g, s in fw.per_gpu if s is None and g.capacity_mib >= fw.memory_mib]
+    notes = [say(Code.TOO_SMALL_FOR, asked=Size(fw.memory_mib), gpus=small)] if small else []
+    if full and fw.best is not None:
+        notes.append(say(Code.NOTHING_FITS_ON, until=until, gpus=full))
+    if notes:
+        blocks.append(context(clip(mrkdwn(notes, tz, now), MAX_SECTION_TEXT)))
     return blocks
 
 

@@ -117,10 +117,6 @@ async def status(request: Request, cmd: Status) -> Message:
 
 async def free(request: Request, cmd: Free) -> Message:
     duration = cmd.duration or request.deps.free_duration
-    service = request.deps.service
-    windows = await service.free(request.actor, cmd.size_text, duration)
+    windows = await request.deps.service.free(request.actor, cmd.size_text, duration)
     text = f"Where {format_size(windows.memory_mib)} is free for {format_duration(duration)}"
-    horizon = service.policy.search_horizon
-    return Message(
-        text, free_message(windows, now=request.now, horizon=horizon, tz=request.actor.tz)
-    )
+    return Message(text, free_message(windows, now=request.now, tz=request.actor.tz))

@@ -78,6 +78,24 @@ async def test_book_button_on_a_refusal_books_the_offered_window(bot: Bot) -> No
     assert [(b.start, b.end, b.memory_mib) for b in mine] == [(at(12), at(14), 8192)]
 
 
+async def test_a_refused_extension_offers_the_longest_that_fits_as_a_working_button(
+    bot: Bot,
+) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 20GB 11:00 for 1h big", user="UB")
+    await bot.command("book rtx-0 8GB 09:00 for 1h mine", user="UA")
+    refusal = await bot.command("extend 2 3h", user="UA")
+    assert "Booking #2 can't be extended by 3h" in refusal.params["text"]
+    assert "The longest extension that fits is 1h" in refusal.params["text"]
+    assert buttons(refusal, ids.BOOK_SLOT) == []  # an extension is not a new booking
+    [offer] = buttons(refusal, ids.EXTEND_OFFER)
+    assert offer["text"]["text"] == "Extend 1h"
+    reply = await bot.click(ids.EXTEND_OFFER, offer["value"], user="UA")
+    assert "Extended by 1h #2" in reply.params["text"]
+    mine = [b for b in await bot.bookings() if b.user_id == "UA"]
+    assert [(b.start, b.end) for b in mine] == [(at(9), at(11))]
+
+
 async def test_book_button_without_a_task_opens_the_form(bot: Bot) -> None:
     await bot.add_gpu()
     free = await bot.command("free 8GB for 2h")
@@ -127,6 +145,7 @@ async def test_broken_button_values_are_refused_politely(bot: Bot) -> None:
     await bot.add_gpu()
     for action_id, value in (
         (ids.EXTEND, "abc"),
+        (ids.EXTEND_OFFER, '{"id": 1}'),
         (ids.BOOK_SLOT, "{not json"),
         (ids.CALENDAR_NAV, "[]"),
     ):

@@ -195,6 +195,17 @@ async def test_free_with_and_without_duration(bot: Bot) -> None:
     assert "10 GB for 1h" in dump(default)
 
 
+async def test_free_refuses_what_book_would_and_names_the_largest_gpu(bot: Bot) -> None:
+    await bot.add_gpu()
+    booking = await bot.command("book rtx-0 10GB now for 9d long")
+    free = await bot.command("free 10GB for 9d")
+    assert "Bookings last at most 7d; this one is 9d" in free.params["text"]
+    assert free.params["text"] == booking.params["text"]
+    too_big = await bot.command("free 40GB for 4h")
+    assert too_big.params["text"] == "No GPU has 40 GB: the largest is `rtx-0` with 24 GB."
+    assert "book_slot" not in dump(too_big)
+
+
 async def test_help_shows_admin_forms_to_admins_only(bot: Bot) -> None:
     user = await bot.command("help", user="UA")
     assert "/gpubook book" in dump(user) and "admin gpu add" not in dump(user)
