@@ -368,7 +368,7 @@ def test_unusable_database_exits_1(gpubook, monkeypatch, clean_env):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{clean_env / 'missing' / 'x.db'}")
     result = gpubook("gpu", "list")
     assert result.code == 1
-    assert result.err.startswith("gpubook: the database at sqlite:///")
+    assert result.err.startswith("gpubook: The database at sqlite:///")
     assert "unable to open database file" in result.err
 
 

@@ -12,6 +12,7 @@ from datetime import UTC
 from typing import Any, TextIO
 
 from bot.booking import BookingService
+from bot.cli.files import writing
 from bot.cli.registry import EXIT_OK, Subparsers, add_command, admin_actor, service_command
 from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import BookingStatus
@@ -65,9 +66,10 @@ def export_row(booking: BookingInfo) -> dict[str, Any]:
 
 @contextmanager
 def _output(path: str | None) -> Iterator[TextIO]:
-    """The file to write (``newline=""`` as the csv module requires), or stdout."""
+    """The file to write (``newline=""`` as the csv module requires), or stdout; a file that
+    cannot be written is named in the refusal (a closed stdout is ``bot.cli.main``'s business)."""
     if path is None:
         yield sys.stdout
         return
-    with open(path, "w", encoding="utf-8", newline="") as out:
+    with writing(path), open(path, "w", encoding="utf-8", newline="") as out:
         yield out

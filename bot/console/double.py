@@ -17,6 +17,7 @@ from typing import Any
 from bot.console.slack_model import Message, Shown, SlackUser, ViewShown
 from bot.console.slack_requests import SlackIdentity, message_payload
 from bot.console.slackapi import SlackWebAPI
+from bot.core.slack_ids import is_user_id
 
 BOT_USER_ID = "UGPUBOOK"
 BOT_ID = "BGPUBOOK"
@@ -24,7 +25,6 @@ APP_ID = "AGPUBOOK"
 #: The channel the console posts commands from and announcements go to, unless configured.
 CONSOLE_CHANNEL = "CGPUBOOK"
 CONSOLE_CHANNEL_NAME = "gpu-bookings"
-_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 def user_id_for(name: str) -> str:
@@ -33,7 +33,7 @@ def user_id_for(name: str) -> str:
     Ids must look like Slack's (``U…``): the bot's sentences keep only such ``<@…>`` mentions.
     """
     text = name.strip().lstrip("@")
-    if _SLACK_ID.match(text):
+    if is_user_id(text):
         return text
     return "U" + (re.sub(r"[^A-Z0-9]", "", text.upper()) or "ANON")
 

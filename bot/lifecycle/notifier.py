@@ -43,6 +43,7 @@ from sqlalchemy.orm import joinedload
 
 from bot.booking.snapshots import booking_info
 from bot.core.clock import Clock
+from bot.core.slack_ids import is_user_id
 from bot.core.snapshots import Notice
 from bot.core.vocabulary import THREADED_KINDS, BookingStatus, NoticeKind
 from storage.db import Database
@@ -80,7 +81,7 @@ def default_worker_id() -> str:
 
 def is_dm(destination: str) -> bool:
     """Rows for DMs carry the user id; Slack posts to a user id in the app's DM with them."""
-    return destination[:1] in ("U", "W")
+    return is_user_id(destination)
 
 
 def retry_delay(attempts: int) -> timedelta:

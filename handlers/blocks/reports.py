@@ -7,7 +7,6 @@ characters per section): many GPUs become one line each, long lists end in "…a
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -17,6 +16,7 @@ from slack_sdk.models.blocks import Block, DividerBlock, MarkdownTextObject, Sec
 from bot.core.formats import format_duration, format_size
 from bot.core.phrases import Code
 from bot.core.sentence import say
+from bot.core.slack_ids import is_user_id
 from bot.core.snapshots import AuditInfo, FreeWindows, GpuStatus, Utilisation
 from handlers.blocks.common import (
     MAX_MESSAGE_BLOCKS,
@@ -39,7 +39,6 @@ from handlers.wording import mrkdwn
 MAX_DETAILED_GPUS = 20
 #: What a listing says when a workspace has no GPU to book.
 NO_GPUS_TEXT = mrkdwn(say(Code.NO_GPUS))
-_USER_ID = re.compile(r"[UW][A-Z0-9]+")
 
 
 # --------------------------------------------------------------------------- status & free
@@ -205,7 +204,7 @@ AUDIT_DETAILS_CHARS = 300
 
 def _who(user_id: str) -> str:
     """A mention for Slack user ids; anything else (the CLI's ``cli``) as escaped code."""
-    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else f"`{escape(user_id)}`"
+    return f"<@{user_id}>" if is_user_id(user_id) else f"`{escape(user_id)}`"
 
 
 def _audit_line(e: AuditInfo, now: datetime) -> str:
