@@ -62,7 +62,8 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     (
         "GPUBOOK_CHANNEL",
         "(none)",
-        "Channel id for notifications when neither the GPU nor the workspace sets one.",
+        "Channel id for notifications when neither the GPU nor the workspace sets one; the bot's "
+        "is used when it posts, so bookings made from the command line are announced there too.",
     ),
     (
         "GPUBOOK_ADMINS",
