@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bot.booking import BookingService
@@ -26,7 +26,7 @@ def add_export(commands: Subparsers) -> None:
         commands,
         "export",
         "Export every booking of the workspace (all statuses, all GPUs); "
-        "times are ISO 8601 in UTC with a +00:00 offset.",
+        "times are ISO 8601 in UTC to the second, with a +00:00 offset.",
         service_command(_export),
     )
     export.add_argument("--format", choices=("json", "csv"), required=True)
@@ -58,10 +58,19 @@ def export_row(booking: BookingInfo) -> dict[str, Any]:
         "user": booking.user_id,
         "task": booking.task,
         "memory_mib": booking.memory_mib,
-        "start": booking.start.astimezone(UTC).isoformat(),
-        "end": booking.end.astimezone(UTC).isoformat(),
+        "start": export_time(booking.start),
+        "end": export_time(booking.end),
         "status": booking.status.value,
     }
+
+
+def export_time(at: datetime) -> str:
+    """Every exported instant reads alike: UTC, to the second, ``2026-11-30T08:00:00+00:00``.
+
+    Instants a person typed are whole minutes, but "now" (a start, a release's end) carries
+    microseconds; shown as they are, one column would read differently from the other.
+    """
+    return at.astimezone(UTC).isoformat(timespec="seconds")
 
 
 @contextmanager
