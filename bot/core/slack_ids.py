@@ -22,6 +22,8 @@ _USER_ID = re.compile(_USER)
 _CHANNEL_ID = re.compile(_CHANNEL)
 _USER_MENTION = re.compile(rf"<@({_USER})(?:\|[^<>]*)?>")
 _CHANNEL_MENTION = re.compile(rf"<#({_CHANNEL})(?:\|[^<>]*)?>")
+#: A user or channel mention as Slack writes it in text (a regular expression, no groups).
+MENTION = rf"<@{_USER}(?:\|[^<>]*)?>|<#{_CHANNEL}(?:\|[^<>]*)?>"
 
 
 def is_user_id(text: str) -> bool:

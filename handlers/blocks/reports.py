@@ -31,6 +31,7 @@ from handlers.blocks.common import (
     slack_date,
     slack_window,
     usage,
+    your_zone,
 )
 from handlers.blocks.refusals import slot_button
 from handlers.wording import mrkdwn
@@ -77,7 +78,7 @@ def status_line(s: GpuStatus, now: datetime) -> str:
     )
 
 
-def status_message(statuses: list[GpuStatus], *, now: datetime) -> list[Block]:
+def status_message(statuses: list[GpuStatus], *, now: datetime, tz: tzinfo = UTC) -> list[Block]:
     """Every GPU's memory held right now: a section each, or compact lines when there are many."""
     blocks: list[Block] = [header("GPUs now")]
     if not statuses:
@@ -87,7 +88,7 @@ def status_message(statuses: list[GpuStatus], *, now: datetime) -> list[Block]:
     else:
         lines = [status_line(s, now) for s in statuses]
         blocks.extend(pack_lines(lines, max_blocks=MAX_MESSAGE_BLOCKS - 2))
-    blocks.append(context("Times are shown in your own time zone."))
+    blocks.append(context(f"Times are shown in {your_zone(tz)}."))
     return blocks
 
 
@@ -224,12 +225,12 @@ def _audit_line(e: AuditInfo, now: datetime) -> str:
     )
 
 
-def audit_message(entries: Sequence[AuditInfo], *, now: datetime) -> list[Block]:
+def audit_message(entries: Sequence[AuditInfo], *, now: datetime, tz: tzinfo = UTC) -> list[Block]:
     """The latest audit entries, newest first, one line each: when, who, what, on what, details."""
     blocks: list[Block] = [header("Audit log")]
     if not entries:
         return [*blocks, section("Nothing has been changed yet.")]
     lines = [_audit_line(e, now) for e in entries]
     blocks.extend(pack_lines(lines, max_blocks=MAX_MESSAGE_BLOCKS - 2))
-    blocks.append(context("Newest first; times in your own time zone."))
+    blocks.append(context(f"Newest first; times in {your_zone(tz)}."))
     return blocks
