@@ -32,6 +32,7 @@ async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None
         week_usage_mib_s=week.booked_mib_s,
         now=now,
         is_admin=service.is_admin(actor),
+        tz=actor.tz,
     )
     await client.views_publish(user_id=actor.user_id, view=view)
 

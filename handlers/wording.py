@@ -7,16 +7,14 @@ escape every value, since sentences quote what users typed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
 
 from bot.core.sentence import Sentence
+from bot.core.slack_ids import is_user_id
 from bot.core.wording import Surface, render
 from handlers.blocks.common import escape
 from handlers.commands import COMMAND
-
-_USER_ID = re.compile(r"[UW][A-Z0-9]+")
 
 
 class SlackText(Surface):
@@ -33,7 +31,7 @@ class SlackText(Surface):
 
     def user(self, user_id: str) -> str:
         # Only a real Slack id becomes a mention; "cli" (the operator's command line) stays text.
-        return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else f"@{escape(user_id)}"
+        return f"<@{user_id}>" if is_user_id(user_id) else f"@{escape(user_id)}"
 
 
 class FormText(Surface):

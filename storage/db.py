@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -92,6 +93,20 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+class DatabaseUnusable(Exception):
+    """The database could not be used: ``url`` (its password hidden) and ``reason``, the
+    driver's own words. The first contact raises it for whatever the driver raised (connection
+    refused, no such database, a file that is not a database), so callers blame the database
+    and not whatever they were doing around it."""
+
+    def __init__(self, url: str, error: BaseException) -> None:
+        parsed = make_url(url)  # shown without the driver, as operators write it
+        parsed = parsed.set(drivername=parsed.get_backend_name())
+        self.url = parsed.render_as_string(hide_password=True)
+        self.reason = str(error.orig if isinstance(error, DBAPIError) and error.orig else error)
+        super().__init__(f"the database at {self.url} failed: {self.reason}")
+
+
 class Database:
     """An engine and the two kinds of transaction the service uses."""
 
@@ -141,7 +156,8 @@ class Database:
         Safe while the bot runs (it copies a consistent snapshot, pages written meanwhile are
         recopied), unlike copying the file, which can catch a half-written WAL. PostgreSQL has
         ``pg_dump`` for this, so it raises ``ValueError`` there. An existing ``target`` is never
-        overwritten (``FileExistsError``).
+        overwritten (``FileExistsError``); a target that cannot be created raises its
+        ``OSError``.
         """
         if self.backend != "sqlite":
             raise ValueError("backups of PostgreSQL are pg_dump's job: pg_dump DATABASE > FILE")
@@ -155,7 +171,14 @@ class Database:
 
 
 def _sqlite_backup(source: Path, target: Path) -> None:
-    if target.exists():
-        raise FileExistsError(target)
-    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
+    """Create ``target`` first, exclusively: it is never overwritten (not even by a race), and a
+    missing folder or a permission fails with the ``OSError`` that names the file, where
+    SQLite would only say "unable to open database file". A failed copy leaves no file."""
+    with open(target, "xb"):
+        pass
+    try:
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+            src.backup(dst)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise

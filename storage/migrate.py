@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from storage.db import Database
+from storage.db import Database, DatabaseUnusable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -30,12 +30,18 @@ async def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision`` inside one transaction on ``db``'s own engine.
 
     Several replicas may start together: on PostgreSQL an advisory lock makes them take turns,
-    on SQLite the write transaction's ``BEGIN IMMEDIATE`` does the same.
+    on SQLite the write transaction's ``BEGIN IMMEDIATE`` does the same. Every process touches
+    the database here first, so any failure is raised as :class:`DatabaseUnusable`.
     """
-    async with db.engine.begin() as conn:
-        if db.backend == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK_KEY})
-        await conn.run_sync(_upgrade_on, revision)
+    try:
+        async with db.engine.begin() as conn:
+            if db.backend == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK_KEY}
+                )
+            await conn.run_sync(_upgrade_on, revision)
+    except Exception as error:  # whatever the driver raises: asyncpg's, sqlite3's, an OSError
+        raise DatabaseUnusable(db.url, error) from error
 
 
 def _upgrade_on(connection: Connection, revision: str) -> None:

@@ -112,6 +112,12 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+#: A notification's channel when neither its GPU nor its workspace names one: the default channel
+#: of the process that posts it (``GPUBOOK_CHANNEL`` of the bot), looked up when it is posted, so
+#: a booking made from the command line is announced where the bot's own bookings are.
+DEFAULT_CHANNEL = ""
+
+
 class Notification(Base):
     """The outbox: a Slack message owed, written in the same transaction as the change it reports.
 
@@ -128,7 +134,7 @@ class Notification(Base):
     #: A :class:`~bot.core.vocabulary.NoticeKind` value.
     kind: Mapped[str] = mapped_column(String(16))
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
-    #: A channel id, or a user id for a direct message.
+    #: A channel id, a user id for a direct message, or :data:`DEFAULT_CHANNEL`.
     channel: Mapped[str] = mapped_column(String(32))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]

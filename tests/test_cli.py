@@ -6,6 +6,7 @@ test runs the installed console script to prove the entry point itself works.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -19,12 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.booking import DEFAULT_TEAM
+from bot.booking import DEFAULT_TEAM, Actor, BookingService, ServiceConfig
 from bot.cli.main import main
 from bot.core.clock import FrozenClock
 from bot.core.errors import InputError
 from bot.core.policy import Policy
 from bot.runtime.config import SETTINGS_DOC, Settings
+from storage.db import Database
+from storage.migrate import upgrade
 
 #: Monday 30 November 2026, 08:00 UTC: "now" for the in-process commands.
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -405,7 +408,7 @@ def test_unusable_database_exits_1(gpubook, monkeypatch, clean_env):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{clean_env / 'missing' / 'x.db'}")
     result = gpubook("gpu", "list")
     assert result.code == 1
-    assert result.err.startswith("gpubook: the database at sqlite:///")
+    assert result.err.startswith("gpubook: The database at sqlite:///")
     assert "unable to open database file" in result.err
 
 
@@ -584,3 +587,29 @@ def test_nothing_the_cli_prints_carries_slack_syntax(gpubook):
     ]
     shown = "".join(r.out + r.err for r in outputs)
     assert [s for s in SLACK_SYNTAX if s in shown] == [], shown
+
+
+def test_export_gives_every_time_to_the_second_in_both_formats(gpubook, clean_env):
+    """Bookings made in Slack start "now" and are released "now", to the microsecond."""
+    url = f"sqlite:///{clean_env / 'cli.db'}"
+    now = NOW.replace(microsecond=123456)
+
+    async def book_and_release_in_slack() -> None:
+        db = Database(url)
+        await upgrade(db)
+        service = BookingService(db, ServiceConfig(), FrozenClock(now))
+        admin = Actor("U1", DEFAULT_TEAM, is_workspace_admin=True)
+        await service.add_gpu(admin, "a100", "80GB")
+        made = await service.create(
+            admin, gpu="a100", memory="8GB", start=now, end=now + timedelta(hours=1), task="t"
+        )
+        service.clock = FrozenClock(now + timedelta(minutes=20, microseconds=654321))
+        await service.release(admin, made.id)
+        await db.dispose()
+
+    asyncio.run(book_and_release_in_slack())
+    [row] = _export(gpubook)
+    assert (row["start"], row["end"]) == ("2026-11-30T08:00:00+00:00", "2026-11-30T08:20:00+00:00")
+    csv_out = gpubook("export", "--format", "csv").out
+    [csv_row] = list(csv.DictReader(io.StringIO(csv_out, newline="")))
+    assert (csv_row["start"], csv_row["end"]) == (row["start"], row["end"])

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.main import main
 from bot.console.repl import LoopThread, Printer, Repl
 from bot.console.session import Session
 from bot.core.clock import FrozenClock
 from bot.runtime.config import Settings
+from handlers.command_parser import EXAMPLES
 from tests.conftest import T0
 
 #: Raise this from the script to press Ctrl-C at a prompt.
@@ -69,14 +71,20 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def console(tmp_path: Path, clock: FrozenClock) -> Iterator[Console]:
+def console_tz() -> str:
+    """The console's zone (``--tz``); a test parametrizes it to run in another."""
+    return "UTC"
+
+
+@pytest.fixture
+def console(tmp_path: Path, clock: FrozenClock, console_tz: str) -> Iterator[Console]:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'console.db'}")
     term = Terminal()
     session = Session(
         settings,
         clock,
         user="alice",
-        tz_name="UTC",
+        tz_name=console_tz,
         show=term.printer.show,
         sweep_seconds=3600,  # tests sweep explicitly, after moving the clock
     )
@@ -263,3 +271,52 @@ def test_quit_ends_the_loop(console: Console) -> None:
     console.term.type(":quit", "list")
     assert console.repl.run() == 0
     assert console.term.lines == ["list"]
+
+
+def test_as_alone_says_what_it_needs(console: Console) -> None:
+    screen = console.run(":as", ":press")
+    assert "Say whom to act as: `:as NAME` (e.g. `:as bob`)." in screen
+    assert "Say which button to press: `:press N`" in screen
+    assert "Unknown console command" not in screen
+    assert console.session.user_name == "alice"
+
+
+def test_the_help_example_sets_the_channel_verbatim(console: Console) -> None:
+    """Slack turns `#name` into `<#C…|name>` (should_escape); so does the console's Slack."""
+    [example] = [e for form, e, _ in EXAMPLES if form.startswith("/gpubook admin channel")]
+    console.run(":admin", "admin gpu add a100-3 80GB")
+    screen = console.run(example)
+    assert "`a100-3`'s notifications now go to #gpu-bookings." in screen
+    screen = console.run("admin channel #gpu-bookings")
+    assert "✅ Notifications now go to #gpu-bookings." in screen
+    screen = console.run("admin channel <#CGPUBOOK|gpu-bookings>")  # as Slack sends it
+    assert "✅ Notifications now go to #gpu-bookings." in screen
+
+
+def test_a_new_channel_named_with_a_hash_gets_the_notifications(
+    console: Console, clock: FrozenClock
+) -> None:
+    console.run(":admin", "admin channel #ml-team rtx-0")
+    console.run("book rtx-0 8GB 10:00 for 2h train", "cancel #1")
+    console.loop.call(console.session.sweep())
+    screen = console.term.screen()
+    assert "── #ml-team ──" in screen and "#gpu-bookings" not in screen
+    assert console.session.workspace.channels["ml-team"] == "CMLTEAM"
+
+
+@pytest.mark.parametrize("console_tz", ["Europe/Berlin"])
+def test_times_are_said_to_be_in_the_consoles_zone_by_name(console: Console) -> None:
+    assert "Times are shown in your time zone, Europe/Berlin." in console.run("status")
+    assert "Times (read in your time zone, Europe/Berlin)" in console.run("help")
+    assert "Times are shown in your time zone, Europe/Berlin." in console.run(":home")
+
+
+def test_the_console_takes_its_zone_from_tz(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'tz.db'}")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # Ctrl-D at once
+    assert main(["console", "--tz", "Mars/Base"]) == 2
+    assert "argument --tz: unknown time zone 'Mars/Base'" in capsys.readouterr().err
+    assert main(["console", "--as", "ada", "--tz", "Europe/Berlin"]) == 0
+    assert "you are @ada, in Europe/Berlin;" in capsys.readouterr().out

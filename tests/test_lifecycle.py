@@ -19,8 +19,8 @@ from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import BookingStatus
 from bot.lifecycle.sweep import Lifecycle
 from storage.db import Database
-from storage.models import AuditEntry, Booking, Notification
-from tests.conftest import ADMIN, CHANNEL, at, pg_database
+from storage.models import DEFAULT_CHANNEL, AuditEntry, Booking, Notification
+from tests.conftest import ADMIN, at, pg_database
 
 GB = 1024
 ALICE = Actor("UALICE")
@@ -99,9 +99,9 @@ async def test_starts_at_start_and_completes_at_end(service: BookingService) -> 
         (ACTOR, "complete"),
     ]
     assert [(n.kind, n.channel, n.booking_id) for n in await outbox(service.db)] == [
-        ("announced", CHANNEL, booking.id),
-        ("started", CHANNEL, booking.id),
-        ("ended", CHANNEL, booking.id),
+        ("announced", DEFAULT_CHANNEL, booking.id),
+        ("started", DEFAULT_CHANNEL, booking.id),
+        ("ended", DEFAULT_CHANNEL, booking.id),
     ]
 
 
@@ -171,12 +171,14 @@ async def test_messages_go_to_the_gpus_channel_first(service: BookingService) ->
     await lifecycle_for(service).advance(at(9))
 
     started = {n.booking_id: n.channel for n in await outbox(service.db, "started")}
-    assert started == {on_a100.id: "CA100", elsewhere.id: CHANNEL}
+    # Without a channel of its GPU or workspace, the poster's default (GPUBOOK_CHANNEL) at post time.
+    assert started == {on_a100.id: "CA100", elsewhere.id: DEFAULT_CHANNEL}
 
 
-async def test_without_any_channel_bookings_still_move_but_nothing_is_queued(
+async def test_without_a_channel_of_their_own_messages_wait_for_the_posters_default(
     db: Database, clock: FrozenClock
 ) -> None:
+    """Written by a process without GPUBOOK_CHANNEL (the CLI): the bot's default decides."""
     service = BookingService(db, ServiceConfig(admins=frozenset({ADMIN})), clock)
     await add_gpu(service)
     booking = await book(service, at(9), at(10))
@@ -185,7 +187,11 @@ async def test_without_any_channel_bookings_still_move_but_nothing_is_queued(
 
     assert (counts.started, counts.ended) == (1, 1)
     assert (await booking_row(db, booking.id)).status == BookingStatus.COMPLETED
-    assert await outbox(db) == []
+    assert [(n.kind, n.channel) for n in await outbox(db)] == [
+        ("announced", DEFAULT_CHANNEL),
+        ("started", DEFAULT_CHANNEL),
+        ("ended", DEFAULT_CHANNEL),
+    ]
 
 
 async def test_many_due_bookings_are_moved_in_batches(service: BookingService) -> None:

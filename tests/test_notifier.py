@@ -49,9 +49,9 @@ def client(fake: FakeSlackWebAPI) -> AsyncWebClient:
 def notifier_for(
     service: BookingService, client: AsyncWebClient, worker: str = "w1", **kwargs
 ) -> Notifier:
-    return Notifier(
-        service.db, client, service.clock, render=render_notices, worker_id=worker, **kwargs
-    )
+    kwargs.setdefault("default_channel", service.config.default_channel)
+    kwargs.setdefault("render", render_notices)
+    return Notifier(service.db, client, service.clock, worker_id=worker, **kwargs)
 
 
 class Bot:
@@ -359,7 +359,7 @@ async def test_a_message_that_cannot_be_rendered_fails_alone(
             raise KeyError("details")
         return render_notices(notices, direct=direct, now=now)
 
-    notifier = Notifier(service.db, client, service.clock, render=broken_for_dms)
+    notifier = notifier_for(service, client, render=broken_for_dms)
     stats = await notifier.flush(at(8))
     assert (stats.sent, stats.failed) == (2, 1)
     assert [c.params["channel"] for c in posts(fake)] == [CHANNEL]
@@ -424,3 +424,37 @@ async def test_two_notifiers_flushing_together_post_each_row_once(
     async with service.db.read() as session:
         assert set(await session.scalars(select(Notification.claimed_by))) == {"a", "b"}
         assert all(b.announce_ts for b in (await session.scalars(select(Booking))).unique())
+
+
+async def test_a_notice_written_without_a_default_channel_goes_to_the_bots(
+    db: Database, clock: FrozenClock, client: AsyncWebClient, fake: FakeSlackWebAPI
+) -> None:
+    """A booking made from the CLI, whose environment lacks GPUBOOK_CHANNEL, is announced where
+    the bot (which has it) announces its own: the channel is chosen when the message is posted."""
+    cli = BookingService(db, ServiceConfig(admins=frozenset({ADMIN})), clock)
+    await add_gpu(cli)
+    booking = await book(cli, at(9), at(10))
+    bot = Notifier(db, client, clock, render=render_notices, default_channel=CHANNEL)
+
+    stats = await bot.flush(at(8))
+
+    [announced] = posts(fake)
+    assert (stats.sent, announced.params["channel"]) == (1, CHANNEL)
+    assert f"#{booking.id}" in announced.params["text"]
+    assert (await booking_row(db, booking.id)).announce_channel == CHANNEL
+
+
+async def test_without_any_default_channel_nobody_is_told_and_the_row_is_closed(
+    db: Database, clock: FrozenClock, client: AsyncWebClient, fake: FakeSlackWebAPI
+) -> None:
+    cli = BookingService(db, ServiceConfig(admins=frozenset({ADMIN})), clock)
+    await add_gpu(cli)
+    await book(cli, at(9), at(10))
+    silent = Notifier(db, client, clock, render=render_notices)
+
+    stats = await silent.flush(at(8))
+
+    assert (stats.skipped, posts(fake)) == (1, [])
+    [row] = await outbox(db)
+    assert (row.sent_at, row.last_error) == (at(8), "skipped: no channel configured")
+    assert (await silent.flush(at(9))).claimed == 0

@@ -25,7 +25,8 @@ from bot.core.errors import (
 )
 from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import BookingStatus
-from tests.conftest import ADMIN, CHANNEL, T0, at, refused, said
+from storage.models import DEFAULT_CHANNEL
+from tests.conftest import ADMIN, T0, at, refused, said
 from tests.test_service_scenarios import (
     ALICE,
     BOB,
@@ -346,7 +347,9 @@ async def test_retire_refused_with_future_bookings_unless_cancel_future(
     # The running booking ended now, the later one was cancelled; both owners hear why.
     assert sorted(changed) == [("UALICE", "released", "retired"), ("UBOB", "cancelled", "retired")]
     channel = sorted(
-        (n.kind, n.details.get("reason")) for n in await notifications(rtx) if n.channel == CHANNEL
+        (n.kind, n.details.get("reason"))
+        for n in await notifications(rtx)
+        if n.channel == DEFAULT_CHANNEL
     )
     assert ("cancelled", "retired") in channel and ("released", "retired") in channel
     assert await rtx.list_gpus(ALICE) == []
@@ -577,10 +580,10 @@ async def test_outbox_rows_for_announce_release_cancel(rtx: BookingService) -> N
         (n.kind, n.booking_id, n.channel, n.due_at, n.sent_at) for n in await notifications(rtx)
     ]
     assert rows == [
-        ("announced", upcoming.id, CHANNEL, T0, None),
-        ("announced", active.id, CHANNEL, T0, None),
-        ("cancelled", upcoming.id, CHANNEL, T0, None),
-        ("released", active.id, CHANNEL, T0, None),
+        ("announced", upcoming.id, DEFAULT_CHANNEL, T0, None),
+        ("announced", active.id, DEFAULT_CHANNEL, T0, None),
+        ("cancelled", upcoming.id, DEFAULT_CHANNEL, T0, None),
+        ("released", active.id, DEFAULT_CHANNEL, T0, None),
     ]
 
 

@@ -44,7 +44,7 @@ class ServiceBase:
         return actor.is_workspace_admin or actor.user_id in self.config.admins
 
     def journal(self, session: AsyncSession, now: datetime) -> Journal:
-        return Journal(session, now, self.config.default_channel)
+        return Journal(session, now)
 
     def require_admin(self, actor: Actor, what: str) -> None:
         if not self.is_admin(actor):

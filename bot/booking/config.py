@@ -12,7 +12,8 @@ class ServiceConfig:
     policy: Policy = field(default_factory=Policy)
     #: Slack user ids with admin rights, besides workspace admins.
     admins: frozenset[str] = frozenset()
-    #: Channel for notifications when neither the GPU nor the workspace names one.
+    #: Channel for notifications when neither the GPU nor the workspace names one: the notifier
+    #: of this process posts there (see ``storage.models.DEFAULT_CHANNEL``).
     default_channel: str | None = None
     #: Whether new bookings are announced in the channel.
     announce_new: bool = True

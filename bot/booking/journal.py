@@ -24,12 +24,9 @@ SYSTEM_ACTOR = "gpubook"
 class Journal:
     """Audit entries and outbox rows for one transaction, at one instant."""
 
-    def __init__(
-        self, session: AsyncSession, now: datetime, default_channel: str | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
         self.session = session
         self.now = now
-        self.default_channel = default_channel
 
     def audit(
         self,
@@ -59,12 +56,10 @@ class Journal:
     async def notify(
         self, kind: NoticeKind, booking: Booking, details: dict[str, Any] | None = None
     ) -> None:
-        """Queue a channel message about ``booking`` (skipped when no channel is configured)."""
-        channel = await notification_channel(
-            self.session, booking.team_id, booking.gpu.channel_id, self.default_channel
-        )
-        if channel:
-            self._outbox(kind, booking, channel, details)
+        """Queue a channel message about ``booking``, for its GPU's or workspace's channel, else for
+        the default channel of whichever process posts it (none: nobody is told)."""
+        channel = await notification_channel(self.session, booking.team_id, booking.gpu.channel_id)
+        self._outbox(kind, booking, channel, details)
 
     def tell_owner(
         self, kind: NoticeKind, booking: Booking, details: dict[str, Any] | None = None

@@ -19,7 +19,7 @@ from bot.core.errors import NotFound
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, say
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus
-from storage.models import Booking, Gpu, Workspace
+from storage.models import DEFAULT_CHANNEL, Booking, Gpu, Workspace
 
 
 def bookings_of(team_id: str) -> Select[tuple[Booking]]:
@@ -131,14 +131,12 @@ async def booked_in(
     return list((await session.scalars(query)).unique())
 
 
-async def notification_channel(
-    session: AsyncSession, team_id: str, gpu_channel: str | None, default_channel: str | None
-) -> str | None:
+async def notification_channel(session: AsyncSession, team_id: str, gpu_channel: str | None) -> str:
     """Where a booking's channel messages go: the GPU's channel, else the workspace's (set by an
-    admin), else the configured default; ``None`` means nobody is told."""
+    admin), else :data:`~storage.models.DEFAULT_CHANNEL`, the poster's default (see there)."""
     if gpu_channel:
         return gpu_channel
     workspace_channel = await session.scalar(
         select(Workspace.channel_id).where(Workspace.team_id == team_id)
     )
-    return workspace_channel or default_channel
+    return workspace_channel or DEFAULT_CHANNEL

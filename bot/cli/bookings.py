@@ -9,6 +9,7 @@ from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from bot.booking import Actor, BookingService
+from bot.cli.identities import check_in_slack, user_argument
 from bot.cli.registry import (
     EXIT_OK,
     Subparsers,
@@ -38,7 +39,13 @@ def add_book(commands: Subparsers) -> None:
     book.add_argument(
         "size", metavar="SIZE", type=argument_type(booking_size), help="like '20GB' or '50%%'"
     )
-    book.add_argument("--user", required=True, help="Slack user id of the owner")
+    book.add_argument(
+        "--user",
+        required=True,
+        type=user_argument,
+        help="Slack user id of the owner, like U0123ABCD (checked with Slack when "
+        "SLACK_BOT_TOKEN is set)",
+    )
     book.add_argument(
         "--start",
         required=True,
@@ -69,6 +76,7 @@ def add_book(commands: Subparsers) -> None:
 
 
 async def _book(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
+    await check_in_slack(settings, user=args.user)
     now = service.clock()
     start = when(args.start, now, args.tz, "start")
     end = None if args.end is None else when(args.end, now, args.tz, "end", start=start.at)
@@ -100,6 +108,7 @@ def _add_change(commands: Subparsers, verb: str, summary: str, done: str) -> Non
     """``cancel`` and ``release``: one booking by id, as an admin or as its owner."""
 
     async def change(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
+        await check_in_slack(settings, user=args.user)
         actor = Actor(args.user, settings.team) if args.user else admin_actor(settings)
         booking = await getattr(service, verb)(actor, args.booking_id)
         window = zoned_window(booking.start, booking.end, UTC, service.clock())
@@ -111,5 +120,7 @@ def _add_change(commands: Subparsers, verb: str, summary: str, done: str) -> Non
     parser = add_command(commands, verb, summary, service_command(change))
     parser.add_argument("booking_id", metavar="ID", type=int)
     parser.add_argument(
-        "--user", help="act as this Slack user (their own rights) instead of as an admin"
+        "--user",
+        type=user_argument,
+        help="act as this Slack user (their own rights) instead of as an admin",
     )

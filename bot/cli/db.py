@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bot.booking import BookingService
+from bot.cli.files import writing
 from bot.cli.registry import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -41,10 +42,8 @@ def add_db_commands(commands: Subparsers) -> None:
 async def _db_backup(args: argparse.Namespace, service: BookingService, _: Settings) -> int:
     target = Path(args.file)
     try:
-        await service.db.backup_to(target)
-    except FileExistsError:
-        print(f"{target} already exists; give a new file name.", file=sys.stderr)
-        return EXIT_REFUSED
+        with writing(target):
+            await service.db.backup_to(target)
     except ValueError as exc:
         print(f"{exc}.", file=sys.stderr)
         return EXIT_REFUSED

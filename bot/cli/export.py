@@ -8,10 +8,11 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bot.booking import BookingService
+from bot.cli.files import writing
 from bot.cli.registry import EXIT_OK, Subparsers, add_command, admin_actor, service_command
 from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import BookingStatus
@@ -25,7 +26,7 @@ def add_export(commands: Subparsers) -> None:
         commands,
         "export",
         "Export every booking of the workspace (all statuses, all GPUs); "
-        "times are ISO 8601 in UTC with a +00:00 offset.",
+        "times are ISO 8601 in UTC to the second, with a +00:00 offset.",
         service_command(_export),
     )
     export.add_argument("--format", choices=("json", "csv"), required=True)
@@ -57,17 +58,27 @@ def export_row(booking: BookingInfo) -> dict[str, Any]:
         "user": booking.user_id,
         "task": booking.task,
         "memory_mib": booking.memory_mib,
-        "start": booking.start.astimezone(UTC).isoformat(),
-        "end": booking.end.astimezone(UTC).isoformat(),
+        "start": export_time(booking.start),
+        "end": export_time(booking.end),
         "status": booking.status.value,
     }
 
 
+def export_time(at: datetime) -> str:
+    """Every exported instant reads alike: UTC, to the second, ``2026-11-30T08:00:00+00:00``.
+
+    Instants a person typed are whole minutes, but "now" (a start, a release's end) carries
+    microseconds; shown as they are, one column would read differently from the other.
+    """
+    return at.astimezone(UTC).isoformat(timespec="seconds")
+
+
 @contextmanager
 def _output(path: str | None) -> Iterator[TextIO]:
-    """The file to write (``newline=""`` as the csv module requires), or stdout."""
+    """The file to write (``newline=""`` as the csv module requires), or stdout; a file that
+    cannot be written is named in the refusal (a closed stdout is ``bot.cli.main``'s business)."""
     if path is None:
         yield sys.stdout
         return
-    with open(path, "w", encoding="utf-8", newline="") as out:
+    with writing(path), open(path, "w", encoding="utf-8", newline="") as out:
         yield out

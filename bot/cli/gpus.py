@@ -6,6 +6,7 @@ import argparse
 import json
 
 from bot.booking import BookingService
+from bot.cli.identities import channel_argument, check_in_slack
 from bot.cli.registry import (
     EXIT_OK,
     Subparsers,
@@ -48,7 +49,9 @@ def add_gpu_commands(commands: Subparsers) -> None:
     edit.add_argument(
         "--channel",
         metavar="CHANNEL_ID",
-        help="Slack channel id for this GPU's notifications; '\"\"' falls back to the workspace's",
+        type=channel_argument,
+        help="Slack channel id for this GPU's notifications, like C0123ABCD (checked with Slack "
+        "when SLACK_BOT_TOKEN is set); '\"\"' falls back to the workspace's",
     )
     retire = add_command(
         actions,
@@ -74,6 +77,7 @@ async def _gpu_edit(args: argparse.Namespace, service: BookingService, settings:
     changes = (args.size, args.rename, args.description, args.channel)
     if all(change is None for change in changes):
         raise UsageError("say what to change: --size, --rename, --description or --channel")
+    await check_in_slack(settings, channel=args.channel)
     gpu = await service.edit_gpu(
         admin_actor(settings),
         args.name,

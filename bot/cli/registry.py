@@ -5,8 +5,9 @@ and register through this module, while ``bot.cli.main`` lists them. So this mod
 nothing of the console or the runtime: they can import it without importing the entry point
 that imports them. (``Settings`` is named for type checkers only, for the same reason.)
 
-Exit codes, for scripts: 0 done; 1 refused by a rule (the sentence is on stderr); 2 malformed
-arguments or settings (nothing was attempted).
+Exit codes, for scripts: 0 done; 1 refused by a rule or failed (a file, the database: the sentence
+is on stderr); 2 malformed arguments or settings (nothing was attempted); 141 the reader of the
+output went away (``| head``), as for any program SIGPIPE ends; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot.cli.registry import Subparsers, add_command
+from bot.cli.registry import Subparsers, add_command, zone
 from bot.console.render import Style
 from bot.console.repl import LoopThread, Printer, Repl, readline
 from bot.console.session import Session
@@ -48,6 +48,13 @@ def add_console(commands: Subparsers) -> None:
     parser.add_argument(
         "--demo", action="store_true", help="add a few demo GPUs if the database has none"
     )
+    parser.add_argument(
+        "--tz",
+        type=zone,
+        metavar="ZONE",
+        help="everyone's Slack time zone, like Europe/Berlin: times are read and shown in it "
+        "(default: $TZ, else this machine's zone)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
@@ -57,7 +64,13 @@ def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     printer = Printer(sys.stdout, redraw=interactive)
     style = Style(ansi=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
     session = Session(
-        settings, clock, user=args.user, admin=args.admin, style=style, show=printer.show
+        settings,
+        clock,
+        user=args.user,
+        admin=args.admin,
+        tz_name=args.tz.key if args.tz else None,
+        style=style,
+        show=printer.show,
     )
     with LoopThread() as loop:
         try:

@@ -9,6 +9,7 @@ its listener about every change; it renders nothing itself.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from bot.console.slack_model import Message, Shown, SlackUser, ViewShown
 from bot.console.slack_requests import SlackIdentity, message_payload
 from bot.console.slackapi import SlackWebAPI
+from bot.core.slack_ids import MENTION, is_user_id
 
 BOT_USER_ID = "UGPUBOOK"
 BOT_ID = "BGPUBOOK"
@@ -24,7 +26,6 @@ APP_ID = "AGPUBOOK"
 #: The channel the console posts commands from and announcements go to, unless configured.
 CONSOLE_CHANNEL = "CGPUBOOK"
 CONSOLE_CHANNEL_NAME = "gpu-bookings"
-_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 def user_id_for(name: str) -> str:
@@ -33,7 +34,7 @@ def user_id_for(name: str) -> str:
     Ids must look like Slack's (``U…``): the bot's sentences keep only such ``<@…>`` mentions.
     """
     text = name.strip().lstrip("@")
-    if _SLACK_ID.match(text):
+    if is_user_id(text):
         return text
     return "U" + (re.sub(r"[^A-Z0-9]", "", text.upper()) or "ANON")
 
@@ -52,19 +53,66 @@ def console_identity(team_id: str) -> SlackIdentity:
     )
 
 
+#: ``#name``: Slack's channel names are lower-case letters, digits, ``-`` and ``_``. One letter at
+#: least, so ``cancel #42`` stays a booking number.
+_CHANNEL_NAME = r"(?<![\w&#])#([a-z0-9_-]*[a-z][a-z0-9_-]*)(?![\w-])"
+#: A mention in Slack's own form is passed on as typed; ``#name`` becomes one.
+_MENTION_OR_CHANNEL = re.compile(rf"({MENTION})|{_CHANNEL_NAME}")
+
+
 @dataclass
 class Workspace:
-    """Who exists and who administers: what ``users.info`` answers."""
+    """Who exists and who administers (what ``users.info`` answers), and its channels."""
 
     team_id: str
     tz_name: str
     names: dict[str, str] = field(default_factory=dict)
     admins: set[str] = field(default_factory=set)
+    #: Channel ids by name; a channel exists once someone names it (``#ml-team``).
+    channels: dict[str, str] = field(
+        default_factory=lambda: {CONSOLE_CHANNEL_NAME: CONSOLE_CHANNEL}
+    )
 
     def add_user(self, name: str) -> str:
         user_id = user_id_for(name)
         self.names.setdefault(user_id, name.strip().lstrip("@") or user_id)
         return user_id
+
+    def channel_id(self, name: str) -> str:
+        """The id of channel ``name``, made up in Slack's shape the first time it is named."""
+        if name not in self.channels:
+            base = "C" + re.sub(r"[^A-Z0-9]", "", name.upper())
+            taken = set(self.channels.values())
+            candidate = base
+            for n in itertools.count(2):
+                if candidate not in taken:
+                    break
+                candidate = f"{base}{n}"
+            self.channels[name] = candidate
+        return self.channels[name]
+
+    def channel_name(self, channel_id: str) -> str:
+        """The name of a channel the console knows, else its id."""
+        names = {known: name for name, known in self.channels.items()}
+        return names.get(channel_id, channel_id)
+
+    def command_text(self, text: str) -> str:
+        """``text`` as Slack sends it in a slash command with ``should_escape`` (manifest.yml):
+        ``&``, ``<`` and ``>`` as entities and ``#name`` as ``<#C…|name>``, so the handlers read
+        exactly what they would read from Slack. Mentions already in that form are sent as typed.
+        """
+        parts, pos = [], 0
+        for match in _MENTION_OR_CHANNEL.finditer(text):
+            parts.append(_escape(text[pos : match.start()]))
+            mention, channel = match.group(1), match.group(2)
+            parts.append(mention or f"<#{self.channel_id(channel)}|{channel}>")
+            pos = match.end()
+        parts.append(_escape(text[pos:]))
+        return "".join(parts)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class SlackDouble(SlackWebAPI):

@@ -156,7 +156,7 @@ def _token(inner: str, reader: Reader) -> str:
     if target.startswith("@"):
         return "@" + (label or reader.names.get(target[1:], target[1:]))
     if target.startswith("#"):
-        return "#" + (label or target[1:])
+        return "#" + (label or reader.names.get(target[1:], target[1:]))
     if target.startswith("!date^"):
         return slack_date_text(target, label, reader)
     if target.startswith("!"):

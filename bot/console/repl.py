@@ -42,7 +42,9 @@ Console commands:
   :admin          toggle workspace-admin rights for the current user
   :home           open your App Home tab
   :help           this help
-  :quit or Ctrl-D leave (Ctrl-C clears the line, or closes an open form)"""
+  :quit or Ctrl-D leave (Ctrl-C clears the line, or closes an open form)
+Times are read and shown in the console's time zone: start it with `--tz ZONE`
+(e.g. `./dev console --tz Europe/Berlin`); by default $TZ, else this machine's."""
 
 
 class LoopThread:
@@ -169,6 +171,8 @@ class Repl:
         elif name == "as" and rest:
             self.session.switch_user(rest)
             self.show(f"You are now @{self.session.user_name} ({self.session.user_id}).")
+        elif name == "as":
+            self.show("Say whom to act as: `:as NAME` (e.g. `:as bob`).")
         elif name == "admin":
             admin = self.session.toggle_admin()
             state = "now a workspace admin" if admin else "no longer an admin"
@@ -178,6 +182,8 @@ class Repl:
             self.fill_modals()
         elif name == "press" and rest.isdigit():
             self.press(int(rest))
+        elif name == "press":
+            self.show("Say which button to press: `:press N` (or just type N).")
         else:
             self.show(f"Unknown console command `{line}`; type :help.")
         return True

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.console.double import BOT_USER_ID, CONSOLE_CHANNEL, CONSOLE_CHANNEL_NAME, Workspace
+from bot.console.double import BOT_USER_ID, Workspace
 from bot.console.render import Reader, Style, render_message, render_view
 from bot.console.slack_model import Message, Shown
 from bot.core.clock import Clock
@@ -29,10 +29,6 @@ class Button:
     #: The message it sits in (its version at the time), or the view (modal or App Home).
     message: Message | None = None
     view: dict[str, Any] | None = None
-
-
-def channel_name(channel: str) -> str:
-    return CONSOLE_CHANNEL_NAME if channel == CONSOLE_CHANNEL else channel
 
 
 class Screen:
@@ -60,7 +56,9 @@ class Screen:
 
     @property
     def names(self) -> dict[str, str]:
-        return {**self.workspace.names, BOT_USER_ID: "gpubook"}
+        """Names by id, of people and channels (Slack's ids never collide across the two)."""
+        channels = {channel: name for name, channel in self.workspace.channels.items()}
+        return {**self.workspace.names, **channels, BOT_USER_ID: "gpubook"}
 
     def on_shown(self, shown: Shown) -> None:
         """Render what the bot just showed. Modals are not printed: the REPL prompts for them."""
@@ -85,7 +83,7 @@ class Screen:
         if message.is_dm:
             where = f"DM from gpubook to {self._name(message.channel[1:])}"
         else:
-            where = f"#{channel_name(message.channel)}"
+            where = f"#{self.workspace.channel_name(message.channel)}"
         if message.only_user:
             where += f" · only {self._name(message.only_user)} can see this"
         if message.version:

@@ -22,7 +22,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.console import slack_requests as shapes
 from bot.console.double import CONSOLE_CHANNEL, CONSOLE_CHANNEL_NAME, SlackDouble
-from bot.console.screen import Button, Screen, channel_name
+from bot.console.screen import Button, Screen
 from bot.console.slack_model import Message, ResponseTarget
 from bot.console.slack_requests import SignedRequest
 
@@ -51,7 +51,7 @@ class Sender:
         self.screen.viewing_home = False
         payload = shapes.slash_command(
             self.double.identity,
-            _as_slack_sends(text),
+            self.screen.workspace.command_text(text),
             command=COMMAND,
             user_id=self.user_id,
             user_name=self.screen.workspace.names[self.user_id],
@@ -151,7 +151,10 @@ class Sender:
             container=shapes.message_container(
                 message.ts, message.channel, is_ephemeral=message.only_user is not None
             ),
-            channel={"id": message.channel, "name": channel_name(message.channel)},
+            channel={
+                "id": message.channel,
+                "name": self.screen.workspace.channel_name(message.channel),
+            },
             message=self.double.message_payload(current),
             response_url=self.double.new_response_url(
                 ResponseTarget(message.channel, self.user_id, message.key)
@@ -218,9 +221,3 @@ def _ack_json(response: BoltResponse) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {"text": response.body}
     return body if isinstance(body, dict) else {}
-
-
-def _as_slack_sends(text: str) -> str:
-    """Slack escapes ``&``, ``<`` and ``>`` in slash-command text; the console does the same, so
-    the handlers read exactly what they would read from Slack."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -58,6 +58,15 @@ class Code(enum.StrEnum):
     SETTING_NOT_INTEGER = "setting_not_integer"
     SETTING_NOT_BOOLEAN = "setting_not_boolean"
     SETTING_NOT_LOG_LEVEL = "setting_not_log_level"
+    # files and the database (the operator's command line)
+    FILE_EXISTS = "file_exists"
+    FILE_NO_FOLDER = "file_no_folder"
+    FILE_CANT_WRITE = "file_cant_write"
+    FILE_CANT_READ = "file_cant_read"
+    FILE_NOT_TEXT = "file_not_text"
+    DATABASE_FAILED = "database_failed"
+    SYSTEM_FAILURE = "system_failure"
+    UNEXPECTED_FAILURE = "unexpected_failure"
     # booking rules
     TEXT_REQUIRED = "text_required"
     TEXT_TOO_LONG = "text_too_long"
@@ -87,6 +96,13 @@ class Code(enum.StrEnum):
     KNOWN_GPUS = "known_gpus"
     BOOKING_UNKNOWN = "booking_unknown"
     SEVERAL_WORKSPACES = "several_workspaces"
+    USER_ID_MISSING = "user_id_missing"
+    USER_ID_INVALID = "user_id_invalid"
+    CHANNEL_ID_INVALID = "channel_id_invalid"
+    USER_UNKNOWN = "user_unknown"
+    USER_DEACTIVATED = "user_deactivated"
+    CHANNEL_UNKNOWN = "channel_unknown"
+    SLACK_UNCHECKED = "slack_unchecked"
     GPU_NAME_INVALID = "gpu_name_invalid"
     GPU_EXISTS = "gpu_exists"
     GPU_EXISTS_RETIRED = "gpu_exists_retired"
@@ -153,6 +169,7 @@ _TIME_FORMS = (
     "like [[now]], [[in 2h]], [[14:00]], [[2pm]], [[tomorrow 9am]], [[mon 10:00]] "
     "or [[2026-12-01 09:00]]"
 )
+_USER_ID_FORMS = "like [[U0123ABCD]] (in Slack: the person's profile → ⋮ → Copy member ID)"
 
 WORDING: dict[Code, str] = {
     Code.SIZE_MISSING: f"Give the memory, {_SIZE_FORMS}.",
@@ -198,6 +215,14 @@ WORDING: dict[Code, str] = {
     Code.SETTING_NOT_INTEGER: "{key}={value} is not valid; give a whole number from {low} to {high}.",
     Code.SETTING_NOT_BOOLEAN: "{key}={value} is not valid; write [[true]] or [[false]].",
     Code.SETTING_NOT_LOG_LEVEL: "GPUBOOK_LOG_LEVEL={value} is not a log level; write one of {levels}.",
+    Code.FILE_EXISTS: "{path} already exists; give a new file name.",
+    Code.FILE_NO_FOLDER: "Can't write {path}: the folder {folder} does not exist.",
+    Code.FILE_CANT_WRITE: "Can't write {path}: {reason}.",
+    Code.FILE_CANT_READ: "Can't read {path}: {reason}.",
+    Code.FILE_NOT_TEXT: "Can't read {path}: it is not UTF-8 text.",
+    Code.DATABASE_FAILED: "The database at {url} failed: {reason}.",
+    Code.SYSTEM_FAILURE: "Stopped: the system said {reason}.",
+    Code.UNEXPECTED_FAILURE: "Stopped by an unexpected error ({reason}); nothing more was done. Please report it.",
     Code.TEXT_REQUIRED: "Give the {what} a name, like [[fine-tune llama]].",
     Code.TEXT_TOO_LONG: "The {what} is {length} characters long; keep it to {limit} or fewer.",
     Code.START_IN_PAST: "That start is in the past ({start}); pick a time from now on, or [[now]].",
@@ -224,6 +249,13 @@ WORDING: dict[Code, str] = {
     Code.KNOWN_GPUS: "Known GPUs: {names}.",
     Code.BOOKING_UNKNOWN: "There is no booking #{id}. See yours with [[/list]].",
     Code.SEVERAL_WORKSPACES: "This database holds several workspaces ({teams}); set GPUBOOK_TEAM to the one to act in.",
+    Code.USER_ID_MISSING: f"Give a Slack user id, {_USER_ID_FORMS}.",
+    Code.USER_ID_INVALID: f"{{typed}} is not a Slack user id; give one {_USER_ID_FORMS}.",
+    Code.CHANNEL_ID_INVALID: "{typed} is not a Slack channel id; give one like [[C0123ABCD]] (in Slack: the channel's name → About, at the bottom).",
+    Code.USER_UNKNOWN: "Slack has no user {typed} in this workspace; check the member ID.",
+    Code.USER_DEACTIVATED: "{typed} is a deactivated Slack account; give someone who can use gpubook.",
+    Code.CHANNEL_UNKNOWN: "Slack has no channel {typed} that gpubook can see; check the channel ID.",
+    Code.SLACK_UNCHECKED: "Couldn't ask Slack whether {typed} exists ({reason}); going ahead without checking.",
     Code.GPU_NAME_INVALID: "{name} can't be a GPU name: use lower-case letters, digits, [[.]], [[_]] and [[-]] (up to 32), like [[a100-3]], and not a word the commands use, such as [[any]], [[week]], a size, a day or a time.",
     Code.GPU_EXISTS: "A GPU named {name} already exists.",
     Code.GPU_EXISTS_RETIRED: "A GPU named {name} already exists (it is retired; pick another name).",

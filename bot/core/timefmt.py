@@ -35,6 +35,12 @@ def zoned_window(start: datetime, end: datetime, tz: tzinfo, now: datetime) -> s
     return f"{format_window(start, end, tz, now)} {zone_label(tz, start)}"
 
 
+def zone_name(tz: tzinfo) -> str:
+    """The zone's name as people set it (``Europe/Berlin``), to say which clock a reader's
+    times are shown in; a zone without one (a fixed offset) by its abbreviation."""
+    return getattr(tz, "key", None) or tz.tzname(None) or "UTC"
+
+
 def zone_label(tz: tzinfo, at: datetime) -> str:
     """The zone's abbreviation at ``at`` (``CET``, ``UTC``) so a sentence says which clock it means."""
     return at.astimezone(tz).tzname() or "UTC"

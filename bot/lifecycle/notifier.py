@@ -43,10 +43,11 @@ from sqlalchemy.orm import joinedload
 
 from bot.booking.snapshots import booking_info
 from bot.core.clock import Clock
+from bot.core.slack_ids import is_user_id
 from bot.core.snapshots import Notice
 from bot.core.vocabulary import THREADED_KINDS, BookingStatus, NoticeKind
 from storage.db import Database
-from storage.models import Booking, Notification
+from storage.models import DEFAULT_CHANNEL, Booking, Notification
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def default_worker_id() -> str:
 
 def is_dm(destination: str) -> bool:
     """Rows for DMs carry the user id; Slack posts to a user id in the app's DM with them."""
-    return destination[:1] in ("U", "W")
+    return is_user_id(destination)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -112,6 +113,7 @@ class Notifier:
         worker_id: str | None = None,
         lease: timedelta = timedelta(minutes=2),
         claim_limit: int = CLAIM_LIMIT,
+        default_channel: str | None = None,
     ) -> None:
         self.db = db
         self.client = client
@@ -120,6 +122,9 @@ class Notifier:
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
         self.claim_limit = claim_limit
+        #: Where rows for :data:`~storage.models.DEFAULT_CHANNEL` go: this process's
+        #: ``GPUBOOK_CHANNEL``, read now rather than by the process that wrote them.
+        self.default_channel = default_channel
 
     async def flush(self, now: datetime | None = None) -> FlushStats:
         """Claim what is due at ``now`` (default: the clock), post it, record the outcome."""
@@ -129,7 +134,7 @@ class Notifier:
         stats.claimed = len(ids)
         if not ids:
             return stats
-        groups = _by_destination(await self._load(ids))
+        groups = _by_destination(await self._load(ids), self.default_channel)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lease.total_seconds() * LEASE_SHARE
         for n, (destination, rows) in enumerate(groups):
@@ -181,9 +186,13 @@ class Notifier:
         self, destination: str, rows: list[Notification], now: datetime, stats: FlushStats
     ) -> None:
         """Post one message for ``rows`` to ``destination`` and record the outcome at once."""
+        if destination == DEFAULT_CHANNEL:  # no channel anywhere: nobody is told
+            stats.skipped += await self._skip(rows, now, "skipped: no channel configured")
+            return
         live = [r for r in rows if not _obsolete(r)]
         if len(live) < len(rows):
-            stats.skipped += await self._skip([r for r in rows if r not in live], now)
+            obsolete = [r for r in rows if r not in live]
+            stats.skipped += await self._skip(obsolete, now, "skipped: no longer relevant")
         if not live:
             return
         try:
@@ -271,13 +280,14 @@ class Notifier:
                     .execution_options(synchronize_session=False)
                 )
 
-    async def _skip(self, rows: Sequence[Notification], now: datetime) -> int:
-        """Close rows with nothing left to say (a reminder for a booking already over)."""
+    async def _skip(self, rows: Sequence[Notification], now: datetime, why: str) -> int:
+        """Close rows with nothing left to say (a reminder for a booking already over) or with
+        nowhere to say it."""
         async with self.db.write() as session:
             await session.execute(
                 update(Notification)
                 .where(Notification.id.in_([r.id for r in rows]))
-                .values(sent_at=now, lease_until=None, last_error="skipped: no longer relevant")
+                .values(sent_at=now, lease_until=None, last_error=why)
                 .execution_options(synchronize_session=False)
             )
         return len(rows)
@@ -294,10 +304,15 @@ class Notifier:
         return len(ids)
 
 
-def _by_destination(rows: Sequence[Notification]) -> list[tuple[str, list[Notification]]]:
+def _by_destination(
+    rows: Sequence[Notification], default_channel: str | None
+) -> list[tuple[str, list[Notification]]]:
+    """Rows per destination, rows for the default channel under ``default_channel`` (with the
+    rows already bound for it); ``DEFAULT_CHANNEL`` still when this process has none."""
     groups: dict[str, list[Notification]] = {}
     for row in rows:
-        groups.setdefault(row.channel, []).append(row)
+        destination = row.channel or default_channel or DEFAULT_CHANNEL
+        groups.setdefault(destination, []).append(row)
     return list(groups.items())
 
 

@@ -165,7 +165,14 @@ async def start_lifecycle(
     """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit."""
     scheduler = LifecycleScheduler(
         Lifecycle(db, config, clock, reminder_before=reminder_before),
-        Notifier(db, client, clock, render=render, worker_id=worker_id),
+        Notifier(
+            db,
+            client,
+            clock,
+            render=render,
+            worker_id=worker_id,
+            default_channel=config.default_channel,
+        ),
         sweep_seconds=sweep_seconds,
         on_flush=on_flush,
     )

@@ -142,7 +142,7 @@ class Lifecycle:
                 if not gpu_ids:
                     return done
                 await queries.lock_gpu_ids(session, gpu_ids)
-                journal = Journal(session, now, self.config.default_channel)
+                journal = Journal(session, now)
                 batch = (
                     await session.scalars(
                         select(Booking)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.booking import DEFAULT_TEAM, ServiceConfig
+from bot.cli.files import cannot_read
 from bot.core.errors import InputError
 from bot.core.phrases import Code
 from bot.core.policy import Policy
@@ -61,7 +62,8 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     (
         "GPUBOOK_CHANNEL",
         "(none)",
-        "Channel id for notifications when neither the GPU nor the workspace sets one.",
+        "Channel id for notifications when neither the GPU nor the workspace sets one; the bot's "
+        "is used when it posts, so bookings made from the command line are announced there too.",
     ),
     (
         "GPUBOOK_ADMINS",
@@ -165,9 +167,13 @@ def environment(dotenv: Path = Path(DOTENV_FILE)) -> dict[str, str]:
     """The process environment over the values of ``dotenv`` (when it exists).
 
     Merged into a new dict rather than written into ``os.environ``: reading settings should not
-    change the environment every later subprocess inherits.
+    change the environment every later subprocess inherits. An unreadable ``dotenv`` is a
+    :class:`~bot.cli.files.FileProblem` naming it.
     """
-    values = dotenv_values(dotenv) if dotenv.is_file() else {}
+    try:
+        values = dotenv_values(dotenv) if dotenv.is_file() else {}
+    except (OSError, UnicodeDecodeError) as error:  # say which file, not a traceback
+        raise cannot_read(dotenv, error) from error
     merged = {key: value for key, value in values.items() if value is not None}
     merged.update(os.environ)
     return merged
@@ -185,7 +191,7 @@ def _database_url(env: Mapping[str, str]) -> str:
     raw = _text(env, "DATABASE_URL") or DEFAULT_URL
     try:
         backend = make_url(normalise_url(raw)).get_backend_name()
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise InputError(Code.SETTING_NOT_DATABASE_URL, value=repr(raw)) from None
     if backend not in ("sqlite", "postgresql"):
         raise InputError(Code.SETTING_UNSUPPORTED_DATABASE, backend=repr(backend))

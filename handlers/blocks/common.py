@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from slack_sdk.models.blocks import (
     Block,
@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.core.formats import SizeUnit, format_size, size_unit
-from bot.core.timefmt import format_time, format_window
+from bot.core.timefmt import format_time, format_window, zone_name
 
 #: Slack's limit on a section's text.
 MAX_SECTION_TEXT = 3000
@@ -36,6 +36,12 @@ FULL, EMPTY = "▓", "░"
 def escape(text: str) -> str:
     """Escape user text for mrkdwn so ``<!channel>`` or ``<@U1>`` in a task pings nobody."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def your_zone(tz: tzinfo) -> str:
+    """Names the zone a reader's times are shown in, for the line under a message of times:
+    ``<!date>`` tokens follow each reader's Slack zone, which is ``tz`` for the one who asked."""
+    return f"your time zone, {escape(zone_name(tz))}"
 
 
 @dataclass(frozen=True)

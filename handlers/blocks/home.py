@@ -6,7 +6,7 @@ reply and on the Home tab, and stays within 100 blocks however many bookings and
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
 from slack_sdk.models.views import View
@@ -14,7 +14,7 @@ from slack_sdk.models.views import View
 from bot.core.snapshots import BookingInfo, GpuStatus
 from handlers import ids
 from handlers.blocks.bookings import booking_card
-from handlers.blocks.common import button, context, header, pack_lines, section
+from handlers.blocks.common import button, context, header, pack_lines, section, your_zone
 from handlers.blocks.reports import NO_GPUS_TEXT, gb_hours, status_line
 
 #: Own bookings shown as cards (two blocks each) before the rest is summarised.
@@ -53,6 +53,7 @@ def home_view(
     week_usage_mib_s: int,
     now: datetime,
     is_admin: bool = False,
+    tz: tzinfo = UTC,
 ) -> View:
     """The Home tab: New booking / Calendar buttons, my bookings, every GPU now, my week's usage."""
     blocks: list[Block] = [
@@ -70,6 +71,6 @@ def home_view(
         *_gpus_now(statuses, now),
         DividerBlock(),
         section(f"*My usage this week*: {gb_hours(week_usage_mib_s)} GB·h"),
-        context("Times are shown in your own time zone. GB = 1024 MiB."),
+        context(f"Times are shown in {your_zone(tz)}. GB = 1024 MiB."),
     ]
     return View(type="home", blocks=blocks)

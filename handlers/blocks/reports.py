@@ -7,7 +7,6 @@ characters per section): many GPUs become one line each, long lists end in "…a
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -17,6 +16,7 @@ from slack_sdk.models.blocks import Block, DividerBlock, MarkdownTextObject, Sec
 from bot.core.formats import format_duration, format_size, size_unit
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, Size, When, say
+from bot.core.slack_ids import is_user_id
 from bot.core.snapshots import AuditInfo, FreeWindows, GpuStatus, Utilisation
 from handlers.blocks.common import (
     MAX_MESSAGE_BLOCKS,
@@ -31,6 +31,7 @@ from handlers.blocks.common import (
     slack_date,
     slack_window,
     usage,
+    your_zone,
 )
 from handlers.blocks.refusals import slot_button
 from handlers.wording import mrkdwn
@@ -39,7 +40,6 @@ from handlers.wording import mrkdwn
 MAX_DETAILED_GPUS = 20
 #: What a listing says when a workspace has no GPU to book.
 NO_GPUS_TEXT = mrkdwn(say(Code.NO_GPUS))
-_USER_ID = re.compile(r"[UW][A-Z0-9]+")
 
 
 # --------------------------------------------------------------------------- status & free
@@ -80,7 +80,7 @@ def status_line(s: GpuStatus, now: datetime) -> str:
     )
 
 
-def status_message(statuses: list[GpuStatus], *, now: datetime) -> list[Block]:
+def status_message(statuses: list[GpuStatus], *, now: datetime, tz: tzinfo = UTC) -> list[Block]:
     """Every GPU's memory held right now: a section each, or compact lines when there are many."""
     blocks: list[Block] = [header("GPUs now")]
     if not statuses:
@@ -90,7 +90,7 @@ def status_message(statuses: list[GpuStatus], *, now: datetime) -> list[Block]:
     else:
         lines = [status_line(s, now) for s in statuses]
         blocks.extend(pack_lines(lines, max_blocks=MAX_MESSAGE_BLOCKS - 2))
-    blocks.append(context("Times are shown in your own time zone."))
+    blocks.append(context(f"Times are shown in {your_zone(tz)}."))
     return blocks
 
 
@@ -203,7 +203,7 @@ AUDIT_DETAILS_CHARS = 300
 
 def _who(user_id: str) -> str:
     """A mention for Slack user ids; anything else (the CLI's ``cli``) as escaped code."""
-    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else f"`{escape(user_id)}`"
+    return f"<@{user_id}>" if is_user_id(user_id) else f"`{escape(user_id)}`"
 
 
 def _audit_line(e: AuditInfo, now: datetime) -> str:
@@ -223,12 +223,12 @@ def _audit_line(e: AuditInfo, now: datetime) -> str:
     )
 
 
-def audit_message(entries: Sequence[AuditInfo], *, now: datetime) -> list[Block]:
+def audit_message(entries: Sequence[AuditInfo], *, now: datetime, tz: tzinfo = UTC) -> list[Block]:
     """The latest audit entries, newest first, one line each: when, who, what, on what, details."""
     blocks: list[Block] = [header("Audit log")]
     if not entries:
         return [*blocks, section("Nothing has been changed yet.")]
     lines = [_audit_line(e, now) for e in entries]
     blocks.extend(pack_lines(lines, max_blocks=MAX_MESSAGE_BLOCKS - 2))
-    blocks.append(context("Newest first; times in your own time zone."))
+    blocks.append(context(f"Newest first; times in {your_zone(tz)}."))
     return blocks

@@ -59,7 +59,8 @@ async def channel(request: Request, cmd: AdminChannel) -> Message:
 async def audit(request: Request, cmd: AdminAudit) -> Message:
     entries = await request.deps.service.audit_log(request.actor, limit=cmd.limit)
     return Message(
-        f"The latest {len(entries)} audit entries", audit_message(entries, now=request.now)
+        f"The latest {len(entries)} audit entries",
+        audit_message(entries, now=request.now, tz=request.actor.tz),
     )
 
 

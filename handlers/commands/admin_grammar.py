@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from bot.core.errors import InputError
 from bot.core.gpu_names import validate_gpu_name
 from bot.core.phrases import Code
+from bot.core.slack_ids import mentioned_channel
 from bot.core.units import parse_size
 from handlers.commands.syntax import (
     CANCEL_FUTURE,
@@ -23,9 +24,6 @@ from handlers.commands.syntax import (
     AdminStats,
 )
 from handlers.commands.words import plain_text, size_words
-
-_CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
-_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
 
 
 def parse_gpu_add(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuAdd:
@@ -71,12 +69,10 @@ def parse_channel(args: list[str], now: datetime, tz: ZoneInfo) -> AdminChannel:
     """
     typed = args[0] if len(args) in (1, 2) else ""
     gpu = args[1].lower() if len(args) == 2 else None
-    mention = _CHANNEL_MENTION.fullmatch(typed)
-    if mention is not None:
-        return AdminChannel(mention[1], gpu)
-    if _CHANNEL_ID.fullmatch(typed):
-        return AdminChannel(typed, gpu)
-    raise InputError(Code.CHANNEL_USAGE, field="channel")
+    channel = mentioned_channel(typed)
+    if channel is None:
+        raise InputError(Code.CHANNEL_USAGE, field="channel")
+    return AdminChannel(channel, gpu)
 
 
 def parse_stats(args: list[str], now: datetime, tz: ZoneInfo) -> AdminStats:

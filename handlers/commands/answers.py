@@ -112,7 +112,8 @@ async def calendar(request: Request, cmd: Calendar) -> Message:
 
 async def status(request: Request, cmd: Status) -> Message:
     statuses = await request.deps.service.status(request.actor)
-    return Message(f"{len(statuses)} GPUs", status_message(statuses, now=request.now))
+    blocks = status_message(statuses, now=request.now, tz=request.actor.tz)
+    return Message(f"{len(statuses)} GPUs", blocks)
 
 
 async def free(request: Request, cmd: Free) -> Message:

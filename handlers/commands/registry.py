@@ -64,7 +64,8 @@ class Verb:
 
 async def _help(request: Request, command: Help) -> Message:
     is_admin = request.deps.service.is_admin(request.actor)
-    return Message("gpubook help", help_message(EXAMPLES, is_admin=is_admin))
+    blocks = help_message(EXAMPLES, is_admin=is_admin, tz=request.actor.tz)
+    return Message("gpubook help", blocks)
 
 
 def _parse_bare(args: list[str], now: datetime, tz: ZoneInfo) -> OpenModal:

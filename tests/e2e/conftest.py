@@ -74,9 +74,8 @@ class Bot:
     async def workspace_channel(self) -> str | None:
         """Where a booking on a GPU without a channel of its own is announced."""
         async with self.service.db.read() as session:
-            return await notification_channel(
-                session, TEAM, None, self.service.config.default_channel
-            )
+            chosen = await notification_channel(session, TEAM, None)
+        return chosen or self.service.config.default_channel
 
     async def bookings(self, *statuses: BookingStatus) -> list[BookingInfo]:
         return await self.service.list_bookings(

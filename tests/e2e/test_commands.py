@@ -94,6 +94,17 @@ async def test_only_forms_cut_the_wait_for_the_users_zone(bot: Bot) -> None:
     assert "your time zone (UTC)" in shown and "CET" not in shown
 
 
+async def test_times_are_said_to_be_in_the_readers_zone_by_name(bot: Bot) -> None:
+    """Status, help and the audit log show times (or read them) in the reader's Slack zone,
+    which users.info gave: they name it rather than saying "your own time zone"."""
+    await bot.add_gpu()
+    bot.fake.set_user(ADMIN, tz="Europe/Berlin")
+    for command in ("status", "help", "admin audit"):
+        shown = dump(await bot.command(command, user=ADMIN))
+        assert "your time zone, Europe/Berlin" in shown, command
+        assert "own time zone" not in shown
+
+
 async def test_book_any_places_on_a_gpu(bot: Bot) -> None:
     await bot.add_gpu("rtx-0", "24GB")
     await bot.add_gpu("a100-1", "80GB")

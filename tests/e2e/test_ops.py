@@ -124,7 +124,13 @@ async def test_notifications_are_counted_from_the_sweep(
     service = metered.service
     scheduler = LifecycleScheduler(
         Lifecycle(service.db, service.config, service.clock),
-        Notifier(service.db, fake_client(fake), service.clock, render=render_notices),
+        Notifier(
+            service.db,
+            fake_client(fake),
+            service.clock,
+            render=render_notices,
+            default_channel=service.config.default_channel,
+        ),
         on_flush=metrics.count_flush,
     )
 

@@ -56,6 +56,7 @@ async def main() -> None:
         render=render_notices,
         worker_id=args.worker,
         lease=timedelta(minutes=args.lease_minutes),
+        default_channel=args.channel,
     )
     totals = {"started": 0, "ended": 0, "posts": 0, "sent": 0, "failed": 0}
     try:
