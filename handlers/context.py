@@ -98,19 +98,29 @@ class Reply(Protocol):
     async def send(self, message: Message, *, replace: bool = False) -> None: ...
 
 
+class ReplyNotDelivered(Exception):
+    """Slack refused a reply (the webhook client returns an HTTP error instead of raising)."""
+
+
 @dataclass(frozen=True)
 class ResponseUrlReply:
-    """Through the request's ``response_url``: ephemeral, and able to replace the clicked message."""
+    """Through the request's ``response_url``: ephemeral, and able to replace the clicked message.
+
+    It is tried once (slack-sdk retries only a broken connection): a reply Slack did not take
+    is logged by :func:`answer`, never retried until it is stale.
+    """
 
     respond: AsyncRespond
 
     async def send(self, message: Message, *, replace: bool = False) -> None:
-        await self.respond(
+        response = await self.respond(
             text=message.text,
             blocks=list(message.blocks),
             response_type="ephemeral",
             replace_original=replace,
         )
+        if response.status_code >= 400:
+            raise ReplyNotDelivered(f"HTTP {response.status_code}: {response.body[:200]}")
 
 
 @dataclass(frozen=True)

@@ -6,20 +6,37 @@ with ``SELECT … FOR UPDATE``. SQLite has no row locks and pysqlite's default t
 starts transactions lazily (two writers both read, then both insert), so every write transaction
 here starts with ``BEGIN IMMEDIATE``, which takes the database's write lock up front and makes a
 second writer — in this process or another — wait for the first to commit.
+
+When the database goes away (PostgreSQL restarting or unreachable, the SQLite file locked by
+another process past the busy timeout), every transaction fails with one error,
+:class:`DatabaseUnavailable`: a refusal like any other, so each interface tells the person that
+nothing was changed instead of apologising for a crash. The driver's many ways of saying so are
+recognised here, in one place (:func:`is_unavailable`). Recovery needs nothing: PostgreSQL's pool
+pings each connection before use (``pool_pre_ping``) and reconnects once the server is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing, nullcontext
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    asynccontextmanager,
+    closing,
+    contextmanager,
+    nullcontext,
+)
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,10 +44,19 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.core.errors import GpubookError
+from bot.core.phrases import Code
+
+log = logging.getLogger(__name__)
+
 DEFAULT_URL = "sqlite+aiosqlite:///gpubook.db"
 
-#: How long a SQLite writer waits for the write lock before giving up.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: How long a SQLite writer waits for the write lock before giving up (seconds).
+SQLITE_BUSY_TIMEOUT = 30.0
+#: How long opening a PostgreSQL connection may take (asyncpg's own default is a minute).
+PG_CONNECT_TIMEOUT = 5.0
+#: How long a health check waits for the database before calling it unreachable (seconds).
+PING_TIMEOUT = 2.0
 
 #: Connection execution option: start a deferred (read-only) transaction on SQLite.
 _READ_ONLY = "gpubook_read_only"
@@ -52,25 +78,29 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def create_engine(url: str = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
-    """An async engine for ``url``, with the SQLite hooks installed when the URL is SQLite."""
+def create_engine(
+    url: str = DEFAULT_URL, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT, **kwargs: Any
+) -> AsyncEngine:
+    """An async engine for ``url``, with the SQLite hooks installed when the URL is SQLite.
+
+    ``busy_timeout`` is how long a SQLite writer waits for another process's write lock.
+    """
     url = normalise_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
-        )
-        _install_sqlite_hooks(engine)
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout}, **kwargs)
+        _install_sqlite_hooks(engine, busy_timeout)
         return engine
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
+        kwargs["connect_args"] = {"timeout": PG_CONNECT_TIMEOUT, **kwargs.get("connect_args", {})}
         return create_async_engine(url, **kwargs)
     raise ValueError(f"unsupported DATABASE_URL {url!r}: use sqlite:///FILE or postgresql://…")
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout: float) -> None:
     """Take transaction control away from pysqlite and start each write with BEGIN IMMEDIATE.
 
     This is SQLAlchemy's documented recipe for pysqlite/aiosqlite; WAL lets readers proceed while
@@ -83,7 +113,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -107,28 +137,98 @@ class DatabaseUnusable(Exception):
         super().__init__(f"the database at {self.url} failed: {self.reason}")
 
 
+class DatabaseUnavailable(GpubookError):
+    """The database did not answer: down, restarting, unreachable, or (SQLite) locked by another
+    process for longer than the busy timeout. The transaction was rolled back, so nothing was
+    written; the same request later may well succeed."""
+
+    def __init__(self) -> None:
+        super().__init__(Code.DATABASE_UNAVAILABLE)
+
+
+#: What SQLite says when another process holds the file's lock past the busy timeout, or the file
+#: cannot be opened (its disk gone); any other OperationalError ("no such table") is a bug.
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file")
+#: Failing to connect, and asyncpg's errors for a server gone, going or taking no connections.
+_GONE = (
+    OSError,  # refused, unresolvable, timed out (TimeoutError is one)
+    PoolTimeout,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` (or what it wraps) means "the database is not there right now".
+
+    SQLAlchemy flags a connection lost mid-statement (``connection_invalidated``); failing to
+    connect surfaces as the driver's own error or a bare ``OSError`` (refused, unresolvable,
+    timed out); a pool with no free connection for its whole timeout is as good as down.
+    """
+    for cause in _causes(error):
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, _GONE):
+            return True
+        if isinstance(cause, sqlite3.OperationalError) and str(cause).startswith(
+            _SQLITE_UNAVAILABLE
+        ):
+            return True
+    return False
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error``, the DBAPI error SQLAlchemy wrapped (``orig``) and their causes."""
+    pending, seen = [error], set()
+    while pending:
+        cause = pending.pop()
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        yield cause
+        pending.extend(e for e in (getattr(cause, "orig", None), cause.__cause__) if e is not None)
+
+
 class Database:
     """An engine and the two kinds of transaction the service uses."""
 
-    def __init__(self, url: str = DEFAULT_URL, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        busy_timeout: float = SQLITE_BUSY_TIMEOUT,
+        **engine_kwargs: Any,
+    ) -> None:
         self.url = normalise_url(url)
-        self.engine = create_engine(self.url, **engine_kwargs)
+        self.engine = create_engine(self.url, busy_timeout=busy_timeout, **engine_kwargs)
         self.backend = self.engine.dialect.name
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time. Writers of this process queue here instead of inside
         # SQLite's busy handler, which sleeps with back-off (measured: 20 concurrent creates ran
         # slower than sequential ones). BEGIN IMMEDIATE still serialises other processes.
         self._sqlite_writer = asyncio.Lock() if self.backend == "sqlite" else None
+        #: ``time.monotonic()`` of the last transaction that found the database unavailable.
+        self._unavailable_at = float("-inf")
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A read-write transaction: committed on success, rolled back on any exception.
 
         On SQLite it holds the database write lock from its first statement; on PostgreSQL the
-        caller locks the rows it decides on (``with_for_update``).
+        caller locks the rows it decides on (``with_for_update``). A writer that queued behind
+        one that then found the database unavailable fails at once: otherwise each writer in
+        the queue would wait out the whole busy timeout in turn.
         """
-        async with self._writer_turn(), self._sessions() as session, session.begin():
-            yield session
+        queued = time.monotonic()
+        async with self._writer_turn():
+            if self._unavailable_at > queued:
+                raise DatabaseUnavailable()
+            with self._unavailability():
+                async with self._sessions() as session, session.begin():
+                    yield session
 
     def _writer_turn(self) -> AbstractAsyncContextManager[object]:
         return self._sqlite_writer if self._sqlite_writer is not None else nullcontext()
@@ -136,19 +236,56 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only transaction that never waits for (or blocks) writers on SQLite."""
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(**{_READ_ONLY: True})
-            async with AsyncSession(bind=conn, expire_on_commit=False) as session, session.begin():
-                yield session
+        with self._unavailability():
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(**{_READ_ONLY: True})
+                async with (
+                    AsyncSession(bind=conn, expire_on_commit=False) as session,
+                    session.begin(),
+                ):
+                    yield session
 
-    async def ping(self) -> bool:
-        """Whether the database answers a trivial query (for health checks)."""
+    @contextmanager
+    def _unavailability(self) -> Iterator[None]:
+        """Turn the database's absence, however the driver reports it, into DatabaseUnavailable
+        (logged once here, since the person asking only hears "try again")."""
         try:
-            async with self.read() as session:
-                await session.execute(text("SELECT 1"))
+            yield
+        except GpubookError:
+            raise
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            self._unavailable_at = time.monotonic()
+            log.warning("the database is unavailable: %s", _reason(error))
+            raise DatabaseUnavailable() from error
+
+    async def ping(self, within: float = PING_TIMEOUT) -> bool:
+        """Whether the database can take a write within ``within`` seconds (for /healthz).
+
+        On PostgreSQL a trivial query says so. A SQLite file still answers reads while another
+        process holds its write lock, so there the check takes (and at once gives back) the
+        write lock, on a connection of its own with ``within`` as its busy timeout.
+        """
+        try:
+            async with asyncio.timeout(within):
+                sqlite_file = self._sqlite_file()
+                if sqlite_file is not None:
+                    await asyncio.to_thread(_sqlite_write_probe, sqlite_file, within)
+                else:
+                    async with self.read() as session:
+                        await session.execute(text("SELECT 1"))
             return True
-        except Exception:  # any failure means "unreachable" to a health check
+        except Exception as error:  # any failure means "unreachable" to a health check
+            log.warning("database health check failed: %s", _reason(error))
             return False
+
+    def _sqlite_file(self) -> Path | None:
+        """The SQLite database's file, or None (PostgreSQL, or SQLite in memory)."""
+        if self.backend != "sqlite":
+            return None
+        name = make_url(self.url).database
+        return Path(name) if name and name != ":memory:" else None
 
     async def backup_to(self, target: Path) -> None:
         """Copy a SQLite database to ``target`` with SQLite's online backup API.
@@ -161,10 +298,10 @@ class Database:
         """
         if self.backend != "sqlite":
             raise ValueError("backups of PostgreSQL are pg_dump's job: pg_dump DATABASE > FILE")
-        source = make_url(self.url).database
-        if not source or source == ":memory:":
+        source = self._sqlite_file()
+        if source is None:
             raise ValueError("this SQLite database is in memory; there is no file to back up")
-        await asyncio.to_thread(_sqlite_backup, Path(source), target)
+        await asyncio.to_thread(_sqlite_backup, source, target)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -182,3 +319,17 @@ def _sqlite_backup(source: Path, target: Path) -> None:
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+
+
+def _sqlite_write_probe(path: Path, timeout: float) -> None:
+    """Take and release the write lock of an existing SQLite file (never creating one)."""
+    uri = f"{path.resolve().as_uri()}?mode=rw"
+    with closing(sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+
+
+def _reason(error: BaseException) -> str:
+    """One line for the log: the driver's own words, without SQLAlchemy's SQL and links."""
+    cause = getattr(error, "orig", None) or error
+    return f"{type(cause).__name__}: {cause}".splitlines()[0]

@@ -26,6 +26,7 @@ from bot.core.errors import GpubookError
 from handlers.wording import SlackText
 from storage.db import Database, normalise_url
 from storage.migrate import upgrade
+from tests.pgcluster import PrivateCluster, require_server_binaries
 
 PG_URL = os.environ.get("GPUBOOK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 #: One schema per test process, so parallel runs on one server (two checkouts, CI beside a
@@ -156,3 +157,21 @@ def service(db: Database, clock: FrozenClock) -> BookingService:
 @pytest.fixture
 def admin() -> Actor:
     return Actor(ADMIN)
+
+
+@pytest.fixture(scope="session")
+def private_pg_cluster() -> Iterator[PrivateCluster]:
+    """A PostgreSQL server of this test run's own (see ``tests/pgcluster.py``), never 5432."""
+    cluster = PrivateCluster(require_server_binaries())
+    cluster.init()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def private_pg(private_pg_cluster: PrivateCluster) -> Iterator[PrivateCluster]:
+    """The private cluster, for a test that may stop it: running again once the test is over."""
+    yield private_pg_cluster
+    if not private_pg_cluster.running:
+        private_pg_cluster.start()

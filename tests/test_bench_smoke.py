@@ -12,7 +12,16 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from bench import ack_latency, capacity_bench, create_bench, notify_bench, utilisation_bench
+import pytest
+
+from bench import (
+    ack_latency,
+    capacity_bench,
+    create_bench,
+    notify_bench,
+    soak,
+    utilisation_bench,
+)
 from bench.common import GIB, T0, overlapping
 from bot.core import capacity
 from bot.core.capacity import Span
@@ -89,3 +98,12 @@ def test_ack_latency_bench_measures_both_apps_for_every_command(tmp_path: Path) 
         f"{app}/{command}" for app in ("gpubook", "bare") for command in ack_latency.COMMANDS
     }
     assert all(row["p50_ms"] > 0 for row in results["latency"].values())
+
+
+@pytest.mark.slow
+def test_soak_bench_answers_every_request_and_samples_memory(tmp_path: Path) -> None:
+    results = soak.main(_quick(tmp_path, "--database", "sqlite"))
+    assert results["sent"] == results["acked"] == results["answered"] > 0
+    assert results["failed"] == []
+    assert results["ack_steady"]["p50_ms"] > 0
+    assert results["rss_kib"]["start"] > 0 and len(results["rss_samples"]) >= 2

@@ -484,6 +484,7 @@ def test_settings_read_every_documented_variable():
         "SLACK_SIGNING_SECRET": "secret",
         "SLACK_APP_TOKEN": "xapp-1",
         "SLACK_API_URL": "http://localhost:8080/api",
+        "HOST": "127.0.0.1",
         "PORT": "8080",
         "GPUBOOK_CHANNEL": "CGPU",
         "GPUBOOK_ADMINS": " U1, U2 ,,",

@@ -12,6 +12,8 @@ import enum
 
 
 class Code(enum.StrEnum):
+    # the bot itself cannot do its job right now
+    DATABASE_UNAVAILABLE = "database_unavailable"
     # sizes and durations
     SIZE_MISSING = "size_missing"
     SIZE_EXPONENT = "size_exponent"
@@ -55,6 +57,7 @@ class Code(enum.StrEnum):
     SETTING_NOT_DATABASE_URL = "setting_not_database_url"
     SETTING_UNSUPPORTED_DATABASE = "setting_unsupported_database"
     SETTING_NOT_HTTP_URL = "setting_not_http_url"
+    SETTING_NOT_HOST = "setting_not_host"
     SETTING_NOT_INTEGER = "setting_not_integer"
     SETTING_NOT_BOOLEAN = "setting_not_boolean"
     SETTING_NOT_LOG_LEVEL = "setting_not_log_level"
@@ -172,6 +175,7 @@ _TIME_FORMS = (
 _USER_ID_FORMS = "like [[U0123ABCD]] (in Slack: the person's profile → ⋮ → Copy member ID)"
 
 WORDING: dict[Code, str] = {
+    Code.DATABASE_UNAVAILABLE: "gpubook can't reach its database right now; nothing was changed — try again in a minute.",
     Code.SIZE_MISSING: f"Give the memory, {_SIZE_FORMS}.",
     Code.SIZE_EXPONENT: f"Write {{typed}} without an exponent, {_SIZE_FORMS}.",
     Code.SIZE_UNREADABLE: f"I can't read {{typed}} as memory. Give a number and a unit, {_SIZE_FORMS}.",
@@ -212,6 +216,7 @@ WORDING: dict[Code, str] = {
     Code.SETTING_NOT_DATABASE_URL: "DATABASE_URL={value} is not a database URL; use [[sqlite:///FILE]] or [[postgresql://USER:PASSWORD@HOST/DATABASE]].",
     Code.SETTING_UNSUPPORTED_DATABASE: "DATABASE_URL uses {backend}, which gpubook does not support; use [[sqlite:///FILE]] or [[postgresql://USER:PASSWORD@HOST/DATABASE]].",
     Code.SETTING_NOT_HTTP_URL: "{key}={value} is not an http(s) URL; write it like [[https://slack.com/api/]].",
+    Code.SETTING_NOT_HOST: "HOST={value} is not an address to listen on; write an IP address like [[127.0.0.1]] or a host name, or leave it unset for all interfaces.",
     Code.SETTING_NOT_INTEGER: "{key}={value} is not valid; give a whole number from {low} to {high}.",
     Code.SETTING_NOT_BOOLEAN: "{key}={value} is not valid; write [[true]] or [[false]].",
     Code.SETTING_NOT_LOG_LEVEL: "GPUBOOK_LOG_LEVEL={value} is not a log level; write one of {levels}.",

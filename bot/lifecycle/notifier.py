@@ -17,10 +17,13 @@ out ``Retry-After``: see ``bot.runtime.slack_client``) clears the claim and push
 dropped. A worker that dies after claiming leaves a lease that expires, and another worker takes
 the rows over.
 
-The one window for a duplicate is a crash (or a lost database connection) *between* Slack
-accepting a post and the ``sent_at`` commit right after it: the rows are then still unsent and
-another worker re-posts them when the lease runs out. Slack offers no idempotency key for
-``chat.postMessage``, so this window is made as small as it can be — one commit — not closed.
+The one window for a duplicate is a crash *between* Slack accepting a post and the ``sent_at``
+commit right after it: the rows are then still unsent and another worker re-posts them when the
+lease runs out. Slack offers no idempotency key for ``chat.postMessage``, so this window is made
+as small as it can be — one commit — not closed. A database that goes away in that moment does
+not widen it: the worker keeps what it posted in memory, stops the flush, and records it first
+thing in its next flush, once the database is back (before its lease lapses, unless the outage
+outlasts the lease).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from bot.core.clock import Clock
 from bot.core.slack_ids import is_user_id
 from bot.core.snapshots import Notice
 from bot.core.vocabulary import THREADED_KINDS, BookingStatus, NoticeKind
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 from storage.models import DEFAULT_CHANNEL, Booking, Notification
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,10 @@ log = logging.getLogger(__name__)
 CLAIM_LIMIT = 2000
 #: First retry delay after a failed post; doubles per attempt up to RETRY_MAX.
 RETRY_BASE = timedelta(seconds=30)
-RETRY_MAX = timedelta(hours=1)
+#: Short enough that a Slack outage of any length delays the owed messages by at most this much
+#: once Slack is back (a reminder an hour late is useless); a try per destination every few
+#: minutes costs nothing.
+RETRY_MAX = timedelta(minutes=5)
 #: Stop posting (and hand the rest back) once a flush has used this share of its lease, so a
 #: slow Slack never lets the lease lapse mid-flush and another worker post the same rows.
 LEASE_SHARE = 0.5
@@ -85,8 +91,18 @@ def is_dm(destination: str) -> bool:
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """Backoff after the ``attempts``-th failure: 30 s, 1 min, 2 min, … at most an hour."""
+    """Backoff after the ``attempts``-th failure: 30 s, 1 min, 2 min, 4 min, then every 5 min."""
     return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
+@dataclass(frozen=True)
+class _Posted:
+    """A message Slack took whose rows could not be marked sent: the database was away."""
+
+    rows: Sequence[Notification]
+    now: datetime
+    channel: str
+    ts: str | None
 
 
 class Rendered(Protocol):
@@ -125,11 +141,18 @@ class Notifier:
         #: Where rows for :data:`~storage.models.DEFAULT_CHANNEL` go: this process's
         #: ``GPUBOOK_CHANNEL``, read now rather than by the process that wrote them.
         self.default_channel = default_channel
+        #: Posted while the database was away, oldest first: recorded before anything else.
+        self._unrecorded: list[_Posted] = []
 
     async def flush(self, now: datetime | None = None) -> FlushStats:
-        """Claim what is due at ``now`` (default: the clock), post it, record the outcome."""
+        """Claim what is due at ``now`` (default: the clock), post it, record the outcome.
+
+        Raises :class:`~storage.db.DatabaseUnavailable` when the database is away: the sweep
+        fails, and the next one picks up where this one stopped.
+        """
         now = now or self.clock()
         stats = FlushStats()
+        await self._record_unrecorded()
         ids = await self.claim(now)
         stats.claimed = len(ids)
         if not ids:
@@ -219,9 +242,23 @@ class Notifier:
             stats.failed += len(live)
             log.warning("posting %d notification(s) to %s failed: %s", len(live), destination, exc)
             return
-        await self._sent(live, now, response.get("channel") or destination, response.get("ts"))
+        posted = _Posted(live, now, response.get("channel") or destination, response.get("ts"))
+        try:
+            await self._sent(posted.rows, posted.now, posted.channel, posted.ts)
+        except DatabaseUnavailable:
+            # Posting more now would only grow what this process alone knows was posted.
+            self._unrecorded.append(posted)
+            log.warning("posted to %s but cannot record it until the database is back", destination)
+            raise
         stats.posts += 1
         stats.sent += len(live)
+
+    async def _record_unrecorded(self) -> None:
+        """Mark sent what an earlier flush posted while the database was away."""
+        while self._unrecorded:
+            posted = self._unrecorded[0]
+            await self._sent(posted.rows, posted.now, posted.channel, posted.ts)
+            self._unrecorded.pop(0)
 
     async def _sent(
         self, rows: Sequence[Notification], now: datetime, channel: str, ts: str | None

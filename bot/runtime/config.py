@@ -12,7 +12,9 @@ against it, so documentation and code cannot drift apart.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -57,6 +59,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "SLACK_API_URL",
         "(Slack's)",
         "Base URL of the Slack Web API, e.g. a test double's `http://localhost:8080/api/`.",
+    ),
+    (
+        "HOST",
+        "(all interfaces)",
+        "Address to listen on for Slack requests, health and metrics, e.g. `127.0.0.1` behind a proxy.",
     ),
     ("PORT", "3000", "HTTP port for Slack requests, health and metrics."),
     (
@@ -116,6 +123,8 @@ class Settings:
     slack_app_token: str | None = None
     #: ``None`` means Slack's own API; otherwise always ends with ``/`` (see ``_api_url``).
     slack_api_url: str | None = None
+    #: ``None`` listens on every interface (IPv4 and IPv6).
+    host: str | None = None
     port: int = 3000
     channel: str | None = None
     admins: frozenset[str] = frozenset()
@@ -141,6 +150,7 @@ class Settings:
             slack_signing_secret=_text(env, "SLACK_SIGNING_SECRET"),
             slack_app_token=_text(env, "SLACK_APP_TOKEN"),
             slack_api_url=_api_url(env),
+            host=_host(env),
             port=_integer(env, "PORT", 3000, low=1, high=65535),
             channel=_text(env, "GPUBOOK_CHANNEL"),
             admins=frozenset(_id_list(env, "GPUBOOK_ADMINS")),
@@ -207,6 +217,25 @@ def _api_url(env: Mapping[str, str]) -> str | None:
     if not raw.startswith(("http://", "https://")):
         raise InputError(Code.SETTING_NOT_HTTP_URL, key="SLACK_API_URL", value=repr(raw))
     return raw if raw.endswith("/") else raw + "/"
+
+
+#: A hostname (RFC 1123 labels) or an IPv4/IPv6 address: what a listening socket can bind.
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def _host(env: Mapping[str, str]) -> str | None:
+    raw = _text(env, "HOST")
+    if raw is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw.strip("[]")))
+    except ValueError:
+        pass
+    if not _HOST.match(raw):
+        raise InputError(Code.SETTING_NOT_HOST, value=repr(raw))
+    return raw
 
 
 def _integer(env: Mapping[str, str], key: str, default: int, *, low: int, high: int) -> int:

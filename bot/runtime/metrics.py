@@ -20,7 +20,7 @@ from bot.core.clock import Clock
 from bot.core.errors import CapacityError, GpubookError, PermissionDenied
 from bot.core.snapshots import BookingInfo
 from bot.lifecycle.notifier import FlushStats
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Request latency buckets (seconds): Slack's ack deadline is 3 s.
@@ -80,9 +80,12 @@ def booking_outcome(error: BaseException | None) -> str:
 
     Refusals other than capacity and permission (bad input, policy limits, unknown GPU, a
     retired GPU) all count as ``refused_input``: the user can fix them by asking differently.
+    A database that did not answer is the bot's failure, not the user's: ``error``.
     """
     if error is None:
         return "created"
+    if isinstance(error, DatabaseUnavailable):
+        return "error"
     if isinstance(error, CapacityError):
         return "refused_capacity"
     if isinstance(error, PermissionDenied):

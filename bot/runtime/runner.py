@@ -136,11 +136,12 @@ def scheduler_health(lifecycle: LifecycleScheduler) -> HealthCheck:
 async def start_http(
     app: AsyncApp | None,
     health_checks: Mapping[str, HealthCheck],
-    host: str = "0.0.0.0",
+    host: str | None = None,
     port: int = 3000,
     metrics: Metrics | None = None,
 ) -> web.AppRunner:
-    """Serve :func:`web_app`; ``port=0`` picks a free port (read it from ``runner.addresses``).
+    """Serve :func:`web_app` on ``host`` (``None``: every interface); ``port=0`` picks a free
+    port (read it from ``runner.addresses``).
 
     ``runner.cleanup()`` stops listening, then waits up to :data:`SHUTDOWN_TIMEOUT` for requests
     in flight.
@@ -218,14 +219,14 @@ async def serve(
             assert settings.slack_app_token is not None
             handler = await start_socket_mode(app, settings.slack_app_token)
             checks["socket_mode"] = handler.client.is_connected
-            runner = await start_http(None, checks, port=settings.port, metrics=metrics)
-            log.info("gpubook is connected over Socket Mode; health on port %d", settings.port)
+            runner = await start_http(None, checks, settings.host, settings.port, metrics)
+            log.info("gpubook is connected over Socket Mode; health on %s", _where(settings))
             freeze_startup_objects()
             await stop.wait()
             await handler.close_async()
         else:
-            runner = await start_http(app, checks, port=settings.port, metrics=metrics)
-            log.info("gpubook listens on port %d (%s, %s)", settings.port, EVENTS_PATH, HEALTH_PATH)
+            runner = await start_http(app, checks, settings.host, settings.port, metrics)
+            log.info("gpubook listens on %s (%s, %s)", _where(settings), EVENTS_PATH, HEALTH_PATH)
             freeze_startup_objects()
             await stop.wait()
         await runner.cleanup()  # stops listening, then waits for HTTP requests in flight
@@ -233,6 +234,10 @@ async def serve(
     finally:
         await bot.close()
     log.info("gpubook stopped")
+
+
+def _where(settings: Settings) -> str:
+    return f"{settings.host or 'all interfaces'}, port {settings.port}"
 
 
 def freeze_startup_objects() -> None:

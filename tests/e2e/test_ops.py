@@ -218,9 +218,9 @@ def fake_client(fake: FakeSlackWebAPI) -> AsyncWebClient:
     return build_client("xoxb-test", fake.base_url)
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
 
 
@@ -287,3 +287,32 @@ async def test_serve_stops_cleanly_on_sigterm(
     assert scheduler._scheduler is not None and not scheduler._scheduler.running
     with pytest.raises(aiohttp.ClientConnectionError):  # nothing listens any more
         await get(f"{base}/healthz")
+
+
+async def test_serve_listens_only_on_the_host_it_is_given(
+    fake: FakeSlackWebAPI, tmp_path: Path, unfreeze: None
+) -> None:
+    host = "127.0.0.2"  # loopback too, but not the address a client of 127.0.0.1 reaches
+    try:
+        port = free_port(host)
+    except OSError:
+        pytest.skip(f"{host} is not a loopback address here")
+    settings = Settings.from_env(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.base_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+            "HOST": host,
+            "PORT": str(port),
+        }
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop=stop))
+    try:
+        assert (await wait_healthy(f"http://{host}:{port}/healthz"))["ok"]
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await get(f"http://127.0.0.1:{port}/healthz")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, WAIT)

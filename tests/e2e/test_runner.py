@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from bot.cli.main import main
+from bot.core.errors import InputError
 from bot.runtime.config import Settings
 from bot.runtime.runner import EXIT_CONFIG, ConfigError, check_settings, run
 from handlers.commands import COMMAND
@@ -55,6 +56,16 @@ def test_serve_is_a_cli_command(
     monkeypatch.chdir(Path(__file__).parent)  # no developer .env here
     assert main(["serve"]) == EXIT_CONFIG
     assert "gpubook console" in capsys.readouterr().err
+
+
+def test_host_is_every_interface_unless_an_address_or_a_name_is_given() -> None:
+    assert settings().host is None
+    assert settings(HOST="127.0.0.1").host == "127.0.0.1"
+    assert settings(HOST="[::1]").host == "::1"
+    assert settings(HOST="gpubook.internal").host == "gpubook.internal"
+    with pytest.raises(InputError) as error:
+        settings(HOST="http://gpubook:80")
+    assert str(error.value).startswith("HOST='http://gpubook:80' is not an address to listen on")
 
 
 def test_manifest_declares_what_the_bot_uses() -> None:

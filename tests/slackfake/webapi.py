@@ -53,7 +53,8 @@ _VIEW_METHODS = frozenset({"views.open", "views.update", "views.push", "views.pu
 
 @dataclass(frozen=True)
 class Call:
-    """One request the fake received (``failed`` marks attempts answered by ``fail_next``)."""
+    """One request the fake received (``failed`` marks attempts answered by ``fail_next`` or
+    during an ``outage``)."""
 
     method: str
     params: dict[str, Any]
@@ -90,6 +91,10 @@ class FakeSlackWebAPI(SlackWebAPI):
         super().__init__(IDENTITY, host)
         self._calls: list[Call] = []
         self._failures: dict[str, _Failure] = {}
+        #: While set, every call fails (see :meth:`outage`).
+        self._outage: _Failure | None = None
+        self._hang = False
+        self._recovered = asyncio.Event()
         self.socket_mode = FakeSocketMode(self)
 
     # ----------------------------------------------------------------- lifecycle
@@ -106,6 +111,7 @@ class FakeSlackWebAPI(SlackWebAPI):
 
     async def close(self) -> None:
         """Close WebSockets first: runner.cleanup() would otherwise wait on them."""
+        self.recover()  # calls still hanging in an outage answer now
         await self.socket_mode.close_all()
         await super().close()
 
@@ -146,6 +152,18 @@ class FakeSlackWebAPI(SlackWebAPI):
             error = "ratelimited" if status == 429 else "internal_error"
         wait = retry_after if status == 429 else None
         self._failures[method] = _Failure(status, error, wait, times)
+
+    def outage(self, status: int = 503, *, hang: bool = False) -> None:
+        """Fail every call (Web API and response_url) until :meth:`recover`: answer HTTP
+        ``status``, or (``hang``) answer nothing until then, so clients time out."""
+        self._outage = _Failure(status, "service_unavailable", None, 0)
+        self._hang = hang
+        self._recovered.clear()
+
+    def recover(self) -> None:
+        """End an :meth:`outage`; calls still hanging in it get its error now."""
+        self._outage = None
+        self._recovered.set()
 
     def response_url(self, name: str = "response") -> str:
         """A response_url served by this fake; POSTs to it are recorded as ``response_url``."""
@@ -222,7 +240,7 @@ class FakeSlackWebAPI(SlackWebAPI):
         call = Call(method, args, dict(request.headers), time.time(), failed=failure is not None)
         self._calls.append(call)
         if failure is not None:
-            return _failure_response(failure)
+            return await self._fail(failure)
         if method == "apps.connections.open":
             return web.json_response(self._apps_connections_open(call))
         return await super().api_response(method, args, request)
@@ -235,10 +253,17 @@ class FakeSlackWebAPI(SlackWebAPI):
         call = Call("response_url", body, headers, time.time(), bool(failure), target.name)
         self._calls.append(call)
         if failure is not None:
-            return _failure_response(failure)
+            return await self._fail(failure)
         return await super().response_url_response(target, body, request)
 
+    async def _fail(self, failure: _Failure) -> web.Response:
+        if failure is self._outage and self._hang:
+            await self._recovered.wait()
+        return _failure_response(failure)
+
     def _take_failure(self, method: str) -> _Failure | None:
+        if self._outage is not None:
+            return self._outage
         failure = self._failures.get(method)
         if failure is None:
             return None
