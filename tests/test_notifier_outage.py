@@ -65,7 +65,14 @@ async def test_a_post_the_database_missed_is_recorded_when_it_is_back_not_posted
     booking = await book(service, at(9), at(10))
     client = DatabaseStopsAfterPosting(private_pg, token="xoxb-test", base_url=fake.base_url)
     lease = timedelta(minutes=2)
-    notifier = Notifier(service.db, client, service.clock, render=render_notices, lease=lease)
+    notifier = Notifier(
+        service.db,
+        client,
+        service.clock,
+        render=render_notices,
+        lease=lease,
+        default_channel=CHANNEL,
+    )
 
     with pytest.raises(DatabaseUnavailable):
         await notifier.flush(at(8))

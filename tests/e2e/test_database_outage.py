@@ -122,7 +122,13 @@ def sweeper(service: BookingService, fake: FakeSlackWebAPI) -> LifecycleSchedule
     """The lifecycle as the bot runs it, swept by hand (the scheduler's timer is not started)."""
     return LifecycleScheduler(
         Lifecycle(service.db, service.config, service.clock),
-        Notifier(service.db, fake_client(fake), service.clock, render=render_notices),
+        Notifier(
+            service.db,
+            fake_client(fake),
+            service.clock,
+            render=render_notices,
+            default_channel=service.config.default_channel,
+        ),
     )
 
 
