@@ -19,6 +19,7 @@ import sys
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from bot.cli.agent import add_agent_commands
 from bot.cli.bookings import add_book, add_cancel, add_release
 from bot.cli.db import add_db_commands
 from bot.cli.export import add_export
@@ -39,6 +40,7 @@ COMMANDS: tuple[Registrar, ...] = (
     add_cancel,
     add_release,
     add_export,
+    add_agent_commands,
     add_serve,
     add_console,
 )

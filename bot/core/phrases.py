@@ -53,6 +53,7 @@ class Code(enum.StrEnum):
     SETTING_NOT_INTEGER = "setting_not_integer"
     SETTING_NOT_BOOLEAN = "setting_not_boolean"
     SETTING_NOT_LOG_LEVEL = "setting_not_log_level"
+    SETTING_NOT_SIZE = "setting_not_size"
     # booking rules
     TEXT_REQUIRED = "text_required"
     TEXT_TOO_LONG = "text_too_long"
@@ -88,6 +89,22 @@ class Code(enum.StrEnum):
     GPU_SIZE_NOT_POSITIVE = "gpu_size_not_positive"
     GPU_CANNOT_SHRINK = "gpu_cannot_shrink"
     GPU_STILL_BOOKED = "gpu_still_booked"
+    DEVICE_UUID_INVALID = "device_uuid_invalid"
+    DEVICE_UUID_TAKEN = "device_uuid_taken"
+    # host agents and their reports (answers of POST /agent/report, read by operators)
+    AGENT_HOST_INVALID = "agent_host_invalid"
+    AGENT_TOKEN_UNKNOWN = "agent_token_unknown"
+    REPORT_NO_TOKEN = "report_no_token"
+    REPORT_BAD_TOKEN = "report_bad_token"
+    REPORT_WRONG_HOST = "report_wrong_host"
+    REPORT_CONTENT_TYPE = "report_content_type"
+    REPORT_TOO_LARGE = "report_too_large"
+    REPORT_NOT_JSON = "report_not_json"
+    REPORT_NOT_OBJECT = "report_not_object"
+    REPORT_FIELD_MISSING = "report_field_missing"
+    REPORT_FIELD_TYPE = "report_field_type"
+    REPORT_TOO_MANY = "report_too_many"
+    REPORT_DUPLICATE_DEVICE = "report_duplicate_device"
     # capacity
     OVER_CARD = "over_card"
     OVER_CARD_ELSEWHERE = "over_card_elsewhere"
@@ -117,6 +134,7 @@ class Code(enum.StrEnum):
     CHANNEL_USAGE = "channel_usage"
     STATS_USAGE = "stats_usage"
     AUDIT_USAGE = "audit_usage"
+    DEVICES_USAGE = "devices_usage"
     BROKEN_BUTTON = "broken_button"
     FORM_LOST_BOOKING = "form_lost_booking"
     FORM_DURATION_MISSING = "form_duration_missing"
@@ -170,6 +188,7 @@ WORDING: dict[Code, str] = {
     Code.SETTING_NOT_INTEGER: "{key}={value} is not valid; give a whole number from {low} to {high}.",
     Code.SETTING_NOT_BOOLEAN: "{key}={value} is not valid; write [[true]] or [[false]].",
     Code.SETTING_NOT_LOG_LEVEL: "GPUBOOK_LOG_LEVEL={value} is not a log level; write one of {levels}.",
+    Code.SETTING_NOT_SIZE: "{key}={value} is not a size; write it like [[512MiB]] or [[1GB]].",
     Code.TEXT_REQUIRED: "Give the {what} a name, like [[fine-tune llama]].",
     Code.TEXT_TOO_LONG: "The {what} is {length} characters long; keep it to {limit} or fewer.",
     Code.START_IN_PAST: "That start is in the past ({start}); pick a time from now on, or [[now]].",
@@ -202,6 +221,21 @@ WORDING: dict[Code, str] = {
     Code.GPU_SIZE_NOT_POSITIVE: "A GPU's memory must be positive, like [[24GB]].",
     Code.GPU_CANNOT_SHRINK: "{gpu} has bookings holding up to {held} at once; it can't shrink to {size}. Cancel or move them first.",
     Code.GPU_STILL_BOOKED: "{gpu} still has {count} upcoming or active booking(s). Wait until they end, or retire it with the cancel-future option ([[/admin gpu retire {name} cancel-future]]): running bookings end now, later ones are cancelled, and their owners are told.",
+    Code.DEVICE_UUID_INVALID: "{uuid} is not a device UUID; copy it from [[nvidia-smi -L]] or from the unbound devices list, like [[GPU-8f1c2d3e-…]].",
+    Code.DEVICE_UUID_TAKEN: "Device {uuid} is already bound to {gpu}; clear it there first.",
+    Code.AGENT_HOST_INVALID: "{host} can't be a host name: use letters, digits, [[.]], [[_]] and [[-]] (up to 128), like [[gpu-host-1]].",
+    Code.AGENT_TOKEN_UNKNOWN: "There is no active agent token {which}; see them with [[gpubook agent token list]].",
+    Code.REPORT_NO_TOKEN: "Send the host's token as the header [[Authorization: Bearer TOKEN]].",
+    Code.REPORT_BAD_TOKEN: "That token is unknown or revoked; an admin creates one with [[gpubook agent token create HOST]].",
+    Code.REPORT_WRONG_HOST: "This token was issued for host {token_host}, not {host}.",
+    Code.REPORT_CONTENT_TYPE: "Send the report as [[Content-Type: application/json]].",
+    Code.REPORT_TOO_LARGE: "The report is larger than {limit} bytes; nothing was stored.",
+    Code.REPORT_NOT_JSON: "The body is not JSON ({reason}); nothing was stored.",
+    Code.REPORT_NOT_OBJECT: "The report must be a JSON object with host, sent_at and devices.",
+    Code.REPORT_FIELD_MISSING: "The report lacks {path}.",
+    Code.REPORT_FIELD_TYPE: "{path} must be {expected}.",
+    Code.REPORT_TOO_MANY: "{path} lists {count} entries; at most {limit} are accepted.",
+    Code.REPORT_DUPLICATE_DEVICE: "Device {uuid} is listed twice in one report.",
     Code.OVER_CARD: "{gpu} has {capacity} in all; you asked for {asked}. Ask for at most {capacity}.",
     Code.OVER_CARD_ELSEWHERE: "{gpu} has {capacity} in all; you asked for {asked}. Ask for at most {capacity} or use a bigger GPU.",
     Code.NOT_ENOUGH: "Not enough memory on {gpu} for {window}: {held} of {capacity} already held at the peak ({peak}), {free} free, {asked} asked.",
@@ -224,10 +258,11 @@ WORDING: dict[Code, str] = {
     Code.GPU_ADD_USAGE: "Give the name and memory, like [[/admin gpu add a100-3 80GB]].",
     Code.GPU_SIZE_FORM: "Give the GPU's memory as a size, like [[80GB]].",
     Code.GPU_RETIRE_USAGE: "Give the GPU to retire, like [[/admin gpu retire a100-3]] (add [[cancel-future]] to end or cancel its bookings).",
-    Code.GPU_EDIT_USAGE: "Say what to change, like [[/admin gpu edit a100-3 size 40GB]], [[… rename a100-4]] or [[… description A100 in rack 2]].",
+    Code.GPU_EDIT_USAGE: "Say what to change, like [[/admin gpu edit a100-3 size 40GB]], [[… rename a100-4]], [[… description A100 in rack 2]] or [[… uuid GPU-8f1c2d3e-…]] (the card it is; [[uuid none]] unbinds).",
     Code.CHANNEL_USAGE: "Mention the channel, like [[/admin channel #gpu-bookings]] (or [[/admin channel #gpu-bookings a100-3]] for one GPU).",
     Code.STATS_USAGE: "Give the number of days, from 1 to {max}, like [[/admin stats 30]].",
     Code.AUDIT_USAGE: "Give how many entries to show, from 1 to {max}, like [[/admin audit 50]].",
+    Code.DEVICES_USAGE: "[[/admin devices]] takes nothing after it.",
     Code.BROKEN_BUTTON: "That button's data is unreadable; run the command again for a fresh one.",
     Code.FORM_LOST_BOOKING: "This form lost track of its booking; open it again from the booking.",
     Code.FORM_DURATION_MISSING: "Give a duration, like [[2h]] or [[90m]].",

@@ -24,6 +24,8 @@ class GpuInfo:
     description: str
     channel_id: str | None
     retired: bool
+    #: The NVML UUID of the card it is, when an admin bound one.
+    device_uuid: str | None = None
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,10 @@ class AuditAction(enum.StrEnum):
     GPU_EDIT = "gpu_edit"
     GPU_RETIRE = "gpu_retire"
     SET_CHANNEL = "set_channel"
+    AGENT_TOKEN_CREATE = "agent_token_create"
+    AGENT_TOKEN_REVOKE = "agent_token_revoke"
+    LINK_SET = "link_set"
+    LINK_CLEAR = "link_clear"
 
 
 class ChangeVerb(enum.StrEnum):

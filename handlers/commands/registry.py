@@ -219,8 +219,25 @@ REGISTRY: tuple[Verb, ...] = (
                 "/gpubook admin gpu edit a100-3 size 40GB",
                 "Admin: resize, rename or describe a GPU.",
             ),
+            Usage(
+                "/gpubook admin gpu edit <name> uuid <device-uuid|none>",
+                "/gpubook admin gpu edit a100-3 uuid GPU-8f1c2d3e-4a5b-6c7d-8e9f-0a1b2c3d4e5f",
+                "Admin: bind a GPU to the card its host agent reports (`none` unbinds).",
+            ),
         ),
         changes=True,
+    ),
+    Verb(
+        ("admin", "devices"),
+        admin_grammar.parse_devices,
+        admin_answers.devices,
+        (
+            Usage(
+                "/gpubook admin devices",
+                "/gpubook admin devices",
+                "Admin: cards that report but are bound to no GPU, with the commands to bind them.",
+            ),
+        ),
     ),
     Verb(
         ("admin", "channel"),

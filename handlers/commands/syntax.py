@@ -115,12 +115,14 @@ class AdminGpuRetire(Command):
 
 @dataclass(frozen=True)
 class AdminGpuEdit(Command):
-    """`admin gpu edit <name> size <SIZE> | rename <NEW> | description <TEXT…>`: one change each."""
+    """`admin gpu edit <name> size <SIZE> | rename <NEW> | description <TEXT…> | uuid <UUID>`:
+    one change each (`uuid none` unbinds the card)."""
 
     name: str
     size_text: str | None = None
     new_name: str | None = None
     description: str | None = None
+    device_uuid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,11 @@ class AdminChannel(Command):
 
     channel_id: str
     gpu: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminDevices(Command):
+    """`admin devices`: cards that report but are bound to no GPU."""
 
 
 @dataclass(frozen=True)
