@@ -1,6 +1,6 @@
 """``gpubook agent token …`` and ``gpubook agent devices``: what an admin does for host agents.
 
-(``gpubook agent`` itself, with no action, runs the agent on a GPU host: :mod:`bot.agent`.)
+(``gpubook agent`` itself, with no action, runs the agent on a GPU host: :mod:`bot.agent.run`.)
 A new token is printed once, alone on the last line of stdout, so a provisioning script can take
 it with ``tail -n 1``; only its hash is stored.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from bot.agent.run import add_agent_options
 from bot.booking import BookingService
 from bot.cli.registry import EXIT_OK, Subparsers, add_command, admin_actor, service_command
 from bot.core.formats import format_size, typed_size
@@ -23,10 +24,12 @@ BIND_COMMAND = "gpubook gpu edit {name} --uuid {uuid}"
 def add_agent_commands(commands: Subparsers) -> None:
     agent = commands.add_parser(
         "agent",
-        help="host agents: their tokens and the cards they report",
-        description="Manage host agents' tokens and the cards they report.",
+        help="run the host agent; manage host tokens and the cards agents report",
+        description="Without an action: run the agent on this GPU host, reporting every "
+        "GPUBOOK_AGENT_INTERVAL to GPUBOOK_AGENT_URL. With one: manage host tokens and cards.",
     )
-    actions = agent.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add_agent_options(agent)
+    actions = agent.add_subparsers(dest="action", metavar="ACTION")
     add_agent_admin_commands(actions)
 
 
