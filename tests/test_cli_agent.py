@@ -87,3 +87,13 @@ def test_usage_settings_refuse_what_does_not_read():
         with pytest.raises(InputError, match=phrase):
             Settings.from_env(env)
     assert Settings.from_env({"GPUBOOK_IDLE_RELEASE": "off"}).usage.idle_release is None
+
+
+def test_link_and_unlink_logins(gpubook):  # noqa: F811 (the fixture)
+    assert gpubook("link", "U123", "alice").out == "Linked alice to U123.\n"
+    assert gpubook("link", "U456", "alice").out == "Linked alice to U456.\n"  # an admin moves it
+    assert gpubook("unlink", "alice").out == "Unlinked alice from U456.\n"
+    again = gpubook("unlink", "alice")
+    assert again.code == 1 and "alice is not linked to anyone" in again.err
+    wrong = gpubook("link", "U123", "al ice")
+    assert wrong.code == 1 and "is not a Unix login" in wrong.err

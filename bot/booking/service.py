@@ -2,8 +2,8 @@
 
 One object for the interfaces to hold, made of parts that each do one job: booking writes
 (:mod:`bot.booking.writes`, with placement in :mod:`bot.booking.placement`), GPU administration
-(:mod:`bot.booking.gpus`), reads for people (:mod:`bot.booking.reports`) and host agents'
-reports (:mod:`bot.booking.agents`). They share the
+(:mod:`bot.booking.gpus`), reads for people (:mod:`bot.booking.reports`), host agents'
+reports (:mod:`bot.booking.agents`) and live usage (:mod:`bot.booking.usage`). They share the
 database, configuration, clock and permission rules of :class:`~bot.booking.base.ServiceBase`.
 """
 
@@ -12,8 +12,9 @@ from __future__ import annotations
 from bot.booking.agents import AgentHosts
 from bot.booking.gpus import GpuAdmin
 from bot.booking.reports import Reports
+from bot.booking.usage import LiveUsage
 from bot.booking.writes import BookingWrites
 
 
-class BookingService(BookingWrites, GpuAdmin, Reports, AgentHosts):
-    """The one service: writes, GPU administration, reports and host agents over one database."""
+class BookingService(BookingWrites, GpuAdmin, Reports, AgentHosts, LiveUsage):
+    """The one service: writes, GPU administration, reports, host agents and live usage."""

@@ -24,6 +24,7 @@ from bot.cli.bookings import add_book, add_cancel, add_release
 from bot.cli.db import add_db_commands
 from bot.cli.export import add_export
 from bot.cli.gpus import add_gpu_commands
+from bot.cli.links import add_link_commands
 from bot.cli.registry import EXIT_REFUSED, EXIT_USAGE, Registrar, UsageError
 from bot.cli.wording import terminal_text
 from bot.console import add_console
@@ -41,6 +42,7 @@ COMMANDS: tuple[Registrar, ...] = (
     add_release,
     add_export,
     add_agent_commands,
+    add_link_commands,
     add_serve,
     add_console,
 )

@@ -34,7 +34,7 @@ MAX_MIB = 16 * 1024 * 1024
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: NVML's ``GPU-<uuid>``, and MIG instances as ``MIG-<uuid>`` or ``MIG-GPU-<uuid>/<gi>/<ci>``.
 DEVICE_UUID = re.compile(r"(GPU|MIG)-[A-Za-z0-9/-]{1,92}")
-_LOGIN = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}")
+LOGIN = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,11 @@ class Report:
         }
 
 
+def valid_login(text: str) -> bool:
+    """Whether ``text`` can be a Unix login as reports carry them (``?`` is never one)."""
+    return LOGIN.fullmatch(text) is not None
+
+
 def valid_device_uuid(text: str) -> bool:
     return DEVICE_UUID.fullmatch(text) is not None
 
@@ -138,7 +143,7 @@ def _process(raw: Any, where: str) -> ProcessReading:
         raise InputError(Code.REPORT_FIELD_TYPE, path=where, expected="an object")
     pid = _integer(raw, "pid", f"{where}.pid", low=1, high=2**32)
     user = raw.get("user")
-    if user is not None and (not isinstance(user, str) or not _LOGIN.fullmatch(user)):
+    if user is not None and (not isinstance(user, str) or not LOGIN.fullmatch(user)):
         raise InputError(
             Code.REPORT_FIELD_TYPE, path=f"{where}.user", expected="a Unix login or null"
         )

@@ -91,6 +91,9 @@ class Code(enum.StrEnum):
     GPU_STILL_BOOKED = "gpu_still_booked"
     DEVICE_UUID_INVALID = "device_uuid_invalid"
     DEVICE_UUID_TAKEN = "device_uuid_taken"
+    LOGIN_INVALID = "login_invalid"
+    LOGIN_TAKEN = "login_taken"
+    LOGIN_NOT_LINKED = "login_not_linked"
     # host agents and their reports (answers of POST /agent/report, read by operators)
     AGENT_HOST_INVALID = "agent_host_invalid"
     AGENT_TOKEN_UNKNOWN = "agent_token_unknown"
@@ -135,6 +138,9 @@ class Code(enum.StrEnum):
     STATS_USAGE = "stats_usage"
     AUDIT_USAGE = "audit_usage"
     DEVICES_USAGE = "devices_usage"
+    LINK_USAGE = "link_usage"
+    UNLINK_USAGE = "unlink_usage"
+    ADMIN_LINK_USAGE = "admin_link_usage"
     BROKEN_BUTTON = "broken_button"
     FORM_LOST_BOOKING = "form_lost_booking"
     FORM_DURATION_MISSING = "form_duration_missing"
@@ -223,6 +229,9 @@ WORDING: dict[Code, str] = {
     Code.GPU_STILL_BOOKED: "{gpu} still has {count} upcoming or active booking(s). Wait until they end, or retire it with the cancel-future option ([[/admin gpu retire {name} cancel-future]]): running bookings end now, later ones are cancelled, and their owners are told.",
     Code.DEVICE_UUID_INVALID: "{uuid} is not a device UUID; copy it from [[nvidia-smi -L]] or from the unbound devices list, like [[GPU-8f1c2d3e-…]].",
     Code.DEVICE_UUID_TAKEN: "Device {uuid} is already bound to {gpu}; clear it there first.",
+    Code.LOGIN_INVALID: "{login} is not a Unix login; give yours as the GPU hosts know it, like [[alice]].",
+    Code.LOGIN_TAKEN: "The login {login} is linked to {owner}; ask them or an admin to unlink it first.",
+    Code.LOGIN_NOT_LINKED: "The login {login} is not linked to anyone.",
     Code.AGENT_HOST_INVALID: "{host} can't be a host name: use letters, digits, [[.]], [[_]] and [[-]] (up to 128), like [[gpu-host-1]].",
     Code.AGENT_TOKEN_UNKNOWN: "There is no active agent token {which}; see them with [[gpubook agent token list]].",
     Code.REPORT_NO_TOKEN: "Send the host's token as the header [[Authorization: Bearer TOKEN]].",
@@ -263,6 +272,9 @@ WORDING: dict[Code, str] = {
     Code.STATS_USAGE: "Give the number of days, from 1 to {max}, like [[/admin stats 30]].",
     Code.AUDIT_USAGE: "Give how many entries to show, from 1 to {max}, like [[/admin audit 50]].",
     Code.DEVICES_USAGE: "[[/admin devices]] takes nothing after it.",
+    Code.LINK_USAGE: "Give your Unix login on the GPU hosts, like [[/link alice]].",
+    Code.UNLINK_USAGE: "Give the login to unlink, like [[/unlink alice]].",
+    Code.ADMIN_LINK_USAGE: "Mention the person, then the login, like [[/admin link @alice alice]].",
     Code.BROKEN_BUTTON: "That button's data is unreadable; run the command again for a fresh one.",
     Code.FORM_LOST_BOOKING: "This form lost track of its booking; open it again from the booking.",
     Code.FORM_DURATION_MISSING: "Give a duration, like [[2h]] or [[90m]].",

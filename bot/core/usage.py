@@ -65,3 +65,29 @@ class IngestResult:
 
     devices: int
     unbound: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LiveCard:
+    """A bound GPU as its agent last measured it, beside what bookings hold on it now."""
+
+    gpu_name: str
+    held_mib: int
+    capacity_mib: int
+    #: Memory in use on the card at its last report.
+    used_mib: int
+    reported_at: datetime
+    #: No report for longer than the silence threshold: ``used_mib`` is stale.
+    silent: bool
+    #: In use beyond what is held by more than the tolerance.
+    over: bool
+    #: Unix logins with processes on the card that no Slack user is linked to.
+    unlinked: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoginLink:
+    """A Unix login on the GPU hosts, and the Slack user it is."""
+
+    login: str
+    user_id: str

@@ -12,7 +12,7 @@ from datetime import datetime
 from slack_sdk.models.blocks import Block
 
 from bot.core.formats import format_size, typed_size
-from bot.core.usage import DeviceInfo
+from bot.core.usage import DeviceInfo, LiveCard
 from handlers.blocks.common import (
     MAX_MESSAGE_BLOCKS,
     escape,
@@ -48,3 +48,17 @@ def devices_message(devices: Sequence[DeviceInfo], *, now: datetime) -> list[Blo
             f"last report {slack_date(d.last_seen_at, now=now)}\n`{escape(add)}`\n`{escape(bind)}`"
         )
     return blocks + pack_lines(lines, max_blocks=MAX_MESSAGE_BLOCKS - 1)
+
+
+def live_text(card: LiveCard, *, now: datetime) -> str:
+    """Measured use beside what is held: ``in use 21 GB ⚠`` (⚠: beyond what bookings hold), or
+    ``no live data since …`` when the card's host went silent."""
+    if card.silent:
+        return f"no live data since {slack_date(card.reported_at, now=now)}"
+    warning = " :warning:" if card.over else ""
+    unlinked = (
+        f" (unlinked: {', '.join(f'`{escape(login)}`' for login in card.unlinked)})"
+        if card.unlinked
+        else ""
+    )
+    return f"in use {format_size(card.used_mib)}{warning}{unlinked}"

@@ -105,7 +105,8 @@ async def calendar(request: Request, cmd: Calendar) -> Message:
 
 async def status(request: Request, cmd: Status) -> Message:
     statuses = await request.deps.service.status(request.actor)
-    return Message(f"{len(statuses)} GPUs", status_message(statuses, now=request.now))
+    live = await request.deps.service.live_cards(request.actor)
+    return Message(f"{len(statuses)} GPUs", status_message(statuses, now=request.now, live=live))
 
 
 async def free(request: Request, cmd: Free) -> Message:

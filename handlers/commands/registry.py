@@ -18,7 +18,14 @@ from bot.core.errors import InputError
 from bot.core.phrases import Code
 from handlers.blocks.common import Message
 from handlers.blocks.help import help_message
-from handlers.commands import admin_answers, admin_grammar, answers, grammar
+from handlers.commands import (
+    admin_answers,
+    admin_grammar,
+    answers,
+    grammar,
+    usage_answers,
+    usage_grammar,
+)
 from handlers.commands.book_grammar import parse_book
 from handlers.commands.syntax import MAX_AUDIT_ENTRIES, Book, Command, Help, OpenModal
 from handlers.pipeline import Request, always, never
@@ -179,6 +186,24 @@ REGISTRY: tuple[Verb, ...] = (
         ),
     ),
     Verb(
+        ("link",),
+        usage_grammar.parse_link,
+        usage_answers.link,
+        (
+            Usage(
+                "/gpubook link [login]",
+                "/gpubook link alice",
+                "Link your Unix login on the GPU hosts, so gpubook sees your use; alone, list yours.",
+            ),
+        ),
+    ),
+    Verb(
+        ("unlink",),
+        usage_grammar.parse_unlink,
+        usage_answers.unlink,
+        (Usage("/gpubook unlink <login>", "/gpubook unlink alice", "Unlink a Unix login."),),
+    ),
+    Verb(
         ("help",),
         grammar.parse_help,
         _help,
@@ -260,6 +285,18 @@ REGISTRY: tuple[Verb, ...] = (
                 "/gpubook admin stats [days]",
                 "/gpubook admin stats 30",
                 "Admin: utilisation per GPU, user.",
+            ),
+        ),
+    ),
+    Verb(
+        ("admin", "link"),
+        usage_grammar.parse_admin_link,
+        usage_answers.admin_link,
+        (
+            Usage(
+                "/gpubook admin link <@user> <login>",
+                "/gpubook admin link @alice alice",
+                "Admin: link (or move) someone's Unix login.",
             ),
         ),
     ),

@@ -148,3 +148,25 @@ class AdminAudit(Command):
 @dataclass(frozen=True)
 class AdminStats(Command):
     days: int = 7
+
+
+@dataclass(frozen=True)
+class Link(Command):
+    """`link [login]`: link a Unix login to yourself, or (without one) show your logins."""
+
+    login: str | None = None
+
+
+@dataclass(frozen=True)
+class Unlink(Command):
+    """`unlink <login>`."""
+
+    login: str
+
+
+@dataclass(frozen=True)
+class AdminLink(Command):
+    """`admin link @user <login>`: link (or move) a login to someone."""
+
+    user_id: str
+    login: str

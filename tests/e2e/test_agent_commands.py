@@ -73,3 +73,40 @@ async def test_only_admins_list_devices_or_bind(bot: Bot) -> None:
         assert "Only gpubook admins" in reply.params["text"], text
     [gpu] = await bot.service.list_gpus(bot.admin)
     assert gpu.device_uuid is None
+
+
+async def test_people_link_their_logins_and_admins_move_them(bot: Bot) -> None:
+    linked = await bot.command("link alice", user="UA")
+    assert "Linked the Unix login `alice` to you" in linked.params["text"]
+    taken = await bot.command("link alice", user="UB")
+    assert "`alice` is linked to <@UA>" in dump(taken)
+    mine = await bot.command("link", user="UA")
+    assert "Your Unix logins: `alice`." in mine.params["text"]
+    moved = await bot.command("admin link <@UB|bob> alice", user=ADMIN)
+    assert moved.params["text"] == "Linked the Unix login `alice` to <@UB>."
+    assert await bot.service.logins_of(bot.admin, "UB") == ["alice"]
+    gone = await bot.command("unlink alice", user="UB")
+    assert gone.params["text"] == "Unlinked the Unix login `alice` from <@UB>."
+    refused = await bot.command("admin link alice", user=ADMIN)
+    assert "Mention the person, then the login" in dump(refused)
+
+
+async def test_status_shows_booked_against_measured_and_silent_cards(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.add_gpu("rtx-1", "24GB")
+    for name, uuid in (("rtx-0", UUID), ("rtx-1", "GPU-1111")):
+        await bot.service.edit_gpu(bot.admin, name, device_uuid=uuid)
+    await bot.command("book rtx-0 18GB now for 2h train", user="UA")
+    _, secret = await bot.service.create_agent_token(bot.admin, "gpu-host-1")
+    identity = await bot.service.authenticate_agent(secret)
+    cards = (
+        DeviceReading(UUID, 0, "RTX", 24576, 21 * 1024),
+        DeviceReading("GPU-1111", 1, "RTX", 24576, 0),
+    )
+    await bot.service.ingest_report(identity, Report("gpu-host-1", T0, cards))
+    status = dump(await bot.command("status"))
+    assert "18/24 GB" in status and "in use 21 GB :warning:" in status
+    assert "in use 0 MiB" in status
+    bot.service.clock.advance(bot.service.config.usage.silent_after * 2)
+    later = dump(await bot.command("status"))
+    assert later.count("no live data since <!date^") == 2
