@@ -20,9 +20,9 @@ from bot.core.agent_report import UNKNOWN_USER, valid_login
 from bot.core.errors import InputError, NotFound, PermissionDenied
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, User
-from bot.core.usage import LiveCard, LoginLink
-from bot.core.vocabulary import AuditAction
-from storage.models import AgentDevice, Gpu, UnixLogin
+from bot.core.usage import LiveCard, LoginLink, UsageEpisodeInfo
+from bot.core.vocabulary import AuditAction, FindingKind
+from storage.models import AgentDevice, Gpu, UnixLogin, UsageEpisode
 
 #: "Held now" is what bookings hold over the next microsecond.
 _INSTANT = timedelta(microseconds=1)
@@ -94,6 +94,21 @@ class LiveUsage(ServiceBase):
                 team_id=actor.team_id,
             )
         return link
+
+    async def settle_usage_episode(self, actor: Actor, episode_id: int) -> UsageEpisodeInfo:
+        """Dismiss an over-use or keep an idle booking: nothing more is said or done about it
+        until it clears. Only the person it is about (or an admin) may."""
+        now = self.clock()
+        async with self.db.write() as session:
+            episode = await session.get(UsageEpisode, episode_id, with_for_update=True)
+            if episode is None or episode.team_id != actor.team_id:
+                raise NotFound(Code.USAGE_EPISODE_GONE)
+            owner = str(episode.details.get("user", ""))
+            if owner != actor.user_id:
+                self.require_admin(actor, "answer for someone else")
+            episode.settled_at = episode.settled_at or now
+            subject = int(episode.subject) if episode.subject.isdigit() else None
+            return UsageEpisodeInfo(episode.id, FindingKind(episode.kind), owner, subject)
 
     async def logins_of(self, actor: Actor, user_id: str | None = None) -> list[str]:
         async with self.db.read() as session:

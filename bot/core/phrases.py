@@ -94,6 +94,18 @@ class Code(enum.StrEnum):
     LOGIN_INVALID = "login_invalid"
     LOGIN_TAKEN = "login_taken"
     LOGIN_NOT_LINKED = "login_not_linked"
+    # live usage: what the reconciliation tells people
+    USAGE_OVERUSE = "usage_overuse"
+    USAGE_RAISE_FITS = "usage_raise_fits"
+    USAGE_RAISE_NO_ROOM = "usage_raise_no_room"
+    USAGE_OVERUSE_CHANNEL = "usage_overuse_channel"
+    USAGE_UNBOOKED = "usage_unbooked"
+    USAGE_IDLE = "usage_idle"
+    USAGE_IDLE_RELEASE = "usage_idle_release"
+    USAGE_SILENT_HOST = "usage_silent_host"
+    USAGE_EPISODE_GONE = "usage_episode_gone"
+    USAGE_DISMISSED = "usage_dismissed"
+    USAGE_KEPT = "usage_kept"
     # host agents and their reports (answers of POST /agent/report, read by operators)
     AGENT_HOST_INVALID = "agent_host_invalid"
     AGENT_TOKEN_UNKNOWN = "agent_token_unknown"
@@ -232,6 +244,17 @@ WORDING: dict[Code, str] = {
     Code.LOGIN_INVALID: "{login} is not a Unix login; give yours as the GPU hosts know it, like [[alice]].",
     Code.LOGIN_TAKEN: "The login {login} is linked to {owner}; ask them or an admin to unlink it first.",
     Code.LOGIN_NOT_LINKED: "The login {login} is not linked to anyone.",
+    Code.USAGE_OVERUSE: "Your processes on {gpu} use {used}, but your bookings there hold {booked}: others may run out of memory.",
+    Code.USAGE_RAISE_FITS: "Raising booking #{id} to {size} fits now.",
+    Code.USAGE_RAISE_NO_ROOM: "Booking #{id} can't be raised to {size}: the card has no room for it. Please use less memory.",
+    Code.USAGE_OVERUSE_CHANNEL: "{owner} uses {used} on {gpu} while holding {booked}: memory others booked there is at risk.",
+    Code.USAGE_UNBOOKED: "Your processes on {gpu} use {used}, and you have no booking there. Book it so others know it is taken, or stop them.",
+    Code.USAGE_IDLE: "Your booking #{id} of {size} on {gpu} has had no process of yours for {idle}. Release it for others, or keep it.",
+    Code.USAGE_IDLE_RELEASE: "It is released {at} unless you keep it.",
+    Code.USAGE_SILENT_HOST: "The host {host} has sent no usage report since {since}: its cards show no live data. Check its agent on the host with [[gpubook agent --once --print]].",
+    Code.USAGE_EPISODE_GONE: "That has cleared already; there is nothing to do.",
+    Code.USAGE_DISMISSED: "Dismissed: I won't tell you again while this lasts.",
+    Code.USAGE_KEPT: "Kept: booking #{id} stays yours, and I won't ask again while it is idle.",
     Code.AGENT_HOST_INVALID: "{host} can't be a host name: use letters, digits, [[.]], [[_]] and [[-]] (up to 128), like [[gpu-host-1]].",
     Code.AGENT_TOKEN_UNKNOWN: "There is no active agent token {which}; see them with [[gpubook agent token list]].",
     Code.REPORT_NO_TOKEN: "Send the host's token as the header [[Authorization: Bearer TOKEN]].",

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from bot.core.errors import InputError
 from bot.core.gpu_names import validate_gpu_name
+from bot.core.vocabulary import FindingKind
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,13 @@ class LoginLink:
 
     login: str
     user_id: str
+
+
+@dataclass(frozen=True)
+class UsageEpisodeInfo:
+    """A reconciliation finding someone answered: which, whose, and the booking (idle)."""
+
+    id: int
+    kind: FindingKind
+    user_id: str
+    booking_id: int | None

@@ -1,11 +1,13 @@
-"""The live-usage part of each lifecycle sweep: retention roll-up of usage samples."""
+"""The live-usage part of each lifecycle sweep: reconcile bookings against measured use (see
+:mod:`bot.lifecycle.reconcile_sweep`), then roll old samples up into hours."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.booking.config import ServiceConfig
+from bot.lifecycle.reconcile_sweep import ReconcileCounts, reconcile_usage
 from bot.lifecycle.usage_rollup import roll_up
 from storage.db import Database
 
@@ -14,11 +16,13 @@ from storage.db import Database
 class UsageCounts:
     """What one usage sweep did."""
 
+    reconciled: ReconcileCounts = field(default_factory=ReconcileCounts)
     rolled_up: int = 0
 
     @property
     def total(self) -> int:
-        return self.rolled_up
+        r = self.reconciled
+        return r.opened + r.cleared + r.released + r.silent + self.rolled_up
 
 
 class UsageSweep:
@@ -28,5 +32,6 @@ class UsageSweep:
 
     async def run(self, now: datetime) -> UsageCounts:
         counts = UsageCounts()
+        counts.reconciled = await reconcile_usage(self.db, self.config, now)
         counts.rolled_up = await roll_up(self.db, now, self.config.usage.retention)
         return counts
