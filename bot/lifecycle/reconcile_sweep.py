@@ -222,14 +222,12 @@ class _Sweep:
 async def _silent_hosts(db: Database, config: ServiceConfig, now: datetime) -> int:
     """Tell admins (or, without any configured, the workspace channel) once per silence."""
     cutoff = now - config.usage.silent_after
+    silent = (AgentHost.last_report_at < cutoff, AgentHost.silence_noticed_at.is_(None))
+    async with db.read() as session:  # most sweeps find none: no write lock for them
+        if await session.scalar(select(AgentHost.host).where(*silent).limit(1)) is None:
+            return 0
     async with db.write() as session:
-        hosts = list(
-            await session.scalars(
-                select(AgentHost)
-                .where(AgentHost.last_report_at < cutoff, AgentHost.silence_noticed_at.is_(None))
-                .with_for_update()
-            )
-        )
+        hosts = list(await session.scalars(select(AgentHost).where(*silent).with_for_update()))
         journal = Journal(session, now, config.default_channel)
         for host in hosts:
             host.silence_noticed_at = now
