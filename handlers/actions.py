@@ -21,18 +21,20 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking import Actor, BookingService
+from bot.booking import Actor, BookingChange, BookingService
 from bot.core.errors import InputError
-from bot.core.formats import format_duration
+from bot.core.formats import format_duration, format_size
 from bot.core.phrases import Code
+from bot.core.sentence import say
 from bot.core.snapshots import BookingInfo
 from handlers import ids
 from handlers.blocks.calendar import CALENDAR_NAV_ACTION
-from handlers.blocks.common import Message, mib_text
+from handlers.blocks.common import Message, mib_text, notice
 from handlers.calendar import calendar_reply
 from handlers.context import Deps
 from handlers.modals import open_booking_modal, open_edit_modal
 from handlers.pipeline import Incoming, Plan, Request, Work, always, never, serve
+from handlers.wording import mrkdwn
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -188,6 +190,31 @@ async def _home_calendar(request: Request) -> Message:
     return await calendar_reply(request.deps, request.actor, None, None, False)
 
 
+async def _raise_booking(request: Request) -> Message:
+    """Raise a booking's memory to what its owner measurably uses (the over-use DM's button)."""
+    value = _json_value(request.body)
+    try:
+        booking_id, mib = int(value["booking"]), int(value["mib"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(Code.BROKEN_BUTTON) from None
+    service = request.deps.service
+    booking = await service.update(request.actor, booking_id, BookingChange(memory=mib))
+    return request.confirm(booking, f"Raised to {format_size(mib)}")
+
+
+def _settle(code: Code) -> Work:
+    """Dismiss an over-use / keep an idle booking: said once, not again while it lasts."""
+
+    async def work(request: Request) -> Message:
+        done = await request.deps.service.settle_usage_episode(
+            request.actor, _booking_id(request.body)
+        )
+        text = mrkdwn(say(code, id=done.booking_id or 0), request.actor.tz, request.now)
+        return Message(text, notice(text, emoji=":white_check_mark:"))
+
+    return work
+
+
 def _extend(service: BookingService, actor: Actor, booking_id: int) -> Awaitable[BookingInfo]:
     return service.extend(actor, booking_id, ids.EXTEND_STEP)
 
@@ -204,6 +231,9 @@ BUTTONS = (
     Button(ids.EDIT, _edit, opens_form=always),
     Button(ids.BOOK_SLOT, _book_slot, opens_form=_slot_without_task, changes=True),
     Button(CALENDAR_NAV_ACTION, _calendar_nav, replace=True, zoned=True),
+    Button(ids.USAGE_RAISE, _raise_booking, changes=True),
+    Button(ids.USAGE_DISMISS, _settle(Code.USAGE_DISMISSED)),
+    Button(ids.USAGE_KEEP, _settle(Code.USAGE_KEPT)),
     Button(ids.HOME_NEW_BOOKING, _home_new_booking, opens_form=always),
     Button(ids.HOME_CALENDAR, _home_calendar, zoned=True),
 )

@@ -24,11 +24,13 @@ async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None
     service, now = deps.service, deps.now()
     mine = await service.list_bookings(actor)
     statuses = await service.status(actor)
+    live = await service.live_cards(actor)
     week = await service.my_usage(actor, *week_bounds(now.astimezone(actor.tz).date(), actor.tz))
     view = home_view(
         user_id=actor.user_id,
         mine=mine,
         statuses=statuses,
+        live=live,
         week_usage_mib_s=week.booked_mib_s,
         now=now,
         is_admin=service.is_admin(actor),

@@ -23,6 +23,11 @@ EDIT = "booking_edit"
 BOOK_SLOT = "book_slot"
 # Calendar navigation; value: JSON {"gpu": name, "day": ISO date, "week": bool}.
 CALENDAR_NAV = "calendar_nav"
+# Live-usage DMs: raise a booking to what is used (value: JSON {"booking": id, "mib": n}), or
+# dismiss an over-use / keep an idle booking (value: the episode id).
+USAGE_RAISE = "usage_raise"
+USAGE_DISMISS = "usage_dismiss"
+USAGE_KEEP = "usage_keep"
 # App Home buttons.
 HOME_NEW_BOOKING = "home_new_booking"
 HOME_CALENDAR = "home_calendar"

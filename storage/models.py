@@ -1,4 +1,4 @@
-"""The tables: GPUs, bookings, the audit log and the notification outbox.
+"""The tables: GPUs, bookings, the audit log, the notification outbox and live usage.
 
 Every row carries the Slack workspace (``team_id``) it belongs to, so a multi-workspace install
 needs no data migration later. Memory is integer MiB and every datetime is aware UTC
@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.core.vocabulary import BookingStatus
@@ -34,7 +45,10 @@ class Base(DeclarativeBase):
 
 class Gpu(Base):
     __tablename__ = "gpus"
-    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_gpus_team_name"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "name", name="uq_gpus_team_name"),
+        UniqueConstraint("team_id", "device_uuid", name="uq_gpus_team_device_uuid"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32))
@@ -45,6 +59,8 @@ class Gpu(Base):
     retired: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: The NVML UUID of the card this GPU is (``GPU-…`` or ``MIG-…``): how agents' reports find it.
+    device_uuid: Mapped[str | None] = mapped_column(String(96))
 
 
 class Booking(Base):
@@ -157,3 +173,133 @@ class Workspace(Base):
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel_id: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------------------- live usage
+
+
+class AgentToken(Base):
+    """A host's credential for ``POST /agent/report``: only its SHA-256 is kept, so a leaked
+    database lets nobody report; revoking sets ``revoked_at`` (the row stays, for the audit)."""
+
+    __tablename__ = "agent_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(128))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class AgentHost(Base):
+    """A host that reports: when it last did, and whether admins were told it went silent."""
+
+    __tablename__ = "agent_hosts"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_report_at: Mapped[datetime]
+    #: Set when admins were told the host went silent; cleared by its next report.
+    silence_noticed_at: Mapped[datetime | None]
+
+
+class AgentDevice(Base):
+    """A card some host reports, bound to a GPU or not: its latest reading, kept small so the
+    reconciliation reads one row per card instead of scanning samples.
+
+    ``users`` and ``prev_users`` are the last two reports' memory per Unix login (``None`` where
+    NVML could not tell; ``"?"`` for processes whose owner is unknown). ``seen`` is when each
+    login last had a process here (ISO 8601), which is what "idle for 30 minutes" is measured on.
+    """
+
+    __tablename__ = "agent_devices"
+    __table_args__ = (UniqueConstraint("team_id", "uuid", name="uq_agent_devices_team_uuid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(128))
+    uuid: Mapped[str] = mapped_column(String(96))
+    index: Mapped[int]
+    name: Mapped[str] = mapped_column(String(96))
+    total_mib: Mapped[int]
+    used_mib: Mapped[int]
+    users: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_users: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    seen: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class UnixLogin(Base):
+    """A Unix login on the GPU hosts and the Slack user it is: one user per login."""
+
+    __tablename__ = "unix_logins"
+    __table_args__ = (Index("ix_unix_logins_team_user", "team_id", "user_id"),)
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+#: 64-bit ids and sums on PostgreSQL; SQLite's INTEGER is 64-bit and must stay the rowid.
+_BIG = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UsageSample(Base):
+    """One card in one report, at full resolution: total and per-login memory (MiB).
+
+    ``seconds`` is the time since the card's previous report (capped, 0 for the first), so
+    measured memory-time is ``Σ used_mib × seconds`` without reading neighbouring rows.
+    """
+
+    __tablename__ = "usage_samples"
+    __table_args__ = (Index("ix_usage_samples_device_at", "device_id", "at"),)
+
+    id: Mapped[int] = mapped_column(_BIG, primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("agent_devices.id"))
+    at: Mapped[datetime]
+    seconds: Mapped[int]
+    used_mib: Mapped[int]
+    users: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class UsageHour(Base):
+    """Samples older than the retention, rolled up per card and hour (MiB·seconds)."""
+
+    __tablename__ = "usage_hourly"
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("agent_devices.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    samples: Mapped[int]
+    seconds: Mapped[int]
+    used_mib_s: Mapped[int] = mapped_column(_BIG)
+    max_used_mib: Mapped[int]
+    users: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class UsageEpisode(Base):
+    """A finding of the reconciliation someone was told about (over-use, unbooked use, an idle
+    booking): while its row exists nobody is told again; it is deleted once the finding clears.
+    The unique key makes "told once" hold across replicas."""
+
+    __tablename__ = "usage_episodes"
+    __table_args__ = (
+        UniqueConstraint("team_id", "kind", "gpu_id", "subject", name="uq_usage_episodes_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    #: A :class:`~bot.core.vocabulary.FindingKind` value.
+    kind: Mapped[str] = mapped_column(String(16))
+    gpu_id: Mapped[int] = mapped_column(ForeignKey("gpus.id"))
+    #: Whom it is about: a Slack user id, or a booking id for an idle booking.
+    subject: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    #: Set when the person chose Dismiss / Keep: nothing more is done until the finding clears.
+    settled_at: Mapped[datetime | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

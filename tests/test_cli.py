@@ -82,7 +82,12 @@ def _export(gpubook) -> list[dict]:
 def test_db_upgrade_reports_the_revision_and_is_idempotent(gpubook):
     first, second = gpubook("db", "upgrade"), gpubook("db", "upgrade")
     assert (first.code, second.code) == (0, 0)
-    assert first.out == second.out == "Database is at revision 0001.\n"
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert first.out == second.out == f"Database is at revision {head}.\n"
 
 
 def test_db_backup_copies_a_consistent_database_and_never_overwrites(gpubook, clean_env):
@@ -499,6 +504,13 @@ def test_settings_read_every_documented_variable():
         "GPUBOOK_GROUP_PREMIUM": "U3",
         "GPUBOOK_MAX_EXTENSION_PREMIUM": "12h",
         "GPUBOOK_LOG_LEVEL": "debug",
+        "GPUBOOK_AGENT_INTERVAL": "30s",
+        "GPUBOOK_AGENT_URL": "https://gpubook.example.com/",
+        "GPUBOOK_AGENT_TOKEN": "gpb_x",
+        "GPUBOOK_USAGE_RETENTION": "2d",
+        "GPUBOOK_USAGE_TOLERANCE": "1GB",
+        "GPUBOOK_IDLE_AFTER": "1h",
+        "GPUBOOK_IDLE_RELEASE": "15m",
     }
     assert sorted(env) == sorted(
         _SETTING_NAMES + ["GPUBOOK_GROUP_PREMIUM", "GPUBOOK_MAX_EXTENSION_PREMIUM"]
@@ -512,6 +524,15 @@ def test_settings_read_every_documented_variable():
     assert settings.slack_api_url == "http://localhost:8080/api/"
     assert settings.log_level == "DEBUG"
     assert settings.policy.extension_limit("U3", is_admin=False) == timedelta(hours=12)
+    assert settings.agent_url == "https://gpubook.example.com"
+    usage = settings.usage
+    assert (usage.agent_interval, usage.retention, usage.idle_after, usage.idle_release) == (
+        timedelta(seconds=30),
+        timedelta(days=2),
+        timedelta(hours=1),
+        timedelta(minutes=15),
+    )
+    assert (usage.tolerance_mib, usage.silent_after) == (1024, timedelta(seconds=90))
     config = settings.service_config()
     assert (config.policy, config.admins, config.default_channel, config.announce_new) == (
         settings.policy,

@@ -348,6 +348,7 @@ def test_every_example_parses() -> None:
         text = example.removeprefix("/gpubook").strip()
         # Slack rewrites a typed `#channel` into a mention when the command escapes channels.
         text = text.replace("#gpu-bookings", "<#C0GPUBOOK|gpu-bookings>")
+        text = text.replace("@alice", "<@UALICE|alice>")  # and a typed `@alice` into a mention
         command = parse(text)
         assert explanation
         if isinstance(command, Book):
@@ -368,6 +369,8 @@ def test_examples_cover_every_command_word() -> None:
         "free",
         "help",
         "admin",
+        "link",
+        "unlink",
     }
 
 

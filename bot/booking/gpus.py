@@ -7,12 +7,14 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking import queries, transitions
 from bot.booking.base import ServiceBase
 from bot.booking.snapshots import booking_info, gpu_info
 from bot.core import capacity, rules
 from bot.core.actor import DEFAULT_TEAM, Actor
+from bot.core.agent_report import valid_device_uuid
 from bot.core.errors import InputError, PolicyViolation
 from bot.core.gpu_names import validate_gpu_name
 from bot.core.phrases import Code
@@ -94,8 +96,10 @@ class GpuAdmin(ServiceBase):
         size: int | str | None = None,
         description: str | None = None,
         channel_id: str | None = None,
+        device_uuid: str | None = None,
     ) -> GpuInfo:
-        """Rename, resize, describe or route a GPU; shrinking below booked memory is refused."""
+        """Rename, resize, describe or route a GPU, or bind it to the card (NVML UUID) it is
+        (``""`` unbinds); shrinking below booked memory is refused."""
         self.require_admin(actor, "edit GPUs")
         now = self.clock()
         async with self.db.write() as session:
@@ -127,6 +131,9 @@ class GpuAdmin(ServiceBase):
             if channel_id is not None:
                 gpu.channel_id = channel_id or None
                 details["channel_id"] = gpu.channel_id
+            if device_uuid is not None:
+                gpu.device_uuid = await _free_device_uuid(session, gpu, device_uuid.strip())
+                details["device_uuid"] = gpu.device_uuid
             gpu.updated_at = now
             self.journal(session, now).audit(
                 actor.user_id, AuditAction.GPU_EDIT, None, details, gpu=gpu
@@ -182,6 +189,23 @@ class GpuAdmin(ServiceBase):
                 {"channel_id": channel_id},
                 team_id=actor.team_id,
             )
+
+
+async def _free_device_uuid(session: AsyncSession, gpu: Gpu, uuid: str) -> str | None:
+    """``uuid`` when it reads as a device UUID that no other GPU of the workspace is bound to
+    (``None`` for ``""``: unbind)."""
+    if not uuid:
+        return None
+    if not valid_device_uuid(uuid):
+        raise InputError(Code.DEVICE_UUID_INVALID, field="uuid", uuid=Quote(uuid))
+    holder = await session.scalar(
+        select(Gpu.name).where(
+            Gpu.team_id == gpu.team_id, Gpu.device_uuid == uuid, Gpu.id != gpu.id
+        )
+    )
+    if holder is not None:
+        raise InputError(Code.DEVICE_UUID_TAKEN, field="uuid", uuid=Quote(uuid), gpu=Quote(holder))
+    return uuid
 
 
 def _description(text: str) -> str:

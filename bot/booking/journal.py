@@ -77,6 +77,27 @@ class Journal:
                 details["reason"] = reason
             self.tell_owner(NoticeKind.CHANGED, booking, details)
 
+    def tell(
+        self,
+        kind: NoticeKind,
+        team_id: str,
+        destination: str,
+        details: dict[str, Any],
+        booking: Booking | None = None,
+    ) -> None:
+        """Queue a message that may concern no booking (live usage): to a user or a channel."""
+        self.session.add(
+            Notification(
+                team_id=team_id,
+                kind=kind,
+                booking_id=booking.id if booking else None,
+                channel=destination,
+                details=details,
+                created_at=self.now,
+                due_at=self.now,
+            )
+        )
+
     def _outbox(
         self, kind: NoticeKind, booking: Booking, channel: str, details: dict[str, Any] | None
     ) -> None:

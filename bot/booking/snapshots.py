@@ -14,7 +14,15 @@ from storage.models import AuditEntry, Booking, Gpu
 
 
 def gpu_info(gpu: Gpu) -> GpuInfo:
-    return GpuInfo(gpu.id, gpu.name, gpu.capacity_mib, gpu.description, gpu.channel_id, gpu.retired)
+    return GpuInfo(
+        gpu.id,
+        gpu.name,
+        gpu.capacity_mib,
+        gpu.description,
+        gpu.channel_id,
+        gpu.retired,
+        gpu.device_uuid,
+    )
 
 
 def booking_info(booking: Booking) -> BookingInfo:

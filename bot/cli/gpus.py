@@ -53,6 +53,11 @@ def add_gpu_commands(commands: Subparsers) -> None:
         help="Slack channel id for this GPU's notifications, like C0123ABCD (checked with Slack "
         "when SLACK_BOT_TOKEN is set); '\"\"' falls back to the workspace's",
     )
+    edit.add_argument(
+        "--uuid",
+        metavar="DEVICE_UUID",
+        help="the NVML UUID of the card it is (see `gpubook agent devices`); '\"\"' unbinds",
+    )
     retire = add_command(
         actions,
         "retire",
@@ -74,9 +79,9 @@ async def _gpu_add(args: argparse.Namespace, service: BookingService, settings: 
 
 
 async def _gpu_edit(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
-    changes = (args.size, args.rename, args.description, args.channel)
+    changes = (args.size, args.rename, args.description, args.channel, args.uuid)
     if all(change is None for change in changes):
-        raise UsageError("say what to change: --size, --rename, --description or --channel")
+        raise UsageError("say what to change: --size, --rename, --description, --channel or --uuid")
     await check_in_slack(settings, channel=args.channel)
     gpu = await service.edit_gpu(
         admin_actor(settings),
@@ -85,9 +90,11 @@ async def _gpu_edit(args: argparse.Namespace, service: BookingService, settings:
         size=args.size,
         description=args.description,
         channel_id=args.channel,
+        device_uuid=args.uuid,
     )
     channel = f", notifications in {gpu.channel_id}" if gpu.channel_id else ""
-    print(f"Updated GPU '{gpu.name}': {format_size(gpu.capacity_mib)}{channel}.")
+    device = f", card {gpu.device_uuid}" if gpu.device_uuid else ""
+    print(f"Updated GPU '{gpu.name}': {format_size(gpu.capacity_mib)}{channel}{device}.")
     return EXIT_OK
 
 

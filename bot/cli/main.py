@@ -21,10 +21,12 @@ import sys
 
 from sqlalchemy.exc import DBAPIError
 
+from bot.cli.agent import add_agent_commands
 from bot.cli.bookings import add_book, add_cancel, add_release
 from bot.cli.db import add_db_commands
 from bot.cli.export import add_export
 from bot.cli.gpus import add_gpu_commands
+from bot.cli.links import add_link_commands
 from bot.cli.registry import EXIT_REFUSED, EXIT_USAGE, Registrar, UsageError
 from bot.cli.wording import TerminalText, terminal_text
 from bot.console import add_console
@@ -47,6 +49,8 @@ COMMANDS: tuple[Registrar, ...] = (
     add_cancel,
     add_release,
     add_export,
+    add_agent_commands,
+    add_link_commands,
     add_serve,
     add_console,
 )

@@ -48,6 +48,11 @@ def format_size(mib: int, unit: SizeUnit | None = None) -> str:
     return f"{whole} GB" if fraction == 0 else f"{whole}.{fraction} GB"
 
 
+def typed_size(mib: int) -> str:
+    """Memory as exact text a person could type back: ``40GB`` when whole, else ``1234MiB``."""
+    return f"{mib // 1024}GB" if mib % 1024 == 0 else f"{mib}MiB"
+
+
 def format_duration(td: timedelta) -> str:
     """Show a duration compactly, largest unit first: "1h 30m", "2d 3h", "45s".
 

@@ -70,6 +70,7 @@ class Code(enum.StrEnum):
     DATABASE_FAILED = "database_failed"
     SYSTEM_FAILURE = "system_failure"
     UNEXPECTED_FAILURE = "unexpected_failure"
+    SETTING_NOT_SIZE = "setting_not_size"
     # booking rules
     TEXT_REQUIRED = "text_required"
     TEXT_TOO_LONG = "text_too_long"
@@ -112,6 +113,37 @@ class Code(enum.StrEnum):
     GPU_SIZE_NOT_POSITIVE = "gpu_size_not_positive"
     GPU_CANNOT_SHRINK = "gpu_cannot_shrink"
     GPU_STILL_BOOKED = "gpu_still_booked"
+    DEVICE_UUID_INVALID = "device_uuid_invalid"
+    DEVICE_UUID_TAKEN = "device_uuid_taken"
+    LOGIN_INVALID = "login_invalid"
+    LOGIN_TAKEN = "login_taken"
+    LOGIN_NOT_LINKED = "login_not_linked"
+    # live usage: what the reconciliation tells people
+    USAGE_OVERUSE = "usage_overuse"
+    USAGE_RAISE_FITS = "usage_raise_fits"
+    USAGE_RAISE_NO_ROOM = "usage_raise_no_room"
+    USAGE_OVERUSE_CHANNEL = "usage_overuse_channel"
+    USAGE_UNBOOKED = "usage_unbooked"
+    USAGE_IDLE = "usage_idle"
+    USAGE_IDLE_RELEASE = "usage_idle_release"
+    USAGE_SILENT_HOST = "usage_silent_host"
+    USAGE_EPISODE_GONE = "usage_episode_gone"
+    USAGE_DISMISSED = "usage_dismissed"
+    USAGE_KEPT = "usage_kept"
+    # host agents and their reports (answers of POST /agent/report, read by operators)
+    AGENT_HOST_INVALID = "agent_host_invalid"
+    AGENT_TOKEN_UNKNOWN = "agent_token_unknown"
+    REPORT_NO_TOKEN = "report_no_token"
+    REPORT_BAD_TOKEN = "report_bad_token"
+    REPORT_WRONG_HOST = "report_wrong_host"
+    REPORT_CONTENT_TYPE = "report_content_type"
+    REPORT_TOO_LARGE = "report_too_large"
+    REPORT_NOT_JSON = "report_not_json"
+    REPORT_NOT_OBJECT = "report_not_object"
+    REPORT_FIELD_MISSING = "report_field_missing"
+    REPORT_FIELD_TYPE = "report_field_type"
+    REPORT_TOO_MANY = "report_too_many"
+    REPORT_DUPLICATE_DEVICE = "report_duplicate_device"
     # capacity
     OVER_CARD = "over_card"
     OVER_LARGEST = "over_largest"
@@ -152,6 +184,10 @@ class Code(enum.StrEnum):
     CHANNEL_USAGE = "channel_usage"
     STATS_USAGE = "stats_usage"
     AUDIT_USAGE = "audit_usage"
+    DEVICES_USAGE = "devices_usage"
+    LINK_USAGE = "link_usage"
+    UNLINK_USAGE = "unlink_usage"
+    ADMIN_LINK_USAGE = "admin_link_usage"
     BROKEN_BUTTON = "broken_button"
     FORM_LOST_BOOKING = "form_lost_booking"
     FORM_DURATION_MISSING = "form_duration_missing"
@@ -228,6 +264,7 @@ WORDING: dict[Code, str] = {
     Code.DATABASE_FAILED: "The database at {url} failed: {reason}.",
     Code.SYSTEM_FAILURE: "Stopped: the system said {reason}.",
     Code.UNEXPECTED_FAILURE: "Stopped by an unexpected error ({reason}); nothing more was done. Please report it.",
+    Code.SETTING_NOT_SIZE: "{key}={value} is not a size; write it like [[512MiB]] or [[1GB]].",
     Code.TEXT_REQUIRED: "Give the {what} a name, like [[fine-tune llama]].",
     Code.TEXT_TOO_LONG: "The {what} is {length} characters long; keep it to {limit} or fewer.",
     Code.START_IN_PAST: "That start is in the past ({start}); pick a time from now on, or [[now]].",
@@ -270,6 +307,35 @@ WORDING: dict[Code, str] = {
     Code.OVER_CARD: "{gpu} has only {capacity}; you asked for {asked}.",
     Code.OVER_LARGEST: "{gpu} has only {capacity}, and no GPU has more; you asked for {asked}.",
     Code.NO_GPU_BIG_ENOUGH: "No GPU has {asked}: the largest is {gpu} with {capacity}.",
+    Code.DEVICE_UUID_INVALID: "{uuid} is not a device UUID; copy it from [[nvidia-smi -L]] or from the unbound devices list, like [[GPU-8f1c2d3e-…]].",
+    Code.DEVICE_UUID_TAKEN: "Device {uuid} is already bound to {gpu}; clear it there first.",
+    Code.LOGIN_INVALID: "{login} is not a Unix login; give yours as the GPU hosts know it, like [[alice]].",
+    Code.LOGIN_TAKEN: "The login {login} is linked to {owner}; ask them or an admin to unlink it first.",
+    Code.LOGIN_NOT_LINKED: "The login {login} is not linked to anyone.",
+    Code.USAGE_OVERUSE: "Your processes on {gpu} use {used}, but your bookings there hold {booked}: others may run out of memory.",
+    Code.USAGE_RAISE_FITS: "Raising booking #{id} to {size} fits now.",
+    Code.USAGE_RAISE_NO_ROOM: "Booking #{id} can't be raised to {size}: the card has no room for it. Please use less memory.",
+    Code.USAGE_OVERUSE_CHANNEL: "{owner} uses {used} on {gpu} while holding {booked}: memory others booked there is at risk.",
+    Code.USAGE_UNBOOKED: "Your processes on {gpu} use {used}, and you have no booking there. Book it so others know it is taken, or stop them.",
+    Code.USAGE_IDLE: "Your booking #{id} of {size} on {gpu} has had no process of yours for {idle}. Release it for others, or keep it.",
+    Code.USAGE_IDLE_RELEASE: "It is released {at} unless you keep it.",
+    Code.USAGE_SILENT_HOST: "The host {host} has sent no usage report since {since}: its cards show no live data. Check its agent on the host with [[gpubook agent --once --print]].",
+    Code.USAGE_EPISODE_GONE: "That has cleared already; there is nothing to do.",
+    Code.USAGE_DISMISSED: "Dismissed: I won't tell you again while this lasts.",
+    Code.USAGE_KEPT: "Kept: booking #{id} stays yours, and I won't ask again while it is idle.",
+    Code.AGENT_HOST_INVALID: "{host} can't be a host name: use letters, digits, [[.]], [[_]] and [[-]] (up to 128), like [[gpu-host-1]].",
+    Code.AGENT_TOKEN_UNKNOWN: "There is no active agent token {which}; see them with [[gpubook agent token list]].",
+    Code.REPORT_NO_TOKEN: "Send the host's token as the header [[Authorization: Bearer TOKEN]].",
+    Code.REPORT_BAD_TOKEN: "That token is unknown or revoked; an admin creates one with [[gpubook agent token create HOST]].",
+    Code.REPORT_WRONG_HOST: "This token was issued for host {token_host}, not {host}.",
+    Code.REPORT_CONTENT_TYPE: "Send the report as [[Content-Type: application/json]].",
+    Code.REPORT_TOO_LARGE: "The report is larger than {limit} bytes; nothing was stored.",
+    Code.REPORT_NOT_JSON: "The body is not JSON ({reason}); nothing was stored.",
+    Code.REPORT_NOT_OBJECT: "The report must be a JSON object with host, sent_at and devices.",
+    Code.REPORT_FIELD_MISSING: "The report lacks {path}.",
+    Code.REPORT_FIELD_TYPE: "{path} must be {expected}.",
+    Code.REPORT_TOO_MANY: "{path} lists {count} entries; at most {limit} are accepted.",
+    Code.REPORT_DUPLICATE_DEVICE: "Device {uuid} is listed twice in one report.",
     Code.NOT_ENOUGH: "Not enough memory on {gpu} for {window}: {held} of {capacity} already held at the peak ({peak}), {free} free, {asked} asked.",
     Code.EARLIEST_HERE: "Earliest fit on {gpu}: {window}.",
     Code.SOONER_ELSEWHERE: "Sooner on {gpu}: {window}.",
@@ -300,10 +366,14 @@ WORDING: dict[Code, str] = {
     Code.GPU_ADD_USAGE: "Give the name and memory, like [[/admin gpu add a100-3 80GB]].",
     Code.GPU_SIZE_FORM: "Give the GPU's memory as a size, like [[80GB]].",
     Code.GPU_RETIRE_USAGE: "Give the GPU to retire, like [[/admin gpu retire a100-3]] (add [[cancel-future]] to end or cancel its bookings).",
-    Code.GPU_EDIT_USAGE: "Say what to change, like [[/admin gpu edit a100-3 size 40GB]], [[… rename a100-4]] or [[… description A100 in rack 2]].",
+    Code.GPU_EDIT_USAGE: "Say what to change, like [[/admin gpu edit a100-3 size 40GB]], [[… rename a100-4]], [[… description A100 in rack 2]] or [[… uuid GPU-8f1c2d3e-…]] (the card it is; [[uuid none]] unbinds).",
     Code.CHANNEL_USAGE: "Mention the channel, like [[/admin channel #gpu-bookings]] (or [[/admin channel #gpu-bookings a100-3]] for one GPU).",
     Code.STATS_USAGE: "Give the number of days, from 1 to {max}, like [[/admin stats 30]].",
     Code.AUDIT_USAGE: "Give how many entries to show, from 1 to {max}, like [[/admin audit 50]].",
+    Code.DEVICES_USAGE: "[[/admin devices]] takes nothing after it.",
+    Code.LINK_USAGE: "Give your Unix login on the GPU hosts, like [[/link alice]].",
+    Code.UNLINK_USAGE: "Give the login to unlink, like [[/unlink alice]].",
+    Code.ADMIN_LINK_USAGE: "Mention the person, then the login, like [[/admin link @alice alice]].",
     Code.BROKEN_BUTTON: "That button's data is unreadable; run the command again for a fresh one.",
     Code.FORM_LOST_BOOKING: "This form lost track of its booking; open it again from the booking.",
     Code.FORM_DURATION_MISSING: "Give a duration, like [[2h]] or [[90m]].",

@@ -24,6 +24,8 @@ class GpuInfo:
     description: str
     channel_id: str | None
     retired: bool
+    #: The NVML UUID of the card it is, when an admin bound one.
+    device_uuid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,11 @@ class AuditInfo:
 
 @dataclass(frozen=True)
 class Notice:
-    """One notification to render: its kind, the booking as it is now, and the row's details."""
+    """One notification to render: its kind, the booking as it is now, and the row's details.
+
+    ``booking`` is ``None`` only for live-usage notices about no booking (unbooked use, a silent
+    host)."""
 
     kind: NoticeKind
-    booking: BookingInfo
+    booking: BookingInfo | None
     details: dict[str, Any] = field(default_factory=dict)

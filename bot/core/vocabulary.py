@@ -33,6 +33,32 @@ class NoticeKind(enum.StrEnum):
     CANCELLED = "cancelled"
     REMINDER = "reminder"
     CHANGED = "changed"
+    # live usage (no booking, or about how one is used)
+    OVERUSE = "overuse"
+    OVERUSE_CHANNEL = "overuse_channel"
+    UNBOOKED = "unbooked"
+    IDLE = "idle"
+    SILENT_HOST = "silent_host"
+
+
+#: Notices of the live-usage reconciliation: they may concern no booking at all.
+USAGE_NOTICES = frozenset(
+    {
+        NoticeKind.OVERUSE,
+        NoticeKind.OVERUSE_CHANNEL,
+        NoticeKind.UNBOOKED,
+        NoticeKind.IDLE,
+        NoticeKind.SILENT_HOST,
+    }
+)
+
+
+class FindingKind(enum.StrEnum):
+    """What the reconciliation of bookings against measured use finds (one episode each)."""
+
+    OVERUSE = "overuse"
+    UNBOOKED = "unbooked"
+    IDLE = "idle"
 
 
 #: Kinds that reply in the thread of the booking's announcement when it has one.
@@ -47,6 +73,8 @@ class EndReason(enum.StrEnum):
     COMPLETED = "completed"
     RELEASED = "released"
     RETIRED = "retired"
+    #: Released by the reconciliation: its owner had no process on the card for too long.
+    IDLE = "idle"
 
 
 class AuditAction(enum.StrEnum):
@@ -63,6 +91,10 @@ class AuditAction(enum.StrEnum):
     GPU_EDIT = "gpu_edit"
     GPU_RETIRE = "gpu_retire"
     SET_CHANNEL = "set_channel"
+    AGENT_TOKEN_CREATE = "agent_token_create"
+    AGENT_TOKEN_REVOKE = "agent_token_revoke"
+    LINK_SET = "link_set"
+    LINK_CLEAR = "link_clear"
 
 
 class ChangeVerb(enum.StrEnum):

@@ -48,7 +48,7 @@ from bot.booking.snapshots import booking_info
 from bot.core.clock import Clock
 from bot.core.slack_ids import is_user_id
 from bot.core.snapshots import Notice
-from bot.core.vocabulary import THREADED_KINDS, BookingStatus, NoticeKind
+from bot.core.vocabulary import THREADED_KINDS, USAGE_NOTICES, BookingStatus, NoticeKind
 from storage.db import Database, DatabaseUnavailable
 from storage.models import DEFAULT_CHANNEL, Booking, Notification
 
@@ -220,7 +220,12 @@ class Notifier:
             return
         try:
             notices = [
-                Notice(NoticeKind(r.kind), booking_info(r.booking), dict(r.details)) for r in live
+                Notice(
+                    NoticeKind(r.kind),
+                    booking_info(r.booking) if r.booking is not None else None,
+                    dict(r.details),
+                )
+                for r in live
             ]
             message = self.render(notices, direct=is_dm(destination), now=now)
         except Exception as exc:  # one unrenderable row must not hold up every other message
@@ -354,9 +359,10 @@ def _by_destination(
 
 
 def _obsolete(row: Notification) -> bool:
-    """A reminder whose booking ended, or whose end moved (a new reminder covers the new end)."""
+    """A reminder whose booking ended, or whose end moved (a new reminder covers the new end);
+    a booking's notice without its booking. Live-usage notices may concern no booking."""
     if row.booking is None:
-        return True
+        return row.kind not in USAGE_NOTICES
     if row.kind != NoticeKind.REMINDER:
         return False
     booking = row.booking

@@ -24,6 +24,7 @@ from bot.booking import ServiceConfig
 from bot.core.clock import Clock
 from bot.lifecycle.notifier import FlushStats, Notifier, Renderer
 from bot.lifecycle.sweep import AdvanceCounts, Lifecycle
+from bot.lifecycle.usage_sweep import UsageCounts, UsageSweep
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ HEALTHY_INTERVALS = 3
 class SweepResult:
     advanced: AdvanceCounts
     flushed: FlushStats
+    usage: UsageCounts | None = None
 
 
 class LifecycleScheduler:
@@ -47,9 +49,12 @@ class LifecycleScheduler:
         *,
         sweep_seconds: int = 30,
         on_flush: Callable[[FlushStats], None] | None = None,
+        usage: UsageSweep | None = None,
     ):
         self.lifecycle = lifecycle
         self.notifier = notifier
+        #: Live usage (roll-up, reconciliation), run after bookings moved and before posting.
+        self.usage = usage
         self.sweep_seconds = sweep_seconds
         #: Told what each flush did (``bot.runtime.metrics`` counts notifications with it).
         self.on_flush = on_flush
@@ -102,6 +107,7 @@ class LifecycleScheduler:
         async with self._lock:
             now = self.clock()
             advanced = await self.lifecycle.advance(now)
+            usage = await self.usage.run(now) if self.usage is not None else None
             flushed = await self.notifier.flush(now)
             if self.on_flush is not None:
                 self.on_flush(flushed)
@@ -109,7 +115,7 @@ class LifecycleScheduler:
             next_due = await self.lifecycle.next_due(now)
         if next_due is not None and next_due - now < timedelta(seconds=self.sweep_seconds):
             self.schedule_precise(next_due)
-        return SweepResult(advanced, flushed)
+        return SweepResult(advanced, flushed, usage)
 
     async def sweep_logged(self) -> None:
         """The scheduled job: a failing sweep is logged and retried next interval, never fatal.
@@ -124,8 +130,8 @@ class LifecycleScheduler:
         except Exception:
             log.exception("lifecycle sweep failed; the next one retries")
             return
-        if result.advanced.total or result.flushed.claimed:
-            log.info("sweep: %s %s", result.advanced, result.flushed)
+        if result.advanced.total or result.flushed.claimed or (result.usage and result.usage.total):
+            log.info("sweep: %s %s %s", result.advanced, result.flushed, result.usage)
 
     def healthy(self) -> bool:
         """Whether a sweep succeeded within the last few intervals (for /healthz); a scheduler
@@ -175,6 +181,7 @@ async def start_lifecycle(
         ),
         sweep_seconds=sweep_seconds,
         on_flush=on_flush,
+        usage=UsageSweep(db, config),
     )
     scheduler.start()
     return scheduler

@@ -25,11 +25,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.booking import DEFAULT_TEAM, ServiceConfig
+from bot.booking.config import UsageConfig
 from bot.cli.files import cannot_read
 from bot.core.errors import InputError
 from bot.core.phrases import Code
 from bot.core.policy import Policy
-from bot.core.units import parse_duration
+from bot.core.units import parse_duration, parse_size
 from storage.db import DEFAULT_URL, normalise_url
 
 DOTENV_FILE = ".env"
@@ -112,6 +113,37 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "Extension limit for members of group NAME, instead of GPUBOOK_MAX_EXTENSION.",
     ),
     ("GPUBOOK_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+    (
+        "GPUBOOK_AGENT_INTERVAL",
+        "15s",
+        "How often `gpubook agent` reports; the bot calls a host silent after 3 intervals without one.",
+    ),
+    (
+        "GPUBOOK_AGENT_URL",
+        "(none)",
+        "For `gpubook agent`: the bot's base URL, e.g. `https://gpubook.example.com`.",
+    ),
+    ("GPUBOOK_AGENT_TOKEN", "(none)", "For `gpubook agent`: this host's token."),
+    (
+        "GPUBOOK_USAGE_RETENTION",
+        "7d",
+        "How long usage samples are kept at full resolution; older ones become hourly aggregates.",
+    ),
+    (
+        "GPUBOOK_USAGE_TOLERANCE",
+        "512MiB",
+        "Measured use beyond the booked memory by more than this is over-use.",
+    ),
+    (
+        "GPUBOOK_IDLE_AFTER",
+        "30m",
+        "An active booking whose owner had no process on its card this long is idle.",
+    ),
+    (
+        "GPUBOOK_IDLE_RELEASE",
+        "off",
+        "Release idle bookings this long after asking their owner (`off`: never).",
+    ),
 )
 
 
@@ -135,6 +167,9 @@ class Settings:
     reminder_before: timedelta = timedelta(minutes=15)
     policy: Policy = field(default_factory=Policy)
     log_level: str = "INFO"
+    usage: UsageConfig = field(default_factory=UsageConfig)
+    agent_url: str | None = None
+    agent_token: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -160,6 +195,9 @@ class Settings:
             reminder_before=_duration(env, "GPUBOOK_REMINDER", timedelta(minutes=15)),
             policy=Policy.from_env(env),
             log_level=_log_level(env),
+            usage=_usage(env),
+            agent_url=_agent_url(env),
+            agent_token=_text(env, "GPUBOOK_AGENT_TOKEN"),
         )
 
     @property
@@ -169,7 +207,11 @@ class Settings:
 
     def service_config(self) -> ServiceConfig:
         return ServiceConfig(
-            self.policy, self.admins, default_channel=self.channel, announce_new=self.announce
+            self.policy,
+            self.admins,
+            default_channel=self.channel,
+            announce_new=self.announce,
+            usage=self.usage,
         )
 
 
@@ -279,3 +321,31 @@ def _log_level(env: Mapping[str, str]) -> str:
     if raw.upper() not in LOG_LEVELS:
         raise InputError(Code.SETTING_NOT_LOG_LEVEL, value=repr(raw), levels=", ".join(LOG_LEVELS))
     return raw.upper()
+
+
+def _usage(env: Mapping[str, str]) -> UsageConfig:
+    default = UsageConfig()
+    release = _text(env, "GPUBOOK_IDLE_RELEASE")
+    tolerance = _text(env, "GPUBOOK_USAGE_TOLERANCE")
+    try:
+        tolerance_mib = parse_size(tolerance) if tolerance else default.tolerance_mib
+    except InputError:
+        raise InputError(
+            Code.SETTING_NOT_SIZE, key="GPUBOOK_USAGE_TOLERANCE", value=repr(tolerance)
+        ) from None
+    return UsageConfig(
+        agent_interval=_duration(env, "GPUBOOK_AGENT_INTERVAL", default.agent_interval),
+        retention=_duration(env, "GPUBOOK_USAGE_RETENTION", default.retention),
+        tolerance_mib=tolerance_mib,
+        idle_after=_duration(env, "GPUBOOK_IDLE_AFTER", default.idle_after),
+        idle_release=None
+        if release is None or release.lower() in _FALSE
+        else _duration(env, "GPUBOOK_IDLE_RELEASE", timedelta(0)),
+    )
+
+
+def _agent_url(env: Mapping[str, str]) -> str | None:
+    raw = _text(env, "GPUBOOK_AGENT_URL")
+    if raw is not None and not raw.startswith(("http://", "https://")):
+        raise InputError(Code.SETTING_NOT_HTTP_URL, key="GPUBOOK_AGENT_URL", value=repr(raw))
+    return raw.rstrip("/") if raw else None

@@ -51,12 +51,29 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.agent_reports = Counter(
+            "gpubook_agent_reports",
+            "Host agents' reports: stored, or refused with this HTTP status.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.agent_report_seconds = Histogram(
+            "gpubook_agent_report_seconds",
+            "Time to check and store one host agent's report.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.notifications = Counter(
             "gpubook_notifications",
             "Outbox notifications delivered to Slack (sent) or given up on this try (failed).",
             ["outcome"],
             registry=self.registry,
         )
+
+    def observe_agent_report(self, status: int, seconds: float) -> None:
+        """One ``POST /agent/report``: stored (2xx) or refused (any other status)."""
+        self.agent_reports.labels("stored" if status < 300 else str(status)).inc()
+        self.agent_report_seconds.observe(seconds)
 
     def observe_request(self, kind: str, command: str, outcome: str, seconds: float) -> None:
         self.requests.labels(kind, command, outcome).inc()

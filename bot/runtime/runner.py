@@ -26,8 +26,10 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
+from bot.booking import BookingService
 from bot.cli.registry import Subparsers, add_command
 from bot.lifecycle.scheduler import LifecycleScheduler
+from bot.runtime.agent_endpoint import add_agent_route
 from bot.runtime.assembly import assemble
 from bot.runtime.config import Settings
 from bot.runtime.logs import configure as configure_logs
@@ -85,9 +87,11 @@ def web_app(
     health_checks: Mapping[str, HealthCheck],
     path: str = EVENTS_PATH,
     metrics: Metrics | None = None,
+    agents: BookingService | None = None,
 ) -> web.Application:
-    """``POST path`` for Slack (commands, interactions, events, options), ``GET /healthz`` and,
-    given ``metrics``, ``GET /metrics``.
+    """``POST path`` for Slack (commands, interactions, events, options), ``GET /healthz``,
+    given ``metrics``, ``GET /metrics`` and, given ``agents`` (the service storing their
+    reports), ``POST /agent/report`` for host agents.
 
     Without ``app`` (Socket Mode) only the health check is served: an events endpoint whose
     requests are not verified must never be exposed.
@@ -111,6 +115,8 @@ def web_app(
             return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
         application.router.add_get(METRICS_PATH, exposition)
+    if agents is not None:
+        add_agent_route(application, agents, metrics)
     return application
 
 
@@ -139,6 +145,7 @@ async def start_http(
     host: str | None = None,
     port: int = 3000,
     metrics: Metrics | None = None,
+    agents: BookingService | None = None,
 ) -> web.AppRunner:
     """Serve :func:`web_app` on ``host`` (``None``: every interface); ``port=0`` picks a free
     port (read it from ``runner.addresses``).
@@ -147,7 +154,7 @@ async def start_http(
     in flight.
     """
     runner = web.AppRunner(
-        web_app(app, health_checks, metrics=metrics),
+        web_app(app, health_checks, metrics=metrics, agents=agents),
         access_log=None,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
     )
@@ -219,13 +226,17 @@ async def serve(
             assert settings.slack_app_token is not None
             handler = await start_socket_mode(app, settings.slack_app_token)
             checks["socket_mode"] = handler.client.is_connected
-            runner = await start_http(None, checks, settings.host, settings.port, metrics)
+            runner = await start_http(
+                None, checks, settings.host, settings.port, metrics, bot.service
+            )
             log.info("gpubook is connected over Socket Mode; health on %s", _where(settings))
             freeze_startup_objects()
             await stop.wait()
             await handler.close_async()
         else:
-            runner = await start_http(app, checks, settings.host, settings.port, metrics)
+            runner = await start_http(
+                app, checks, settings.host, settings.port, metrics, bot.service
+            )
             log.info("gpubook listens on %s (%s, %s)", _where(settings), EVENTS_PATH, HEALTH_PATH)
             freeze_startup_objects()
             await stop.wait()

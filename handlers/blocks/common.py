@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.core.formats import SizeUnit, format_size, size_unit
+from bot.core.formats import SizeUnit, format_size, size_unit, typed_size
 from bot.core.timefmt import format_time, format_window, zone_name
 
 #: Slack's limit on a section's text.
@@ -97,7 +97,7 @@ def button(
 
 def mib_text(mib: int) -> str:
     """Memory as exact text a user could type back: ``40GB`` when whole, else ``1234MiB``."""
-    return f"{mib // 1024}GB" if mib % 1024 == 0 else f"{mib}MiB"
+    return typed_size(mib)
 
 
 def notice(text: str, *, emoji: str = ":information_source:") -> list[Block]:

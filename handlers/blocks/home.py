@@ -6,12 +6,14 @@ reply and on the Home tab, and stays within 100 blocks however many bookings and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 
 from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
 from slack_sdk.models.views import View
 
 from bot.core.snapshots import BookingInfo, GpuStatus
+from bot.core.usage import LiveCard
 from handlers import ids
 from handlers.blocks.bookings import booking_card
 from handlers.blocks.common import button, context, header, pack_lines, section, your_zone
@@ -37,11 +39,13 @@ def _my_bookings(
     return blocks
 
 
-def _gpus_now(statuses: list[GpuStatus], now: datetime) -> list[Block]:
+def _gpus_now(
+    statuses: list[GpuStatus], now: datetime, live: Mapping[str, LiveCard]
+) -> list[Block]:
     blocks: list[Block] = [header("GPUs now")]
     if not statuses:
         return [*blocks, section(NO_GPUS_TEXT)]
-    lines = [status_line(s, now) for s in statuses]
+    lines = [status_line(s, now, live.get(s.gpu.name)) for s in statuses]
     return blocks + pack_lines(lines, max_blocks=MAX_GPU_SECTIONS, more="see `/gpubook status`.")
 
 
@@ -54,6 +58,7 @@ def home_view(
     now: datetime,
     is_admin: bool = False,
     tz: tzinfo = UTC,
+    live: Mapping[str, LiveCard] | None = None,
 ) -> View:
     """The Home tab: New booking / Calendar buttons, my bookings, every GPU now, my week's usage."""
     blocks: list[Block] = [
@@ -68,7 +73,7 @@ def home_view(
         DividerBlock(),
         *_my_bookings(mine, user_id=user_id, now=now, is_admin=is_admin),
         DividerBlock(),
-        *_gpus_now(statuses, now),
+        *_gpus_now(statuses, now, live or {}),
         DividerBlock(),
         section(f"*My usage this week*: {gb_hours(week_usage_mib_s)} GB·h"),
         context(f"Times are shown in {your_zone(tz)}. GB = 1024 MiB."),

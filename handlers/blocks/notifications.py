@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.core.formats import format_size
 from bot.core.snapshots import BookingInfo, Notice
-from bot.core.vocabulary import EndReason, NoticeKind
+from bot.core.vocabulary import USAGE_NOTICES, EndReason, NoticeKind
 from handlers import ids
 from handlers.blocks.common import (
     Message,
@@ -26,6 +26,7 @@ from handlers.blocks.common import (
     slack_date,
     slack_window,
 )
+from handlers.blocks.usage_notices import usage_messages
 from handlers.wording import SlackText
 
 __all__ = ["Message", "Notice", "booking_message", "dm_message", "summary_message"]
@@ -38,6 +39,8 @@ DETAIL_LINES = 40
 IDS_PER_LINE = 200
 #: DMs carry each item's own blocks (buttons included) up to this many items, then a summary.
 DM_FULL_ITEMS = 15
+#: Live-usage notices shown per message (two blocks each), so it stays within 50 blocks.
+MAX_USAGE_ITEMS = 10
 #: The ``text`` fallback is for notifications: short is better, and Slack truncates at 40,000.
 TEXT_LIMIT = 3000
 
@@ -137,7 +140,11 @@ def _change_sentence(item: Notice, now: datetime) -> str:
 
 
 #: Reason codes the service records, as the owner reads them.
-_REASONS = {EndReason.RETIRED: "the GPU was retired", EndReason.RELEASED: "released early"}
+_REASONS = {
+    EndReason.RETIRED: "the GPU was retired",
+    EndReason.RELEASED: "released early",
+    EndReason.IDLE: "none of your processes ran on it",
+}
 
 
 def _reminder_buttons(booking: BookingInfo) -> ActionsBlock:
@@ -236,7 +243,17 @@ def _fallback(text: str) -> str:
 
 def render(items: Sequence[Notice], *, direct: bool, now: datetime) -> Message:
     """The one message for ``items`` bound for one destination: a DM (``direct``), a single
-    channel update, or a channel summary of many. The notifier is handed this function."""
+    channel update, or a channel summary of many. The notifier is handed this function.
+
+    Live-usage notices (:data:`~bot.core.vocabulary.USAGE_NOTICES`) come after the bookings'
+    ones, each with its own blocks (the first :data:`MAX_USAGE_ITEMS` of them)."""
+    usage = [i for i in items if i.kind in USAGE_NOTICES]
+    if usage:
+        bookings = [i for i in items if i.kind not in USAGE_NOTICES]
+        first = render(bookings, direct=direct, now=now) if bookings else None
+        texts, blocks = usage_messages(usage[:MAX_USAGE_ITEMS], now=now)
+        text = "; ".join(([first.text] if first else []) + texts)
+        return Message(_fallback(text), [*(first.blocks if first else []), *blocks])
     if direct:
         return dm_message(items, now=now)
     if len(items) == 1:

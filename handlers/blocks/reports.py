@@ -7,7 +7,7 @@ characters per section): many GPUs become one line each, long lists end in "…a
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -18,6 +18,7 @@ from bot.core.phrases import Code
 from bot.core.sentence import Quote, Size, When, say
 from bot.core.slack_ids import is_user_id
 from bot.core.snapshots import AuditInfo, FreeWindows, GpuStatus, Utilisation
+from bot.core.usage import LiveCard
 from handlers.blocks.common import (
     MAX_MESSAGE_BLOCKS,
     MAX_SECTION_TEXT,
@@ -34,6 +35,7 @@ from handlers.blocks.common import (
     your_zone,
 )
 from handlers.blocks.refusals import slot_button
+from handlers.blocks.usage import live_text
 from handlers.wording import mrkdwn
 
 #: Above this many GPUs, status shows one compact line per GPU instead of a section each.
@@ -54,41 +56,51 @@ def _gpu_title(s: GpuStatus) -> str:
     return f"*`{escape(s.gpu.name)}`*{desc}"
 
 
-def _status_section(s: GpuStatus, now: datetime) -> SectionBlock:
+def _status_section(s: GpuStatus, now: datetime, live: LiveCard | None = None) -> SectionBlock:
     cap = s.gpu.capacity_mib
     unit = size_unit(s.used_mib, cap, s.free_mib)
-    return SectionBlock(
-        text=MarkdownTextObject(text=_gpu_title(s)),
-        fields=[
-            MarkdownTextObject(
-                text=f"*Held now*\n`{bar(s.used_mib, cap)}` {usage(s.used_mib, cap, unit)}"
-            ),
-            MarkdownTextObject(text=f"*Free now*\n{format_size(s.free_mib, unit)}"),
-            MarkdownTextObject(text=f"*Next change*\n{_next_change(s, now)}"),
-            MarkdownTextObject(text=f"*Active bookings*\n{s.active_bookings}"),
-        ],
-    )
+    fields = [
+        MarkdownTextObject(
+            text=f"*Held now*\n`{bar(s.used_mib, cap)}` {usage(s.used_mib, cap, unit)}"
+        ),
+        MarkdownTextObject(text=f"*Free now*\n{format_size(s.free_mib, unit)}"),
+        MarkdownTextObject(text=f"*Next change*\n{_next_change(s, now)}"),
+        MarkdownTextObject(text=f"*Active bookings*\n{s.active_bookings}"),
+    ]
+    if live is not None:
+        fields.append(MarkdownTextObject(text=f"*Measured*\n{live_text(live, now=now)}"))
+    return SectionBlock(text=MarkdownTextObject(text=_gpu_title(s)), fields=fields)
 
 
-def status_line(s: GpuStatus, now: datetime) -> str:
-    """One GPU on one line, for long lists (status with many GPUs, the App Home)."""
+def status_line(s: GpuStatus, now: datetime, live: LiveCard | None = None) -> str:
+    """One GPU on one line, for long lists (status with many GPUs, the App Home); with what its
+    agent measures when a card reports for it (``held 18/24 GB · in use 21 GB ⚠``)."""
     cap = s.gpu.capacity_mib
     unit = size_unit(s.used_mib, cap, s.free_mib)
+    measured = f" · {live_text(live, now=now)}" if live is not None else ""
     return (
-        f"`{escape(s.gpu.name)}` `{bar(s.used_mib, cap)}` {usage(s.used_mib, cap, unit)} · "
+        f"`{escape(s.gpu.name)}` `{bar(s.used_mib, cap)}` {usage(s.used_mib, cap, unit)}{measured} · "
         f"{format_size(s.free_mib, unit)} free · next change {_next_change(s, now)}"
     )
 
 
-def status_message(statuses: list[GpuStatus], *, now: datetime, tz: tzinfo = UTC) -> list[Block]:
-    """Every GPU's memory held right now: a section each, or compact lines when there are many."""
+def status_message(
+    statuses: list[GpuStatus],
+    *,
+    now: datetime,
+    tz: tzinfo = UTC,
+    live: Mapping[str, LiveCard] | None = None,
+) -> list[Block]:
+    """Every GPU's memory held right now (and measured, where an agent reports): a section
+    each, or compact lines when there are many."""
+    live = live or {}
     blocks: list[Block] = [header("GPUs now")]
     if not statuses:
         return [*blocks, section(NO_GPUS_TEXT)]
     if len(statuses) <= MAX_DETAILED_GPUS:
-        blocks.extend(_status_section(s, now) for s in statuses)
+        blocks.extend(_status_section(s, now, live.get(s.gpu.name)) for s in statuses)
     else:
-        lines = [status_line(s, now) for s in statuses]
+        lines = [status_line(s, now, live.get(s.gpu.name)) for s in statuses]
         blocks.extend(pack_lines(lines, max_blocks=MAX_MESSAGE_BLOCKS - 2))
     blocks.append(context(f"Times are shown in {your_zone(tz)}."))
     return blocks

@@ -8,9 +8,11 @@ from bot.core.formats import format_size
 from handlers.blocks.admin import gpu_edited_message, retired_message
 from handlers.blocks.common import Message, escape, notice
 from handlers.blocks.reports import audit_message, stats_message
+from handlers.blocks.usage import devices_message
 from handlers.commands.syntax import (
     AdminAudit,
     AdminChannel,
+    AdminDevices,
     AdminGpuAdd,
     AdminGpuEdit,
     AdminGpuRetire,
@@ -44,9 +46,15 @@ async def gpu_edit(request: Request, cmd: AdminGpuEdit) -> Message:
         new_name=cmd.new_name,
         size=cmd.size_text,
         description=cmd.description,
+        device_uuid=cmd.device_uuid,
     )
     text = f"Updated `{gpu.name}`: {format_size(gpu.capacity_mib)}."
     return Message(text, gpu_edited_message(gpu))
+
+
+async def devices(request: Request, cmd: AdminDevices) -> Message:
+    found = await request.deps.service.unbound_devices(request.actor)
+    return Message(f"{len(found)} cards without a GPU", devices_message(found, now=request.now))
 
 
 async def channel(request: Request, cmd: AdminChannel) -> Message:

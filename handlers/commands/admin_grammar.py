@@ -6,9 +6,11 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.core.agent_report import valid_device_uuid
 from bot.core.errors import InputError
 from bot.core.gpu_names import validate_gpu_name
 from bot.core.phrases import Code
+from bot.core.sentence import Quote
 from bot.core.slack_ids import mentioned_channel
 from bot.core.units import parse_size
 from handlers.commands.syntax import (
@@ -18,12 +20,16 @@ from handlers.commands.syntax import (
     MAX_STATS_DAYS,
     AdminAudit,
     AdminChannel,
+    AdminDevices,
     AdminGpuAdd,
     AdminGpuEdit,
     AdminGpuRetire,
     AdminStats,
 )
 from handlers.commands.words import plain_text, size_words
+
+#: `admin gpu edit NAME uuid none` unbinds the GPU from its card.
+UNBIND = "none"
 
 
 def parse_gpu_add(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuAdd:
@@ -59,7 +65,19 @@ def parse_gpu_edit(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGpuEdit
         return AdminGpuEdit(name, new_name=validate_gpu_name(rest[0]))
     if what == "description":
         return AdminGpuEdit(name, description=plain_text(" ".join(rest)))
+    if what == "uuid" and len(rest) == 1:
+        if rest[0].lower() == UNBIND:
+            return AdminGpuEdit(name, device_uuid="")
+        if not valid_device_uuid(rest[0]):
+            raise InputError(Code.DEVICE_UUID_INVALID, field="uuid", uuid=Quote(rest[0]))
+        return AdminGpuEdit(name, device_uuid=rest[0])
     raise InputError(Code.GPU_EDIT_USAGE, field="gpu")
+
+
+def parse_devices(args: list[str], now: datetime, tz: ZoneInfo) -> AdminDevices:
+    if args:
+        raise InputError(Code.DEVICES_USAGE)
+    return AdminDevices()
 
 
 def parse_channel(args: list[str], now: datetime, tz: ZoneInfo) -> AdminChannel:

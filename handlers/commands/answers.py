@@ -112,7 +112,8 @@ async def calendar(request: Request, cmd: Calendar) -> Message:
 
 async def status(request: Request, cmd: Status) -> Message:
     statuses = await request.deps.service.status(request.actor)
-    blocks = status_message(statuses, now=request.now, tz=request.actor.tz)
+    live = await request.deps.service.live_cards(request.actor)
+    blocks = status_message(statuses, now=request.now, tz=request.actor.tz, live=live)
     return Message(f"{len(statuses)} GPUs", blocks)
 
 

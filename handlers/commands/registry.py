@@ -19,7 +19,14 @@ from bot.core.phrases import Code
 from bot.core.typos import nearest
 from handlers.blocks.common import Message
 from handlers.blocks.help import help_message
-from handlers.commands import admin_answers, admin_grammar, answers, grammar
+from handlers.commands import (
+    admin_answers,
+    admin_grammar,
+    answers,
+    grammar,
+    usage_answers,
+    usage_grammar,
+)
 from handlers.commands.book_grammar import parse_book
 from handlers.commands.syntax import MAX_AUDIT_ENTRIES, Book, Command, Help, OpenModal
 from handlers.pipeline import Request, always, never
@@ -181,6 +188,24 @@ REGISTRY: tuple[Verb, ...] = (
         ),
     ),
     Verb(
+        ("link",),
+        usage_grammar.parse_link,
+        usage_answers.link,
+        (
+            Usage(
+                "/gpubook link [login]",
+                "/gpubook link alice",
+                "Link your Unix login on the GPU hosts, so gpubook sees your use; alone, list yours.",
+            ),
+        ),
+    ),
+    Verb(
+        ("unlink",),
+        usage_grammar.parse_unlink,
+        usage_answers.unlink,
+        (Usage("/gpubook unlink <login>", "/gpubook unlink alice", "Unlink a Unix login."),),
+    ),
+    Verb(
         ("help",),
         grammar.parse_help,
         _help,
@@ -221,8 +246,25 @@ REGISTRY: tuple[Verb, ...] = (
                 "/gpubook admin gpu edit a100-3 size 40GB",
                 "Admin: resize, rename or describe a GPU.",
             ),
+            Usage(
+                "/gpubook admin gpu edit <name> uuid <device-uuid|none>",
+                "/gpubook admin gpu edit a100-3 uuid GPU-8f1c2d3e-4a5b-6c7d-8e9f-0a1b2c3d4e5f",
+                "Admin: bind a GPU to the card its host agent reports (`none` unbinds).",
+            ),
         ),
         changes=True,
+    ),
+    Verb(
+        ("admin", "devices"),
+        admin_grammar.parse_devices,
+        admin_answers.devices,
+        (
+            Usage(
+                "/gpubook admin devices",
+                "/gpubook admin devices",
+                "Admin: cards that report but are bound to no GPU, with the commands to bind them.",
+            ),
+        ),
     ),
     Verb(
         ("admin", "channel"),
@@ -245,6 +287,18 @@ REGISTRY: tuple[Verb, ...] = (
                 "/gpubook admin stats [days]",
                 "/gpubook admin stats 30",
                 "Admin: utilisation per GPU, user.",
+            ),
+        ),
+    ),
+    Verb(
+        ("admin", "link"),
+        usage_grammar.parse_admin_link,
+        usage_answers.admin_link,
+        (
+            Usage(
+                "/gpubook admin link <@user> <login>",
+                "/gpubook admin link @alice alice",
+                "Admin: link (or move) someone's Unix login.",
             ),
         ),
     ),

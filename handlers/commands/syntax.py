@@ -119,12 +119,14 @@ class AdminGpuRetire(Command):
 
 @dataclass(frozen=True)
 class AdminGpuEdit(Command):
-    """`admin gpu edit <name> size <SIZE> | rename <NEW> | description <TEXT…>`: one change each."""
+    """`admin gpu edit <name> size <SIZE> | rename <NEW> | description <TEXT…> | uuid <UUID>`:
+    one change each (`uuid none` unbinds the card)."""
 
     name: str
     size_text: str | None = None
     new_name: str | None = None
     description: str | None = None
+    device_uuid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,11 @@ class AdminChannel(Command):
 
     channel_id: str
     gpu: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminDevices(Command):
+    """`admin devices`: cards that report but are bound to no GPU."""
 
 
 @dataclass(frozen=True)
@@ -145,3 +152,25 @@ class AdminAudit(Command):
 @dataclass(frozen=True)
 class AdminStats(Command):
     days: int = 7
+
+
+@dataclass(frozen=True)
+class Link(Command):
+    """`link [login]`: link a Unix login to yourself, or (without one) show your logins."""
+
+    login: str | None = None
+
+
+@dataclass(frozen=True)
+class Unlink(Command):
+    """`unlink <login>`."""
+
+    login: str
+
+
+@dataclass(frozen=True)
+class AdminLink(Command):
+    """`admin link @user <login>`: link (or move) a login to someone."""
+
+    user_id: str
+    login: str

@@ -1,0 +1,243 @@
+"""The reconciliation in the lifecycle sweep: findings become episodes, each told once.
+
+The pure rules are :func:`bot.core.reconcile.reconcile`; this module feeds them each bound card's
+latest reports, the active bookings and the logins' links, and keeps one
+:class:`storage.models.UsageEpisode` per finding. A new finding opens an episode and queues its
+DM (and, when someone over-uses into memory others hold, a channel message) in the same
+transaction; while the episode exists nobody is told again; a finding that clears on a card that
+reports deletes it, so the next one is a new episode. The transaction first locks the bound GPUs
+(the lock every booking change takes), so two replicas sweeping together take turns and the
+second finds the episodes the first opened: exactly once, like every other notice.
+
+An idle episode nobody answered with Keep releases its booking ``idle_release`` after it opened
+(when that setting is on), announced like any early release. A host that stopped reporting is
+told to admins once, until it reports again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.booking import queries, transitions
+from bot.booking.config import ServiceConfig
+from bot.booking.journal import SYSTEM_ACTOR, Journal
+from bot.booking.usage import links_of
+from bot.core import capacity
+from bot.core.reconcile import CardState, Finding, Holding, Limits, live, reconcile
+from bot.core.vocabulary import BookingStatus, EndReason, FindingKind, NoticeKind
+from storage.db import Database
+from storage.models import AgentDevice, AgentHost, Booking, Gpu, UsageEpisode
+
+#: "Book N GB until HH:MM" offers this long a window, ending on a quarter hour.
+UNBOOKED_OFFER = timedelta(hours=2)
+_QUARTER = timedelta(minutes=15)
+_NOTICE = {
+    FindingKind.OVERUSE: NoticeKind.OVERUSE,
+    FindingKind.UNBOOKED: NoticeKind.UNBOOKED,
+    FindingKind.IDLE: NoticeKind.IDLE,
+}
+
+
+@dataclass
+class ReconcileCounts:
+    opened: int = 0
+    cleared: int = 0
+    released: int = 0
+    silent: int = 0
+
+
+def _card(gpu: Gpu, device: AgentDevice) -> CardState:
+    seen = {login: datetime.fromisoformat(at) for login, at in device.seen.items()}
+    return CardState(
+        gpu.id,
+        gpu.capacity_mib,
+        device.last_seen_at,
+        device.first_seen_at,
+        device.users,
+        device.prev_users,
+        seen,
+    )
+
+
+def _whole_gb(mib: int) -> int:
+    return math.ceil(mib / 1024) * 1024
+
+
+def _quarter_after(at: datetime) -> datetime:
+    epoch = at.replace(minute=0, second=0, microsecond=0)
+    return epoch + _QUARTER * math.ceil((at - epoch) / _QUARTER)
+
+
+async def reconcile_usage(db: Database, config: ServiceConfig, now: datetime) -> ReconcileCounts:
+    counts = ReconcileCounts()
+    usage = config.usage
+    limits = Limits(usage.tolerance_mib, usage.idle_after, usage.silent_after)
+    async with db.write() as session:
+        rows = list(
+            (
+                await session.execute(
+                    select(Gpu, AgentDevice)
+                    .join(
+                        AgentDevice,
+                        (AgentDevice.team_id == Gpu.team_id)
+                        & (AgentDevice.uuid == Gpu.device_uuid),
+                    )
+                    .where(Gpu.retired.is_(False))
+                    .order_by(Gpu.id)
+                )
+            ).tuples()
+        )
+        if rows:
+            await queries.lock_gpu_ids(session, [gpu.id for gpu, _ in rows])
+            sweep = _Sweep(session, Journal(session, now, config.default_channel), config, now)
+            for team in sorted({gpu.team_id for gpu, _ in rows}):
+                cards = [(gpu, device) for gpu, device in rows if gpu.team_id == team]
+                await sweep.team(team, cards, limits, counts)
+    counts.silent = await _silent_hosts(db, config, now)
+    return counts
+
+
+class _Sweep:
+    """One transaction's reconciliation, team by team."""
+
+    def __init__(
+        self, session: AsyncSession, journal: Journal, config: ServiceConfig, now: datetime
+    ) -> None:
+        self.session, self.journal, self.config, self.now = session, journal, config, now
+
+    async def team(
+        self,
+        team: str,
+        rows: Sequence[tuple[Gpu, AgentDevice]],
+        limits: Limits,
+        counts: ReconcileCounts,
+    ) -> None:
+        now, session = self.now, self.session
+        gpus = {gpu.id: gpu for gpu, _ in rows}
+        cards = [_card(gpu, device) for gpu, device in rows]
+        bookings = {
+            b.id: b
+            for b in (
+                await session.scalars(
+                    select(Booking).where(
+                        Booking.gpu_id.in_(list(gpus)),
+                        Booking.status == BookingStatus.ACTIVE,
+                        Booking.start_at <= now,
+                        Booking.end_at > now,
+                    )
+                )
+            ).unique()
+        }
+        holdings = [
+            Holding(b.id, b.gpu_id, b.user_id, b.memory_mib, b.start_at) for b in bookings.values()
+        ]
+        findings = {
+            f.key: f for f in reconcile(cards, holdings, await links_of(session, team), now, limits)
+        }
+        reporting = {card.gpu_id for card in cards if live(card, now, limits)}
+        episodes = {
+            (FindingKind(e.kind), e.gpu_id, e.subject): e
+            for e in await session.scalars(
+                select(UsageEpisode).where(UsageEpisode.gpu_id.in_(list(gpus)))
+            )
+        }
+        for key, episode in episodes.items():
+            if episode.gpu_id in reporting and key not in findings:
+                await session.delete(episode)
+                counts.cleared += 1
+        release_after = self.config.usage.idle_release
+        for key, finding in findings.items():
+            episode = episodes.get(key)
+            if episode is None:
+                await self._open(team, gpus[finding.gpu_id], finding, bookings)
+                counts.opened += 1
+            elif (
+                finding.kind == FindingKind.IDLE
+                and release_after is not None
+                and episode.settled_at is None
+                and episode.started_at + release_after <= now
+            ):
+                booking = bookings[int(episode.subject)]
+                await transitions.end_early(self.journal, SYSTEM_ACTOR, booking, EndReason.IDLE)
+                await session.delete(episode)
+                counts.released += 1
+
+    async def _open(
+        self, team: str, gpu: Gpu, finding: Finding, bookings: dict[int, Booking]
+    ) -> None:
+        now = self.now
+        details: dict[str, Any] = {
+            "gpu": gpu.name,
+            "user": finding.user_id,
+            "used_mib": finding.used_mib,
+            "booked_mib": finding.booked_mib,
+        }
+        episode = UsageEpisode(
+            team_id=team,
+            kind=finding.kind,
+            gpu_id=gpu.id,
+            subject=finding.subject,
+            started_at=now,
+            details=details,
+        )
+        self.session.add(episode)
+        await self.session.flush()
+        details = {**details, "episode": episode.id}
+        booking = bookings.get(finding.booking_id) if finding.booking_id else None
+        if finding.kind == FindingKind.OVERUSE and booking is not None:
+            details.update(await self._raise_offer(gpu, booking, finding))
+            if finding.used_mib > gpu.capacity_mib - finding.others_mib:
+                channel = await queries.notification_channel(
+                    self.session, team, gpu.channel_id, self.config.default_channel
+                )
+                if channel:
+                    self.journal.tell(NoticeKind.OVERUSE_CHANNEL, team, channel, details, booking)
+        elif finding.kind == FindingKind.UNBOOKED:
+            details["mib"] = _whole_gb(finding.used_mib)
+            details["start"] = now.isoformat()
+            details["end"] = _quarter_after(now + UNBOOKED_OFFER).isoformat()
+        elif finding.kind == FindingKind.IDLE:
+            details["idle_seconds"] = int(self.config.usage.idle_after.total_seconds())
+            if self.config.usage.idle_release is not None:
+                details["release_at"] = (now + self.config.usage.idle_release).isoformat()
+        self.journal.tell(_NOTICE[finding.kind], team, finding.user_id, details, booking)
+
+    async def _raise_offer(self, gpu: Gpu, booking: Booking, finding: Finding) -> dict[str, Any]:
+        """What raising ``booking`` to cover the use would take, and whether it fits now."""
+        raise_to = _whole_gb(booking.memory_mib + finding.used_mib - finding.booked_mib)
+        spans = await queries.spans(
+            self.session, [gpu.id], self.now, booking.end_at, exclude=booking.id
+        )
+        fits = capacity.fits(spans[gpu.id], gpu.capacity_mib, raise_to, self.now, booking.end_at)
+        return {"booking": booking.id, "raise_to": raise_to, "fits": fits}
+
+
+async def _silent_hosts(db: Database, config: ServiceConfig, now: datetime) -> int:
+    """Tell admins (or, without any configured, the workspace channel) once per silence."""
+    cutoff = now - config.usage.silent_after
+    silent = (AgentHost.last_report_at < cutoff, AgentHost.silence_noticed_at.is_(None))
+    async with db.read() as session:  # most sweeps find none: no write lock for them
+        if await session.scalar(select(AgentHost.host).where(*silent).limit(1)) is None:
+            return 0
+    async with db.write() as session:
+        hosts = list(await session.scalars(select(AgentHost).where(*silent).with_for_update()))
+        journal = Journal(session, now, config.default_channel)
+        for host in hosts:
+            host.silence_noticed_at = now
+            details = {"host": host.host, "since": host.last_report_at.isoformat()}
+            destinations = sorted(config.admins) or [
+                await queries.notification_channel(
+                    session, host.team_id, None, config.default_channel
+                )
+            ]
+            for destination in destinations:
+                if destination:
+                    journal.tell(NoticeKind.SILENT_HOST, host.team_id, destination, details)
+        return len(hosts)

@@ -1,0 +1,103 @@
+"""``POST /agent/report``: where host agents (and any reporter keeping the contract) send usage.
+
+Served on ``$PORT`` in both modes, beside ``/healthz`` and ``/metrics``. Checks run cheapest and
+most telling first, and every refusal is a JSON body ``{"ok": false, "error": CODE, "reason":
+SENTENCE}`` with nothing stored:
+
+- no bearer token, or an unknown or revoked one → 401 (the body is never read);
+- a body that is not ``application/json`` → 415, larger than :data:`MAX_REPORT_BYTES` → 413
+  (read no further than the limit), not JSON → 400, not the contract → 422;
+- a report about another host than the token's → 403.
+
+A stored report answers 200 ``{"ok": true, "devices": N, "unbound": [UUID…]}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from aiohttp import web
+
+from bot.booking import BookingService
+from bot.core.agent_report import parse_report
+from bot.core.errors import GpubookError, InputError, PermissionDenied
+from bot.core.phrases import Code
+from bot.runtime.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+AGENT_REPORT_PATH = "/agent/report"
+#: 500 processes on 8 cards are ~40 KB; a megabyte leaves room and bounds what one request costs.
+MAX_REPORT_BYTES = 1024 * 1024
+
+
+def _refusal(status: int, error: GpubookError) -> web.Response:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return web.json_response(
+        {"ok": False, "error": error.code.value, "reason": error.render()},
+        status=status,
+        headers=headers,
+    )
+
+
+def add_agent_route(
+    application: web.Application, service: BookingService, metrics: Metrics | None = None
+) -> None:
+    """Serve ``POST /agent/report`` on ``application`` through ``service``."""
+
+    async def report(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        response = await _handle(request, service)
+        if metrics is not None:
+            metrics.observe_agent_report(response.status, time.perf_counter() - started)
+        return response
+
+    application.router.add_post(AGENT_REPORT_PATH, report)
+
+
+async def _body_within(request: web.Request, limit: int) -> bytes | None:
+    """The body, read no further than ``limit`` bytes (``None`` beyond): a chunked body
+    announces no length, and one ``read`` returns whatever has arrived, not all of it."""
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _handle(request: web.Request, service: BookingService) -> web.Response:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return _refusal(401, InputError(Code.REPORT_NO_TOKEN))
+    identity = await service.authenticate_agent(secret.strip())
+    if identity is None:
+        return _refusal(401, InputError(Code.REPORT_BAD_TOKEN))
+    if request.content_type != "application/json":
+        return _refusal(415, InputError(Code.REPORT_CONTENT_TYPE))
+    too_large = _refusal(413, InputError(Code.REPORT_TOO_LARGE, limit=MAX_REPORT_BYTES))
+    if (request.content_length or 0) > MAX_REPORT_BYTES:
+        return too_large
+    body = await _body_within(request, MAX_REPORT_BYTES)
+    if body is None:
+        return too_large
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        return _refusal(400, InputError(Code.REPORT_NOT_JSON, reason=reason))
+    try:
+        parsed = parse_report(data)
+    except InputError as error:
+        return _refusal(422, error)
+    try:
+        result = await service.ingest_report(identity, parsed)
+    except PermissionDenied as error:
+        return _refusal(403, error)
+    except Exception:
+        log.exception("storing a report from %s failed", identity.host)
+        return web.json_response({"ok": False, "error": "internal"}, status=500)
+    return web.json_response({"ok": True, "devices": result.devices, "unbound": result.unbound})

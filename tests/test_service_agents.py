@@ -1,0 +1,164 @@
+"""Host agents in the service: tokens, reports stored (or not at all), binding cards to GPUs.
+
+On a real SQLite file and on PostgreSQL, like every service test."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.booking import Actor, BookingService
+from bot.core.agent_report import DeviceReading, ProcessReading, Report
+from bot.core.clock import FrozenClock
+from bot.core.errors import InputError, NotFound, PermissionDenied
+from bot.core.usage import HostIdentity
+from storage.models import AgentDevice, AgentHost, AuditEntry, UsageSample
+from tests.conftest import T0, refused
+
+UUID0 = "GPU-00000000-aaaa"
+UUID1 = "GPU-11111111-bbbb"
+
+
+def reading(uuid: str = UUID0, used: int = 9000, *procs: ProcessReading) -> DeviceReading:
+    return DeviceReading(uuid, 0, "NVIDIA RTX 4090", 24564, used, procs)
+
+
+def report(*devices: DeviceReading, host: str = "gpu-host-1") -> Report:
+    return Report(host, T0, devices)
+
+
+async def identity(service: BookingService, admin: Actor, host: str = "gpu-host-1"):
+    _, secret = await service.create_agent_token(admin, host)
+    found = await service.authenticate_agent(secret)
+    assert found is not None
+    return found
+
+
+async def count(service: BookingService, model: type) -> int:
+    async with service.db.read() as session:
+        return await session.scalar(select(func.count()).select_from(model))
+
+
+async def test_a_token_is_shown_once_stored_hashed_and_authenticates_its_host(
+    service: BookingService, admin: Actor
+) -> None:
+    token, secret = await service.create_agent_token(admin, "gpu-host-1")
+    assert secret.startswith("gpb_") and len(secret) > 40
+    assert await service.authenticate_agent(secret) == HostIdentity(
+        token.id, admin.team_id, "gpu-host-1"
+    )
+    async with service.db.read() as session:
+        stored = await session.scalar(select(AuditEntry.details))
+    assert secret not in str(stored)
+    assert await service.authenticate_agent(secret + "x") is None
+    assert [t.host for t in await service.agent_tokens(admin)] == ["gpu-host-1"]
+
+
+async def test_revoking_by_id_or_host_stops_the_token_and_is_audited(
+    service: BookingService, admin: Actor
+) -> None:
+    first, one = await service.create_agent_token(admin, "gpu-host-1")
+    _, two = await service.create_agent_token(admin, "gpu-host-1")
+    _, other = await service.create_agent_token(admin, "gpu-host-2")
+    [revoked] = await service.revoke_agent_token(admin, str(first.id))
+    assert revoked.revoked_at == T0
+    assert await service.authenticate_agent(one) is None
+    assert await service.authenticate_agent(two) is not None
+    await service.revoke_agent_token(admin, "gpu-host-1")
+    assert await service.authenticate_agent(two) is None
+    assert await service.authenticate_agent(other) is not None
+    with refused(NotFound, "no active agent token `gpu-host-1`"):
+        await service.revoke_agent_token(admin, "gpu-host-1")
+    audit = await service.audit_log(admin)
+    assert [e.action for e in audit].count("agent_token_revoke") == 2
+
+
+async def test_only_admins_manage_tokens(service: BookingService) -> None:
+    user = Actor("UALICE")
+    with refused(PermissionDenied, "Only gpubook admins can create agent tokens"):
+        await service.create_agent_token(user, "gpu-host-1")
+    with pytest.raises(PermissionDenied):
+        await service.agent_tokens(user)
+    with pytest.raises(PermissionDenied):
+        await service.unbound_devices(user)
+
+
+async def test_a_host_name_must_read_as_one(service: BookingService, admin: Actor) -> None:
+    with refused(InputError, "can't be a host name"):
+        await service.create_agent_token(admin, "gpu host")
+
+
+async def test_a_report_updates_each_card_and_adds_one_compact_sample_per_card(
+    service: BookingService, admin: Actor, clock: FrozenClock
+) -> None:
+    host = await identity(service, admin)
+    first = reading(UUID0, 9000, ProcessReading(1, "alice", 8000), ProcessReading(2, None, 500))
+    result = await service.ingest_report(host, report(first, reading(UUID1, 0)))
+    assert (result.devices, result.unbound) == (2, (UUID0, UUID1))
+    clock.advance(timedelta(seconds=15))
+    again = reading(UUID0, 3000, ProcessReading(3, "bob", None))
+    await service.ingest_report(host, report(again))
+    clock.advance(timedelta(hours=1))
+    await service.ingest_report(host, report(again))
+    async with service.db.read() as session:
+        device = await session.scalar(select(AgentDevice).where(AgentDevice.uuid == UUID0))
+        samples = list(
+            await session.execute(
+                select(UsageSample.seconds, UsageSample.used_mib, UsageSample.users)
+                .where(UsageSample.device_id == device.id)
+                .order_by(UsageSample.id)
+            )
+        )
+        host_row = await session.get(AgentHost, (admin.team_id, "gpu-host-1"))
+    assert device.users == {"bob": None} and device.prev_users == {"bob": None}
+    assert set(device.seen) == {"alice", "?", "bob"}
+    assert device.seen["alice"] == T0.isoformat()
+    # The first sample of a card covers nothing; a gap longer than 3 intervals counts as 45 s.
+    assert [tuple(s) for s in samples] == [
+        (0, 9000, {"alice": 8000, "?": 500}),
+        (15, 3000, {"bob": None}),
+        (45, 3000, {"bob": None}),
+    ]
+    assert host_row.last_report_at == clock()
+
+
+async def test_a_report_about_another_host_is_refused_and_stores_nothing(
+    service: BookingService, admin: Actor
+) -> None:
+    host = await identity(service, admin)
+    with refused(PermissionDenied, "issued for host `gpu-host-1`, not `gpu-host-2`"):
+        await service.ingest_report(host, report(reading(), host="gpu-host-2"))
+    assert await count(service, UsageSample) == 0
+    assert await count(service, AgentDevice) == 0
+
+
+async def test_binding_a_card_takes_it_off_the_unbound_list(
+    service: BookingService, admin: Actor
+) -> None:
+    host = await identity(service, admin)
+    await service.ingest_report(host, report(reading(UUID0), reading(UUID1)))
+    assert [d.uuid for d in await service.unbound_devices(admin)] == [UUID0, UUID1]
+    await service.add_gpu(admin, "rtx-0", "24GB")
+    gpu = await service.edit_gpu(admin, "rtx-0", device_uuid=UUID0)
+    assert gpu.device_uuid == UUID0
+    assert [d.uuid for d in await service.unbound_devices(admin)] == [UUID1]
+    result = await service.ingest_report(host, report(reading(UUID0), reading(UUID1)))
+    assert result.unbound == (UUID1,)
+    unbound = await service.edit_gpu(admin, "rtx-0", device_uuid="")
+    assert unbound.device_uuid is None
+    assert len(await service.unbound_devices(admin)) == 2
+
+
+async def test_a_card_binds_to_one_gpu_and_a_uuid_must_read_as_one(
+    service: BookingService, admin: Actor
+) -> None:
+    await service.add_gpu(admin, "rtx-0", "24GB")
+    await service.add_gpu(admin, "rtx-1", "24GB")
+    await service.edit_gpu(admin, "rtx-0", device_uuid=UUID0)
+    with refused(InputError, f"`{UUID0}` is already bound to `rtx-0`"):
+        await service.edit_gpu(admin, "rtx-1", device_uuid=UUID0)
+    with refused(InputError, "`8f1c` is not a device UUID"):
+        await service.edit_gpu(admin, "rtx-1", device_uuid="8f1c")
+    assert (await service.edit_gpu(admin, "rtx-0", device_uuid=UUID0)).device_uuid == UUID0

@@ -1,0 +1,110 @@
+"""Usage samples past the retention become hourly aggregates that sum to exactly the same."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import func, select
+
+from bot.booking import Actor, BookingService
+from bot.core.agent_report import DeviceReading, ProcessReading, Report
+from bot.core.clock import FrozenClock
+from bot.core.measure import Sample, Totals, by_hour
+from bot.lifecycle.scheduler import start_lifecycle
+from bot.lifecycle.usage_rollup import roll_up
+from handlers.blocks.notifications import render as render_notices
+from storage.models import UsageHour, UsageSample
+from tests.conftest import T0
+from tests.slackfake import FakeSlackWebAPI
+
+_samples = st.lists(
+    st.builds(
+        Sample,
+        st.datetimes(
+            min_value=datetime(2026, 1, 1), max_value=datetime(2026, 1, 3), timezones=st.just(UTC)
+        ),
+        st.integers(0, 45),
+        st.integers(0, 80_000),
+        st.dictionaries(
+            st.sampled_from(["alice", "bob", "?"]),
+            st.one_of(st.none(), st.integers(0, 80_000)),
+        ),
+    ),
+    max_size=40,
+)
+
+
+@given(_samples)
+def test_hours_sum_to_the_whole(samples: list[Sample]) -> None:
+    whole = Totals()
+    for sample in samples:
+        whole.add(sample)
+    merged = Totals()
+    for totals in by_hour(samples).values():
+        merged.merge(totals)
+    assert merged == whole
+    assert sum(t.samples for t in by_hour(samples).values()) == len(samples)
+
+
+async def _report_every(service: BookingService, admin: Actor, clock: FrozenClock, n: int) -> int:
+    """``n`` reports 20 minutes apart (a silent agent, so each sample counts 45 s); returns the
+    MiB·s measured in all."""
+    _, secret = await service.create_agent_token(admin, "gpu-host-1")
+    identity = await service.authenticate_agent(secret)
+    total = 0
+    for k in range(n):
+        used = 1000 + k
+        card = DeviceReading("GPU-1", 0, "RTX", 24564, used, (ProcessReading(9, "alice", used),))
+        await service.ingest_report(identity, Report("gpu-host-1", clock(), (card,)))
+        total += used * (45 if k else 0)
+        clock.advance(timedelta(minutes=20))
+    return total
+
+
+async def _sums(service: BookingService) -> tuple[int, int, int]:
+    async with service.db.read() as session:
+        rows = list(await session.execute(select(UsageSample.used_mib, UsageSample.seconds)))
+        hourly = await session.scalar(select(func.coalesce(func.sum(UsageHour.used_mib_s), 0)))
+    return len(rows), sum(u * s for u, s in rows), int(hourly)
+
+
+async def test_roll_up_moves_whole_hours_past_the_retention_and_keeps_the_sums(
+    service: BookingService, admin: Actor, clock: FrozenClock
+) -> None:
+    total = await _report_every(service, admin, clock, 12)  # T0 … T0+3h40m
+    now = T0 + timedelta(hours=5, minutes=10)
+    moved = await roll_up(service.db, now, retention=timedelta(hours=3))
+    # The cut-off is 02:00 after T0's 08:00, i.e. 10:00: the six samples of 08:00–09:40 move.
+    assert moved == 6
+    left, left_mib_s, hourly = await _sums(service)
+    assert left == 6
+    assert left_mib_s + hourly == total
+    async with service.db.read() as session:
+        hours = list(
+            await session.execute(select(UsageHour.hour, UsageHour.samples, UsageHour.users))
+        )
+    assert sorted((h, n) for h, n, _ in hours) == [(T0, 3), (T0 + timedelta(hours=1), 3)]
+    assert sum(u["alice"] for _, _, u in hours) == hourly
+    assert await roll_up(service.db, now, retention=timedelta(hours=3)) == 0
+    # Later, the rest of an hour already started is merged into its row.
+    assert await roll_up(service.db, now + timedelta(days=1), timedelta(hours=3)) == 6
+    assert await _sums(service) == (0, 0, total)
+
+
+async def test_the_lifecycle_sweep_rolls_up(
+    service: BookingService, admin: Actor, clock: FrozenClock
+) -> None:
+    await _report_every(service, admin, clock, 3)
+    clock.advance(service.config.usage.retention + timedelta(hours=2))
+    async with FakeSlackWebAPI() as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.base_url)
+        scheduler = await start_lifecycle(
+            service.db, client, service.config, clock, render=render_notices
+        )
+        await scheduler.shutdown()
+        result = await scheduler.sweep()
+    assert result.usage is not None and result.usage.rolled_up == 3
+    assert (await _sums(service))[0] == 0
