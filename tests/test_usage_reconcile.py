@@ -18,8 +18,8 @@ from bot.core.usage import HostIdentity
 from bot.core.vocabulary import BookingStatus, NoticeKind
 from bot.lifecycle.reconcile_sweep import reconcile_usage
 from storage.db import Database
-from storage.models import Notification, UsageEpisode
-from tests.conftest import ADMIN, CHANNEL, T0, pg_database
+from storage.models import DEFAULT_CHANNEL, Notification, UsageEpisode
+from tests.conftest import ADMIN, T0, pg_database
 
 GB = 1024
 UUID = "GPU-00000000-aaaa"
@@ -116,7 +116,7 @@ async def test_over_use_into_memory_others_hold_tells_the_channel_and_offers_no_
     [dm] = await notices(service, NoticeKind.OVERUSE)
     assert (dm.details["raise_to"], dm.details["fits"]) == (16 * GB, False)
     [warning] = await notices(service, NoticeKind.OVERUSE_CHANNEL)
-    assert warning.channel == CHANNEL
+    assert warning.channel == DEFAULT_CHANNEL  # the bot's GPUBOOK_CHANNEL, read when posting
 
 
 async def test_unbooked_use_offers_a_booking_of_what_is_used(
@@ -154,7 +154,7 @@ async def test_an_idle_booking_is_asked_about_once_and_released_when_configured(
     await sweep(service)
     [released] = await service.list_bookings(ALICE, statuses=[BookingStatus.COMPLETED])
     assert released.end_reason == "idle"
-    assert [n.channel for n in await notices(service, NoticeKind.RELEASED)] == [CHANNEL]
+    assert [n.channel for n in await notices(service, NoticeKind.RELEASED)] == [DEFAULT_CHANNEL]
 
 
 async def test_keeping_an_idle_booking_stops_the_release(

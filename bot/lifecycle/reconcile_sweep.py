@@ -96,7 +96,7 @@ async def reconcile_usage(db: Database, config: ServiceConfig, now: datetime) ->
         )
         if rows:
             await queries.lock_gpu_ids(session, [gpu.id for gpu, _ in rows])
-            sweep = _Sweep(session, Journal(session, now, config.default_channel), config, now)
+            sweep = _Sweep(session, Journal(session, now), config, now)
             for team in sorted({gpu.team_id for gpu, _ in rows}):
                 cards = [(gpu, device) for gpu, device in rows if gpu.team_id == team]
                 await sweep.team(team, cards, limits, counts)
@@ -194,11 +194,8 @@ class _Sweep:
         if finding.kind == FindingKind.OVERUSE and booking is not None:
             details.update(await self._raise_offer(gpu, booking, finding))
             if finding.used_mib > gpu.capacity_mib - finding.others_mib:
-                channel = await queries.notification_channel(
-                    self.session, team, gpu.channel_id, self.config.default_channel
-                )
-                if channel:
-                    self.journal.tell(NoticeKind.OVERUSE_CHANNEL, team, channel, details, booking)
+                channel = await queries.notification_channel(self.session, team, gpu.channel_id)
+                self.journal.tell(NoticeKind.OVERUSE_CHANNEL, team, channel, details, booking)
         elif finding.kind == FindingKind.UNBOOKED:
             details["mib"] = _whole_gb(finding.used_mib)
             details["start"] = now.isoformat()
@@ -228,14 +225,12 @@ async def _silent_hosts(db: Database, config: ServiceConfig, now: datetime) -> i
             return 0
     async with db.write() as session:
         hosts = list(await session.scalars(select(AgentHost).where(*silent).with_for_update()))
-        journal = Journal(session, now, config.default_channel)
+        journal = Journal(session, now)
         for host in hosts:
             host.silence_noticed_at = now
             details = {"host": host.host, "since": host.last_report_at.isoformat()}
             destinations = sorted(config.admins) or [
-                await queries.notification_channel(
-                    session, host.team_id, None, config.default_channel
-                )
+                await queries.notification_channel(session, host.team_id, None)
             ]
             for destination in destinations:
                 if destination:

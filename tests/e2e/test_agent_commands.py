@@ -106,7 +106,7 @@ async def test_status_shows_booked_against_measured_and_silent_cards(bot: Bot) -
     await bot.service.ingest_report(identity, Report("gpu-host-1", T0, cards))
     status = dump(await bot.command("status"))
     assert "18/24 GB" in status and "in use 21 GB :warning:" in status
-    assert "in use 0 MiB" in status
+    assert "in use 0 GB" in status
     bot.service.clock.advance(bot.service.config.usage.silent_after * 2)
     later = dump(await bot.command("status"))
     assert later.count("no live data since <!date^") == 2
