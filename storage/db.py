@@ -126,6 +126,12 @@ class Database:
             async with AsyncSession(bind=conn, expire_on_commit=False) as session, session.begin():
                 yield session
 
+    @property
+    def reading_engine(self) -> AsyncEngine:
+        """The engine for libraries that only read through an engine of their own making
+        (slack-sdk's installation store): its transactions never take SQLite's write lock."""
+        return self.engine.execution_options(**{_READ_ONLY: True})
+
     async def ping(self) -> bool:
         """Whether the database answers a trivial query (for health checks)."""
         try:

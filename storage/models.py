@@ -1,4 +1,4 @@
-"""The tables: GPUs, bookings, the audit log and the notification outbox.
+"""The tables: GPUs, bookings, the audit log, the notification outbox and Slack's OAuth stores.
 
 Every row carries the Slack workspace (``team_id``) it belongs to, so a multi-workspace install
 needs no data migration later. Memory is integer MiB and every datetime is aware UTC
@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from sqlalchemy import JSON, Enum, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -151,3 +153,17 @@ class Workspace(Base):
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel_id: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime]
+
+
+# Slack's OAuth tables (many-workspace mode): installations, bot tokens, OAuth states. slack-sdk's
+# own table builders define them, so its stores (``bot.runtime.oauth``) find exactly the columns
+# they expect; built on this metadata, the migrations are checked against them like every table.
+SLACK_INSTALLATIONS = AsyncSQLAlchemyInstallationStore.build_installations_table(
+    Base.metadata, AsyncSQLAlchemyInstallationStore.default_installations_table_name
+)
+SLACK_BOTS = AsyncSQLAlchemyInstallationStore.build_bots_table(
+    Base.metadata, AsyncSQLAlchemyInstallationStore.default_bots_table_name
+)
+SLACK_OAUTH_STATES = AsyncSQLAlchemyOAuthStateStore.build_oauth_states_table(
+    Base.metadata, AsyncSQLAlchemyOAuthStateStore.default_table_name
+)

@@ -21,6 +21,11 @@ The one window for a duplicate is a crash (or a lost database connection) *betwe
 accepting a post and the ``sent_at`` commit right after it: the rows are then still unsent and
 another worker re-posts them when the lease runs out. Slack offers no idempotency key for
 ``chat.postMessage``, so this window is made as small as it can be — one commit — not closed.
+
+Each row belongs to a workspace (``team_id``) and is posted with that workspace's token: one
+client for a single-workspace bot, or a lookup of its installed token when gpubook is installed
+into many (``bot.runtime.oauth``). Rows of a workspace that has no token any more (the app was
+uninstalled) can never be delivered and are closed as skipped.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -59,6 +64,8 @@ RETRY_MAX = timedelta(hours=1)
 #: slow Slack never lets the lease lapse mid-flush and another worker post the same rows.
 LEASE_SHARE = 0.5
 _ERROR_LIMIT = 500
+SKIPPED_OBSOLETE = "skipped: no longer relevant"
+SKIPPED_UNINSTALLED = "skipped: the workspace uninstalled gpubook"
 
 
 @dataclass
@@ -95,6 +102,22 @@ class Rendered(Protocol):
     blocks: Sequence[Any]
 
 
+class TeamClients(Protocol):
+    """The Web API client that posts for a workspace; ``None`` when it has no token any more."""
+
+    def for_team(self, team_id: str) -> Awaitable[AsyncWebClient | None]: ...
+
+
+class OneClient:
+    """The one client of a bot that serves one workspace, whatever the row's team."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def for_team(self, team_id: str) -> AsyncWebClient | None:
+        return self.client
+
+
 #: Renders the notices bound for one destination (``direct``: a DM) as one message. Interfaces
 #: hand the notifier their builder (``handlers.blocks.notifications.render``), so this module
 #: decides what to post and when, never how it looks.
@@ -105,7 +128,7 @@ class Notifier:
     def __init__(
         self,
         db: Database,
-        client: AsyncWebClient,
+        client: AsyncWebClient | TeamClients,
         clock: Clock,
         *,
         render: Renderer,
@@ -114,7 +137,7 @@ class Notifier:
         claim_limit: int = CLAIM_LIMIT,
     ) -> None:
         self.db = db
-        self.client = client
+        self.clients = OneClient(client) if isinstance(client, AsyncWebClient) else client
         self.clock = clock
         self.render = render
         self.worker_id = worker_id or default_worker_id()
@@ -132,12 +155,12 @@ class Notifier:
         groups = _by_destination(await self._load(ids))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lease.total_seconds() * LEASE_SHARE
-        for n, (destination, rows) in enumerate(groups):
+        for n, ((_, destination), rows) in enumerate(groups):
             if loop.time() > deadline:
                 stats.released = await self._release([r.id for _, g in groups[n:] for r in g])
                 log.warning("flush ran past half its lease; %d rows handed back", stats.released)
                 break
-            await self._deliver(destination, rows, now, stats)
+            await self._deliver(rows[0].team_id, destination, rows, now, stats)
         return stats
 
     async def claim(self, now: datetime) -> list[int]:
@@ -178,13 +201,29 @@ class Notifier:
     # ------------------------------------------------------------------ delivery
 
     async def _deliver(
-        self, destination: str, rows: list[Notification], now: datetime, stats: FlushStats
+        self,
+        team_id: str,
+        destination: str,
+        rows: list[Notification],
+        now: datetime,
+        stats: FlushStats,
     ) -> None:
-        """Post one message for ``rows`` to ``destination`` and record the outcome at once."""
+        """Post one message for ``rows`` to ``destination`` in ``team_id`` and record the
+        outcome at once."""
         live = [r for r in rows if not _obsolete(r)]
         if len(live) < len(rows):
             stats.skipped += await self._skip([r for r in rows if r not in live], now)
         if not live:
+            return
+        try:
+            client = await self.clients.for_team(team_id)
+        except Exception as exc:  # the token lookup failed (database): retry later, like a post
+            log.exception("finding the token of workspace %s failed", team_id)
+            await self._failed(live, now, _describe(exc))
+            stats.failed += len(live)
+            return
+        if client is None:
+            stats.skipped += await self._skip(live, now, SKIPPED_UNINSTALLED)
             return
         try:
             notices = [
@@ -197,7 +236,7 @@ class Notifier:
             stats.failed += len(live)
             return
         try:
-            response = await self.client.chat_postMessage(
+            response = await client.chat_postMessage(
                 channel=destination,
                 text=message.text,
                 blocks=message.blocks,
@@ -271,13 +310,16 @@ class Notifier:
                     .execution_options(synchronize_session=False)
                 )
 
-    async def _skip(self, rows: Sequence[Notification], now: datetime) -> int:
-        """Close rows with nothing left to say (a reminder for a booking already over)."""
+    async def _skip(
+        self, rows: Sequence[Notification], now: datetime, reason: str = SKIPPED_OBSOLETE
+    ) -> int:
+        """Close rows with nothing left to say (a reminder for a booking already over) or no
+        one left to say it to (an uninstalled workspace)."""
         async with self.db.write() as session:
             await session.execute(
                 update(Notification)
                 .where(Notification.id.in_([r.id for r in rows]))
-                .values(sent_at=now, lease_until=None, last_error="skipped: no longer relevant")
+                .values(sent_at=now, lease_until=None, last_error=reason)
                 .execution_options(synchronize_session=False)
             )
         return len(rows)
@@ -294,10 +336,13 @@ class Notifier:
         return len(ids)
 
 
-def _by_destination(rows: Sequence[Notification]) -> list[tuple[str, list[Notification]]]:
-    groups: dict[str, list[Notification]] = {}
+def _by_destination(
+    rows: Sequence[Notification],
+) -> list[tuple[tuple[str, str], list[Notification]]]:
+    """Rows by (workspace, channel): one message each, posted with that workspace's token."""
+    groups: dict[tuple[str, str], list[Notification]] = {}
     for row in rows:
-        groups.setdefault(row.channel, []).append(row)
+        groups.setdefault((row.team_id, row.channel), []).append(row)
     return list(groups.items())
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -132,11 +132,14 @@ def build_app(
     client: AsyncWebClient | None = None,
     api_url: str | None = None,
     metrics: Metrics | None = None,
+    oauth: Mapping[str, Any] | None = None,
 ) -> GpubookApp:
     """The Bolt app with every gpubook listener registered.
 
     ``signing_secret`` may be ``None`` only for Socket Mode, whose requests are not signed.
     Requests count into ``metrics`` (pass the one ``build_deps`` got, to serve both together).
+    ``oauth`` (``bot.runtime.oauth.oauth_app_options``) installs it into many workspaces instead
+    of serving the one of ``token``; an uninstall then deletes that workspace's tokens.
     """
     app = GpubookApp(
         metrics=metrics or Metrics(),
@@ -144,8 +147,11 @@ def build_app(
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,
         name="gpubook",
+        **(oauth or {}),
     )
     app.middleware(_skip_event_redeliveries)
+    if oauth:
+        app.enable_token_revocation_listeners()
 
     @app.error
     async def on_error(error: Exception, body: dict) -> None:
