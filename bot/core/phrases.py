@@ -87,6 +87,7 @@ class Code(enum.StrEnum):
     KNOWN_GPUS = "known_gpus"
     BOOKING_UNKNOWN = "booking_unknown"
     SEVERAL_WORKSPACES = "several_workspaces"
+    NOT_INSTALLED = "not_installed"
     GPU_NAME_INVALID = "gpu_name_invalid"
     GPU_EXISTS = "gpu_exists"
     GPU_EXISTS_RETIRED = "gpu_exists_retired"
@@ -224,6 +225,7 @@ WORDING: dict[Code, str] = {
     Code.KNOWN_GPUS: "Known GPUs: {names}.",
     Code.BOOKING_UNKNOWN: "There is no booking #{id}. See yours with [[/list]].",
     Code.SEVERAL_WORKSPACES: "This database holds several workspaces ({teams}); set GPUBOOK_TEAM to the one to act in.",
+    Code.NOT_INSTALLED: "gpubook is not installed in this workspace any more, so it can't answer. An admin can install it again from its install page; the bookings made before are kept.",
     Code.GPU_NAME_INVALID: "{name} can't be a GPU name: use lower-case letters, digits, [[.]], [[_]] and [[-]] (up to 32), like [[a100-3]], and not a word the commands use, such as [[any]], [[week]], a size, a day or a time.",
     Code.GPU_EXISTS: "A GPU named {name} already exists.",
     Code.GPU_EXISTS_RETIRED: "A GPU named {name} already exists (it is retired; pick another name).",
