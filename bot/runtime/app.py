@@ -74,6 +74,14 @@ async def _skip_event_redeliveries(
     return None
 
 
+#: Events telling that a workspace removed gpubook (its tokens are deleted in many-workspace mode).
+UNINSTALL_EVENTS = ("app_uninstalled", "tokens_revoked")
+
+
+async def _nothing_to_forget() -> None:
+    """A single-token bot keeps its token in its settings, not in the database."""
+
+
 def describe_request(body: dict[str, Any]) -> tuple[str, str, str | None]:
     """``(kind, command, user)`` of a Slack request body, for metrics labels and the log line.
 
@@ -160,6 +168,9 @@ def build_app(
     app.middleware(_skip_event_redeliveries)
     if oauth:
         app.enable_token_revocation_listeners()
+    else:  # one workspace: nothing to forget, but acked, or Slack would redeliver them
+        for event in UNINSTALL_EVENTS:
+            app.event(event)(_nothing_to_forget)
 
     @app.error
     async def on_error(error: Exception, body: dict) -> None:

@@ -43,7 +43,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         DEFAULT_URL,
         "Database: `sqlite:///FILE` or `postgresql://USER:PASS@HOST/DB`.",
     ),
-    ("SLACK_BOT_TOKEN", "(none)", "Bot token (`xoxb-…`); needed to run the bot."),
+    (
+        "SLACK_BOT_TOKEN",
+        "(none)",
+        "Bot token (`xoxb-…`); needed to run the bot in one workspace (see `SLACK_CLIENT_ID`).",
+    ),
     (
         "SLACK_SIGNING_SECRET",
         "(none)",

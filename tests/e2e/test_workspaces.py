@@ -159,6 +159,15 @@ async def exported_tasks(
     return [row["task"] for row in json.loads(out.read_text())]
 
 
+async def test_a_single_token_bot_acks_an_uninstall_and_keeps_serving(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 4GB 10:00 for 1h job")
+    for event in ({"type": "app_uninstalled"}, {"type": "tokens_revoked", "tokens": {}}):
+        req = slack_req.event({**event, "event_ts": slack_req.now_ts()})
+        assert await bot.send(req) == (200, "")  # not 404: Slack would redeliver it
+    assert "job" in dump(await bot.command("list"))
+
+
 async def _until_uninstalled(bot: Bot) -> None:
     """The uninstall listener runs after its ack."""
     assert bot.store is not None
