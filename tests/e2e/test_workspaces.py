@@ -23,14 +23,19 @@ from bot.core.phrases import Code
 from bot.core.sentence import say
 from bot.core.vocabulary import BookingStatus
 from bot.core.wording import render
+from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
+from bot.runtime import assembly as assembly_module
 from bot.runtime.assembly import build_notifier
+from bot.runtime.config import Settings
 from bot.runtime.oauth import InstalledClients
+from bot.runtime.runner import serve
 from handlers import ids
 from handlers.wording import SlackText
 from tests.conftest import ADMIN
-from tests.e2e.conftest import TEAM, Bot, dump, submit
+from tests.e2e.conftest import SECRET, TEAM, Bot, dump, submit
+from tests.e2e.test_ops import free_port, unfreeze, wait_healthy  # noqa: F401 (unfreeze: a fixture)
 from tests.slackfake import requests as slack_req
-from tests.slackfake.webapi import Call
+from tests.slackfake.webapi import Call, FakeSlackWebAPI
 
 TEAM_A, TEAM_B = TEAM, "T0002"
 TOKENS = {TEAM_A: "xoxb-team-a", TEAM_B: "xoxb-team-b"}
@@ -40,10 +45,14 @@ MEMBERS = {ADMIN: TEAM_A, "UA": TEAM_A, ADMIN_B: TEAM_B, "UB": TEAM_B}
 
 
 async def install(bot: Bot, team: str) -> None:
+    await install_at(bot.url, bot.fake, team)
+
+
+async def install_at(url: str, fake: FakeSlackWebAPI, team: str) -> None:
     """Install the app into ``team`` as a browser would: the install page, then the redirect."""
     code = f"code-{team}"
-    bot.fake.add_workspace(team, TOKENS[team], install_code=code)
-    async with aiohttp.ClientSession(base_url=bot.url) as browser:
+    fake.add_workspace(team, TOKENS[team], install_code=code)
+    async with aiohttp.ClientSession(base_url=url) as browser:
         async with browser.get("/slack/install") as page:
             assert page.status == 200
             html = await page.text()
@@ -76,6 +85,51 @@ async def test_an_install_stores_the_workspaces_token_and_its_requests_use_it(
     assert reply.params["text"] == "Your bookings: 0"
     assert bot.fake.calls_to("users.info")  # the request did call Slack, with B's token only
     assert tokens_of(bot.fake.calls) == {TOKENS[TEAM_B]}
+
+
+@pytest.mark.usefixtures("unfreeze")
+async def test_serve_installs_into_workspaces_and_posts_with_their_tokens(
+    fake: FakeSlackWebAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lifecycles: list[LifecycleScheduler] = []
+
+    async def spy(*args: Any, **kwargs: Any) -> LifecycleScheduler:
+        lifecycles.append(await start_lifecycle(*args, **kwargs))
+        return lifecycles[-1]
+
+    monkeypatch.setattr(assembly_module, "start_lifecycle", spy)
+    port = free_port()
+    settings = Settings.from_env(
+        {
+            "SLACK_CLIENT_ID": "1111.2222",
+            "SLACK_CLIENT_SECRET": "client-secret",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.base_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+            "PORT": str(port),
+            "GPUBOOK_CHANNEL": "CGPU",
+        }
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop=stop))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(f"{base}/healthz")
+        await install_at(base, fake, TEAM_B)
+        fake.set_user(ADMIN_B, is_admin=True)
+        for text in ("admin gpu add rtx-0 24GB", "book rtx-0 4GB 10:00 for 1h served"):
+            req = slack_req.slash_command(
+                text, user_id=ADMIN_B, team_id=TEAM_B, response_url=fake.response_url(text)
+            )
+            assert (await slack_req.post(base, req))[0] == 200
+            await fake.wait_for("response_url", predicate=lambda c, t=text: c.name == t)
+        await lifecycles[0].sweep()  # the announcement, posted with B's token
+        [post] = fake.calls_to("chat.postMessage")
+        assert post.token == TOKENS[TEAM_B] and "served" in dump(post)
+        assert tokens_of(fake.calls) == {TOKENS[TEAM_B]}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
 
 
 async def test_an_install_redirect_without_the_browsers_state_is_refused(oauth_bot: Bot) -> None:
