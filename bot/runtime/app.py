@@ -29,9 +29,6 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.clock import Clock, system_clock
-from bot.core.phrases import Code
-from bot.core.sentence import say
-from bot.core.wording import render
 from bot.runtime.config import Settings
 from bot.runtime.logs import log_request
 from bot.runtime.metrics import MeteredBookingService, Metrics
@@ -40,13 +37,9 @@ from handlers import register_all
 from handlers.command_parser import VERBS as COMMAND_VERBS
 from handlers.context import Deps
 from handlers.users import UserDirectory
-from handlers.wording import SlackText
 from storage.db import Database
 
 log = logging.getLogger(__name__)
-
-#: The answer to a request from a workspace gpubook has no token for (many-workspace mode).
-_NOT_INSTALLED = render(say(Code.NOT_INSTALLED), SlackText())
 
 
 def build_deps(
@@ -163,7 +156,6 @@ def build_app(
         request_verification_enabled=signing_secret is not None,
         name="gpubook",
         **(oauth or {}),
-        **({"user_facing_authorize_error_message": _NOT_INSTALLED} if oauth else {}),
     )
     app.middleware(_skip_event_redeliveries)
     if oauth:

@@ -96,18 +96,22 @@ async def assemble(
         raise
     metrics = Metrics()
     deps = build_deps(settings, db, clock, metrics=metrics)
-    if not settings.distributed:
-        app = build_app(
-            deps, token=token, signing_secret=signing_secret, api_url=api_url, metrics=metrics
-        )
-        return Assembly(settings, db, deps, app, metrics)
-    store = InstallationStore(str(settings.slack_client_id), db)
-    client = build_client(None, api_url)
-    oauth = oauth_app_options(settings, store, client)
+    client, oauth, team_clients = None, None, None
+    if settings.distributed:  # no token of its own: one per installed workspace
+        store = InstallationStore(str(settings.slack_client_id), db)
+        client = build_client(None, api_url)
+        oauth = oauth_app_options(settings, store, client)
+        team_clients = InstalledClients(store, api_url)
     app = build_app(
-        deps, token=None, signing_secret=signing_secret, client=client, metrics=metrics, oauth=oauth
+        deps,
+        token=token,
+        signing_secret=signing_secret,
+        client=client,
+        api_url=api_url,
+        metrics=metrics,
+        oauth=oauth,
     )
-    return Assembly(settings, db, deps, app, metrics, InstalledClients(store, api_url))
+    return Assembly(settings, db, deps, app, metrics, team_clients)
 
 
 def build_notifier(

@@ -31,8 +31,12 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.phrases import Code
+from bot.core.sentence import say
+from bot.core.wording import render
 from bot.runtime.config import Settings
 from bot.runtime.slack_client import build_client
+from handlers.wording import SlackText
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -80,8 +84,9 @@ class InstallationStore(AsyncInstallationStore):
 def oauth_app_options(
     settings: Settings, store: InstallationStore, client: AsyncWebClient
 ) -> dict[str, Any]:
-    """The ``AsyncApp`` arguments of many-workspace mode: the OAuth flow over gpubook's database
-    and the per-workspace authorisation (bot tokens only, ``auth.test`` cached per token)."""
+    """The ``AsyncApp`` arguments of many-workspace mode: the OAuth flow over gpubook's database,
+    the per-workspace authorisation (bot tokens only, ``auth.test`` cached per token) and what a
+    workspace without a token is told."""
     assert settings.slack_client_id and settings.slack_client_secret, "see distribution_problems"
     oauth = AsyncOAuthSettings(
         client_id=settings.slack_client_id,
@@ -101,7 +106,11 @@ def oauth_app_options(
         cache_enabled=True,
         client=client,
     )
-    return {"oauth_settings": oauth, "authorize": authorize}
+    return {
+        "oauth_settings": oauth,
+        "authorize": authorize,
+        "user_facing_authorize_error_message": render(say(Code.NOT_INSTALLED), SlackText()),
+    }
 
 
 def add_oauth_routes(router: web.UrlDispatcher, flow: AsyncOAuthFlow) -> None:
