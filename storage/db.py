@@ -245,6 +245,12 @@ class Database:
                 ):
                     yield session
 
+    @property
+    def reading_engine(self) -> AsyncEngine:
+        """The engine for libraries that only read through an engine of their own making
+        (slack-sdk's installation store): its transactions never take SQLite's write lock."""
+        return self.engine.execution_options(**{_READ_ONLY: True})
+
     @contextmanager
     def _unavailability(self) -> Iterator[None]:
         """Turn the database's absence, however the driver reports it, into DatabaseUnavailable

@@ -1,4 +1,5 @@
-"""The tables: GPUs, bookings, the audit log, the notification outbox and live usage.
+"""The tables: GPUs, bookings, the audit log, the notification outbox, live usage and Slack's OAuth
+stores.
 
 Every row carries the Slack workspace (``team_id``) it belongs to, so a multi-workspace install
 needs no data migration later. Memory is integer MiB and every datetime is aware UTC
@@ -10,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -303,3 +306,17 @@ class UsageEpisode(Base):
     #: Set when the person chose Dismiss / Keep: nothing more is done until the finding clears.
     settled_at: Mapped[datetime | None]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# Slack's OAuth tables (many-workspace mode): installations, bot tokens, OAuth states. slack-sdk's
+# own table builders define them, so its stores (``bot.runtime.oauth``) find exactly the columns
+# they expect; built on this metadata, the migrations are checked against them like every table.
+SLACK_INSTALLATIONS = AsyncSQLAlchemyInstallationStore.build_installations_table(
+    Base.metadata, AsyncSQLAlchemyInstallationStore.default_installations_table_name
+)
+SLACK_BOTS = AsyncSQLAlchemyInstallationStore.build_bots_table(
+    Base.metadata, AsyncSQLAlchemyInstallationStore.default_bots_table_name
+)
+SLACK_OAUTH_STATES = AsyncSQLAlchemyOAuthStateStore.build_oauth_states_table(
+    Base.metadata, AsyncSQLAlchemyOAuthStateStore.default_table_name
+)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from bot.booking import DEFAULT_TEAM, Actor, BookingService, ServiceConfig
 from bot.cli.main import main
@@ -27,7 +28,7 @@ from bot.core.errors import InputError
 from bot.core.policy import Policy
 from bot.runtime.config import SETTINGS_DOC, Settings
 from storage.db import Database
-from storage.migrate import upgrade
+from storage.migrate import alembic_config, upgrade
 
 #: Monday 30 November 2026, 08:00 UTC: "now" for the in-process commands.
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -82,9 +83,6 @@ def _export(gpubook) -> list[dict]:
 def test_db_upgrade_reports_the_revision_and_is_idempotent(gpubook):
     first, second = gpubook("db", "upgrade"), gpubook("db", "upgrade")
     assert (first.code, second.code) == (0, 0)
-    from alembic.script import ScriptDirectory
-
-    from storage.migrate import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert first.out == second.out == f"Database is at revision {head}.\n"
@@ -488,6 +486,9 @@ def test_settings_read_every_documented_variable():
         "SLACK_BOT_TOKEN": "xoxb-1",
         "SLACK_SIGNING_SECRET": "secret",
         "SLACK_APP_TOKEN": "xapp-1",
+        "SLACK_CLIENT_ID": "1111.2222",
+        "SLACK_CLIENT_SECRET": "client-secret",
+        "SLACK_SCOPES": "commands,chat:write",
         "SLACK_API_URL": "http://localhost:8080/api",
         "HOST": "127.0.0.1",
         "PORT": "8080",

@@ -101,6 +101,26 @@ def console(tmp_path: Path, clock: FrozenClock, console_tz: str) -> Iterator[Con
             loop.call(session.close())
 
 
+def test_the_console_runs_where_serve_installs_into_many_workspaces(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
+            "SLACK_CLIENT_ID": "1111.2222",
+            "SLACK_CLIENT_SECRET": "client-secret",
+        }
+    )
+    term = Terminal()
+    session = Session(settings, clock, user="alice", tz_name="UTC", show=term.printer.show)
+    with LoopThread() as loop:
+        loop.call(session.start(demo=True))
+        try:
+            assert "rtx-0" in Console(session, loop, term).run("status")
+        finally:
+            loop.call(session.close())
+
+
 def test_list_book_calendar_cancel(console: Console) -> None:
     screen = console.run("status")
     assert "rtx-0" in screen and "a100-2" in screen and "Free now: 24 GB" in screen

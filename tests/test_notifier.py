@@ -458,3 +458,59 @@ async def test_without_any_default_channel_nobody_is_told_and_the_row_is_closed(
     [row] = await outbox(db)
     assert (row.sent_at, row.last_error) == (at(8), "skipped: no channel configured")
     assert (await silent.flush(at(9))).claimed == 0
+
+
+class _Lookup:
+    """Per-workspace clients as many-workspace mode resolves them; ``down`` fails the lookup."""
+
+    def __init__(self, clients: dict[str, AsyncWebClient]) -> None:
+        self.clients = clients
+        self.down = False
+
+    async def for_team(self, team_id: str) -> AsyncWebClient | None:
+        if self.down:
+            raise ConnectionError("database unreachable")
+        return self.clients.get(team_id)
+
+
+async def test_each_workspace_is_posted_with_its_own_token_and_a_failed_lookup_is_retried(
+    service: BookingService, fake: FakeSlackWebAPI
+) -> None:
+    other = "T0002"
+    await add_gpu(service)
+    await service.add_gpu(Actor(ADMIN, other), "a100-1", "80GB")
+    await book(service, at(9), at(10))
+    await book(service, at(9), at(10), actor=Actor(BOB.user_id, other))
+    lookup = _Lookup(
+        {
+            ALICE.team_id: build_client("xoxb-a", fake.base_url),
+            other: build_client("xoxb-b", fake.base_url),
+        }
+    )
+    notifier = notifier_for(service, lookup)  # type: ignore[arg-type]
+
+    lookup.down = True
+    stats = await notifier.flush(at(8))
+    assert (stats.failed, stats.sent, posts(fake)) == (2, 0, [])
+    assert all(r.due_at == at(8) + retry_delay(1) for r in await outbox(service.db))
+
+    lookup.down = False
+    await notifier.flush(at(8) + retry_delay(1))
+    # Both announce in the same channel id, but each in its own workspace: two posts.
+    assert sorted((p.params["channel"], p.token) for p in posts(fake)) == [
+        (CHANNEL, "xoxb-a"),
+        (CHANNEL, "xoxb-b"),
+    ]
+
+
+async def test_notices_of_a_workspace_without_a_token_are_closed_unposted(
+    service: BookingService, fake: FakeSlackWebAPI
+) -> None:
+    await add_gpu(service)
+    await book(service, at(9), at(10))
+    notifier = notifier_for(service, _Lookup({}))  # type: ignore[arg-type]
+
+    stats = await notifier.flush(at(8))
+    assert (stats.skipped, stats.posts, posts(fake)) == (1, 0, [])
+    [row] = await outbox(service.db)
+    assert row.sent_at == at(8) and "uninstalled" in (row.last_error or "")

@@ -75,8 +75,13 @@ class Session:
         sweep_seconds: int = CONSOLE_SWEEP_SECONDS,
     ) -> None:
         # Announcements need a channel; the console's own stands in when none is configured.
+        # The console is one workspace with its own token, even where serve installs by OAuth.
         self.settings = replace(
-            settings, channel=settings.channel or CONSOLE_CHANNEL, sweep_seconds=sweep_seconds
+            settings,
+            channel=settings.channel or CONSOLE_CHANNEL,
+            sweep_seconds=sweep_seconds,
+            slack_client_id=None,
+            slack_client_secret=None,
         )
         self.clock = clock
         self.workspace = Workspace(self.settings.team, tz_name or local_zone_name())

@@ -107,6 +107,7 @@ class Code(enum.StrEnum):
     USER_DEACTIVATED = "user_deactivated"
     CHANNEL_UNKNOWN = "channel_unknown"
     SLACK_UNCHECKED = "slack_unchecked"
+    NOT_INSTALLED = "not_installed"
     GPU_NAME_INVALID = "gpu_name_invalid"
     GPU_EXISTS = "gpu_exists"
     GPU_EXISTS_RETIRED = "gpu_exists_retired"
@@ -298,6 +299,7 @@ WORDING: dict[Code, str] = {
     Code.USER_DEACTIVATED: "{typed} is a deactivated Slack account; give someone who can use gpubook.",
     Code.CHANNEL_UNKNOWN: "Slack has no channel {typed} that gpubook can see; check the channel ID.",
     Code.SLACK_UNCHECKED: "Couldn't ask Slack whether {typed} exists ({reason}); going ahead without checking.",
+    Code.NOT_INSTALLED: "gpubook is not installed in this workspace any more, so it can't answer. An admin can install it again from its install page; the bookings made before are kept.",
     Code.GPU_NAME_INVALID: "{name} can't be a GPU name: use lower-case letters, digits, [[.]], [[_]] and [[-]] (up to 32), like [[a100-3]], and not a word the commands use, such as [[any]], [[week]], a size, a day or a time.",
     Code.GPU_EXISTS: "A GPU named {name} already exists.",
     Code.GPU_EXISTS_RETIRED: "A GPU named {name} already exists (it is retired; pick another name).",

@@ -24,6 +24,11 @@ as small as it can be — one commit — not closed. A database that goes away i
 not widen it: the worker keeps what it posted in memory, stops the flush, and records it first
 thing in its next flush, once the database is back (before its lease lapses, unless the outage
 outlasts the lease).
+
+Each row belongs to a workspace (``team_id``) and is posted with that workspace's token: one
+client for a single-workspace bot, or a lookup of its installed token when gpubook is installed
+into many (``bot.runtime.oauth``). Rows of a workspace that has no token any more (the app was
+uninstalled) can never be delivered and are closed as skipped.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -66,6 +71,9 @@ RETRY_MAX = timedelta(minutes=5)
 #: slow Slack never lets the lease lapse mid-flush and another worker post the same rows.
 LEASE_SHARE = 0.5
 _ERROR_LIMIT = 500
+SKIPPED_OBSOLETE = "skipped: no longer relevant"
+SKIPPED_UNINSTALLED = "skipped: the workspace uninstalled gpubook"
+SKIPPED_NO_CHANNEL = "skipped: no channel configured"
 
 
 @dataclass
@@ -112,6 +120,22 @@ class Rendered(Protocol):
     blocks: Sequence[Any]
 
 
+class TeamClients(Protocol):
+    """The Web API client that posts for a workspace; ``None`` when it has no token any more."""
+
+    def for_team(self, team_id: str) -> Awaitable[AsyncWebClient | None]: ...
+
+
+class OneClient:
+    """The one client of a bot that serves one workspace, whatever the row's team."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def for_team(self, team_id: str) -> AsyncWebClient | None:
+        return self.client
+
+
 #: Renders the notices bound for one destination (``direct``: a DM) as one message. Interfaces
 #: hand the notifier their builder (``handlers.blocks.notifications.render``), so this module
 #: decides what to post and when, never how it looks.
@@ -122,7 +146,7 @@ class Notifier:
     def __init__(
         self,
         db: Database,
-        client: AsyncWebClient,
+        client: AsyncWebClient | TeamClients,
         clock: Clock,
         *,
         render: Renderer,
@@ -132,7 +156,7 @@ class Notifier:
         default_channel: str | None = None,
     ) -> None:
         self.db = db
-        self.client = client
+        self.clients = OneClient(client) if isinstance(client, AsyncWebClient) else client
         self.clock = clock
         self.render = render
         self.worker_id = worker_id or default_worker_id()
@@ -160,12 +184,12 @@ class Notifier:
         groups = _by_destination(await self._load(ids), self.default_channel)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lease.total_seconds() * LEASE_SHARE
-        for n, (destination, rows) in enumerate(groups):
+        for n, ((_, destination), rows) in enumerate(groups):
             if loop.time() > deadline:
                 stats.released = await self._release([r.id for _, g in groups[n:] for r in g])
                 log.warning("flush ran past half its lease; %d rows handed back", stats.released)
                 break
-            await self._deliver(destination, rows, now, stats)
+            await self._deliver(rows[0].team_id, destination, rows, now, stats)
         return stats
 
     async def claim(self, now: datetime) -> list[int]:
@@ -206,17 +230,33 @@ class Notifier:
     # ------------------------------------------------------------------ delivery
 
     async def _deliver(
-        self, destination: str, rows: list[Notification], now: datetime, stats: FlushStats
+        self,
+        team_id: str,
+        destination: str,
+        rows: list[Notification],
+        now: datetime,
+        stats: FlushStats,
     ) -> None:
-        """Post one message for ``rows`` to ``destination`` and record the outcome at once."""
+        """Post one message for ``rows`` to ``destination`` in ``team_id`` and record the
+        outcome at once."""
         if destination == DEFAULT_CHANNEL:  # no channel anywhere: nobody is told
-            stats.skipped += await self._skip(rows, now, "skipped: no channel configured")
+            stats.skipped += await self._skip(rows, now, SKIPPED_NO_CHANNEL)
             return
         live = [r for r in rows if not _obsolete(r)]
         if len(live) < len(rows):
             obsolete = [r for r in rows if r not in live]
-            stats.skipped += await self._skip(obsolete, now, "skipped: no longer relevant")
+            stats.skipped += await self._skip(obsolete, now)
         if not live:
+            return
+        try:
+            client = await self.clients.for_team(team_id)
+        except Exception as exc:  # the token lookup failed (database): retry later, like a post
+            log.exception("finding the token of workspace %s failed", team_id)
+            await self._failed(live, now, _describe(exc))
+            stats.failed += len(live)
+            return
+        if client is None:
+            stats.skipped += await self._skip(live, now, SKIPPED_UNINSTALLED)
             return
         try:
             notices = [
@@ -234,7 +274,7 @@ class Notifier:
             stats.failed += len(live)
             return
         try:
-            response = await self.client.chat_postMessage(
+            response = await client.chat_postMessage(
                 channel=destination,
                 text=message.text,
                 blocks=message.blocks,
@@ -322,14 +362,16 @@ class Notifier:
                     .execution_options(synchronize_session=False)
                 )
 
-    async def _skip(self, rows: Sequence[Notification], now: datetime, why: str) -> int:
-        """Close rows with nothing left to say (a reminder for a booking already over) or with
-        nowhere to say it."""
+    async def _skip(
+        self, rows: Sequence[Notification], now: datetime, reason: str = SKIPPED_OBSOLETE
+    ) -> int:
+        """Close rows with nothing left to say (a reminder for a booking already over) or no
+        one left to say it to (an uninstalled workspace)."""
         async with self.db.write() as session:
             await session.execute(
                 update(Notification)
                 .where(Notification.id.in_([r.id for r in rows]))
-                .values(sent_at=now, lease_until=None, last_error=why)
+                .values(sent_at=now, lease_until=None, last_error=reason)
                 .execution_options(synchronize_session=False)
             )
         return len(rows)
@@ -348,13 +390,14 @@ class Notifier:
 
 def _by_destination(
     rows: Sequence[Notification], default_channel: str | None
-) -> list[tuple[str, list[Notification]]]:
-    """Rows per destination, rows for the default channel under ``default_channel`` (with the
-    rows already bound for it); ``DEFAULT_CHANNEL`` still when this process has none."""
-    groups: dict[str, list[Notification]] = {}
+) -> list[tuple[tuple[str, str], list[Notification]]]:
+    """Rows by (workspace, channel): one message each, posted with that workspace's token. Rows
+    for the default channel go under ``default_channel`` (with the rows already bound for it);
+    ``DEFAULT_CHANNEL`` still when this process has none."""
+    groups: dict[tuple[str, str], list[Notification]] = {}
     for row in rows:
         destination = row.channel or default_channel or DEFAULT_CHANNEL
-        groups.setdefault(destination, []).append(row)
+        groups.setdefault((row.team_id, destination), []).append(row)
     return list(groups.items())
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -65,6 +65,14 @@ async def _skip_event_redeliveries(
         return BoltResponse(status=200, body="")
     await next()
     return None
+
+
+#: Events telling that a workspace removed gpubook (its tokens are deleted in many-workspace mode).
+UNINSTALL_EVENTS = ("app_uninstalled", "tokens_revoked")
+
+
+async def _nothing_to_forget() -> None:
+    """A single-token bot keeps its token in its settings, not in the database."""
 
 
 def describe_request(body: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -132,11 +140,14 @@ def build_app(
     client: AsyncWebClient | None = None,
     api_url: str | None = None,
     metrics: Metrics | None = None,
+    oauth: Mapping[str, Any] | None = None,
 ) -> GpubookApp:
     """The Bolt app with every gpubook listener registered.
 
     ``signing_secret`` may be ``None`` only for Socket Mode, whose requests are not signed.
     Requests count into ``metrics`` (pass the one ``build_deps`` got, to serve both together).
+    ``oauth`` (``bot.runtime.oauth.oauth_app_options``) installs it into many workspaces instead
+    of serving the one of ``token``; an uninstall then deletes that workspace's tokens.
     """
     app = GpubookApp(
         metrics=metrics or Metrics(),
@@ -144,8 +155,14 @@ def build_app(
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,
         name="gpubook",
+        **(oauth or {}),
     )
     app.middleware(_skip_event_redeliveries)
+    if oauth:
+        app.enable_token_revocation_listeners()
+    else:  # one workspace: nothing to forget, but acked, or Slack would redeliver them
+        for event in UNINSTALL_EVENTS:
+            app.event(event)(_nothing_to_forget)
 
     @app.error
     async def on_error(error: Exception, body: dict) -> None:

@@ -18,11 +18,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import BookingService
 from bot.core.clock import Clock, system_clock
-from bot.lifecycle.notifier import Notifier
+from bot.lifecycle.notifier import Notifier, TeamClients
 from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
 from bot.runtime.app import GpubookApp, build_app, build_deps
 from bot.runtime.config import Settings
 from bot.runtime.metrics import Metrics
+from bot.runtime.oauth import InstallationStore, InstalledClients, oauth_app_options
+from bot.runtime.slack_client import build_client
 from handlers.blocks.notifications import render as render_notices
 from handlers.context import Deps
 from storage.db import Database
@@ -39,6 +41,8 @@ class Assembly:
     deps: Deps
     app: GpubookApp
     metrics: Metrics
+    #: Who posts for each workspace outside requests; ``None``: the app's one client.
+    team_clients: TeamClients | None = None
     lifecycle: LifecycleScheduler | None = None
 
     @property
@@ -50,10 +54,10 @@ class Assembly:
         self.deps.users.forget(team_id, user_id)
 
     async def start_lifecycle(self) -> LifecycleScheduler:
-        """Start sweeping every ``settings.sweep_seconds``, posting through the app's client."""
+        """Start sweeping every ``settings.sweep_seconds``, posting with each workspace's token."""
         self.lifecycle = await start_lifecycle(
             self.db,
-            self.app.client,
+            self.team_clients or self.app.client,
             self.service.config,
             self.service.clock,
             render=render_notices,
@@ -92,12 +96,26 @@ async def assemble(
         raise
     metrics = Metrics()
     deps = build_deps(settings, db, clock, metrics=metrics)
+    client, oauth, team_clients = None, None, None
+    if settings.distributed:  # no token of its own: one per installed workspace
+        store = InstallationStore(str(settings.slack_client_id), db)
+        client = build_client(None, api_url)
+        oauth = oauth_app_options(settings, store, client)
+        team_clients = InstalledClients(store, api_url)
     app = build_app(
-        deps, token=token, signing_secret=signing_secret, api_url=api_url, metrics=metrics
+        deps,
+        token=token,
+        signing_secret=signing_secret,
+        client=client,
+        api_url=api_url,
+        metrics=metrics,
+        oauth=oauth,
     )
-    return Assembly(settings, db, deps, app, metrics)
+    return Assembly(settings, db, deps, app, metrics, team_clients)
 
 
-def build_notifier(db: Database, client: AsyncWebClient, clock: Clock, **options: Any) -> Notifier:
+def build_notifier(
+    db: Database, client: AsyncWebClient | TeamClients, clock: Clock, **options: Any
+) -> Notifier:
     """The notifier as the lifecycle builds it (same renderer), for driving flushes by hand."""
     return Notifier(db, client, clock, render=render_notices, **options)

@@ -37,6 +37,8 @@ DOTENV_FILE = ".env"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+#: The bot scopes gpubook needs, as ``manifest.yml`` declares them (a test keeps them equal).
+BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "im:write")
 
 #: (variable, default, meaning) for every setting, in the order the README shows them.
 SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
@@ -45,7 +47,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         DEFAULT_URL,
         "Database: `sqlite:///FILE` or `postgresql://USER:PASS@HOST/DB`.",
     ),
-    ("SLACK_BOT_TOKEN", "(none)", "Bot token (`xoxb-…`); needed to run the bot."),
+    (
+        "SLACK_BOT_TOKEN",
+        "(none)",
+        "Bot token (`xoxb-…`); needed to run the bot in one workspace (see `SLACK_CLIENT_ID`).",
+    ),
     (
         "SLACK_SIGNING_SECRET",
         "(none)",
@@ -55,6 +61,18 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "SLACK_APP_TOKEN",
         "(none)",
         "App-level token (`xapp-…`); set it to use Socket Mode instead of HTTP.",
+    ),
+    (
+        "SLACK_CLIENT_ID",
+        "(none)",
+        "OAuth client id; with `SLACK_CLIENT_SECRET`, gpubook installs into many workspaces "
+        "(`GET /slack/install`) and keeps a bot token per workspace instead of `SLACK_BOT_TOKEN`.",
+    ),
+    ("SLACK_CLIENT_SECRET", "(none)", "OAuth client secret (see `SLACK_CLIENT_ID`)."),
+    (
+        "SLACK_SCOPES",
+        ",".join(BOT_SCOPES),
+        "Comma-separated bot scopes asked for at install (many-workspace mode; as in `manifest.yml`).",
     ),
     (
         "SLACK_API_URL",
@@ -153,6 +171,10 @@ class Settings:
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
+    #: OAuth credentials: both set means many-workspace mode (see ``distributed``).
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_scopes: tuple[str, ...] = BOT_SCOPES
     #: ``None`` means Slack's own API; otherwise always ends with ``/`` (see ``_api_url``).
     slack_api_url: str | None = None
     #: ``None`` listens on every interface (IPv4 and IPv6).
@@ -184,6 +206,9 @@ class Settings:
             slack_bot_token=_text(env, "SLACK_BOT_TOKEN"),
             slack_signing_secret=_text(env, "SLACK_SIGNING_SECRET"),
             slack_app_token=_text(env, "SLACK_APP_TOKEN"),
+            slack_client_id=_text(env, "SLACK_CLIENT_ID"),
+            slack_client_secret=_text(env, "SLACK_CLIENT_SECRET"),
+            slack_scopes=tuple(_id_list(env, "SLACK_SCOPES")) or BOT_SCOPES,
             slack_api_url=_api_url(env),
             host=_host(env),
             port=_integer(env, "PORT", 3000, low=1, high=65535),
@@ -199,6 +224,11 @@ class Settings:
             agent_url=_agent_url(env),
             agent_token=_text(env, "GPUBOOK_AGENT_TOKEN"),
         )
+
+    @property
+    def distributed(self) -> bool:
+        """Installed into many workspaces by OAuth (a bot token per workspace), not one token."""
+        return bool(self.slack_client_id or self.slack_client_secret)
 
     @property
     def team(self) -> str:

@@ -34,6 +34,7 @@ from bot.runtime.assembly import assemble
 from bot.runtime.config import Settings
 from bot.runtime.logs import configure as configure_logs
 from bot.runtime.metrics import CONTENT_TYPE, Metrics
+from bot.runtime.oauth import add_oauth_routes, distribution_problems
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ def check_settings(settings: Settings) -> str:
     """The mode to run in (``socket`` or ``http``), or ConfigError naming every missing setting."""
     problems: list[str] = []
     bot_token = settings.slack_bot_token
-    if not bot_token:
+    if settings.distributed:
+        problems.extend(distribution_problems(settings))
+    elif not bot_token:
         problems.append("SLACK_BOT_TOKEN is not set; copy the bot token (`xoxb-…`) from your app.")
     elif not bot_token.startswith("xoxb-"):
         problems.append("SLACK_BOT_TOKEN should start with `xoxb-` (the bot token, not another).")
@@ -108,6 +111,8 @@ def web_app(
     application = web.Application()
     if app is not None:
         application.router.add_post(path, slack_events)
+        if app.oauth_flow is not None:
+            add_oauth_routes(application.router, app.oauth_flow)
     application.router.add_get(HEALTH_PATH, healthz)
     if metrics is not None:
 

@@ -23,8 +23,11 @@ from bot.booking import Actor, BookingService
 from bot.booking.queries import notification_channel
 from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import BookingStatus
-from bot.runtime.app import build_app
+from bot.runtime.app import GpubookApp, build_app
+from bot.runtime.config import Settings
+from bot.runtime.oauth import InstallationStore, oauth_app_options
 from bot.runtime.runner import default_health_checks, start_http
+from bot.runtime.slack_client import build_client
 from handlers import ids
 from handlers.context import Deps
 from handlers.users import UserDirectory
@@ -35,6 +38,8 @@ from tests.slackfake.webapi import Call
 
 TEAM = slack_req.TEAM_ID
 SECRET = slack_req.DEFAULT_SIGNING_SECRET
+#: The app's OAuth credentials when it is installed into many workspaces (``oauth_bot``).
+OAUTH = Settings(slack_client_id="1111.2222", slack_client_secret="client-secret")
 _names = itertools.count(1)
 
 
@@ -63,6 +68,8 @@ class Bot:
     fake: FakeSlackWebAPI
     service: BookingService
     deps: Deps
+    #: Where the bot keeps each workspace's token (``oauth_bot`` only).
+    store: InstallationStore | None = None
 
     @property
     def admin(self) -> Actor:
@@ -87,19 +94,27 @@ class Bot:
         status, _, body = await slack_req.post(self.url, req)
         return status, body
 
-    async def command(self, text: str, *, user: str = "UA", channel: str = "C1") -> Call:
+    async def command(
+        self, text: str, *, user: str = "UA", channel: str = "C1", team: str = TEAM
+    ) -> Call:
         """Run `/gpubook <text>` and return what the bot posted to the response_url."""
         name = f"cmd-{next(_names)}"
         req = slack_req.slash_command(
-            text, user_id=user, channel_id=channel, response_url=self.fake.response_url(name)
+            text,
+            user_id=user,
+            channel_id=channel,
+            team_id=team,
+            response_url=self.fake.response_url(name),
         )
         assert await self.send(req) == (200, "")
         [reply] = await self.fake.wait_for("response_url", predicate=lambda c: c.name == name)
         return reply
 
-    async def command_opening(self, text: str, *, user: str = "UA") -> Call:
+    async def command_opening(self, text: str, *, user: str = "UA", team: str = TEAM) -> Call:
         """Run a `/gpubook` that opens a form; return the ``views.open`` call for its trigger."""
-        req = slack_req.slash_command(text, user_id=user, response_url=self.fake.response_url())
+        req = slack_req.slash_command(
+            text, user_id=user, team_id=team, response_url=self.fake.response_url()
+        )
         assert await self.send(req) == (200, "")
         trigger = req.payload["trigger_id"]
         [opened] = await self.fake.wait_for(
@@ -107,11 +122,18 @@ class Bot:
         )
         return opened
 
-    async def click(self, action_id: str, value: str, *, user: str = "UA", **kwargs: Any) -> Call:
+    async def click(
+        self, action_id: str, value: str, *, user: str = "UA", team: str = TEAM, **kwargs: Any
+    ) -> Call:
         """Click a button in a message; return the bot's answer through the response_url."""
         name = f"click-{next(_names)}"
         req = slack_req.block_action(
-            action_id, value, user_id=user, response_url=self.fake.response_url(name), **kwargs
+            action_id,
+            value,
+            user_id=user,
+            team_id=team,
+            response_url=self.fake.response_url(name),
+            **kwargs,
         )
         assert await self.send(req) == (200, "")
         [reply] = await self.fake.wait_for("response_url", predicate=lambda c: c.name == name)
@@ -144,15 +166,33 @@ async def bot(
 ) -> AsyncIterator[Bot]:
     deps = Deps(service=service, users=UserDirectory(), **deps_options)
     app = build_app(deps, token="xoxb-test", signing_secret=SECRET, api_url=fake.base_url)
+    async for running in _serve(app, Bot("", fake, service, deps)):
+        yield running
+
+
+@pytest.fixture
+async def oauth_bot(fake: FakeSlackWebAPI, service: BookingService) -> AsyncIterator[Bot]:
+    """The bot as installed into many workspaces (OAuth), in none yet: no token of its own."""
+    deps = Deps(service=service, users=UserDirectory())
+    store = InstallationStore(str(OAUTH.slack_client_id), service.db)
+    client = build_client(None, fake.base_url)
+    oauth = oauth_app_options(OAUTH, store, client)
+    app = build_app(deps, token=None, signing_secret=SECRET, client=client, oauth=oauth)
+    async for running in _serve(app, Bot("", fake, service, deps, store)):
+        yield running
+
+
+async def _serve(app: GpubookApp, bot: Bot) -> AsyncIterator[Bot]:
+    """``bot`` served over HTTP on a free port until the test ends."""
     runner: web.AppRunner = await start_http(
-        app, default_health_checks(service.db), host="127.0.0.1", port=0
+        app, default_health_checks(bot.service.db), host="127.0.0.1", port=0
     )
-    port = runner.addresses[0][1]
-    yield Bot(f"http://127.0.0.1:{port}", fake, service, deps)
+    bot.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield bot
     await _settle()
     await runner.cleanup()
-    await deps.users.close()
-    fake.assert_all_valid()
+    await bot.deps.users.close()
+    bot.fake.assert_all_valid()
 
 
 def _initial(element: dict[str, Any]) -> Any:
@@ -186,7 +226,7 @@ def form_state(view: dict[str, Any], **values: Any) -> dict[str, Any]:
 
 
 async def submit(
-    bot: Bot, view: dict[str, Any], *, user: str = "UA", **values: Any
+    bot: Bot, view: dict[str, Any], *, user: str = "UA", team: str = TEAM, **values: Any
 ) -> tuple[int, dict[str, Any]]:
     """Submit a form the bot opened; return the HTTP status and the ack's JSON ({} when empty)."""
     req = slack_req.view_submission(
@@ -194,6 +234,7 @@ async def submit(
         form_state(view, **values),
         private_metadata=view.get("private_metadata", ""),
         user_id=user,
+        team_id=team,
         blocks=view["blocks"],
     )
     status, body = await bot.send(req)

@@ -9,7 +9,7 @@ import yaml
 
 from bot.cli.main import main
 from bot.core.errors import InputError
-from bot.runtime.config import Settings
+from bot.runtime.config import BOT_SCOPES, Settings
 from bot.runtime.runner import EXIT_CONFIG, ConfigError, check_settings, run
 from handlers.commands import COMMAND
 
@@ -40,6 +40,25 @@ def test_malformed_tokens_are_named() -> None:
         check_settings(settings(SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xoxb-2"))
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN should start with `xoxb-`"):
         check_settings(settings(SLACK_BOT_TOKEN="xapp-1", SLACK_SIGNING_SECRET="s"))
+
+
+def test_many_workspace_mode_needs_both_oauth_credentials_over_http() -> None:
+    oauth = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c", "SLACK_SIGNING_SECRET": "s"}
+    assert check_settings(settings(**oauth)) == "http"  # no SLACK_BOT_TOKEN needed
+    assert settings(**oauth).slack_scopes == BOT_SCOPES
+    assert settings(**oauth, SLACK_SCOPES="commands, chat:write").slack_scopes == (
+        "commands",
+        "chat:write",
+    )
+    cases = [
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_SIGNING_SECRET": "s"}, "SLACK_CLIENT_SECRET is not set"),
+        ({**oauth, "SLACK_BOT_TOKEN": "xoxb-1"}, "unset SLACK_BOT_TOKEN"),
+        ({**oauth, "SLACK_APP_TOKEN": "xapp-1"}, "unset SLACK_APP_TOKEN"),
+        ({**oauth, "SLACK_SIGNING_SECRET": ""}, "SLACK_SIGNING_SECRET is not set"),
+    ]
+    for env, problem in cases:
+        with pytest.raises(ConfigError, match=problem):
+            check_settings(settings(**env))
 
 
 def test_run_exits_2_with_one_sentence_per_problem(capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,14 +97,13 @@ def test_manifest_declares_what_the_bot_uses() -> None:
     assert command["command"] == COMMAND and command["should_escape"] is True
     assert command["description"] and command["usage_hint"]
     assert command["url"].endswith("/slack/events")
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
-        "commands",
-        "chat:write",
-        "chat:write.public",
-        "users:read",
-        "im:write",
-    }
-    assert settings_["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)  # SLACK_SCOPES' default
+    assert manifest["oauth_config"]["redirect_urls"] == ["https://example.com/slack/oauth_redirect"]
+    assert settings_["event_subscriptions"]["bot_events"] == [
+        "app_home_opened",
+        "app_uninstalled",
+        "tokens_revoked",
+    ]
     assert settings_["event_subscriptions"]["request_url"].endswith("/slack/events")
     assert settings_["interactivity"] == {
         "is_enabled": True,

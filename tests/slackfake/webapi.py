@@ -14,6 +14,7 @@ fails calls on demand, validates Block Kit and serves Socket Mode.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from bot.console.slack_requests import SlackIdentity
 from bot.console.slackapi import ResponseTarget, SlackUser, SlackWebAPI
 from tests.slackfake.blockkit import (
     BlockKitError,
@@ -29,7 +31,7 @@ from tests.slackfake.blockkit import (
     validate_message_payload,
     validate_view,
 )
-from tests.slackfake.requests import IDENTITY
+from tests.slackfake.requests import APP_ID, IDENTITY
 from tests.slackfake.socket_mode import FakeSocketMode
 
 __all__ = [
@@ -96,6 +98,10 @@ class FakeSlackWebAPI(SlackWebAPI):
         self._hang = False
         self._recovered = asyncio.Event()
         self.socket_mode = FakeSocketMode(self)
+        #: Bot tokens of the workspaces added with :meth:`add_workspace`, and their identities.
+        self.workspaces: dict[str, SlackIdentity] = {}
+        #: OAuth codes ``oauth.v2.access`` trades for a workspace's bot token.
+        self.install_codes: dict[str, str] = {}
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -130,6 +136,21 @@ class FakeSlackWebAPI(SlackWebAPI):
         user = FakeUser(user_id, name or user_id.lower(), tz, is_admin, extra=extra)
         self.users[user_id] = user
         return user
+
+    def add_workspace(
+        self, team_id: str, token: str, *, install_code: str | None = None
+    ) -> SlackIdentity:
+        """A workspace the app is (or, given ``install_code``, will be) installed in.
+
+        ``auth.test`` with ``token`` answers as ``team_id`` (other tokens as the test workspace);
+        ``oauth.v2.access`` with ``install_code`` hands ``token`` out, as Slack does at the end of
+        an install.
+        """
+        identity = dataclasses.replace(IDENTITY, team_id=team_id, team_name=f"Team {team_id}")
+        self.workspaces[token] = identity
+        if install_code is not None:
+            self.install_codes[install_code] = token
+        return identity
 
     def fail_next(
         self,
@@ -243,6 +264,10 @@ class FakeSlackWebAPI(SlackWebAPI):
             return await self._fail(failure)
         if method == "apps.connections.open":
             return web.json_response(self._apps_connections_open(call))
+        if method == "auth.test" and call.token in self.workspaces:
+            return web.json_response(_auth_test(self.workspaces[call.token]))
+        if method == "oauth.v2.access":
+            return web.json_response(self._oauth_v2_access(args))
         return await super().api_response(method, args, request)
 
     async def response_url_response(
@@ -277,6 +302,38 @@ class FakeSlackWebAPI(SlackWebAPI):
         if not (call.token or "").startswith("xapp-"):
             return {"ok": False, "error": "not_allowed_token_type"}
         return {"ok": True, "url": self.socket_mode.issue_url()}
+
+    def _oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The bot token of the workspace an install ``code`` was issued for (Slack's shape)."""
+        token = self.install_codes.get(str(args.get("code")))
+        if token is None:
+            return {"ok": False, "error": "invalid_code"}
+        identity = self.workspaces[token]
+        return {
+            "ok": True,
+            "app_id": APP_ID,
+            "authed_user": {"id": "UINSTALLER"},
+            "scope": "commands,chat:write,chat:write.public,users:read,im:write",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": identity.bot_user_id,
+            "team": {"id": identity.team_id, "name": identity.team_name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
+
+def _auth_test(identity: SlackIdentity) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "url": identity.url,
+        "team": identity.team_name,
+        "user": "gpubook",
+        "team_id": identity.team_id,
+        "user_id": identity.bot_user_id,
+        "bot_id": identity.bot_id,
+        "is_enterprise_install": False,
+    }
 
 
 def _failure_response(failure: _Failure) -> web.Response:
