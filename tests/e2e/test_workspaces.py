@@ -31,6 +31,7 @@ from bot.runtime.oauth import InstalledClients
 from bot.runtime.runner import serve
 from handlers import ids
 from handlers.wording import SlackText
+from storage.models import DEFAULT_CHANNEL
 from tests.conftest import ADMIN
 from tests.e2e.conftest import SECRET, TEAM, Bot, dump, submit
 from tests.e2e.test_ops import free_port, unfreeze, wait_healthy  # noqa: F401 (unfreeze: a fixture)
@@ -279,7 +280,10 @@ async def test_two_workspaces_never_read_or_change_each_others_data(
     # Notifications: one post per workspace, each with its own token and only its own booking
     # (both workspaces announce in the same default channel id).
     clients = InstalledClients(bot.store, bot.fake.base_url)
-    await build_notifier(bot.service.db, clients, bot.service.clock).flush()
+    channel = bot.service.config.default_channel  # the bot's GPUBOOK_CHANNEL
+    await build_notifier(
+        bot.service.db, clients, bot.service.clock, default_channel=channel
+    ).flush()
     posts = bot.fake.calls_to("chat.postMessage")
     assert sorted(p.token for p in posts) == sorted(TOKENS.values())
     for post in posts:
@@ -332,7 +336,8 @@ async def test_two_workspaces_never_read_or_change_each_others_data(
     [a_gpu] = await bot.service.list_gpus(alpha)
     assert (a_gpu.name, a_gpu.capacity_mib) == ("rtx-0", 24 * 1024)
     async with bot.service.db.read() as session:
-        assert await notification_channel(session, TEAM_A, None, None) is None
+        # B's workspace channel is not A's: A's notices still go to the poster's default.
+        assert await notification_channel(session, TEAM_A, None) == DEFAULT_CHANNEL
 
     # Exports hold each workspace's own bookings only.
     assert await exported_tasks(bot, TEAM_A, tmp_path, monkeypatch) == ["alpha-task"]
