@@ -38,7 +38,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -51,9 +51,9 @@ from sqlalchemy.orm import joinedload
 
 from bot.booking.snapshots import booking_info
 from bot.core.clock import Clock
-from bot.core.slack_ids import is_user_id
 from bot.core.snapshots import Notice
-from bot.core.vocabulary import THREADED_KINDS, USAGE_NOTICES, BookingStatus, NoticeKind
+from bot.core.vocabulary import NoticeKind
+from bot.lifecycle.routing import OneClient, TeamClients, by_destination, is_dm, obsolete, thread_ts
 from storage.db import Database, DatabaseUnavailable
 from storage.models import DEFAULT_CHANNEL, Booking, Notification
 
@@ -93,11 +93,6 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def is_dm(destination: str) -> bool:
-    """Rows for DMs carry the user id; Slack posts to a user id in the app's DM with them."""
-    return is_user_id(destination)
-
-
 def retry_delay(attempts: int) -> timedelta:
     """Backoff after the ``attempts``-th failure: 30 s, 1 min, 2 min, 4 min, then every 5 min."""
     return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
@@ -118,22 +113,6 @@ class Rendered(Protocol):
 
     text: str
     blocks: Sequence[Any]
-
-
-class TeamClients(Protocol):
-    """The Web API client that posts for a workspace; ``None`` when it has no token any more."""
-
-    def for_team(self, team_id: str) -> Awaitable[AsyncWebClient | None]: ...
-
-
-class OneClient:
-    """The one client of a bot that serves one workspace, whatever the row's team."""
-
-    def __init__(self, client: AsyncWebClient) -> None:
-        self.client = client
-
-    async def for_team(self, team_id: str) -> AsyncWebClient | None:
-        return self.client
 
 
 #: Renders the notices bound for one destination (``direct``: a DM) as one message. Interfaces
@@ -181,7 +160,7 @@ class Notifier:
         stats.claimed = len(ids)
         if not ids:
             return stats
-        groups = _by_destination(await self._load(ids), self.default_channel)
+        groups = by_destination(await self._load(ids), self.default_channel)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lease.total_seconds() * LEASE_SHARE
         for n, ((_, destination), rows) in enumerate(groups):
@@ -242,10 +221,10 @@ class Notifier:
         if destination == DEFAULT_CHANNEL:  # no channel anywhere: nobody is told
             stats.skipped += await self._skip(rows, now, SKIPPED_NO_CHANNEL)
             return
-        live = [r for r in rows if not _obsolete(r)]
+        live = [r for r in rows if not obsolete(r)]
         if len(live) < len(rows):
-            obsolete = [r for r in rows if r not in live]
-            stats.skipped += await self._skip(obsolete, now)
+            stale = [r for r in rows if r not in live]
+            stats.skipped += await self._skip(stale, now)
         if not live:
             return
         try:
@@ -278,7 +257,7 @@ class Notifier:
                 channel=destination,
                 text=message.text,
                 blocks=message.blocks,
-                thread_ts=_thread_ts(destination, live),
+                thread_ts=thread_ts(destination, live),
                 unfurl_links=False,
                 unfurl_media=False,
             )
@@ -386,40 +365,6 @@ class Notifier:
                 .execution_options(synchronize_session=False)
             )
         return len(ids)
-
-
-def _by_destination(
-    rows: Sequence[Notification], default_channel: str | None
-) -> list[tuple[tuple[str, str], list[Notification]]]:
-    """Rows by (workspace, channel): one message each, posted with that workspace's token. Rows
-    for the default channel go under ``default_channel`` (with the rows already bound for it);
-    ``DEFAULT_CHANNEL`` still when this process has none."""
-    groups: dict[tuple[str, str], list[Notification]] = {}
-    for row in rows:
-        destination = row.channel or default_channel or DEFAULT_CHANNEL
-        groups.setdefault((row.team_id, destination), []).append(row)
-    return list(groups.items())
-
-
-def _obsolete(row: Notification) -> bool:
-    """A reminder whose booking ended, or whose end moved (a new reminder covers the new end);
-    a booking's notice without its booking. Live-usage notices may concern no booking."""
-    if row.booking is None:
-        return row.kind not in USAGE_NOTICES
-    if row.kind != NoticeKind.REMINDER:
-        return False
-    booking = row.booking
-    return booking.status != BookingStatus.ACTIVE or booking.end_at.isoformat() != row.details.get(
-        "end"
-    )
-
-
-def _thread_ts(destination: str, rows: Sequence[Notification]) -> str | None:
-    """A lone start/end update replies under its booking's announcement, if it was posted here."""
-    if len(rows) != 1 or rows[0].kind not in THREADED_KINDS or rows[0].booking is None:
-        return None
-    booking = rows[0].booking
-    return booking.announce_ts if booking.announce_channel == destination else None
 
 
 def _describe(exc: BaseException) -> str:

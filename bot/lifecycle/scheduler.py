@@ -22,7 +22,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import ServiceConfig
 from bot.core.clock import Clock
-from bot.lifecycle.notifier import FlushStats, Notifier, Renderer, TeamClients
+from bot.lifecycle.notifier import FlushStats, Notifier, Renderer
+from bot.lifecycle.routing import TeamClients
 from bot.lifecycle.sweep import AdvanceCounts, Lifecycle
 from bot.lifecycle.usage_sweep import UsageCounts, UsageSweep
 from storage.db import Database

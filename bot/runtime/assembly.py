@@ -18,7 +18,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import BookingService
 from bot.core.clock import Clock, system_clock
-from bot.lifecycle.notifier import Notifier, TeamClients
+from bot.lifecycle.notifier import Notifier
+from bot.lifecycle.routing import TeamClients
 from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
 from bot.runtime.app import GpubookApp, build_app, build_deps
 from bot.runtime.config import Settings
