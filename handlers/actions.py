@@ -30,6 +30,7 @@ from handlers import ids
 from handlers.blocks.calendar import CALENDAR_NAV_ACTION
 from handlers.blocks.common import Message, mib_text
 from handlers.calendar import calendar_reply
+from handlers.chart import send_chart
 from handlers.context import Deps
 from handlers.modals import open_booking_modal, open_edit_modal
 from handlers.pipeline import Incoming, Plan, Request, Work, always, never, serve
@@ -145,14 +146,23 @@ async def _book_slot(request: Request) -> Message | None:
     return request.confirm(booking, "Booked")
 
 
-async def _calendar_nav(request: Request) -> Message:
-    value = _json_value(request.body)
+def _calendar_value(body: dict[str, Any]) -> tuple[str, date, bool]:
+    """A calendar button's GPU, (local) day and whether it shows a week."""
+    value = _json_value(body)
     try:
-        gpu = str(value["gpu"])
-        day = date.fromisoformat(str(value["day"]))
+        return str(value["gpu"]), date.fromisoformat(str(value["day"])), bool(value.get("week"))
     except (KeyError, ValueError):
         raise InputError(Code.BROKEN_BUTTON) from None
-    return await calendar_reply(request.deps, request.actor, gpu, day, bool(value.get("week")))
+
+
+async def _calendar_nav(request: Request) -> Message:
+    gpu, day, week = _calendar_value(request.body)
+    return await calendar_reply(request.deps, request.actor, gpu, day, week)
+
+
+async def _calendar_chart(request: Request) -> Message:
+    gpu, day, week = _calendar_value(request.body)
+    return await send_chart(request.deps, request.client, request.actor, gpu, day, week)
 
 
 async def _edit(request: Request) -> None:
@@ -192,6 +202,7 @@ BUTTONS = (
     Button(ids.EDIT, _edit, opens_form=always),
     Button(ids.BOOK_SLOT, _book_slot, opens_form=_slot_without_task, changes=True),
     Button(CALENDAR_NAV_ACTION, _calendar_nav, replace=True, zoned=True),
+    Button(ids.CALENDAR_CHART, _calendar_chart, zoned=True),
     Button(ids.HOME_NEW_BOOKING, _home_new_booking, opens_form=always),
     Button(ids.HOME_CALENDAR, _home_calendar, zoned=True),
 )

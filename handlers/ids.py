@@ -21,6 +21,8 @@ EDIT = "booking_edit"
 BOOK_SLOT = "book_slot"
 # Calendar navigation; value: JSON {"gpu": name, "day": ISO date, "week": bool}.
 CALENDAR_NAV = "calendar_nav"
+# The calendar's Chart button (the same value): the day or week drawn, sent by DM.
+CALENDAR_CHART = "calendar_chart"
 # App Home buttons.
 HOME_NEW_BOOKING = "home_new_booking"
 HOME_CALENDAR = "home_calendar"

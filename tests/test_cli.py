@@ -79,7 +79,7 @@ def _export(gpubook) -> list[dict]:
 def test_db_upgrade_reports_the_revision_and_is_idempotent(gpubook):
     first, second = gpubook("db", "upgrade"), gpubook("db", "upgrade")
     assert (first.code, second.code) == (0, 0)
-    assert first.out == second.out == "Database is at revision 0001.\n"
+    assert first.out == second.out == "Database is at revision 0002.\n"
 
 
 def test_db_backup_copies_a_consistent_database_and_never_overwrites(gpubook, clean_env):

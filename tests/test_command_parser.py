@@ -363,6 +363,7 @@ def test_examples_cover_every_command_word() -> None:
         "edit",
         "extend",
         "calendar",
+        "chart",
         "status",
         "free",
         "help",

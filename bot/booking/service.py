@@ -2,16 +2,18 @@
 
 One object for the interfaces to hold, made of parts that each do one job: booking writes
 (:mod:`bot.booking.writes`, with placement in :mod:`bot.booking.placement`), GPU administration
-(:mod:`bot.booking.gpus`) and reads for people (:mod:`bot.booking.reports`). They share the
-database, configuration, clock and permission rules of :class:`~bot.booking.base.ServiceBase`.
+(:mod:`bot.booking.gpus`), reads for people (:mod:`bot.booking.reports`) and private calendar
+feeds (:mod:`bot.booking.feeds`). They share the database, configuration, clock and permission
+rules of :class:`~bot.booking.base.ServiceBase`.
 """
 
 from __future__ import annotations
 
+from bot.booking.feeds import Feeds
 from bot.booking.gpus import GpuAdmin
 from bot.booking.reports import Reports
 from bot.booking.writes import BookingWrites
 
 
-class BookingService(BookingWrites, GpuAdmin, Reports):
-    """The one service: writes, GPU administration and reports over one database."""
+class BookingService(BookingWrites, GpuAdmin, Reports, Feeds):
+    """The one service: writes, GPU administration, reports and feeds over one database."""

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from bot.cli.bookings import add_book, add_cancel, add_release
+from bot.cli.chart import add_chart
 from bot.cli.db import add_db_commands
 from bot.cli.export import add_export
 from bot.cli.gpus import add_gpu_commands
@@ -39,6 +40,7 @@ COMMANDS: tuple[Registrar, ...] = (
     add_cancel,
     add_release,
     add_export,
+    add_chart,
     add_serve,
     add_console,
 )

@@ -15,6 +15,7 @@ _GPU_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 #: Words the command grammar gives a meaning of its own.
 RESERVED_GPU_NAMES = frozenset(
     {"any", "all", "week", "day", "for", "until", "by", "at", "in", "now", "today", "tomorrow"}
+    | {"link", "revoke"}  # `calendar link [revoke]`
 )
 
 

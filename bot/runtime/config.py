@@ -57,7 +57,13 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "(Slack's)",
         "Base URL of the Slack Web API, e.g. a test double's `http://localhost:8080/api/`.",
     ),
-    ("PORT", "3000", "HTTP port for Slack requests, health and metrics."),
+    ("PORT", "3000", "HTTP port for Slack requests, health, metrics and calendar feeds."),
+    (
+        "GPUBOOK_PUBLIC_URL",
+        "(none)",
+        "Base URL where people reach gpubook's HTTP port (e.g. `https://gpus.example.com`); "
+        "calendar links need it.",
+    ),
     (
         "GPUBOOK_CHANNEL",
         "(none)",
@@ -115,6 +121,8 @@ class Settings:
     #: ``None`` means Slack's own API; otherwise always ends with ``/`` (see ``_api_url``).
     slack_api_url: str | None = None
     port: int = 3000
+    #: Where the HTTP port is reached from outside (calendar links); ``None``: not configured.
+    public_url: str | None = None
     channel: str | None = None
     admins: frozenset[str] = frozenset()
     #: The workspace the CLI and console act in; ``None``: not configured (see ``team``).
@@ -140,6 +148,7 @@ class Settings:
             slack_app_token=_text(env, "SLACK_APP_TOKEN"),
             slack_api_url=_api_url(env),
             port=_integer(env, "PORT", 3000, low=1, high=65535),
+            public_url=_public_url(env),
             channel=_text(env, "GPUBOOK_CHANNEL"),
             admins=frozenset(_id_list(env, "GPUBOOK_ADMINS")),
             team_id=_text(env, "GPUBOOK_TEAM"),
@@ -201,6 +210,16 @@ def _api_url(env: Mapping[str, str]) -> str | None:
     if not raw.startswith(("http://", "https://")):
         raise InputError(Code.SETTING_NOT_HTTP_URL, key="SLACK_API_URL", value=repr(raw))
     return raw if raw.endswith("/") else raw + "/"
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    """The base URL of calendar links, without a trailing slash (paths are appended to it)."""
+    raw = _text(env, "GPUBOOK_PUBLIC_URL")
+    if raw is None:
+        return None
+    if not raw.startswith(("http://", "https://")):
+        raise InputError(Code.SETTING_NOT_HTTP_URL, key="GPUBOOK_PUBLIC_URL", value=repr(raw))
+    return raw.rstrip("/")
 
 
 def _integer(env: Mapping[str, str], key: str, default: int, *, low: int, high: int) -> int:

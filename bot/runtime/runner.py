@@ -2,8 +2,8 @@
 
 Socket Mode (when ``SLACK_APP_TOKEN`` is set) needs no public URL; HTTP mode serves Slack's
 requests on ``POST /slack/events``, a health check on ``GET /healthz`` for load balancers and
-orchestrators, and Prometheus metrics on ``GET /metrics`` (Socket Mode serves the last two on a
-small HTTP server of its own). Settings are checked before anything starts, and each problem is reported in one
+orchestrators, Prometheus metrics on ``GET /metrics`` and private calendar feeds on
+``GET /ics/<token>.ics`` (Socket Mode serves the last three on a small HTTP server of its own). Settings are checked before anything starts, and each problem is reported in one
 sentence with exit code 2, pointing at the console for trying gpubook without Slack.
 
 The pieces (:func:`web_app`, :func:`start_http`, :func:`start_socket_mode`) are separate so tests
@@ -26,10 +26,12 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
+from bot.booking import BookingService
 from bot.cli.registry import Subparsers, add_command
 from bot.lifecycle.scheduler import LifecycleScheduler
 from bot.runtime.assembly import assemble
 from bot.runtime.config import Settings
+from bot.runtime.feeds import add_feed_route
 from bot.runtime.logs import configure as configure_logs
 from bot.runtime.metrics import CONTENT_TYPE, Metrics
 from storage.db import Database
@@ -85,9 +87,11 @@ def web_app(
     health_checks: Mapping[str, HealthCheck],
     path: str = EVENTS_PATH,
     metrics: Metrics | None = None,
+    service: BookingService | None = None,
 ) -> web.Application:
     """``POST path`` for Slack (commands, interactions, events, options), ``GET /healthz`` and,
-    given ``metrics``, ``GET /metrics``.
+    given ``metrics``, ``GET /metrics``; given ``service``, the calendar feeds
+    (:mod:`bot.runtime.feeds`).
 
     Without ``app`` (Socket Mode) only the health check is served: an events endpoint whose
     requests are not verified must never be exposed.
@@ -111,6 +115,8 @@ def web_app(
             return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
         application.router.add_get(METRICS_PATH, exposition)
+    if service is not None:
+        add_feed_route(application, service)
     return application
 
 
@@ -139,6 +145,7 @@ async def start_http(
     host: str = "0.0.0.0",
     port: int = 3000,
     metrics: Metrics | None = None,
+    service: BookingService | None = None,
 ) -> web.AppRunner:
     """Serve :func:`web_app`; ``port=0`` picks a free port (read it from ``runner.addresses``).
 
@@ -146,7 +153,7 @@ async def start_http(
     in flight.
     """
     runner = web.AppRunner(
-        web_app(app, health_checks, metrics=metrics),
+        web_app(app, health_checks, metrics=metrics, service=service),
         access_log=None,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
     )
@@ -218,13 +225,17 @@ async def serve(
             assert settings.slack_app_token is not None
             handler = await start_socket_mode(app, settings.slack_app_token)
             checks["socket_mode"] = handler.client.is_connected
-            runner = await start_http(None, checks, port=settings.port, metrics=metrics)
+            runner = await start_http(
+                None, checks, port=settings.port, metrics=metrics, service=bot.service
+            )
             log.info("gpubook is connected over Socket Mode; health on port %d", settings.port)
             freeze_startup_objects()
             await stop.wait()
             await handler.close_async()
         else:
-            runner = await start_http(app, checks, port=settings.port, metrics=metrics)
+            runner = await start_http(
+                app, checks, port=settings.port, metrics=metrics, service=bot.service
+            )
             log.info("gpubook listens on port %d (%s, %s)", settings.port, EVENTS_PATH, HEALTH_PATH)
             freeze_startup_objects()
             await stop.wait()

@@ -67,7 +67,7 @@ def parse_calendar(args: list[str], now: datetime, tz: ZoneInfo) -> Calendar:
     """`calendar [gpu] [day|week]`: a word is a day if it reads as one, else the GPU."""
     parts: dict[str, str] = {}
     for word in (arg.lower() for arg in args):
-        kind = "week" if word == "week" else "day" if _is_day(word, now, tz) else "gpu"
+        kind = "week" if word == "week" else "day" if is_day(word, now, tz) else "gpu"
         if kind in parts:
             raise InputError(Code.CALENDAR_USAGE, field="command")
         parts[kind] = word
@@ -75,7 +75,8 @@ def parse_calendar(args: list[str], now: datetime, tz: ZoneInfo) -> Calendar:
     return Calendar(parts.get("gpu"), day, "week" in parts)
 
 
-def _is_day(word: str, now: datetime, tz: ZoneInfo) -> bool:
+def is_day(word: str, now: datetime, tz: ZoneInfo) -> bool:
+    """Whether ``word`` reads as a day (`friday`, `2026-12-01`), where it may also be a GPU."""
     try:
         parse_day(word, now=now, tz=tz)
     except InputError:

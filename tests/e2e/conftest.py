@@ -145,7 +145,7 @@ async def bot(
     deps = Deps(service=service, users=UserDirectory(), **deps_options)
     app = build_app(deps, token="xoxb-test", signing_secret=SECRET, api_url=fake.base_url)
     runner: web.AppRunner = await start_http(
-        app, default_health_checks(service.db), host="127.0.0.1", port=0
+        app, default_health_checks(service.db), host="127.0.0.1", port=0, service=service
     )
     port = runner.addresses[0][1]
     yield Bot(f"http://127.0.0.1:{port}", fake, service, deps)
