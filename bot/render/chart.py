@@ -19,6 +19,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from bot.core.errors import GpubookError
+from bot.core.formats import format_size
 from bot.core.phrases import Code
 from bot.core.snapshots import CalendarData
 from bot.core.timefmt import zone_label
@@ -88,27 +89,7 @@ def chart_png(
     ax.add_collection(PolyCollection(polygons, facecolors=faces, edgecolors=edges, linewidths=0.8))
     _label(ax, bands, names or {}, x, (x0, x1), capacity_gb * 1.08)
 
-    ax.axhline(capacity_gb, color=CAPACITY, linestyle="--", linewidth=1.5)
-    legend: list[Any] = []
-    if viewer is not None:
-        legend.append(Patch(facecolor=MINE, edgecolor=MINE_EDGE, label="your bookings"))
-    legend.append(Patch(facecolor=OTHERS[0], label="others' bookings" if viewer else "bookings"))
-    legend.append(
-        Line2D([], [], color=CAPACITY, linestyle="--", label=f"capacity {capacity_gb:g} GB")
-    )
-    if cal.start <= now < cal.end:
-        ax.axvline(dates.date2num(now), color=NOW, linestyle=":", linewidth=1.2)
-        legend.append(Line2D([], [], color=NOW, linestyle=":", label="now"))
-    # Above the plot, right of the title: never over a band.
-    ax.legend(
-        handles=legend,
-        loc="lower right",
-        bbox_to_anchor=(1.0, 1.0),
-        ncols=len(legend),
-        frameon=False,
-        fontsize=LABEL_POINTS,
-    )
-
+    _marks(ax, cal, now, viewer, dates.date2num(now), Patch, Line2D)
     _time_axis(ax, tz, week, dates)
     ax.set_ylabel("memory held (GB)")
     ax.set_xlabel(f"times in {zone_label(tz, cal.start)}")
@@ -118,6 +99,37 @@ def chart_png(
     out = io.BytesIO()
     fig.savefig(out, format="png")
     return out.getvalue()
+
+
+def _marks(
+    ax: Any,
+    cal: CalendarData,
+    now: datetime,
+    viewer: str | None,
+    now_x: float,
+    patch: Any,
+    line: Any,
+) -> None:
+    """The capacity line, "now" when it is in the window, and the legend above the plot (right
+    of the title, so it never hides a band)."""
+    ax.axhline(cal.gpu.capacity_mib / MIB_PER_GB, color=CAPACITY, linestyle="--", linewidth=1.5)
+    legend: list[Any] = []
+    if viewer is not None:
+        legend.append(patch(facecolor=MINE, edgecolor=MINE_EDGE, label="your bookings"))
+    legend.append(patch(facecolor=OTHERS[0], label="others' bookings" if viewer else "bookings"))
+    capacity = f"capacity {format_size(cal.gpu.capacity_mib)}"
+    legend.append(line([], [], color=CAPACITY, linestyle="--", label=capacity))
+    if cal.start <= now < cal.end:
+        ax.axvline(now_x, color=NOW, linestyle=":", linewidth=1.2)
+        legend.append(line([], [], color=NOW, linestyle=":", label="now"))
+    ax.legend(
+        handles=legend,
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncols=len(legend),
+        frameon=False,
+        fontsize=LABEL_POINTS,
+    )
 
 
 def _colours(bands: list[Band], viewer: str | None) -> dict[int, str]:
