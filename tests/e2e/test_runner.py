@@ -73,6 +73,7 @@ def test_manifest_declares_what_the_bot_uses() -> None:
         "chat:write.public",
         "users:read",
         "im:write",
+        "files:write",  # charts are uploaded to the asker's DM
     }
     assert settings_["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert settings_["event_subscriptions"]["request_url"].endswith("/slack/events")
