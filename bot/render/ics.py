@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 
-from icalendar import Calendar, Event, vDuration
+from icalendar import Calendar, Event, vDatetime, vDuration, vInt, vText
 
 from bot.core.feeds import EventData, Feed, event_data, feed_name
 
@@ -47,15 +47,17 @@ def feed_ics(feed: Feed) -> bytes:
 
 @lru_cache(maxsize=EVENT_CACHE)
 def _event_ics(data: EventData) -> bytes:
+    """One VEVENT. Values are given as their iCalendar types (``Event.add`` would infer each
+    one's type: a third of the time here). DTSTAMP is when the booking last changed, as RFC 5545
+    defines it for a published calendar, so it doubles as LAST-MODIFIED."""
     event = Event()
-    event.add("uid", data.uid)
-    event.add("dtstamp", data.stamp)
-    event.add("last-modified", data.stamp)
-    event.add("dtstart", data.start)
-    event.add("dtend", data.end)
-    event.add("summary", data.summary)
-    event.add("description", data.description)
-    event.add("sequence", data.sequence)
-    event.add("status", "CANCELLED" if data.cancelled else "CONFIRMED")
-    event.add("transp", "TRANSPARENT")
+    event["UID"] = vText(data.uid)
+    event["DTSTAMP"] = vDatetime(data.stamp)
+    event["DTSTART"] = vDatetime(data.start)
+    event["DTEND"] = vDatetime(data.end)
+    event["SUMMARY"] = vText(data.summary)
+    event["DESCRIPTION"] = vText(data.description)
+    event["SEQUENCE"] = vInt(data.sequence)
+    event["STATUS"] = vText("CANCELLED" if data.cancelled else "CONFIRMED")
+    event["TRANSP"] = vText("TRANSPARENT")
     return event.to_ical()
