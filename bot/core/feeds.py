@@ -75,7 +75,7 @@ class Feed:
 
 @dataclass(frozen=True)
 class EventData:
-    """One VEVENT's values: all a renderer needs, hashable so a rendering can be reused."""
+    """One VEVENT's values: all a renderer needs."""
 
     uid: str
     summary: str

@@ -6,8 +6,8 @@ can use a hash of them as the ETag. Times are UTC (``…Z``). Events are marked 
 a GPU booking does not make anyone busy.
 
 The library folds lines character by character (about 0.2 ms per event here), so each event's
-rendering is kept in a small cache keyed by its values; a feed of a thousand bookings then
-costs what changed since the last request. The cached events are placed inside the calendar
+rendering is kept in a small cache keyed by the booking as read (its values, revision and last
+change); a feed of a thousand bookings then costs what changed since the last request. The cached events are placed inside the calendar
 exactly as ``Calendar.to_ical`` places subcomponents.
 """
 
@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from icalendar import Calendar, Event, vDatetime, vDuration, vInt, vText
 
-from bot.core.feeds import EventData, Feed, event_data, feed_name
+from bot.core.feeds import Feed, FeedEntry, event_data, feed_name
 
 PRODID = "-//gpubook//calendar feed//EN"
 #: What subscribing programs are asked to wait between refreshes (most choose their own).
@@ -41,15 +41,16 @@ def feed_ics(feed: Feed) -> bytes:
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(REFRESH))  # Outlook's name for the same wish
     head = calendar.to_ical()
-    events = b"".join(_event_ics(event_data(feed.team_id, entry)) for entry in feed.entries)
+    events = b"".join(_event_ics(feed.team_id, entry) for entry in feed.entries)
     return head.removesuffix(_END) + events + _END
 
 
 @lru_cache(maxsize=EVENT_CACHE)
-def _event_ics(data: EventData) -> bytes:
-    """One VEVENT. Values are given as their iCalendar types (``Event.add`` would infer each
-    one's type: a third of the time here). DTSTAMP is when the booking last changed, as RFC 5545
-    defines it for a published calendar, so it doubles as LAST-MODIFIED."""
+def _event_ics(team_id: str, entry: FeedEntry) -> bytes:
+    """One booking's VEVENT. Values are given as their iCalendar types (``Event.add`` would
+    infer each one's type: a third of the time here). DTSTAMP is when the booking last changed,
+    as RFC 5545 defines it for a published calendar, so it doubles as LAST-MODIFIED."""
+    data = event_data(team_id, entry)
     event = Event()
     event["UID"] = vText(data.uid)
     event["DTSTAMP"] = vDatetime(data.stamp)
