@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Iterable
 from datetime import date
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor
@@ -53,13 +54,19 @@ async def send_chart(
     when = f"{first:%a} {first.day} {first:%b %Y}"
     period = f"week of {when}" if week else when
     opened = await client.conversations_open(users=actor.user_id)
-    await client.files_upload_v2(
-        channel=opened["channel"]["id"],
-        file=png,
-        filename=f"gpubook-{cal.gpu.name}-{first.isoformat()}{'-week' if week else ''}.png",
-        title=f"{cal.gpu.name}, {period}",
-        alt_txt=f"Memory held on {cal.gpu.name} over the {period}, booking by booking.",
-    )
+    try:
+        await client.files_upload_v2(
+            channel=opened["channel"]["id"],
+            file=png,
+            filename=f"gpubook-{cal.gpu.name}-{first.isoformat()}{'-week' if week else ''}.png",
+            title=f"{cal.gpu.name}, {period}",
+            alt_txt=f"Memory held on {cal.gpu.name} over the {period}, booking by booking.",
+        )
+    except SlackApiError as error:
+        # An app installed before charts existed has no files:write until it is reinstalled.
+        if error.response.get("error") == "missing_scope":
+            raise GpubookError(Code.CHART_NEEDS_SCOPE) from None
+        raise
     text = mrkdwn(say(Code.CHART_SENT, gpu=Quote(cal.gpu.name)), actor.tz, now)
     return Message(text, notice(text))
 

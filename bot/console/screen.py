@@ -94,11 +94,9 @@ class Screen:
         self.files_dir.mkdir(parents=True, exist_ok=True)
         path = self.files_dir / f"{file.id}-{Path(file.name).name}"
         path.write_bytes(file.content or b"")
-        where = (
-            f"DM from gpubook to {self._name(shared.channel[1:])}"
-            if shared.is_dm
-            else (f"#{channel_name(shared.channel)}")
-        )
+        where = f"#{channel_name(shared.channel)}"
+        if shared.is_dm:
+            where = f"DM from gpubook to {self._name(shared.channel[1:])}"
         head = self.reader().style.dim(f"── {where} ──")
         return f"{head}\n  📎 {file.title or file.name}: saved to {path}"
 

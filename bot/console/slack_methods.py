@@ -175,7 +175,7 @@ def _files_complete_upload_external(api: SlackWebAPI, args: dict[str, Any]) -> d
         file.title = str(item.get("title") or file.name)
         if channel:
             file.channel = channel
-            api.shown(FileShared(channel, file, str(args.get("initial_comment") or "")))
+            api.shown(FileShared(channel, file))
         done.append({"id": file.id, "name": file.name, "title": file.title, "size": file.length})
     return {"files": done}
 

@@ -61,11 +61,10 @@ class SlackFile:
 
 @dataclass(frozen=True)
 class FileShared:
-    """A completed upload shared into ``channel`` (a DM is ``D…``), with its comment."""
+    """A completed upload shared into ``channel`` (a DM is ``D…``)."""
 
     channel: str
     file: SlackFile
-    comment: str = ""
 
     @property
     def is_dm(self) -> bool:

@@ -137,6 +137,7 @@ class Code(enum.StrEnum):
     FEED_NAME_GPU = "feed_name_gpu"
     FEED_EVENT = "feed_event"
     CHART_NEEDS_MATPLOTLIB = "chart_needs_matplotlib"
+    CHART_NEEDS_SCOPE = "chart_needs_scope"
     CHART_SENT = "chart_sent"
 
 
@@ -262,5 +263,6 @@ WORDING: dict[Code, str] = {
     Code.FEED_NAME_GPU: "gpubook: {gpu}",
     Code.FEED_EVENT: "Booking #{id} on {gpu}: {size} of {capacity}, booked by {owner}.",
     Code.CHART_NEEDS_MATPLOTLIB: "Charts need matplotlib, which this gpubook was installed without; ask the operator to install it with [[pip install 'gpubook[chart]']].",
+    Code.CHART_NEEDS_SCOPE: "I can't send pictures yet: this installation of gpubook lacks Slack's files:write permission. Ask a workspace admin to reinstall the app from its updated manifest.",
     Code.CHART_SENT: "I've sent you the chart of {gpu} in a direct message.",
 }

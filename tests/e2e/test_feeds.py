@@ -140,6 +140,7 @@ async def chart_arrived(bot: Bot, user: str = "UA") -> Any:
     assert complete.params["channel_id"] == f"D{user}"
     [shared] = bot.fake.files.values()
     assert shared.channel == f"D{user}" and shared.name.startswith("gpubook-rtx-0-")
+    assert shared.alt_txt.startswith("Memory held on rtx-0 over the ")
     return png_pixels(shared.content or b"")
 
 
@@ -175,6 +176,15 @@ async def test_without_matplotlib_the_chart_says_what_to_install(bot: Bot) -> No
     reply = await bot.command("chart rtx-0")
     assert "pip install 'gpubook[chart]'" in dump(reply)
     assert bot.fake.calls_to("files.getUploadURLExternal") == []
+
+
+@pytest.mark.parametrize("deps_options", [FEEDS])
+async def test_an_installation_without_files_write_is_told_to_reinstall(bot: Bot) -> None:
+    await bot.add_gpu()
+    bot.fake.fail_next("files.getUploadURLExternal", error="missing_scope")
+    reply = await bot.command("chart rtx-0")
+    assert "files:write" in dump(reply) and "reinstall" in dump(reply)
+    assert bot.fake.files == {}
 
 
 async def test_socket_modes_http_server_serves_feeds_but_no_events(
