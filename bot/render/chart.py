@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from bot.core.errors import GpubookError
@@ -90,7 +90,7 @@ def chart_png(
     _label(ax, bands, names or {}, x, (x0, x1), capacity_gb * 1.08)
 
     _marks(ax, cal, now, viewer, dates.date2num(now), Patch, Line2D)
-    _time_axis(ax, tz, week, dates)
+    _time_axis(ax, cal, tz, week, dates)
     ax.set_ylabel("memory held (GB)")
     ax.set_xlabel(f"times in {zone_label(tz, cal.start)}")
     ax.set_title(f"{cal.gpu.name} — {_when(cal, tz, week)}", loc="left")
@@ -181,15 +181,20 @@ def _label(
         )
 
 
-def _time_axis(ax: Any, tz: tzinfo, week: bool, dates: Any) -> None:
+def _time_axis(ax: Any, cal: CalendarData, tz: tzinfo, week: bool, dates: Any) -> None:
+    """A week: each local midnight. A day: every two hours *elapsed* from its midnight, labelled
+    in the viewer's zone — on a DST day the labels skip or repeat an hour rather than crowd or
+    space unevenly, since the axis is real time."""
     if week:
         ax.xaxis.set_major_locator(dates.DayLocator(tz=tz))
         ax.xaxis.set_major_formatter(dates.DateFormatter("%a %d", tz=tz))
         ax.xaxis.set_minor_locator(dates.HourLocator(byhour=(6, 12, 18), tz=tz))
-    else:
-        ax.xaxis.set_major_locator(dates.HourLocator(byhour=range(0, 24, 2), tz=tz))
-        ax.xaxis.set_major_formatter(dates.DateFormatter("%H:%M", tz=tz))
-        ax.xaxis.set_minor_locator(dates.HourLocator(tz=tz))
+        return
+    hours = int((cal.end - cal.start) / timedelta(hours=1))
+    ticks = [cal.start + timedelta(hours=h) for h in range(hours + 1)]
+    ax.set_xticks(dates.date2num(ticks[::2]))
+    ax.set_xticks(dates.date2num(ticks), minor=True)
+    ax.xaxis.set_major_formatter(dates.DateFormatter("%H:%M", tz=tz))
 
 
 def _when(cal: CalendarData, tz: tzinfo, week: bool) -> str:
