@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import sys
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -15,9 +16,10 @@ from matplotlib import colors, image
 from bot.core.errors import GpubookError
 from bot.core.phrases import Code
 from bot.core.snapshots import BookingInfo, CalendarData, GpuInfo
+from bot.core.timeparse import day_bounds
 from bot.core.vocabulary import BookingStatus
 from bot.render import chart
-from bot.render.chart import chart_png
+from bot.render.chart import chart_figure, chart_png
 from handlers.users import UTC_ZONE
 from tests.conftest import T0
 
@@ -102,6 +104,17 @@ def test_the_viewers_own_bookings_stand_out() -> None:
     assert not near(nobody[middle], chart.MINE)
     assert near(mine, chart.MINE).sum() > 1000
     assert near(nobody, chart.MINE).sum() < 50  # the legend's patch is only there for a viewer
+
+
+def test_a_dst_days_hours_are_labelled_every_two_hours_of_real_time() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    start, end = day_bounds(DAY.date().replace(month=3, day=29), berlin)  # 23 hours long
+    cal = CalendarData(CAL.gpu, start, end, [], [])
+    ax = chart_figure(cal, now=T0, tz=berlin).axes[0]
+    ticks = ax.get_xticks()
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[:4] == ["00:00", "03:00", "05:00", "07:00"] and labels[-1] == "23:00"
+    assert np.allclose(np.diff(ticks), 2 / 24)  # evenly spaced: no two labels crowd
 
 
 def test_a_week_with_bookings_on_every_day_renders() -> None:

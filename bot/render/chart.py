@@ -53,6 +53,22 @@ def chart_png(
 ) -> bytes:
     """The chart of ``cal`` as PNG bytes; ``viewer``'s bookings stand out, ``names`` maps user
     ids to the names shown (an id without a name is shown as is)."""
+    fig = chart_figure(cal, now=now, tz=tz, week=week, viewer=viewer, names=names)
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    return out.getvalue()
+
+
+def chart_figure(
+    cal: CalendarData,
+    *,
+    now: datetime,
+    tz: tzinfo,
+    week: bool = False,
+    viewer: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Any:
+    """The chart as a matplotlib ``Figure`` on the Agg canvas (see :func:`chart_png`)."""
     try:
         from matplotlib import dates
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -96,9 +112,7 @@ def chart_png(
     ax.set_title(f"{cal.gpu.name} — {_when(cal, tz, week)}", loc="left")
     ax.grid(axis="y", color="#e9ecef", linewidth=0.8)
     ax.set_axisbelow(True)
-    out = io.BytesIO()
-    fig.savefig(out, format="png")
-    return out.getvalue()
+    return fig
 
 
 def _marks(
