@@ -88,7 +88,8 @@ async def test_my_feed_has_my_bookings_from_30_days_back_and_everything_ahead(
 
     assert str(calendar["X-WR-CALNAME"]) == str(calendar["NAME"]) == "gpubook: my bookings"
     assert str(calendar["VERSION"]) == "2.0" and "gpubook" in str(calendar["PRODID"])
-    assert calendar["REFRESH-INTERVAL"].params["VALUE"] == "DURATION"
+    refresh = calendar["REFRESH-INTERVAL"]
+    assert (refresh.params["VALUE"], refresh.to_ical()) == ("DURATION", b"PT1H")
     found = events(calendar)
     assert set(found) == {uid(recent.id), uid(called_off.id), uid(ahead.id)}
     assert gone.id not in (recent.id, called_off.id, ahead.id)

@@ -39,7 +39,7 @@ def feed_ics(feed: Feed) -> bytes:
     calendar.add("name", name)
     calendar.add("x-wr-calname", name)
     # RFC 7986 wants VALUE=DURATION spelled out; icalendar's own helper leaves it out.
-    calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+    calendar.add("refresh-interval", vDuration(REFRESH), parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(REFRESH))  # Outlook's name for the same wish
     head = calendar.to_ical()
     events = b"".join(_event_ics(feed.team_id, entry) for entry in feed.entries)
