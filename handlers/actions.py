@@ -31,6 +31,7 @@ from handlers import ids
 from handlers.blocks.calendar import CALENDAR_NAV_ACTION
 from handlers.blocks.common import Message, mib_text, notice
 from handlers.calendar import calendar_reply
+from handlers.chart import send_chart
 from handlers.context import Deps
 from handlers.modals import open_booking_modal, open_edit_modal
 from handlers.pipeline import Incoming, Plan, Request, Work, always, never, serve
@@ -158,14 +159,23 @@ async def _book_slot(request: Request) -> Message | None:
     return request.confirm(booking, "Booked")
 
 
-async def _calendar_nav(request: Request) -> Message:
-    value = _json_value(request.body)
+def _calendar_value(body: dict[str, Any]) -> tuple[str, date, bool]:
+    """A calendar button's GPU, (local) day and whether it shows a week."""
+    value = _json_value(body)
     try:
-        gpu = str(value["gpu"])
-        day = date.fromisoformat(str(value["day"]))
+        return str(value["gpu"]), date.fromisoformat(str(value["day"])), bool(value.get("week"))
     except (KeyError, ValueError):
         raise InputError(Code.BROKEN_BUTTON) from None
-    return await calendar_reply(request.deps, request.actor, gpu, day, bool(value.get("week")))
+
+
+async def _calendar_nav(request: Request) -> Message:
+    gpu, day, week = _calendar_value(request.body)
+    return await calendar_reply(request.deps, request.actor, gpu, day, week)
+
+
+async def _calendar_chart(request: Request) -> Message:
+    gpu, day, week = _calendar_value(request.body)
+    return await send_chart(request.deps, request.client, request.actor, gpu, day, week)
 
 
 async def _edit(request: Request) -> None:
@@ -234,6 +244,7 @@ BUTTONS = (
     Button(ids.USAGE_RAISE, _raise_booking, changes=True),
     Button(ids.USAGE_DISMISS, _settle(Code.USAGE_DISMISSED)),
     Button(ids.USAGE_KEEP, _settle(Code.USAGE_KEPT)),
+    Button(ids.CALENDAR_CHART, _calendar_chart, zoned=True),
     Button(ids.HOME_NEW_BOOKING, _home_new_booking, opens_form=always),
     Button(ids.HOME_CALENDAR, _home_calendar, zoned=True),
 )

@@ -36,6 +36,11 @@ APOLOGY = "Sorry, something went wrong on my side and nothing was changed. Pleas
 UTC_NOTE = "Times read in UTC: I couldn't fetch your time zone from Slack."
 
 
+#: Draws a calendar's memory timeline as PNG bytes (``bot.render.chart.chart_png``, given by
+#: the runtime: handlers do not import the renderers).
+ChartDrawer = Callable[..., bytes]
+
+
 @dataclass(frozen=True)
 class Deps:
     """Everything listeners need, built once per process (see ``bot.runtime.app.build_deps``)."""
@@ -54,6 +59,11 @@ class Deps:
     #: to be the ack and Slack drops acks after 3 s; past it the form closes and the save's
     #: outcome is sent by message.
     submit_deadline: float = 2.5
+    #: Where the bot's HTTP port is reached from outside (``GPUBOOK_PUBLIC_URL``): calendar
+    #: links are made from it; ``None``: links cannot be made.
+    public_url: str | None = None
+    #: How charts are drawn; ``None``: this app draws none.
+    draw_chart: ChartDrawer | None = None
 
     @property
     def clock(self) -> Clock:

@@ -28,6 +28,8 @@ CALENDAR_NAV = "calendar_nav"
 USAGE_RAISE = "usage_raise"
 USAGE_DISMISS = "usage_dismiss"
 USAGE_KEEP = "usage_keep"
+# The calendar's Chart button (the same value): the day or week drawn, sent by DM.
+CALENDAR_CHART = "calendar_chart"
 # App Home buttons.
 HOME_NEW_BOOKING = "home_new_booking"
 HOME_CALENDAR = "home_calendar"

@@ -33,6 +33,9 @@ class UserProfile:
     #: lookup, an unknown zone name): replies then say their times were read in UTC. It says how
     #: the profile was obtained, not who the user is, so it takes no part in equality.
     zone_known: bool = field(default=True, compare=False)
+    #: What people call them (display name, else real name, else user name), for pictures
+    #: where a mention cannot be drawn; ``None`` when Slack did not say.
+    name: str | None = field(default=None, compare=False)
 
 
 #: What a user is taken to be when Slack cannot tell us.
@@ -109,9 +112,12 @@ class UserDirectory:
 
 
 def _profile(user: dict) -> UserProfile:
-    """Zone and admin flag from a ``users.info`` user; a missing or unknown zone name means UTC."""
+    """Zone, admin flag and name from a ``users.info`` user; a missing or unknown zone name
+    means UTC."""
     admin = bool(user.get("is_admin") or user.get("is_owner"))
+    profile = user.get("profile") or {}
+    name = profile.get("display_name") or profile.get("real_name") or user.get("name") or None
     try:
-        return UserProfile(ZoneInfo(user["tz"]), admin)
+        return UserProfile(ZoneInfo(user["tz"]), admin, name=name)
     except (KeyError, TypeError, ZoneInfoNotFoundError, ValueError):
-        return UserProfile(UTC_ZONE, admin, zone_known=False)
+        return UserProfile(UTC_ZONE, admin, zone_known=False, name=name)

@@ -24,6 +24,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -110,8 +112,24 @@ class Booking(Base):
     announce_ts: Mapped[str | None] = mapped_column(String(32))
     #: The end time the owner was last reminded about; an extension makes a new reminder due.
     reminded_end_at: Mapped[datetime | None]
+    #: How many times what the booking is (:data:`REVISED_BY`) has changed: calendar feeds
+    #: publish it as the event's SEQUENCE, which subscribers compare to spot an update.
+    revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
     gpu: Mapped[Gpu] = relationship(lazy="joined", innerjoin=True)
+
+
+#: The columns whose change is a new revision of a booking (not its notification bookkeeping).
+REVISED_BY = ("gpu_id", "user_id", "task", "memory_mib", "start_at", "end_at", "status")
+
+
+@event.listens_for(Booking, "before_update")
+def _count_revision(mapper: Any, connection: Any, booking: Booking) -> None:
+    """Bump ``revision`` in the UPDATE of any flush that changes a :data:`REVISED_BY` column,
+    whichever code path made the change (a person's edit, the sweep, a GPU's retirement)."""
+    state = inspect(booking)
+    if any(state.attrs[name].history.has_changes() for name in REVISED_BY):
+        booking.revision = (booking.revision or 0) + 1
 
 
 class AuditEntry(Base):
@@ -166,6 +184,28 @@ class Notification(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32))
 
     booking: Mapped[Booking | None] = relationship(lazy="joined")
+
+
+class CalendarLink(Base):
+    """A private calendar (ICS) feed URL someone asked for: of their own bookings, or (with
+    ``gpu_id``) of everyone's on one GPU.
+
+    Only the SHA-256 of the URL's random token is kept, so a copy of the database gives nobody
+    a working URL; revoking sets ``revoked_at`` and the URL answers 404 from then on.
+    """
+
+    __tablename__ = "calendar_links"
+    __table_args__ = (Index("ix_calendar_links_team_user", "team_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    #: The GPU whose bookings the feed shows; ``None``: the user's own bookings on every GPU.
+    gpu_id: Mapped[int | None] = mapped_column(ForeignKey("gpus.id"))
+    #: Hex SHA-256 of the token in the URL.
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
 
 
 class Workspace(Base):

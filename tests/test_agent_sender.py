@@ -141,7 +141,7 @@ async def test_a_real_agent_process_reports_once_to_the_real_endpoint(
     service: BookingService, admin: Actor, tmp_path: Path
 ) -> None:
     _, secret = await service.create_agent_token(admin, "gpu-host-1")
-    runner = await start_http(None, {}, host="127.0.0.1", port=0, agents=service)
+    runner = await start_http(None, {}, host="127.0.0.1", port=0, service=service)
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     cards = [
         {

@@ -510,19 +510,25 @@ def test_calendar_week_strip_has_one_peak_per_day() -> None:
 
 def test_calendar_navigation_values_parse_back() -> None:
     dicts = valid(calendar.calendar_message(_scenario_4(at(0)), now=T0, tz=UTC_ZONE))
-    nav = buttons(dicts)
+    *nav, chart = buttons(dicts)
     assert all(calendar.CALENDAR_NAV_ACTION.match(b["action_id"]) for b in nav)
     assert [json.loads(b["value"]) for b in nav] == [
         {"gpu": "rtx-0", "day": "2026-01-04", "week": False},
         {"gpu": "rtx-0", "day": "2026-01-06", "week": False},
         {"gpu": "rtx-0", "day": "2026-01-05", "week": True},
     ]
+    # The Chart button draws the day or week shown, and is not a navigation button.
+    assert chart["action_id"] == ids.CALENDAR_CHART
+    assert not calendar.CALENDAR_NAV_ACTION.match(chart["action_id"])
+    assert json.loads(chart["value"]) == {"gpu": "rtx-0", "day": "2026-01-05", "week": False}
     week = valid(calendar.calendar_message(_scenario_4(at(0)), now=T0, tz=UTC_ZONE, week=True))
     assert [json.loads(b["value"])["day"] for b in buttons(week)] == [
         "2025-12-29",
         "2026-01-12",
         "2026-01-05",
+        "2026-01-05",
     ]
+    assert json.loads(buttons(week)[-1]["value"])["week"] is True
 
 
 def test_calendar_nav_pattern_rejects_other_actions() -> None:

@@ -492,6 +492,7 @@ def test_settings_read_every_documented_variable():
         "SLACK_API_URL": "http://localhost:8080/api",
         "HOST": "127.0.0.1",
         "PORT": "8080",
+        "GPUBOOK_PUBLIC_URL": "https://gpus.example.com",
         "GPUBOOK_CHANNEL": "CGPU",
         "GPUBOOK_ADMINS": " U1, U2 ,,",
         "GPUBOOK_TEAM": "T123",

@@ -365,6 +365,7 @@ def test_examples_cover_every_command_word() -> None:
         "edit",
         "extend",
         "calendar",
+        "chart",
         "status",
         "free",
         "help",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +22,7 @@ from bot.core.sentence import Quote, Size
 from bot.core.snapshots import BookingInfo, GpuInfo
 from bot.core.units import parse_size
 from bot.core.vocabulary import AuditAction, BookingStatus, EndReason
-from storage.models import Gpu, Workspace
+from storage.models import Booking, Gpu, Workspace
 
 _FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
@@ -114,6 +114,7 @@ class GpuAdmin(ServiceBase):
                     raise InputError(Code.GPU_EXISTS, field="gpu", name=Quote(new_name))
                 details["name"] = [gpu.name, new_name]
                 gpu.name = new_name
+                await _revise_bookings_of(session, gpu, now)
             if size is not None:
                 mib = parse_size(size) if isinstance(size, str) else size
                 future = (await queries.spans(session, [gpu.id], now, _FOREVER))[gpu.id]
@@ -206,6 +207,16 @@ async def _free_device_uuid(session: AsyncSession, gpu: Gpu, uuid: str) -> str |
     if holder is not None:
         raise InputError(Code.DEVICE_UUID_TAKEN, field="uuid", uuid=Quote(uuid), gpu=Quote(holder))
     return uuid
+
+
+async def _revise_bookings_of(session: AsyncSession, gpu: Gpu, now: datetime) -> None:
+    """A renamed GPU's bookings read differently (calendar events name the GPU): each is a new
+    revision, as a change to the booking itself would be."""
+    await session.execute(
+        update(Booking)
+        .where(Booking.gpu_id == gpu.id)
+        .values(revision=Booking.revision + 1, updated_at=now)
+    )
 
 
 def _description(text: str) -> str:

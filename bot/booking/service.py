@@ -3,18 +3,21 @@
 One object for the interfaces to hold, made of parts that each do one job: booking writes
 (:mod:`bot.booking.writes`, with placement in :mod:`bot.booking.placement`), GPU administration
 (:mod:`bot.booking.gpus`), reads for people (:mod:`bot.booking.reports`), host agents'
-reports (:mod:`bot.booking.agents`) and live usage (:mod:`bot.booking.usage`). They share the
-database, configuration, clock and permission rules of :class:`~bot.booking.base.ServiceBase`.
+reports (:mod:`bot.booking.agents`), live usage (:mod:`bot.booking.usage`) and private calendar
+feeds (:mod:`bot.booking.feeds`). They share the database, configuration, clock and permission
+rules of :class:`~bot.booking.base.ServiceBase`.
 """
 
 from __future__ import annotations
 
 from bot.booking.agents import AgentHosts
+from bot.booking.feeds import Feeds
 from bot.booking.gpus import GpuAdmin
 from bot.booking.reports import Reports
 from bot.booking.usage import LiveUsage
 from bot.booking.writes import BookingWrites
 
 
-class BookingService(BookingWrites, GpuAdmin, Reports, AgentHosts, LiveUsage):
-    """The one service: writes, GPU administration, reports, host agents and live usage."""
+class BookingService(BookingWrites, GpuAdmin, Reports, AgentHosts, LiveUsage, Feeds):
+    """The one service: writes, GPU administration, reports, host agents, live usage and
+    calendar feeds over one database."""

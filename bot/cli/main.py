@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.cli.agent import add_agent_commands
 from bot.cli.bookings import add_book, add_cancel, add_release
+from bot.cli.chart import add_chart
 from bot.cli.db import add_db_commands
 from bot.cli.export import add_export
 from bot.cli.gpus import add_gpu_commands
@@ -51,6 +52,7 @@ COMMANDS: tuple[Registrar, ...] = (
     add_export,
     add_agent_commands,
     add_link_commands,
+    add_chart,
     add_serve,
     add_console,
 )

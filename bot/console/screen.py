@@ -3,19 +3,23 @@ rendered as text, with every button numbered so it can be pressed by typing its 
 
 Like a Slack client, the screen belongs to one user at a time (``:as`` switches whose it is), and
 it remembers where each numbered button was shown: pressing one sends the payload a click on it
-would, and the session can tell when that message or view has changed since.
+would, and the session can tell when that message or view has changed since. A file the bot
+shares (a chart) cannot be shown in a terminal: it is written to :attr:`Screen.files_dir` and
+its path printed, to open with any viewer.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.console.double import BOT_USER_ID, Workspace
 from bot.console.render import Reader, Style, render_message, render_view
-from bot.console.slack_model import Message, Shown
+from bot.console.slack_model import FileShared, Message, Shown
 from bot.core.clock import Clock
 
 
@@ -31,6 +35,10 @@ class Button:
     view: dict[str, Any] | None = None
 
 
+#: Where shared files are written unless the screen is told otherwise.
+FILES_DIR = Path(tempfile.gettempdir()) / "gpubook-console"
+
+
 class Screen:
     """One user's view of the console workspace; the double reports to :meth:`on_shown`."""
 
@@ -41,8 +49,10 @@ class Screen:
         clock: Clock,
         style: Style,
         show: Callable[[str], None],
+        files_dir: Path = FILES_DIR,
     ) -> None:
         self.workspace = workspace
+        self.files_dir = files_dir
         self.user_id = user_id
         self.clock = clock
         self.style = style
@@ -64,6 +74,8 @@ class Screen:
         """Render what the bot just showed. Modals are not printed: the REPL prompts for them."""
         if isinstance(shown, Message):
             self.show(self.render_message(shown))
+        elif isinstance(shown, FileShared):
+            self.show(self.render_file(shown))
         elif shown.how == "publish" and shown.user_id == self.user_id and self.viewing_home:
             self.show(render_view(shown.view, self.reader(), self._numberer(view=shown.view)))
 
@@ -73,6 +85,18 @@ class Screen:
             return reader.style.dim(f"── {self._label(message)}: message deleted ──")
         number = self._numberer(message=message)
         return render_message(self._label(message), message.text, message.blocks, reader, number)
+
+    def render_file(self, shared: FileShared) -> str:
+        """Write the file's bytes under :attr:`files_dir` and say where."""
+        file = shared.file
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        path = self.files_dir / f"{file.id}-{Path(file.name).name}"
+        path.write_bytes(file.content or b"")
+        where = f"#{self.workspace.channel_name(shared.channel)}"
+        if shared.is_dm:
+            where = f"DM from gpubook to {self._name(shared.channel[1:])}"
+        head = self.reader().style.dim(f"── {where} ──")
+        return f"{head}\n  📎 {file.title or file.name}: saved to {path}"
 
     def _name(self, user_id: str) -> str:
         return (

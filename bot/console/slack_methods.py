@@ -7,10 +7,12 @@ the server is about serving and keeping state, this table about what Slack would
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.console.slack_model import ViewShown
+from bot.console.slack_model import FileShared, SlackFile, ViewShown
 from bot.console.slack_requests import message_payload
 
 if TYPE_CHECKING:  # the server imports this table
@@ -141,6 +143,43 @@ def _show_view(
     return {"view": view}
 
 
+def _files_get_upload_url_external(api: SlackWebAPI, args: dict[str, Any]) -> dict[str, Any]:
+    """Announce an upload: Slack wants its name and byte length, and answers where to POST it."""
+    name, length = str(args.get("filename") or ""), str(args.get("length") or "")
+    if not name or not length.isdigit():
+        return {"error": "invalid_arguments"}
+    file = SlackFile(api.new_id("F"), name, int(length), alt_txt=str(args.get("alt_txt") or ""))
+    api.files[file.id] = file
+    return {"upload_url": f"{api.url}/upload/{file.id}", "file_id": file.id}
+
+
+#: A conversation id (``channel_id`` must be one: a user id is refused as invalid_arguments).
+_CONVERSATION = re.compile(r"^[CGDZ][A-Z0-9]+$")
+
+
+def _files_complete_upload_external(api: SlackWebAPI, args: dict[str, Any]) -> dict[str, Any]:
+    """Finish uploads whose bytes arrived, sharing them into ``channel_id`` when given."""
+    try:
+        wanted = json.loads(str(args.get("files") or "[]"))
+    except json.JSONDecodeError:
+        return {"error": "invalid_arguments"}
+    channel = str(args.get("channel_id") or "")
+    if channel and not _CONVERSATION.match(channel):
+        return {"error": "invalid_arguments"}
+    found = [api.files.get(str(item.get("id"))) for item in wanted if isinstance(item, dict)]
+    if not wanted or None in found or any(f.content is None for f in found if f):
+        return {"error": "file_not_found"}
+    done = []
+    for file, item in zip(found, wanted, strict=True):
+        assert file is not None
+        file.title = str(item.get("title") or file.name)
+        if channel:
+            file.channel = channel
+            api.shown(FileShared(channel, file))
+        done.append({"id": file.id, "name": file.name, "title": file.title, "size": file.length})
+    return {"files": done}
+
+
 METHODS: dict[str, Method] = {
     "auth.test": _auth_test,
     "users.info": _users_info,
@@ -154,6 +193,8 @@ METHODS: dict[str, Method] = {
     "views.push": _views_push,
     "views.update": _views_update,
     "views.publish": _views_publish,
+    "files.getUploadURLExternal": _files_get_upload_url_external,
+    "files.completeUploadExternal": _files_complete_upload_external,
 }
 
 

@@ -43,7 +43,35 @@ class ViewShown:
     user_id: str | None = None
 
 
-Shown = Message | ViewShown
+@dataclass
+class SlackFile:
+    """A file uploaded the way ``files_upload_v2`` does: announced (``files.getUploadURLExternal``),
+    its bytes POSTed to the upload URL, then completed into a conversation."""
+
+    id: str
+    name: str
+    length: int
+    alt_txt: str = ""
+    title: str = ""
+    #: The bytes received at the upload URL; ``None`` until then.
+    content: bytes | None = None
+    #: Where it was shared by ``files.completeUploadExternal``; ``None`` until then.
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class FileShared:
+    """A completed upload shared into ``channel`` (a DM is ``D…``)."""
+
+    channel: str
+    file: SlackFile
+
+    @property
+    def is_dm(self) -> bool:
+        return self.channel.startswith("D")
+
+
+Shown = Message | ViewShown | FileShared
 
 
 @dataclass(frozen=True)

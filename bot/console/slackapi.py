@@ -8,11 +8,13 @@ each request from the app client's ``base_url`` (a subclass would be dropped), `
 posts to the ``response_url`` with a webhook client of its own, and the HTTP encoding, retry
 handlers and error mapping are part of what runs.
 
-The double keeps what a Slack client would show — messages (channel, ephemeral, DM), modals and
-App Homes — and reports every change to :meth:`SlackWebAPI.shown`. Subclasses hook in there (the
+The double keeps what a Slack client would show — messages (channel, ephemeral, DM), modals,
+App Homes and shared files (uploaded to ``/upload/<file id>`` as ``files_upload_v2`` does) — and
+reports every change to :meth:`SlackWebAPI.shown`. Subclasses hook in there (the
 console renders), at :meth:`SlackWebAPI.api_response` and
 :meth:`SlackWebAPI.response_url_response` (the test fake records calls and injects failures),
-at :meth:`SlackWebAPI.user` (who ``users.info`` describes) and :meth:`SlackWebAPI.add_routes`.
+at :meth:`SlackWebAPI.upload_response` (the upload URL), at :meth:`SlackWebAPI.user` (who
+``users.info`` describes) and :meth:`SlackWebAPI.add_routes`.
 What each Web API method answers is in :mod:`bot.console.slack_methods`.
 """
 
@@ -27,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.console.slack_methods import METHODS
-from bot.console.slack_model import Message, ResponseTarget, Shown, SlackUser
+from bot.console.slack_model import Message, ResponseTarget, Shown, SlackFile, SlackUser
 from bot.console.slack_requests import SlackIdentity
 
 #: Fields slack_sdk sends as JSON text inside a form-encoded call; handlers want objects.
@@ -54,6 +56,8 @@ class SlackWebAPI:
         self.views: dict[str, dict[str, Any]] = {}
         #: Who ``users.info`` knows; anyone else is a UTC user named after their id.
         self.users: dict[str, SlackUser] = {}
+        #: Files by id, from the moment an upload is announced.
+        self.files: dict[str, SlackFile] = {}
         self._responses: dict[str, ResponseTarget] = {}
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
@@ -66,6 +70,7 @@ class SlackWebAPI:
         app = web.Application(middlewares=[] if self.keep_alive else [_close_connections])
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{key}", self._handle_response_url)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
         self.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -119,6 +124,16 @@ class SlackWebAPI:
         self.apply_response(target, body)
         return web.Response(text="ok")
 
+    async def upload_response(
+        self, file_id: str, data: bytes, request: web.Request
+    ) -> web.StreamResponse:
+        """The HTTP answer to an upload's bytes: Slack's 200 once the file was announced."""
+        file = self.files.get(file_id)
+        if file is None:
+            return web.Response(status=404, text="not_found")
+        file.content = data
+        return web.Response(text=f"OK - {len(data)}")
+
     # ------------------------------------------------------------------ state
 
     def current(self, key: tuple[str, str]) -> Message | None:
@@ -128,7 +143,7 @@ class SlackWebAPI:
         self, view: dict[str, Any], view_id: str | None = None, external_id: str = ""
     ) -> dict[str, Any]:
         """Keep ``view`` as Slack returns it: with its id, a fresh ``hash`` and empty state."""
-        view_id = view_id or self._new_id("V")
+        view_id = view_id or self.new_id("V")
         stored = {
             **view,
             "id": view_id,
@@ -167,7 +182,7 @@ class SlackWebAPI:
         n = next(self._ts)
         return f"{1700000000 + n // 10000}.{(n % 10000) * 100:06d}"
 
-    def _new_id(self, prefix: str) -> str:
+    def new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):08d}"
 
     def post(self, channel: str, text: str, blocks: Any, only_user: str | None = None) -> Message:
@@ -192,6 +207,10 @@ class SlackWebAPI:
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         args = await read_arguments(request)
         return await self.api_response(request.match_info["method"], args, request)
+
+    async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
+        data = await request.read()
+        return await self.upload_response(request.match_info["file_id"], data, request)
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
         target = self._responses.get(request.match_info["key"])

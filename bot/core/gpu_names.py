@@ -29,6 +29,7 @@ RESERVED_GPU_NAMES = frozenset(
         "tomorrow",
         "next",
     }
+    | {"link", "revoke"}  # `calendar link [revoke]`
 )
 
 

@@ -1,4 +1,4 @@
-"""Every sentence gpubook says to a person about a refusal, once: codes and their wording.
+"""Every sentence gpubook says to a person (refusals, and answers that are sentences), once.
 
 A refusal is raised with a :class:`Code` and values (see :mod:`bot.core.errors`); this table holds
 the words, written in the neutral markup of :mod:`bot.core.wording` so that Slack, a form and a
@@ -176,6 +176,8 @@ class Code(enum.StrEnum):
     EXTEND_HOW_MUCH = "extend_how_much"
     LIST_USAGE = "list_usage"
     CALENDAR_USAGE = "calendar_usage"
+    CALENDAR_LINK_USAGE = "calendar_link_usage"
+    CHART_USAGE = "chart_usage"
     STATUS_USAGE = "status_usage"
     FREE_USAGE = "free_usage"
     GPU_ADD_USAGE = "gpu_add_usage"
@@ -201,6 +203,21 @@ class Code(enum.StrEnum):
     FORM_NO_START = "form_no_start"
     FORM_NO_DURATION = "form_no_duration"
     FORM_NO_TASK = "form_no_task"
+
+    # calendar links (ICS feeds) and charts: answers as well as refusals
+    CALENDAR_LINK_NEEDS_URL = "calendar_link_needs_url"
+    CALENDAR_LINK_OWN = "calendar_link_own"
+    CALENDAR_LINK_GPU = "calendar_link_gpu"
+    CALENDAR_LINK_HOW = "calendar_link_how"
+    CALENDAR_LINK_SENT = "calendar_link_sent"
+    CALENDAR_LINKS_REVOKED = "calendar_links_revoked"
+    CALENDAR_LINKS_NONE = "calendar_links_none"
+    FEED_NAME_OWN = "feed_name_own"
+    FEED_NAME_GPU = "feed_name_gpu"
+    FEED_EVENT = "feed_event"
+    CHART_NEEDS_MATPLOTLIB = "chart_needs_matplotlib"
+    CHART_NEEDS_SCOPE = "chart_needs_scope"
+    CHART_SENT = "chart_sent"
 
 
 _SIZE_FORMS = "like [[20GB]], [[512MiB]] or [[50%]]"
@@ -363,6 +380,8 @@ WORDING: dict[Code, str] = {
     Code.EXTEND_HOW_MUCH: "Say how much longer, like [[/extend 42 2h]].",
     Code.LIST_USAGE: "Use [[/list]] for your bookings or [[/list all]] for everyone's.",
     Code.CALENDAR_USAGE: "Use [[/calendar [gpu] [day|week]]], like [[/calendar a100-1 friday]].",
+    Code.CALENDAR_LINK_USAGE: "Use [[/calendar link]] for your bookings, [[/calendar link a100-1]] for everyone's on a GPU, or [[/calendar link revoke]] to turn off all your links.",
+    Code.CHART_USAGE: "Use [[/chart [gpu] [day|week] [date]]], like [[/chart a100-1 week monday]].",
     Code.STATUS_USAGE: "[[/status]] takes nothing after it.",
     Code.FREE_USAGE: "Use [[/free <size> [for <duration>]]], like [[/free 40GB for 4h]].",
     Code.GPU_ADD_USAGE: "Give the name and memory, like [[/admin gpu add a100-3 80GB]].",
@@ -387,4 +406,17 @@ WORDING: dict[Code, str] = {
     Code.FORM_NO_START: "No start time was given: pick one below.",
     Code.FORM_NO_DURATION: "No duration was given: set it below.",
     Code.FORM_NO_TASK: "No task was given: say below what the GPU is for.",
+    Code.CALENDAR_LINK_NEEDS_URL: "Calendar links need the address where gpubook answers on the web: ask the operator to set GPUBOOK_PUBLIC_URL, like [[https://gpus.example.com]].",
+    Code.CALENDAR_LINK_OWN: "Your private calendar link for your own bookings: {url}",
+    Code.CALENDAR_LINK_GPU: "Your private calendar link for everyone's bookings on {gpu}: {url}",
+    Code.CALENDAR_LINK_HOW: "Subscribe to it from your calendar (Google Calendar: Other calendars, From URL; Outlook and Apple Calendar: subscribe to a calendar from the web). Anyone with the link can read these bookings: it replaces your earlier link for the same calendar, and [[/calendar link revoke]] turns off all your links.",
+    Code.CALENDAR_LINK_SENT: "I've sent you the link in a direct message.",
+    Code.CALENDAR_LINKS_REVOKED: "Turned off your {count} calendar link(s); calendars subscribed to them stop updating. Make a new one with [[/calendar link]].",
+    Code.CALENDAR_LINKS_NONE: "You have no calendar links to turn off.",
+    Code.FEED_NAME_OWN: "gpubook: my bookings",
+    Code.FEED_NAME_GPU: "gpubook: {gpu}",
+    Code.FEED_EVENT: "Booking #{id} on {gpu}: {size} of {capacity}, booked by {owner}.",
+    Code.CHART_NEEDS_MATPLOTLIB: "Charts need matplotlib, which this gpubook was installed without; ask the operator to install it with [[pip install 'gpubook[chart]']].",
+    Code.CHART_NEEDS_SCOPE: "I can't send pictures yet: this installation of gpubook lacks Slack's files:write permission. Ask a workspace admin to reinstall the app from its updated manifest.",
+    Code.CHART_SENT: "I've sent you the chart of {gpu} in a direct message.",
 }

@@ -29,6 +29,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.clock import Clock, system_clock
+from bot.render.chart import chart_png
 from bot.runtime.config import Settings
 from bot.runtime.logs import log_request
 from bot.runtime.metrics import MeteredBookingService, Metrics
@@ -49,7 +50,12 @@ def build_deps(
     service = MeteredBookingService(
         db, settings.service_config(), clock, metrics=metrics or Metrics()
     )
-    return Deps(service=service, users=UserDirectory())
+    return Deps(
+        service=service,
+        users=UserDirectory(),
+        public_url=settings.public_url,
+        draw_chart=chart_png,
+    )
 
 
 async def _skip_event_redeliveries(

@@ -84,7 +84,17 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "(all interfaces)",
         "Address to listen on for Slack requests, health and metrics, e.g. `127.0.0.1` behind a proxy.",
     ),
-    ("PORT", "3000", "HTTP port for Slack requests, health and metrics."),
+    (
+        "PORT",
+        "3000",
+        "HTTP port for Slack requests, health, metrics, agent reports and calendar feeds.",
+    ),
+    (
+        "GPUBOOK_PUBLIC_URL",
+        "(none)",
+        "Base URL where people reach gpubook's HTTP port (e.g. `https://gpus.example.com`); "
+        "calendar links need it.",
+    ),
     (
         "GPUBOOK_CHANNEL",
         "(none)",
@@ -180,6 +190,8 @@ class Settings:
     #: ``None`` listens on every interface (IPv4 and IPv6).
     host: str | None = None
     port: int = 3000
+    #: Where the HTTP port is reached from outside (calendar links); ``None``: not configured.
+    public_url: str | None = None
     channel: str | None = None
     admins: frozenset[str] = frozenset()
     #: The workspace the CLI and console act in; ``None``: not configured (see ``team``).
@@ -212,6 +224,7 @@ class Settings:
             slack_api_url=_api_url(env),
             host=_host(env),
             port=_integer(env, "PORT", 3000, low=1, high=65535),
+            public_url=_public_url(env),
             channel=_text(env, "GPUBOOK_CHANNEL"),
             admins=frozenset(_id_list(env, "GPUBOOK_ADMINS")),
             team_id=_text(env, "GPUBOOK_TEAM"),
@@ -308,6 +321,16 @@ def _host(env: Mapping[str, str]) -> str | None:
     if not _HOST.match(raw):
         raise InputError(Code.SETTING_NOT_HOST, value=repr(raw))
     return raw
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    """The base URL of calendar links, without a trailing slash (paths are appended to it)."""
+    raw = _text(env, "GPUBOOK_PUBLIC_URL")
+    if raw is None:
+        return None
+    if not raw.startswith(("http://", "https://")):
+        raise InputError(Code.SETTING_NOT_HTTP_URL, key="GPUBOOK_PUBLIC_URL", value=repr(raw))
+    return raw.rstrip("/")
 
 
 def _integer(env: Mapping[str, str], key: str, default: int, *, low: int, high: int) -> int:

@@ -2,8 +2,8 @@
 
 Socket Mode (when ``SLACK_APP_TOKEN`` is set) needs no public URL; HTTP mode serves Slack's
 requests on ``POST /slack/events``, a health check on ``GET /healthz`` for load balancers and
-orchestrators, and Prometheus metrics on ``GET /metrics`` (Socket Mode serves the last two on a
-small HTTP server of its own). Settings are checked before anything starts, and each problem is reported in one
+orchestrators, Prometheus metrics on ``GET /metrics`` and private calendar feeds on
+``GET /ics/<token>.ics`` (Socket Mode serves the last three on a small HTTP server of its own). Settings are checked before anything starts, and each problem is reported in one
 sentence with exit code 2, pointing at the console for trying gpubook without Slack.
 
 The pieces (:func:`web_app`, :func:`start_http`, :func:`start_socket_mode`) are separate so tests
@@ -32,6 +32,7 @@ from bot.lifecycle.scheduler import LifecycleScheduler
 from bot.runtime.agent_endpoint import add_agent_route
 from bot.runtime.assembly import assemble
 from bot.runtime.config import Settings
+from bot.runtime.feeds import add_feed_route
 from bot.runtime.logs import configure as configure_logs
 from bot.runtime.metrics import CONTENT_TYPE, Metrics
 from bot.runtime.oauth import add_oauth_routes, distribution_problems
@@ -90,11 +91,11 @@ def web_app(
     health_checks: Mapping[str, HealthCheck],
     path: str = EVENTS_PATH,
     metrics: Metrics | None = None,
-    agents: BookingService | None = None,
+    service: BookingService | None = None,
 ) -> web.Application:
     """``POST path`` for Slack (commands, interactions, events, options), ``GET /healthz``,
-    given ``metrics``, ``GET /metrics`` and, given ``agents`` (the service storing their
-    reports), ``POST /agent/report`` for host agents.
+    given ``metrics``, ``GET /metrics`` and, given ``service``, ``POST /agent/report`` for host
+    agents and the calendar feeds (:mod:`bot.runtime.feeds`).
 
     Without ``app`` (Socket Mode) only the health check is served: an events endpoint whose
     requests are not verified must never be exposed.
@@ -120,8 +121,9 @@ def web_app(
             return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
         application.router.add_get(METRICS_PATH, exposition)
-    if agents is not None:
-        add_agent_route(application, agents, metrics)
+    if service is not None:
+        add_agent_route(application, service, metrics)
+        add_feed_route(application, service)
     return application
 
 
@@ -150,7 +152,7 @@ async def start_http(
     host: str | None = None,
     port: int = 3000,
     metrics: Metrics | None = None,
-    agents: BookingService | None = None,
+    service: BookingService | None = None,
 ) -> web.AppRunner:
     """Serve :func:`web_app` on ``host`` (``None``: every interface); ``port=0`` picks a free
     port (read it from ``runner.addresses``).
@@ -159,7 +161,7 @@ async def start_http(
     in flight.
     """
     runner = web.AppRunner(
-        web_app(app, health_checks, metrics=metrics, agents=agents),
+        web_app(app, health_checks, metrics=metrics, service=service),
         access_log=None,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
     )

@@ -104,6 +104,7 @@ def _calendar_nav(cal: CalendarData, tz: tzinfo, week: bool) -> ActionsBlock:
                 CALENDAR_TOGGLE,
                 calendar_value(name, day, not week),
             ),
+            button("Chart", ids.CALENDAR_CHART, calendar_value(name, day, week)),
         ],
     )
 

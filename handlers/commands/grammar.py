@@ -98,13 +98,14 @@ def _calendar_part(phrase: str, now: datetime, tz: ZoneInfo) -> dict[str, str]:
         return {"week": phrase}
     if phrase == f"{NEXT} week":
         return {"day": f"{NEXT} mon", "week": phrase}
-    if phrase.partition(" ")[0] == NEXT or _is_day(phrase, now, tz):
+    if phrase.partition(" ")[0] == NEXT or is_day(phrase, now, tz):
         parse_day(phrase, now=now, tz=tz)  # `next` must name a weekday: its refusal says so
         return {"day": phrase}
     return {"gpu": phrase}
 
 
-def _is_day(word: str, now: datetime, tz: ZoneInfo) -> bool:
+def is_day(word: str, now: datetime, tz: ZoneInfo) -> bool:
+    """Whether ``word`` reads as a day (`friday`, `2026-12-01`), where it may also be a GPU."""
     try:
         parse_day(word, now=now, tz=tz)
     except InputError:

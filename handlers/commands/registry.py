@@ -23,6 +23,8 @@ from handlers.commands import (
     admin_answers,
     admin_grammar,
     answers,
+    calendar_answers,
+    calendar_grammar,
     grammar,
     usage_answers,
     usage_grammar,
@@ -165,6 +167,43 @@ REGISTRY: tuple[Verb, ...] = (
                 "/gpubook calendar [gpu] [day|week]",
                 "/gpubook calendar a100-1 friday",
                 "Bookings and memory held over a day or a week.",
+            ),
+        ),
+        zoned=True,
+    ),
+    Verb(
+        ("calendar", "link"),
+        calendar_grammar.parse_calendar_link,
+        calendar_answers.calendar_link,
+        (
+            Usage(
+                "/gpubook calendar link [gpu]",
+                "/gpubook calendar link a100-1",
+                "A private calendar (ICS) link by DM: your bookings, or everyone's on a GPU.",
+            ),
+        ),
+    ),
+    Verb(
+        ("calendar", "link", "revoke"),
+        calendar_grammar.parse_calendar_link_revoke,
+        calendar_answers.calendar_link_revoke,
+        (
+            Usage(
+                "/gpubook calendar link revoke",
+                "/gpubook calendar link revoke",
+                "Turn off all your calendar links.",
+            ),
+        ),
+    ),
+    Verb(
+        ("chart",),
+        calendar_grammar.parse_chart,
+        calendar_answers.chart,
+        (
+            Usage(
+                "/gpubook chart [gpu] [day|week] [date]",
+                "/gpubook chart a100-1 week monday",
+                "A picture of the memory held over a day or a week, by DM.",
             ),
         ),
         zoned=True,

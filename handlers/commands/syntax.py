@@ -85,6 +85,27 @@ class Calendar(Command):
 
 
 @dataclass(frozen=True)
+class CalendarLink(Command):
+    """`calendar link [gpu]`: a private feed URL of your bookings, or of everyone's on ``gpu``."""
+
+    gpu: str | None = None
+
+
+@dataclass(frozen=True)
+class CalendarLinkRevoke(Command):
+    """`calendar link revoke`: turn off every calendar link of the asker."""
+
+
+@dataclass(frozen=True)
+class Chart(Command):
+    """`chart [gpu] [day|week] [date]`: the memory timeline as a picture, by DM."""
+
+    gpu: str | None = None
+    day: date | None = None
+    week: bool = False
+
+
+@dataclass(frozen=True)
 class Status(Command):
     """`status`: every GPU's use right now."""
 

@@ -185,7 +185,7 @@ async def oauth_bot(fake: FakeSlackWebAPI, service: BookingService) -> AsyncIter
 async def _serve(app: GpubookApp, bot: Bot) -> AsyncIterator[Bot]:
     """``bot`` served over HTTP on a free port until the test ends."""
     runner: web.AppRunner = await start_http(
-        app, default_health_checks(bot.service.db), host="127.0.0.1", port=0
+        app, default_health_checks(bot.service.db), host="127.0.0.1", port=0, service=bot.service
     )
     bot.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     yield bot

@@ -28,7 +28,7 @@ from tests.test_agent_report import UUID, report_json
 async def endpoint(service: BookingService) -> AsyncIterator[tuple[str, Metrics]]:
     metrics = Metrics()
     runner: web.AppRunner = await start_http(
-        None, {}, host="127.0.0.1", port=0, metrics=metrics, agents=service
+        None, {}, host="127.0.0.1", port=0, metrics=metrics, service=service
     )
     yield f"http://127.0.0.1:{runner.addresses[0][1]}{AGENT_REPORT_PATH}", metrics
     await runner.cleanup()

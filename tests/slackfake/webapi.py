@@ -270,6 +270,20 @@ class FakeSlackWebAPI(SlackWebAPI):
             return web.json_response(self._oauth_v2_access(args))
         return await super().api_response(method, args, request)
 
+    async def upload_response(
+        self, file_id: str, data: bytes, request: web.Request
+    ) -> web.StreamResponse:
+        """A file's bytes POSTed to its upload URL, recorded as ``file_upload`` (``fail_next``
+        with that name answers the POST with an HTTP error)."""
+        failure = self._take_failure("file_upload")
+        params = {"file_id": file_id, "length": len(data)}
+        self._calls.append(
+            Call("file_upload", params, dict(request.headers), time.time(), bool(failure))
+        )
+        if failure is not None:
+            return _failure_response(failure)
+        return await super().upload_response(file_id, data, request)
+
     async def response_url_response(
         self, target: ResponseTarget, body: dict[str, Any], request: web.Request
     ) -> web.StreamResponse:
