@@ -38,7 +38,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 #: The bot scopes gpubook needs, as ``manifest.yml`` declares them (a test keeps them equal).
-BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "im:write")
+BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "im:write", "files:write")
 
 #: (variable, default, meaning) for every setting, in the order the README shows them.
 SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
