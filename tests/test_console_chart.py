@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_console import Console, clock, console  # noqa: F401  (the fixtures)
+from tests.test_console import Console, clock, console, console_tz  # noqa: F401  (the fixtures)
 
 
 def test_a_chart_is_written_to_a_file_and_its_path_shown(
