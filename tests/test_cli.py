@@ -26,7 +26,8 @@ from bot.cli.main import main
 from bot.core.clock import FrozenClock
 from bot.core.errors import InputError
 from bot.core.policy import Policy
-from bot.runtime.config import SETTINGS_DOC, Settings
+from bot.runtime.config import Settings
+from bot.runtime.settings_doc import SETTINGS_DOC
 from storage.db import Database
 from storage.migrate import alembic_config, upgrade
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.runtime.config import SETTINGS_DOC
+from bot.runtime.settings_doc import SETTINGS_DOC
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"

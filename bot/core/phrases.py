@@ -4,6 +4,9 @@ A refusal is raised with a :class:`Code` and values (see :mod:`bot.core.errors`)
 the words, written in the neutral markup of :mod:`bot.core.wording` so that Slack, a form and a
 terminal each render them in their own syntax. Keeping every sentence here, keyed by code, means
 one place to reword, and lets tests check that each template names only values it is given.
+
+Longer than 400 lines on purpose: it is a table (a code and a sentence per line, no logic), and
+splitting it would bring back the scattered wording it exists to end.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ platform that injects secrets. A malformed value stops the program with one sent
 variable and says what to write instead: a typo in ``PORT`` should not surface later as a crash
 deep inside a web server.
 
-``SETTINGS_DOC`` lists every setting with its default and meaning; the README's table is checked
-against it, so documentation and code cannot drift apart.
+``bot.runtime.settings_doc`` lists every setting with its default and meaning; the README's table is
+checked against it, so documentation and code cannot drift apart.
 """
 
 from __future__ import annotations
@@ -31,148 +31,13 @@ from bot.core.errors import InputError
 from bot.core.phrases import Code
 from bot.core.policy import Policy
 from bot.core.units import parse_duration, parse_size
+from bot.runtime.settings_doc import BOT_SCOPES
 from storage.db import DEFAULT_URL, normalise_url
 
 DOTENV_FILE = ".env"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-#: The bot scopes gpubook needs, as ``manifest.yml`` declares them (a test keeps them equal).
-BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "im:write", "files:write")
-
-#: (variable, default, meaning) for every setting, in the order the README shows them.
-SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
-    (
-        "DATABASE_URL",
-        DEFAULT_URL,
-        "Database: `sqlite:///FILE` or `postgresql://USER:PASS@HOST/DB`.",
-    ),
-    (
-        "SLACK_BOT_TOKEN",
-        "(none)",
-        "Bot token (`xoxb-…`); needed to run the bot in one workspace (see `SLACK_CLIENT_ID`).",
-    ),
-    (
-        "SLACK_SIGNING_SECRET",
-        "(none)",
-        "Signing secret; needed to receive Slack requests over HTTP.",
-    ),
-    (
-        "SLACK_APP_TOKEN",
-        "(none)",
-        "App-level token (`xapp-…`); set it to use Socket Mode instead of HTTP.",
-    ),
-    (
-        "SLACK_CLIENT_ID",
-        "(none)",
-        "OAuth client id; with `SLACK_CLIENT_SECRET`, gpubook installs into many workspaces "
-        "(`GET /slack/install`) and keeps a bot token per workspace instead of `SLACK_BOT_TOKEN`.",
-    ),
-    ("SLACK_CLIENT_SECRET", "(none)", "OAuth client secret (see `SLACK_CLIENT_ID`)."),
-    (
-        "SLACK_SCOPES",
-        ",".join(BOT_SCOPES),
-        "Comma-separated bot scopes asked for at install (many-workspace mode; as in `manifest.yml`).",
-    ),
-    (
-        "SLACK_API_URL",
-        "(Slack's)",
-        "Base URL of the Slack Web API, e.g. a test double's `http://localhost:8080/api/`.",
-    ),
-    (
-        "HOST",
-        "(all interfaces)",
-        "Address to listen on for Slack requests, health and metrics, e.g. `127.0.0.1` behind a proxy.",
-    ),
-    (
-        "PORT",
-        "3000",
-        "HTTP port for Slack requests, health, metrics, agent reports and calendar feeds.",
-    ),
-    (
-        "GPUBOOK_PUBLIC_URL",
-        "(none)",
-        "Base URL where people reach gpubook's HTTP port (e.g. `https://gpus.example.com`); "
-        "calendar links need it.",
-    ),
-    (
-        "GPUBOOK_CHANNEL",
-        "(none)",
-        "Channel id for notifications when neither the GPU nor the workspace sets one; the bot's "
-        "is used when it posts, so bookings made from the command line are announced there too.",
-    ),
-    (
-        "GPUBOOK_ADMINS",
-        "(none)",
-        "Comma-separated Slack user ids with admin rights (workspace admins always have them).",
-    ),
-    (
-        "GPUBOOK_TEAM",
-        "(see meaning)",
-        f"Workspace (team) id the command line and console act in. Unset: the one workspace the database holds GPUs for, else `{DEFAULT_TEAM}`.",
-    ),
-    (
-        "GPUBOOK_ANNOUNCE",
-        "true",
-        "Whether new bookings are announced in the channel (`true` or `false`).",
-    ),
-    (
-        "GPUBOOK_SWEEP_SECONDS",
-        "30",
-        "How often, in seconds, bookings are started/completed and notifications sent.",
-    ),
-    ("GPUBOOK_REMINDER", "15m", "How long before a booking ends its owner gets a reminder."),
-    ("GPUBOOK_MIN_DURATION", "5m", "Shortest booking allowed."),
-    ("GPUBOOK_MAX_DURATION", "7d", "Longest booking allowed (also the admins' extension limit)."),
-    ("GPUBOOK_MAX_ADVANCE", "60d", "How far ahead a booking may start."),
-    (
-        "GPUBOOK_MAX_EXTENSION",
-        "24h",
-        "How far, in total, a running booking may be extended past its original end.",
-    ),
-    (
-        "GPUBOOK_GROUP_<NAME>",
-        "(none)",
-        "Comma-separated user ids in the group NAME (e.g. `GPUBOOK_GROUP_PREMIUM`).",
-    ),
-    (
-        "GPUBOOK_MAX_EXTENSION_<NAME>",
-        "(none)",
-        "Extension limit for members of group NAME, instead of GPUBOOK_MAX_EXTENSION.",
-    ),
-    ("GPUBOOK_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
-    (
-        "GPUBOOK_AGENT_INTERVAL",
-        "15s",
-        "How often `gpubook agent` reports; the bot calls a host silent after 3 intervals without one.",
-    ),
-    (
-        "GPUBOOK_AGENT_URL",
-        "(none)",
-        "For `gpubook agent`: the bot's base URL, e.g. `https://gpubook.example.com`.",
-    ),
-    ("GPUBOOK_AGENT_TOKEN", "(none)", "For `gpubook agent`: this host's token."),
-    (
-        "GPUBOOK_USAGE_RETENTION",
-        "7d",
-        "How long usage samples are kept at full resolution; older ones become hourly aggregates.",
-    ),
-    (
-        "GPUBOOK_USAGE_TOLERANCE",
-        "512MiB",
-        "Measured use beyond the booked memory by more than this is over-use.",
-    ),
-    (
-        "GPUBOOK_IDLE_AFTER",
-        "30m",
-        "An active booking whose owner had no process on its card this long is idle.",
-    ),
-    (
-        "GPUBOOK_IDLE_RELEASE",
-        "off",
-        "Release idle bookings this long after asking their owner (`off`: never).",
-    ),
-)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ import yaml
 
 from bot.cli.main import main
 from bot.core.errors import InputError
-from bot.runtime.config import BOT_SCOPES, Settings
+from bot.runtime.config import Settings
 from bot.runtime.runner import EXIT_CONFIG, ConfigError, check_settings, run
+from bot.runtime.settings_doc import BOT_SCOPES
 from handlers.commands import COMMAND
 
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
