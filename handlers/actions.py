@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -25,11 +26,13 @@ from bot.booking import Actor, BookingService
 from bot.core.errors import InputError
 from bot.core.formats import format_duration
 from bot.core.phrases import Code
+from bot.core.recurrence import Recurrence
 from bot.core.snapshots import BookingInfo
 from handlers import ids
 from handlers.blocks.calendar import CALENDAR_NAV_ACTION
 from handlers.blocks.common import Message, mib_text
 from handlers.calendar import calendar_reply
+from handlers.commands.answers import confirm_series
 from handlers.context import Deps
 from handlers.modals import open_booking_modal, open_edit_modal
 from handlers.pipeline import Incoming, Plan, Request, Work, always, never, serve
@@ -156,6 +159,20 @@ async def _book_slot(request: Request) -> Message | None:
     return request.confirm(booking, "Booked")
 
 
+async def _book_series_fit(request: Request) -> Message:
+    """Book the occurrences of a refused series that fit now (the others are left out)."""
+    value = _json_value(request.body)
+    try:
+        gpu, mib, task = str(value["gpu"]), int(value["mib"]), str(value["task"])
+        rule = Recurrence.from_dict(value["rule"])
+    except (KeyError, TypeError, ValueError, AttributeError, ZoneInfoNotFoundError):
+        raise InputError(Code.BROKEN_BUTTON) from None
+    result = await request.deps.service.create_series(
+        request.actor, gpu=gpu, memory=mib, rule=rule, task=task, partial=True
+    )
+    return confirm_series(request, result, "Booked")
+
+
 async def _calendar_nav(request: Request) -> Message:
     value = _json_value(request.body)
     try:
@@ -203,6 +220,7 @@ BUTTONS = (
     Button(ids.CANCEL, _booking_change("Cancelled", BookingService.cancel), changes=True),
     Button(ids.EDIT, _edit, opens_form=always),
     Button(ids.BOOK_SLOT, _book_slot, opens_form=_slot_without_task, changes=True),
+    Button(ids.BOOK_SERIES_FIT, _book_series_fit, changes=True),
     Button(CALENDAR_NAV_ACTION, _calendar_nav, replace=True, zoned=True),
     Button(ids.HOME_NEW_BOOKING, _home_new_booking, opens_form=always),
     Button(ids.HOME_CALENDAR, _home_calendar, zoned=True),

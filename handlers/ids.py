@@ -21,6 +21,8 @@ CANCEL = "booking_cancel"
 EDIT = "booking_edit"
 # "Book this window" on refusals and free-window answers; value: JSON of the slot and task.
 BOOK_SLOT = "book_slot"
+# "Book the N that fit" on a refused series; value: JSON {"gpu", "mib", "rule", "task"}.
+BOOK_SERIES_FIT = "book_series_fit"
 # Calendar navigation; value: JSON {"gpu": name, "day": ISO date, "week": bool}.
 CALENDAR_NAV = "calendar_nav"
 # App Home buttons.

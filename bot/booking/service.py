@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from bot.booking.gpus import GpuAdmin
 from bot.booking.reports import Reports
+from bot.booking.series import SeriesWrites
 from bot.booking.writes import BookingWrites
 
 
-class BookingService(BookingWrites, GpuAdmin, Reports):
-    """The one service: writes, GPU administration and reports over one database."""
+class BookingService(BookingWrites, SeriesWrites, GpuAdmin, Reports):
+    """The one service: writes (single bookings and series), GPU administration and reports over
+    one database."""

@@ -9,12 +9,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.formats import format_duration, format_size
+from bot.core.sentence import Sentence
+from bot.core.snapshots import SeriesResult
 from handlers.blocks.bookings import booking_list
 from handlers.blocks.common import Message, context
 from handlers.blocks.reports import free_message, status_message
+from handlers.blocks.series import series_confirmation
 from handlers.calendar import calendar_reply
 from handlers.commands.syntax import (
     Book,
+    BookSeries,
     Calendar,
     Cancel,
     Edit,
@@ -36,8 +40,13 @@ async def open_form(request: Request, cmd: OpenModal) -> None:
     )
 
 
-async def book(request: Request, cmd: Book) -> Message | None:
+async def book(request: Request, cmd: Book | BookSeries) -> Message | None:
     """A complete `book` books at once; an incomplete one opens the form with what was given."""
+    if isinstance(cmd, BookSeries):
+        result = await request.deps.service.create_series(
+            request.actor, gpu=cmd.gpu, memory=cmd.size_text, rule=cmd.rule, task=cmd.task
+        )
+        return confirm_series(request, result, "Booked")
     if cmd.missing:
         await open_booking_modal(
             request.deps,
@@ -58,12 +67,31 @@ async def book(request: Request, cmd: Book) -> Message | None:
     booking = await request.deps.service.create(
         request.actor, gpu=cmd.gpu, memory=cmd.size_text, start=cmd.start, end=end, task=cmd.task
     )
-    confirmed = request.confirm(booking, "Booked")
-    if not cmd.notes:
-        return confirmed
-    # How a wall time was read on a DST day (it did not exist, or happened twice).
-    notes = context(mrkdwn(cmd.notes, request.actor.tz, request.now))
-    return Message(confirmed.text, [*confirmed.blocks, notes])
+    return with_notes(request, request.confirm(booking, "Booked"), cmd.notes)
+
+
+def confirm_series(request: Request, result: SeriesResult, headline: str) -> Message:
+    """A booked series' confirmation; every occurrence counts as changed (App Homes)."""
+    request.changed.extend(result.booked)
+    first = result.booked[0]
+    text = f"{headline} {len(result.booked)} occurrences of series #{first.id} on {first.gpu_name}."
+    blocks = series_confirmation(
+        result,
+        headline=headline,
+        now=request.deps.now(),
+        viewer_id=request.actor.user_id,
+        tz=request.actor.tz,
+    )
+    return with_notes(request, Message(text, blocks), result.notes)
+
+
+def with_notes(request: Request, message: Message, notes: tuple[Sentence, ...]) -> Message:
+    """How a wall time was read on a DST day (it did not exist, or happened twice), under it."""
+    if not notes:
+        return message
+    return Message(
+        message.text, [*message.blocks, context(mrkdwn(notes, request.actor.tz, request.now))]
+    )
 
 
 async def list_bookings(request: Request, cmd: ListBookings) -> Message:
@@ -75,12 +103,17 @@ async def list_bookings(request: Request, cmd: ListBookings) -> Message:
         viewer_id=request.actor.user_id,
         now=request.now,
         is_admin=service.is_admin(request.actor),
+        tz=request.actor.tz,
     )
     who = "Everyone's" if cmd.everyone else "Your"
     return Message(f"{who} bookings: {len(bookings)}", blocks)
 
 
 async def cancel(request: Request, cmd: Cancel) -> Message:
+    if cmd.series:
+        ended = await request.deps.service.cancel_series(request.actor, cmd.booking_id)
+        request.changed.extend(ended)
+        return request.confirm(ended[0], f"Ended {len(ended)} occurrences of the series from")
     booking = await request.deps.service.cancel(request.actor, cmd.booking_id)
     return request.confirm(booking, "Cancelled")
 

@@ -11,6 +11,7 @@ from bot.core.phrases import Code
 from bot.core.timeparse import NEXT, parse_day
 from bot.core.units import parse_duration
 from handlers.commands.syntax import (
+    SERIES_WORD,
     Calendar,
     Cancel,
     Edit,
@@ -34,7 +35,9 @@ def _booking_id(args: list[str], verb: str) -> int:
 
 
 def parse_cancel(args: list[str], now: datetime, tz: ZoneInfo) -> Cancel:
-    return Cancel(_booking_id(args, "cancel"))
+    """`cancel 42`, or `cancel 42 series` for the rest of its series from it on."""
+    series = len(args) == 2 and args[1].lower() == SERIES_WORD
+    return Cancel(_booking_id(args[:1] if series else args, "cancel"), series=series)
 
 
 def parse_release(args: list[str], now: datetime, tz: ZoneInfo) -> Release:
