@@ -32,10 +32,18 @@ from handlers import ids
 from handlers.blocks.calendar import CALENDAR_NAV_ACTION
 from handlers.blocks.common import Message, mib_text
 from handlers.calendar import calendar_reply
-from handlers.commands.answers import confirm_series
 from handlers.context import Deps
 from handlers.modals import open_booking_modal, open_edit_modal
-from handlers.pipeline import Incoming, Plan, Request, Work, always, never, serve
+from handlers.pipeline import (
+    Incoming,
+    Plan,
+    Request,
+    Work,
+    always,
+    confirm_series,
+    never,
+    serve,
+)
 
 
 def _value(body: dict[str, Any]) -> str:

@@ -41,6 +41,10 @@ BLOCK_MEMORY = "memory"
 BLOCK_START = "start"
 BLOCK_DURATION = "duration"
 BLOCK_TASK = "task"
+#: The booking form's repeat section (a series): how often, which days, the last day.
+BLOCK_REPEAT = "repeat"
+BLOCK_REPEAT_DAYS = "repeat_days"
+BLOCK_REPEAT_UNTIL = "repeat_until"
 INPUT = "value"
 
 #: Where a service error's ``field`` goes in a modal that has no block of that name.

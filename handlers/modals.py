@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -22,13 +22,15 @@ from bot.booking import Actor, BookingChange
 from bot.core.errors import InputError, NotFound
 from bot.core.formats import format_duration
 from bot.core.phrases import Code
-from bot.core.snapshots import BookingInfo, GpuStatus
+from bot.core.recurrence import EVERY_DAY, WEEKDAYS, Recurrence
+from bot.core.snapshots import BookingInfo, GpuStatus, SeriesResult
 from bot.core.units import parse_duration
 from bot.core.vocabulary import ChangeVerb
 from handlers import ids
 from handlers.blocks.common import clip
 from handlers.blocks.modals import (
     ANY_GPU,
+    Repeat,
     booking_modal,
     default_memory,
     edit_modal,
@@ -170,7 +172,7 @@ def _field_error(view: dict[str, Any], field: str | None, sentence: str) -> dict
     }
 
 
-async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo:
+async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo | SeriesResult:
     values = modal_values(view)
     start = _start(values)
     if start is None:
@@ -178,6 +180,15 @@ async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo
     gpu = values.get(ids.BLOCK_GPU)
     if not gpu:
         raise InputError(Code.FORM_GPU_MISSING, field="gpu")
+    repeat = values.get(ids.BLOCK_REPEAT) or Repeat.NONE
+    if repeat != Repeat.NONE:
+        return await deps.service.create_series(
+            actor,
+            gpu=None if gpu == ANY_GPU else gpu,
+            memory=values.get(ids.BLOCK_MEMORY) or "",
+            rule=_rule(values, repeat, start, _duration(values), actor.tz),
+            task=values.get(ids.BLOCK_TASK) or "",
+        )
     return await deps.service.create(
         actor,
         gpu=None if gpu == ANY_GPU else gpu,
@@ -185,6 +196,43 @@ async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo
         start=start,
         end=start + _duration(values),
         task=values.get(ids.BLOCK_TASK) or "",
+    )
+
+
+_REPEAT_DAYS = {Repeat.DAILY: EVERY_DAY, Repeat.WEEKDAYS: WEEKDAYS}
+
+
+def _rule(
+    values: dict[str, Any], repeat: str, start: datetime, length: timedelta, tz: tzinfo
+) -> Recurrence:
+    """The form's repeat section as a rule: from the start's day and time of day in the asker's
+    zone, on the chosen days (weekly without days: the start's weekday), until the day picked."""
+    local = start.astimezone(tz)
+    try:
+        chosen = frozenset(int(d) for d in values.get(ids.BLOCK_REPEAT_DAYS) or ())
+        until = values.get(ids.BLOCK_REPEAT_UNTIL)
+        last_day = None if until is None else date.fromisoformat(str(until))
+    except ValueError:
+        raise InputError(Code.BROKEN_BUTTON) from None
+    if last_day is None:
+        raise InputError(Code.SERIES_END_MISSING, field=ids.BLOCK_REPEAT_UNTIL)
+    days = _REPEAT_DAYS.get(repeat) or chosen or frozenset({local.weekday()})
+    if not days <= EVERY_DAY:
+        raise InputError(Code.BROKEN_BUTTON)
+    if last_day < local.date():
+        raise InputError(
+            Code.SERIES_END_BEFORE_START,
+            field=ids.BLOCK_REPEAT_UNTIL,
+            last=last_day.isoformat(),
+            first=local.date().isoformat(),
+        )
+    return Recurrence(
+        days,
+        local.time().replace(tzinfo=None),
+        getattr(tz, "key", None) or "UTC",
+        local.date(),
+        length=length,
+        last_day=last_day,
     )
 
 

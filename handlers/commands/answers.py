@@ -9,12 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.formats import format_duration, format_size
-from bot.core.sentence import Sentence
-from bot.core.snapshots import SeriesResult
 from handlers.blocks.bookings import booking_list
-from handlers.blocks.common import Message, context
+from handlers.blocks.common import Message
 from handlers.blocks.reports import free_message, status_message
-from handlers.blocks.series import series_confirmation
 from handlers.calendar import calendar_reply
 from handlers.commands.syntax import (
     Book,
@@ -30,8 +27,7 @@ from handlers.commands.syntax import (
     Status,
 )
 from handlers.modals import duration_text, open_booking_modal, open_edit_modal
-from handlers.pipeline import Request
-from handlers.wording import mrkdwn
+from handlers.pipeline import Request, confirm_series, with_notes
 
 
 async def open_form(request: Request, cmd: OpenModal) -> None:
@@ -68,30 +64,6 @@ async def book(request: Request, cmd: Book | BookSeries) -> Message | None:
         request.actor, gpu=cmd.gpu, memory=cmd.size_text, start=cmd.start, end=end, task=cmd.task
     )
     return with_notes(request, request.confirm(booking, "Booked"), cmd.notes)
-
-
-def confirm_series(request: Request, result: SeriesResult, headline: str) -> Message:
-    """A booked series' confirmation; every occurrence counts as changed (App Homes)."""
-    request.changed.extend(result.booked)
-    first = result.booked[0]
-    text = f"{headline} {len(result.booked)} occurrences of series #{first.id} on {first.gpu_name}."
-    blocks = series_confirmation(
-        result,
-        headline=headline,
-        now=request.deps.now(),
-        viewer_id=request.actor.user_id,
-        tz=request.actor.tz,
-    )
-    return with_notes(request, Message(text, blocks), result.notes)
-
-
-def with_notes(request: Request, message: Message, notes: tuple[Sentence, ...]) -> Message:
-    """How a wall time was read on a DST day (it did not exist, or happened twice), under it."""
-    if not notes:
-        return message
-    return Message(
-        message.text, [*message.blocks, context(mrkdwn(notes, request.actor.tz, request.now))]
-    )
 
 
 async def list_bookings(request: Request, cmd: ListBookings) -> Message:

@@ -7,7 +7,8 @@ import json
 
 from bot.core.vocabulary import BookingStatus
 from handlers import ids
-from tests.e2e.conftest import Bot, dump
+from tests.conftest import at
+from tests.e2e.conftest import Bot, dump, submit
 from tests.e2e.test_buttons import buttons
 
 
@@ -47,3 +48,35 @@ async def test_a_refused_series_books_the_ones_that_fit_from_its_button(bot: Bot
     assert "Not booked (they did not fit)" in dump(reply)
     mine = [b for b in await bot.bookings() if b.user_id == "UA"]
     assert [b.start.day for b in mine] == [5, 6, 8, 9]
+
+
+async def test_the_booking_form_books_a_weekly_series(bot: Bot) -> None:
+    await bot.add_gpu()
+    view = (await bot.command_opening("")).params["view"]
+    filled = {
+        "gpu": "rtx-0",
+        "memory": "8GB",
+        "start": int(at(10).timestamp()),  # Monday 5 Jan 2026 10:00 UTC
+        "duration": "2h",
+        "task": "sync",
+        "repeat": "weekly",
+        "repeat_days": ["0", "2"],
+        "repeat_until": "2026-01-14",
+    }
+    assert await submit(bot, view, **filled) == (200, {})
+    [confirmed] = await bot.fake.wait_for("chat.postEphemeral")
+    assert confirmed.params["text"] == "Booked 4 occurrences of series #1 on rtx-0."
+    assert [(b.start.day, b.start.hour) for b in await bot.bookings()] == [
+        (5, 10),
+        (7, 10),
+        (12, 10),
+        (14, 10),
+    ]
+
+
+async def test_a_repeating_form_without_its_last_day_says_so_under_it(bot: Bot) -> None:
+    await bot.add_gpu()
+    view = (await bot.command_opening("")).params["view"]
+    status, ack = await submit(bot, view, gpu="rtx-0", memory="8GB", task="sync", repeat="daily")
+    assert status == 200 and "Say when the series ends" in ack["errors"]["repeat_until"]
+    assert await bot.bookings() == []
