@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from bot.booking import DEFAULT_TEAM
 from bot.cli.main import main
@@ -25,6 +26,7 @@ from bot.core.clock import FrozenClock
 from bot.core.errors import InputError
 from bot.core.policy import Policy
 from bot.runtime.config import SETTINGS_DOC, Settings
+from storage.migrate import alembic_config
 
 #: Monday 30 November 2026, 08:00 UTC: "now" for the in-process commands.
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -79,7 +81,8 @@ def _export(gpubook) -> list[dict]:
 def test_db_upgrade_reports_the_revision_and_is_idempotent(gpubook):
     first, second = gpubook("db", "upgrade"), gpubook("db", "upgrade")
     assert (first.code, second.code) == (0, 0)
-    assert first.out == second.out == "Database is at revision 0001.\n"
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert first.out == second.out == f"Database is at revision {head}.\n"
 
 
 def test_db_backup_copies_a_consistent_database_and_never_overwrites(gpubook, clean_env):
