@@ -19,7 +19,7 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor, BookingChange
-from bot.core.errors import InputError, NotFound
+from bot.core.errors import InputError, InvalidState, NotFound
 from bot.core.formats import format_duration
 from bot.core.phrases import Code
 from bot.core.recurrence import EVERY_DAY, WEEKDAYS, Recurrence
@@ -125,20 +125,25 @@ async def open_edit_modal(
     booking_id: int,
     *,
     channel: str | None,
+    series: bool = False,
 ) -> None:
-    """Open the edit form; refused up front if the actor may not edit the booking.
+    """Open the edit form (``series``: for the rest of the booking's series); refused up front if
+    the actor may not edit the booking.
 
     The metadata keeps the window the form shows, so the submission can tell what the user
     changed without reading the booking again.
     """
     booking = await deps.service.get_for_change(actor, booking_id, ChangeVerb.EDIT)
+    if series and booking.series_id is None:
+        raise InvalidState(Code.NOT_A_SERIES, id=booking.id, verb=str(ChangeVerb.EDIT))
     shown = metadata(
         booking=booking.id,
         channel=channel,
         start=int(booking.start.timestamp()),
         end=int(booking.end.timestamp()),
+        series=series or None,
     )
-    view = edit_modal(booking, now=deps.now(), private_metadata=shown)
+    view = edit_modal(booking, now=deps.now(), private_metadata=shown, series=series)
     await client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -279,17 +284,37 @@ def _incoming(context: Any, body: dict[str, Any]) -> Incoming:
     )
 
 
-async def _save_new(request: Request) -> BookingInfo:
+async def _save_new(request: Request) -> BookingInfo | SeriesResult:
     return await _create(request.deps, request.actor, request.body["view"])
 
 
-async def _save_edit(request: Request) -> BookingInfo:
+async def _save_edit(request: Request) -> BookingInfo | SeriesResult:
     view = request.body["view"]
     meta = read_metadata(view.get("private_metadata"))
     booking_id = meta.get("booking")
     if not isinstance(booking_id, int):
         raise InputError(Code.FORM_LOST_BOOKING)
+    if meta.get("series") is True:
+        return await _update_series(request.deps, request.actor, view, booking_id, meta)
     return await _update(request.deps, request.actor, view, booking_id, meta)
+
+
+async def _update_series(
+    deps: Deps, actor: Actor, view: dict[str, Any], booking_id: int, meta: dict[str, Any]
+) -> SeriesResult:
+    """The edit form for the rest of a series: each occurrence keeps its start; a duration
+    changed from the one shown becomes every occurrence's."""
+    values = modal_values(view)
+    length = _duration(values)
+    if length == _shown_time(meta, "end") - _shown_time(meta, "start"):
+        length = None
+    return await deps.service.update_series(
+        actor,
+        booking_id,
+        task=values.get(ids.BLOCK_TASK),
+        memory=values.get(ids.BLOCK_MEMORY),
+        length=length,
+    )
 
 
 async def _follow_gpu(

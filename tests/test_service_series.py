@@ -182,3 +182,38 @@ async def test_two_series_racing_for_one_card_never_over_book_it(service: Bookin
     assert (len(won), len(lost)) == (1, 3), outcomes
     assert len(await all_bookings(service)) == 10
     assert await holding_peak(service) == 16 * GB
+
+
+async def test_editing_the_rest_of_a_series_is_all_or_nothing(
+    service: BookingService, clock: FrozenClock
+) -> None:
+    await add_gpu(service)
+    result = await series(service, ALICE, weekdays_9_to_17(date(2026, 1, 5), date(2026, 1, 9)))
+    ids = [b.id for b in result.booked]
+    await book(
+        service,
+        BOB,
+        "10GB",
+        datetime(2026, 1, 8, 16, tzinfo=UTC),
+        datetime(2026, 1, 8, 20, tzinfo=UTC),
+    )
+    clock.set(datetime(2026, 1, 6, 10, tzinfo=UTC))
+    await Lifecycle(service.db, service.config, service.clock).advance()  # Tuesday runs
+    with pytest.raises(SeriesRefused) as refusal:
+        await service.update_series(ALICE, ids[1], memory="16GB")
+    text = said(refusal.value, clock())
+    assert text.startswith("1 of the 3 occurrences can't take that change, so none was changed:")
+    assert "10 GB of 24 GB on `rtx-0` already held at the peak, 14 GB free, 16 GB asked" in text
+
+    edited = await service.update_series(
+        ALICE, ids[1], memory="12GB", length=timedelta(hours=6), task="nightly"
+    )
+    assert [b.id for b in edited.booked] == ids[2:]  # not the running Tuesday
+    now = {b.id: b for b in await all_bookings(service)}
+    assert [(now[i].memory_mib, now[i].end.hour, now[i].task) for i in ids[1:]] == [
+        (8 * GB, 17, "nightly-ci"),
+        (12 * GB, 15, "nightly"),
+        (12 * GB, 15, "nightly"),
+        (12 * GB, 15, "nightly"),
+    ]
+    assert await holding_peak(service) <= 24 * GB

@@ -14,7 +14,7 @@ the refusal names each one that does not with why, and offers to book the ones t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,7 +65,7 @@ class SeriesWrites(Placement):
                 offer = (
                     SeriesOffer(target.name, mib, rule.to_dict(), task, len(fits)) if fits else None
                 )
-                raise _refusal(misses, len(occurrences), offer)
+                raise _refusal([reason for _, reason in misses], len(occurrences), offer)
             series = BookingSeries(
                 team_id=actor.team_id,
                 user_id=actor.user_id,
@@ -121,6 +121,88 @@ class SeriesWrites(Placement):
                 else:
                     await transitions.cancel(journal, actor.user_id, each)
             return [booking_info(b) for b in ended]
+
+    async def update_series(
+        self,
+        actor: Actor,
+        booking_id: int,
+        *,
+        task: str | None = None,
+        memory: int | str | None = None,
+        length: timedelta | None = None,
+    ) -> SeriesResult:
+        """Change the task, memory and/or length of the occurrences of ``booking_id``'s series that
+        have not started, from it on; each keeps its start. All or nothing, like booking it."""
+        now = self.clock()
+        async with self.db.write() as session:
+            booking = await self.locked_booking(session, actor, booking_id, ChangeVerb.EDIT)
+            if booking.series_id is None:
+                raise InvalidState(Code.NOT_A_SERIES, id=booking.id, verb=str(ChangeVerb.EDIT))
+            self.require_holding(booking, ChangeVerb.EDIT)
+            rest = list(
+                await session.scalars(
+                    select(Booking)
+                    .where(
+                        Booking.series_id == booking.series_id,
+                        Booking.start_at >= booking.start_at,
+                        Booking.status == BookingStatus.UPCOMING,
+                    )
+                    .order_by(Booking.start_at)
+                )
+            )
+            if not rest:
+                raise InvalidState(Code.SERIES_NOTHING_LATER, id=booking.id)
+            gpu = booking.gpu
+            mib = (
+                booking.memory_mib if memory is None else rules.memory_mib(memory, gpu.capacity_mib)
+            )
+            clean = (
+                None
+                if task is None
+                else rules.clean_text(task, self.policy.max_task_chars, "task", required=True)
+            )
+            windows = [(b.start_at, b.start_at + length if length else b.end_at) for b in rest]
+            last = max(end for _, end in windows)
+            spans = (
+                await queries.spans(
+                    session, [gpu.id], rest[0].start_at, last, exclude=[b.id for b in rest]
+                )
+            )[gpu.id]
+            misses: list[Sentence] = []
+            for start, end in windows:
+                try:
+                    rules.check_length(self.policy, start, end)
+                except GpubookError as error:
+                    reason = say(
+                        Code.SERIES_MISS, window=Window(start, end), reason=error.sentences[0]
+                    )
+                    misses.append(reason)
+                    continue
+                peak = capacity.peak(spans, start, end)
+                if peak.mib + mib > gpu.capacity_mib:
+                    misses.append(_full(gpu, mib, start, end, peak.mib))
+                spans.append(capacity.Span(start, end, mib))
+            if misses:
+                raise _refusal(misses, len(rest), None, Code.SERIES_EDIT_REFUSED)
+            journal = self.journal(session, now)
+            for each, (_, end) in zip(rest, windows, strict=True):
+                before = {
+                    "task": each.task,
+                    "memory_mib": each.memory_mib,
+                    "end": each.end_at.isoformat(),
+                }
+                each.task = clean or each.task
+                each.memory_mib, each.end_at, each.original_end_at, each.updated_at = (
+                    mib,
+                    end,
+                    end,
+                    now,
+                )
+                after = {"task": each.task, "memory_mib": mib, "end": end.isoformat()}
+                changes = {"series": each.series_id, "before": before, "after": after}
+                journal.audit(actor.user_id, AuditAction.UPDATE, each, changes)
+            journal.tell_owner_if_not(actor.user_id, rest[0], "edited")
+            return SeriesResult(booking.series_id, [booking_info(b) for b in rest], [])
 
     async def _sort(
         self,
@@ -206,13 +288,15 @@ def _full(gpu: Gpu, mib: int, start: datetime, end: datetime, held: int) -> Sent
 
 
 def _refusal(
-    misses: list[tuple[Occurrence, Sentence]], total: int, offer: SeriesOffer | None
+    misses: list[Sentence],
+    total: int,
+    offer: SeriesOffer | None,
+    code: Code = Code.SERIES_REFUSED,
 ) -> SeriesRefused:
-    listed = [reason for _, reason in misses[:MAX_LISTED_MISSES]]
+    """Why each of the first occurrences did not fit, the rest counted; ``offer``, if any."""
+    listed = misses[:MAX_LISTED_MISSES]
     if len(misses) > MAX_LISTED_MISSES:
         listed.append(say(Code.SERIES_MORE_MISSES, count=len(misses) - MAX_LISTED_MISSES))
-    if offer is None:
+    if offer is None and code is Code.SERIES_REFUSED:
         return SeriesRefused(Code.SERIES_NONE_FIT, offer=None, also=listed, total=total)
-    return SeriesRefused(
-        Code.SERIES_REFUSED, offer=offer, also=listed, missed=len(misses), total=total
-    )
+    return SeriesRefused(code, offer=offer, also=listed, missed=len(misses), total=total)

@@ -120,6 +120,8 @@ class Code(enum.StrEnum):
     SERIES_MISS_FULL = "series_miss_full"
     SERIES_MORE_MISSES = "series_more_misses"
     NOT_A_SERIES = "not_a_series"
+    SERIES_EDIT_REFUSED = "series_edit_refused"
+    SERIES_NOTHING_LATER = "series_nothing_later"
 
     # the Slack command grammar and forms
     UNKNOWN_COMMAND = "unknown_command"
@@ -271,6 +273,8 @@ WORDING: dict[Code, str] = {
     Code.SERIES_MISS_FULL: "{window}: {held} of {capacity} on {gpu} already held at the peak, {free} free, {asked} asked.",
     Code.SERIES_MORE_MISSES: "…and {count} more.",
     Code.NOT_A_SERIES: "Booking #{id} is not part of a series; leave out [[series]] to {verb} it alone.",
+    Code.SERIES_EDIT_REFUSED: "{missed} of the {total} occurrences can't take that change, so none was changed:",
+    Code.SERIES_NOTHING_LATER: "Booking #{id} has started and no later occurrence of its series is left; edit it alone with [[/edit {id}]].",
     Code.UNKNOWN_COMMAND: "I don't know [[/{typed}]]. Try [[/help]].",
     Code.UNKNOWN_COMMAND_NEAR: "I don't know [[/{typed}]]. Did you mean [[/{suggestion}]]? See [[/help]] for every command.",
     Code.BOOK_PERIOD_EXPECTED: "After the start, write [[for 3h]] or [[until 17:00]], then the task, like [[/book a100-1 20GB tomorrow 9:00 for 3h fine-tune]].",

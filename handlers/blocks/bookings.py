@@ -128,7 +128,7 @@ def booking_list(
             )
         )
         return blocks
-    cards = _grouped(bookings)
+    cards = grouped(bookings)
     for b, left in cards[:MAX_LIST_CARDS]:
         text = None if left is None else series_line(b, left, now=now, tz=tz)
         blocks.extend(booking_card(b, now=now, viewer_id=viewer_id, is_admin=is_admin, text=text))
@@ -139,7 +139,7 @@ def booking_list(
     return blocks
 
 
-def _grouped(bookings: list[BookingInfo]) -> list[tuple[BookingInfo, int | None]]:
+def grouped(bookings: list[BookingInfo]) -> list[tuple[BookingInfo, int | None]]:
     """Each single booking, and each series once at its first booking listed with how many of
     its bookings are listed (``None`` for a single booking); in the order given."""
     left = Counter(b.series_id for b in bookings if b.series_rule is not None)

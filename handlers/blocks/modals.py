@@ -264,20 +264,30 @@ def booking_modal(
     )
 
 
-def edit_modal(b: BookingInfo, *, now: datetime, private_metadata: str) -> View:
-    """Change a booking's memory, start (before it starts), duration or task.
+def edit_modal(
+    b: BookingInfo, *, now: datetime, private_metadata: str, series: bool = False
+) -> View:
+    """Change a booking's memory, start (before it starts), duration or task; with ``series``,
+    the memory, duration or task of its series' occurrences not started, from it on.
 
     ``private_metadata`` is what the submission needs back (see ``handlers.modals``); the service
     checks ownership again on submit.
     """
-    title = f"Edit booking #{b.id}"
+    title = f"Edit {'series' if series else 'booking'} #{b.id}"
     if len(title) > MAX_TITLE:
         title = f"Edit #{b.id}"
     blocks: list[Block] = [
         _context(f"*#{b.id}* on `{escape(b.gpu_name)}` — {escape(clip(b.task, 120))}"),
         _memory_block(mib_text(b.memory_mib), b.gpu_name),
     ]
-    if b.status == BookingStatus.UPCOMING:
+    if series:
+        blocks.append(
+            _context(
+                f"For #{b.id} (unless it has started) and every later occurrence of its series; "
+                "each keeps its start."
+            )
+        )
+    elif b.status == BookingStatus.UPCOMING:
         blocks.append(_start_block(b.start))
     else:
         blocks.append(

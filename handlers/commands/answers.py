@@ -108,6 +108,7 @@ async def edit(request: Request, cmd: Edit) -> None:
         request.trigger_id,
         cmd.booking_id,
         channel=request.channel,
+        series=cmd.series,
     )
 
 

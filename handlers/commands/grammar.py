@@ -34,10 +34,14 @@ def _booking_id(args: list[str], verb: str) -> int:
     return int(match[1])
 
 
-def parse_cancel(args: list[str], now: datetime, tz: ZoneInfo) -> Cancel:
-    """`cancel 42`, or `cancel 42 series` for the rest of its series from it on."""
+def _id_and_series(args: list[str], verb: str) -> tuple[int, bool]:
+    """`42` or `42 series` (the rest of its series from it on)."""
     series = len(args) == 2 and args[1].lower() == SERIES_WORD
-    return Cancel(_booking_id(args[:1] if series else args, "cancel"), series=series)
+    return _booking_id(args[:1] if series else args, verb), series
+
+
+def parse_cancel(args: list[str], now: datetime, tz: ZoneInfo) -> Cancel:
+    return Cancel(*_id_and_series(args, "cancel"))
 
 
 def parse_release(args: list[str], now: datetime, tz: ZoneInfo) -> Release:
@@ -45,7 +49,7 @@ def parse_release(args: list[str], now: datetime, tz: ZoneInfo) -> Release:
 
 
 def parse_edit(args: list[str], now: datetime, tz: ZoneInfo) -> Edit:
-    return Edit(_booking_id(args, "edit"))
+    return Edit(*_id_and_series(args, "edit"))
 
 
 def parse_extend(args: list[str], now: datetime, tz: ZoneInfo) -> Extend:

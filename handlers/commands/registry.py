@@ -146,7 +146,14 @@ REGISTRY: tuple[Verb, ...] = (
         ("edit",),
         grammar.parse_edit,
         answers.edit,
-        (Usage("/gpubook edit <id>", "/gpubook edit 42", "Change a booking in a form."),),
+        (
+            Usage("/gpubook edit <id>", "/gpubook edit 42", "Change a booking in a form."),
+            Usage(
+                "/gpubook edit <id> series",
+                "/gpubook edit 42 series",
+                "Change the task, memory or length of a series from this occurrence on.",
+            ),
+        ),
         opens_form=always,
     ),
     Verb(

@@ -84,7 +84,10 @@ class Release(Command):
 
 @dataclass(frozen=True)
 class Edit(Command):
+    """`edit 42`, or `edit 42 series`: the occurrences of its series not started, from it on."""
+
     booking_id: int
+    series: bool = False
 
 
 @dataclass(frozen=True)

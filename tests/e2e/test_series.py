@@ -80,3 +80,19 @@ async def test_a_repeating_form_without_its_last_day_says_so_under_it(bot: Bot) 
     status, ack = await submit(bot, view, gpu="rtx-0", memory="8GB", task="sync", repeat="daily")
     assert status == 200 and "Say when the series ends" in ack["errors"]["repeat_until"]
     assert await bot.bookings() == []
+
+
+async def test_edit_series_changes_the_rest_in_a_form(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 8GB weekdays 09:00 until 17:00 until 2026-01-09 nightly-ci")
+    view = (await bot.command_opening("edit 2 series")).params["view"]
+    assert view["title"]["text"] == "Edit series #2"
+    assert all(b.get("block_id") != "start" for b in view["blocks"])
+    assert await submit(bot, view, memory="12GB") == (200, {})
+    [confirmed] = await bot.fake.wait_for("chat.postEphemeral")
+    assert confirmed.params["text"] == "Updated 4 occurrences of series #2 on rtx-0."
+    sizes = [b.memory_mib // 1024 for b in await bot.bookings()]
+    assert sizes == [8, 12, 12, 12, 12]
+    await bot.command("book rtx-0 1GB 2026-01-12 09:00 for 1h one-off")
+    single = await bot.command("edit 6 series")
+    assert "Booking #6 is not part of a series" in dump(single)
