@@ -269,9 +269,10 @@ WORDING: dict[Code, str] = {
     Code.SERIES_NEEDS_GPU: "A repeating booking needs a GPU named, not [[any]]: every occurrence is on the same card.",
     Code.SERIES_REFUSED: "{missed} of the {total} occurrences don't fit, so nothing was booked:",
     Code.SERIES_NONE_FIT: "None of the {total} occurrences fits, so nothing was booked:",
-    Code.SERIES_MISS: "{window}: {reason}",
-    Code.SERIES_MISS_FULL: "{window}: {held} of {capacity} on {gpu} already held at the peak, {free} free, {asked} asked.",
-    Code.SERIES_MORE_MISSES: "…and {count} more.",
+    # One line per occurrence that does not fit, under the sentence that says how many.
+    Code.SERIES_MISS: "\n• {window}: {reason}",
+    Code.SERIES_MISS_FULL: "\n• {window}: {held} of {capacity} on {gpu} already held at the peak, {free} free, {asked} asked.",
+    Code.SERIES_MORE_MISSES: "\n…and {count} more.",
     Code.NOT_A_SERIES: "Booking #{id} is not part of a series; leave out [[series]] to {verb} it alone.",
     Code.SERIES_EDIT_REFUSED: "{missed} of the {total} occurrences can't take that change, so none was changed:",
     Code.SERIES_NOTHING_LATER: "Booking #{id} has started and no later occurrence of its series is left; edit it alone with [[/edit {id}]].",
