@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -25,6 +26,7 @@ from bot.booking import Actor, BookingChange, BookingService
 from bot.core.errors import InputError
 from bot.core.formats import format_duration, format_size
 from bot.core.phrases import Code
+from bot.core.recurrence import Recurrence
 from bot.core.sentence import say
 from bot.core.snapshots import BookingInfo
 from handlers import ids
@@ -34,7 +36,16 @@ from handlers.calendar import calendar_reply
 from handlers.chart import send_chart
 from handlers.context import Deps
 from handlers.modals import open_booking_modal, open_edit_modal
-from handlers.pipeline import Incoming, Plan, Request, Work, always, never, serve
+from handlers.pipeline import (
+    Incoming,
+    Plan,
+    Request,
+    Work,
+    always,
+    confirm_series,
+    never,
+    serve,
+)
 from handlers.wording import mrkdwn
 
 
@@ -159,6 +170,20 @@ async def _book_slot(request: Request) -> Message | None:
     return request.confirm(booking, "Booked")
 
 
+async def _book_series_fit(request: Request) -> Message:
+    """Book the occurrences of a refused series that fit now (the others are left out)."""
+    value = _json_value(request.body)
+    try:
+        gpu, mib, task = str(value["gpu"]), int(value["mib"]), str(value["task"])
+        rule = Recurrence.from_dict(value["rule"])
+    except (KeyError, TypeError, ValueError, AttributeError, ZoneInfoNotFoundError):
+        raise InputError(Code.BROKEN_BUTTON) from None
+    result = await request.deps.service.create_series(
+        request.actor, gpu=gpu, memory=mib, rule=rule, task=task, partial=True
+    )
+    return confirm_series(request, result, "Booked")
+
+
 def _calendar_value(body: dict[str, Any]) -> tuple[str, date, bool]:
     """A calendar button's GPU, (local) day and whether it shows a week."""
     value = _json_value(body)
@@ -240,6 +265,7 @@ BUTTONS = (
     Button(ids.CANCEL, _booking_change("Cancelled", BookingService.cancel), changes=True),
     Button(ids.EDIT, _edit, opens_form=always),
     Button(ids.BOOK_SLOT, _book_slot, opens_form=_slot_without_task, changes=True),
+    Button(ids.BOOK_SERIES_FIT, _book_series_fit, changes=True),
     Button(CALENDAR_NAV_ACTION, _calendar_nav, replace=True, zoned=True),
     Button(ids.USAGE_RAISE, _raise_booking, changes=True),
     Button(ids.USAGE_DISMISS, _settle(Code.USAGE_DISMISSED)),

@@ -21,6 +21,8 @@ CANCEL = "booking_cancel"
 EDIT = "booking_edit"
 # "Book this window" on refusals and free-window answers; value: JSON of the slot and task.
 BOOK_SLOT = "book_slot"
+# "Book the N that fit" on a refused series; value: JSON {"gpu", "mib", "rule", "task"}.
+BOOK_SERIES_FIT = "book_series_fit"
 # Calendar navigation; value: JSON {"gpu": name, "day": ISO date, "week": bool}.
 CALENDAR_NAV = "calendar_nav"
 # Live-usage DMs: raise a booking to what is used (value: JSON {"booking": id, "mib": n}), or
@@ -46,6 +48,10 @@ BLOCK_MEMORY = "memory"
 BLOCK_START = "start"
 BLOCK_DURATION = "duration"
 BLOCK_TASK = "task"
+#: The booking form's repeat section (a series): how often, which days, the last day.
+BLOCK_REPEAT = "repeat"
+BLOCK_REPEAT_DAYS = "repeat_days"
+BLOCK_REPEAT_UNTIL = "repeat_until"
 INPUT = "value"
 
 #: Where a service error's ``field`` goes in a modal that has no block of that name.

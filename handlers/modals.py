@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -19,16 +19,18 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor, BookingChange
-from bot.core.errors import InputError, NotFound
+from bot.core.errors import InputError, InvalidState, NotFound
 from bot.core.formats import format_duration
 from bot.core.phrases import Code
-from bot.core.snapshots import BookingInfo, GpuStatus
+from bot.core.recurrence import EVERY_DAY, WEEKDAYS, Recurrence
+from bot.core.snapshots import BookingInfo, GpuStatus, SeriesResult
 from bot.core.units import parse_duration
 from bot.core.vocabulary import ChangeVerb
 from handlers import ids
 from handlers.blocks.common import clip
 from handlers.blocks.modals import (
     ANY_GPU,
+    Repeat,
     booking_modal,
     default_memory,
     edit_modal,
@@ -123,20 +125,25 @@ async def open_edit_modal(
     booking_id: int,
     *,
     channel: str | None,
+    series: bool = False,
 ) -> None:
-    """Open the edit form; refused up front if the actor may not edit the booking.
+    """Open the edit form (``series``: for the rest of the booking's series); refused up front if
+    the actor may not edit the booking.
 
     The metadata keeps the window the form shows, so the submission can tell what the user
     changed without reading the booking again.
     """
     booking = await deps.service.get_for_change(actor, booking_id, ChangeVerb.EDIT)
+    if series and booking.series_id is None:
+        raise InvalidState(Code.NOT_A_SERIES, id=booking.id, verb=str(ChangeVerb.EDIT))
     shown = metadata(
         booking=booking.id,
         channel=channel,
         start=int(booking.start.timestamp()),
         end=int(booking.end.timestamp()),
+        series=series or None,
     )
-    view = edit_modal(booking, now=deps.now(), private_metadata=shown)
+    view = edit_modal(booking, now=deps.now(), private_metadata=shown, series=series)
     await client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -170,7 +177,7 @@ def _field_error(view: dict[str, Any], field: str | None, sentence: str) -> dict
     }
 
 
-async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo:
+async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo | SeriesResult:
     values = modal_values(view)
     start = _start(values)
     if start is None:
@@ -178,6 +185,15 @@ async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo
     gpu = values.get(ids.BLOCK_GPU)
     if not gpu:
         raise InputError(Code.FORM_GPU_MISSING, field="gpu")
+    repeat = values.get(ids.BLOCK_REPEAT) or Repeat.NONE
+    if repeat != Repeat.NONE:
+        return await deps.service.create_series(
+            actor,
+            gpu=None if gpu == ANY_GPU else gpu,
+            memory=values.get(ids.BLOCK_MEMORY) or "",
+            rule=_rule(values, repeat, start, _duration(values), actor.tz),
+            task=values.get(ids.BLOCK_TASK) or "",
+        )
     return await deps.service.create(
         actor,
         gpu=None if gpu == ANY_GPU else gpu,
@@ -185,6 +201,43 @@ async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo
         start=start,
         end=start + _duration(values),
         task=values.get(ids.BLOCK_TASK) or "",
+    )
+
+
+_REPEAT_DAYS = {Repeat.DAILY: EVERY_DAY, Repeat.WEEKDAYS: WEEKDAYS}
+
+
+def _rule(
+    values: dict[str, Any], repeat: str, start: datetime, length: timedelta, tz: tzinfo
+) -> Recurrence:
+    """The form's repeat section as a rule: from the start's day and time of day in the asker's
+    zone, on the chosen days (weekly without days: the start's weekday), until the day picked."""
+    local = start.astimezone(tz)
+    try:
+        chosen = frozenset(int(d) for d in values.get(ids.BLOCK_REPEAT_DAYS) or ())
+        until = values.get(ids.BLOCK_REPEAT_UNTIL)
+        last_day = None if until is None else date.fromisoformat(str(until))
+    except ValueError:
+        raise InputError(Code.BROKEN_BUTTON) from None
+    if last_day is None:
+        raise InputError(Code.SERIES_END_MISSING, field=ids.BLOCK_REPEAT_UNTIL)
+    days = _REPEAT_DAYS.get(repeat) or chosen or frozenset({local.weekday()})
+    if not days <= EVERY_DAY:
+        raise InputError(Code.BROKEN_BUTTON)
+    if last_day < local.date():
+        raise InputError(
+            Code.SERIES_END_BEFORE_START,
+            field=ids.BLOCK_REPEAT_UNTIL,
+            last=last_day.isoformat(),
+            first=local.date().isoformat(),
+        )
+    return Recurrence(
+        days,
+        local.time().replace(tzinfo=None),
+        getattr(tz, "key", None) or "UTC",
+        local.date(),
+        length=length,
+        last_day=last_day,
     )
 
 
@@ -231,17 +284,37 @@ def _incoming(context: Any, body: dict[str, Any]) -> Incoming:
     )
 
 
-async def _save_new(request: Request) -> BookingInfo:
+async def _save_new(request: Request) -> BookingInfo | SeriesResult:
     return await _create(request.deps, request.actor, request.body["view"])
 
 
-async def _save_edit(request: Request) -> BookingInfo:
+async def _save_edit(request: Request) -> BookingInfo | SeriesResult:
     view = request.body["view"]
     meta = read_metadata(view.get("private_metadata"))
     booking_id = meta.get("booking")
     if not isinstance(booking_id, int):
         raise InputError(Code.FORM_LOST_BOOKING)
+    if meta.get("series") is True:
+        return await _update_series(request.deps, request.actor, view, booking_id, meta)
     return await _update(request.deps, request.actor, view, booking_id, meta)
+
+
+async def _update_series(
+    deps: Deps, actor: Actor, view: dict[str, Any], booking_id: int, meta: dict[str, Any]
+) -> SeriesResult:
+    """The edit form for the rest of a series: each occurrence keeps its start; a duration
+    changed from the one shown becomes every occurrence's."""
+    values = modal_values(view)
+    length = _duration(values)
+    if length == _shown_time(meta, "end") - _shown_time(meta, "start"):
+        length = None
+    return await deps.service.update_series(
+        actor,
+        booking_id,
+        task=values.get(ids.BLOCK_TASK),
+        memory=values.get(ids.BLOCK_MEMORY),
+        length=length,
+    )
 
 
 async def _follow_gpu(

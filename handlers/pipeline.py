@@ -31,13 +31,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.booking import Actor
 from bot.core.errors import GpubookError
 from bot.core.formats import format_size
-from bot.core.snapshots import BookingInfo
+from bot.core.sentence import Sentence
+from bot.core.snapshots import BookingInfo, SeriesResult
 from bot.core.timefmt import zoned_window
 from handlers.blocks.bookings import booking_confirmation
-from handlers.blocks.common import Message
+from handlers.blocks.common import Message, context
+from handlers.blocks.series import series_confirmation
 from handlers.context import APOLOGY, Deps, Reply, actor_and_profile, answer, reply_for, zone_reply
 from handlers.home import refresh_homes
-from handlers.wording import FormText
+from handlers.wording import FormText, mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,30 @@ def confirmation(b: BookingInfo, headline: str, actor: Actor, now: datetime) -> 
     return Message(text, blocks)
 
 
+def confirm_series(request: Request, result: SeriesResult, headline: str) -> Message:
+    """A booked series' confirmation; every occurrence counts as changed (App Homes)."""
+    request.changed.extend(result.booked)
+    first = result.booked[0]
+    text = f"{headline} {len(result.booked)} occurrences of series #{first.id} on {first.gpu_name}."
+    blocks = series_confirmation(
+        result,
+        headline=headline,
+        now=request.deps.now(),
+        viewer_id=request.actor.user_id,
+        tz=request.actor.tz,
+    )
+    return with_notes(request, Message(text, blocks), result.notes)
+
+
+def with_notes(request: Request, message: Message, notes: tuple[Sentence, ...]) -> Message:
+    """How a wall time was read on a DST day (it did not exist, or happened twice), under it."""
+    if not notes:
+        return message
+    return Message(
+        message.text, [*message.blocks, context(mrkdwn(notes, request.actor.tz, request.now))]
+    )
+
+
 async def begin(
     deps: Deps, client: AsyncWebClient, incoming: Incoming, *, quick: bool, zoned: bool
 ) -> tuple[Request, Reply]:
@@ -164,8 +190,8 @@ async def serve(
     await finish(request, reply, plan)
 
 
-#: Saves a submitted form and returns the booking saved.
-Save = Callable[[Request], Awaitable[BookingInfo]]
+#: Saves a submitted form and returns the booking (or the series) saved.
+Save = Callable[[Request], Awaitable[BookingInfo | SeriesResult]]
 #: The ack that shows a sentence under a form's input: (error field, sentence) → ack arguments.
 FormError = Callable[[str | None, str], dict[str, Any]]
 
@@ -207,7 +233,10 @@ async def submit(
 
     async def outcome(request: Request) -> Message:
         # shield: should this listener be cancelled, the save still finishes.
-        return request.confirm(await asyncio.shield(saving), headline)
+        saved = await asyncio.shield(saving)
+        if isinstance(saved, SeriesResult):
+            return confirm_series(request, saved, headline)
+        return request.confirm(saved, headline)
 
     await finish(request, reply, Plan(outcome, changes=True))
 

@@ -1,5 +1,5 @@
-"""The tables: GPUs, bookings, the audit log, the notification outbox, live usage and Slack's OAuth
-stores.
+"""The tables: GPUs, bookings and their series, the audit log, the notification outbox, live usage
+and Slack's OAuth stores.
 
 Every row carries the Slack workspace (``team_id``) it belongs to, so a multi-workspace install
 needs no data migration later. Memory is integer MiB and every datetime is aware UTC
@@ -77,6 +77,7 @@ class Booking(Base):
         Index("ix_bookings_status_start", "status", "start_at"),
         Index("ix_bookings_status_end", "status", "end_at"),
         Index("ix_bookings_team_user", "team_id", "user_id"),
+        Index("ix_bookings_series", "series_id", "start_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,8 +116,25 @@ class Booking(Base):
     #: How many times what the booking is (:data:`REVISED_BY`) has changed: calendar feeds
     #: publish it as the event's SEQUENCE, which subscribers compare to spot an update.
     revision: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: The recurring series this booking is one occurrence of, if any.
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("booking_series.id"))
 
     gpu: Mapped[Gpu] = relationship(lazy="joined", innerjoin=True)
+    series: Mapped[BookingSeries | None] = relationship(lazy="joined")
+
+
+class BookingSeries(Base):
+    """A recurring booking: its rule (:class:`bot.core.recurrence.Recurrence` as JSON values);
+    each occurrence is an ordinary booking pointing here, checked and changed like any other."""
+
+    __tablename__ = "booking_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    rule: Mapped[dict[str, Any]]
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
 
 
 #: The columns whose change is a new revision of a booking (not its notification bookkeeping).

@@ -166,6 +166,10 @@ def test_buttons_confirm_and_go_stale(console: Console) -> None:
     assert "There is no button [99]." in console.run("99")
 
 
+#: Enter at the booking form's repeat section: does not repeat, no days, no last day.
+NO_REPEAT = ("", "", "")
+
+
 def test_modal_filled_by_prompts_with_a_field_error(console: Console) -> None:
     screen = console.run(
         "/gpubook",
@@ -174,6 +178,7 @@ def test_modal_filled_by_prompts_with_a_field_error(console: Console) -> None:
         "tomorrow 9am",
         "30d",  # too long: the app answers with a field error on submit
         "form task",
+        *NO_REPEAT,
         "3h",  # then only the duration is asked again
     )
     assert "┌ Book a GPU" in screen
@@ -186,21 +191,37 @@ def test_modal_filled_by_prompts_with_a_field_error(console: Console) -> None:
     assert console.session.modal is None
 
 
+def test_the_form_books_a_series_from_its_repeat_section(console: Console) -> None:
+    screen = console.run(
+        "/gpubook", "rtx-1", "", "tomorrow 9am", "2h", "sync", "3", "", "2026-01-09"
+    )
+    assert "│ Repeat until (included) (e.g. 2026-12-01): 2026-01-09" in screen
+    assert (
+        "✅ Booked 4 occurrences of series #1: weekdays 09:00 for 2h until Fri 9 Jan 2026" in screen
+    )
+    screen = console.run("list")
+    assert "weekdays 09:00 for 2h" in screen and "4 left" in screen
+
+
 def test_values_given_to_book_survive_choosing_the_gpu(console: Console) -> None:
     """Enter on the pre-selected GPU, or another GPU, re-renders the form: what `book` said stays."""
-    screen = console.run("book rtx-1 8GB tomorrow 9am for 3h", "", "", "", "", "kept")
+    screen = console.run("book rtx-1 8GB tomorrow 9am for 3h", "", "", "", "", "kept", *NO_REPEAT)
     assert "│ Memory (e.g. 20GB, 20480MiB or 50%) [8GB]: \n" in screen
     assert "│ Start (e.g. tomorrow 9am) [Tue 6 Jan 09:00]: \n" in screen
     assert "│ Duration (e.g. 90m, 1h30m, 2d) [3h]: \n" in screen
     assert "#1 · `rtx-1` · 8 GB · Tue 6 Jan 09:00 – 12:00" in screen
 
-    screen = console.run("book rtx-1 8GB tomorrow 9am for 3h", "a100-1", "", "", "", "moved")
+    screen = console.run(
+        "book rtx-1 8GB tomorrow 9am for 3h", "a100-1", "", "", "", "moved", *NO_REPEAT
+    )
     assert "[8GB]" in screen and "[Tue 6 Jan 09:00]" in screen and "[3h]" in screen
     assert "#2 · `a100-1` · 8 GB · Tue 6 Jan 09:00 – 12:00" in screen
 
 
 def test_memory_default_follows_the_gpu_and_the_task_stays(console: Console) -> None:
-    screen = console.run("book rtx-1 tomorrow 9am for 3h train", "a100-1", "", "", "", "")
+    screen = console.run(
+        "book rtx-1 tomorrow 9am for 3h train", "a100-1", "", "", "", "", *NO_REPEAT
+    )
     assert "│ No memory was given: set it below.\n" in screen
     assert "│ Memory (e.g. 20GB, 20480MiB or 50%) [40GB]: \n" in screen  # half of a100-1
     assert "[12GB]" not in screen
@@ -212,7 +233,7 @@ def test_book_buttons_book_the_memory_asked_for(console: Console) -> None:
     """`free 24GB` offers rtx-0 first (button [1]); its form keeps 24GB through the GPU select."""
     screen = console.run("free 24GB for 2h")
     assert "[1] Book rtx-0 08:00–10:00 UTC" in screen
-    screen = console.run("1", "", "", "", "", "from free")
+    screen = console.run("1", "", "", "", "", "from free", *NO_REPEAT)
     assert "│ Memory (e.g. 20GB, 20480MiB or 50%) [24GB]: \n" in screen
     assert "#1 · `rtx-0` · 24 GB · 08:00 – 10:00" in screen
 

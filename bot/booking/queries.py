@@ -93,9 +93,10 @@ async def spans(
     start: datetime,
     end: datetime,
     *,
-    exclude: int | None = None,
+    exclude: int | Iterable[int] | None = None,
 ) -> dict[int, list[capacity.Span]]:
-    """Memory held on each GPU by bookings overlapping ``[start, end)``, as capacity spans."""
+    """Memory held on each GPU by bookings overlapping ``[start, end)``, as capacity spans
+    (but for the booking or bookings ``exclude`` names)."""
     ids = list(gpu_ids)
     grouped: dict[int, list[capacity.Span]] = {i: [] for i in ids}
     if not ids:
@@ -106,8 +107,10 @@ async def spans(
         Booking.end_at > start,
         Booking.start_at < end,
     )
-    if exclude is not None:
+    if isinstance(exclude, int):
         query = query.where(Booking.id != exclude)
+    elif exclude is not None:
+        query = query.where(Booking.id.not_in(list(exclude)))
     for gpu_id, s, e, mib in await session.execute(query):
         grouped[gpu_id].append(capacity.Span(s, e, mib))
     return grouped

@@ -14,10 +14,11 @@ from bot.booking.agents import AgentHosts
 from bot.booking.feeds import Feeds
 from bot.booking.gpus import GpuAdmin
 from bot.booking.reports import Reports
+from bot.booking.series import SeriesWrites
 from bot.booking.usage import LiveUsage
 from bot.booking.writes import BookingWrites
 
 
-class BookingService(BookingWrites, GpuAdmin, Reports, AgentHosts, LiveUsage, Feeds):
-    """The one service: writes, GPU administration, reports, host agents, live usage and
-    calendar feeds over one database."""
+class BookingService(BookingWrites, SeriesWrites, GpuAdmin, Reports, AgentHosts, LiveUsage, Feeds):
+    """The one service: writes (single bookings and series), GPU administration, reports, host
+    agents, live usage and calendar feeds over one database."""

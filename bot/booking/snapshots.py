@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 
+from bot.core.recurrence import Recurrence
 from bot.core.snapshots import AuditInfo, BookingInfo, GpuInfo
 from bot.core.vocabulary import BookingStatus
 from storage.models import AuditEntry, Booking, Gpu
@@ -40,6 +41,8 @@ def booking_info(booking: Booking) -> BookingInfo:
         end_reason=booking.end_reason,
         created_by=booking.created_by,
         created_at=booking.created_at,
+        series_id=booking.series_id,
+        series_rule=None if booking.series is None else Recurrence.from_dict(booking.series.rule),
     )
 
 

@@ -9,6 +9,7 @@ does not import the reader that starts it.
 from __future__ import annotations
 
 from collections.abc import Coroutine
+from datetime import date
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -147,6 +148,10 @@ class ModalForm:
             return self._ask_select(label, element, previous)
         if kind == "datetimepicker":
             return self._ask_time(label, element, previous)
+        if kind == "multi_static_select":
+            return self._ask_many(label, element, previous)
+        if kind == "datepicker":
+            return self._ask_date(label, element, previous)
         return self._ask_text(label, hint, element, previous, optional=bool(block.get("optional")))
 
     def _line(self, label: str, default: str | None) -> str:
@@ -187,6 +192,39 @@ class ModalForm:
                 return {"type": "static_select", "selected_option": picked}
             self.repl.show(f"│ Type a number from 1 to {len(options)}.")
 
+    def _ask_many(
+        self, label: str, element: dict[str, Any], previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Several options: numbers (or names) separated by commas; Enter keeps the choice."""
+        reader = self.session.reader()
+        options = options_of(element)
+        for n, option in enumerate(options, 1):
+            self.repl.show(f"│   {n}) {text_of(option.get('text'), reader)}")
+        chosen = list((previous or {}).get("selected_options") or [])
+        while True:
+            default = ", ".join(text_of(o.get("text"), reader) for o in chosen) or None
+            answer = self._line(f"{label} (e.g. 1,3)", default)
+            if not answer:
+                return {"type": "multi_static_select", "selected_options": chosen}
+            picked = [_pick(options, part.strip(), reader) for part in answer.split(",")]
+            if all(p is not None for p in picked):
+                return {"type": "multi_static_select", "selected_options": picked}
+            self.repl.show(f"│ Type numbers from 1 to {len(options)}, separated by commas.")
+
+    def _ask_date(
+        self, label: str, element: dict[str, Any], previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """A day as YYYY-MM-DD (what Slack's date picker submits); Enter leaves it as it was."""
+        default = (previous or {}).get("selected_date") or element.get("initial_date")
+        while True:
+            answer = self._line(f"{label} (e.g. 2026-12-01)", default) or default
+            try:
+                day = None if answer is None else date.fromisoformat(answer).isoformat()
+            except ValueError:
+                self.repl.show("│ Write the day like 2026-12-01.")
+                continue
+            return {"type": "datepicker", "selected_date": day}
+
     def _ask_time(
         self, label: str, element: dict[str, Any], previous: dict[str, Any] | None
     ) -> dict[str, Any]:
@@ -214,6 +252,10 @@ def _initial_state(element: dict[str, Any]) -> dict[str, Any]:
         return {"type": kind, "selected_option": element.get("initial_option")}
     if kind == "datetimepicker":
         return {"type": kind, "selected_date_time": element.get("initial_date_time")}
+    if kind == "multi_static_select":
+        return {"type": kind, "selected_options": element.get("initial_options") or []}
+    if kind == "datepicker":
+        return {"type": kind, "selected_date": element.get("initial_date")}
     return {"type": kind, "value": element.get("initial_value")}
 
 

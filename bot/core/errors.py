@@ -118,3 +118,26 @@ class CapacityError(GpubookError):
         self.suggestion = suggestion
         self.alternative = alternative
         self.extension = extension
+
+
+@dataclass(frozen=True)
+class SeriesOffer:
+    """The occurrences of a refused series that fit, bookable as one click: the request again,
+    booking what fits and leaving the rest (``rule`` is the recurrence's JSON values)."""
+
+    gpu_name: str
+    memory_mib: int
+    rule: dict[str, Any]
+    task: str
+    fits: int
+
+
+class SeriesRefused(GpubookError):
+    """Some occurrences of a series do not fit (each is named with its reason), so none was
+    booked; ``offer`` books the ones that fit, when there are any."""
+
+    def __init__(
+        self, code: Code, *, offer: SeriesOffer | None, also: Sequence[Sentence] = (), **data: Any
+    ) -> None:
+        super().__init__(code, field="repeat", also=also, **data)
+        self.offer = offer

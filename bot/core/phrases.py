@@ -165,6 +165,18 @@ class Code(enum.StrEnum):
     EXTENSION_NOT_ENOUGH = "extension_not_enough"
     EXTEND_AT_MOST = "extend_at_most"
     EXTEND_NONE = "extend_none"
+    # recurring bookings
+    SERIES_TOO_MANY = "series_too_many"
+    SERIES_EMPTY = "series_empty"
+    SERIES_NEEDS_GPU = "series_needs_gpu"
+    SERIES_REFUSED = "series_refused"
+    SERIES_NONE_FIT = "series_none_fit"
+    SERIES_MISS = "series_miss"
+    SERIES_MISS_FULL = "series_miss_full"
+    SERIES_MORE_MISSES = "series_more_misses"
+    NOT_A_SERIES = "not_a_series"
+    SERIES_EDIT_REFUSED = "series_edit_refused"
+    SERIES_NOTHING_LATER = "series_nothing_later"
 
     # the Slack command grammar and forms
     UNKNOWN_COMMAND = "unknown_command"
@@ -175,6 +187,12 @@ class Code(enum.StrEnum):
     BOOK_TWO_STARTS = "book_two_starts"
     BOOK_TWO_PERIODS = "book_two_periods"
     BOOK_START_AFTER_PERIOD = "book_start_after_period"
+    SERIES_USAGE = "series_usage"
+    SERIES_DAYS = "series_days"
+    SERIES_CLOCK = "series_clock"
+    SERIES_END_MISSING = "series_end_missing"
+    SERIES_END_BEFORE_START = "series_end_before_start"
+    SERIES_WEEKS = "series_weeks"
     BOOKING_NUMBER = "booking_number"
     EXTEND_HOW_MUCH = "extend_how_much"
     LIST_USAGE = "list_usage"
@@ -371,6 +389,18 @@ WORDING: dict[Code, str] = {
     Code.EXTENSION_NOT_ENOUGH: "Booking #{id} can't be extended by {by}; there is not enough memory on {gpu} for {window}: {held} of {capacity} already held at the peak ({peak}), {free} free, {asked} asked.",
     Code.EXTEND_AT_MOST: "The longest extension that fits is {longest}, until {until}.",
     Code.EXTEND_NONE: "No extension fits: the memory is taken right from its end ({end}).",
+    Code.SERIES_TOO_MANY: "A series can have at most {limit} occurrences; end it sooner, like [[until 2027-03-01]] or [[for 4 weeks]].",
+    Code.SERIES_EMPTY: "That series has no occurrence: none of its days falls between its first day and its end.",
+    Code.SERIES_NEEDS_GPU: "A repeating booking needs a GPU named, not [[any]]: every occurrence is on the same card.",
+    Code.SERIES_REFUSED: "{missed} of the {total} occurrences don't fit, so nothing was booked:",
+    Code.SERIES_NONE_FIT: "None of the {total} occurrences fits, so nothing was booked:",
+    # One line per occurrence that does not fit, under the sentence that says how many.
+    Code.SERIES_MISS: "\n• {window}: {reason}",
+    Code.SERIES_MISS_FULL: "\n• {window}: {held} of {capacity} on {gpu} already held at the peak, {free} free, {asked} asked.",
+    Code.SERIES_MORE_MISSES: "\n…and {count} more.",
+    Code.NOT_A_SERIES: "Booking #{id} is not part of a series; leave out [[series]] to {verb} it alone.",
+    Code.SERIES_EDIT_REFUSED: "{missed} of the {total} occurrences can't take that change, so none was changed:",
+    Code.SERIES_NOTHING_LATER: "Booking #{id} has started and no later occurrence of its series is left; edit it alone with [[/edit {id}]].",
     Code.UNKNOWN_COMMAND: "I don't know [[/{typed}]]. Try [[/help]].",
     Code.UNKNOWN_COMMAND_NEAR: "I don't know [[/{typed}]]. Did you mean [[/{suggestion}]]? See [[/help]] for every command.",
     Code.BOOK_PERIOD_EXPECTED: "After the start, write [[for 3h]] or [[until 17:00]], then the task, like [[/book a100-1 20GB tomorrow 9:00 for 3h fine-tune]].",
@@ -379,6 +409,12 @@ WORDING: dict[Code, str] = {
     Code.BOOK_TWO_STARTS: "I read two starts, {first} and {second}. Give one start, then [[for 3h]] or [[until 17:00]], then the task (a task can't begin with a time).",
     Code.BOOK_TWO_PERIODS: "I read both {first} and {second}. Give one length, [[for 3h]] or [[until 17:00]], then the task (a task can't begin with a second one).",
     Code.BOOK_START_AFTER_PERIOD: "Give the start before the length, like {fixed}, then the task.",
+    Code.SERIES_USAGE: "A repeating booking reads like [[/book rtx-0 8GB weekdays 09:00 until 17:00 until 2027-03-01 nightly-ci]] or [[/book rtx-0 8GB every mon,wed 10:00 for 2h for 4 weeks sync]].",
+    Code.SERIES_DAYS: "I can't read {typed} as days; write them like [[every mon,wed]], [[every day]] or [[weekdays]].",
+    Code.SERIES_CLOCK: "After {repeat}, give the time of day, like [[09:00]] or [[2pm]], then [[for 2h]] or [[until 17:00]].",
+    Code.SERIES_END_MISSING: "Say when the series ends, after its hours: [[until 2027-03-01]], [[for 4 weeks]] or [[10 times]].",
+    Code.SERIES_END_BEFORE_START: "The series would end on {last}, before its first day ({first}); give a later end.",
+    Code.SERIES_WEEKS: "Give a whole number of weeks or times from 1, like [[for 4 weeks]] or [[10 times]].",
     Code.BOOKING_NUMBER: "Give the booking number, like [[/{verb} 42]] (see [[/list]]).",
     Code.EXTEND_HOW_MUCH: "Say how much longer, like [[/extend 42 2h]].",
     Code.LIST_USAGE: "Use [[/list]] for your bookings or [[/list all]] for everyone's.",

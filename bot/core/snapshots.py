@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.capacity import Step
+from bot.core.recurrence import Recurrence
+from bot.core.sentence import Sentence
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus, NoticeKind
 
 
@@ -43,6 +45,9 @@ class BookingInfo:
     end_reason: str | None
     created_by: str
     created_at: datetime
+    #: The series this booking is one occurrence of, and its rule (``None`` for a single one).
+    series_id: int | None = None
+    series_rule: Recurrence | None = None
 
     @property
     def duration(self) -> timedelta:
@@ -51,6 +56,17 @@ class BookingInfo:
     @property
     def is_holding(self) -> bool:
         return self.status in HOLDING_STATUSES
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    """A series as booked: its id, the occurrences booked, the windows left out (booked with
+    ``partial``), and how DST made some occurrence's wall time odd (for the confirmation)."""
+
+    series_id: int
+    booked: list[BookingInfo]
+    skipped: list[tuple[datetime, datetime]]
+    notes: tuple[Sentence, ...] = ()
 
 
 @dataclass(frozen=True)

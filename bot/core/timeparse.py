@@ -205,6 +205,11 @@ def _localise(day: date, clock: time, tz: tzinfo) -> Reading:
     return Reading(at, () if note is None else (note,))
 
 
+def clock_time(text: str) -> time | None:
+    """A time of day as typed (`09:00`, `9am`, `noon`) with no day; ``None`` if not one."""
+    return _clock_time(" ".join(text.lower().split()))
+
+
 def _clock_time(text: str) -> time | None:
     """`14:00`, `2pm`, `9:30am`, `noon` → a time; ``None`` if the text is not a clock form.
 

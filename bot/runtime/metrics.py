@@ -17,8 +17,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bot.booking import BookingService, ServiceConfig
 from bot.core.clock import Clock
-from bot.core.errors import CapacityError, GpubookError, PermissionDenied
-from bot.core.snapshots import BookingInfo
+from bot.core.errors import CapacityError, GpubookError, PermissionDenied, SeriesRefused
+from bot.core.snapshots import BookingInfo, SeriesResult
 from bot.lifecycle.notifier import FlushStats
 from storage.db import Database, DatabaseUnavailable
 
@@ -103,7 +103,7 @@ def booking_outcome(error: BaseException | None) -> str:
         return "created"
     if isinstance(error, DatabaseUnavailable):
         return "error"
-    if isinstance(error, CapacityError):
+    if isinstance(error, CapacityError | SeriesRefused):  # a series refused: some did not fit
         return "refused_capacity"
     if isinstance(error, PermissionDenied):
         return "refused_permission"
@@ -129,3 +129,14 @@ class MeteredBookingService(BookingService):
             raise
         self.metrics.count_booking(booking_outcome(None))
         return booking
+
+    async def create_series(self, *args: Any, **kwargs: Any) -> SeriesResult:
+        """A series counts once when refused, and once per occurrence booked."""
+        try:
+            result = await super().create_series(*args, **kwargs)
+        except Exception as error:
+            self.metrics.count_booking(booking_outcome(error))
+            raise
+        for _ in result.booked:
+            self.metrics.count_booking(booking_outcome(None))
+        return result

@@ -6,11 +6,13 @@ A card's Extend/Release/Cancel/Edit buttons are only shown to whoever may change
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import datetime, tzinfo
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject
 
 from bot.core.formats import format_size
+from bot.core.recurrence import Recurrence, describe
 from bot.core.snapshots import BookingInfo, BookingStatus
 from handlers import ids
 from handlers.blocks.common import button, clip, context, escape, header, section, slack_window
@@ -77,10 +79,16 @@ def may_change(b: BookingInfo, *, viewer_id: str, is_admin: bool) -> bool:
 
 
 def booking_card(
-    b: BookingInfo, *, now: datetime, viewer_id: str, is_admin: bool = False
+    b: BookingInfo,
+    *,
+    now: datetime,
+    viewer_id: str,
+    is_admin: bool = False,
+    text: str | None = None,
 ) -> list[Block]:
-    """One booking: a section, plus Extend/Release/Cancel/Edit buttons for whoever may change it."""
-    blocks: list[Block] = [section(_card_text(b, now))]
+    """One booking: a section (``text``, else the booking's own), plus Extend/Release/Cancel/Edit
+    buttons for whoever may change it."""
+    blocks: list[Block] = [section(text or _card_text(b, now))]
     if may_change(b, viewer_id=viewer_id, is_admin=is_admin):
         blocks.append(
             ActionsBlock(block_id=f"{BOOKING_ACTIONS_BLOCK}{b.id}", elements=_card_buttons(b))
@@ -102,8 +110,10 @@ def booking_list(
     viewer_id: str,
     now: datetime,
     is_admin: bool = False,
+    tz: tzinfo | None = None,
 ) -> list[Block]:
-    """Upcoming and active bookings (the viewer's or everyone's), at most 15 cards."""
+    """Upcoming and active bookings (the viewer's or everyone's), at most 15 cards; a series is
+    one card, its next occurrence's, saying how many are left."""
     title = "Everyone's bookings" if everyone else "Your bookings"
     blocks: list[Block] = [header(title)]
     if not bookings:
@@ -118,13 +128,46 @@ def booking_list(
             )
         )
         return blocks
-    for b in bookings[:MAX_LIST_CARDS]:
-        blocks.extend(booking_card(b, now=now, viewer_id=viewer_id, is_admin=is_admin))
-    hidden = len(bookings) - MAX_LIST_CARDS
+    cards = grouped(bookings)
+    for b, left in cards[:MAX_LIST_CARDS]:
+        text = None if left is None else series_line(b, left, now=now, tz=tz)
+        blocks.extend(booking_card(b, now=now, viewer_id=viewer_id, is_admin=is_admin, text=text))
+    hidden = len(cards) - MAX_LIST_CARDS
     if hidden > 0:
         where = "`/gpubook calendar <gpu>`" if everyone else "`/gpubook list all`"
         blocks.append(context(f"…and {hidden} more; see {where} for more."))
     return blocks
+
+
+def grouped(bookings: list[BookingInfo]) -> list[tuple[BookingInfo, int | None]]:
+    """Each single booking, and each series once at its first booking listed with how many of
+    its bookings are listed (``None`` for a single booking); in the order given."""
+    left = Counter(b.series_id for b in bookings if b.series_rule is not None)
+    cards: list[tuple[BookingInfo, int | None]] = []
+    seen: set[int] = set()
+    for b in bookings:
+        if b.series_id is None or b.series_rule is None:
+            cards.append((b, None))
+        elif b.series_id not in seen:
+            seen.add(b.series_id)
+            cards.append((b, left[b.series_id]))
+    return cards
+
+
+def rule_text(rule: Recurrence, tz: tzinfo | None) -> str:
+    """The rule as asked for, naming its zone unless it is the reader's (``tz``)."""
+    return escape(describe(rule, zone=getattr(tz, "key", None) != rule.zone))
+
+
+def series_line(b: BookingInfo, left: int, *, now: datetime, tz: tzinfo | None) -> str:
+    """``#42 rtx-0 · 8 GB · weekdays 09:00–17:00 until Mon 1 Mar 2027 · 12 left``: a series in a
+    list, under its next occurrence's id (what `cancel 42 series` acts from)."""
+    assert b.series_rule is not None
+    return (
+        f"*#{b.id}* `{escape(b.gpu_name)}` · *{format_size(b.memory_mib)}* · "
+        f"{rule_text(b.series_rule, tz)} · {left} left · next {slack_window(b.start, b.end, now=now)}"
+        f"\n{short_task(b.task)} — <@{b.user_id}>"
+    )
 
 
 def booking_line(b: BookingInfo, now: datetime) -> str:

@@ -15,7 +15,7 @@ from slack_sdk.models.views import View
 from bot.core.snapshots import BookingInfo, GpuStatus
 from bot.core.usage import LiveCard
 from handlers import ids
-from handlers.blocks.bookings import booking_card
+from handlers.blocks.bookings import booking_card, grouped, series_line
 from handlers.blocks.common import button, context, header, pack_lines, section, your_zone
 from handlers.blocks.reports import NO_GPUS_TEXT, gb_hours, status_line
 
@@ -31,9 +31,11 @@ def _my_bookings(
     blocks: list[Block] = [header("My bookings")]
     if not mine:
         return [*blocks, section("You have no upcoming or active bookings.")]
-    for b in mine[:MAX_HOME_CARDS]:
-        blocks.extend(booking_card(b, now=now, viewer_id=user_id, is_admin=is_admin))
-    hidden = len(mine) - MAX_HOME_CARDS
+    cards = grouped(mine)  # a series is one card
+    for b, left in cards[:MAX_HOME_CARDS]:
+        text = None if left is None else series_line(b, left, now=now, tz=None)
+        blocks.extend(booking_card(b, now=now, viewer_id=user_id, is_admin=is_admin, text=text))
+    hidden = len(cards) - MAX_HOME_CARDS
     if hidden > 0:
         blocks.append(context(f"…and {hidden} more; see `/gpubook list`."))
     return blocks

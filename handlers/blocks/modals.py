@@ -19,17 +19,20 @@ from typing import Any
 from slack_sdk.models.blocks import (
     Block,
     ContextBlock,
+    DatePickerElement,
     DateTimePickerElement,
     InputBlock,
     MarkdownTextObject,
     Option,
     PlainTextInputElement,
     PlainTextObject,
+    StaticMultiSelectElement,
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
 from bot.core.formats import format_duration, format_size
+from bot.core.recurrence import DAY_NAMES
 from bot.core.sentence import Sentence
 from bot.core.snapshots import BookingInfo, BookingStatus, GpuStatus
 from bot.core.timefmt import zone_label
@@ -170,6 +173,52 @@ def _task_block(task: str | None) -> InputBlock:
     )
 
 
+class Repeat:
+    """The repeat select's values (none, when the form books one window)."""
+
+    NONE = "none"
+    DAILY = "daily"
+    WEEKDAYS = "weekdays"
+    WEEKLY = "weekly"
+
+
+_REPEAT_LABELS = {
+    Repeat.NONE: "Does not repeat",
+    Repeat.DAILY: "Every day",
+    Repeat.WEEKDAYS: "Every weekday (Mon–Fri)",
+    Repeat.WEEKLY: "Weekly, on the days below",
+}
+
+
+def _repeat_blocks() -> list[Block]:
+    """How often (none by default), which days for weekly, and the last day (a series needs one)."""
+    options = [Option(text=PlainTextObject(text=t), value=v) for v, t in _REPEAT_LABELS.items()]
+    days = [Option(text=PlainTextObject(text=n), value=str(i)) for i, n in enumerate(DAY_NAMES)]
+    return [
+        InputBlock(
+            block_id=ids.BLOCK_REPEAT,
+            label="Repeat",
+            optional=True,
+            element=StaticSelectElement(
+                action_id=ids.INPUT, options=options, initial_option=options[0]
+            ),
+        ),
+        InputBlock(
+            block_id=ids.BLOCK_REPEAT_DAYS,
+            label="Days (weekly)",
+            optional=True,
+            hint="Empty: the start's weekday.",
+            element=StaticMultiSelectElement(action_id=ids.INPUT, options=days),
+        ),
+        InputBlock(
+            block_id=ids.BLOCK_REPEAT_UNTIL,
+            label="Repeat until (included)",
+            optional=True,
+            element=DatePickerElement(action_id=ids.INPUT),
+        ),
+    ]
+
+
 def booking_modal(
     gpus: list[GpuStatus],
     *,
@@ -198,8 +247,10 @@ def booking_modal(
         _start_block(start or next_quarter_hour(now)),
         _duration_block(duration_text or DEFAULT_DURATION),
         _task_block(task),
+        *_repeat_blocks(),
         _context(
             f"Start is in your time zone ({zone_label(tz, now)}); memory is held for the whole window."
+            " A repeated booking starts at that time of day on each day, all or nothing."
         ),
     ]
     return View(
@@ -213,20 +264,30 @@ def booking_modal(
     )
 
 
-def edit_modal(b: BookingInfo, *, now: datetime, private_metadata: str) -> View:
-    """Change a booking's memory, start (before it starts), duration or task.
+def edit_modal(
+    b: BookingInfo, *, now: datetime, private_metadata: str, series: bool = False
+) -> View:
+    """Change a booking's memory, start (before it starts), duration or task; with ``series``,
+    the memory, duration or task of its series' occurrences not started, from it on.
 
     ``private_metadata`` is what the submission needs back (see ``handlers.modals``); the service
     checks ownership again on submit.
     """
-    title = f"Edit booking #{b.id}"
+    title = f"Edit {'series' if series else 'booking'} #{b.id}"
     if len(title) > MAX_TITLE:
         title = f"Edit #{b.id}"
     blocks: list[Block] = [
         _context(f"*#{b.id}* on `{escape(b.gpu_name)}` — {escape(clip(b.task, 120))}"),
         _memory_block(mib_text(b.memory_mib), b.gpu_name),
     ]
-    if b.status == BookingStatus.UPCOMING:
+    if series:
+        blocks.append(
+            _context(
+                f"For #{b.id} (unless it has started) and every later occurrence of its series; "
+                "each keeps its start."
+            )
+        )
+    elif b.status == BookingStatus.UPCOMING:
         blocks.append(_start_block(b.start))
     else:
         blocks.append(
@@ -265,4 +326,8 @@ def _value_of(action: dict[str, Any]) -> Any:
         return option.get("value")
     if kind == "datetimepicker":
         return action.get("selected_date_time")
+    if kind == "multi_static_select":
+        return [option.get("value") for option in action.get("selected_options") or []]
+    if kind == "datepicker":
+        return action.get("selected_date")
     return action.get("value") or None

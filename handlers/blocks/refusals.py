@@ -1,5 +1,6 @@
 """Refusals, and the "Book this window" buttons offered with them and with free windows.
 
+A refused series offers to book the occurrences that fit (:func:`series_fit_offer`).
 A capacity refusal offers the earliest and a sooner window, each as a Book button carrying
 everything needed to book it as offered (:func:`slot_value`); a refused extension offers the
 longest extension that fits, as an Extend button. Slack rejects a block whose buttons repeat an
@@ -13,7 +14,14 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from slack_sdk.models.blocks import Block, ButtonElement, SectionBlock
 
-from bot.core.errors import CapacityError, GpubookError, SuggestedExtension, SuggestedSlot
+from bot.core.errors import (
+    CapacityError,
+    GpubookError,
+    SeriesOffer,
+    SeriesRefused,
+    SuggestedExtension,
+    SuggestedSlot,
+)
 from bot.core.formats import format_duration, format_size
 from bot.core.timefmt import zoned_window
 from handlers import ids
@@ -81,6 +89,26 @@ def _extension_offer(offer: SuggestedExtension, now: datetime) -> SectionBlock:
     return section(text, accessory=accessory)
 
 
+def series_fit_value(offer: SeriesOffer) -> str:
+    """The JSON the "Book the N that fit" button carries: the request again, to book partially."""
+    return json.dumps(
+        {
+            "gpu": offer.gpu_name,
+            "mib": offer.memory_mib,
+            "rule": offer.rule,
+            "task": clip(offer.task, MAX_VALUE_TASK_CHARS),
+        },
+        ensure_ascii=False,
+    )
+
+
+def series_fit_offer(offer: SeriesOffer) -> SectionBlock:
+    label = f"Book the {offer.fits} that fit"
+    accessory = button(label, ids.BOOK_SERIES_FIT, series_fit_value(offer), style="primary")
+    text = f"Or book only the {offer.fits} occurrences that fit, and leave the others out."
+    return section(text, accessory=accessory)
+
+
 def refusal(
     error: GpubookError, *, task: str | None, now: datetime, tz: tzinfo = UTC
 ) -> list[Block]:
@@ -94,4 +122,6 @@ def refusal(
             blocks.append(_offer("Sooner on", error.alternative, task, now, tz))
         if error.extension is not None:
             blocks.append(_extension_offer(error.extension, now))
+    if isinstance(error, SeriesRefused) and error.offer is not None:
+        blocks.append(series_fit_offer(error.offer))
     return blocks

@@ -10,11 +10,12 @@ from datetime import timedelta
 
 from bot.core.formats import format_duration, format_size
 from handlers.blocks.bookings import booking_list
-from handlers.blocks.common import Message, context
+from handlers.blocks.common import Message
 from handlers.blocks.reports import free_message, status_message
 from handlers.calendar import calendar_reply
 from handlers.commands.syntax import (
     Book,
+    BookSeries,
     Calendar,
     Cancel,
     Edit,
@@ -26,8 +27,7 @@ from handlers.commands.syntax import (
     Status,
 )
 from handlers.modals import duration_text, open_booking_modal, open_edit_modal
-from handlers.pipeline import Request
-from handlers.wording import mrkdwn
+from handlers.pipeline import Request, confirm_series, with_notes
 
 
 async def open_form(request: Request, cmd: OpenModal) -> None:
@@ -36,8 +36,13 @@ async def open_form(request: Request, cmd: OpenModal) -> None:
     )
 
 
-async def book(request: Request, cmd: Book) -> Message | None:
+async def book(request: Request, cmd: Book | BookSeries) -> Message | None:
     """A complete `book` books at once; an incomplete one opens the form with what was given."""
+    if isinstance(cmd, BookSeries):
+        result = await request.deps.service.create_series(
+            request.actor, gpu=cmd.gpu, memory=cmd.size_text, rule=cmd.rule, task=cmd.task
+        )
+        return confirm_series(request, result, "Booked")
     if cmd.missing:
         await open_booking_modal(
             request.deps,
@@ -58,12 +63,7 @@ async def book(request: Request, cmd: Book) -> Message | None:
     booking = await request.deps.service.create(
         request.actor, gpu=cmd.gpu, memory=cmd.size_text, start=cmd.start, end=end, task=cmd.task
     )
-    confirmed = request.confirm(booking, "Booked")
-    if not cmd.notes:
-        return confirmed
-    # How a wall time was read on a DST day (it did not exist, or happened twice).
-    notes = context(mrkdwn(cmd.notes, request.actor.tz, request.now))
-    return Message(confirmed.text, [*confirmed.blocks, notes])
+    return with_notes(request, request.confirm(booking, "Booked"), cmd.notes)
 
 
 async def list_bookings(request: Request, cmd: ListBookings) -> Message:
@@ -75,12 +75,17 @@ async def list_bookings(request: Request, cmd: ListBookings) -> Message:
         viewer_id=request.actor.user_id,
         now=request.now,
         is_admin=service.is_admin(request.actor),
+        tz=request.actor.tz,
     )
     who = "Everyone's" if cmd.everyone else "Your"
     return Message(f"{who} bookings: {len(bookings)}", blocks)
 
 
 async def cancel(request: Request, cmd: Cancel) -> Message:
+    if cmd.series:
+        ended = await request.deps.service.cancel_series(request.actor, cmd.booking_id)
+        request.changed.extend(ended)
+        return request.confirm(ended[0], f"Ended {len(ended)} occurrences of the series from")
     booking = await request.deps.service.cancel(request.actor, cmd.booking_id)
     return request.confirm(booking, "Cancelled")
 
@@ -103,6 +108,7 @@ async def edit(request: Request, cmd: Edit) -> None:
         request.trigger_id,
         cmd.booking_id,
         channel=request.channel,
+        series=cmd.series,
     )
 
 

@@ -21,9 +21,9 @@ from bot.core.errors import InputError
 from bot.core.phrases import Code
 from bot.core.sentence import Quote
 from bot.core.timeparse import Reading, split_when
-from bot.core.units import parse_duration
-from handlers.commands.syntax import Book
-from handlers.commands.words import plain_text, size_words, validate_size
+from handlers.commands.series_grammar import parse_series, repeats
+from handlers.commands.syntax import Book, BookSeries
+from handlers.commands.words import plain_text, size_words, split_duration, validate_size
 
 _PERIOD_WORDS = ("for", "until")
 
@@ -50,11 +50,13 @@ class _Cursor:
         return taken
 
 
-def parse_book(args: list[str], now: datetime, tz: ZoneInfo) -> Book:
+def parse_book(args: list[str], now: datetime, tz: ZoneInfo) -> Book | BookSeries:
     cursor = _Cursor(list(args))
     missing: list[str] = []
     gpu = _book_gpu(cursor, missing, now, tz)
     size_text = _book_size(cursor, missing, now, tz)
+    if repeats(cursor.words):
+        return parse_series(cursor.words, gpu, size_text, missing, now, tz)
     start = _book_start(cursor, missing, now, tz)
     end, duration = _book_period(cursor, missing, start, now, tz)
     task = plain_text(" ".join(cursor.words)) or None
@@ -136,7 +138,7 @@ def _book_period(
     end: Reading | None = None
     duration: timedelta | None = None
     if keyword == "for":
-        duration, used = _split_duration(cursor.words[1:])
+        duration, used = split_duration(cursor.words[1:])
     elif start is None:
         end, used = split_when(cursor.words[1:], now=now, tz=tz, field="end")
     else:
@@ -170,7 +172,7 @@ def _time_phrase_at(words: list[str], now: datetime, tz: ZoneInfo) -> str | None
     keyword = words[0].lower() if words else None
     try:
         if keyword == "for" and len(words) > 1:
-            used = 1 + _split_duration(words[1:])[1]
+            used = 1 + split_duration(words[1:])[1]
         elif keyword == "until" and len(words) > 1:
             used = 1 + split_when(words[1:], now=now, tz=tz)[1]
         else:
@@ -178,17 +180,6 @@ def _time_phrase_at(words: list[str], now: datetime, tz: ZoneInfo) -> str | None
     except InputError:
         return None
     return " ".join(words[:used])
-
-
-def _split_duration(words: list[str]) -> tuple[timedelta, int]:
-    """The longest duration at the front (`3 hours fine-tune` → 3h, 2 words)."""
-    errors: list[InputError] = []
-    for count in range(min(3, len(words)), 0, -1):
-        try:
-            return parse_duration(" ".join(words[:count])), count
-        except InputError as err:
-            errors.append(err)
-    raise errors[-1]
 
 
 def _size_at(words: list[str]) -> tuple[str, int] | None:

@@ -11,6 +11,7 @@ from bot.core.phrases import Code
 from bot.core.timeparse import NEXT, parse_day
 from bot.core.units import parse_duration
 from handlers.commands.syntax import (
+    SERIES_WORD,
     Calendar,
     Cancel,
     Edit,
@@ -33,8 +34,14 @@ def _booking_id(args: list[str], verb: str) -> int:
     return int(match[1])
 
 
+def _id_and_series(args: list[str], verb: str) -> tuple[int, bool]:
+    """`42` or `42 series` (the rest of its series from it on)."""
+    series = len(args) == 2 and args[1].lower() == SERIES_WORD
+    return _booking_id(args[:1] if series else args, verb), series
+
+
 def parse_cancel(args: list[str], now: datetime, tz: ZoneInfo) -> Cancel:
-    return Cancel(_booking_id(args, "cancel"))
+    return Cancel(*_id_and_series(args, "cancel"))
 
 
 def parse_release(args: list[str], now: datetime, tz: ZoneInfo) -> Release:
@@ -42,7 +49,7 @@ def parse_release(args: list[str], now: datetime, tz: ZoneInfo) -> Release:
 
 
 def parse_edit(args: list[str], now: datetime, tz: ZoneInfo) -> Edit:
-    return Edit(_booking_id(args, "edit"))
+    return Edit(*_id_and_series(args, "edit"))
 
 
 def parse_extend(args: list[str], now: datetime, tz: ZoneInfo) -> Extend:

@@ -30,7 +30,7 @@ from handlers.commands import (
     usage_grammar,
 )
 from handlers.commands.book_grammar import parse_book
-from handlers.commands.syntax import MAX_AUDIT_ENTRIES, Book, Command, Help, OpenModal
+from handlers.commands.syntax import MAX_AUDIT_ENTRIES, Book, BookSeries, Command, Help, OpenModal
 from handlers.pipeline import Request, always, never
 
 #: Reads the words after a verb: (words, now, zone) → the parsed command.
@@ -47,9 +47,10 @@ class Usage(NamedTuple):
     explanation: str
 
 
-def _book_is_incomplete(command: Book) -> bool:
-    """A `book` missing parts opens the form pre-filled with what was given."""
-    return bool(command.missing)
+def _book_is_incomplete(command: Book | BookSeries) -> bool:
+    """A `book` missing parts opens the form pre-filled with what was given (a series that
+    lacks parts is refused with its form instead)."""
+    return isinstance(command, Book) and bool(command.missing)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,12 @@ REGISTRY: tuple[Verb, ...] = (
                 "/gpubook book any 20GB now until 17:00 eval run",
                 "Book until a given time instead of for a duration.",
             ),
+            Usage(
+                "/gpubook book <gpu> <size> <repeat> <time> for <duration>|until <time> "
+                "until <day>|for <n> weeks|<n> times <task>",
+                "/gpubook book a100-1 8GB weekdays 09:00 until 17:00 for 4 weeks nightly-ci",
+                "Book a series: `daily`, `weekdays` or `every mon,wed`; all or nothing, at most 100.",
+            ),
         ),
         changes=True,
         zoned=True,
@@ -130,6 +137,11 @@ REGISTRY: tuple[Verb, ...] = (
                 "/gpubook cancel 42",
                 "Cancel a booking that has not started.",
             ),
+            Usage(
+                "/gpubook cancel <id> series",
+                "/gpubook cancel 42 series",
+                "End a series from this occurrence on (later ones are cancelled).",
+            ),
         ),
         changes=True,
     ),
@@ -144,7 +156,14 @@ REGISTRY: tuple[Verb, ...] = (
         ("edit",),
         grammar.parse_edit,
         answers.edit,
-        (Usage("/gpubook edit <id>", "/gpubook edit 42", "Change a booking in a form."),),
+        (
+            Usage("/gpubook edit <id>", "/gpubook edit 42", "Change a booking in a form."),
+            Usage(
+                "/gpubook edit <id> series",
+                "/gpubook edit 42 series",
+                "Change the task, memory or length of a series from this occurrence on.",
+            ),
+        ),
         opens_form=always,
     ),
     Verb(

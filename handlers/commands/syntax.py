@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from bot.core.recurrence import Recurrence
 from bot.core.sentence import Sentence
 
 MAX_STATS_DAYS = 3650
 DEFAULT_AUDIT_ENTRIES = 20
 MAX_AUDIT_ENTRIES = 200
 CANCEL_FUTURE = "cancel-future"
+#: `cancel 42 series`: the word that widens a change to the rest of the booking's series.
+SERIES_WORD = "series"
 
 
 class Command:
@@ -48,6 +51,18 @@ class Book(Command):
 
 
 @dataclass(frozen=True)
+class BookSeries(Command):
+    """`book <gpu> <size> <repeat> <clock> for <duration>|until <clock> <end> [task…]`: a series
+    (see :mod:`handlers.commands.series_grammar`). ``gpu`` is ``None`` for `any`, which the
+    service refuses for a series."""
+
+    gpu: str | None
+    size_text: str
+    rule: Recurrence
+    task: str
+
+
+@dataclass(frozen=True)
 class ListBookings(Command):
     """`list` (mine) or `list all` (everyone's)."""
 
@@ -56,7 +71,10 @@ class ListBookings(Command):
 
 @dataclass(frozen=True)
 class Cancel(Command):
+    """`cancel 42`, or `cancel 42 series`: that occurrence and the later ones of its series."""
+
     booking_id: int
+    series: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,10 @@ class Release(Command):
 
 @dataclass(frozen=True)
 class Edit(Command):
+    """`edit 42`, or `edit 42 series`: the occurrences of its series not started, from it on."""
+
     booking_id: int
+    series: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
-"""Word readers several subcommands share: sizes, and user text as it was typed."""
+"""Word readers several subcommands share: sizes, durations, and user text as it was typed."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
-from bot.core.units import MAX_MIB, parse_size
+from bot.core.errors import InputError
+from bot.core.units import MAX_MIB, parse_duration, parse_size
 
 _SIZE_UNIT_WORDS = frozenset({"m", "mb", "mib", "g", "gb", "gib", "t", "tb", "tib", "%"})
 _SLACK_LINK = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
@@ -42,3 +44,14 @@ def size_words(words: list[str]) -> tuple[str, int]:
 def validate_size(text: str) -> None:
     """Check a size's syntax before the GPU (and so the meaning of `50%`) is known."""
     parse_size(text, capacity_mib=MAX_MIB)
+
+
+def split_duration(words: list[str]) -> tuple[timedelta, int]:
+    """The longest duration at the front (`3 hours fine-tune` → 3h, 2 words)."""
+    errors: list[InputError] = []
+    for count in range(min(3, len(words)), 0, -1):
+        try:
+            return parse_duration(" ".join(words[:count])), count
+        except InputError as err:
+            errors.append(err)
+    raise errors[-1]

@@ -219,6 +219,11 @@ def form_state(view: dict[str, Any], **values: Any) -> dict[str, Any]:
             entry = {"type": "static_select", "selected_option": option if value else None}
         elif element["type"] == "datetimepicker":
             entry = {"type": "datetimepicker", "selected_date_time": value}
+        elif element["type"] == "multi_static_select":
+            chosen = [{"text": {"type": "plain_text", "text": v}, "value": v} for v in value or []]
+            entry = {"type": "multi_static_select", "selected_options": chosen}
+        elif element["type"] == "datepicker":
+            entry = {"type": "datepicker", "selected_date": value}
         else:
             entry = {"type": "plain_text_input", "value": value}
         state[block_id] = {element["action_id"]: entry}

@@ -103,6 +103,17 @@ async def test_metrics_count_requests_bookings_and_latency(metered: Bot) -> None
     assert sample(text, "gpubook_bookings_total", outcome="refused_capacity") == 1
 
 
+async def test_metrics_count_each_occurrence_of_a_series_and_a_refused_series_once(
+    metered: Bot,
+) -> None:
+    await metered.add_gpu("rtx-0", "24GB")
+    await metered.command("book rtx-0 20GB every day 10:00 for 1h 3 times daily-job")
+    await metered.command("book rtx-0 8GB every day 10:00 for 1h 2 times refused")
+    _, text = await get(f"{metered.url}/metrics")
+    assert sample(text, "gpubook_bookings_total", outcome="created") == 3
+    assert sample(text, "gpubook_bookings_total", outcome="refused_capacity") == 1
+
+
 async def test_a_badly_signed_request_counts_as_an_error(metered: Bot) -> None:
     req = slack_req.slash_command("status", signing_secret="not-the-secret")
     status, _ = await metered.send(req)
