@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Enum,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.core.vocabulary import BookingStatus
@@ -151,3 +161,47 @@ class Workspace(Base):
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel_id: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime]
+
+
+class GroupMember(Base):
+    """One person in one group of a workspace (groups carry limits: :mod:`bot.core.limits`)."""
+
+    __tablename__ = "group_members"
+    __table_args__ = (
+        UniqueConstraint("team_id", "group_name", "user_id", name="uq_group_members_member"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    group_name: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    added_by: Mapped[str] = mapped_column(String(32))
+    added_at: Mapped[datetime]
+
+
+class GroupLimit(Base):
+    """One limit a group sets, in base units (MiB, MiB·seconds, a count or seconds)."""
+
+    __tablename__ = "group_limits"
+    __table_args__ = (
+        UniqueConstraint("team_id", "group_name", "limit_name", name="uq_group_limits_limit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    group_name: Mapped[str] = mapped_column(String(32))
+    #: A :class:`~bot.core.limits.LimitName` value.
+    limit_name: Mapped[str] = mapped_column(String(16))
+    value: Mapped[int] = mapped_column(BigInteger)
+    updated_by: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime]
+
+
+class UserLock(Base):
+    """The per-person lock row: limits that span cards (memory held at once, GB·h, open
+    bookings) are checked under it, so two bookings by one person on two GPUs serialise."""
+
+    __tablename__ = "user_locks"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)

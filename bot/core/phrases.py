@@ -110,6 +110,19 @@ class Code(enum.StrEnum):
     EXTENSION_NOT_ENOUGH = "extension_not_enough"
     EXTEND_AT_MOST = "extend_at_most"
     EXTEND_NONE = "extend_none"
+    # fair share: groups and limits
+    GROUP_NAME_INVALID = "group_name_invalid"
+    GROUP_EVERYONE_MEMBERS = "group_everyone_members"
+    GROUP_UNKNOWN = "group_unknown"
+    LIMIT_UNKNOWN = "limit_unknown"
+    LIMIT_VALUE = "limit_value"
+    OVER_MAX_HELD = "over_max_held"
+    OVER_MAX_GBH = "over_max_gbh"
+    OVER_MAX_OPEN = "over_max_open"
+    LIMIT_FITS_FROM = "limit_fits_from"
+    LIMIT_NEVER_FITS = "limit_never_fits"
+    LIMIT_FREES_AT = "limit_frees_at"
+    LIMIT_FROM_GROUP = "limit_from_group"
 
     # the Slack command grammar and forms
     UNKNOWN_COMMAND = "unknown_command"
@@ -133,6 +146,9 @@ class Code(enum.StrEnum):
     CHANNEL_USAGE = "channel_usage"
     STATS_USAGE = "stats_usage"
     AUDIT_USAGE = "audit_usage"
+    GROUP_USAGE = "group_usage"
+    LIMITS_USAGE = "limits_usage"
+    ADMIN_LIMITS_USAGE = "admin_limits_usage"
     BROKEN_BUTTON = "broken_button"
     FORM_LOST_BOOKING = "form_lost_booking"
     FORM_DURATION_MISSING = "form_duration_missing"
@@ -246,6 +262,18 @@ WORDING: dict[Code, str] = {
     Code.EXTENSION_NOT_ENOUGH: "Booking #{id} can't be extended by {by}; there is not enough memory on {gpu} for {window}: {held} of {capacity} already held at the peak ({peak}), {free} free, {asked} asked.",
     Code.EXTEND_AT_MOST: "The longest extension that fits is {longest}, until {until}.",
     Code.EXTEND_NONE: "No extension fits: the memory is taken right from its end ({end}).",
+    Code.GROUP_NAME_INVALID: "{name} can't be a group name: use lower-case letters, digits, [[-]] and [[_]] (up to 32), starting with a letter, like [[premium]].",
+    Code.GROUP_EVERYONE_MEMBERS: "Everyone is in [[everyone]] already; its limits are the defaults, set with [[/admin limits everyone max-gbh 300]].",
+    Code.GROUP_UNKNOWN: "There is no group {group}. See the groups with [[/admin group list]].",
+    Code.LIMIT_UNKNOWN: "I don't know the limit {typed}; the limits are {names}.",
+    Code.LIMIT_VALUE: "{typed} is not a value for {limit}: give a size like [[64GB]] for max-held, GB·hours like [[300]] for max-gbh, a number for max-open, a duration like [[8h]] for the others, or [[none]] to clear it.",
+    Code.OVER_MAX_HELD: "That would have {owner} hold {total} at once across all GPUs ({held} already held at the peak, {peak}, plus {asked}); the max-held limit is {limit}.",
+    Code.OVER_MAX_GBH: "That would bring {owner} to {total} over the last 7 days and ahead ({used} used or booked, plus {asked} for this booking); the max-gbh limit is {limit}.",
+    Code.OVER_MAX_OPEN: "{owner} already has {count} upcoming or active booking(s); the max-open limit is {limit}.",
+    Code.LIMIT_FITS_FROM: "Within the limit it fits from {when}.",
+    Code.LIMIT_NEVER_FITS: "This booking alone is over the limit; ask for less, or ask an admin.",
+    Code.LIMIT_FREES_AT: "The next one ends {when}.",
+    Code.LIMIT_FROM_GROUP: "That limit comes from the group {group}.",
     Code.UNKNOWN_COMMAND: "I don't know [[/{typed}]]. Try [[/help]].",
     Code.UNKNOWN_COMMAND_NEAR: "I don't know [[/{typed}]]. Did you mean [[/{suggestion}]]? See [[/help]] for every command.",
     Code.BOOK_PERIOD_EXPECTED: "After the start, write [[for 3h]] or [[until 17:00]], then the task, like [[/book a100-1 20GB tomorrow 9:00 for 3h fine-tune]].",
@@ -267,6 +295,9 @@ WORDING: dict[Code, str] = {
     Code.CHANNEL_USAGE: "Mention the channel, like [[/admin channel #gpu-bookings]] (or [[/admin channel #gpu-bookings a100-3]] for one GPU).",
     Code.STATS_USAGE: "Give the number of days, from 1 to {max}, like [[/admin stats 30]].",
     Code.AUDIT_USAGE: "Give how many entries to show, from 1 to {max}, like [[/admin audit 50]].",
+    Code.GROUP_USAGE: "Use [[/admin group add premium @ana @ben]], [[/admin group remove premium @ana]] (no one named: the whole group and its limits) or [[/admin group list]].",
+    Code.LIMITS_USAGE: "[[/limits]] takes nothing after it.",
+    Code.ADMIN_LIMITS_USAGE: "Use [[/admin limits <group> <limit> <value>]], like [[/admin limits premium max-held 96GB]] or [[/admin limits everyone max-gbh 300]] ([[none]] clears a value).",
     Code.BROKEN_BUTTON: "That button's data is unreadable; run the command again for a fresh one.",
     Code.FORM_LOST_BOOKING: "This form lost track of its booking; open it again from the booking.",
     Code.FORM_DURATION_MISSING: "Give a duration, like [[2h]] or [[90m]].",

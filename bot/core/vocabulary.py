@@ -63,6 +63,9 @@ class AuditAction(enum.StrEnum):
     GPU_EDIT = "gpu_edit"
     GPU_RETIRE = "gpu_retire"
     SET_CHANNEL = "set_channel"
+    GROUP_ADD = "group_add"
+    GROUP_REMOVE = "group_remove"
+    LIMIT_SET = "limit_set"
 
 
 class ChangeVerb(enum.StrEnum):
