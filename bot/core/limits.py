@@ -25,6 +25,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from bot.core.capacity import Span
 from bot.core.errors import InputError
 from bot.core.phrases import Code
+from bot.core.sentence import Quote, Sentence, Size, User, say
+from bot.core.sentence import Span as Length
 from bot.core.units import parse_duration, parse_size
 
 #: The group whose limits are everyone's defaults (every person is in it).
@@ -100,7 +102,7 @@ def validate_group(name: str) -> str:
     """A group name: lower-case letters, digits, ``-`` and ``_``, starting with a letter."""
     cleaned = name.strip().lower()
     if not _GROUP_NAME.fullmatch(cleaned):
-        raise InputError(Code.GROUP_NAME_INVALID, field="group", name=name)
+        raise InputError(Code.GROUP_NAME_INVALID, field="group", name=Quote(name))
     return cleaned
 
 
@@ -109,7 +111,9 @@ def parse_limit(name: str) -> LimitName:
         return LimitName(name.strip().lower())
     except ValueError:
         names = ", ".join(limit.value for limit in LimitName)
-        raise InputError(Code.LIMIT_UNKNOWN, field="limit", typed=name, names=names) from None
+        raise InputError(
+            Code.LIMIT_UNKNOWN, field="limit", typed=Quote(name), names=names
+        ) from None
 
 
 def parse_value(name: LimitName, text: str) -> int | None:
@@ -121,19 +125,21 @@ def parse_value(name: LimitName, text: str) -> int | None:
         return int(parse_duration(text).total_seconds())
     if name is LimitName.MAX_HELD:
         if text.endswith("%"):
-            raise InputError(Code.LIMIT_VALUE, field="value", typed=text, limit=name.value)
+            raise InputError(Code.LIMIT_VALUE, field="value", typed=Quote(text), limit=name.value)
         return parse_size(text)
     if name is LimitName.MAX_OPEN:
         if not text.isdigit():
-            raise InputError(Code.LIMIT_VALUE, field="value", typed=text, limit=name.value)
+            raise InputError(Code.LIMIT_VALUE, field="value", typed=Quote(text), limit=name.value)
         return int(text)
     match = _GBH.fullmatch(text)
     if match is None:
-        raise InputError(Code.LIMIT_VALUE, field="value", typed=text, limit=name.value)
+        raise InputError(Code.LIMIT_VALUE, field="value", typed=Quote(text), limit=name.value)
     try:
         gbh = Decimal(match[1])
     except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
-        raise InputError(Code.LIMIT_VALUE, field="value", typed=text, limit=name.value) from None
+        raise InputError(
+            Code.LIMIT_VALUE, field="value", typed=Quote(text), limit=name.value
+        ) from None
     return int((gbh * MIB_SECONDS_PER_GBH).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
@@ -206,3 +212,70 @@ class Standing:
     #: MiB·seconds used in the last seven days and booked ahead
     gbh_used: int
     open_count: int
+
+
+def shown(name: LimitName, value: int | None) -> object:
+    """A limit's value as a sentence shows it."""
+    if value is None:
+        return say(Code.NO_LIMIT)
+    if name in DURATION_LIMITS:
+        return Length(timedelta(seconds=value))
+    if name is LimitName.MAX_HELD:
+        return Size(value)
+    return format_gbh(value) if name is LimitName.MAX_GBH else value
+
+
+def group_sentence(group: GroupInfo) -> Sentence:
+    """One group: its members and the limits it sets."""
+    limits = [
+        say(Code.LIMIT_ENTRY, name=Quote(name.value), value=shown(name, group.settings[name]))
+        for name in LimitName
+        if name in group.settings
+    ]
+    members: object = [User(u) for u in group.members] or say(Code.NOBODY)
+    if group.name == EVERYONE:
+        members = say(Code.EVERYBODY)
+    return say(
+        Code.GROUP_SHOWN,
+        group=Quote(group.name),
+        members=members,
+        limits=limits or say(Code.GROUP_NO_LIMITS),
+    )
+
+
+def standing_sentences(standing: Standing) -> tuple[Sentence, ...]:
+    """Where a person stands: memory held, GB·h, open bookings and their booking rules."""
+    limits = standing.limits
+    held = limits[LimitName.MAX_HELD].value
+    gbh = limits[LimitName.MAX_GBH].value
+    rules = {
+        key: shown(name, limits[name].value)
+        for key, name in (
+            ("duration", LimitName.MAX_DURATION),
+            ("advance", LimitName.MAX_ADVANCE),
+            ("extension", LimitName.MAX_EXTENSION),
+        )
+    }
+    used = format_gbh(standing.gbh_used)
+    return (
+        say(
+            Code.STANDING_HELD,
+            now=Size(standing.held_now_mib),
+            peak=Size(standing.held_peak_mib),
+            limit=shown(LimitName.MAX_HELD, held),
+        ),
+        say(Code.STANDING_GBH_UNLIMITED, used=used)
+        if gbh is None
+        else say(
+            Code.STANDING_GBH,
+            used=used,
+            limit=format_gbh(gbh),
+            free=format_gbh(max(gbh - standing.gbh_used, 0)),
+        ),
+        say(
+            Code.STANDING_OPEN,
+            count=standing.open_count,
+            limit=shown(LimitName.MAX_OPEN, limits[LimitName.MAX_OPEN].value),
+        ),
+        say(Code.STANDING_RULES, **rules),
+    )

@@ -123,6 +123,18 @@ class Code(enum.StrEnum):
     LIMIT_NEVER_FITS = "limit_never_fits"
     LIMIT_FREES_AT = "limit_frees_at"
     LIMIT_FROM_GROUP = "limit_from_group"
+    NO_LIMIT = "no_limit"
+    NOBODY = "nobody"
+    EVERYBODY = "everybody"
+    LIMIT_ENTRY = "limit_entry"
+    GROUP_SHOWN = "group_shown"
+    GROUP_NO_LIMITS = "group_no_limits"
+    GROUP_NONE_YET = "group_none_yet"
+    STANDING_HELD = "standing_held"
+    STANDING_GBH = "standing_gbh"
+    STANDING_GBH_UNLIMITED = "standing_gbh_unlimited"
+    STANDING_OPEN = "standing_open"
+    STANDING_RULES = "standing_rules"
 
     # the Slack command grammar and forms
     UNKNOWN_COMMAND = "unknown_command"
@@ -274,6 +286,18 @@ WORDING: dict[Code, str] = {
     Code.LIMIT_NEVER_FITS: "This booking alone is over the limit; ask for less, or ask an admin.",
     Code.LIMIT_FREES_AT: "The next one ends {when}.",
     Code.LIMIT_FROM_GROUP: "That limit comes from the group {group}.",
+    Code.NO_LIMIT: "no limit",
+    Code.NOBODY: "nobody",
+    Code.EVERYBODY: "every member of the workspace",
+    Code.LIMIT_ENTRY: "{name} {value}",
+    Code.GROUP_SHOWN: "Group {group} ({members}): {limits}.",
+    Code.GROUP_NO_LIMITS: "no limits of its own",
+    Code.GROUP_NONE_YET: "There are no groups yet; an admin makes one with [[/admin group add premium @ana]].",
+    Code.STANDING_HELD: "You hold {now} now, and at most {peak} at once in what you have booked; your max-held is {limit}.",
+    Code.STANDING_GBH: "{used} of {limit} used or booked over the last 7 days and ahead; {free} free.",
+    Code.STANDING_GBH_UNLIMITED: "{used} used or booked over the last 7 days and ahead; no max-gbh limit.",
+    Code.STANDING_OPEN: "{count} upcoming or active booking(s); your max-open is {limit}.",
+    Code.STANDING_RULES: "Your bookings last at most {duration}, start at most {advance} ahead and are extended by at most {extension} in total.",
     Code.UNKNOWN_COMMAND: "I don't know [[/{typed}]]. Try [[/help]].",
     Code.UNKNOWN_COMMAND_NEAR: "I don't know [[/{typed}]]. Did you mean [[/{suggestion}]]? See [[/help]] for every command.",
     Code.BOOK_PERIOD_EXPECTED: "After the start, write [[for 3h]] or [[until 17:00]], then the task, like [[/book a100-1 20GB tomorrow 9:00 for 3h fine-tune]].",

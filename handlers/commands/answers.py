@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.formats import format_duration, format_size
+from bot.core.limits import standing_sentences
 from handlers.blocks.bookings import booking_list
-from handlers.blocks.common import Message, context
+from handlers.blocks.common import Message, context, notice
 from handlers.blocks.reports import free_message, status_message
 from handlers.calendar import calendar_reply
 from handlers.commands.syntax import (
@@ -23,6 +24,7 @@ from handlers.commands.syntax import (
     ListBookings,
     OpenModal,
     Release,
+    ShowLimits,
     Status,
 )
 from handlers.modals import duration_text, open_booking_modal, open_edit_modal
@@ -56,7 +58,13 @@ async def book(request: Request, cmd: Book) -> Message | None:
     assert cmd.start is not None and cmd.size_text is not None and cmd.task is not None
     end = cmd.end if cmd.end is not None else cmd.start + (cmd.duration or timedelta(0))
     booking = await request.deps.service.create(
-        request.actor, gpu=cmd.gpu, memory=cmd.size_text, start=cmd.start, end=end, task=cmd.task
+        request.actor,
+        gpu=cmd.gpu,
+        memory=cmd.size_text,
+        start=cmd.start,
+        end=end,
+        task=cmd.task,
+        override_limits=cmd.override_limits,
     )
     confirmed = request.confirm(booking, "Booked")
     if not cmd.notes:
@@ -120,3 +128,10 @@ async def free(request: Request, cmd: Free) -> Message:
     windows = await request.deps.service.free(request.actor, cmd.size_text, duration)
     text = f"Where {format_size(windows.memory_mib)} is free for {format_duration(duration)}"
     return Message(text, free_message(windows, now=request.now, tz=request.actor.tz))
+
+
+async def limits(request: Request, cmd: ShowLimits) -> Message:
+    """Where the asker stands against their limits."""
+    standing = await request.deps.service.standing(request.actor)
+    text = mrkdwn(standing_sentences(standing), request.actor.tz, request.now)
+    return Message(text, notice(text, emoji=":balance_scale:"))

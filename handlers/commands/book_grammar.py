@@ -22,7 +22,7 @@ from bot.core.phrases import Code
 from bot.core.sentence import Quote
 from bot.core.timeparse import Reading, split_when
 from bot.core.units import parse_duration
-from handlers.commands.syntax import Book
+from handlers.commands.syntax import OVERRIDE, Book
 from handlers.commands.words import plain_text, size_words, validate_size
 
 _PERIOD_WORDS = ("for", "until")
@@ -52,6 +52,8 @@ class _Cursor:
 
 def parse_book(args: list[str], now: datetime, tz: ZoneInfo) -> Book:
     cursor = _Cursor(list(args))
+    override = cursor.peek() == OVERRIDE
+    cursor.take(1 if override else 0)
     missing: list[str] = []
     gpu = _book_gpu(cursor, missing, now, tz)
     size_text = _book_size(cursor, missing, now, tz)
@@ -70,6 +72,7 @@ def parse_book(args: list[str], now: datetime, tz: ZoneInfo) -> Book:
         task,
         tuple(missing),
         notes,
+        override,
     )
 
 

@@ -94,6 +94,11 @@ REGISTRY: tuple[Verb, ...] = (
                 "/gpubook book any 20GB now until 17:00 eval run",
                 "Book until a given time instead of for a duration.",
             ),
+            Usage(
+                "/gpubook book override <gpu|any> <size> <start> for <duration> <task>",
+                "/gpubook book override any 80GB now for 2d urgent rerun",
+                "Admin: book past the owner's limits (audited).",
+            ),
         ),
         changes=True,
         zoned=True,
@@ -180,6 +185,18 @@ REGISTRY: tuple[Verb, ...] = (
         ),
     ),
     Verb(
+        ("limits",),
+        grammar.parse_limits,
+        answers.limits,
+        (
+            Usage(
+                "/gpubook limits",
+                "/gpubook limits",
+                "Your limits: memory held at once, GB·hours this week, open bookings.",
+            ),
+        ),
+    ),
+    Verb(
         ("help",),
         grammar.parse_help,
         _help,
@@ -259,6 +276,31 @@ REGISTRY: tuple[Verb, ...] = (
             ),
         ),
     ),
+    Verb(
+        ("admin", "group"),
+        admin_grammar.parse_group,
+        admin_answers.group,
+        (
+            Usage(
+                "/gpubook admin group add|remove <group> [@user…] | list",
+                "/gpubook admin group add premium @ana @ben",
+                "Admin: put people in a group (or take them out; no one named: the whole group).",
+            ),
+        ),
+    ),
+    Verb(
+        ("admin", "limits"),
+        admin_grammar.parse_admin_limits,
+        admin_answers.limits,
+        (
+            Usage(
+                "/gpubook admin limits <group> <limit> <value|none>",
+                "/gpubook admin limits premium max-held 96GB",
+                "Admin: a group's limit (max-held, max-gbh, max-open, max-duration, "
+                "max-extension, max-advance); `everyone` holds the defaults.",
+            ),
+        ),
+    ),
 )
 
 #: Every help line, in the registry's order (the help message lists them; tests parse them).
@@ -268,6 +310,10 @@ VERBS = frozenset(verb.words[0] for verb in REGISTRY if verb.words)
 
 _BY_WORDS = {verb.words: verb for verb in REGISTRY}
 _LONGEST = max(len(verb.words) for verb in REGISTRY)
+#: Words that begin longer subcommands without being one (`admin`, `admin gpu`).
+_GROUPS = frozenset(
+    verb.words[:count] for verb in REGISTRY for count in range(1, len(verb.words))
+) - set(_BY_WORDS)
 
 
 def find_verb(words: list[str]) -> tuple[Verb, list[str]]:
@@ -292,6 +338,8 @@ def _nearest_verb(lowered: list[str]) -> str | None:
     """The subcommand a typo most likely meant (`bok` → `book`, `admin stat` → `admin stats`):
     the first n words typed against the subcommands of n words, the longest match first."""
     for count in range(min(_LONGEST, len(lowered)), 0, -1):
+        if tuple(lowered[:count]) in _GROUPS:
+            continue  # `admin gpu foo`: the words so far are right; what follows is not
         names = [" ".join(words) for words in _BY_WORDS if len(words) == count]
         suggestion = nearest(" ".join(lowered[:count]), names)
         if suggestion is not None:

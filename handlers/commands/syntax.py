@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from bot.core.limits import LimitName
 from bot.core.sentence import Sentence
 
 MAX_STATS_DAYS = 3650
 DEFAULT_AUDIT_ENTRIES = 20
 MAX_AUDIT_ENTRIES = 200
 CANCEL_FUTURE = "cancel-future"
+#: The word after `book` with which an admin books past the owner's limits (audited).
+OVERRIDE = "override"
 
 
 class Command:
@@ -45,6 +48,7 @@ class Book(Command):
     task: str | None
     missing: tuple[str, ...] = ()
     notes: tuple[Sentence, ...] = ()
+    override_limits: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,3 +149,26 @@ class AdminAudit(Command):
 @dataclass(frozen=True)
 class AdminStats(Command):
     days: int = 7
+
+
+@dataclass(frozen=True)
+class ShowLimits(Command):
+    """`limits`: where the asker stands against their limits."""
+
+
+@dataclass(frozen=True)
+class AdminGroup(Command):
+    """`admin group add|remove <group> [@user…]` and `admin group list` (``action`` "list")."""
+
+    action: str
+    group: str | None = None
+    user_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AdminLimits(Command):
+    """`admin limits <group> <limit> <value>`; ``value`` ``None`` clears the group's setting."""
+
+    group: str
+    limit: LimitName
+    value: int | None
