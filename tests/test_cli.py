@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from bot.booking import DEFAULT_TEAM
 from bot.cli.main import main
@@ -25,6 +26,7 @@ from bot.core.clock import FrozenClock
 from bot.core.errors import InputError
 from bot.core.policy import Policy
 from bot.runtime.config import SETTINGS_DOC, Settings
+from storage.migrate import alembic_config
 
 #: Monday 30 November 2026, 08:00 UTC: "now" for the in-process commands.
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -79,7 +81,8 @@ def _export(gpubook) -> list[dict]:
 def test_db_upgrade_reports_the_revision_and_is_idempotent(gpubook):
     first, second = gpubook("db", "upgrade"), gpubook("db", "upgrade")
     assert (first.code, second.code) == (0, 0)
-    assert first.out == second.out == "Database is at revision 0001.\n"
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert first.out == second.out == f"Database is at revision {head}.\n"
 
 
 def test_db_backup_copies_a_consistent_database_and_never_overwrites(gpubook, clean_env):
@@ -584,3 +587,32 @@ def test_nothing_the_cli_prints_carries_slack_syntax(gpubook):
     ]
     shown = "".join(r.out + r.err for r in outputs)
     assert [s for s in SLACK_SYNTAX if s in shown] == [], shown
+
+
+# ---------------------------------------------------------------------------- groups and limits
+
+
+def test_groups_and_limits_from_the_command_line(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    added = gpubook("group", "add", "premium", "U1", "U2")
+    assert (added.code, added.out) == (0, "Group premium (@U1, @U2): no limits of its own.\n")
+    assert gpubook("limits", "everyone", "max-open", "1").code == 0
+    assert gpubook("limits", "premium", "max-held", "96", "GB").out == (
+        "Group premium (@U1, @U2): max-held 96 GB.\n"
+    )
+    listed = gpubook("group", "list").out.splitlines()
+    assert listed[0] == (
+        "Group everyone (every member of the workspace): max-open 1, "
+        "max-duration 7d, max-extension 1d, max-advance 60d."
+    )
+    assert _book(gpubook, "20GB", "2026-11-30T10:00:00+00:00", "--for", "2h").code == 0
+    refused = _book(gpubook, "20GB", "2026-11-30T13:00:00+00:00", "--for", "2h")
+    assert refused.code == 1 and "the max-open limit is 1" in refused.err
+    forced = _book(gpubook, "20GB", "2026-11-30T13:00:00+00:00", "--for", "2h", "--override-limits")
+    assert (forced.code, forced.out) == (0, "2\n")
+    standing = gpubook("limits", "--user", "U1")
+    assert "2 upcoming or active booking(s); your max-open is 1." in standing.out
+    bad = gpubook("limits", "premium", "max-held", "lots")
+    assert bad.code == 1 and "I can't read lots as memory" in bad.err
+    removed = gpubook("group", "remove", "premium")
+    assert removed.out == "Group premium (nobody): no limits of its own.\n"

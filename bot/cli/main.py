@@ -23,6 +23,7 @@ from bot.cli.bookings import add_book, add_cancel, add_release
 from bot.cli.db import add_db_commands
 from bot.cli.export import add_export
 from bot.cli.gpus import add_gpu_commands
+from bot.cli.groups import add_group_commands, add_limits
 from bot.cli.registry import EXIT_REFUSED, EXIT_USAGE, Registrar, UsageError
 from bot.cli.wording import terminal_text
 from bot.console import add_console
@@ -35,6 +36,8 @@ from bot.runtime.runner import add_serve
 COMMANDS: tuple[Registrar, ...] = (
     add_db_commands,
     add_gpu_commands,
+    add_group_commands,
+    add_limits,
     add_book,
     add_cancel,
     add_release,
