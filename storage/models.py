@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -101,6 +102,12 @@ class Booking(Base):
     announce_ts: Mapped[str | None] = mapped_column(String(32))
     #: The end time the owner was last reminded about; an extension makes a new reminder due.
     reminded_end_at: Mapped[datetime | None]
+    # The queue (:mod:`bot.booking.queue`): a flexible booking moves earlier when memory frees.
+    flexible: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: The GPUs a flexible booking may move to, as a name pattern (``a100-*``); None: any.
+    gpu_pattern: Mapped[str | None] = mapped_column(String(64))
+    #: A flexible booking never moves before this.
+    not_before: Mapped[datetime | None]
 
     gpu: Mapped[Gpu] = relationship(lazy="joined", innerjoin=True)
 

@@ -32,6 +32,7 @@ def booking_info(booking: Booking) -> BookingInfo:
         end_reason=booking.end_reason,
         created_by=booking.created_by,
         created_at=booking.created_at,
+        flexible=bool(booking.flexible),
     )
 
 

@@ -123,6 +123,10 @@ class Code(enum.StrEnum):
     LIMIT_NEVER_FITS = "limit_never_fits"
     LIMIT_FREES_AT = "limit_frees_at"
     LIMIT_FROM_GROUP = "limit_from_group"
+    QUEUE_NO_GPU_MATCHES = "queue_no_gpu_matches"
+    QUEUE_NOTHING_FITS = "queue_nothing_fits"
+    QUEUE_NOT_FLEXIBLE = "queue_not_flexible"
+    QUEUE_MOVED = "queue_moved"
     NO_LIMIT = "no_limit"
     NOBODY = "nobody"
     EVERYBODY = "everybody"
@@ -286,6 +290,10 @@ WORDING: dict[Code, str] = {
     Code.LIMIT_NEVER_FITS: "This booking alone is over the limit; ask for less, or ask an admin.",
     Code.LIMIT_FREES_AT: "The next one ends {when}.",
     Code.LIMIT_FROM_GROUP: "That limit comes from the group {group}.",
+    Code.QUEUE_NO_GPU_MATCHES: "No GPU matches {pattern}. See [[/status]].",
+    Code.QUEUE_NOTHING_FITS: "{asked} for that long fits on no GPU it may use before {until}; ask for less, or give a later deadline.",
+    Code.QUEUE_NOT_FLEXIBLE: "Booking #{id} is not flexible, so there is nothing to pin: it never moves.",
+    Code.QUEUE_MOVED: "#{id} moved up: now {gpu} at {start} instead of {was_gpu} at {was_start}.",
     Code.NO_LIMIT: "no limit",
     Code.NOBODY: "nobody",
     Code.EVERYBODY: "every member of the workspace",

@@ -41,6 +41,8 @@ class BookingInfo:
     end_reason: str | None
     created_by: str
     created_at: datetime
+    #: A flexible booking moves earlier by itself when memory frees (the queue).
+    flexible: bool = False
 
     @property
     def duration(self) -> timedelta:

@@ -33,6 +33,7 @@ class NoticeKind(enum.StrEnum):
     CANCELLED = "cancelled"
     REMINDER = "reminder"
     CHANGED = "changed"
+    MOVED = "moved"
 
 
 #: Kinds that reply in the thread of the booking's announcement when it has one.
@@ -66,6 +67,8 @@ class AuditAction(enum.StrEnum):
     GROUP_ADD = "group_add"
     GROUP_REMOVE = "group_remove"
     LIMIT_SET = "limit_set"
+    MOVE = "move"
+    PIN = "pin"
 
 
 class ChangeVerb(enum.StrEnum):

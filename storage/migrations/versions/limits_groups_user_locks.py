@@ -1,4 +1,4 @@
-"""groups, group limits and per-user lock rows (fair share)
+"""groups, group limits and per-user lock rows (fair share); flexible bookings (the queue)
 
 Revision ID: limits_groups_user_locks
 Revises: 0001
@@ -48,9 +48,21 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("team_id", "user_id", name=op.f("pk_user_locks")),
     )
+    with op.batch_alter_table("bookings", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("flexible", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch_op.add_column(sa.Column("gpu_pattern", sa.String(length=64), nullable=True))
+        batch_op.add_column(
+            sa.Column("not_before", storage.types.UTCDateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("bookings", schema=None) as batch_op:
+        batch_op.drop_column("not_before")
+        batch_op.drop_column("gpu_pattern")
+        batch_op.drop_column("flexible")
     op.drop_table("user_locks")
     op.drop_table("group_limits")
     op.drop_table("group_members")
