@@ -23,6 +23,7 @@ from handlers.commands.syntax import (
     AdminLimits,
     AdminStats,
     Book,
+    BookFlexible,
     Calendar,
     Cancel,
     Edit,
@@ -446,3 +447,25 @@ def test_book_override_is_a_word_after_book() -> None:
     command = parse("book override any 40GB now for 4h train-x")
     assert isinstance(command, Book) and command.override_limits and command.task == "train-x"
     assert not parse("book any 40GB now for 4h override").override_limits
+
+
+def test_book_asap_after_the_length_is_a_flexible_booking() -> None:
+    command = parse("book any 40GB for 4h asap on a100-* not before 14:00 by fri 18:00 train x")
+    assert isinstance(command, BookFlexible)
+    assert (command.size_text, command.duration, command.pattern) == (
+        "40GB",
+        timedelta(hours=4),
+        "a100-*",
+    )
+    assert (
+        command.task == "train x"
+        and command.not_before is not None
+        and command.deadline is not None
+    )
+    assert parse("book a100-* 40GB for 4h asap go").pattern == "a100-*"
+    # "asap" in a fixed booking's task stays the task's.
+    fixed = parse("book any 40GB now for 4h asap please")
+    assert isinstance(fixed, Book) and fixed.task == "asap please"
+    with pytest.raises(InputError) as error:
+        parse("book any 40GB for 4h asap")
+    assert "then the task" in said(error.value)

@@ -164,6 +164,7 @@ class Code(enum.StrEnum):
     AUDIT_USAGE = "audit_usage"
     GROUP_USAGE = "group_usage"
     LIMITS_USAGE = "limits_usage"
+    QUEUE_USAGE = "queue_usage"
     ADMIN_LIMITS_USAGE = "admin_limits_usage"
     BROKEN_BUTTON = "broken_button"
     FORM_LOST_BOOKING = "form_lost_booking"
@@ -328,6 +329,7 @@ WORDING: dict[Code, str] = {
     Code.STATS_USAGE: "Give the number of days, from 1 to {max}, like [[/admin stats 30]].",
     Code.AUDIT_USAGE: "Give how many entries to show, from 1 to {max}, like [[/admin audit 50]].",
     Code.GROUP_USAGE: "Use [[/admin group add premium @ana @ben]], [[/admin group remove premium @ana]] (no one named: the whole group and its limits) or [[/admin group list]].",
+    Code.QUEUE_USAGE: "Use [[/book any 40GB for 4h asap train-x]]; after [[asap]] you may add [[on a100-*]], [[not before 14:00]] or [[by fri 18:00]], then the task.",
     Code.LIMITS_USAGE: "[[/limits]] takes nothing after it.",
     Code.ADMIN_LIMITS_USAGE: "Use [[/admin limits <group> <limit> <value>]], like [[/admin limits premium max-held 96GB]] or [[/admin limits everyone max-gbh 300]] ([[none]] clears a value).",
     Code.BROKEN_BUTTON: "That button's data is unreadable; run the command again for a fresh one.",

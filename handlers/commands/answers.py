@@ -16,6 +16,7 @@ from handlers.blocks.reports import free_message, status_message
 from handlers.calendar import calendar_reply
 from handlers.commands.syntax import (
     Book,
+    BookFlexible,
     Calendar,
     Cancel,
     Edit,
@@ -38,8 +39,19 @@ async def open_form(request: Request, cmd: OpenModal) -> None:
     )
 
 
-async def book(request: Request, cmd: Book) -> Message | None:
+async def book(request: Request, cmd: Book | BookFlexible) -> Message | None:
     """A complete `book` books at once; an incomplete one opens the form with what was given."""
+    if isinstance(cmd, BookFlexible):
+        queued = await request.deps.service.create_flexible(
+            request.actor,
+            memory=cmd.size_text,
+            duration=cmd.duration,
+            task=cmd.task,
+            pattern=cmd.pattern,
+            not_before=cmd.not_before,
+            deadline=cmd.deadline,
+        )
+        return request.confirm(queued, "Queued" if queued.flexible else "Booked")
     if cmd.missing:
         await open_booking_modal(
             request.deps,

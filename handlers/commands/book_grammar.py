@@ -139,7 +139,7 @@ def _book_period(
     end: Reading | None = None
     duration: timedelta | None = None
     if keyword == "for":
-        duration, used = _split_duration(cursor.words[1:])
+        duration, used = split_duration(cursor.words[1:])
     elif start is None:
         end, used = split_when(cursor.words[1:], now=now, tz=tz, field="end")
     else:
@@ -173,7 +173,7 @@ def _time_phrase_at(words: list[str], now: datetime, tz: ZoneInfo) -> str | None
     keyword = words[0].lower() if words else None
     try:
         if keyword == "for" and len(words) > 1:
-            used = 1 + _split_duration(words[1:])[1]
+            used = 1 + split_duration(words[1:])[1]
         elif keyword == "until" and len(words) > 1:
             used = 1 + split_when(words[1:], now=now, tz=tz)[1]
         else:
@@ -183,7 +183,7 @@ def _time_phrase_at(words: list[str], now: datetime, tz: ZoneInfo) -> str | None
     return " ".join(words[:used])
 
 
-def _split_duration(words: list[str]) -> tuple[timedelta, int]:
+def split_duration(words: list[str]) -> tuple[timedelta, int]:
     """The longest duration at the front (`3 hours fine-tune` → 3h, 2 words)."""
     errors: list[InputError] = []
     for count in range(min(3, len(words)), 0, -1):

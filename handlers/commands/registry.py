@@ -20,8 +20,15 @@ from bot.core.typos import nearest
 from handlers.blocks.common import Message
 from handlers.blocks.help import help_message
 from handlers.commands import admin_answers, admin_grammar, answers, grammar
-from handlers.commands.book_grammar import parse_book
-from handlers.commands.syntax import MAX_AUDIT_ENTRIES, Book, Command, Help, OpenModal
+from handlers.commands.queue_grammar import parse_any_book
+from handlers.commands.syntax import (
+    MAX_AUDIT_ENTRIES,
+    Book,
+    BookFlexible,
+    Command,
+    Help,
+    OpenModal,
+)
 from handlers.pipeline import Request, always, never
 
 #: Reads the words after a verb: (words, now, zone) → the parsed command.
@@ -38,9 +45,9 @@ class Usage(NamedTuple):
     explanation: str
 
 
-def _book_is_incomplete(command: Book) -> bool:
+def _book_is_incomplete(command: Book | BookFlexible) -> bool:
     """A `book` missing parts opens the form pre-filled with what was given."""
-    return bool(command.missing)
+    return isinstance(command, Book) and bool(command.missing)
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ REGISTRY: tuple[Verb, ...] = (
     ),
     Verb(
         ("book",),
-        parse_book,
+        parse_any_book,
         answers.book,
         (
             Usage(
@@ -93,6 +100,12 @@ REGISTRY: tuple[Verb, ...] = (
                 "/gpubook book <gpu|any> <size> <start> until <end> <task>",
                 "/gpubook book any 20GB now until 17:00 eval run",
                 "Book until a given time instead of for a duration.",
+            ),
+            Usage(
+                "/gpubook book <any|pattern> <size> for <duration> asap [on <pattern>] "
+                "[not before <time>] [by <time>] <task>",
+                "/gpubook book any 40GB for 4h asap train-x",
+                "Queue: book at the earliest fit; it moves earlier by itself when memory frees.",
             ),
             Usage(
                 "/gpubook book override <gpu|any> <size> <start> for <duration> <task>",

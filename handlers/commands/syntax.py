@@ -18,6 +18,8 @@ MAX_AUDIT_ENTRIES = 200
 CANCEL_FUTURE = "cancel-future"
 #: The word after `book` with which an admin books past the owner's limits (audited).
 OVERRIDE = "override"
+#: The word after a length that makes a booking flexible (the queue).
+ASAP = "asap"
 
 
 class Command:
@@ -49,6 +51,19 @@ class Book(Command):
     missing: tuple[str, ...] = ()
     notes: tuple[Sentence, ...] = ()
     override_limits: bool = False
+
+
+@dataclass(frozen=True)
+class BookFlexible(Command):
+    """`book <any|pattern> <size> for <duration> asap [on <pattern>] [not before <time>]
+    [by <time>] <task>`: placed at the earliest fit, moved earlier when memory frees."""
+
+    size_text: str
+    duration: timedelta
+    task: str
+    pattern: str | None = None
+    not_before: datetime | None = None
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True)
