@@ -358,7 +358,7 @@ async def test_every_book_and_free_example_in_help_is_accepted(
 
         return call
 
-    for name in ("create", "free"):
+    for name in ("create", "create_flexible", "free"):
         monkeypatch.setattr(bot.service, name, watched(getattr(bot.service, name)))
     examples = [(e, why) for _, e, why in EXAMPLES if e.split()[1:2] in (["book"], ["free"])]
     assert len(examples) >= 3

@@ -1,13 +1,14 @@
 """Groups and limits through the real HTTP endpoint: admins set them, everyone sees theirs,
-and a booking past a limit is refused with the numbers (an admin may override it)."""
+and a booking past a limit is refused with the numbers (an admin may override it); a queued
+booking moves up when memory frees, its owner is told and can pin it."""
 
 from __future__ import annotations
 
 from bot.lifecycle.notifier import Notifier
 from handlers.blocks.notifications import render
 from tests.conftest import ADMIN
-from tests.e2e.test_ops import fake_client
 from tests.e2e.conftest import Bot, dump
+from tests.e2e.test_ops import fake_client
 
 
 async def test_admins_set_limits_and_a_booking_past_them_is_refused(bot: Bot) -> None:
