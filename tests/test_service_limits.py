@@ -213,3 +213,20 @@ async def test_standing_reports_held_gbh_and_open(two_cards: BookingService) -> 
     assert (standing.gbh_used, standing.open_count) == (60 * GB * 3600, 2)
     with refused(PermissionDenied, "see someone else's limits"):
         await service.standing(BOB, "UALICE")
+
+
+async def test_a_change_that_adds_nothing_passes_a_lowered_limit(two_cards: BookingService) -> None:
+    service = two_cards
+    booking = await book(service, ALICE, "20GB", at(9), at(12))
+    await set_limit(service, "everyone", LimitName.MAX_HELD, "16GB")
+    await set_limit(service, "everyone", LimitName.MAX_GBH, "10")
+    # Renaming, or holding less for less long, adds nothing: it passes.
+    await service.update(ALICE, booking.id, BookingChange(task="renamed"))
+    await service.update(ALICE, booking.id, BookingChange(memory="18GB", end=at(11)))
+    with refused(PolicyViolation, "max-held limit is 16 GB"):
+        await service.update(ALICE, booking.id, BookingChange(memory="19GB"))
+    with refused(PolicyViolation, "max-held limit is 16 GB"):
+        await service.extend(ALICE, booking.id, HOUR)
+    await set_limit(service, "everyone", LimitName.MAX_HELD, "none")
+    with refused(PolicyViolation, "the max-gbh limit is 10 GB·h"):
+        await service.extend(ALICE, booking.id, HOUR)

@@ -144,14 +144,23 @@ class FairShare(ServiceBase):
                 Booking.end_at > now - fair.GBH_WINDOW,
             )
         )
+        rows = list(rows)
         counted = [(capacity.Span(s, e, m), status) for i, s, e, m, status in rows if i != exclude]
         holding = [span for span, status in counted if status in HOLDING_STATUSES]
+        was = next((capacity.Span(s, e, m) for i, s, e, m, _ in rows if i == exclude), None)
+        new = capacity.Span(start, end, mib)
+        # A change is refused only for what it adds: one that holds no more memory at no new
+        # instant (or uses no more GB·h) passes, even when a limit was lowered since.
+        holds_more = was is None or not (was.start <= start and end <= was.end and mib <= was.mib)
+        uses_more = was is None or fair.gbh_used([new], now) > fair.gbh_used([was], now)
         refusals = [
             refusal
             for refusal in (
                 self._open(limits, owner, len(holding), holding, exclude),
-                self._held(limits, owner, holding, mib, start, end),
-                self._gbh(limits, owner, [span for span, _ in counted], mib, start, end, now),
+                self._held(limits, owner, holding, mib, start, end) if holds_more else None,
+                self._gbh(limits, owner, [span for span, _ in counted], mib, start, end, now)
+                if uses_more
+                else None,
             )
             if refusal is not None
         ]
