@@ -12,7 +12,8 @@ import pytest
 
 from bot.booking import Actor, BookingChange, BookingService
 from bot.core.errors import InputError, NotFound, PermissionDenied, PolicyViolation
-from bot.core.limits import LimitName, parse_value
+from bot.core.limits import LimitName, parse_value, standing_sentences
+from handlers.wording import mrkdwn
 from tests.conftest import ADMIN, T0, at, refused
 from tests.test_service_rules import with_policy
 from tests.test_service_scenarios import ALICE, BOB, GB, add_gpu, book, unchanged
@@ -211,6 +212,14 @@ async def test_standing_reports_held_gbh_and_open(two_cards: BookingService) -> 
     standing = await service.standing(ALICE)
     assert (standing.held_now_mib, standing.held_peak_mib) == (10 * GB, 30 * GB)
     assert (standing.gbh_used, standing.open_count) == (60 * GB * 3600, 2)
+    assert standing.gbh_ages_from == T0 + timedelta(days=7)
+    await set_limit(service, "everyone", LimitName.MAX_GBH, "300")
+    text = mrkdwn(standing_sentences(await service.standing(ALICE)), now=T0)
+    assert "You hold 10 GB now, and at most 30 GB at once in what you have booked" in text
+    assert (
+        "60 GB·h of 300 GB·h used or booked over the last 7 days and ahead; 240 GB·h free, "
+        "until this week's use starts to age out Mon 12 Jan 08:00 UTC." in text
+    )
     with refused(PermissionDenied, "see someone else's limits"):
         await service.standing(BOB, "UALICE")
 

@@ -164,12 +164,15 @@ class GroupAdmin(FairShare):
             counted = [(capacity.Span(s, e, m), status) for s, e, m, status in rows]
         holding = [span for span, status in counted if status in HOLDING_STATUSES]
         ahead = max((span.end for span in holding), default=now + timedelta(seconds=1))
+        counted_spans = [span for span, _ in counted]
         return Standing(
             user_id=owner,
+            now=now,
             limits=limits,
             held_now_mib=sum(s.mib for s in holding if s.start <= now < s.end),
             held_peak_mib=capacity.peak(holding, now, max(ahead, now + timedelta(seconds=1))).mib,
-            gbh_used=fair.gbh_used([span for span, _ in counted], now),
+            gbh_used=fair.gbh_used(counted_spans, now),
+            gbh_ages_from=fair.gbh_ages_from(counted_spans, now),
             open_count=len(holding),
         )
 

@@ -25,7 +25,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from bot.core.capacity import Span
 from bot.core.errors import InputError
 from bot.core.phrases import Code
-from bot.core.sentence import Quote, Sentence, Size, User, say
+from bot.core.sentence import Quote, Sentence, Size, User, When, say
 from bot.core.sentence import Span as Length
 from bot.core.units import parse_duration, parse_size
 
@@ -169,6 +169,14 @@ def gbh_used(spans: Iterable[Span], now: datetime) -> int:
     return mib_seconds(spans, now - GBH_WINDOW)
 
 
+def gbh_ages_from(spans: Iterable[Span], now: datetime) -> datetime | None:
+    """When the GB·h counted at ``now`` next start to fall as the week rolls on (the start of
+    the oldest use counted, a week later); ``now`` when they already fall, ``None`` if none."""
+    since = now - GBH_WINDOW
+    starts = [max(span.start, since) for span in spans if span.end > since]
+    return max(min(starts) + GBH_WINDOW, now) if starts else None
+
+
 def gbh_fits_at(spans: Sequence[Span], limit: int, need: int, now: datetime) -> datetime | None:
     """The first whole second from ``now`` when ``need`` more MiB·s fit under ``limit``, as past
     use ages out of the window and nothing new is booked; ``None`` when ``need`` alone is over.
@@ -205,12 +213,15 @@ class Standing:
     """Where a person stands against their limits at ``now``."""
 
     user_id: str
+    now: datetime
     limits: Limits
     #: memory held right now, and the most held at once from now on (across all cards)
     held_now_mib: int
     held_peak_mib: int
     #: MiB·seconds used in the last seven days and booked ahead
     gbh_used: int
+    #: when the GB·h used start to age out of the window (``None``: nothing counted)
+    gbh_ages_from: datetime | None
     open_count: int
 
 
@@ -271,6 +282,9 @@ def standing_sentences(standing: Standing) -> tuple[Sentence, ...]:
             used=used,
             limit=format_gbh(gbh),
             free=format_gbh(max(gbh - standing.gbh_used, 0)),
+            more=say(Code.STANDING_GBH_AGES, when=When(standing.gbh_ages_from))
+            if standing.gbh_ages_from and standing.gbh_ages_from > standing.now
+            else None,
         ),
         say(
             Code.STANDING_OPEN,

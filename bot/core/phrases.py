@@ -137,6 +137,7 @@ class Code(enum.StrEnum):
     STANDING_HELD = "standing_held"
     STANDING_GBH = "standing_gbh"
     STANDING_GBH_UNLIMITED = "standing_gbh_unlimited"
+    STANDING_GBH_AGES = "standing_gbh_ages"
     STANDING_OPEN = "standing_open"
     STANDING_RULES = "standing_rules"
 
@@ -303,7 +304,8 @@ WORDING: dict[Code, str] = {
     Code.GROUP_NO_LIMITS: "no limits of its own",
     Code.GROUP_NONE_YET: "There are no groups yet; an admin makes one with [[/admin group add premium @ana]].",
     Code.STANDING_HELD: "You hold {now} now, and at most {peak} at once in what you have booked; your max-held is {limit}.",
-    Code.STANDING_GBH: "{used} of {limit} used or booked over the last 7 days and ahead; {free} free.",
+    Code.STANDING_GBH: "{used} of {limit} used or booked over the last 7 days and ahead; {free} free{more}.",
+    Code.STANDING_GBH_AGES: ", until this week's use starts to age out {when}",
     Code.STANDING_GBH_UNLIMITED: "{used} used or booked over the last 7 days and ahead; no max-gbh limit.",
     Code.STANDING_OPEN: "{count} upcoming or active booking(s); your max-open is {limit}.",
     Code.STANDING_RULES: "Your bookings last at most {duration}, start at most {advance} ahead and are extended by at most {extension} in total.",
