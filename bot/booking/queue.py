@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking import queries
 from bot.booking.gpus import GpuAdmin
+from bot.booking.journal import SYSTEM_ACTOR
 from bot.booking.limits import lock_user
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import booking_info
@@ -212,7 +213,7 @@ class Queue(BookingWrites, GpuAdmin):
                 booking.original_end_at, booking.updated_at = move.end, now
                 after = {"gpu": booking.gpu.name, "start": move.start.isoformat()}
                 journal.audit(
-                    "gpubook", AuditAction.MOVE, booking, {"before": before, "after": after}
+                    SYSTEM_ACTOR, AuditAction.MOVE, booking, {"before": before, "after": after}
                 )
                 journal.tell_owner(
                     NoticeKind.MOVED,
