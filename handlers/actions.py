@@ -263,6 +263,7 @@ BUTTONS = (
     Button(ids.EXTEND_OFFER, _extend_offer, changes=True),
     Button(ids.RELEASE, _booking_change("Released", BookingService.release), changes=True),
     Button(ids.CANCEL, _booking_change("Cancelled", BookingService.cancel), changes=True),
+    Button(ids.PIN, _booking_change("Pinned", BookingService.pin), changes=True),
     Button(ids.EDIT, _edit, opens_form=always),
     Button(ids.BOOK_SLOT, _book_slot, opens_form=_slot_without_task, changes=True),
     Button(ids.BOOK_SERIES_FIT, _book_series_fit, changes=True),

@@ -18,6 +18,8 @@ EXTEND_LABEL = f"Extend {EXTEND_STEP // timedelta(hours=1)} h"
 EXTEND_OFFER = "extend_offer"
 RELEASE = "booking_release"
 CANCEL = "booking_cancel"
+#: "Pin" on a flexible booking's move DM: it stops moving.
+PIN = "booking_pin"
 EDIT = "booking_edit"
 # "Book this window" on refusals and free-window answers; value: JSON of the slot and task.
 BOOK_SLOT = "book_slot"

@@ -4,6 +4,9 @@ and Slack's OAuth stores.
 Every row carries the Slack workspace (``team_id``) it belongs to, so a multi-workspace install
 needs no data migration later. Memory is integer MiB and every datetime is aware UTC
 (:class:`storage.types.UTCDateTime`).
+
+Longer than 400 lines on purpose: it is the schema, one small declarative class per table, and
+reading the tables side by side is how their keys and indexes are checked against each other.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     inspect,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -118,6 +122,12 @@ class Booking(Base):
     revision: Mapped[int] = mapped_column(default=0, server_default="0")
     #: The recurring series this booking is one occurrence of, if any.
     series_id: Mapped[int | None] = mapped_column(ForeignKey("booking_series.id"))
+    # The queue (:mod:`bot.booking.queue`): a flexible booking moves earlier when memory frees.
+    flexible: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: The GPUs a flexible booking may move to, as a name pattern (``a100-*``); None: any.
+    gpu_pattern: Mapped[str | None] = mapped_column(String(64))
+    #: A flexible booking never moves before this.
+    not_before: Mapped[datetime | None]
 
     gpu: Mapped[Gpu] = relationship(lazy="joined", innerjoin=True)
     series: Mapped[BookingSeries | None] = relationship(lazy="joined")
@@ -364,6 +374,50 @@ class UsageEpisode(Base):
     #: Set when the person chose Dismiss / Keep: nothing more is done until the finding clears.
     settled_at: Mapped[datetime | None]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class GroupMember(Base):
+    """One person in one group of a workspace (groups carry limits: :mod:`bot.core.limits`)."""
+
+    __tablename__ = "group_members"
+    __table_args__ = (
+        UniqueConstraint("team_id", "group_name", "user_id", name="uq_group_members_member"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    group_name: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    added_by: Mapped[str] = mapped_column(String(32))
+    added_at: Mapped[datetime]
+
+
+class GroupLimit(Base):
+    """One limit a group sets, in base units (MiB, MiB·seconds, a count or seconds)."""
+
+    __tablename__ = "group_limits"
+    __table_args__ = (
+        UniqueConstraint("team_id", "group_name", "limit_name", name="uq_group_limits_limit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    group_name: Mapped[str] = mapped_column(String(32))
+    #: A :class:`~bot.core.limits.LimitName` value.
+    limit_name: Mapped[str] = mapped_column(String(16))
+    value: Mapped[int] = mapped_column(BigInteger)
+    updated_by: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime]
+
+
+class UserLock(Base):
+    """The per-person lock row: limits that span cards (memory held at once, GB·h, open
+    bookings) are checked under it, so two bookings by one person on two GPUs serialise."""
+
+    __tablename__ = "user_locks"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 # Slack's OAuth tables (many-workspace mode): installations, bot tokens, OAuth states. slack-sdk's

@@ -19,6 +19,7 @@ from bench import (
     capacity_bench,
     create_bench,
     notify_bench,
+    queue_bench,
     soak,
     utilisation_bench,
 )
@@ -72,6 +73,16 @@ def test_utilisation_bench_peak_rule_never_refuses_falsely(tmp_path: Path) -> No
     assert naive["gib_hours_accepted"] <= peak["gib_hours_accepted"]
     assert peak["accepted"] + peak["refused"] == run["requests"]
     assert not peak["overfilled_gpus"] and not naive["overfilled_gpus"]
+
+
+def test_queue_bench_never_overbooks_and_never_makes_flexible_requests_wait_longer(
+    tmp_path: Path,
+) -> None:
+    results = queue_bench.main(_quick(tmp_path))
+    fixed, queued = results["modes"]["fixed placement"], results["modes"]["with the queue"]
+    assert fixed["overbooked_gpus"] == queued["overbooked_gpus"] == 0
+    assert fixed["flexible"] == queued["flexible"] > 0
+    assert queued["mean_wait_h"] <= fixed["mean_wait_h"]
 
 
 def test_naive_rule_refuses_back_to_back_bookings_the_peak_rule_accepts() -> None:

@@ -638,3 +638,32 @@ def test_export_gives_every_time_to_the_second_in_both_formats(gpubook, clean_en
     csv_out = gpubook("export", "--format", "csv").out
     [csv_row] = list(csv.DictReader(io.StringIO(csv_out, newline="")))
     assert (csv_row["start"], csv_row["end"]) == (row["start"], row["end"])
+
+
+# ---------------------------------------------------------------------------- groups and limits
+
+
+def test_groups_and_limits_from_the_command_line(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    added = gpubook("group", "add", "premium", "U1", "U2")
+    assert (added.code, added.out) == (0, "Group premium (@U1, @U2): no limits of its own.\n")
+    assert gpubook("limits", "everyone", "max-open", "1").code == 0
+    assert gpubook("limits", "premium", "max-held", "96", "GB").out == (
+        "Group premium (@U1, @U2): max-held 96 GB.\n"
+    )
+    listed = gpubook("group", "list").out.splitlines()
+    assert listed[0] == (
+        "Group everyone (every member of the workspace): max-open 1, "
+        "max-duration 7d, max-extension 1d, max-advance 60d."
+    )
+    assert _book(gpubook, "20GB", "2026-11-30T10:00:00+00:00", "--for", "2h").code == 0
+    refused = _book(gpubook, "20GB", "2026-11-30T13:00:00+00:00", "--for", "2h")
+    assert refused.code == 1 and "the max-open limit is 1" in refused.err
+    forced = _book(gpubook, "20GB", "2026-11-30T13:00:00+00:00", "--for", "2h", "--override-limits")
+    assert (forced.code, forced.out) == (0, "2\n")
+    standing = gpubook("limits", "--user", "U1")
+    assert "2 upcoming or active booking(s); your max-open is 1." in standing.out
+    bad = gpubook("limits", "premium", "max-held", "lots")
+    assert bad.code == 1 and "I can't read lots as memory" in bad.err
+    removed = gpubook("group", "remove", "premium")
+    assert removed.out == "Group premium (nobody): no limits of its own.\n"

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.errors import InputError
+from bot.core.limits import LimitName
 from handlers.blocks.common import escape
 from handlers.command_parser import EXAMPLES, parse_command
 from handlers.commands.syntax import (
@@ -18,8 +19,11 @@ from handlers.commands.syntax import (
     AdminGpuAdd,
     AdminGpuEdit,
     AdminGpuRetire,
+    AdminGroup,
+    AdminLimits,
     AdminStats,
     Book,
+    BookFlexible,
     Calendar,
     Cancel,
     Edit,
@@ -349,6 +353,8 @@ def test_every_example_parses() -> None:
         # Slack rewrites a typed `#channel` into a mention when the command escapes channels.
         text = text.replace("#gpu-bookings", "<#C0GPUBOOK|gpu-bookings>")
         text = text.replace("@alice", "<@UALICE|alice>")  # and a typed `@alice` into a mention
+        # … and a typed `@ana` into a user mention.
+        text = text.replace("@ana", "<@U0ANA0000|ana>").replace("@ben", "<@U0BEN0000|ben>")
         command = parse(text)
         assert explanation
         if isinstance(command, Book):
@@ -369,6 +375,7 @@ def test_examples_cover_every_command_word() -> None:
         "status",
         "free",
         "help",
+        "limits",
         "admin",
         "link",
         "unlink",
@@ -414,3 +421,55 @@ def test_plain_text_reads_slack_escaped_text_as_typed(sent: str, typed: str) -> 
 def test_book_task_is_stored_as_typed_not_as_slack_escaped_it() -> None:
     cmd = parse("book rtx-0 8GB now for 1h &lt;!channel&gt; &amp; <@U1|bob>")
     assert cmd.task == "<!channel> & @bob"
+
+
+def test_admin_group_and_limits_read_mentions_ids_and_values() -> None:
+    added = parse("admin group add Premium <@U0ANA0000|ana> U0BEN0000")
+    assert added == AdminGroup("add", "premium", ("U0ANA0000", "U0BEN0000"))
+    assert parse("admin group remove premium") == AdminGroup("remove", "premium", ())
+    assert parse("admin group list") == AdminGroup("list")
+    assert parse("admin limits premium max-held 96 GB") == AdminLimits(
+        "premium", LimitName.MAX_HELD, 96 * 1024
+    )
+    assert parse("admin limits everyone max-gbh 300").value == 300 * 1024 * 3600
+    assert parse("admin limits everyone max-open none").value is None
+    assert parse("admin limits everyone max-duration 2d").value == 2 * 86400
+    for text, saying in (
+        ("admin group add premium", "admin group add premium @ana"),
+        ("admin group add premium ana", "admin group add premium @ana"),
+        ("admin limits premium", "like `/gpubook admin limits premium max-held 96GB`"),
+        ("admin limits premium max-foo 3", "I don't know the limit `max-foo`"),
+        ("admin limits premium max-open lots", "`lots` is not a value for max-open"),
+        ("admin limits Pre$mium max-open 3", "can't be a group name"),
+    ):
+        with pytest.raises(InputError) as error:
+            parse(text)
+        assert saying in said(error.value), said(error.value)
+
+
+def test_book_override_is_a_word_after_book() -> None:
+    command = parse("book override any 40GB now for 4h train-x")
+    assert isinstance(command, Book) and command.override_limits and command.task == "train-x"
+    assert not parse("book any 40GB now for 4h override").override_limits
+
+
+def test_book_asap_after_the_length_is_a_flexible_booking() -> None:
+    command = parse("book any 40GB for 4h asap on a100-* not before 14:00 by fri 18:00 train x")
+    assert isinstance(command, BookFlexible)
+    assert (command.size_text, command.duration, command.pattern) == (
+        "40GB",
+        timedelta(hours=4),
+        "a100-*",
+    )
+    assert (
+        command.task == "train x"
+        and command.not_before is not None
+        and command.deadline is not None
+    )
+    assert parse("book a100-* 40GB for 4h asap go").pattern == "a100-*"
+    # "asap" in a fixed booking's task stays the task's.
+    fixed = parse("book any 40GB now for 4h asap please")
+    assert isinstance(fixed, Book) and fixed.task == "asap please"
+    with pytest.raises(InputError) as error:
+        parse("book any 40GB for 4h asap")
+    assert "then the task" in said(error.value)

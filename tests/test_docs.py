@@ -73,6 +73,8 @@ def test_every_slash_command_in_the_readme_parses() -> None:
     for example in examples:
         # Slack sends a channel mention as <#C…|name> (the manifest asks it to escape them).
         text = re.sub(r"#([a-z][\w-]*)", r"<#C0123ABCD|\1>", example.removeprefix("/gpubook"))
+        # … and a user mention as <@U…|name>.
+        text = re.sub(r"@([a-z]+)", r"<@U0123ABCD|\1>", text)
         parse_command(text, now=datetime(2026, 1, 5, 8, tzinfo=UTC), tz=ZoneInfo("UTC"))
 
 

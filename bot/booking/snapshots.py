@@ -43,6 +43,7 @@ def booking_info(booking: Booking) -> BookingInfo:
         created_at=booking.created_at,
         series_id=booking.series_id,
         series_rule=None if booking.series is None else Recurrence.from_dict(booking.series.rule),
+        flexible=bool(booking.flexible),
     )
 
 

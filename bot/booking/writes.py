@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.booking import queries, transitions
+from bot.booking.limits import FairShare
 from bot.booking.placement import Offers, Placement
 from bot.booking.snapshots import booking_info
 from bot.core import rules
 from bot.core.actor import Actor
 from bot.core.errors import InputError, InvalidState
 from bot.core.phrases import Code
+from bot.core.policy import Policy
 from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import AuditAction, BookingStatus, ChangeVerb, EndReason, NoticeKind
 from storage.models import Booking
@@ -35,7 +37,7 @@ class BookingChange:
     memory: int | str | None = None
 
 
-class BookingWrites(Placement):
+class BookingWrites(Placement, FairShare):
     """Every change to a booking a person asks for."""
 
     async def create(
@@ -48,26 +50,34 @@ class BookingWrites(Placement):
         end: datetime,
         task: str,
         user_id: str | None = None,
+        override_limits: bool = False,
     ) -> BookingInfo:
         """Book ``memory`` on ``gpu`` (``None``: the best-fitting GPU) over ``[start, end)``.
 
         ``user_id`` books on someone else's behalf (admins only). ``memory`` is MiB or the text
         the user typed (``20GB``, ``50%`` — a percentage of the chosen GPU).
+        ``override_limits`` (admins only) books past the owner's limits, audited.
         """
         now = self.clock()
         owner = user_id or actor.user_id
         if owner != actor.user_id:
             self.require_admin(actor, "book on someone else's behalf")
+        self._require_override_right(actor, override_limits)
         task = self._clean_task(task)
-        start, end = rules.check_window(self.policy, start, end, now)
-        rules.check_advance(self.policy, start, now)
         async with self.db.write() as session:
+            limits = await self.limits_for(session, actor.team_id, owner)
+            policy = self.policy_for(limits)
+            start, end = rules.check_window(policy, start, end, now)
+            rules.check_advance(policy, start, now)
             if gpu is None:
                 target, mib = await self.place(session, actor.team_id, memory, start, end)
             else:
                 target = await queries.lock_gpu(session, actor.team_id, gpu)
                 mib = rules.memory_mib(memory, target.capacity_mib)
                 await self.check_fits(session, target, mib, start, end)
+            overridden = await self.check_limits(
+                session, actor, limits, owner, mib, start, end, override=override_limits
+            )
             booking = Booking(
                 team_id=actor.team_id,
                 gpu_id=target.id,
@@ -86,30 +96,41 @@ class BookingWrites(Placement):
             session.add(booking)
             await session.flush()
             journal = self.journal(session, now)
-            journal.audit(actor.user_id, AuditAction.CREATE, booking, _details(booking))
+            details = _details(booking) | _overridden(overridden)
+            journal.audit(actor.user_id, AuditAction.CREATE, booking, details)
             if self.config.announce_new:
                 await journal.notify(NoticeKind.ANNOUNCED, booking)
             journal.tell_owner_if_not(actor.user_id, booking, "created")
             return booking_info(booking)
 
-    async def update(self, actor: Actor, booking_id: int, change: BookingChange) -> BookingInfo:
+    async def update(
+        self,
+        actor: Actor,
+        booking_id: int,
+        change: BookingChange,
+        *,
+        override_limits: bool = False,
+    ) -> BookingInfo:
         """Change task, start, end and/or memory, checked as if the booking itself were absent."""
         now = self.clock()
+        self._require_override_right(actor, override_limits)
         async with self.db.write() as session:
             booking = await self.locked_booking(session, actor, booking_id, ChangeVerb.EDIT)
             self.require_holding(booking, ChangeVerb.EDIT)
+            limits = await self.limits_for(session, actor.team_id, booking.user_id)
+            policy = self.policy_for(limits)
             before = _details(booking)
             start = change.start if change.start is not None else booking.start_at
             end = change.end if change.end is not None else booking.end_at
             if booking.status == BookingStatus.ACTIVE and start != booking.start_at:
                 raise InvalidState(Code.STARTED_CANNOT_MOVE, field="start", id=booking.id)
             if change.start is not None and change.start != booking.start_at:
-                start, end = rules.check_window(self.policy, start, end, now)
-                rules.check_advance(self.policy, start, now)
+                start, end = rules.check_window(policy, start, end, now)
+                rules.check_advance(policy, start, now)
             else:
-                rules.check_end(self.policy, start, end, now)
+                rules.check_end(policy, start, end, now)
             if booking.status == BookingStatus.ACTIVE and end > booking.end_at:
-                self._check_extension(actor, booking, end)
+                self._check_extension(actor, policy, booking, end)
             mib = (
                 booking.memory_mib
                 if change.memory is None
@@ -121,6 +142,17 @@ class BookingWrites(Placement):
             await self.check_fits(
                 session, booking.gpu, mib, start, end, exclude=booking.id, offers=offers
             )
+            overridden = await self.check_limits(
+                session,
+                actor,
+                limits,
+                booking.user_id,
+                mib,
+                start,
+                end,
+                exclude=booking.id,
+                override=override_limits,
+            )
             if change.task is not None:
                 booking.task = self._clean_task(change.task)
             if booking.status == BookingStatus.UPCOMING:
@@ -128,31 +160,48 @@ class BookingWrites(Placement):
             booking.start_at, booking.end_at, booking.memory_mib = start, end, mib
             booking.updated_at = now
             journal = self.journal(session, now)
-            changes = {"before": before, "after": _details(booking)}
+            changes = {"before": before, "after": _details(booking)} | _overridden(overridden)
             journal.audit(actor.user_id, AuditAction.UPDATE, booking, changes)
             journal.tell_owner_if_not(actor.user_id, booking, "edited")
             return booking_info(booking)
 
-    async def extend(self, actor: Actor, booking_id: int, by: timedelta) -> BookingInfo:
+    async def extend(
+        self, actor: Actor, booking_id: int, by: timedelta, *, override_limits: bool = False
+    ) -> BookingInfo:
         """Push the end later by ``by``; past the start, within the extension limit. Memory must
         fit; if it does not, the refusal offers the longest extension that does."""
         now = self.clock()
         if by <= timedelta(0):
             raise InputError(Code.EXTEND_NOT_POSITIVE, field="duration")
+        self._require_override_right(actor, override_limits)
         async with self.db.write() as session:
             booking = await self.locked_booking(session, actor, booking_id, ChangeVerb.EXTEND)
             self.require_holding(booking, ChangeVerb.EXTEND)
+            limits = await self.limits_for(session, actor.team_id, booking.user_id)
+            policy = self.policy_for(limits)
             new_end = booking.end_at + by
             if booking.status == BookingStatus.ACTIVE:
-                self._check_extension(actor, booking, new_end)
-            rules.check_length(self.policy, booking.start_at, new_end)
+                self._check_extension(actor, policy, booking, new_end)
+            rules.check_length(policy, booking.start_at, new_end)
             await self.check_extension_fits(session, booking, new_end)
+            overridden = await self.check_limits(
+                session,
+                actor,
+                limits,
+                booking.user_id,
+                booking.memory_mib,
+                booking.start_at,
+                new_end,
+                exclude=booking.id,
+                override=override_limits,
+            )
             old_end = booking.end_at
             booking.end_at, booking.updated_at = new_end, now
             if booking.status == BookingStatus.UPCOMING:
                 booking.original_end_at = new_end  # before the start this is rescheduling
             journal = self.journal(session, now)
             moved = {"from": old_end.isoformat(), "to": new_end.isoformat()}
+            moved |= _overridden(overridden)
             journal.audit(actor.user_id, AuditAction.EXTEND, booking, moved)
             journal.tell_owner_if_not(actor.user_id, booking, "extended")
             return booking_info(booking)
@@ -180,9 +229,15 @@ class BookingWrites(Placement):
             await transitions.cancel(self.journal(session, now), actor.user_id, booking)
             return booking_info(booking)
 
-    def _check_extension(self, actor: Actor, booking: Booking, new_end: datetime) -> None:
-        limit = self.policy.extension_limit(booking.user_id, is_admin=self.is_admin(actor))
+    def _check_extension(
+        self, actor: Actor, policy: Policy, booking: Booking, new_end: datetime
+    ) -> None:
+        limit = self.extension_limit(actor, policy)
         rules.check_extension(booking.id, limit, booking.original_end_at, booking.end_at, new_end)
+
+    def _require_override_right(self, actor: Actor, override_limits: bool) -> None:
+        if override_limits:
+            self.require_admin(actor, "override limits")
 
     def _clean_task(self, task: str) -> str:
         return rules.clean_text(task, self.policy.max_task_chars, "task", required=True)
@@ -198,3 +253,8 @@ def _details(booking: Booking) -> dict[str, Any]:
         "start": booking.start_at.isoformat(),
         "end": booking.end_at.isoformat(),
     }
+
+
+def _overridden(limits: list[str]) -> dict[str, Any]:
+    """The limits an admin booked past, for the audit entry (nothing when none was)."""
+    return {"limits_overridden": limits} if limits else {}

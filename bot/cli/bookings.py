@@ -67,6 +67,11 @@ def add_book(commands: Subparsers) -> None:
     )
     book.add_argument("--task", required=True, metavar="TEXT")
     book.add_argument(
+        "--override-limits",
+        action="store_true",
+        help="book past the owner's limits (max-held, max-gbh, max-open); audited",
+    )
+    book.add_argument(
         "--tz",
         type=zone,
         default=ZoneInfo("UTC"),
@@ -88,6 +93,7 @@ async def _book(args: argparse.Namespace, service: BookingService, settings: Set
         end=start.at + args.duration if end is None else end.at,
         task=args.task,
         user_id=args.user,
+        override_limits=args.override_limits,
     )
     print(booking.id)
     # How a wall time was read on a DST day: worth knowing, but not the booking id scripts read.

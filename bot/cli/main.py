@@ -27,6 +27,7 @@ from bot.cli.chart import add_chart
 from bot.cli.db import add_db_commands
 from bot.cli.export import add_export
 from bot.cli.gpus import add_gpu_commands
+from bot.cli.groups import add_group_commands, add_limits
 from bot.cli.links import add_link_commands
 from bot.cli.registry import EXIT_REFUSED, EXIT_USAGE, Registrar, UsageError
 from bot.cli.wording import TerminalText, terminal_text
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 COMMANDS: tuple[Registrar, ...] = (
     add_db_commands,
     add_gpu_commands,
+    add_group_commands,
+    add_limits,
     add_book,
     add_cancel,
     add_release,

@@ -20,6 +20,8 @@ _CLI_VERBS = {
     "list": "export",
     "admin": "",
 }
+#: `admin …` commands the CLI has, without the `admin`.
+_CLI_ADMIN = ("gpu ", "group ", "limits ")
 #: Options the slash command takes as words and the CLI as flags.
 _CLI_OPTIONS = {"cancel-future": "--cancel-future"}
 
@@ -32,7 +34,7 @@ class TerminalText(Surface):
 
     def command(self, words: str) -> str:
         verb, _, rest = words.partition(" ")
-        if verb in _CLI_VERBS and (verb != "admin" or rest.startswith("gpu ")):
+        if verb in _CLI_VERBS and (verb != "admin" or rest.startswith(_CLI_ADMIN)):
             args = [_CLI_OPTIONS.get(word, word) for word in rest.split()]
             return " ".join(["gpubook", *_CLI_VERBS[verb].split(), *args])
         return f"the Slack command '{words}'"

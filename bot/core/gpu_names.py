@@ -28,6 +28,7 @@ RESERVED_GPU_NAMES = frozenset(
         "today",
         "tomorrow",
         "next",
+        "override",
     }
     | {"link", "revoke"}  # `calendar link [revoke]`
 )

@@ -177,6 +177,36 @@ class Code(enum.StrEnum):
     NOT_A_SERIES = "not_a_series"
     SERIES_EDIT_REFUSED = "series_edit_refused"
     SERIES_NOTHING_LATER = "series_nothing_later"
+    # fair share: groups and limits
+    GROUP_NAME_INVALID = "group_name_invalid"
+    GROUP_EVERYONE_MEMBERS = "group_everyone_members"
+    GROUP_UNKNOWN = "group_unknown"
+    LIMIT_UNKNOWN = "limit_unknown"
+    LIMIT_VALUE = "limit_value"
+    OVER_MAX_HELD = "over_max_held"
+    OVER_MAX_GBH = "over_max_gbh"
+    OVER_MAX_OPEN = "over_max_open"
+    LIMIT_FITS_FROM = "limit_fits_from"
+    LIMIT_NEVER_FITS = "limit_never_fits"
+    LIMIT_FREES_AT = "limit_frees_at"
+    LIMIT_FROM_GROUP = "limit_from_group"
+    QUEUE_NO_GPU_MATCHES = "queue_no_gpu_matches"
+    QUEUE_NOTHING_FITS = "queue_nothing_fits"
+    QUEUE_NOT_FLEXIBLE = "queue_not_flexible"
+    QUEUE_MOVED = "queue_moved"
+    NO_LIMIT = "no_limit"
+    NOBODY = "nobody"
+    EVERYBODY = "everybody"
+    LIMIT_ENTRY = "limit_entry"
+    GROUP_SHOWN = "group_shown"
+    GROUP_NO_LIMITS = "group_no_limits"
+    GROUP_NONE_YET = "group_none_yet"
+    STANDING_HELD = "standing_held"
+    STANDING_GBH = "standing_gbh"
+    STANDING_GBH_UNLIMITED = "standing_gbh_unlimited"
+    STANDING_GBH_AGES = "standing_gbh_ages"
+    STANDING_OPEN = "standing_open"
+    STANDING_RULES = "standing_rules"
 
     # the Slack command grammar and forms
     UNKNOWN_COMMAND = "unknown_command"
@@ -212,6 +242,10 @@ class Code(enum.StrEnum):
     LINK_USAGE = "link_usage"
     UNLINK_USAGE = "unlink_usage"
     ADMIN_LINK_USAGE = "admin_link_usage"
+    GROUP_USAGE = "group_usage"
+    LIMITS_USAGE = "limits_usage"
+    QUEUE_USAGE = "queue_usage"
+    ADMIN_LIMITS_USAGE = "admin_limits_usage"
     BROKEN_BUTTON = "broken_button"
     FORM_LOST_BOOKING = "form_lost_booking"
     FORM_DURATION_MISSING = "form_duration_missing"
@@ -401,6 +435,35 @@ WORDING: dict[Code, str] = {
     Code.NOT_A_SERIES: "Booking #{id} is not part of a series; leave out [[series]] to {verb} it alone.",
     Code.SERIES_EDIT_REFUSED: "{missed} of the {total} occurrences can't take that change, so none was changed:",
     Code.SERIES_NOTHING_LATER: "Booking #{id} has started and no later occurrence of its series is left; edit it alone with [[/edit {id}]].",
+    Code.GROUP_NAME_INVALID: "{name} can't be a group name: use lower-case letters, digits, [[-]] and [[_]] (up to 32), starting with a letter, like [[premium]].",
+    Code.GROUP_EVERYONE_MEMBERS: "Everyone is in [[everyone]] already; its limits are the defaults, set with [[/admin limits everyone max-gbh 300]].",
+    Code.GROUP_UNKNOWN: "There is no group {group}. See the groups with [[/admin group list]].",
+    Code.LIMIT_UNKNOWN: "I don't know the limit {typed}; the limits are {names}.",
+    Code.LIMIT_VALUE: "{typed} is not a value for {limit}: give a size like [[64GB]] for max-held, GB·hours like [[300]] for max-gbh, a number for max-open, a duration like [[8h]] for the others, or [[none]] to clear it.",
+    Code.OVER_MAX_HELD: "That would have {owner} hold {total} at once across all GPUs ({held} already held at the peak, {peak}, plus {asked}); the max-held limit is {limit}.",
+    Code.OVER_MAX_GBH: "That would bring {owner} to {total} over the last 7 days and ahead ({used} used or booked, plus {asked} for this booking); the max-gbh limit is {limit}.",
+    Code.OVER_MAX_OPEN: "{owner} already has {count} upcoming or active booking(s); the max-open limit is {limit}.",
+    Code.LIMIT_FITS_FROM: "Within the limit it fits from {when}.",
+    Code.LIMIT_NEVER_FITS: "This booking alone is over the limit; ask for less, or ask an admin.",
+    Code.LIMIT_FREES_AT: "The next one ends {when}.",
+    Code.LIMIT_FROM_GROUP: "That limit comes from the group {group}.",
+    Code.QUEUE_NO_GPU_MATCHES: "No GPU matches {pattern}. See [[/status]].",
+    Code.QUEUE_NOTHING_FITS: "{asked} for that long fits on no GPU it may use before {until}; ask for less, or give a later deadline.",
+    Code.QUEUE_NOT_FLEXIBLE: "Booking #{id} is not flexible, so there is nothing to pin: it never moves.",
+    Code.QUEUE_MOVED: "#{id} moved up: now {gpu} at {start} instead of {was_gpu} at {was_start}.",
+    Code.NO_LIMIT: "no limit",
+    Code.NOBODY: "nobody",
+    Code.EVERYBODY: "every member of the workspace",
+    Code.LIMIT_ENTRY: "{name} {value}",
+    Code.GROUP_SHOWN: "Group {group} ({members}): {limits}.",
+    Code.GROUP_NO_LIMITS: "no limits of its own",
+    Code.GROUP_NONE_YET: "There are no groups yet; an admin makes one with [[/admin group add premium @ana]].",
+    Code.STANDING_HELD: "You hold {now} now, and at most {peak} at once in what you have booked; your max-held is {limit}.",
+    Code.STANDING_GBH: "{used} of {limit} used or booked over the last 7 days and ahead; {free} free{more}.",
+    Code.STANDING_GBH_AGES: ", until this week's use starts to age out {when}",
+    Code.STANDING_GBH_UNLIMITED: "{used} used or booked over the last 7 days and ahead; no max-gbh limit.",
+    Code.STANDING_OPEN: "{count} upcoming or active booking(s); your max-open is {limit}.",
+    Code.STANDING_RULES: "Your bookings last at most {duration}, start at most {advance} ahead and are extended by at most {extension} in total.",
     Code.UNKNOWN_COMMAND: "I don't know [[/{typed}]]. Try [[/help]].",
     Code.UNKNOWN_COMMAND_NEAR: "I don't know [[/{typed}]]. Did you mean [[/{suggestion}]]? See [[/help]] for every command.",
     Code.BOOK_PERIOD_EXPECTED: "After the start, write [[for 3h]] or [[until 17:00]], then the task, like [[/book a100-1 20GB tomorrow 9:00 for 3h fine-tune]].",
@@ -434,6 +497,10 @@ WORDING: dict[Code, str] = {
     Code.LINK_USAGE: "Give your Unix login on the GPU hosts, like [[/link alice]].",
     Code.UNLINK_USAGE: "Give the login to unlink, like [[/unlink alice]].",
     Code.ADMIN_LINK_USAGE: "Mention the person, then the login, like [[/admin link @alice alice]].",
+    Code.GROUP_USAGE: "Use [[/admin group add premium @ana @ben]], [[/admin group remove premium @ana]] (no one named: the whole group and its limits) or [[/admin group list]].",
+    Code.QUEUE_USAGE: "Use [[/book any 40GB for 4h asap train-x]]; after [[asap]] you may add [[on a100-*]], [[not before 14:00]] or [[by fri 18:00]], then the task.",
+    Code.LIMITS_USAGE: "[[/limits]] takes nothing after it.",
+    Code.ADMIN_LIMITS_USAGE: "Use [[/admin limits <group> <limit> <value>]], like [[/admin limits premium max-held 96GB]] or [[/admin limits everyone max-gbh 300]] ([[none]] clears a value).",
     Code.BROKEN_BUTTON: "That button's data is unreadable; run the command again for a fresh one.",
     Code.FORM_LOST_BOOKING: "This form lost track of its booking; open it again from the booking.",
     Code.FORM_DURATION_MISSING: "Give a duration, like [[2h]] or [[90m]].",

@@ -33,6 +33,7 @@ class NoticeKind(enum.StrEnum):
     CANCELLED = "cancelled"
     REMINDER = "reminder"
     CHANGED = "changed"
+    MOVED = "moved"
     # live usage (no booking, or about how one is used)
     OVERUSE = "overuse"
     OVERUSE_CHANNEL = "overuse_channel"
@@ -95,6 +96,11 @@ class AuditAction(enum.StrEnum):
     AGENT_TOKEN_REVOKE = "agent_token_revoke"
     LINK_SET = "link_set"
     LINK_CLEAR = "link_clear"
+    GROUP_ADD = "group_add"
+    GROUP_REMOVE = "group_remove"
+    LIMIT_SET = "limit_set"
+    MOVE = "move"
+    PIN = "pin"
 
 
 class ChangeVerb(enum.StrEnum):

@@ -10,6 +10,7 @@ there is the outcome (created, or which refusal) known without parsing replies.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -113,7 +114,7 @@ def booking_outcome(error: BaseException | None) -> str:
 
 
 class MeteredBookingService(BookingService):
-    """The booking service, counting the outcome of every ``create``."""
+    """The booking service, counting the outcome of every ``create`` (flexible ones too)."""
 
     def __init__(
         self, db: Database, config: ServiceConfig, clock: Clock, *, metrics: Metrics
@@ -122,8 +123,14 @@ class MeteredBookingService(BookingService):
         self.metrics = metrics
 
     async def create(self, *args: Any, **kwargs: Any) -> BookingInfo:
+        return await self._counted(super().create(*args, **kwargs))
+
+    async def create_flexible(self, *args: Any, **kwargs: Any) -> BookingInfo:
+        return await self._counted(super().create_flexible(*args, **kwargs))
+
+    async def _counted(self, making: Awaitable[BookingInfo]) -> BookingInfo:
         try:
-            booking = await super().create(*args, **kwargs)
+            booking = await making
         except Exception as error:
             self.metrics.count_booking(booking_outcome(error))
             raise

@@ -101,22 +101,30 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ),
     ("GPUBOOK_REMINDER", "15m", "How long before a booking ends its owner gets a reminder."),
     ("GPUBOOK_MIN_DURATION", "5m", "Shortest booking allowed."),
-    ("GPUBOOK_MAX_DURATION", "7d", "Longest booking allowed (also the admins' extension limit)."),
-    ("GPUBOOK_MAX_ADVANCE", "60d", "How far ahead a booking may start."),
+    (
+        "GPUBOOK_MAX_DURATION",
+        "7d",
+        "Longest booking allowed (also the admins' extension limit); the default of the group everyone's max-duration.",
+    ),
+    (
+        "GPUBOOK_MAX_ADVANCE",
+        "60d",
+        "How far ahead a booking may start; the default of everyone's max-advance.",
+    ),
     (
         "GPUBOOK_MAX_EXTENSION",
         "24h",
-        "How far, in total, a running booking may be extended past its original end.",
+        "How far, in total, a running booking may be extended past its original end; the default of everyone's max-extension.",
     ),
     (
         "GPUBOOK_GROUP_<NAME>",
         "(none)",
-        "Comma-separated user ids in the group NAME (e.g. `GPUBOOK_GROUP_PREMIUM`).",
+        "Comma-separated user ids in the group NAME (e.g. `GPUBOOK_GROUP_PREMIUM`), besides those admins add.",
     ),
     (
         "GPUBOOK_MAX_EXTENSION_<NAME>",
         "(none)",
-        "Extension limit for members of group NAME, instead of GPUBOOK_MAX_EXTENSION.",
+        "Extension limit for members of group NAME, instead of GPUBOOK_MAX_EXTENSION, unless an admin sets the group's max-extension.",
     ),
     ("GPUBOOK_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
     (

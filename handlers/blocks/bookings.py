@@ -37,10 +37,19 @@ def short_task(task: str) -> str:
     return escape(clip(task, SHORT_TASK_CHARS))
 
 
+#: How a flexible booking that can still move is marked in cards and lists.
+FLEXIBLE_MARK = ":fast_forward: flexible"
+
+
+def _flexible(b: BookingInfo) -> str:
+    return f" · {FLEXIBLE_MARK}" if b.flexible and b.status == BookingStatus.UPCOMING else ""
+
+
 def _card_text(b: BookingInfo, now: datetime) -> str:
     return (
         f"*#{b.id}* · `{escape(b.gpu_name)}` · *{format_size(b.memory_mib)}* · "
-        f"{slack_window(b.start, b.end, now=now)} · {_STATUS_LABEL.get(b.status, b.status)}\n"
+        f"{slack_window(b.start, b.end, now=now)} · {_STATUS_LABEL.get(b.status, b.status)}"
+        f"{_flexible(b)}\n"
         f"{escape(b.task)} — <@{b.user_id}>"
     )
 
@@ -50,6 +59,8 @@ def _card_buttons(b: BookingInfo) -> list[ButtonElement]:
     buttons = [button(ids.EXTEND_LABEL, ids.EXTEND, value)]
     if b.status == BookingStatus.ACTIVE:
         buttons.append(button("Release now", ids.RELEASE, value))
+    if b.flexible and b.status == BookingStatus.UPCOMING:
+        buttons.append(button("Pin", ids.PIN, value))
     if b.status == BookingStatus.UPCOMING:
         buttons.append(
             button(
@@ -174,5 +185,5 @@ def booking_line(b: BookingInfo, now: datetime) -> str:
     """One booking on one line of a list: id, owner, memory, window, short task."""
     return (
         f"• *#{b.id}* <@{b.user_id}> · {format_size(b.memory_mib)} · "
-        f"{slack_window(b.start, b.end, now=now)} · {short_task(b.task)}"
+        f"{slack_window(b.start, b.end, now=now)} · {short_task(b.task)}{_flexible(b)}"
     )

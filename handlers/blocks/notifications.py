@@ -14,6 +14,8 @@ from datetime import datetime
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.core.formats import format_size
+from bot.core.phrases import Code
+from bot.core.sentence import Quote, When, say
 from bot.core.snapshots import BookingInfo, Notice
 from bot.core.vocabulary import USAGE_NOTICES, EndReason, NoticeKind
 from handlers import ids
@@ -27,7 +29,7 @@ from handlers.blocks.common import (
     slack_window,
 )
 from handlers.blocks.usage_notices import usage_messages
-from handlers.wording import SlackText
+from handlers.wording import SlackText, mrkdwn
 
 __all__ = ["Message", "Notice", "booking_message", "dm_message", "summary_message"]
 
@@ -52,6 +54,7 @@ EMOJI = {
     NoticeKind.CANCELLED: ":x:",
     NoticeKind.REMINDER: ":hourglass_flowing_sand:",
     NoticeKind.CHANGED: ":pencil2:",
+    NoticeKind.MOVED: ":fast_forward:",
 }
 _SUMMARY_VERB = {
     NoticeKind.ANNOUNCED: "booked",
@@ -61,6 +64,7 @@ _SUMMARY_VERB = {
     NoticeKind.CANCELLED: "cancelled",
     NoticeKind.REMINDER: "ending soon",
     NoticeKind.CHANGED: "changed by an admin",
+    NoticeKind.MOVED: "moved up",
 }
 #: Order of the groups in a summary: what happens first in a booking's life comes first.
 KIND_ORDER = tuple(EMOJI)
@@ -75,6 +79,8 @@ def booking_message(item: Notice, *, now: datetime) -> Message:
     blocks: list[Block] = [section(line)]
     if item.kind == NoticeKind.REMINDER:
         blocks.append(_reminder_buttons(item.booking))
+    if item.kind == NoticeKind.MOVED:
+        blocks.append(_moved_buttons(item.booking))
     return Message(text=_fallback(line), blocks=blocks)
 
 
@@ -113,6 +119,8 @@ def _sentence(item: Notice, now: datetime) -> str:
             )
         case NoticeKind.CHANGED:
             return f"{emoji} {ref}: {_change_sentence(item, now)}{task}"
+        case NoticeKind.MOVED:
+            return f"{emoji} {_moved_sentence(item, now)}{task}"
         case _:
             body = f"{who}'s booking on {gpu}: {escape(item.kind)}"
     return f"{emoji} {ref} {body}{task}"
@@ -139,12 +147,37 @@ def _change_sentence(item: Notice, now: datetime) -> str:
     return sentence + f" ({escape(_REASONS.get(str(reason), str(reason)))})"
 
 
+def _moved_sentence(item: Notice, now: datetime) -> str:
+    """A flexible booking moved up: where and when it is now, and was."""
+    b, details = item.booking, item.details
+    moved = say(
+        Code.QUEUE_MOVED,
+        id=b.id,
+        gpu=Quote(b.gpu_name),
+        start=When(b.start),
+        was_gpu=Quote(str(details.get("was_gpu", b.gpu_name))),
+        was_start=When(datetime.fromisoformat(str(details.get("was_start", b.start.isoformat())))),
+    )
+    return mrkdwn(moved, now=now)
+
+
 #: Reason codes the service records, as the owner reads them.
 _REASONS = {
     EndReason.RETIRED: "the GPU was retired",
     EndReason.RELEASED: "released early",
     EndReason.IDLE: "none of your processes ran on it",
 }
+
+
+def _moved_buttons(booking: BookingInfo) -> ActionsBlock:
+    """Pin (stop moving) or cancel, from the DM that says it moved."""
+    value = str(booking.id)
+    return ActionsBlock(
+        elements=[
+            ButtonElement(text="Pin here", action_id=ids.PIN, value=value, style="primary"),
+            ButtonElement(text="Cancel", action_id=ids.CANCEL, value=value),
+        ]
+    )
 
 
 def _reminder_buttons(booking: BookingInfo) -> ActionsBlock:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.formats import format_size
+from bot.core.limits import group_sentence
+from bot.core.phrases import Code
+from bot.core.sentence import say
 from handlers.blocks.admin import gpu_edited_message, retired_message
 from handlers.blocks.common import Message, escape, notice
 from handlers.blocks.reports import audit_message, stats_message
@@ -16,9 +19,12 @@ from handlers.commands.syntax import (
     AdminGpuAdd,
     AdminGpuEdit,
     AdminGpuRetire,
+    AdminGroup,
+    AdminLimits,
     AdminStats,
 )
 from handlers.pipeline import Request
+from handlers.wording import mrkdwn
 
 
 async def gpu_add(request: Request, cmd: AdminGpuAdd) -> Message:
@@ -78,3 +84,24 @@ async def stats(request: Request, cmd: AdminStats) -> Message:
         request.actor, request.now - timedelta(days=cmd.days), request.now
     )
     return Message(f"Utilisation over {cmd.days} days", stats_message(usage, now=request.now))
+
+
+async def group(request: Request, cmd: AdminGroup) -> Message:
+    """Add people to a group, take them (or the whole group) out, or list the groups."""
+    service, actor = request.deps.service, request.actor
+    if cmd.action == "list":
+        groups = await service.groups(actor)
+        lines = [group_sentence(g) for g in groups] or [say(Code.GROUP_NONE_YET)]
+    else:
+        assert cmd.group is not None
+        change = service.add_to_group if cmd.action == "add" else service.remove_from_group
+        lines = [group_sentence(await change(actor, cmd.group, cmd.user_ids))]
+    text = "\n".join(mrkdwn(line, actor.tz, request.now) for line in lines)
+    return Message(text, notice(text, emoji=":busts_in_silhouette:"))
+
+
+async def limits(request: Request, cmd: AdminLimits) -> Message:
+    """Set or clear one limit of a group; the answer shows the group as it now is."""
+    changed = await request.deps.service.set_limit(request.actor, cmd.group, cmd.limit, cmd.value)
+    text = mrkdwn(group_sentence(changed), request.actor.tz, request.now)
+    return Message(text, notice(text, emoji=":white_check_mark:"))

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 from bot.core.agent_report import valid_device_uuid
 from bot.core.errors import InputError
 from bot.core.gpu_names import validate_gpu_name
+from bot.core.limits import parse_limit, parse_value, validate_group
 from bot.core.phrases import Code
 from bot.core.sentence import Quote
-from bot.core.slack_ids import mentioned_channel
+from bot.core.slack_ids import mentioned_channel, mentioned_user
 from bot.core.units import parse_size
 from handlers.commands.syntax import (
     CANCEL_FUTURE,
@@ -24,6 +25,8 @@ from handlers.commands.syntax import (
     AdminGpuAdd,
     AdminGpuEdit,
     AdminGpuRetire,
+    AdminGroup,
+    AdminLimits,
     AdminStats,
 )
 from handlers.commands.words import plain_text, size_words
@@ -111,3 +114,31 @@ def parse_audit(args: list[str], now: datetime, tz: ZoneInfo) -> AdminAudit:
         if 1 <= limit <= MAX_AUDIT_ENTRIES:
             return AdminAudit(limit)
     raise InputError(Code.AUDIT_USAGE, field="limit", max=MAX_AUDIT_ENTRIES)
+
+
+def parse_group(args: list[str], now: datetime, tz: ZoneInfo) -> AdminGroup:
+    """`group add <group> @a @b`, `group remove <group> [@a…]`, `group list`.
+
+    Slack sends user mentions as `<@U123|ana>` (the app escapes them); a bare user id is read
+    too, for the console and for people pasting ids.
+    """
+    action = args[0].lower() if args else ""
+    if action == "list" and len(args) == 1:
+        return AdminGroup("list")
+    if action not in ("add", "remove") or len(args) < 2 or (action == "add" and len(args) < 3):
+        raise InputError(Code.GROUP_USAGE, field="group")
+    users = []
+    for word in args[2:]:
+        user = mentioned_user(word)
+        if user is None:
+            raise InputError(Code.GROUP_USAGE, field="group")
+        users.append(user)
+    return AdminGroup(action, validate_group(args[1]), tuple(users))
+
+
+def parse_admin_limits(args: list[str], now: datetime, tz: ZoneInfo) -> AdminLimits:
+    """`limits <group> <limit> <value>`: one limit per command, like `gpu edit`."""
+    if len(args) < 3:
+        raise InputError(Code.ADMIN_LIMITS_USAGE, field="limit")
+    name = parse_limit(args[1])
+    return AdminLimits(validate_group(args[0]), name, parse_value(name, "".join(args[2:])))

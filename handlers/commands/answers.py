@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.formats import format_duration, format_size
+from bot.core.limits import standing_sentences
 from handlers.blocks.bookings import booking_list
-from handlers.blocks.common import Message
+from handlers.blocks.common import Message, notice
 from handlers.blocks.reports import free_message, status_message
 from handlers.calendar import calendar_reply
 from handlers.commands.syntax import (
     Book,
+    BookFlexible,
     BookSeries,
     Calendar,
     Cancel,
@@ -24,10 +26,12 @@ from handlers.commands.syntax import (
     ListBookings,
     OpenModal,
     Release,
+    ShowLimits,
     Status,
 )
 from handlers.modals import duration_text, open_booking_modal, open_edit_modal
 from handlers.pipeline import Request, confirm_series, with_notes
+from handlers.wording import mrkdwn
 
 
 async def open_form(request: Request, cmd: OpenModal) -> None:
@@ -36,13 +40,24 @@ async def open_form(request: Request, cmd: OpenModal) -> None:
     )
 
 
-async def book(request: Request, cmd: Book | BookSeries) -> Message | None:
+async def book(request: Request, cmd: Book | BookSeries | BookFlexible) -> Message | None:
     """A complete `book` books at once; an incomplete one opens the form with what was given."""
     if isinstance(cmd, BookSeries):
         result = await request.deps.service.create_series(
             request.actor, gpu=cmd.gpu, memory=cmd.size_text, rule=cmd.rule, task=cmd.task
         )
         return confirm_series(request, result, "Booked")
+    if isinstance(cmd, BookFlexible):
+        queued = await request.deps.service.create_flexible(
+            request.actor,
+            memory=cmd.size_text,
+            duration=cmd.duration,
+            task=cmd.task,
+            pattern=cmd.pattern,
+            not_before=cmd.not_before,
+            deadline=cmd.deadline,
+        )
+        return request.confirm(queued, "Queued" if queued.flexible else "Booked")
     if cmd.missing:
         await open_booking_modal(
             request.deps,
@@ -61,7 +76,13 @@ async def book(request: Request, cmd: Book | BookSeries) -> Message | None:
     assert cmd.start is not None and cmd.size_text is not None and cmd.task is not None
     end = cmd.end if cmd.end is not None else cmd.start + (cmd.duration or timedelta(0))
     booking = await request.deps.service.create(
-        request.actor, gpu=cmd.gpu, memory=cmd.size_text, start=cmd.start, end=end, task=cmd.task
+        request.actor,
+        gpu=cmd.gpu,
+        memory=cmd.size_text,
+        start=cmd.start,
+        end=end,
+        task=cmd.task,
+        override_limits=cmd.override_limits,
     )
     return with_notes(request, request.confirm(booking, "Booked"), cmd.notes)
 
@@ -128,3 +149,10 @@ async def free(request: Request, cmd: Free) -> Message:
     windows = await request.deps.service.free(request.actor, cmd.size_text, duration)
     text = f"Where {format_size(windows.memory_mib)} is free for {format_duration(duration)}"
     return Message(text, free_message(windows, now=request.now, tz=request.actor.tz))
+
+
+async def limits(request: Request, cmd: ShowLimits) -> Message:
+    """Where the asker stands against their limits."""
+    standing = await request.deps.service.standing(request.actor)
+    text = mrkdwn(standing_sentences(standing), request.actor.tz, request.now)
+    return Message(text, notice(text, emoji=":balance_scale:"))

@@ -22,7 +22,7 @@ from bot.core.phrases import Code
 from bot.core.sentence import Quote
 from bot.core.timeparse import Reading, split_when
 from handlers.commands.series_grammar import parse_series, repeats
-from handlers.commands.syntax import Book, BookSeries
+from handlers.commands.syntax import OVERRIDE, Book, BookSeries
 from handlers.commands.words import plain_text, size_words, split_duration, validate_size
 
 _PERIOD_WORDS = ("for", "until")
@@ -52,6 +52,8 @@ class _Cursor:
 
 def parse_book(args: list[str], now: datetime, tz: ZoneInfo) -> Book | BookSeries:
     cursor = _Cursor(list(args))
+    override = cursor.peek() == OVERRIDE
+    cursor.take(1 if override else 0)
     missing: list[str] = []
     gpu = _book_gpu(cursor, missing, now, tz)
     size_text = _book_size(cursor, missing, now, tz)
@@ -72,6 +74,7 @@ def parse_book(args: list[str], now: datetime, tz: ZoneInfo) -> Book | BookSerie
         task,
         tuple(missing),
         notes,
+        override,
     )
 
 

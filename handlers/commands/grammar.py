@@ -20,6 +20,7 @@ from handlers.commands.syntax import (
     Help,
     ListBookings,
     Release,
+    ShowLimits,
     Status,
 )
 from handlers.commands.words import size_words, validate_size
@@ -134,6 +135,12 @@ def parse_status(args: list[str], now: datetime, tz: ZoneInfo) -> Status:
     if args:
         raise InputError(Code.STATUS_USAGE, field="command")
     return Status()
+
+
+def parse_limits(args: list[str], now: datetime, tz: ZoneInfo) -> ShowLimits:
+    if args:
+        raise InputError(Code.LIMITS_USAGE, field="command")
+    return ShowLimits()
 
 
 def parse_help(args: list[str], now: datetime, tz: ZoneInfo) -> Help:

@@ -32,8 +32,16 @@ from handlers.commands import (
     usage_answers,
     usage_grammar,
 )
-from handlers.commands.book_grammar import parse_book
-from handlers.commands.syntax import MAX_AUDIT_ENTRIES, Book, BookSeries, Command, Help, OpenModal
+from handlers.commands.queue_grammar import parse_any_book
+from handlers.commands.syntax import (
+    MAX_AUDIT_ENTRIES,
+    Book,
+    BookFlexible,
+    BookSeries,
+    Command,
+    Help,
+    OpenModal,
+)
 from handlers.pipeline import Request, always, never
 
 #: Reads the words after a verb: (words, now, zone) → the parsed command.
@@ -50,7 +58,7 @@ class Usage(NamedTuple):
     explanation: str
 
 
-def _book_is_incomplete(command: Book | BookSeries) -> bool:
+def _book_is_incomplete(command: Book | BookSeries | BookFlexible) -> bool:
     """A `book` missing parts opens the form pre-filled with what was given (a series that
     lacks parts is refused with its form instead)."""
     return isinstance(command, Book) and bool(command.missing)
@@ -95,7 +103,7 @@ REGISTRY: tuple[Verb, ...] = (
     ),
     Verb(
         ("book",),
-        parse_book,
+        parse_any_book,
         answers.book,
         (
             Usage(
@@ -113,6 +121,17 @@ REGISTRY: tuple[Verb, ...] = (
                 "until <day>|for <n> weeks|<n> times <task>",
                 "/gpubook book a100-1 8GB weekdays 09:00 until 17:00 for 4 weeks nightly-ci",
                 "Book a series: `daily`, `weekdays` or `every mon,wed`; all or nothing, at most 100.",
+            ),
+            Usage(
+                "/gpubook book <any|pattern> <size> for <duration> asap [on <pattern>] "
+                "[not before <time>] [by <time>] <task>",
+                "/gpubook book any 40GB for 4h asap train-x",
+                "Queue: book at the earliest fit; it moves earlier by itself when memory frees.",
+            ),
+            Usage(
+                "/gpubook book override <gpu|any> <size> <start> for <duration> <task>",
+                "/gpubook book override any 80GB now for 2d urgent rerun",
+                "Admin: book past the owner's limits (audited).",
             ),
         ),
         changes=True,
@@ -249,6 +268,18 @@ REGISTRY: tuple[Verb, ...] = (
         ),
     ),
     Verb(
+        ("limits",),
+        grammar.parse_limits,
+        answers.limits,
+        (
+            Usage(
+                "/gpubook limits",
+                "/gpubook limits",
+                "Your limits: memory held at once, GB·hours this week, open bookings.",
+            ),
+        ),
+    ),
+    Verb(
         ("link",),
         usage_grammar.parse_link,
         usage_answers.link,
@@ -375,6 +406,31 @@ REGISTRY: tuple[Verb, ...] = (
             ),
         ),
     ),
+    Verb(
+        ("admin", "group"),
+        admin_grammar.parse_group,
+        admin_answers.group,
+        (
+            Usage(
+                "/gpubook admin group add|remove <group> [@user…] | list",
+                "/gpubook admin group add premium @ana @ben",
+                "Admin: put people in a group (or take them out; no one named: the whole group).",
+            ),
+        ),
+    ),
+    Verb(
+        ("admin", "limits"),
+        admin_grammar.parse_admin_limits,
+        admin_answers.limits,
+        (
+            Usage(
+                "/gpubook admin limits <group> <limit> <value|none>",
+                "/gpubook admin limits premium max-held 96GB",
+                "Admin: a group's limit (max-held, max-gbh, max-open, max-duration, "
+                "max-extension, max-advance); `everyone` holds the defaults.",
+            ),
+        ),
+    ),
 )
 
 #: Every help line, in the registry's order (the help message lists them; tests parse them).
@@ -384,6 +440,10 @@ VERBS = frozenset(verb.words[0] for verb in REGISTRY if verb.words)
 
 _BY_WORDS = {verb.words: verb for verb in REGISTRY}
 _LONGEST = max(len(verb.words) for verb in REGISTRY)
+#: Words that begin longer subcommands without being one (`admin`, `admin gpu`).
+_GROUPS = frozenset(
+    verb.words[:count] for verb in REGISTRY for count in range(1, len(verb.words))
+) - set(_BY_WORDS)
 
 
 def find_verb(words: list[str]) -> tuple[Verb, list[str]]:
@@ -408,6 +468,8 @@ def _nearest_verb(lowered: list[str]) -> str | None:
     """The subcommand a typo most likely meant (`bok` → `book`, `admin stat` → `admin stats`):
     the first n words typed against the subcommands of n words, the longest match first."""
     for count in range(min(_LONGEST, len(lowered)), 0, -1):
+        if tuple(lowered[:count]) in _GROUPS:
+            continue  # `admin gpu foo`: the words so far are right; what follows is not
         names = [" ".join(words) for words in _BY_WORDS if len(words) == count]
         suggestion = nearest(" ".join(lowered[:count]), names)
         if suggestion is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from bot.core.limits import LimitName
 from bot.core.recurrence import Recurrence
 from bot.core.sentence import Sentence
 
@@ -18,6 +19,10 @@ MAX_AUDIT_ENTRIES = 200
 CANCEL_FUTURE = "cancel-future"
 #: `cancel 42 series`: the word that widens a change to the rest of the booking's series.
 SERIES_WORD = "series"
+#: The word after `book` with which an admin books past the owner's limits (audited).
+OVERRIDE = "override"
+#: The word after a length that makes a booking flexible (the queue).
+ASAP = "asap"
 
 
 class Command:
@@ -48,6 +53,20 @@ class Book(Command):
     task: str | None
     missing: tuple[str, ...] = ()
     notes: tuple[Sentence, ...] = ()
+    override_limits: bool = False
+
+
+@dataclass(frozen=True)
+class BookFlexible(Command):
+    """`book <any|pattern> <size> for <duration> asap [on <pattern>] [not before <time>]
+    [by <time>] <task>`: placed at the earliest fit, moved earlier when memory frees."""
+
+    size_text: str
+    duration: timedelta
+    task: str
+    pattern: str | None = None
+    not_before: datetime | None = None
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -216,3 +235,26 @@ class AdminLink(Command):
 
     user_id: str
     login: str
+
+
+@dataclass(frozen=True)
+class ShowLimits(Command):
+    """`limits`: where the asker stands against their limits."""
+
+
+@dataclass(frozen=True)
+class AdminGroup(Command):
+    """`admin group add|remove <group> [@user…]` and `admin group list` (``action`` "list")."""
+
+    action: str
+    group: str | None = None
+    user_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AdminLimits(Command):
+    """`admin limits <group> <limit> <value>`; ``value`` ``None`` clears the group's setting."""
+
+    group: str
+    limit: LimitName
+    value: int | None

@@ -369,12 +369,13 @@ async def test_every_book_and_free_example_in_help_is_accepted(
 
         return call
 
-    for name in ("create", "create_series", "free"):
+    for name in ("create", "create_series", "create_flexible", "free"):
         monkeypatch.setattr(bot.service, name, watched(getattr(bot.service, name)))
-    examples = [e for _, e, _ in EXAMPLES if e.split()[1:2] in (["book"], ["free"])]
+    examples = [(e, why) for _, e, why in EXAMPLES if e.split()[1:2] in (["book"], ["free"])]
     assert len(examples) >= 3
-    for example in examples:
-        await bot.command(example.removeprefix("/gpubook "))
+    for example, why in examples:
+        user = ADMIN if why.startswith("Admin:") else "UA"  # as the help shows them
+        await bot.command(example.removeprefix("/gpubook "), user=user)
     assert len(outcomes) == len(examples)  # each reached the service (none opened a form)
     refused = [e for e in outcomes if isinstance(e, GpubookError)]
     assert all(isinstance(e, CapacityError) for e in refused), refused

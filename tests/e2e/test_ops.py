@@ -90,16 +90,17 @@ async def test_metrics_count_requests_bookings_and_latency(metered: Bot) -> None
     await metered.add_gpu("rtx-0", "24GB")
     await metered.command("book rtx-0 20GB 10:00 for 2h first")
     await metered.command("book rtx-0 20GB 10:00 for 2h second")  # does not fit: refused
+    await metered.command("book any 4GB for 2h asap queued")  # flexible: counted too
     await metered.command("frobnicate now")
 
     status, text = await get(f"{metered.url}/metrics")
 
     assert status == 200
     requests = "gpubook_requests_total"
-    assert sample(text, requests, kind="command", command="book", outcome="ok") == 2
+    assert sample(text, requests, kind="command", command="book", outcome="ok") == 3
     assert sample(text, requests, kind="command", command="other", outcome="ok") == 1
-    assert sample(text, "gpubook_request_seconds_count", kind="command") == 3
-    assert sample(text, "gpubook_bookings_total", outcome="created") == 1
+    assert sample(text, "gpubook_request_seconds_count", kind="command") == 4
+    assert sample(text, "gpubook_bookings_total", outcome="created") == 2
     assert sample(text, "gpubook_bookings_total", outcome="refused_capacity") == 1
 
 

@@ -1,0 +1,291 @@
+"""The queue in the service: flexible bookings made at the earliest fit, moved earlier when memory
+frees, pinned by their owners.
+
+A flexible booking is placed like `any` but at the earliest start that fits on a GPU it may use
+(a name pattern such as ``a100-*``), never before its ``not before`` and ending by its deadline.
+After every change that frees memory — a release, a cancel, an edit, a new or bigger GPU — one
+*queue pass* re-places the flexible bookings that have not started, in the order they were made,
+with the pure :func:`bot.core.queue.advance`.
+
+A pass is one transaction that locks every GPU of the workspace (id order), then the owners of
+the waiting bookings (user id order) — the lock order of :mod:`bot.booking.limits`, extended to
+several people only here, where no GPU lock follows. Two replicas' passes therefore run one
+after the other, and the second finds nothing left to move: every move, its audit entry and the
+owner's DM commit together, exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.booking import queries
+from bot.booking.gpus import GpuAdmin
+from bot.booking.journal import SYSTEM_ACTOR
+from bot.booking.limits import lock_user
+from bot.booking.placement import refuse_if_too_big
+from bot.booking.snapshots import booking_info
+from bot.booking.writes import BookingChange, BookingWrites
+from bot.core import queue, rules
+from bot.core.actor import Actor
+from bot.core.errors import CapacityError, InvalidState, NotFound
+from bot.core.limits import LimitName
+from bot.core.phrases import Code
+from bot.core.sentence import Quote, Size, When
+from bot.core.snapshots import BookingInfo, GpuInfo
+from bot.core.vocabulary import HOLDING_STATUSES, AuditAction, BookingStatus, ChangeVerb, NoticeKind
+from storage.models import Booking
+
+
+def matches(gpu_name: str, pattern: str | None) -> bool:
+    """Whether a flexible booking with ``pattern`` (``None``: any GPU) may use ``gpu_name``."""
+    return pattern is None or fnmatchcase(gpu_name, pattern.lower())
+
+
+class Queue(BookingWrites, GpuAdmin):
+    """Flexible bookings, and the queue pass after every change that frees memory."""
+
+    async def create_flexible(
+        self,
+        actor: Actor,
+        *,
+        memory: int | str,
+        duration: timedelta,
+        task: str,
+        pattern: str | None = None,
+        not_before: datetime | None = None,
+        deadline: datetime | None = None,
+    ) -> BookingInfo:
+        """Book ``memory`` for ``duration`` at the earliest fit on a GPU matching ``pattern``,
+        from ``not_before`` (default now), ending by ``deadline``; it moves earlier later."""
+        now = self.clock()
+        task = self._clean_task(task)
+        rules.refuse_percentage_without_gpu(memory)
+        mib = rules.memory_mib(memory, None)
+        earliest = max(now.replace(microsecond=0), not_before or now)
+        async with self.db.write() as session:
+            limits = await self.limits_for(session, actor.team_id, actor.user_id)
+            policy = self.policy_for(limits)
+            rules.check_length(policy, earliest, earliest + duration)
+            gpus = [
+                g for g in await queries.gpus(session, actor.team_id) if matches(g.name, pattern)
+            ]
+            if not gpus:
+                raise NotFound(
+                    Code.QUEUE_NO_GPU_MATCHES, field="gpu", pattern=Quote(pattern or "*")
+                )
+            refuse_if_too_big(gpus, mib)
+            latest = self.search_until(earliest)
+            if deadline is not None:
+                latest = min(latest, deadline - duration)
+            await queries.lock_gpu_ids(session, [g.id for g in gpus])
+            await lock_user(session, self.db.backend, actor.team_id, actor.user_id)
+            placed = await _holding(session, actor.team_id)
+            owner = [p.span for p in placed if p.owner == actor.user_id]
+            best: tuple[datetime, int] | None = None
+            for index, gpu in enumerate(gpus):
+                at = queue.earliest_start(
+                    [p.span for p in placed if p.card == gpu.id],
+                    gpu.capacity_mib,
+                    owner,
+                    limits[LimitName.MAX_HELD].value,
+                    mib,
+                    duration,
+                    earliest,
+                    latest,
+                )
+                if at is not None and (best is None or at < best[0]):
+                    best = (at, index)
+            if best is None:
+                raise CapacityError(
+                    Code.QUEUE_NOTHING_FITS,
+                    gpu_name="any",
+                    capacity_mib=0,
+                    peak_mib=0,
+                    requested_mib=mib,
+                    suggestion=None,
+                    asked=Size(mib),
+                    until=When(latest + duration),
+                )
+            start, target = best[0], gpus[best[1]]
+            rules.check_advance(policy, start, now)
+            await self.check_limits(
+                session, actor, limits, actor.user_id, mib, start, start + duration
+            )
+            booking = Booking(
+                team_id=actor.team_id,
+                gpu_id=target.id,
+                user_id=actor.user_id,
+                task=task,
+                memory_mib=mib,
+                start_at=start,
+                end_at=start + duration,
+                original_end_at=start + duration,
+                status=BookingStatus.ACTIVE if start <= now else BookingStatus.UPCOMING,
+                created_by=actor.user_id,
+                created_at=now,
+                updated_at=now,
+                flexible=start > now,
+                gpu_pattern=pattern,
+                not_before=not_before,
+            )
+            booking.gpu = target
+            session.add(booking)
+            await session.flush()
+            journal = self.journal(session, now)
+            details = {
+                "gpu": target.name,
+                "memory_mib": mib,
+                "start": start.isoformat(),
+                "end": booking.end_at.isoformat(),
+                "flexible": True,
+                "pattern": pattern,
+            }
+            journal.audit(actor.user_id, AuditAction.CREATE, booking, details)
+            if self.config.announce_new:
+                await journal.notify(NoticeKind.ANNOUNCED, booking)
+            return booking_info(booking)
+
+    async def pin(self, actor: Actor, booking_id: int) -> BookingInfo:
+        """Stop a flexible booking from moving: it stays where it is, like any fixed booking."""
+        now = self.clock()
+        async with self.db.write() as session:
+            booking = await self.locked_booking(session, actor, booking_id, ChangeVerb.EDIT)
+            self.require_holding(booking, ChangeVerb.EDIT)
+            if not booking.flexible:
+                raise InvalidState(Code.QUEUE_NOT_FLEXIBLE, id=booking.id)
+            booking.flexible, booking.updated_at = False, now
+            self.journal(session, now).audit(actor.user_id, AuditAction.PIN, booking, {})
+            return booking_info(booking)
+
+    async def advance_queue(self, team_id: str) -> list[int]:
+        """One queue pass: move every waiting flexible booking to its earliest fit, if earlier.
+        Returns the ids of the bookings moved."""
+        now = self.clock()
+        async with self.db.write() as session:
+            waiting_rows = list(
+                await session.scalars(
+                    queries.bookings_of(team_id)
+                    .where(
+                        Booking.flexible.is_(True),
+                        Booking.status == BookingStatus.UPCOMING,
+                        Booking.start_at > now,
+                    )
+                    .order_by(Booking.id)
+                )
+            )
+            if not waiting_rows:
+                return []
+            gpus = await queries.gpus(session, team_id)
+            await queries.lock_gpu_ids(session, [g.id for g in gpus])
+            owners = sorted({row.user_id for row in waiting_rows})
+            for owner in owners:
+                await lock_user(session, self.db.backend, team_id, owner)
+            for row in waiting_rows:
+                await session.refresh(row)  # as it is now that the locks are held
+            limits = {
+                owner: (await self.limits_for(session, team_id, owner))[LimitName.MAX_HELD].value
+                for owner in owners
+            }
+            placed = await _holding(session, team_id)
+            by_id = {row.id: row for row in waiting_rows}
+            waiting = [
+                queue.Waiting(
+                    queue.Placed(r.id, r.gpu_id, r.user_id, r.start_at, r.end_at, r.memory_mib),
+                    tuple(g.id for g in gpus if matches(g.name, r.gpu_pattern)),
+                    r.not_before or r.created_at,
+                )
+                for r in waiting_rows
+                if r.flexible and r.status == BookingStatus.UPCOMING
+            ]
+            capacities = {g.id: g.capacity_mib for g in gpus}
+            moves = queue.advance(capacities, placed, waiting, limits, now)
+            journal = self.journal(session, now)
+            names = {g.id: g for g in gpus}
+            for move in moves:
+                booking = by_id[move.id]
+                before = {"gpu": booking.gpu.name, "start": booking.start_at.isoformat()}
+                booking.gpu = names[move.card]
+                booking.start_at, booking.end_at = move.start, move.end
+                booking.original_end_at, booking.updated_at = move.end, now
+                after = {"gpu": booking.gpu.name, "start": move.start.isoformat()}
+                journal.audit(
+                    SYSTEM_ACTOR, AuditAction.MOVE, booking, {"before": before, "after": after}
+                )
+                journal.tell_owner(
+                    NoticeKind.MOVED,
+                    booking,
+                    {"was_gpu": before["gpu"], "was_start": before["start"]},
+                )
+            return [move.id for move in moves]
+
+    # Changes that free memory: each is followed by a queue pass (its own transaction, after the
+    # change committed, so a pass never delays or undoes the change).
+
+    async def release(self, actor: Actor, booking_id: int) -> BookingInfo:
+        info = await super().release(actor, booking_id)
+        await self.advance_queue(actor.team_id)
+        return info
+
+    async def cancel(self, actor: Actor, booking_id: int) -> BookingInfo:
+        info = await super().cancel(actor, booking_id)
+        await self.advance_queue(actor.team_id)
+        return info
+
+    async def update(
+        self,
+        actor: Actor,
+        booking_id: int,
+        change: BookingChange,
+        *,
+        override_limits: bool = False,
+    ) -> BookingInfo:
+        info = await super().update(actor, booking_id, change, override_limits=override_limits)
+        await self.advance_queue(actor.team_id)
+        return info
+
+    async def add_gpu(
+        self, actor: Actor, name: str, size: int | str, description: str = ""
+    ) -> GpuInfo:
+        info = await super().add_gpu(actor, name, size, description)
+        await self.advance_queue(actor.team_id)
+        return info
+
+    async def edit_gpu(
+        self,
+        actor: Actor,
+        name: str,
+        *,
+        new_name: str | None = None,
+        size: int | str | None = None,
+        description: str | None = None,
+        channel_id: str | None = None,
+    ) -> GpuInfo:
+        info = await super().edit_gpu(
+            actor,
+            name,
+            new_name=new_name,
+            size=size,
+            description=description,
+            channel_id=channel_id,
+        )
+        await self.advance_queue(actor.team_id)
+        return info
+
+
+async def _holding(session: AsyncSession, team_id: str) -> list[queue.Placed]:
+    """Every booking of the workspace holding memory, as the queue sees it."""
+    rows = await session.execute(
+        select(
+            Booking.id,
+            Booking.gpu_id,
+            Booking.user_id,
+            Booking.start_at,
+            Booking.end_at,
+            Booking.memory_mib,
+        ).where(Booking.team_id == team_id, Booking.status.in_(list(HOLDING_STATUSES)))
+    )
+    return [queue.Placed(*row) for row in rows]

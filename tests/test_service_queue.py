@@ -1,0 +1,96 @@
+"""The queue in the service: flexible bookings placed at the earliest fit and moved earlier when
+memory frees — by a release, a cancel, a shorter edit, a new or bigger GPU — in the order they
+were made; fixed and pinned bookings never move. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.booking import Actor, BookingChange, BookingService
+from bot.core.errors import CapacityError, InvalidState, NotFound
+from bot.core.vocabulary import AuditAction, NoticeKind
+from tests.conftest import ADMIN, T0, at, refused
+from tests.test_service_scenarios import (
+    ALICE,
+    BOB,
+    CAROL,
+    add_gpu,
+    all_bookings,
+    book,
+    notifications,
+)
+
+HOUR = timedelta(hours=1)
+
+
+async def flexible(service: BookingService, actor: Actor, size: str, hours: int, **options):  # type: ignore[no-untyped-def]
+    return await service.create_flexible(
+        actor, memory=size, duration=hours * HOUR, task="train-x", **options
+    )
+
+
+async def moved_notices(service: BookingService) -> list[tuple[int | None, str]]:
+    return [
+        (n.booking_id, n.channel)
+        for n in await notifications(service)
+        if n.kind == NoticeKind.MOVED
+    ]
+
+
+async def test_a_flexible_booking_moves_up_when_memory_is_released(service: BookingService) -> None:
+    await add_gpu(service)
+    fixed = await book(service, ALICE, "20GB", T0, at(12))
+    waiting = await flexible(service, BOB, "10GB", 2)
+    assert (waiting.start, waiting.end, waiting.flexible) == (at(12), at(14), True)
+    await service.release(ALICE, fixed.id)
+    [moved] = [b for b in await all_bookings(service) if b.id == waiting.id]
+    assert (moved.start, moved.end, moved.gpu_name) == (T0, at(10), "rtx-0")
+    assert await moved_notices(service) == [(waiting.id, "UBOB")]
+    entries = await service.audit_log(Actor(ADMIN), limit=5)
+    assert any(e.action == AuditAction.MOVE and e.booking_id == waiting.id for e in entries)
+
+
+async def test_first_made_is_served_first_and_fixed_or_pinned_never_move(
+    service: BookingService,
+) -> None:
+    await add_gpu(service)
+    blocker = await book(service, ALICE, "24GB", at(9), at(12))
+    first = await flexible(service, BOB, "16GB", 1)  # fits 8–9
+    second = await flexible(service, CAROL, "16GB", 1, not_before=at(9))  # 12–13
+    third = await flexible(service, CAROL, "8GB", 1, not_before=at(9))  # 12–13 beside it
+    fixed = await book(service, BOB, "8GB", at(13), at(14))
+    assert [b.start for b in (first, second, third)] == [T0, at(12), at(12)]
+    await service.pin(CAROL, third.id)
+    with refused(InvalidState, "is not flexible"):
+        await service.pin(CAROL, third.id)
+    await service.cancel(ALICE, blocker.id)
+    now = {b.id: b for b in await all_bookings(service)}
+    assert now[second.id].start == at(9)  # made before the third: served first
+    assert now[third.id].start == at(12)  # pinned: stays
+    assert now[fixed.id].start == at(13)  # fixed: never moves
+    assert now[first.id].start == T0  # already at the earliest
+
+
+async def test_a_new_gpu_and_a_shorter_edit_move_the_queue(service: BookingService) -> None:
+    await add_gpu(service)
+    long = await book(service, ALICE, "20GB", T0, at(16))
+    waiting = await flexible(service, BOB, "10GB", 2, pattern="rtx-*")
+    assert waiting.start == at(16)
+    await service.update(ALICE, long.id, BookingChange(end=at(12)))
+    assert [b.start for b in await all_bookings(service) if b.id == waiting.id] == [at(12)]
+    await service.add_gpu(Actor(ADMIN), "a100-1", "80GB")  # not rtx-*: no move
+    assert [b.start for b in await all_bookings(service) if b.id == waiting.id] == [at(12)]
+    await service.add_gpu(Actor(ADMIN), "rtx-1", "24GB")
+    [moved] = [b for b in await all_bookings(service) if b.id == waiting.id]
+    assert (moved.gpu_name, moved.start) == ("rtx-1", T0)
+
+
+async def test_deadlines_patterns_and_full_cards_are_refused(service: BookingService) -> None:
+    await add_gpu(service)
+    await book(service, ALICE, "20GB", T0, at(12))
+    with refused(CapacityError, "fits on no GPU it may use before"):
+        await flexible(service, BOB, "10GB", 2, deadline=at(13))
+    with refused(NotFound, "No GPU matches `a100-\\*`"):
+        await flexible(service, BOB, "10GB", 2, pattern="a100-*")
+    assert len(await all_bookings(service)) == 1
+    assert (await flexible(service, BOB, "10GB", 2, deadline=at(14))).start == at(12)
