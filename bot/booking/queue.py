@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -254,24 +255,9 @@ class Queue(BookingWrites, GpuAdmin):
         await self.advance_queue(actor.team_id)
         return info
 
-    async def edit_gpu(
-        self,
-        actor: Actor,
-        name: str,
-        *,
-        new_name: str | None = None,
-        size: int | str | None = None,
-        description: str | None = None,
-        channel_id: str | None = None,
-    ) -> GpuInfo:
-        info = await super().edit_gpu(
-            actor,
-            name,
-            new_name=new_name,
-            size=size,
-            description=description,
-            channel_id=channel_id,
-        )
+    async def edit_gpu(self, actor: Actor, name: str, **changes: Any) -> GpuInfo:
+        """Any edit of :meth:`GpuAdmin.edit_gpu`, then a queue pass (a bigger card frees room)."""
+        info = await super().edit_gpu(actor, name, **changes)
         await self.advance_queue(actor.team_id)
         return info
 
