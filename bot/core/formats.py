@@ -1,4 +1,4 @@
-"""How amounts read: memory in GB and lengths of time, as people say them.
+"""How amounts read: memory in GB, lengths of time and counts of things, as people say them.
 
 Kept apart from :mod:`bot.core.units` (which reads what people type, and refuses what it can't)
 so that rendering a sentence never depends on the code that raises refusals.
@@ -22,6 +22,14 @@ def format_size(mib: int) -> str:
     tenths = int((Decimal(mib) * 10 / 1024).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
     whole, fraction = divmod(tenths, 10)
     return f"{whole} GB" if fraction == 0 else f"{whole}.{fraction} GB"
+
+
+def count_of(count: int, singular: str, plural: str | None = None) -> str:
+    """A count and its noun agreeing: ``1 booking``, ``0 bookings``, ``1,000 bookings``; an
+    irregular plural is given (``count_of(n, "entry", "entries")``). Every count people read goes
+    through here, in messages and in the wording table's ``{n:noun}`` marks alike."""
+    noun = singular if count == 1 else plural or f"{singular}s"
+    return f"{count:,} {noun}"
 
 
 def format_duration(td: timedelta) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.core.formats import format_size
+from bot.core.formats import count_of, format_size
 from handlers.blocks.admin import gpu_edited_message, retired_message
 from handlers.blocks.common import Message, escape, notice
 from handlers.blocks.reports import audit_message, stats_message
@@ -59,7 +59,8 @@ async def channel(request: Request, cmd: AdminChannel) -> Message:
 async def audit(request: Request, cmd: AdminAudit) -> Message:
     entries = await request.deps.service.audit_log(request.actor, limit=cmd.limit)
     return Message(
-        f"The latest {len(entries)} audit entries", audit_message(entries, now=request.now)
+        f"The latest {count_of(len(entries), 'audit entry', 'audit entries')}",
+        audit_message(entries, now=request.now),
     )
 
 
