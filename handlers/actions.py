@@ -4,8 +4,8 @@ A button's value is client-echoed data, so it is only ever a request: the clicke
 and the service decides whether they may touch the booking (a forged value naming someone else's
 booking gets the service's refusal). Answers go to the clicker alone: ephemeral through the
 message's ``response_url``, or a DM when the click came from the App Home. Calendar navigation
-replaces the message it was clicked in; every other answer is a new message, so a list the user
-clicked in stays intact.
+and a list's More button replace the message they were clicked in; every other answer is a new
+message, so a list the user clicked in stays intact.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from handlers import ids
 from handlers.blocks.calendar import CALENDAR_NAV_ACTION
 from handlers.blocks.common import Message, mib_text
 from handlers.calendar import calendar_reply
+from handlers.commands.answers import list_page
 from handlers.context import Deps
 from handlers.modals import open_booking_modal, open_edit_modal
 from handlers.pipeline import Incoming, Plan, Request, Work, always, never, serve
@@ -155,6 +156,20 @@ async def _calendar_nav(request: Request) -> Message:
     return await calendar_reply(request.deps, request.actor, gpu, day, bool(value.get("week")))
 
 
+async def _list_more(request: Request) -> Message:
+    """The next page of a list, from the cursor the More button carries."""
+    value = _json_value(request.body)
+    try:
+        start = datetime.fromisoformat(str(value["start"]))
+        booking_id, shown = int(value["id"]), int(value["shown"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(Code.BROKEN_BUTTON) from None
+    if start.tzinfo is None:
+        raise InputError(Code.BROKEN_BUTTON)
+    after = (start.astimezone(UTC), booking_id)
+    return await list_page(request, everyone=bool(value.get("all")), after=after, shown=shown)
+
+
 async def _edit(request: Request) -> None:
     await open_edit_modal(
         request.deps,
@@ -192,6 +207,7 @@ BUTTONS = (
     Button(ids.EDIT, _edit, opens_form=always),
     Button(ids.BOOK_SLOT, _book_slot, opens_form=_slot_without_task, changes=True),
     Button(CALENDAR_NAV_ACTION, _calendar_nav, replace=True, zoned=True),
+    Button(ids.LIST_MORE, _list_more, replace=True),
     Button(ids.HOME_NEW_BOOKING, _home_new_booking, opens_form=always),
     Button(ids.HOME_CALENDAR, _home_calendar, zoned=True),
 )

@@ -21,6 +21,8 @@ EDIT = "booking_edit"
 BOOK_SLOT = "book_slot"
 # Calendar navigation; value: JSON {"gpu": name, "day": ISO date, "week": bool}.
 CALENDAR_NAV = "calendar_nav"
+# A list's next page; value: JSON {"all": bool, "start": ISO time, "id": int, "shown": int}.
+LIST_MORE = "list_more"
 # App Home buttons.
 HOME_NEW_BOOKING = "home_new_booking"
 HOME_CALENDAR = "home_calendar"

@@ -79,7 +79,7 @@ def _export(gpubook) -> list[dict]:
 def test_db_upgrade_reports_the_revision_and_is_idempotent(gpubook):
     first, second = gpubook("db", "upgrade"), gpubook("db", "upgrade")
     assert (first.code, second.code) == (0, 0)
-    assert first.out == second.out == "Database is at revision 0001.\n"
+    assert first.out == second.out == "Database is at revision 0002.\n"
 
 
 def test_db_backup_copies_a_consistent_database_and_never_overwrites(gpubook, clean_env):
@@ -132,7 +132,7 @@ def test_gpu_retire_with_future_bookings_needs_cancel_future(gpubook):
     booking_id = int(_book(gpubook, "20GB", "2026-11-30 10:00", "--for", "1h").out)
     refused = gpubook("gpu", "retire", "a100")
     assert refused.code == 1
-    assert "still has 1 upcoming or active booking(s)" in refused.err
+    assert "still has 1 upcoming or active booking." in refused.err
     assert json.loads(gpubook("gpu", "list", "--json").out)[0]["retired"] is False
 
     done = gpubook("gpu", "retire", "a100", "--cancel-future")

@@ -4,6 +4,7 @@ listeners, the Slack double, the scheduler — asserting on what the terminal sh
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -113,6 +114,18 @@ def test_list_book_calendar_cancel(console: Console) -> None:
 
     screen = console.run("cancel 1")
     assert "✅ Cancelled" in screen and "🚫 cancelled" in screen
+
+
+def test_a_long_list_pages_with_more(console: Console) -> None:
+    """The 16th booking used to appear nowhere: `list` stopped at 15 and said "see list all"."""
+    for n in range(16):
+        console.run(f"book rtx-0 1GB tomorrow {6 + n // 2}:{n % 2 * 30:02d} for 30m job {n}")
+    screen = console.run("list")
+    assert "Bookings 1–15." in screen and "job 14" in screen and "job 15" not in screen
+    more = re.search(r"\[(\d+)\] More", screen)
+    assert more is not None
+    screen = console.run(more.group(1))  # the next page replaces the first
+    assert "Bookings 16–16." in screen and "job 15" in screen and "More" not in screen
 
 
 def test_buttons_confirm_and_go_stale(console: Console) -> None:

@@ -8,10 +8,10 @@ the database lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import capacity
@@ -19,7 +19,11 @@ from bot.core.errors import NotFound
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, say
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus
+from storage.expressions import earlier, later, seconds_between
 from storage.models import Booking, Gpu, Workspace
+
+#: A position in a list ordered by (start, id): the last booking of the page before.
+Cursor = tuple[datetime, int]
 
 
 def bookings_of(team_id: str) -> Select[tuple[Booking]]:
@@ -113,22 +117,147 @@ async def spans(
     return grouped
 
 
-async def booked_in(
+async def booking_page(
+    session: AsyncSession,
+    team_id: str,
+    statuses: Sequence[BookingStatus],
+    *,
+    user_id: str | None = None,
+    gpu_id: int | None = None,
+    window: tuple[datetime, datetime] | None = None,
+    after: Cursor | None = None,
+    limit: int | None = None,
+) -> list[Booking]:
+    """Bookings in ``statuses`` ordered by (start, id), from just after ``after``, at most ``limit``.
+
+    A page is read by keyset: each status on its own, from an index on (team, [user,] status,
+    start, id) that yields it in order from the cursor on, so the database touches at most
+    ``limit`` rows per status — never the bookings of earlier pages, nor sorts all of them.
+    """
+    wanted: list[ColumnElement[bool]] = [Booking.team_id == team_id]
+    if user_id is not None:
+        wanted.append(Booking.user_id == user_id)
+    if gpu_id is not None:
+        wanted.append(Booking.gpu_id == gpu_id)
+    if window is not None:
+        wanted += [Booking.start_at < window[1], Booking.end_at > window[0]]
+    if after is not None:
+        wanted.append(tuple_(Booking.start_at, Booking.id) > after)
+    order = (Booking.start_at, Booking.id)
+    if limit is None:
+        query = select(Booking).where(*wanted, Booking.status.in_(list(statuses)))
+    else:
+        arms = [
+            select(Booking.id).where(*wanted, Booking.status == s).order_by(*order).limit(limit)
+            for s in statuses
+        ]
+        ids = union_all(*(select(arm.subquery().c.id) for arm in arms))
+        query = select(Booking).where(Booking.id.in_(ids)).limit(limit)
+    return list((await session.scalars(query.order_by(*order))).unique())
+
+
+async def current_spans(
+    session: AsyncSession, gpu_ids: Iterable[int], now: datetime
+) -> dict[int, list[capacity.Span]]:
+    """Memory held on each GPU at ``now``: the bookings under way (few, whatever the history).
+
+    Read as the holding bookings that started by ``now`` — a range of an index on (gpu, status,
+    start) that holds only what is under way or overdue for the sweep — and kept if not over.
+    """
+    grouped: dict[int, list[capacity.Span]] = {i: [] for i in gpu_ids}
+    query = select(Booking.gpu_id, Booking.start_at, Booking.end_at, Booking.memory_mib).where(
+        Booking.gpu_id.in_(list(grouped)),
+        Booking.status.in_(list(HOLDING_STATUSES)),
+        Booking.start_at <= now,
+    )
+    for gpu_id, s, e, mib in await session.execute(query):
+        if e > now:
+            grouped[gpu_id].append(capacity.Span(s, e, mib))
+    return grouped
+
+
+async def next_starts(
+    session: AsyncSession, gpu_ids: Iterable[int], now: datetime
+) -> dict[int, datetime | None]:
+    """When the next booking after ``now`` starts on each GPU, in one statement: per GPU and
+    holding status, one step down an index on (gpu, status, start)."""
+
+    def first(status: BookingStatus) -> ColumnElement[datetime]:
+        return (
+            select(Booking.start_at)
+            .where(Booking.gpu_id == Gpu.id, Booking.status == status, Booking.start_at > now)
+            .order_by(Booking.start_at)
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    firsts = [first(s) for s in HOLDING_STATUSES]
+    query = select(Gpu.id, *firsts).where(Gpu.id.in_(list(gpu_ids)))
+    return {
+        row[0]: min((t for t in row[1:] if t is not None), default=None)
+        for row in await session.execute(query)
+    }
+
+
+async def starting_at(session: AsyncSession, instants: dict[int, datetime]) -> dict[int, list[int]]:
+    """The memory (MiB) of each holding booking that starts on GPU ``g`` at ``instants[g]``."""
+    found: dict[int, list[int]] = {g: [] for g in instants}
+    holding = Booking.status.in_(list(HOLDING_STATUSES))
+    # Each GPU's terms together, so every one is a step down the (gpu, status, start) index.
+    query = select(Booking.gpu_id, Booking.memory_mib).where(
+        or_(
+            *(
+                and_(Booking.gpu_id == g, holding, Booking.start_at == t)
+                for g, t in instants.items()
+            )
+        )
+    )
+    for gpu_id, mib in await session.execute(query):
+        found[gpu_id].append(mib)
+    return found
+
+
+async def upcoming_spans(
+    session: AsyncSession, gpu_id: int, now: datetime, limit: int
+) -> list[capacity.Span]:
+    """The first ``limit`` holding bookings on ``gpu_id`` that start after ``now``, by start."""
+    query = (
+        select(Booking.start_at, Booking.end_at, Booking.memory_mib)
+        .where(
+            Booking.gpu_id == gpu_id,
+            Booking.status.in_(list(HOLDING_STATUSES)),
+            Booking.start_at > now,
+        )
+        .order_by(Booking.start_at, Booking.id)
+        .limit(limit)
+    )
+    return [capacity.Span(s, e, mib) for s, e, mib in await session.execute(query)]
+
+
+async def booked_totals(
     session: AsyncSession,
     team_id: str,
     start: datetime,
     end: datetime,
     user_id: str | None = None,
-) -> list[Booking]:
-    """Bookings that held (or will hold) memory in ``[start, end)``: all but cancelled ones."""
-    query = bookings_of(team_id).where(
+) -> list[tuple[int, str, int, int]]:
+    """Per (GPU, user): how many bookings held memory in ``[start, end)`` (all but cancelled
+    ones) and the MiB·seconds they held inside it — summed by the database, not from rows.
+
+    Each booking counts the whole seconds of its overlap, as ``int(overlap.total_seconds())``.
+    """
+    overlap = seconds_between(later(Booking.start_at, start), earlier(Booking.end_at, end))
+    held = Booking.memory_mib * overlap
+    query = select(Booking.gpu_id, Booking.user_id, func.count(), func.sum(held)).where(
+        Booking.team_id == team_id,
         Booking.status != BookingStatus.CANCELLED,
         Booking.start_at < end,
         Booking.end_at > start,
     )
     if user_id is not None:
         query = query.where(Booking.user_id == user_id)
-    return list((await session.scalars(query)).unique())
+    query = query.group_by(Booking.gpu_id, Booking.user_id)
+    return [(g, u, n, int(mib_s)) for g, u, n, mib_s in await session.execute(query)]
 
 
 async def notification_channel(

@@ -13,11 +13,11 @@ from slack_sdk.models.views import View
 
 from bot.core.snapshots import BookingInfo, GpuStatus
 from handlers import ids
-from handlers.blocks.bookings import booking_card
+from handlers.blocks.bookings import booking_card, more_button
 from handlers.blocks.common import button, context, header, pack_lines, section
 from handlers.blocks.reports import NO_GPUS_TEXT, gb_hours, status_line
 
-#: Own bookings shown as cards (two blocks each) before the rest is summarised.
+#: Own bookings shown as cards (two blocks each); give one more to get the More button.
 MAX_HOME_CARDS = 20
 #: Blocks left for the "GPUs now" lines, packed into sections of up to 3000 characters.
 MAX_GPU_SECTIONS = 40
@@ -26,14 +26,15 @@ MAX_GPU_SECTIONS = 40
 def _my_bookings(
     mine: list[BookingInfo], *, user_id: str, now: datetime, is_admin: bool
 ) -> list[Block]:
+    """The first cards of the user's bookings; a More button (as under a list) brings the rest."""
     blocks: list[Block] = [header("My bookings")]
     if not mine:
         return [*blocks, section("You have no upcoming or active bookings.")]
-    for b in mine[:MAX_HOME_CARDS]:
+    shown = mine[:MAX_HOME_CARDS]
+    for b in shown:
         blocks.extend(booking_card(b, now=now, viewer_id=user_id, is_admin=is_admin))
-    hidden = len(mine) - MAX_HOME_CARDS
-    if hidden > 0:
-        blocks.append(context(f"…and {hidden} more; see `/gpubook list`."))
+    if len(mine) > len(shown):
+        blocks.append(more_button(shown[-1], everyone=False, shown=len(shown)))
     return blocks
 
 

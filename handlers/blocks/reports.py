@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from slack_sdk.models.blocks import Block, DividerBlock, MarkdownTextObject, SectionBlock
 
-from bot.core.formats import format_duration, format_size
+from bot.core.formats import count_of, format_duration, format_size
 from bot.core.phrases import Code
 from bot.core.sentence import say
 from bot.core.snapshots import AuditInfo, FreeWindows, GpuStatus, Utilisation
@@ -140,7 +140,8 @@ def free_message(
             )
         )
     if len(fitting) > room:
-        blocks.append(context(f"…and {len(fitting) - room} more GPUs with a later window."))
+        later = count_of(len(fitting) - room, "more GPU")
+        blocks.append(context(f"…and {later} with a later window."))
     never = [g.name for g, s in fw.per_gpu if s is None]
     if never and fw.best is not None:
         names = ", ".join(f"`{escape(n)}`" for n in never)
@@ -171,11 +172,12 @@ def stats_message(u: Utilisation, *, now: datetime) -> list[Block]:
     gpu_lines = [
         f"`{escape(g.key)}` {gb_hours(g.booked_mib_s)} / "
         f"{gb_hours(g.available_mib_s) if g.available_mib_s is not None else '—'} GB·h "
-        f"({percent(g.booked_mib_s, g.available_mib_s)}) · {g.bookings} bookings"
+        f"({percent(g.booked_mib_s, g.available_mib_s)}) · {count_of(g.bookings, 'booking')}"
         for g in u.per_gpu
     ]
     user_lines = [
-        f"<@{p.key}> {gb_hours(p.booked_mib_s)} GB·h · {p.bookings} bookings" for p in u.per_user
+        f"<@{p.key}> {gb_hours(p.booked_mib_s)} GB·h · {count_of(p.bookings, 'booking')}"
+        for p in u.per_user
     ]
     t = u.total
     blocks: list[Block] = [
@@ -183,7 +185,7 @@ def stats_message(u: Utilisation, *, now: datetime) -> list[Block]:
         section(f"From {slack_window(u.start, u.end, now=now)}"),
         section(
             f"*Total*: {gb_hours(t.booked_mib_s)} / {gb_hours(t.available_mib_s or 0)} GB·h "
-            f"({percent(t.booked_mib_s, t.available_mib_s)}) · {t.bookings} bookings"
+            f"({percent(t.booked_mib_s, t.available_mib_s)}) · {count_of(t.bookings, 'booking')}"
         ),
         section("*Per GPU*"),
     ]

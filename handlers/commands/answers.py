@@ -6,10 +6,10 @@ form instead); the pipeline sends it, turns refusals into refusal blocks and ref
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from bot.core.formats import format_duration, format_size
-from handlers.blocks.bookings import booking_list
+from bot.core.formats import count_of, format_duration, format_size
+from handlers.blocks.bookings import MAX_LIST_CARDS, booking_list
 from handlers.blocks.common import Message
 from handlers.blocks.reports import free_message, status_message
 from handlers.calendar import calendar_reply
@@ -60,17 +60,35 @@ async def book(request: Request, cmd: Book) -> Message | None:
 
 
 async def list_bookings(request: Request, cmd: ListBookings) -> Message:
+    return await list_page(request, everyone=cmd.everyone)
+
+
+async def list_page(
+    request: Request,
+    *,
+    everyone: bool,
+    after: tuple[datetime, int] | None = None,
+    shown: int = 0,
+) -> Message:
+    """One page of a list: the bookings after the cursor ``after`` (from the start without),
+    ``shown`` having come before. One booking more than a page is read, to know if more follow."""
     service = request.deps.service
-    bookings = await service.list_bookings(request.actor, everyone=cmd.everyone)
+    bookings = await service.list_bookings(
+        request.actor, everyone=everyone, after=after, limit=MAX_LIST_CARDS + 1
+    )
     blocks = booking_list(
         bookings,
-        everyone=cmd.everyone,
+        everyone=everyone,
         viewer_id=request.actor.user_id,
         now=request.now,
         is_admin=service.is_admin(request.actor),
+        shown=shown,
     )
-    who = "Everyone's" if cmd.everyone else "Your"
-    return Message(f"{who} bookings: {len(bookings)}", blocks)
+    who = "Everyone's" if everyone else "Your"
+    page = bookings[:MAX_LIST_CARDS]
+    return Message(
+        f"{who} bookings" + (f" {shown + 1}–{shown + len(page)}" if page else ""), blocks
+    )
 
 
 async def cancel(request: Request, cmd: Cancel) -> Message:
@@ -105,7 +123,7 @@ async def calendar(request: Request, cmd: Calendar) -> Message:
 
 async def status(request: Request, cmd: Status) -> Message:
     statuses = await request.deps.service.status(request.actor)
-    return Message(f"{len(statuses)} GPUs", status_message(statuses, now=request.now))
+    return Message(count_of(len(statuses), "GPU"), status_message(statuses, now=request.now))
 
 
 async def free(request: Request, cmd: Free) -> Message:
