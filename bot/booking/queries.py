@@ -156,31 +156,38 @@ async def booking_page(
     return list((await session.scalars(query.order_by(*order))).unique())
 
 
+def _team_gpu_ids(team_id: str) -> Select[tuple[int]]:
+    """The ids of the workspace's GPUs in service, as a subquery: the same SQL for any number of
+    GPUs (a list of 200 ids would be 200 parameters to render on every call)."""
+    return select(Gpu.id).where(Gpu.team_id == team_id, Gpu.retired.is_(False))
+
+
 async def current_spans(
-    session: AsyncSession, gpu_ids: Iterable[int], now: datetime
+    session: AsyncSession, team_id: str, now: datetime
 ) -> dict[int, list[capacity.Span]]:
-    """Memory held on each GPU at ``now``: the bookings under way (few, whatever the history).
+    """Memory held at ``now`` on each of the workspace's GPUs in service that holds any: the
+    bookings under way (few, whatever the history).
 
     Read as the holding bookings that started by ``now`` — a range of an index on (gpu, status,
     start) that holds only what is under way or overdue for the sweep — and kept if not over.
     """
-    grouped: dict[int, list[capacity.Span]] = {i: [] for i in gpu_ids}
+    grouped: dict[int, list[capacity.Span]] = {}
     query = select(Booking.gpu_id, Booking.start_at, Booking.end_at, Booking.memory_mib).where(
-        Booking.gpu_id.in_(list(grouped)),
+        Booking.gpu_id.in_(_team_gpu_ids(team_id)),
         Booking.status.in_(list(HOLDING_STATUSES)),
         Booking.start_at <= now,
     )
     for gpu_id, s, e, mib in await session.execute(query):
         if e > now:
-            grouped[gpu_id].append(capacity.Span(s, e, mib))
+            grouped.setdefault(gpu_id, []).append(capacity.Span(s, e, mib))
     return grouped
 
 
 async def next_starts(
-    session: AsyncSession, gpu_ids: Iterable[int], now: datetime
+    session: AsyncSession, team_id: str, now: datetime
 ) -> dict[int, datetime | None]:
-    """When the next booking after ``now`` starts on each GPU, in one statement: per GPU and
-    holding status, one step down an index on (gpu, status, start)."""
+    """When the next booking after ``now`` starts on each of the workspace's GPUs in service, in
+    one statement: per GPU and holding status, one step down an index on (gpu, status, start)."""
 
     def first(status: BookingStatus) -> ColumnElement[datetime]:
         return (
@@ -192,7 +199,7 @@ async def next_starts(
         )
 
     firsts = [first(s) for s in HOLDING_STATUSES]
-    query = select(Gpu.id, *firsts).where(Gpu.id.in_(list(gpu_ids)))
+    query = select(Gpu.id, *firsts).where(Gpu.id.in_(_team_gpu_ids(team_id)))
     return {
         row[0]: min((t for t in row[1:] if t is not None), default=None)
         for row in await session.execute(query)

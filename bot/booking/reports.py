@@ -105,11 +105,10 @@ class Reports(ServiceBase):
         horizon = now + self.policy.search_horizon
         async with self.db.read() as session:
             gpus = await queries.gpus(session, actor.team_id)
-            current = await queries.current_spans(session, [g.id for g in gpus], now)
-            changes = await next_changes(session, current, now, horizon)
+            current, changes = await next_changes(session, actor.team_id, now, horizon)
         result = []
         for gpu in gpus:
-            held = current[gpu.id]
+            held = current.get(gpu.id, [])
             used = sum(s.mib for s in held)
             free = gpu.capacity_mib - used
             result.append(GpuStatus(gpu_info(gpu), used, free, changes[gpu.id], len(held)))

@@ -22,18 +22,18 @@ _AFTER_HANDOVER = 8
 
 
 async def next_changes(
-    session: AsyncSession,
-    current: dict[int, list[capacity.Span]],
-    now: datetime,
-    horizon: datetime,
-) -> dict[int, datetime | None]:
-    """For each GPU of ``current`` (its bookings under way at ``now``), the first instant in
-    ``(now, horizon)`` at which the memory held on it changes; ``None`` if none does."""
-    starts = await queries.next_starts(session, current, now)
+    session: AsyncSession, team_id: str, now: datetime, horizon: datetime
+) -> tuple[dict[int, list[capacity.Span]], dict[int, datetime | None]]:
+    """For each of the workspace's GPUs in service: its bookings under way at ``now`` (absent
+    when none) and the first instant in ``(now, horizon)`` at which the memory held on it
+    changes (``None`` if none does)."""
+    current = await queries.current_spans(session, team_id, now)
+    starts = await queries.next_starts(session, team_id, now)
     changes: dict[int, datetime | None] = {}
     handovers: dict[int, datetime] = {}
-    for gpu_id, held in current.items():
-        until = min(starts[gpu_id] or horizon, horizon)
+    for gpu_id, first_start in starts.items():
+        held = current.get(gpu_id, [])
+        until = min(first_start or horizon, horizon)
         steps = capacity.profile(held, now, until)
         if len(steps) > 1:
             changes[gpu_id] = steps[1].start
@@ -45,12 +45,12 @@ async def next_changes(
             changes[gpu_id] = until
     starting = await queries.starting_at(session, handovers) if handovers else {}
     for gpu_id, at in handovers.items():
-        ending = sum(s.mib for s in current[gpu_id] if s.end == at)
-        if sum(starting[gpu_id]) != ending:
+        held = current[gpu_id]
+        if sum(starting[gpu_id]) != sum(s.mib for s in held if s.end == at):
             changes[gpu_id] = at
         else:
-            changes[gpu_id] = await _after_handover(session, gpu_id, current[gpu_id], now, horizon)
-    return changes
+            changes[gpu_id] = await _after_handover(session, gpu_id, held, now, horizon)
+    return current, changes
 
 
 async def _after_handover(
