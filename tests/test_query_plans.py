@@ -80,7 +80,10 @@ async def test_each_read_reaches_bookings_through_an_index(
         if db.backend == "sqlite":
             over_bookings = [s for s in steps if " bookings " in f"{s} "]
             assert over_bookings and all(
-                s.startswith("SEARCH bookings USING ") and ("INDEX" in s or "PRIMARY KEY" in s)
+                s.startswith("SEARCH bookings USING ")
+                and ("INDEX" in s or "PRIMARY KEY" in s)
+                # A search on the workspace alone reads all of its bookings.
+                and not s.endswith("(team_id=?)")
                 for s in over_bookings
             ), steps
         else:

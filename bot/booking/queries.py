@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import capacity
@@ -156,24 +157,20 @@ async def booking_page(
     return list((await session.scalars(query.order_by(*order))).unique())
 
 
-def _team_gpu_ids(team_id: str) -> Select[tuple[int]]:
-    """The ids of the workspace's GPUs in service, as a subquery: the same SQL for any number of
-    GPUs (a list of 200 ids would be 200 parameters to render on every call)."""
-    return select(Gpu.id).where(Gpu.team_id == team_id, Gpu.retired.is_(False))
-
-
 async def current_spans(
     session: AsyncSession, team_id: str, now: datetime
 ) -> dict[int, list[capacity.Span]]:
-    """Memory held at ``now`` on each of the workspace's GPUs in service that holds any: the
-    bookings under way (few, whatever the history).
+    """Memory held at ``now``, per GPU of the workspace holding any: the bookings under way
+    (few, whatever the history).
 
-    Read as the holding bookings that started by ``now`` — a range of an index on (gpu, status,
-    start) that holds only what is under way or overdue for the sweep — and kept if not over.
+    Read as the holding bookings that started by ``now`` — per GPU, a range of the (gpu, status,
+    start) index that holds only what is under way or overdue for the sweep — and kept if not
+    over. The GPUs come from a subquery: the same SQL for any number of them.
     """
     grouped: dict[int, list[capacity.Span]] = {}
+    gpu_ids = select(Gpu.id).where(Gpu.team_id == team_id)
     query = select(Booking.gpu_id, Booking.start_at, Booking.end_at, Booking.memory_mib).where(
-        Booking.gpu_id.in_(_team_gpu_ids(team_id)),
+        Booking.gpu_id.in_(gpu_ids),
         Booking.status.in_(list(HOLDING_STATUSES)),
         Booking.start_at <= now,
     )
@@ -183,11 +180,12 @@ async def current_spans(
     return grouped
 
 
-async def next_starts(
+async def gpus_and_next_starts(
     session: AsyncSession, team_id: str, now: datetime
-) -> dict[int, datetime | None]:
-    """When the next booking after ``now`` starts on each of the workspace's GPUs in service, in
-    one statement: per GPU and holding status, one step down an index on (gpu, status, start)."""
+) -> list[tuple[Row[Any], datetime | None]]:
+    """The workspace's GPUs in service by name (rows of a GPU's columns: a status lists every
+    GPU, so no ORM object is built for one), each with when its next booking after ``now``
+    starts: per GPU and holding status, one step down the (gpu, status, start) index."""
 
     def first(status: BookingStatus) -> ColumnElement[datetime]:
         return (
@@ -198,12 +196,17 @@ async def next_starts(
             .scalar_subquery()
         )
 
-    firsts = [first(s) for s in HOLDING_STATUSES]
-    query = select(Gpu.id, *firsts).where(Gpu.id.in_(_team_gpu_ids(team_id)))
-    return {
-        row[0]: min((t for t in row[1:] if t is not None), default=None)
+    columns = (Gpu.id, Gpu.name, Gpu.capacity_mib, Gpu.description, Gpu.channel_id, Gpu.retired)
+    query = (
+        select(*columns, *(first(s) for s in HOLDING_STATUSES))
+        .where(Gpu.team_id == team_id, Gpu.retired.is_(False))
+        .order_by(Gpu.name)
+    )
+    width = len(columns)
+    return [
+        (row, min((t for t in row[width:] if t is not None), default=None))
         for row in await session.execute(query)
-    }
+    ]
 
 
 async def starting_at(session: AsyncSession, instants: dict[int, datetime]) -> dict[int, list[int]]:

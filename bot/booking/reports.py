@@ -104,10 +104,12 @@ class Reports(ServiceBase):
         now = self.clock()
         horizon = now + self.policy.search_horizon
         async with self.db.read() as session:
-            gpus = await queries.gpus(session, actor.team_id)
-            current, changes = await next_changes(session, actor.team_id, now, horizon)
+            gpus = await queries.gpus_and_next_starts(session, actor.team_id, now)
+            current = await queries.current_spans(session, actor.team_id, now)
+            starts = {gpu.id: start for gpu, start in gpus}
+            changes = await next_changes(session, current, starts, now, horizon)
         result = []
-        for gpu in gpus:
+        for gpu, _ in gpus:
             held = current.get(gpu.id, [])
             used = sum(s.mib for s in held)
             free = gpu.capacity_mib - used

@@ -22,13 +22,15 @@ _AFTER_HANDOVER = 8
 
 
 async def next_changes(
-    session: AsyncSession, team_id: str, now: datetime, horizon: datetime
-) -> tuple[dict[int, list[capacity.Span]], dict[int, datetime | None]]:
-    """For each of the workspace's GPUs in service: its bookings under way at ``now`` (absent
-    when none) and the first instant in ``(now, horizon)`` at which the memory held on it
-    changes (``None`` if none does)."""
-    current = await queries.current_spans(session, team_id, now)
-    starts = await queries.next_starts(session, team_id, now)
+    session: AsyncSession,
+    current: dict[int, list[capacity.Span]],
+    starts: dict[int, datetime | None],
+    now: datetime,
+    horizon: datetime,
+) -> dict[int, datetime | None]:
+    """For each GPU of ``starts`` (when its next booking starts), given its bookings under way
+    at ``now`` in ``current``: the first instant in ``(now, horizon)`` at which the memory held
+    on it changes (``None`` if none does)."""
     changes: dict[int, datetime | None] = {}
     handovers: dict[int, datetime] = {}
     for gpu_id, first_start in starts.items():
@@ -50,7 +52,7 @@ async def next_changes(
             changes[gpu_id] = at
         else:
             changes[gpu_id] = await _after_handover(session, gpu_id, held, now, horizon)
-    return current, changes
+    return changes
 
 
 async def _after_handover(
