@@ -218,7 +218,10 @@ async def explain(db: Database, call: Callable[[], Awaitable[object]]) -> list[s
     plans = []
     async with db.engine.connect() as conn:
         for statement, parameters in seen:
-            if not statement.lstrip().upper().startswith("SELECT") or "bookings" not in statement:
+            if (
+                not statement.lstrip().upper().startswith(("SELECT", "WITH"))
+                or "bookings" not in statement
+            ):
                 continue
             result = await conn.exec_driver_sql(prefix + statement, parameters)
             lines = [" ".join(str(c) for c in row[-1:]) for row in result]

@@ -40,7 +40,7 @@ def statements(db: Database) -> Iterator[list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
 
     def _seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "bookings" in statement:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and "bookings" in statement:
             seen.append((statement, parameters))
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", _seen)

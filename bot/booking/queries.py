@@ -12,7 +12,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    func,
+    null,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import capacity
@@ -244,30 +255,52 @@ async def upcoming_spans(
     return [capacity.Span(s, e, mib) for s, e, mib in await session.execute(query)]
 
 
+#: Bookings and MiB·seconds, per GPU id and per user id.
+Totals = tuple[dict[int, tuple[int, int]], dict[str, tuple[int, int]]]
+
+
 async def booked_totals(
     session: AsyncSession,
     team_id: str,
     start: datetime,
     end: datetime,
     user_id: str | None = None,
-) -> list[tuple[int, str, int, int]]:
-    """Per (GPU, user): how many bookings held memory in ``[start, end)`` (all but cancelled
+) -> Totals:
+    """Per GPU and per user: how many bookings held memory in ``[start, end)`` (all but cancelled
     ones) and the MiB·seconds they held inside it — summed by the database, not from rows.
 
     Each booking counts the whole seconds of its overlap, as ``int(overlap.total_seconds())``.
+    The bookings are added up once per (GPU, user), and those sums once more per GPU and per
+    user, so what comes back is a row per GPU and per user, however many pairs there are.
     """
     overlap = seconds_between(later(Booking.start_at, start), earlier(Booking.end_at, end))
-    held = Booking.memory_mib * overlap
-    query = select(Booking.gpu_id, Booking.user_id, func.count(), func.sum(held)).where(
+    pairs = select(
+        Booking.gpu_id,
+        Booking.user_id,
+        func.count().label("bookings"),
+        func.sum(Booking.memory_mib * overlap).label("held"),
+    ).where(
         Booking.team_id == team_id,
         Booking.status != BookingStatus.CANCELLED,
         Booking.start_at < end,
         Booking.end_at > start,
     )
     if user_id is not None:
-        query = query.where(Booking.user_id == user_id)
-    query = query.group_by(Booking.gpu_id, Booking.user_id)
-    return [(g, u, n, int(mib_s)) for g, u, n, mib_s in await session.execute(query)]
+        pairs = pairs.where(Booking.user_id == user_id)
+    sums = pairs.group_by(Booking.gpu_id, Booking.user_id).cte("pairs")
+    tally = (func.sum(sums.c.bookings), func.sum(sums.c.held))
+    query = union_all(
+        select(sums.c.gpu_id, null().label("user_id"), *tally).group_by(sums.c.gpu_id),
+        select(null(), sums.c.user_id, *tally).group_by(sums.c.user_id),
+    )
+    per_gpu: dict[int, tuple[int, int]] = {}
+    per_user: dict[str, tuple[int, int]] = {}
+    for gpu_id, user, count, held in await session.execute(query):
+        if user is None:
+            per_gpu[gpu_id] = (int(count), int(held))
+        else:
+            per_user[user] = (int(count), int(held))
+    return per_gpu, per_user
 
 
 async def notification_channel(

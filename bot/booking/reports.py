@@ -171,22 +171,19 @@ class Reports(ServiceBase):
         _require_window(start, end)
         async with self.db.read() as session:
             gpus = await queries.gpus(session, actor.team_id, include_retired=True)
-            totals = await queries.booked_totals(session, actor.team_id, start, end)
+            per_gpu, per_user = await queries.booked_totals(session, actor.team_id, start, end)
         seconds = int((end - start).total_seconds())
-        per_gpu: dict[int, list[int]] = {g.id: [0, 0] for g in gpus}
-        per_user: dict[str, list[int]] = {}
-        for gpu_id, user_id, count, held in totals:
-            for tally in (per_gpu[gpu_id], per_user.setdefault(user_id, [0, 0])):
-                tally[0] += held
-                tally[1] += count
         available = {g.id: g.capacity_mib * seconds for g in gpus if not g.retired}
         gpu_usage = [
-            Usage(g.name, per_gpu[g.id][0], available.get(g.id), per_gpu[g.id][1])
+            Usage(g.name, per_gpu[g.id][1], available.get(g.id), per_gpu[g.id][0])
+            if g.id in per_gpu
+            else Usage(g.name, 0, available.get(g.id), 0)
             for g in gpus
-            if not g.retired or per_gpu[g.id][1]
+            if not g.retired or g.id in per_gpu
         ]
         user_usage = sorted(
-            (Usage(u, v[0], None, v[1]) for u, v in per_user.items()), key=lambda u: -u.booked_mib_s
+            (Usage(u, held, None, count) for u, (count, held) in per_user.items()),
+            key=lambda u: -u.booked_mib_s,
         )
         total = Usage(
             "total",
@@ -200,9 +197,11 @@ class Reports(ServiceBase):
         """The caller's own booked memory-time over ``[start, end)`` (for their dashboard)."""
         _require_window(start, end)
         async with self.db.read() as session:
-            totals = await queries.booked_totals(session, actor.team_id, start, end, actor.user_id)
-        held = sum(t[3] for t in totals)
-        return Usage(actor.user_id, held, None, sum(t[2] for t in totals))
+            _, per_user = await queries.booked_totals(
+                session, actor.team_id, start, end, actor.user_id
+            )
+        count, held = per_user.get(actor.user_id, (0, 0))
+        return Usage(actor.user_id, held, None, count)
 
     async def audit_log(self, actor: Actor, limit: int = 50) -> list[AuditInfo]:
         """The latest audit entries, newest first (admins only)."""
