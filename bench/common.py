@@ -38,8 +38,13 @@ PG_SCHEMA = "gpubook_bench"
 ADMIN = Actor("UADMIN", is_workspace_admin=True)
 
 
-def parse_args(description: str, argv: Sequence[str] | None) -> argparse.Namespace:
-    """The options every benchmark shares: ``--quick`` for the smoke test, ``--out`` for JSON."""
+def parse_args(
+    description: str,
+    argv: Sequence[str] | None,
+    more: Callable[[argparse.ArgumentParser], object] | None = None,
+) -> argparse.Namespace:
+    """The options every benchmark shares: ``--quick`` for the smoke test, ``--out`` for JSON;
+    ``more`` adds a benchmark's own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the script runs")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for the JSON")
@@ -47,6 +52,8 @@ def parse_args(description: str, argv: Sequence[str] | None) -> argparse.Namespa
     parser.add_argument(
         "--backends", default="sqlite,postgres", help="comma-separated (DB benchmarks only)"
     )
+    if more is not None:
+        more(parser)
     return parser.parse_args(argv)
 
 
@@ -157,14 +164,14 @@ async def sqlite_database(path: Path) -> Database:
     return db
 
 
-async def postgres_database() -> Database | None:
-    """A migrated, empty ``gpubook_bench`` schema, or None (with a line saying why) if PG is down."""
+async def postgres_database(schema: str = PG_SCHEMA) -> Database | None:
+    """A migrated, empty ``schema``, or None (with a line saying why) if PG is down."""
     try:
-        await asyncio.wait_for(reset_pg_schema(PG_URL, PG_SCHEMA), 5)
+        await asyncio.wait_for(reset_pg_schema(PG_URL, schema), 5)
     except Exception as exc:  # any failure to connect means: skip PostgreSQL
         print(f"PostgreSQL at {PG_URL} not reachable ({type(exc).__name__}: {exc}); skipping it")
         return None
-    db = pg_database(PG_URL, PG_SCHEMA)
+    db = pg_database(PG_URL, schema)
     await upgrade(db)
     return db
 
@@ -174,13 +181,15 @@ async def pg_server_version(db: Database) -> str:
         return str(await session.scalar(text("SHOW server_version")))
 
 
-async def backends_and_machine(requested: str) -> tuple[list[str], dict[str, Any]]:
+async def backends_and_machine(
+    requested: str, schema: str = PG_SCHEMA
+) -> tuple[list[str], dict[str, Any]]:
     """The backends to measure (PostgreSQL dropped, with a line, when unreachable) and the
     machine facts, printed: every database benchmark starts this way."""
     backends = [b.strip() for b in requested.split(",") if b.strip()]
     pg_version = None
     if "postgres" in backends:
-        probe = await postgres_database()
+        probe = await postgres_database(schema)
         if probe is None:
             backends.remove("postgres")
         else:

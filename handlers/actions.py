@@ -4,8 +4,8 @@ A button's value is client-echoed data, so it is only ever a request: the clicke
 and the service decides whether they may touch the booking (a forged value naming someone else's
 booking gets the service's refusal). Answers go to the clicker alone: ephemeral through the
 message's ``response_url``, or a DM when the click came from the App Home. Calendar navigation
-replaces the message it was clicked in; every other answer is a new message, so a list the user
-clicked in stays intact.
+and a list's More button replace the message they were clicked in; every other answer is a new
+message, so a list the user clicked in stays intact.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from handlers.blocks.calendar import CALENDAR_NAV_ACTION
 from handlers.blocks.common import Message, mib_text, notice
 from handlers.calendar import calendar_reply
 from handlers.chart import send_chart
+from handlers.commands.answers import list_page
 from handlers.context import Deps
 from handlers.modals import open_booking_modal, open_edit_modal
 from handlers.pipeline import (
@@ -203,6 +204,20 @@ async def _calendar_chart(request: Request) -> Message:
     return await send_chart(request.deps, request.client, request.actor, gpu, day, week)
 
 
+async def _list_more(request: Request) -> Message:
+    """The next page of a list, from the cursor the More button carries."""
+    value = _json_value(request.body)
+    try:
+        start = datetime.fromisoformat(str(value["start"]))
+        booking_id, shown = int(value["id"]), int(value["shown"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(Code.BROKEN_BUTTON) from None
+    if start.tzinfo is None:
+        raise InputError(Code.BROKEN_BUTTON)
+    after = (start.astimezone(UTC), booking_id)
+    return await list_page(request, everyone=bool(value.get("all")), after=after, shown=shown)
+
+
 async def _edit(request: Request) -> None:
     await open_edit_modal(
         request.deps,
@@ -272,6 +287,7 @@ BUTTONS = (
     Button(ids.USAGE_DISMISS, _settle(Code.USAGE_DISMISSED)),
     Button(ids.USAGE_KEEP, _settle(Code.USAGE_KEPT)),
     Button(ids.CALENDAR_CHART, _calendar_chart, zoned=True),
+    Button(ids.LIST_MORE, _list_more, replace=True),
     Button(ids.HOME_NEW_BOOKING, _home_new_booking, opens_form=always),
     Button(ids.HOME_CALENDAR, _home_calendar, zoned=True),
 )

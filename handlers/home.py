@@ -13,16 +13,20 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.booking import Actor
 from bot.core.snapshots import BookingInfo
 from bot.core.timeparse import week_bounds
-from handlers.blocks.home import home_view
+from handlers.blocks.home import MAX_HOME_CARDS, home_view
 from handlers.context import Deps, actor_for
 
 log = logging.getLogger(__name__)
 
 
 async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None:
-    """Render and publish the user's App Home: their bookings, every GPU now, this week's use."""
+    """Render and publish the user's App Home: their bookings, every GPU now, this week's use.
+
+    Each read is bounded by what the tab shows: the first bookings (one more tells whether a
+    More button is due), a line per GPU, the week's sum.
+    """
     service, now = deps.service, deps.now()
-    mine = await service.list_bookings(actor)
+    mine = await service.list_bookings(actor, limit=MAX_HOME_CARDS + 1)
     statuses = await service.status(actor)
     live = await service.live_cards(actor)
     week = await service.my_usage(actor, *week_bounds(now.astimezone(actor.tz).date(), actor.tz))

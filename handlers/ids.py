@@ -34,6 +34,8 @@ USAGE_DISMISS = "usage_dismiss"
 USAGE_KEEP = "usage_keep"
 # The calendar's Chart button (the same value): the day or week drawn, sent by DM.
 CALENDAR_CHART = "calendar_chart"
+# A list's next page; value: JSON {"all": bool, "start": ISO time, "id": int, "shown": int}.
+LIST_MORE = "list_more"
 # App Home buttons.
 HOME_NEW_BOOKING = "home_new_booking"
 HOME_CALENDAR = "home_calendar"

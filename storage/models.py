@@ -77,11 +77,39 @@ class Booking(Base):
     __table_args__ = (
         # The overlap query: bookings on a GPU, holding memory, ending after the window starts.
         Index("ix_bookings_gpu_status_end", "gpu_id", "status", "end_at"),
+        # Status: what is under way on a GPU now, and when its next booking starts.
+        Index("ix_bookings_gpu_status_start", "gpu_id", "status", "start_at"),
         # The lifecycle sweep: due starts and ends across all GPUs.
         Index("ix_bookings_status_start", "status", "start_at"),
         Index("ix_bookings_status_end", "status", "end_at"),
-        Index("ix_bookings_team_user", "team_id", "user_id"),
         Index("ix_bookings_series", "series_id", "start_at"),
+        # Lists, a page at a time in (start, id) order: everyone's, and one user's.
+        Index("ix_bookings_team_status_start", "team_id", "status", "start_at", "id"),
+        Index(
+            "ix_bookings_team_user_status_start", "team_id", "user_id", "status", "start_at", "id"
+        ),
+        # Statistics over a window: the bookings ending after it starts (everyone's, or one
+        # user's), with every column the sums read, so they never visit the table.
+        Index(
+            "ix_bookings_team_end",
+            "team_id",
+            "end_at",
+            "start_at",
+            "status",
+            "gpu_id",
+            "user_id",
+            "memory_mib",
+        ),
+        Index(
+            "ix_bookings_team_user_end",
+            "team_id",
+            "user_id",
+            "end_at",
+            "start_at",
+            "status",
+            "gpu_id",
+            "memory_mib",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -20,6 +20,7 @@ from bench import (
     create_bench,
     notify_bench,
     queue_bench,
+    scale_bench,
     soak,
     utilisation_bench,
 )
@@ -98,6 +99,25 @@ def test_notify_bench_announces_everything_with_one_call_per_channel(tmp_path: P
     run = results["backends"]["sqlite"]
     assert run["unsent_after"] == 0
     assert run["slack_calls"] == run["channels"]
+
+
+def test_scale_bench_times_every_call_at_both_sizes(tmp_path: Path) -> None:
+    results = scale_bench.main(_quick(tmp_path, "--backends", "sqlite", "--explain"))
+    sizes = results["backends"]["sqlite"]
+    assert list(sizes) == [s.label for s in scale_bench.QUICK_SIZES]
+    for rows in sizes.values():
+        assert list(rows) == list(scale_bench.CALLS)
+        assert all(0 < r["p50_ms"] <= r["p95_ms"] for r in rows.values())
+
+
+def test_scale_bench_seeds_half_past_half_ahead_never_overfull() -> None:
+    rows = scale_bench.lane_rows(random.Random(3), gpu_id=1, capacity_mib=24 * GIB, count=400)
+    past = [r for r in rows if r["end_at"] <= T0]
+    assert 0.4 < len(past) / len(rows) < 0.6
+    spans = [Span(r["start_at"], r["end_at"], r["memory_mib"]) for r in rows]
+    assert (
+        capacity.peak(spans, min(s.start for s in spans), max(s.end for s in spans)).mib <= 24 * GIB
+    )
 
 
 def test_ack_latency_bench_measures_both_apps_for_every_command(tmp_path: Path) -> None:

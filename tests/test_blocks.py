@@ -227,11 +227,28 @@ def test_everyone_list_has_buttons_only_on_own_bookings() -> None:
     assert_escaped(dicts)
 
 
-def test_huge_list_is_summarised_within_limits() -> None:
-    many = [booking(i, task="<&>" * 66 + "xx") for i in range(200)]
-    dicts = valid(bookings.booking_list(many, everyone=False, viewer_id="U1", now=T0))
+def test_a_long_list_shows_a_page_and_a_more_button_holding_the_cursor() -> None:
+    many = [
+        booking(i, task="<&>" * 66 + "xx", start=at(9) + timedelta(minutes=i)) for i in range(16)
+    ]
+    dicts = valid(bookings.booking_list(many, everyone=False, viewer_id="U1", now=T0, shown=30))
     assert len(dicts) <= 50
-    assert "…and 185 more" in all_text(dicts)
+    shown = [b["block_id"] for b in dicts if b.get("block_id", "").startswith("booking_actions:")]
+    assert shown == [f"booking_actions:{i}" for i in range(15)]
+    assert "Bookings 31–45." in all_text(dicts)
+    [more] = [b for b in buttons(dicts) if b["action_id"] == ids.LIST_MORE]
+    cursor = json.loads(more["value"])
+    assert cursor == {"all": False, "start": many[14].start.isoformat(), "id": 14, "shown": 45}
+
+
+def test_the_last_page_has_no_more_button() -> None:
+    page = [booking(i) for i in range(15)]
+    dicts = valid(bookings.booking_list(page, everyone=True, viewer_id="U1", now=T0))
+    assert ids.LIST_MORE not in action_ids(dicts) and "Bookings" not in all_text(dicts)
+    after_the_end = valid(
+        bookings.booking_list([], everyone=True, viewer_id="U1", now=T0, shown=15)
+    )
+    assert "No more bookings." in all_text(after_the_end)
 
 
 # --------------------------------------------------------------------------- refusals
@@ -593,6 +610,20 @@ def test_stats_per_gpu_user_and_total() -> None:
     assert "*Total*: 48.0 / 576.0 GB·h (8.3%)" in text
 
 
+def test_stats_counts_one_booking_in_the_singular() -> None:
+    """`admin stats 7` said "1 bookings"."""
+    gb_hour = 1024 * 3600
+    u = Utilisation(
+        at(0),
+        at(0, day=6),
+        [Usage("rtx-0", gb_hour, 576 * gb_hour, 1)],
+        [Usage("U1", gb_hour, None, 1)],
+        Usage("total", gb_hour, 576 * gb_hour, 1),
+    )
+    text = all_text(valid(reports.stats_message(u, now=T0)))
+    assert text.count("· 1 booking") == 3 and "1 bookings" not in text
+
+
 def test_stats_with_300_gpus_and_users_within_limits() -> None:
     u = Utilisation(
         at(0),
@@ -796,8 +827,9 @@ def test_home_view_with_200_bookings_and_300_gpus_within_limits() -> None:
         )
     )
     assert len(raw["blocks"]) <= 100
-    text = all_text(raw)
-    assert "…and 180 more" in text and "`gpu-299`" in text
+    [more] = [b for b in buttons(raw["blocks"]) if b["action_id"] == ids.LIST_MORE]
+    assert json.loads(more["value"])["shown"] == home.MAX_HOME_CARDS
+    assert "`gpu-299`" in all_text(raw)
 
 
 # --------------------------------------------------------------------------- common

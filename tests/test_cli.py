@@ -139,7 +139,7 @@ def test_gpu_retire_with_future_bookings_needs_cancel_future(gpubook):
     booking_id = int(_book(gpubook, "20GB", "2026-11-30 10:00", "--for", "1h").out)
     refused = gpubook("gpu", "retire", "a100")
     assert refused.code == 1
-    assert "still has 1 upcoming or active booking(s)" in refused.err
+    assert "still has 1 upcoming or active booking." in refused.err
     assert json.loads(gpubook("gpu", "list", "--json").out)[0]["retired"] is False
 
     done = gpubook("gpu", "retire", "a100", "--cancel-future")
@@ -356,7 +356,7 @@ def test_export_json_and_csv_hold_every_booking(gpubook, clean_env):
 
     to_stdout = gpubook("export", "--format", "csv")
     to_file = gpubook("export", "--format", "csv", "--output", "bookings.csv")
-    assert to_file.out == "Wrote 2 booking(s) to bookings.csv.\n"
+    assert to_file.out == "Wrote 2 bookings to bookings.csv.\n"
     from_file = (clean_env / "bookings.csv").read_text(encoding="utf-8")
     for text in (to_stdout.out, from_file):
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
@@ -662,7 +662,7 @@ def test_groups_and_limits_from_the_command_line(gpubook):
     forced = _book(gpubook, "20GB", "2026-11-30T13:00:00+00:00", "--for", "2h", "--override-limits")
     assert (forced.code, forced.out) == (0, "2\n")
     standing = gpubook("limits", "--user", "U1")
-    assert "2 upcoming or active booking(s); your max-open is 1." in standing.out
+    assert "2 upcoming or active bookings; your max-open is 1." in standing.out
     bad = gpubook("limits", "premium", "max-held", "lots")
     assert bad.code == 1 and "I can't read lots as memory" in bad.err
     removed = gpubook("group", "remove", "premium")

@@ -144,6 +144,18 @@ def test_list_book_calendar_cancel(console: Console) -> None:
     assert "✅ Cancelled" in screen and "🚫 cancelled" in screen
 
 
+def test_a_long_list_pages_with_more(console: Console) -> None:
+    """The 16th booking used to appear nowhere: `list` stopped at 15 and said "see list all"."""
+    for n in range(16):
+        console.run(f"book rtx-0 1GB tomorrow {6 + n // 2}:{n % 2 * 30:02d} for 30m job {n}")
+    screen = console.run("list")
+    assert "Bookings 1–15." in screen and "job 14" in screen and "job 15" not in screen
+    more = re.search(r"\[(\d+)\] More", screen)
+    assert more is not None
+    screen = console.run(more.group(1))  # the next page replaces the first
+    assert "Bookings 16–16." in screen and "job 15" in screen and "More" not in screen
+
+
 def test_buttons_confirm_and_go_stale(console: Console) -> None:
     console.run("book rtx-0 8GB 10:00 for 2h first")  # buttons 1-3
     screen = console.run("2", "n")

@@ -105,7 +105,9 @@ def test_date_tokens_show_the_readers_zone() -> None:
     assert mrkdwn(token, PLAIN) == "10:00"
     assert mrkdwn(token, Reader(BERLIN, NOW)) == "11:00"
     tomorrow = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
-    assert mrkdwn(slack_window(start, tomorrow, now=NOW), PLAIN) == "10:00 – Tue 6 Jan 09:00"
+    assert (
+        mrkdwn(slack_window(start, tomorrow, now=NOW), PLAIN) == "Mon 5 Jan 10:00 – Tue 6 Jan 09:00"
+    )
 
 
 def test_time_only_date_token_and_bad_token_fallback() -> None:

@@ -20,6 +20,8 @@ from handlers.wording import FormText, SlackText
 T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
 SLACK_SYNTAX = ("`", "<@", "<!date", "/gpubook", "&lt;", "&amp;")
 _FIELD = re.compile(r"\{(\w+)\}")
+#: A count mark, ``{count:booking}``: the value is a number.
+_COUNT = re.compile(r"\{(\w+):[^{}]+\}")
 
 
 def sample(name: str) -> Any:
@@ -45,6 +47,7 @@ def sample(name: str) -> Any:
 
 def filled(code: Code) -> list[Any]:
     data = {name: sample(name) for name in _FIELD.findall(WORDING[code])}
+    data |= {name: 42 for name in _COUNT.findall(WORDING[code])}
     return [say(code, **data)]
 
 
@@ -111,3 +114,41 @@ def test_the_sizes_of_one_sentence_share_one_unit() -> None:
     assert "24 GB of 24 GB already held" in full(1024) and "0 GB free, 1 GB asked" in full(1024)
     # 1 MiB would read "0 GB": the whole sentence says MiB then, exactly.
     assert "24576 MiB of 24576 MiB already held" in full(1) and "0 MiB free, 1 MiB asked" in full(1)
+
+
+@pytest.mark.parametrize(
+    ("code", "data", "one", "many"),
+    [
+        (
+            Code.GPU_STILL_BOOKED,
+            {"gpu": Quote("rtx-0"), "name": "rtx-0"},
+            "1 upcoming or active booking.",
+            "2 upcoming or active bookings.",
+        ),
+        (
+            Code.TEXT_TOO_LONG,
+            {"what": "task", "limit": 200},
+            "is 1 character long",
+            "is 2 characters long",
+        ),
+        (
+            Code.TIME_BAD_SIXTIETH,
+            {"typed": Quote("9:61")},
+            "has 1 minute or second;",
+            "has 2 minutes or seconds;",
+        ),
+    ],
+)
+def test_every_count_agrees_with_its_noun(
+    code: Code, data: dict[str, Any], one: str, many: str
+) -> None:
+    """Each count in the wording table is a ``{n:noun}`` mark: "1 booking", never "1 booking(s)"."""
+    key = _COUNT.findall(WORDING[code])[0]
+    assert one in render(say(code, **data, **{key: 1}), Surface(UTC, T0))
+    assert many in render(say(code, **data, **{key: 2}), Surface(UTC, T0))
+
+
+def test_no_noun_in_the_wording_table_hedges_its_number() -> None:
+    """ "booking(s)" is what a count without a count mark reads like."""
+    hedged = [code for code, words in WORDING.items() if re.search(r"(?<!http)\(s\)", words)]
+    assert hedged == []

@@ -8,10 +8,22 @@ the database lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    func,
+    null,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import capacity
@@ -19,7 +31,11 @@ from bot.core.errors import NotFound
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, say
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus
+from storage.expressions import earlier, later, seconds_between
 from storage.models import DEFAULT_CHANNEL, Booking, Gpu, Workspace
+
+#: A position in a list ordered by (start, id): the last booking of the page before.
+Cursor = tuple[datetime, int]
 
 
 def bookings_of(team_id: str) -> Select[tuple[Booking]]:
@@ -116,22 +132,178 @@ async def spans(
     return grouped
 
 
-async def booked_in(
+async def booking_page(
+    session: AsyncSession,
+    team_id: str,
+    statuses: Sequence[BookingStatus],
+    *,
+    user_id: str | None = None,
+    gpu_id: int | None = None,
+    window: tuple[datetime, datetime] | None = None,
+    after: Cursor | None = None,
+    limit: int | None = None,
+) -> list[Booking]:
+    """Bookings in ``statuses`` ordered by (start, id), from just after ``after``, at most ``limit``.
+
+    A page is read by keyset: each status on its own, from an index on (team, [user,] status,
+    start, id) that yields it in order from the cursor on, so the database touches at most
+    ``limit`` rows per status — never the bookings of earlier pages, nor sorts all of them.
+    """
+    wanted: list[ColumnElement[bool]] = [Booking.team_id == team_id]
+    if user_id is not None:
+        wanted.append(Booking.user_id == user_id)
+    if gpu_id is not None:
+        wanted.append(Booking.gpu_id == gpu_id)
+    if window is not None:
+        wanted += [Booking.start_at < window[1], Booking.end_at > window[0]]
+    if after is not None:
+        wanted.append(tuple_(Booking.start_at, Booking.id) > after)
+    order = (Booking.start_at, Booking.id)
+    if limit is None:
+        query = select(Booking).where(*wanted, Booking.status.in_(list(statuses)))
+    else:
+        arms = [
+            select(Booking.id).where(*wanted, Booking.status == s).order_by(*order).limit(limit)
+            for s in statuses
+        ]
+        ids = union_all(*(select(arm.subquery().c.id) for arm in arms))
+        query = select(Booking).where(Booking.id.in_(ids)).limit(limit)
+    return list((await session.scalars(query.order_by(*order))).unique())
+
+
+async def current_spans(
+    session: AsyncSession, team_id: str, now: datetime
+) -> dict[int, list[capacity.Span]]:
+    """Memory held at ``now``, per GPU of the workspace holding any: the bookings under way
+    (few, whatever the history).
+
+    Read as the holding bookings that started by ``now`` — per GPU, a range of the (gpu, status,
+    start) index that holds only what is under way or overdue for the sweep — and kept if not
+    over. The GPUs come from a subquery: the same SQL for any number of them.
+    """
+    grouped: dict[int, list[capacity.Span]] = {}
+    gpu_ids = select(Gpu.id).where(Gpu.team_id == team_id)
+    query = select(Booking.gpu_id, Booking.start_at, Booking.end_at, Booking.memory_mib).where(
+        Booking.gpu_id.in_(gpu_ids),
+        Booking.status.in_(list(HOLDING_STATUSES)),
+        Booking.start_at <= now,
+    )
+    for gpu_id, s, e, mib in await session.execute(query):
+        if e > now:
+            grouped.setdefault(gpu_id, []).append(capacity.Span(s, e, mib))
+    return grouped
+
+
+async def gpus_and_next_starts(
+    session: AsyncSession, team_id: str, now: datetime
+) -> list[tuple[Row[Any], datetime | None]]:
+    """The workspace's GPUs in service by name (rows of a GPU's columns: a status lists every
+    GPU, so no ORM object is built for one), each with when its next booking after ``now``
+    starts: per GPU and holding status, one step down the (gpu, status, start) index."""
+
+    def first(status: BookingStatus) -> ColumnElement[datetime]:
+        return (
+            select(Booking.start_at)
+            .where(Booking.gpu_id == Gpu.id, Booking.status == status, Booking.start_at > now)
+            .order_by(Booking.start_at)
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    columns = (Gpu.id, Gpu.name, Gpu.capacity_mib, Gpu.description, Gpu.channel_id, Gpu.retired)
+    query = (
+        select(*columns, *(first(s) for s in HOLDING_STATUSES))
+        .where(Gpu.team_id == team_id, Gpu.retired.is_(False))
+        .order_by(Gpu.name)
+    )
+    width = len(columns)
+    return [
+        (row, min((t for t in row[width:] if t is not None), default=None))
+        for row in await session.execute(query)
+    ]
+
+
+async def starting_at(session: AsyncSession, instants: dict[int, datetime]) -> dict[int, list[int]]:
+    """The memory (MiB) of each holding booking that starts on GPU ``g`` at ``instants[g]``."""
+    found: dict[int, list[int]] = {g: [] for g in instants}
+    holding = Booking.status.in_(list(HOLDING_STATUSES))
+    # Each GPU's terms together, so every one is a step down the (gpu, status, start) index.
+    query = select(Booking.gpu_id, Booking.memory_mib).where(
+        or_(
+            *(
+                and_(Booking.gpu_id == g, holding, Booking.start_at == t)
+                for g, t in instants.items()
+            )
+        )
+    )
+    for gpu_id, mib in await session.execute(query):
+        found[gpu_id].append(mib)
+    return found
+
+
+async def upcoming_spans(
+    session: AsyncSession, gpu_id: int, now: datetime, limit: int
+) -> list[capacity.Span]:
+    """The first ``limit`` holding bookings on ``gpu_id`` that start after ``now``, by start."""
+    query = (
+        select(Booking.start_at, Booking.end_at, Booking.memory_mib)
+        .where(
+            Booking.gpu_id == gpu_id,
+            Booking.status.in_(list(HOLDING_STATUSES)),
+            Booking.start_at > now,
+        )
+        .order_by(Booking.start_at, Booking.id)
+        .limit(limit)
+    )
+    return [capacity.Span(s, e, mib) for s, e, mib in await session.execute(query)]
+
+
+#: Bookings and MiB·seconds, per GPU id and per user id.
+Totals = tuple[dict[int, tuple[int, int]], dict[str, tuple[int, int]]]
+
+
+async def booked_totals(
     session: AsyncSession,
     team_id: str,
     start: datetime,
     end: datetime,
     user_id: str | None = None,
-) -> list[Booking]:
-    """Bookings that held (or will hold) memory in ``[start, end)``: all but cancelled ones."""
-    query = bookings_of(team_id).where(
+) -> Totals:
+    """Per GPU and per user: how many bookings held memory in ``[start, end)`` (all but cancelled
+    ones) and the MiB·seconds they held inside it — summed by the database, not from rows.
+
+    Each booking counts the whole seconds of its overlap, as ``int(overlap.total_seconds())``.
+    The bookings are added up once per (GPU, user), and those sums once more per GPU and per
+    user, so what comes back is a row per GPU and per user, however many pairs there are.
+    """
+    overlap = seconds_between(later(Booking.start_at, start), earlier(Booking.end_at, end))
+    pairs = select(
+        Booking.gpu_id,
+        Booking.user_id,
+        func.count().label("bookings"),
+        func.sum(Booking.memory_mib * overlap).label("held"),
+    ).where(
+        Booking.team_id == team_id,
         Booking.status != BookingStatus.CANCELLED,
         Booking.start_at < end,
         Booking.end_at > start,
     )
     if user_id is not None:
-        query = query.where(Booking.user_id == user_id)
-    return list((await session.scalars(query)).unique())
+        pairs = pairs.where(Booking.user_id == user_id)
+    sums = pairs.group_by(Booking.gpu_id, Booking.user_id).cte("pairs")
+    tally = (func.sum(sums.c.bookings), func.sum(sums.c.held))
+    query = union_all(
+        select(sums.c.gpu_id, null().label("user_id"), *tally).group_by(sums.c.gpu_id),
+        select(null(), sums.c.user_id, *tally).group_by(sums.c.user_id),
+    )
+    per_gpu: dict[int, tuple[int, int]] = {}
+    per_user: dict[str, tuple[int, int]] = {}
+    for gpu_id, user, count, held in await session.execute(query):
+        if user is None:
+            per_gpu[gpu_id] = (int(count), int(held))
+        else:
+            per_user[user] = (int(count), int(held))
+    return per_gpu, per_user
 
 
 async def notification_channel(session: AsyncSession, team_id: str, gpu_channel: str | None) -> str:
@@ -143,3 +315,18 @@ async def notification_channel(session: AsyncSession, team_id: str, gpu_channel:
         select(Workspace.channel_id).where(Workspace.team_id == team_id)
     )
     return workspace_channel or DEFAULT_CHANNEL
+
+
+async def series_counts(
+    session: AsyncSession, series_ids: set[int], statuses: Sequence[BookingStatus]
+) -> dict[int, int]:
+    """How many bookings in ``statuses`` each series has: a list shows a series once, with its
+    true count, though a page holds only some of its bookings."""
+    if not series_ids:
+        return {}
+    rows = await session.execute(
+        select(Booking.series_id, func.count())
+        .where(Booking.series_id.in_(series_ids), Booking.status.in_(list(statuses)))
+        .group_by(Booking.series_id)
+    )
+    return {series_id: count for series_id, count in rows.all()}

@@ -7,6 +7,7 @@ return plain snapshots (:mod:`bot.core.snapshots`), never rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from bot.booking import queries
 from bot.booking.base import ServiceBase
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import audit_info, booking_info, gpu_info
+from bot.booking.status import next_changes
 from bot.core import capacity, rules
 from bot.core.actor import Actor
 from bot.core.errors import InputError, NotFound
@@ -31,7 +33,7 @@ from bot.core.snapshots import (
     Utilisation,
 )
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus, ChangeVerb
-from storage.models import AuditEntry, Booking
+from storage.models import AuditEntry
 
 
 class Reports(ServiceBase):
@@ -58,22 +60,35 @@ class Reports(ServiceBase):
         statuses: Sequence[BookingStatus] = HOLDING_STATUSES,
         gpu: str | None = None,
         window: tuple[datetime, datetime] | None = None,
+        after: queries.Cursor | None = None,
         limit: int | None = None,
     ) -> list[BookingInfo]:
-        """Bookings ordered by start: the caller's own unless ``everyone``."""
-        query = queries.bookings_of(actor.team_id).where(Booking.status.in_(list(statuses)))
-        if not everyone:
-            query = query.where(Booking.user_id == actor.user_id)
+        """Bookings ordered by (start, id): the caller's own unless ``everyone``.
+
+        A page at a time with ``limit``, and ``after`` the (start, id) of the last booking of the
+        page before: each page costs what it shows, however long the list.
+        """
         async with self.db.read() as session:
-            if gpu is not None:
-                target = await queries.gpu(session, actor.team_id, gpu)
-                query = query.where(Booking.gpu_id == target.id)
-            if window is not None:
-                query = query.where(Booking.start_at < window[1], Booking.end_at > window[0])
-            query = query.order_by(Booking.start_at, Booking.id)
-            if limit is not None:
-                query = query.limit(limit)
-            return [booking_info(b) for b in (await session.scalars(query)).unique()]
+            gpu_id = None if gpu is None else (await queries.gpu(session, actor.team_id, gpu)).id
+            found = await queries.booking_page(
+                session,
+                actor.team_id,
+                statuses,
+                user_id=None if everyone else actor.user_id,
+                gpu_id=gpu_id,
+                window=window,
+                after=after,
+                limit=limit,
+            )
+            left = await queries.series_counts(
+                session, {b.series_id for b in found if b.series_id is not None}, statuses
+            )
+            return [
+                replace(booking_info(b), series_left=left.get(b.series_id))
+                if b.series_id in left
+                else booking_info(b)
+                for b in found
+            ]
 
     async def calendar(
         self, actor: Actor, gpu: str, start: datetime, end: datetime
@@ -94,22 +109,21 @@ class Reports(ServiceBase):
         return CalendarData(info, start, end, infos, capacity.profile(spans, start, end))
 
     async def status(self, actor: Actor) -> list[GpuStatus]:
-        """Every GPU now: held, free, and when the held memory next changes."""
+        """Every GPU now: held, free, and when the held memory next changes (see
+        :mod:`bot.booking.status`: read from what is under way, not every future booking)."""
         now = self.clock()
+        horizon = now + self.policy.search_horizon
         async with self.db.read() as session:
-            gpus = await queries.gpus(session, actor.team_id)
-            horizon = now + self.policy.search_horizon
-            spans_by_gpu = await queries.spans(session, [g.id for g in gpus], now, horizon)
+            gpus = await queries.gpus_and_next_starts(session, actor.team_id, now)
+            current = await queries.current_spans(session, actor.team_id, now)
+            starts = {gpu.id: start for gpu, start in gpus}
+            changes = await next_changes(session, current, starts, now, horizon)
         result = []
-        for gpu in gpus:
-            spans = spans_by_gpu[gpu.id]
-            steps = capacity.profile(spans, now, horizon)
-            used = steps[0].used_mib
-            next_change = steps[1].start if len(steps) > 1 else None
-            active = sum(1 for s in spans if s.start <= now < s.end)
-            result.append(
-                GpuStatus(gpu_info(gpu), used, gpu.capacity_mib - used, next_change, active)
-            )
+        for gpu, _ in gpus:
+            held = current.get(gpu.id, [])
+            used = sum(s.mib for s in held)
+            free = gpu.capacity_mib - used
+            result.append(GpuStatus(gpu_info(gpu), used, free, changes[gpu.id], len(held)))
         return result
 
     async def free(
@@ -166,31 +180,26 @@ class Reports(ServiceBase):
         """GB·hours booked against GB·hours available, per GPU and per user, over ``[start, end)``.
 
         Cancelled bookings count for nothing; released ones count up to their release. Admins
-        only: it shows everyone's use (a user sees their own with ``my_usage``).
+        only: it shows everyone's use (a user sees their own with ``my_usage``). The database
+        adds it up (one row per GPU and user), so it costs what the window holds, not its rows.
         """
         self.require_admin(actor, "see utilisation statistics")
         _require_window(start, end)
         async with self.db.read() as session:
             gpus = await queries.gpus(session, actor.team_id, include_retired=True)
-            bookings = await queries.booked_in(session, actor.team_id, start, end)
+            per_gpu, per_user = await queries.booked_totals(session, actor.team_id, start, end)
         seconds = int((end - start).total_seconds())
-        per_gpu: dict[int, list[int]] = {g.id: [0, 0] for g in gpus}
-        per_user: dict[str, list[int]] = {}
-        for b in bookings:
-            held = _held_mib_s(b, start, end)
-            per_gpu[b.gpu_id][0] += held
-            per_gpu[b.gpu_id][1] += 1
-            user = per_user.setdefault(b.user_id, [0, 0])
-            user[0] += held
-            user[1] += 1
         available = {g.id: g.capacity_mib * seconds for g in gpus if not g.retired}
         gpu_usage = [
-            Usage(g.name, per_gpu[g.id][0], available.get(g.id), per_gpu[g.id][1])
+            Usage(g.name, per_gpu[g.id][1], available.get(g.id), per_gpu[g.id][0])
+            if g.id in per_gpu
+            else Usage(g.name, 0, available.get(g.id), 0)
             for g in gpus
-            if not g.retired or per_gpu[g.id][1]
+            if not g.retired or g.id in per_gpu
         ]
         user_usage = sorted(
-            (Usage(u, v[0], None, v[1]) for u, v in per_user.items()), key=lambda u: -u.booked_mib_s
+            (Usage(u, held, None, count) for u, (count, held) in per_user.items()),
+            key=lambda u: -u.booked_mib_s,
         )
         total = Usage(
             "total",
@@ -204,9 +213,11 @@ class Reports(ServiceBase):
         """The caller's own booked memory-time over ``[start, end)`` (for their dashboard)."""
         _require_window(start, end)
         async with self.db.read() as session:
-            bookings = await queries.booked_in(session, actor.team_id, start, end, actor.user_id)
-        held = sum(_held_mib_s(b, start, end) for b in bookings)
-        return Usage(actor.user_id, held, None, len(bookings))
+            _, per_user = await queries.booked_totals(
+                session, actor.team_id, start, end, actor.user_id
+            )
+        count, held = per_user.get(actor.user_id, (0, 0))
+        return Usage(actor.user_id, held, None, count)
 
     async def audit_log(self, actor: Actor, limit: int = 50) -> list[AuditInfo]:
         """The latest audit entries, newest first (admins only)."""
@@ -224,9 +235,3 @@ class Reports(ServiceBase):
 def _require_window(start: datetime, end: datetime) -> None:
     if end <= start:
         raise InputError(Code.WINDOW_EMPTY, what="statistics")
-
-
-def _held_mib_s(booking: Booking, start: datetime, end: datetime) -> int:
-    """MiB·seconds ``booking`` held inside ``[start, end)``: exact integers, no float GB·h."""
-    overlap = min(booking.end_at, end) - max(booking.start_at, start)
-    return booking.memory_mib * int(overlap.total_seconds())

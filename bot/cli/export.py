@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from bot.booking import BookingService
 from bot.cli.files import writing
 from bot.cli.registry import EXIT_OK, Subparsers, add_command, admin_actor, service_command
+from bot.core.formats import count_of
 from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import BookingStatus
 from bot.runtime.config import Settings
@@ -47,7 +48,7 @@ async def _export(args: argparse.Namespace, service: BookingService, settings: S
             writer.writeheader()
             writer.writerows(rows)
     if args.output:
-        print(f"Wrote {len(rows)} booking(s) to {args.output}.")
+        print(f"Wrote {count_of(len(rows), 'booking')} to {args.output}.")
     return EXIT_OK
 
 

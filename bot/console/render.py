@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from bot.core.timefmt import format_time
+from bot.core.timefmt import format_time, format_window
 
 #: Given a button element and its block id, the number the reader types to press it.
 NumberButton = Callable[[dict[str, Any], str], int]
@@ -52,6 +52,8 @@ EMOJI = {
 _CODE_BLOCK = re.compile(r"```(.*?)```", re.S)
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
 _TOKEN = re.compile(r"<([^<>\n]+)>")
+#: A window as ``handlers.blocks`` writes it: two date tokens joined by a dash.
+_WINDOW = re.compile(r"<!date\^(\d+)\^[^<>|\n]*\|[^<>\n]*> – <!date\^(\d+)\^[^<>|\n]*\|[^<>\n]*>")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _EMOJI = re.compile(r":([a-z0-9_+-]+):")
 # Slack's emphasis: markers hugging non-space text, not inside a word.
@@ -142,6 +144,7 @@ def _inline(text: str, reader: Reader) -> str:
 
 def _formatted(text: str, reader: Reader) -> str:
     style = reader.style
+    text = _WINDOW.sub(lambda m: _window(int(m.group(1)), int(m.group(2)), reader), text)
     text = _TOKEN.sub(lambda m: _token(m.group(1), reader), text)
     text = _BOLD.sub(lambda m: style.bold(m.group(1)), text)
     text = _ITALIC.sub(lambda m: style.italic(m.group(1)), text)
@@ -162,6 +165,13 @@ def _token(inner: str, reader: Reader) -> str:
     if target.startswith("!"):
         return "@" + (label.lstrip("@") or target[1:].split("^")[0])
     return f"{label} ({target})" if label else target
+
+
+def _window(start: int, end: int, reader: Reader) -> str:
+    """A window read as one, in the reader's zone: both dates when it spans two, as the bot's
+    plain text does (a lone token cannot know the other end's date)."""
+    first, last = (datetime.fromtimestamp(t, UTC) for t in (start, end))
+    return format_window(first, last, reader.tz, reader.now, dash=" – ")
 
 
 def slack_date_text(target: str, fallback: str, reader: Reader) -> str:

@@ -1,4 +1,4 @@
-"""How amounts read: memory in GB and lengths of time, as people say them.
+"""How amounts read: memory in GB, lengths of time and counts of things, as people say them.
 
 Kept apart from :mod:`bot.core.units` (which reads what people type, and refuses what it can't)
 so that rendering a sentence never depends on the code that raises refusals.
@@ -51,6 +51,14 @@ def format_size(mib: int, unit: SizeUnit | None = None) -> str:
 def typed_size(mib: int) -> str:
     """Memory as exact text a person could type back: ``40GB`` when whole, else ``1234MiB``."""
     return f"{mib // 1024}GB" if mib % 1024 == 0 else f"{mib}MiB"
+
+
+def count_of(count: int, singular: str, plural: str | None = None) -> str:
+    """A count and its noun agreeing: ``1 booking``, ``0 bookings``, ``1,000 bookings``; an
+    irregular plural is given (``count_of(n, "entry", "entries")``). Every count people read goes
+    through here, in messages and in the wording table's ``{n:noun}`` marks alike."""
+    noun = singular if count == 1 else plural or f"{singular}s"
+    return f"{count:,} {noun}"
 
 
 def format_duration(td: timedelta) -> str:

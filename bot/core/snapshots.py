@@ -48,6 +48,8 @@ class BookingInfo:
     #: The series this booking is one occurrence of, and its rule (``None`` for a single one).
     series_id: int | None = None
     series_rule: Recurrence | None = None
+    #: In a list: how many of the series' bookings the list holds in all (on every page).
+    series_left: int | None = None
     #: A flexible booking moves earlier by itself when memory frees (the queue).
     flexible: bool = False
 

@@ -11,6 +11,8 @@ Template markup (ours, not Slack's):
 - ``{key}`` — the value ``key``, rendered by the surface according to its type
   (the marks of :mod:`bot.core.sentence`, a nested sentence, a list of any of these, a number, or text);
   the sizes of one sentence share one unit ("0 GB free" beside "24 GB", never "0 MiB");
+- ``{count:booking}`` — the number ``count`` with its noun agreeing (``1 booking``, ``2 bookings``;
+  ``{count:entry|entries}`` for an irregular plural);
 - ``[[20GB]]`` — a literal sample of what to type (code in Slack, bare in plain text);
 - ``[[/cancel {id}]]`` — a gpubook command to run; each surface names it its own way (the slash
   command in Slack, the ``gpubook`` command line in a terminal when it has that command).
@@ -24,7 +26,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from bot.core.clock import system_clock
-from bot.core.formats import SizeUnit, format_duration, format_size, size_unit
+from bot.core.formats import SizeUnit, count_of, format_duration, format_size, size_unit
 from bot.core.phrases import WORDING
 from bot.core.sentence import Quote, Sentence, Size, Span, User, When, Window
 from bot.core.timefmt import format_time, format_window, zone_label, zoned_window
@@ -62,7 +64,7 @@ class Surface:
 
 
 #: ``[[…]]`` ends at the last of a run of brackets, so a sample may hold ``[day|week]``.
-_MARK = re.compile(r"\[\[(.+?)\]\](?!\])|\{(\w+)\}")
+_MARK = re.compile(r"\[\[(.+?)\]\](?!\])|\{(\w+)(?::([^{}|]+)(?:\|([^{}]+))?)?\}")
 
 
 def render(sentences: Sentence | Iterable[Sentence], surface: Surface) -> str:
@@ -92,8 +94,10 @@ def _fill(template: str, data: Mapping[str, Any], surface: Surface, unit: SizeUn
     for match in _MARK.finditer(template):
         out.append(surface.text(template[pos : match.start()]))
         pos = match.end()
-        literal, key = match.group(1), match.group(2)
-        if key is not None:
+        literal, key, singular, plural = match.groups()
+        if singular is not None:
+            out.append(surface.text(count_of(data[key], singular, plural)))
+        elif key is not None:
             out.append(_value(data[key], surface, unit))
         elif literal.startswith("/"):
             words = re.sub(r"\{(\w+)\}", lambda m: str(data[m.group(1)]), literal[1:])

@@ -6,6 +6,7 @@ A card's Extend/Release/Cancel/Edit buttons are only shown to whoever may change
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime, tzinfo
 
@@ -17,13 +18,14 @@ from bot.core.snapshots import BookingInfo, BookingStatus
 from handlers import ids
 from handlers.blocks.common import button, clip, context, escape, header, section, slack_window
 
-#: Cards shown in a list before the rest is summarised (each card is two blocks).
+#: Cards on one page of a list (each card is two blocks); a More button brings the next page.
 MAX_LIST_CARDS = 15
 #: A task longer than this is cut in one-line listings (the card shows it whole).
 SHORT_TASK_CHARS = 80
 
 #: Prefix of every block id of a booking card's buttons; the booking id follows.
 BOOKING_ACTIONS_BLOCK = "booking_actions:"
+LIST_MORE_BLOCK = "list_more"
 _STATUS_LABEL = {
     BookingStatus.UPCOMING: ":hourglass_flowing_sand: upcoming",
     BookingStatus.ACTIVE: ":large_green_circle: active",
@@ -122,9 +124,14 @@ def booking_list(
     now: datetime,
     is_admin: bool = False,
     tz: tzinfo | None = None,
+    shown: int = 0,
 ) -> list[Block]:
-    """Upcoming and active bookings (the viewer's or everyone's), at most 15 cards; a series is
-    one card, its next occurrence's, saying how many are left."""
+    """One page of upcoming and active bookings (the viewer's or everyone's): up to 15 cards, a
+    series as one card (its next occurrence's, saying how many are left).
+
+    ``shown`` bookings came on the pages before. Give one booking more than a page to say that
+    another page follows: the page then ends in a More button that brings it.
+    """
     title = "Everyone's bookings" if everyone else "Your bookings"
     blocks: list[Block] = [header(title)]
     if not bookings:
@@ -133,26 +140,40 @@ def booking_list(
             if everyone
             else "You have no upcoming or active bookings."
         )
+        if shown:
+            empty = "No more bookings."
         blocks.append(
             section(
                 f"{empty} Book with `/gpubook` (a form) or `/gpubook book a100-1 20GB now for 2h task`."
             )
         )
         return blocks
-    cards = grouped(bookings)
-    for b, left in cards[:MAX_LIST_CARDS]:
+    page = bookings[:MAX_LIST_CARDS]
+    for b, left in grouped(page):
         text = None if left is None else series_line(b, left, now=now, tz=tz)
         blocks.extend(booking_card(b, now=now, viewer_id=viewer_id, is_admin=is_admin, text=text))
-    hidden = len(cards) - MAX_LIST_CARDS
-    if hidden > 0:
-        where = "`/gpubook calendar <gpu>`" if everyone else "`/gpubook list all`"
-        blocks.append(context(f"…and {hidden} more; see {where} for more."))
+    more = len(bookings) > len(page)
+    if shown or more:
+        blocks.append(context(f"Bookings {shown + 1}–{shown + len(page)}."))
+    if more:
+        blocks.append(more_button(page[-1], everyone=everyone, shown=shown + len(page)))
     return blocks
+
+
+def more_button(last: BookingInfo, *, everyone: bool, shown: int) -> ActionsBlock:
+    """The button that brings the page after ``last``: its value is the keyset cursor (the last
+    booking's start and id), so the next page is read from there on, whatever came before."""
+    value = json.dumps(
+        {"all": everyone, "start": last.start.isoformat(), "id": last.id, "shown": shown},
+        separators=(",", ":"),
+    )
+    return ActionsBlock(block_id=LIST_MORE_BLOCK, elements=[button("More", ids.LIST_MORE, value)])
 
 
 def grouped(bookings: list[BookingInfo]) -> list[tuple[BookingInfo, int | None]]:
     """Each single booking, and each series once at its first booking listed with how many of
-    its bookings are listed (``None`` for a single booking); in the order given."""
+    its bookings are left (``None`` for a single booking), in the order given: the list's own
+    count of the series (``series_left``, on every page) where it has one, else those given."""
     left = Counter(b.series_id for b in bookings if b.series_rule is not None)
     cards: list[tuple[BookingInfo, int | None]] = []
     seen: set[int] = set()
@@ -161,7 +182,7 @@ def grouped(bookings: list[BookingInfo]) -> list[tuple[BookingInfo, int | None]]
             cards.append((b, None))
         elif b.series_id not in seen:
             seen.add(b.series_id)
-            cards.append((b, left[b.series_id]))
+            cards.append((b, b.series_left or left[b.series_id]))
     return cards
 
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from slack_sdk.models.blocks import ActionsBlock, Block
 
 from bot.core.capacity import Step
-from bot.core.formats import format_size
+from bot.core.formats import count_of, format_size
 from bot.core.snapshots import BookingInfo, BookingStatus, CalendarData
 from bot.core.timefmt import zone_labels
 from bot.core.timeparse import day_bounds
@@ -145,7 +145,9 @@ def calendar_message(
         hidden = len(cal.bookings) - MAX_CALENDAR_BOOKINGS
         if hidden > 0:
             blocks.append(
-                context(f"…and {hidden} more bookings in this {'week' if week else 'day'}.")
+                context(
+                    f"…and {count_of(hidden, 'more booking')} in this {'week' if week else 'day'}."
+                )
             )
     else:
         blocks.append(

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.core.formats import SizeUnit, format_size, size_unit, typed_size
-from bot.core.timefmt import format_time, format_window, zone_name
+from bot.core.timefmt import format_time, format_window, may_span_dates, zone_name
 
 #: Slack's limit on a section's text.
 MAX_SECTION_TEXT = 3000
@@ -28,6 +28,9 @@ MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
 #: A cut looks back this far for a space, so it falls between words when it can.
 WORD_BREAK_LOOKBACK = 20
+
+#: The ``<!date>`` format of an instant shown with its date ("Nov 26 10:00", "Today 10:00").
+DATED = "{date_short_pretty} {time}"
 
 BAR_WIDTH = 20
 FULL, EMPTY = "▓", "░"
@@ -139,7 +142,7 @@ def pack_lines(
     return [section("\n".join(chunk)) for chunk in chunks]
 
 
-def slack_date(dt: datetime, *, now: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
+def slack_date(dt: datetime, *, now: datetime, fmt: str = DATED) -> str:
     """A ``<!date^…>`` token: every reader sees ``dt`` in their own time zone.
 
     The fallback (shown by clients that cannot render the token) is UTC, labelled as such.
@@ -149,12 +152,10 @@ def slack_date(dt: datetime, *, now: datetime, fmt: str = "{date_short_pretty} {
 
 
 def slack_window(start: datetime, end: datetime, *, now: datetime) -> str:
-    """``<start token> – <end token>``; the end shows only the time when it is the same UTC day."""
-    end_fmt = (
-        "{time}"
-        if start.astimezone(UTC).date() == end.astimezone(UTC).date()
-        else "{date_short_pretty} {time}"
-    )
+    """``<start token> – <end token>``. Each reader's client renders the tokens in its own zone,
+    which the server does not know, so the end shows only the time only when the window falls on
+    one date in every zone (:func:`~bot.core.timefmt.may_span_dates`); else its date too."""
+    end_fmt = DATED if may_span_dates(start, end) else "{time}"
     fallback = f"{format_window(start, end, UTC, now)} UTC"
     return f"{slack_date(start, now=now)} – <!date^{int(end.timestamp())}^{end_fmt}|{fallback}>"
 

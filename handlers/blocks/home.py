@@ -15,11 +15,11 @@ from slack_sdk.models.views import View
 from bot.core.snapshots import BookingInfo, GpuStatus
 from bot.core.usage import LiveCard
 from handlers import ids
-from handlers.blocks.bookings import booking_card, grouped, series_line
+from handlers.blocks.bookings import booking_card, grouped, more_button, series_line
 from handlers.blocks.common import button, context, header, pack_lines, section, your_zone
 from handlers.blocks.reports import NO_GPUS_TEXT, gb_hours, status_line
 
-#: Own bookings shown as cards (two blocks each) before the rest is summarised.
+#: Own bookings shown as cards (two blocks each); give one more to get the More button.
 MAX_HOME_CARDS = 20
 #: Blocks left for the "GPUs now" lines, packed into sections of up to 3000 characters.
 MAX_GPU_SECTIONS = 40
@@ -28,16 +28,16 @@ MAX_GPU_SECTIONS = 40
 def _my_bookings(
     mine: list[BookingInfo], *, user_id: str, now: datetime, is_admin: bool
 ) -> list[Block]:
+    """The first cards of the user's bookings; a More button (as under a list) brings the rest."""
     blocks: list[Block] = [header("My bookings")]
     if not mine:
         return [*blocks, section("You have no upcoming or active bookings.")]
-    cards = grouped(mine)  # a series is one card
-    for b, left in cards[:MAX_HOME_CARDS]:
+    shown = mine[:MAX_HOME_CARDS]
+    for b, left in grouped(shown):  # a series is one card
         text = None if left is None else series_line(b, left, now=now, tz=None)
         blocks.extend(booking_card(b, now=now, viewer_id=user_id, is_admin=is_admin, text=text))
-    hidden = len(cards) - MAX_HOME_CARDS
-    if hidden > 0:
-        blocks.append(context(f"…and {hidden} more; see `/gpubook list`."))
+    if len(mine) > len(shown):
+        blocks.append(more_button(shown[-1], everyone=False, shown=len(shown)))
     return blocks
 
 

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from slack_sdk.models.blocks import Block, DividerBlock, MarkdownTextObject, SectionBlock
 
-from bot.core.formats import format_duration, format_size, size_unit
+from bot.core.formats import count_of, format_duration, format_size, size_unit
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, Size, When, say
 from bot.core.slack_ids import is_user_id
@@ -147,7 +147,8 @@ def free_message(
             )
         )
     if len(fitting) > room:
-        blocks.append(context(f"…and {len(fitting) - room} more GPUs with a later window."))
+        later = count_of(len(fitting) - room, "more GPU")
+        blocks.append(context(f"…and {later} with a later window."))
     small = [Quote(g.name) for g, s in fw.per_gpu if s is None and g.capacity_mib < fw.memory_mib]
     full = [Quote(g.name) for g, s in fw.per_gpu if s is None and g.capacity_mib >= fw.memory_mib]
     notes = [say(Code.TOO_SMALL_FOR, asked=Size(fw.memory_mib), gpus=small)] if small else []
@@ -181,11 +182,12 @@ def stats_message(u: Utilisation, *, now: datetime) -> list[Block]:
     gpu_lines = [
         f"`{escape(g.key)}` {gb_hours(g.booked_mib_s)} / "
         f"{gb_hours(g.available_mib_s) if g.available_mib_s is not None else '—'} GB·h "
-        f"({percent(g.booked_mib_s, g.available_mib_s)}) · {g.bookings} bookings"
+        f"({percent(g.booked_mib_s, g.available_mib_s)}) · {count_of(g.bookings, 'booking')}"
         for g in u.per_gpu
     ]
     user_lines = [
-        f"<@{p.key}> {gb_hours(p.booked_mib_s)} GB·h · {p.bookings} bookings" for p in u.per_user
+        f"<@{p.key}> {gb_hours(p.booked_mib_s)} GB·h · {count_of(p.bookings, 'booking')}"
+        for p in u.per_user
     ]
     t = u.total
     blocks: list[Block] = [
@@ -193,7 +195,7 @@ def stats_message(u: Utilisation, *, now: datetime) -> list[Block]:
         section(f"From {slack_window(u.start, u.end, now=now)}"),
         section(
             f"*Total*: {gb_hours(t.booked_mib_s)} / {gb_hours(t.available_mib_s or 0)} GB·h "
-            f"({percent(t.booked_mib_s, t.available_mib_s)}) · {t.bookings} bookings"
+            f"({percent(t.booked_mib_s, t.available_mib_s)}) · {count_of(t.bookings, 'booking')}"
         ),
         section("*Per GPU*"),
     ]

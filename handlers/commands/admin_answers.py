@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.core.formats import format_size
+from bot.core.formats import count_of, format_size
 from bot.core.limits import group_sentence
 from bot.core.phrases import Code
 from bot.core.sentence import say
@@ -73,7 +73,7 @@ async def channel(request: Request, cmd: AdminChannel) -> Message:
 async def audit(request: Request, cmd: AdminAudit) -> Message:
     entries = await request.deps.service.audit_log(request.actor, limit=cmd.limit)
     return Message(
-        f"The latest {len(entries)} audit entries",
+        f"The latest {count_of(len(entries), 'audit entry', 'audit entries')}",
         audit_message(entries, now=request.now, tz=request.actor.tz),
     )
 

@@ -6,11 +6,11 @@ form instead); the pipeline sends it, turns refusals into refusal blocks and ref
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from bot.core.formats import format_duration, format_size
+from bot.core.formats import count_of, format_duration, format_size
 from bot.core.limits import standing_sentences
-from handlers.blocks.bookings import booking_list
+from handlers.blocks.bookings import MAX_LIST_CARDS, booking_list
 from handlers.blocks.common import Message, notice
 from handlers.blocks.reports import free_message, status_message
 from handlers.calendar import calendar_reply
@@ -88,25 +88,45 @@ async def book(request: Request, cmd: Book | BookSeries | BookFlexible) -> Messa
 
 
 async def list_bookings(request: Request, cmd: ListBookings) -> Message:
+    return await list_page(request, everyone=cmd.everyone)
+
+
+async def list_page(
+    request: Request,
+    *,
+    everyone: bool,
+    after: tuple[datetime, int] | None = None,
+    shown: int = 0,
+) -> Message:
+    """One page of a list: the bookings after the cursor ``after`` (from the start without),
+    ``shown`` having come before. One booking more than a page is read, to know if more follow."""
     service = request.deps.service
-    bookings = await service.list_bookings(request.actor, everyone=cmd.everyone)
+    bookings = await service.list_bookings(
+        request.actor, everyone=everyone, after=after, limit=MAX_LIST_CARDS + 1
+    )
     blocks = booking_list(
         bookings,
-        everyone=cmd.everyone,
+        everyone=everyone,
         viewer_id=request.actor.user_id,
         now=request.now,
         is_admin=service.is_admin(request.actor),
         tz=request.actor.tz,
+        shown=shown,
     )
-    who = "Everyone's" if cmd.everyone else "Your"
-    return Message(f"{who} bookings: {len(bookings)}", blocks)
+    who = "Everyone's" if everyone else "Your"
+    page = bookings[:MAX_LIST_CARDS]
+    return Message(
+        f"{who} bookings" + (f" {shown + 1}–{shown + len(page)}" if page else ""), blocks
+    )
 
 
 async def cancel(request: Request, cmd: Cancel) -> Message:
     if cmd.series:
         ended = await request.deps.service.cancel_series(request.actor, cmd.booking_id)
         request.changed.extend(ended)
-        return request.confirm(ended[0], f"Ended {len(ended)} occurrences of the series from")
+        return request.confirm(
+            ended[0], f"Ended {count_of(len(ended), 'occurrence')} of the series from"
+        )
     booking = await request.deps.service.cancel(request.actor, cmd.booking_id)
     return request.confirm(booking, "Cancelled")
 
@@ -141,7 +161,7 @@ async def status(request: Request, cmd: Status) -> Message:
     statuses = await request.deps.service.status(request.actor)
     live = await request.deps.service.live_cards(request.actor)
     blocks = status_message(statuses, now=request.now, tz=request.actor.tz, live=live)
-    return Message(f"{len(statuses)} GPUs", blocks)
+    return Message(count_of(len(statuses), "GPU"), blocks)
 
 
 async def free(request: Request, cmd: Free) -> Message:

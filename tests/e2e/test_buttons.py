@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from bot.booking import Actor
 from bot.core.clock import FrozenClock
 from bot.core.vocabulary import BookingStatus
 from handlers import ids
 from tests.conftest import at
-from tests.e2e.conftest import Bot, choose_gpu, dump, submit
+from tests.e2e.conftest import TEAM, Bot, choose_gpu, dump, submit
 from tests.slackfake import requests as slack_req
 from tests.slackfake.webapi import Call
 
@@ -141,6 +145,40 @@ async def test_calendar_navigation_replaces_the_message(bot: Bot) -> None:
     assert "rtx-0 — Tue 6 Jan 2026" in dump(reply)
 
 
+def card_ids(call: Call) -> list[int]:
+    """The bookings a list shows, in order: the id at the head of each card."""
+    texts = [b["text"]["text"] for b in call.params["blocks"] if b["type"] == "section"]
+    return [int(m.group(1)) for t in texts if (m := re.match(r"\*#(\d+)\*", t))]
+
+
+@pytest.mark.parametrize(("words", "owners"), [("list", {"UA"}), ("list all", {"UA", "UB"})])
+async def test_more_brings_every_booking_of_a_long_list_once(
+    bot: Bot, words: str, owners: set[str]
+) -> None:
+    """`list` used to stop at 15 ("see list all") and `list all` too ("see calendar"): the 16th
+    booking appeared nowhere. Now each page ends in More until the last."""
+    await bot.add_gpu()
+    for n in range(40):
+        start = at(9) + timedelta(minutes=10 * n)
+        user = Actor("UA" if n % 4 else "UB", TEAM)
+        await bot.service.create(
+            user,
+            gpu="rtx-0",
+            memory="1GB",
+            start=start,
+            end=start + timedelta(hours=1),
+            task=f"job {n}",
+        )
+    expected = [b.id for b in await bot.bookings() if b.user_id in owners]
+    page = await bot.command(words)
+    seen = card_ids(page)
+    while more := buttons(page, ids.LIST_MORE):
+        page = await bot.click(ids.LIST_MORE, more[0]["value"])
+        assert page.params["replace_original"] is True
+        seen += card_ids(page)
+    assert seen == expected and len(seen) > 16
+
+
 async def test_broken_button_values_are_refused_politely(bot: Bot) -> None:
     await bot.add_gpu()
     for action_id, value in (
@@ -148,6 +186,8 @@ async def test_broken_button_values_are_refused_politely(bot: Bot) -> None:
         (ids.EXTEND_OFFER, '{"id": 1}'),
         (ids.BOOK_SLOT, "{not json"),
         (ids.CALENDAR_NAV, "[]"),
+        (ids.LIST_MORE, '{"all": false, "start": "soon", "id": 1, "shown": 15}'),
+        (ids.LIST_MORE, '{"all": false, "start": "2026-01-05T10:00:00", "id": 1, "shown": 15}'),
     ):
         reply = await bot.click(action_id, value)
         assert "unreadable" in reply.params["text"], action_id

@@ -98,7 +98,7 @@ async def test_revoked_and_guessed_links_get_the_404_any_unknown_path_gets(bot: 
     path = await link_by_dm(bot)
     assert (await get(bot.url + path))[0] == 200
     reply = await bot.command("calendar link revoke")
-    assert "Turned off your 1 calendar link(s)" in dump(reply)
+    assert "Turned off your 1 calendar link;" in dump(reply)
 
     unknown = await get(bot.url + "/no/such/page")
     for url in (path, f"/ics/{new_token()}.ics", "/ics/short.ics", "/ics/a%2Fb.ics"):

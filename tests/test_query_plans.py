@@ -1,0 +1,90 @@
+"""Every query behind an interactive read finds its bookings through an index.
+
+A read that scans the bookings table costs the whole history, so each statement that status,
+the lists (first and later pages), the App Home's week, statistics and the calendar send is
+EXPLAINed: on SQLite (as production runs it, without ANALYZE) each step over ``bookings`` must
+be an index SEARCH; on PostgreSQL, with sequential scans priced out, no plan may still need one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from bot.booking import Actor, BookingService
+from bot.core.clock import FrozenClock
+from storage.db import Database
+from tests.conftest import ADMIN, T0, at
+
+ALICE = Actor("UALICE")
+Read = Callable[[BookingService], Awaitable[object]]
+
+READS: dict[str, Read] = {
+    "status": lambda s: s.status(ALICE),
+    "list": lambda s: s.list_bookings(ALICE, limit=16),
+    "list, next page": lambda s: s.list_bookings(ALICE, after=(at(10), 1), limit=16),
+    "list all": lambda s: s.list_bookings(ALICE, everyone=True, limit=16),
+    "stats": lambda s: s.utilisation(Actor(ADMIN), T0 - timedelta(days=30), T0),
+    "my week": lambda s: s.my_usage(ALICE, T0 - timedelta(days=7), T0),
+    "calendar": lambda s: s.calendar(ALICE, "rtx-0", at(0, day=6), at(0, day=7)),
+}
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+
+    def _seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and "bookings" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", _seen)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", _seen)
+
+
+async def plans(db: Database, read: Read, service: BookingService) -> list[list[str]]:
+    with statements(db) as seen:
+        await read(service)
+    assert seen, "the read sent no query over bookings"
+    found = []
+    async with db.engine.connect() as conn:
+        if db.backend == "postgresql":
+            await conn.execute(text("SET enable_seqscan = off"))
+        prefix = "EXPLAIN QUERY PLAN " if db.backend == "sqlite" else "EXPLAIN "
+        for statement, parameters in seen:
+            rows = await conn.exec_driver_sql(prefix + statement, parameters)
+            found.append([str(row[-1]) for row in rows])
+    return found
+
+
+@pytest.mark.parametrize("read", list(READS))
+async def test_each_read_reaches_bookings_through_an_index(
+    service: BookingService, clock: FrozenClock, db: Database, read: str
+) -> None:
+    await service.add_gpu(Actor(ADMIN), "rtx-0", "24GB")
+    # Under way now and handing its memory over at 9:00: status reads past the next start.
+    await service.create(ALICE, gpu="rtx-0", memory="4GB", start=T0, end=at(9), task="now")
+    for hour in (9, 11, 13):
+        await service.create(
+            ALICE, gpu="rtx-0", memory="4GB", start=at(hour), end=at(hour + 1), task="t"
+        )
+    for steps in await plans(db, READS[read], service):
+        if db.backend == "sqlite":
+            over_bookings = [s for s in steps if " bookings " in f"{s} "]
+            assert over_bookings and all(
+                s.startswith("SEARCH bookings USING ")
+                and ("INDEX" in s or "PRIMARY KEY" in s)
+                # A search on the workspace alone reads all of its bookings.
+                and not s.endswith("(team_id=?)")
+                for s in over_bookings
+            ), steps
+        else:
+            assert not [s for s in steps if "Seq Scan on bookings" in s], steps
