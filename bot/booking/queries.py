@@ -210,7 +210,15 @@ async def gpus_and_next_starts(
             .scalar_subquery()
         )
 
-    columns = (Gpu.id, Gpu.name, Gpu.capacity_mib, Gpu.description, Gpu.channel_id, Gpu.retired)
+    columns = (
+        Gpu.id,
+        Gpu.name,
+        Gpu.capacity_mib,
+        Gpu.description,
+        Gpu.channel_id,
+        Gpu.retired,
+        Gpu.device_uuid,
+    )
     query = (
         select(*columns, *(first(s) for s in HOLDING_STATUSES))
         .where(Gpu.team_id == team_id, Gpu.retired.is_(False))
