@@ -36,10 +36,15 @@ from bot.runtime.slack_client import build_client
 from handlers import register_all
 from handlers.command_parser import VERBS as COMMAND_VERBS
 from handlers.context import Deps
+from handlers.home_refresh import HomeRefresher
 from handlers.users import UserDirectory
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+#: How long a changed App Home waits for more changes before it is rebuilt: a person clicking
+#: through several bookings sees the result within a second, and pays for one rebuild.
+HOME_REFRESH_DELAY = 1.0
 
 
 def build_deps(
@@ -49,7 +54,7 @@ def build_deps(
     service = MeteredBookingService(
         db, settings.service_config(), clock, metrics=metrics or Metrics()
     )
-    return Deps(service=service, users=UserDirectory())
+    return Deps(service=service, users=UserDirectory(), homes=HomeRefresher(HOME_REFRESH_DELAY))
 
 
 async def _skip_event_redeliveries(

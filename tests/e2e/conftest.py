@@ -150,6 +150,7 @@ async def bot(
     port = runner.addresses[0][1]
     yield Bot(f"http://127.0.0.1:{port}", fake, service, deps)
     await _settle()
+    await deps.homes.drain()
     await runner.cleanup()
     await deps.users.close()
     fake.assert_all_valid()
