@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from bot.core.clock import Clock
 from bot.core.errors import GpubookError
 from handlers.blocks.common import MAX_MESSAGE_BLOCKS, Message, context, notice
 from handlers.blocks.refusals import refusal
+from handlers.home_refresh import HomeRefresher
 from handlers.users import UserDirectory, UserProfile
 from handlers.wording import SlackText
 
@@ -64,6 +65,8 @@ class Deps:
     public_url: str | None = None
     #: How charts are drawn; ``None``: this app draws none.
     draw_chart: ChartDrawer | None = None
+    #: App Home rebuilds after changes, coalesced per user (no delay unless configured).
+    homes: HomeRefresher = field(default_factory=HomeRefresher)
 
     @property
     def clock(self) -> Clock:

@@ -51,17 +51,23 @@ async def refresh_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None
         log.exception("could not refresh the App Home of %s", actor.user_id)
 
 
-async def refresh_homes(
+def refresh_homes(
     deps: Deps, client: AsyncWebClient, actor: Actor, changed: Iterable[BookingInfo] = ()
 ) -> None:
-    """Re-publish the actor's Home, and the Home of everyone else whose booking they changed
-    (an admin cancelling or extending someone's booking), each seen in its owner's zone."""
-    await refresh_home(deps, client, actor)
-    for owner in sorted({b.user_id for b in changed} - {actor.user_id}):
-        who = await actor_for(
-            deps, client, actor.team_id, owner, max_wait=deps.reply_lookup_timeout
-        )
-        await refresh_home(deps, client, who)
+    """Mark stale the actor's Home and the Home of everyone else whose booking they changed (an
+    admin cancelling or extending someone's booking); each is rebuilt soon, in its owner's zone,
+    once for however many changes came meanwhile (see ``handlers.home_refresh``)."""
+
+    async def publish(team_id: str, user_id: str) -> None:
+        who = actor
+        if user_id != actor.user_id:
+            who = await actor_for(
+                deps, client, team_id, user_id, max_wait=deps.reply_lookup_timeout
+            )
+        await publish_home(deps, client, who)
+
+    for user_id in [actor.user_id, *sorted({b.user_id for b in changed} - {actor.user_id})]:
+        deps.homes.stale(actor.team_id, user_id, publish)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:

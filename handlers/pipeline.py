@@ -172,7 +172,7 @@ async def finish(request: Request, reply: Reply, plan: Plan) -> None:
         tz=request.actor.tz,
     )
     if ok and plan.changes:
-        await refresh_homes(request.deps, request.client, request.actor, request.changed)
+        refresh_homes(request.deps, request.client, request.actor, request.changed)
 
 
 async def serve(

@@ -37,10 +37,15 @@ from bot.runtime.slack_client import build_client
 from handlers import register_all
 from handlers.command_parser import VERBS as COMMAND_VERBS
 from handlers.context import Deps
+from handlers.home_refresh import HomeRefresher
 from handlers.users import UserDirectory
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+#: How long a changed App Home waits for more changes before it is rebuilt: a person clicking
+#: through several bookings sees the result within a second, and pays for one rebuild.
+HOME_REFRESH_DELAY = 1.0
 
 
 def build_deps(
@@ -55,6 +60,7 @@ def build_deps(
         users=UserDirectory(),
         public_url=settings.public_url,
         draw_chart=chart_png,
+        homes=HomeRefresher(HOME_REFRESH_DELAY),
     )
 
 

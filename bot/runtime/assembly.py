@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import BookingService
@@ -72,7 +73,10 @@ class Assembly:
         """Stop the lifecycle (its sweep in flight finishes), then close what it used."""
         if self.lifecycle is not None:
             await self.lifecycle.shutdown()
+        await self.deps.homes.drain()
         await self.deps.users.close()
+        if self.app.client.session is not None:
+            await self.app.client.session.close()
         await self.db.dispose()
 
 
@@ -111,6 +115,11 @@ async def assemble(
         api_url=api_url,
         metrics=metrics,
         oauth=oauth,
+    )
+    # One connection pool for every Web API call: without a session, slack_sdk opens (and with
+    # TLS, handshakes) a new connection for each call.
+    app.client.session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=app.client.timeout)
     )
     return Assembly(settings, db, deps, app, metrics, team_clients)
 

@@ -190,6 +190,7 @@ async def _serve(app: GpubookApp, bot: Bot) -> AsyncIterator[Bot]:
     bot.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     yield bot
     await _settle()
+    await bot.deps.homes.drain()
     await runner.cleanup()
     await bot.deps.users.close()
     bot.fake.assert_all_valid()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -19,13 +20,28 @@ from tests.slackfake import requests as slack_req
 async def test_app_home_opened_publishes_the_dashboard(bot: Bot) -> None:
     await bot.add_gpu()
     await bot.command("book rtx-0 4GB 10:00 for 1h homework", user="UA")
-    await _settle()  # the booking's own Home refresh
+    await _settle()
+    await bot.deps.homes.drain()  # the booking's own Home refresh
     bot.fake.clear()
     assert (await bot.send(slack_req.event(slack_req.app_home_opened("UA"))))[0] == 200
     [published] = await bot.fake.wait_for("views.publish")
     assert published.params["user_id"] == "UA"
     assert published.params["view"]["type"] == "home"
     assert "homework" in dump(published) and "rtx-0" in dump(published)
+
+
+async def test_a_burst_of_changes_leaves_the_home_showing_every_one(bot: Bot) -> None:
+    """Rebuilds are coalesced (see tests/test_home_refresh.py), never at the cost of the last."""
+    await bot.add_gpu()
+    tasks = [f"job-{n}" for n in range(8)]
+    await asyncio.gather(
+        *(bot.command(f"book rtx-0 1GB {10 + n}:00 for 1h {task}") for n, task in enumerate(tasks))
+    )
+    await _settle()
+    await bot.deps.homes.drain()
+    published = bot.fake.calls_to("views.publish")
+    assert 1 <= len(published) <= len(tasks)
+    assert all(task in dump(published[-1]) for task in tasks)
 
 
 async def test_messages_tab_and_redeliveries_publish_nothing(bot: Bot) -> None:

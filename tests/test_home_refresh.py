@@ -1,0 +1,97 @@
+"""App Home rebuilds are coalesced per user, and the last one always follows the last change."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from handlers.home_refresh import HomeRefresher
+
+
+class Recorder:
+    """A publish that records what it saw, optionally held open until released."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, str, int]] = []
+        self.running = 0
+        self.most_at_once = 0
+        self.gate: asyncio.Event | None = None
+        self.started = asyncio.Event()
+        self.version = 0  # what the Home would show: bumped by each change
+
+    async def __call__(self, team_id: str, user_id: str) -> None:
+        seen = self.version  # a rebuild reads first, then publishes
+        self.running += 1
+        self.started.set()
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            self.published.append((team_id, user_id, seen))
+        finally:
+            self.running -= 1
+
+
+async def test_changes_before_a_rebuild_starts_share_one_rebuild() -> None:
+    homes, publish = HomeRefresher(), Recorder()
+    for _ in range(20):
+        publish.version += 1
+        homes.stale("T1", "U1", publish)
+    await homes.drain()
+    assert publish.published == [("T1", "U1", 20)]
+
+
+async def test_each_user_gets_a_rebuild_of_their_own() -> None:
+    homes, publish = HomeRefresher(), Recorder()
+    for user in ("U1", "U2", "U1", "U3", "U2"):
+        homes.stale("T1", user, publish)
+    homes.stale("T2", "U1", publish)  # the same id in another workspace is someone else
+    await homes.drain()
+    assert sorted((t, u) for t, u, _ in publish.published) == [
+        ("T1", "U1"),
+        ("T1", "U2"),
+        ("T1", "U3"),
+        ("T2", "U1"),
+    ]
+
+
+async def test_a_change_during_a_rebuild_gets_one_more_which_waits_its_turn() -> None:
+    homes, publish = HomeRefresher(), Recorder()
+    publish.gate = asyncio.Event()
+    homes.stale("T1", "U1", publish)
+    await publish.started.wait()  # the first rebuild has read version 0 and is publishing
+    for _ in range(5):  # changes it cannot have seen
+        publish.version += 1
+        homes.stale("T1", "U1", publish)
+    publish.gate.set()
+    await homes.drain()
+    assert [seen for _, _, seen in publish.published] == [0, 5]
+    assert publish.most_at_once == 1  # an older rebuild never publishes over a newer one
+
+
+async def test_a_failed_rebuild_is_logged_and_the_next_change_still_rebuilds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    homes, publish = HomeRefresher(), Recorder()
+
+    async def broken(team_id: str, user_id: str) -> None:
+        raise RuntimeError("slack is down")
+
+    homes.stale("T1", "U1", broken)
+    await homes.drain()
+    assert "could not refresh the App Home of U1" in caplog.text
+    homes.stale("T1", "U1", publish)
+    await homes.drain()
+    assert publish.published == [("T1", "U1", 0)]
+
+
+async def test_the_delay_gathers_changes_that_arrive_while_it_waits() -> None:
+    homes, publish = HomeRefresher(delay=0.05), Recorder()
+    homes.stale("T1", "U1", publish)
+    for _ in range(3):
+        await asyncio.sleep(0)
+        publish.version += 1
+        homes.stale("T1", "U1", publish)
+    await homes.drain()
+    assert publish.published == [("T1", "U1", 3)]
