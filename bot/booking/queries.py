@@ -32,7 +32,7 @@ from bot.core.phrases import Code
 from bot.core.sentence import Quote, say
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus
 from storage.expressions import earlier, later, seconds_between
-from storage.models import DEFAULT_CHANNEL, Booking, Gpu, Workspace
+from storage.models import DEFAULT_CHANNEL, AgentDevice, Booking, Gpu, Workspace
 
 #: A position in a list ordered by (start, id): the last booking of the page before.
 Cursor = tuple[datetime, int]
@@ -338,3 +338,19 @@ async def series_counts(
         .group_by(Booking.series_id)
     )
     return {series_id: count for series_id, count in rows.all()}
+
+
+def bound_cards(team_id: str | None = None) -> Select[tuple[Gpu, AgentDevice]]:
+    """Every GPU in service with the card it is bound to (its device UUID), in GPU id order
+    (the lock order); one workspace's, or every workspace's for the sweep."""
+    query = (
+        select(Gpu, AgentDevice)
+        .join(
+            AgentDevice,
+            (AgentDevice.team_id == Gpu.team_id) & (AgentDevice.uuid == Gpu.device_uuid),
+        )
+        .where(Gpu.retired.is_(False))
+    )
+    if team_id is not None:
+        query = query.where(Gpu.team_id == team_id)
+    return query.order_by(Gpu.id)

@@ -22,7 +22,7 @@ from bot.core.phrases import Code
 from bot.core.sentence import Quote, User
 from bot.core.usage import LiveCard, LoginLink, UsageEpisodeInfo
 from bot.core.vocabulary import AuditAction, FindingKind
-from storage.models import AgentDevice, Gpu, UnixLogin, UsageEpisode
+from storage.models import UnixLogin, UsageEpisode
 
 #: "Held now" is what bookings hold over the next microsecond.
 _INSTANT = timedelta(microseconds=1)
@@ -123,17 +123,7 @@ class LiveUsage(ServiceBase):
         now = self.clock()
         usage = self.config.usage
         async with self.db.read() as session:
-            rows = list(
-                await session.execute(
-                    select(Gpu, AgentDevice)
-                    .join(
-                        AgentDevice,
-                        (AgentDevice.team_id == Gpu.team_id)
-                        & (AgentDevice.uuid == Gpu.device_uuid),
-                    )
-                    .where(Gpu.team_id == actor.team_id, Gpu.retired.is_(False))
-                )
-            )
+            rows = list(await session.execute(queries.bound_cards(actor.team_id)))
             held = await _held_now(session, [gpu.id for gpu, _ in rows], now)
             links = await links_of(session, actor.team_id)
         cards = {}

@@ -80,20 +80,7 @@ async def reconcile_usage(db: Database, config: ServiceConfig, now: datetime) ->
     usage = config.usage
     limits = Limits(usage.tolerance_mib, usage.idle_after, usage.silent_after)
     async with db.write() as session:
-        rows = list(
-            (
-                await session.execute(
-                    select(Gpu, AgentDevice)
-                    .join(
-                        AgentDevice,
-                        (AgentDevice.team_id == Gpu.team_id)
-                        & (AgentDevice.uuid == Gpu.device_uuid),
-                    )
-                    .where(Gpu.retired.is_(False))
-                    .order_by(Gpu.id)
-                )
-            ).tuples()
-        )
+        rows = list((await session.execute(queries.bound_cards())).tuples())
         if rows:
             await queries.lock_gpu_ids(session, [gpu.id for gpu, _ in rows])
             sweep = _Sweep(session, Journal(session, now), config, now)
