@@ -667,3 +667,16 @@ def test_groups_and_limits_from_the_command_line(gpubook):
     assert bad.code == 1 and "I can't read lots as memory" in bad.err
     removed = gpubook("group", "remove", "premium")
     assert removed.out == "Group premium (nobody): no limits of its own.\n"
+
+
+def test_groups_and_limits_check_user_ids_like_book_does(gpubook):
+    refusals = ("is not a Slack user id", "Give a Slack user id")
+    for argv in (
+        ("limits", "--user", "bob"),
+        ("group", "add", "premium", "bob"),
+        ("group", "remove", "premium", ""),
+    ):
+        refused = gpubook(*argv)
+        assert refused.code == 2
+        assert any(words in refused.err for words in refusals), refused.err
+    assert "premium" not in gpubook("group", "list").out

@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Iterable
 
 from bot.booking import BookingService
+from bot.cli.identities import user_argument
 from bot.cli.registry import (
     EXIT_OK,
     Subparsers,
@@ -32,7 +33,7 @@ def add_group_commands(commands: Subparsers) -> None:
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = add_command(actions, "add", "Put Slack users in a group.", service_command(_add))
     add.add_argument("group", metavar="GROUP")
-    add.add_argument("users", metavar="USER_ID", nargs="+")
+    add.add_argument("users", metavar="USER_ID", nargs="+", type=user_argument)
     remove = add_command(
         actions,
         "remove",
@@ -40,7 +41,7 @@ def add_group_commands(commands: Subparsers) -> None:
         service_command(_remove),
     )
     remove.add_argument("group", metavar="GROUP")
-    remove.add_argument("users", metavar="USER_ID", nargs="*")
+    remove.add_argument("users", metavar="USER_ID", nargs="*", type=user_argument)
     add_command(
         actions, "list", "List the groups, their members and limits.", service_command(_list)
     )
@@ -55,7 +56,9 @@ def add_limits(commands: Subparsers) -> None:
         service_command(_limits),
     )
     limits.add_argument("setting", metavar="GROUP LIMIT VALUE", nargs="*")
-    limits.add_argument("--user", metavar="USER_ID", help="show this user's limits and use")
+    limits.add_argument(
+        "--user", metavar="USER_ID", type=user_argument, help="show this user's limits and use"
+    )
 
 
 async def _add(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:
