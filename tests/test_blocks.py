@@ -13,7 +13,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.core import capacity
+from bot.core import capacity, stats
 from bot.core.errors import (
     CapacityError,
     NotFound,
@@ -588,10 +588,10 @@ def test_help_lists_forms_and_admin_section_only_for_admins() -> None:
 
 def test_gb_hours_are_exact() -> None:
     gb_hour = 1024 * 3600
-    assert reports.gb_hours(gb_hour * 123) == "123.0"
-    assert reports.gb_hours(gb_hour * 5 // 100) == "0.0"  # 0.05 → half-even → 0.0
-    assert reports.gb_hours(gb_hour * 15 // 100) == "0.2"  # 0.15 → 0.2
-    assert reports.percent(1, 3) == "33.3%" and reports.percent(1, None) == "—"
+    assert stats.gb_hours(gb_hour * 123) == "123.0"
+    assert stats.gb_hours(gb_hour * 5 // 100) == "0.0"  # 0.05 → half-even → 0.0
+    assert stats.gb_hours(gb_hour * 15 // 100) == "0.2"  # 0.15 → 0.2
+    assert stats.percent(1, 3) == "33.3%" and stats.percent(1, None) == "—"
 
 
 def test_stats_per_gpu_user_and_total() -> None:
@@ -608,6 +608,27 @@ def test_stats_per_gpu_user_and_total() -> None:
     assert "`old` 0.0 / — GB·h (—)" in text
     assert "<@U1> 48.0 GB·h · 3 bookings" in text
     assert "*Total*: 48.0 / 576.0 GB·h (8.3%)" in text
+
+
+def test_stats_show_measured_beside_booked_and_unlinked_logins() -> None:
+    gb_hour = 1024 * 3600
+    u = Utilisation(
+        at(0),
+        at(0, day=6),
+        [Usage("rtx-0", 80 * gb_hour, 576 * gb_hour, 1, 24 * gb_hour), Usage("rtx-1", 0, 1, 0)],
+        [Usage("U1", 80 * gb_hour, None, 1, 24 * gb_hour), Usage("U2", 8 * gb_hour, None, 1)],
+        Usage("total", 80 * gb_hour, 576 * gb_hour, 1, 30 * gb_hour),
+        [Usage("<mallory>", 0, None, 0, 6 * gb_hour)],
+    )
+    text = all_text(valid(reports.stats_message(u, now=T0)))
+    assert (
+        "`rtx-0` 80.0 / 576.0 GB·h (13.9%) · 1 booking · used 24.0 GB·h (30.0% of booked)" in text
+    )
+    assert "<@U1> 80.0 GB·h · 1 booking · used 24.0 GB·h (30.0% of booked)" in text
+    assert "<@U2> 8.0 GB·h · 1 booking\n" in text + "\n"  # no linked login: nothing measured
+    assert "`rtx-1` 0.0 / 0.0 GB·h (0.0%) · 0 bookings\n" in text + "\n"
+    assert "used 30.0 GB·h (37.5% of booked)" in text
+    assert "*Unix logins nobody linked*" in text and "`&lt;mallory&gt;` used 6.0 GB·h" in text
 
 
 def test_stats_counts_one_booking_in_the_singular() -> None:

@@ -97,3 +97,42 @@ def test_link_and_unlink_logins(gpubook):  # noqa: F811 (the fixture)
     assert again.code == 1 and "alice is not linked to anyone" in again.err
     wrong = gpubook("link", "U123", "al ice")
     assert wrong.code == 1 and "is not a Unix login" in wrong.err
+
+
+def test_stats_put_measured_gb_hours_beside_booked_ones(gpubook):  # noqa: F811 (the fixture)
+    """`gpubook stats` reads as Slack's `admin stats`: booked, then used, per GPU and user (the
+    wording of each line, booked against used, is tested once in test_blocks)."""
+    from datetime import timedelta
+
+    from bot.core.agent_report import ProcessReading
+    from bot.core.clock import FrozenClock
+
+    gpubook("gpu", "add", "a100", "80GB")
+    gpubook("gpu", "edit", "a100", "--uuid", UUID)
+    gpubook("link", "U0ALICE", "alice")
+    secret = gpubook("agent", "token", "create", "gpu-host-1").out.splitlines()[-1]
+
+    async def report() -> None:
+        db = Database(Settings.from_env().database_url)
+        try:
+            clock = FrozenClock(NOW - timedelta(minutes=30))
+            service = BookingService(db, clock=clock)
+            identity = await service.authenticate_agent(secret)
+            assert identity is not None
+            for _ in range(3):  # 0, 30 and 30 seconds counted: 60 s of 6 GB, 60 s of 1 GB
+                processes = (ProcessReading(1, "alice", 6144), ProcessReading(2, "eve", 1024))
+                card = DeviceReading(UUID, 0, "A100", 81920, 7168, processes)
+                await service.ingest_report(identity, Report("gpu-host-1", clock(), (card,)))
+                clock.advance(timedelta(seconds=30))
+        finally:
+            await db.dispose()
+
+    asyncio.run(report())
+    out = gpubook("stats", "--days", "1")
+    assert out.code == 0, out.err
+    lines = out.out.splitlines()
+    assert lines[0] == "Utilisation from 2026-11-29 08:00 to 2026-11-30 08:00 UTC"
+    assert "  a100 0.0 / 1920.0 GB·h (0.0%) · 0 bookings · used 0.1 GB·h" in lines
+    assert "  U0ALICE 0.0 GB·h · 0 bookings · used 0.1 GB·h" in lines  # used, never booked
+    assert lines[lines.index("Unix logins nobody linked:") + 1] == "  eve used 0.0 GB·h"
+    assert gpubook("stats", "--days", "0").code == 2

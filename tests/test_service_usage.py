@@ -69,3 +69,58 @@ async def test_live_cards_hold_booked_against_measured_and_go_silent(
     clock.advance(service.config.usage.silent_after + timedelta(seconds=1))
     later = (await service.live_cards(admin))["rtx-0"]
     assert later.silent and not later.over and later.reported_at == T0
+
+
+async def test_stats_put_measured_gb_hours_beside_booked_ones_for_the_window(
+    service: BookingService, admin: Actor, clock: FrozenClock
+) -> None:
+    """Measured GB·h per GPU, per person (through their logins) and per unlinked login, summed
+    from the samples of the window and the hourly rows rolled up before it."""
+    from bot.lifecycle.usage_rollup import roll_up
+
+    gb = 1024
+    await service.add_gpu(admin, "rtx-0", "24GB")
+    await service.add_gpu(admin, "rtx-1", "24GB")  # bound to no card: nothing to measure
+    await service.edit_gpu(admin, "rtx-0", device_uuid=UUID)
+    await service.link_login(ALICE, "alice")
+    await service.create(
+        ALICE, gpu="rtx-0", memory="20GB", start=T0, end=T0 + timedelta(hours=4), task="t"
+    )
+    _, secret = await service.create_agent_token(admin, "gpu-host-1")
+    host = await service.authenticate_agent(secret)
+    # Reports every 15 minutes (each sample counts the seconds since the one before, capped at
+    # the silence threshold), from T0 to T0+4h: alice 6 GB, mallory (unlinked) 1 GB, and a
+    # process whose memory NVML cannot tell.
+    for _ in range(17):
+        processes = (
+            ProcessReading(1, "alice", 6 * gb),
+            ProcessReading(2, "mallory", gb),
+            ProcessReading(3, "bob", None),
+        )
+        card = DeviceReading(UUID, 0, "RTX 4090", 24564, 7 * gb, processes)
+        await service.ingest_report(host, Report("gpu-host-1", clock(), (card,)))
+        clock.advance(timedelta(minutes=15))
+    gap = min(15 * 60, int(service.config.usage.silent_after.total_seconds()))
+    hour = 4 * gap  # seconds measured per hour of reports
+
+    def gbh(gb_hours: float, per: int = 3600) -> int:
+        return int(gb_hours * gb * per)
+
+    window = (T0, T0 + timedelta(hours=5))
+    stats = await service.utilisation(admin, *window)
+    rtx0, rtx1 = stats.per_gpu
+    assert (rtx0.key, rtx0.booked_mib_s) == ("rtx-0", gbh(80))
+    assert rtx0.measured_mib_s == 7 * gb * 16 * gap and rtx1.measured_mib_s is None
+    (alice,) = stats.per_user
+    assert (alice.key, alice.measured_mib_s) == ("UALICE", 6 * gb * 16 * gap)
+    assert [(u.key, u.measured_mib_s) for u in stats.unlinked] == [("mallory", gb * 16 * gap)]
+    assert stats.total.measured_mib_s == rtx0.measured_mib_s
+    # The window decides the cost, not the history: the last hour alone (4 samples in it).
+    last = await service.utilisation(admin, T0 + timedelta(hours=3), T0 + timedelta(hours=4))
+    assert last.per_gpu[0].measured_mib_s == 7 * gb * hour
+    # Rolled up into hours, the same window sums to the same.
+    assert await roll_up(service.db, T0 + timedelta(days=30), timedelta(hours=1)) == 17
+    again = await service.utilisation(admin, *window)
+    assert again.per_gpu[0].measured_mib_s == rtx0.measured_mib_s
+    assert again.per_user[0].measured_mib_s == alice.measured_mib_s
+    assert again.unlinked == stats.unlinked

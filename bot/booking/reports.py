@@ -14,9 +14,11 @@ from sqlalchemy import select
 
 from bot.booking import queries
 from bot.booking.base import ServiceBase
+from bot.booking.measured import measured_totals
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import audit_info, booking_info, gpu_info
 from bot.booking.status import next_changes
+from bot.booking.usage import links_of
 from bot.core import capacity, rules
 from bot.core.actor import Actor
 from bot.core.errors import InputError, NotFound
@@ -177,37 +179,57 @@ class Reports(ServiceBase):
         return FreeWindows(asked, duration, per_gpu, best, until)
 
     async def utilisation(self, actor: Actor, start: datetime, end: datetime) -> Utilisation:
-        """GB·hours booked against GB·hours available, per GPU and per user, over ``[start, end)``.
+        """GB·hours booked against GB·hours available, per GPU and per user, over ``[start, end)``,
+        and beside them the GB·hours host agents measured in the same window.
 
         Cancelled bookings count for nothing; released ones count up to their release. Admins
         only: it shows everyone's use (a user sees their own with ``my_usage``). The database
-        adds it up (one row per GPU and user), so it costs what the window holds, not its rows.
+        adds it up (one row per GPU, user and login), so it costs what the window holds, not
+        its rows (:mod:`bot.booking.measured` for the measured side).
         """
         self.require_admin(actor, "see utilisation statistics")
         _require_window(start, end)
         async with self.db.read() as session:
             gpus = await queries.gpus(session, actor.team_id, include_retired=True)
             per_gpu, per_user = await queries.booked_totals(session, actor.team_id, start, end)
+            measured = await measured_totals(session, actor.team_id, start, end)
+            links = await links_of(session, actor.team_id)
         seconds = int((end - start).total_seconds())
         available = {g.id: g.capacity_mib * seconds for g in gpus if not g.retired}
         gpu_usage = [
-            Usage(g.name, per_gpu[g.id][1], available.get(g.id), per_gpu[g.id][0])
-            if g.id in per_gpu
-            else Usage(g.name, 0, available.get(g.id), 0)
+            Usage(
+                g.name,
+                per_gpu.get(g.id, (0, 0))[1],
+                available.get(g.id),
+                per_gpu.get(g.id, (0, 0))[0],
+                measured.per_gpu.get(g.id),
+            )
             for g in gpus
             if not g.retired or g.id in per_gpu
         ]
+        by_user: dict[str, int] = {}
+        unlinked: list[Usage] = []
+        for login, mib_s in sorted(measured.per_login.items()):
+            if login in links:
+                by_user[links[login]] = by_user.get(links[login], 0) + mib_s
+            elif mib_s:
+                unlinked.append(Usage(login, 0, None, 0, mib_s))
         user_usage = sorted(
-            (Usage(u, held, None, count) for u, (count, held) in per_user.items()),
+            (
+                Usage(u, held, None, count, by_user.get(u, 0) if u in links.values() else None)
+                for u, (count, held) in per_user.items()
+            ),
             key=lambda u: -u.booked_mib_s,
-        )
+        ) + [Usage(u, 0, None, 0, mib_s) for u, mib_s in by_user.items() if u not in per_user]
+        any_bound = bool(measured.per_gpu)
         total = Usage(
             "total",
             sum(u.booked_mib_s for u in gpu_usage),
             sum(available.values()),
             sum(u.bookings for u in gpu_usage),
+            sum(measured.per_gpu.values()) if any_bound else None,
         )
-        return Utilisation(start, end, gpu_usage, user_usage, total)
+        return Utilisation(start, end, gpu_usage, user_usage, total, unlinked)
 
     async def my_usage(self, actor: Actor, start: datetime, end: datetime) -> Usage:
         """The caller's own booked memory-time over ``[start, end)`` (for their dashboard)."""

@@ -122,12 +122,17 @@ class FreeWindows:
 
 @dataclass(frozen=True)
 class Usage:
-    """Booked memory-time against what was available, in MiB·seconds (exact integers)."""
+    """Booked memory-time against what was available, in MiB·seconds (exact integers).
+
+    ``measured_mib_s`` is what host agents measured in the same window (``None`` where nothing
+    can be measured: a GPU bound to no card, a person with no linked login).
+    """
 
     key: str
     booked_mib_s: int
     available_mib_s: int | None
     bookings: int
+    measured_mib_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,8 @@ class Utilisation:
     per_gpu: list[Usage]
     per_user: list[Usage]
     total: Usage
+    #: Measured use by Unix logins nobody linked (key: the login), so it is not lost.
+    unlinked: list[Usage] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

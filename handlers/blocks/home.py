@@ -13,11 +13,12 @@ from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
 from slack_sdk.models.views import View
 
 from bot.core.snapshots import BookingInfo, GpuStatus
+from bot.core.stats import gb_hours
 from bot.core.usage import LiveCard
 from handlers import ids
 from handlers.blocks.bookings import booking_card, grouped, more_button, series_line
 from handlers.blocks.common import button, context, header, pack_lines, section, your_zone
-from handlers.blocks.reports import NO_GPUS_TEXT, gb_hours, status_line
+from handlers.blocks.reports import NO_GPUS_TEXT, status_line
 
 #: Own bookings shown as cards (two blocks each); give one more to get the More button.
 MAX_HOME_CARDS = 20

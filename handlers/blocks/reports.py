@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from decimal import ROUND_HALF_EVEN, Decimal
 
 from slack_sdk.models.blocks import Block, DividerBlock, MarkdownTextObject, SectionBlock
 
@@ -18,6 +17,7 @@ from bot.core.phrases import Code
 from bot.core.sentence import Quote, Size, When, say
 from bot.core.slack_ids import is_user_id
 from bot.core.snapshots import AuditInfo, FreeWindows, GpuStatus, Utilisation
+from bot.core.stats import STATS_NOTE, gpu_line, unlinked_line, user_line
 from bot.core.usage import LiveCard
 from handlers.blocks.common import (
     MAX_MESSAGE_BLOCKS,
@@ -162,49 +162,25 @@ def free_message(
 # --------------------------------------------------------------------------- stats
 
 
-_MIB_S_PER_GB_H = Decimal(1024 * 3600)
-_TENTH = Decimal("0.1")
-
-
-def gb_hours(mib_s: int) -> str:
-    """MiB·seconds as GB·hours with one decimal, computed exactly (no float rounding)."""
-    return str((Decimal(mib_s) / _MIB_S_PER_GB_H).quantize(_TENTH, rounding=ROUND_HALF_EVEN))
-
-
-def percent(part: int, whole: int | None) -> str:
-    if not whole:
-        return "—"
-    return f"{(Decimal(part) * 100 / Decimal(whole)).quantize(_TENTH, rounding=ROUND_HALF_EVEN)}%"
-
-
 def stats_message(u: Utilisation, *, now: datetime) -> list[Block]:
-    """Utilisation over a window: GB·h booked vs available per GPU, GB·h per user, the total."""
-    gpu_lines = [
-        f"`{escape(g.key)}` {gb_hours(g.booked_mib_s)} / "
-        f"{gb_hours(g.available_mib_s) if g.available_mib_s is not None else '—'} GB·h "
-        f"({percent(g.booked_mib_s, g.available_mib_s)}) · {count_of(g.bookings, 'booking')}"
-        for g in u.per_gpu
-    ]
-    user_lines = [
-        f"<@{p.key}> {gb_hours(p.booked_mib_s)} GB·h · {count_of(p.bookings, 'booking')}"
-        for p in u.per_user
-    ]
-    t = u.total
+    """Utilisation over a window: GB·h booked vs available (and measured) per GPU, per user,
+    measured for unlinked logins, the total."""
+    gpu_lines = [gpu_line(g, f"`{escape(g.key)}`") for g in u.per_gpu]
+    user_lines = [user_line(p, f"<@{p.key}>") for p in u.per_user]
     blocks: list[Block] = [
         header("Utilisation"),
         section(f"From {slack_window(u.start, u.end, now=now)}"),
-        section(
-            f"*Total*: {gb_hours(t.booked_mib_s)} / {gb_hours(t.available_mib_s or 0)} GB·h "
-            f"({percent(t.booked_mib_s, t.available_mib_s)}) · {count_of(t.bookings, 'booking')}"
-        ),
+        section(gpu_line(u.total, "*Total*:")),
         section("*Per GPU*"),
     ]
-    blocks.extend(pack_lines(gpu_lines or ["No GPUs."], max_blocks=20))
+    blocks.extend(pack_lines(gpu_lines or ["No GPUs."], max_blocks=15))
     blocks.append(section("*Per user*"))
-    blocks.extend(pack_lines(user_lines or ["No bookings in this window."], max_blocks=20))
-    blocks.append(
-        context("GB·h = memory held × hours; GB = 1024 MiB. Cancelled bookings count for nothing.")
-    )
+    blocks.extend(pack_lines(user_lines or ["No bookings in this window."], max_blocks=15))
+    if u.unlinked:
+        blocks.append(section("*Unix logins nobody linked*"))
+        lines = [unlinked_line(x, f"`{escape(x.key)}`") for x in u.unlinked]
+        blocks.extend(pack_lines(lines, max_blocks=10))
+    blocks.append(context(STATS_NOTE))
     return blocks
 
 

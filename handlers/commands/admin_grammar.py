@@ -13,12 +13,12 @@ from bot.core.limits import parse_limit, parse_value, validate_group
 from bot.core.phrases import Code
 from bot.core.sentence import Quote
 from bot.core.slack_ids import mentioned_channel, mentioned_user
+from bot.core.stats import MAX_STATS_DAYS
 from bot.core.units import parse_size
 from handlers.commands.syntax import (
     CANCEL_FUTURE,
     DEFAULT_AUDIT_ENTRIES,
     MAX_AUDIT_ENTRIES,
-    MAX_STATS_DAYS,
     AdminAudit,
     AdminChannel,
     AdminDevices,

@@ -13,7 +13,6 @@ from bot.core.limits import LimitName
 from bot.core.recurrence import Recurrence
 from bot.core.sentence import Sentence
 
-MAX_STATS_DAYS = 3650
 DEFAULT_AUDIT_ENTRIES = 20
 MAX_AUDIT_ENTRIES = 200
 CANCEL_FUTURE = "cancel-future"
