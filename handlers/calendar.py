@@ -37,7 +37,11 @@ async def calendar_reply(
 ) -> Message:
     """The calendar message; without a GPU, the first one's, naming the others."""
     cal, others = await calendar_data(deps, actor, gpu, day, week)
-    blocks = calendar_message(cal, now=deps.now(), tz=actor.tz, week=week)
+    now = deps.now()
+    live = None
+    if cal.start <= now < cal.end:  # only a calendar showing "now" shows what is measured
+        live = (await deps.service.live_cards(actor, cal.gpu.name)).get(cal.gpu.name)
+    blocks = calendar_message(cal, now=now, tz=actor.tz, week=week, live=live)
     if others:
         names = ", ".join(f"`{escape(n)}`" for n in others)
         blocks += notice(f"Also: {names}. Show one with `/gpubook calendar <gpu>`.")

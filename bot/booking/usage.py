@@ -22,7 +22,7 @@ from bot.core.phrases import Code
 from bot.core.sentence import Quote, User
 from bot.core.usage import LiveCard, LoginLink, UsageEpisodeInfo
 from bot.core.vocabulary import AuditAction, FindingKind
-from storage.models import UnixLogin, UsageEpisode
+from storage.models import Gpu, UnixLogin, UsageEpisode
 
 #: "Held now" is what bookings hold over the next microsecond.
 _INSTANT = timedelta(microseconds=1)
@@ -118,12 +118,16 @@ class LiveUsage(ServiceBase):
             )
             return sorted(await session.scalars(query))
 
-    async def live_cards(self, actor: Actor) -> dict[str, LiveCard]:
-        """Each bound GPU's measured use, by GPU name (GPUs no card reports for are absent)."""
+    async def live_cards(self, actor: Actor, gpu: str | None = None) -> dict[str, LiveCard]:
+        """Each bound GPU's measured use (or only ``gpu``'s), by GPU name (GPUs no card reports
+        for are absent)."""
         now = self.clock()
         usage = self.config.usage
+        query = queries.bound_cards(actor.team_id)
+        if gpu is not None:
+            query = query.where(Gpu.name == gpu)
         async with self.db.read() as session:
-            rows = list(await session.execute(queries.bound_cards(actor.team_id)))
+            rows = list(await session.execute(query))
             held = await _held_now(session, [gpu.id for gpu, _ in rows], now)
             links = await links_of(session, actor.team_id)
         cards = {}

@@ -19,6 +19,7 @@ from bot.core.formats import count_of, format_size
 from bot.core.snapshots import BookingInfo, BookingStatus, CalendarData
 from bot.core.timefmt import zone_labels
 from bot.core.timeparse import day_bounds
+from bot.core.usage import LiveCard
 from handlers import ids
 from handlers.blocks.bookings import booking_line
 from handlers.blocks.common import (
@@ -33,6 +34,7 @@ from handlers.blocks.common import (
     section,
     usage,
 )
+from handlers.blocks.usage import in_use, live_text
 
 #: Bookings listed under a calendar before the rest is summarised.
 MAX_CALENDAR_BOOKINGS = 20
@@ -49,8 +51,11 @@ def peak_in(steps: Iterable[Step], start: datetime, end: datetime) -> int:
     return max((s.used_mib for s in steps if s.start < end and s.end > start), default=0)
 
 
-def _strip(cal: CalendarData, tz: tzinfo, week: bool) -> list[str]:
-    """The held-memory strip: one line per hour of the day, or per day of the week (peaks)."""
+def _strip(
+    cal: CalendarData, tz: tzinfo, week: bool, now: datetime, live: LiveCard | None
+) -> list[str]:
+    """The held-memory strip: one line per hour of the day, or per day of the week (peaks);
+    the line holding "now" carries what the card measures, when an agent reports for it."""
     cap = cal.gpu.capacity_mib
     buckets: list[tuple[str, datetime, datetime]] = []
     if week:
@@ -70,6 +75,7 @@ def _strip(cal: CalendarData, tz: tzinfo, week: bool) -> list[str]:
             cursor = end
     return [
         f"{label} {bar(peak, cap)} {usage(peak, cap)}"
+        + (f" · now {in_use(live)}" if live is not None and start <= now < end else "")
         for label, start, end in buckets
         for peak in [peak_in(cal.steps, start, end)]
     ]
@@ -115,12 +121,19 @@ def _calendar_line(b: BookingInfo, now: datetime) -> str:
 
 
 def calendar_message(
-    cal: CalendarData, *, now: datetime, tz: tzinfo, week: bool = False
+    cal: CalendarData,
+    *,
+    now: datetime,
+    tz: tzinfo,
+    week: bool = False,
+    live: LiveCard | None = None,
 ) -> list[Block]:
     """A GPU over a day (hour by hour) or a week (day by day): peak memory held, then the bookings.
 
     The strip is plain text in a code block, so it cannot use date tokens: its hours are in
     ``tz`` (the viewer's zone) and labelled so (both names, and each hour's, over a DST change).
+    With ``live`` (the card's latest measurement) the hour (or day) of "now" shows it, and a line
+    under the strip says it in full (held against in use, unlinked logins, a silent host).
     """
     first = cal.start.astimezone(tz)
     when = (
@@ -128,7 +141,7 @@ def calendar_message(
         if week
         else f"{first:%a} {first.day} {first:%b %Y}"
     )
-    strip = "\n".join(_strip(cal, tz, week))
+    strip = "\n".join(_strip(cal, tz, week, now, live))
     unit = "day" if week else "hour"
     blocks: list[Block] = [
         header(f"{cal.gpu.name} — {when}"),
@@ -139,6 +152,9 @@ def calendar_message(
         ),
         section(f"```\n{clip(strip, MAX_SECTION_TEXT - 8)}\n```"),
     ]
+    if live is not None and cal.start <= now < cal.end:
+        held = usage(live.held_mib, live.capacity_mib)
+        blocks.append(context(f"Now: held {held} · {live_text(live, now=now)}"))
     if cal.bookings:
         shown = [_calendar_line(b, now) for b in cal.bookings[:MAX_CALENDAR_BOOKINGS]]
         blocks.extend(pack_lines(shown, max_blocks=5))

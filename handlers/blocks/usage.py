@@ -55,10 +55,17 @@ def live_text(card: LiveCard, *, now: datetime) -> str:
     ``no live data since …`` when the card's host went silent."""
     if card.silent:
         return f"no live data since {slack_date(card.reported_at, now=now)}"
-    warning = " :warning:" if card.over else ""
     unlinked = (
         f" (unlinked: {', '.join(f'`{escape(login)}`' for login in card.unlinked)})"
         if card.unlinked
         else ""
     )
-    return f"in use {format_size(card.used_mib)}{warning}{unlinked}"
+    return in_use(card, " :warning:") + unlinked
+
+
+def in_use(card: LiveCard, warning: str = " ⚠") -> str:
+    """``in use 21 GB``, with ``warning`` when that is beyond what bookings hold; plain text, so
+    it also reads inside a code block (the calendar's strip), where no emoji code renders."""
+    if card.silent:
+        return "no live data"
+    return f"in use {format_size(card.used_mib)}{warning if card.over else ''}"

@@ -107,6 +107,16 @@ async def test_status_shows_booked_against_measured_and_silent_cards(bot: Bot) -
     status = dump(await bot.command("status"))
     assert "18/24 GB" in status and "in use 21 GB :warning:" in status
     assert "in use 0 GB" in status
+    today = dump(await bot.command("calendar rtx-0"))
+    # The hour of "now" carries what the card measures; other hours and days do not.
+    assert today.count("· now in use 21 GB ⚠") == 1
+    assert "Now: held 18/24 GB · in use 21 GB :warning:" in today
+    week = dump(await bot.command("calendar rtx-0 week"))
+    assert week.count("· now in use 21 GB ⚠") == 1
+    tomorrow = dump(await bot.command("calendar rtx-0 tomorrow"))
+    assert "in use" not in tomorrow and "Now:" not in tomorrow
     bot.service.clock.advance(bot.service.config.usage.silent_after * 2)
     later = dump(await bot.command("status"))
     assert later.count("no live data since <!date^") == 2
+    silent = dump(await bot.command("calendar rtx-1"))
+    assert "· now no live data" in silent and "no live data since <!date^" in silent
