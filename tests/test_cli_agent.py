@@ -83,10 +83,20 @@ def test_usage_settings_refuse_what_does_not_read():
         ({"GPUBOOK_USAGE_TOLERANCE": "lots"}, "GPUBOOK_USAGE_TOLERANCE='lots' is not a size"),
         ({"GPUBOOK_AGENT_URL": "gpubook:3000"}, "GPUBOOK_AGENT_URL='gpubook:3000' is not"),
         ({"GPUBOOK_IDLE_RELEASE": "soon"}, "GPUBOOK_IDLE_RELEASE='soon' is not a duration"),
+        ({"GPUBOOK_LINK_BY_EMAIL": "true"}, "needs GPUBOOK_LINK_EMAIL_DOMAIN"),
+        (
+            {"GPUBOOK_LINK_BY_EMAIL": "true", "GPUBOOK_LINK_EMAIL_DOMAIN": "alice@example.org"},
+            "needs GPUBOOK_LINK_EMAIL_DOMAIN.*got 'alice@example.org'",
+        ),
+        ({"GPUBOOK_LINK_BY_EMAIL": "maybe"}, "GPUBOOK_LINK_BY_EMAIL='maybe' is not valid"),
     ):
         with pytest.raises(InputError, match=phrase):
             Settings.from_env(env)
     assert Settings.from_env({"GPUBOOK_IDLE_RELEASE": "off"}).usage.idle_release is None
+    on = {"GPUBOOK_LINK_BY_EMAIL": "true", "GPUBOOK_LINK_EMAIL_DOMAIN": "@Lab.Example.org"}
+    assert Settings.from_env(on).service_config().usage.link_email_domain == "lab.example.org"
+    off = {"GPUBOOK_LINK_EMAIL_DOMAIN": "example.org"}  # the domain alone turns nothing on
+    assert Settings.from_env(off).usage.link_email_domain is None
 
 
 def test_link_and_unlink_logins(gpubook):  # noqa: F811 (the fixture)

@@ -25,6 +25,9 @@ class UsageConfig:
     idle_after: timedelta = timedelta(minutes=30)
     #: An idle booking is released this long after its owner was asked; None: never.
     idle_release: timedelta | None = None
+    #: Link a Unix login nobody linked to the Slack user whose e-mail is ``login@`` this domain
+    #: (GPUBOOK_LINK_BY_EMAIL with GPUBOOK_LINK_EMAIL_DOMAIN); None: off.
+    link_email_domain: str | None = None
 
     @property
     def silent_after(self) -> timedelta:

@@ -38,6 +38,15 @@ def _users_info(api: SlackWebAPI, args: dict[str, Any]) -> dict[str, Any]:
     return {"user": api.user(str(args.get("user", ""))).to_slack(api.identity.team_id)}
 
 
+def _users_lookup_by_email(api: SlackWebAPI, args: dict[str, Any]) -> dict[str, Any]:
+    """The member whose profile has this address (Slack compares it case-insensitively)."""
+    email = str(args.get("email", "")).lower()
+    for user in api.users.values():
+        if user.email is not None and user.email.lower() == email:
+            return {"user": user.to_slack(api.identity.team_id)}
+    return {"error": "users_not_found"}
+
+
 def _conversations_open(api: SlackWebAPI, args: dict[str, Any]) -> dict[str, Any]:
     users = str(args.get("users") or args.get("channel") or "")
     return {"no_op": False, "channel": {"id": dm_channel(users.split(",")[0])}}
@@ -183,6 +192,7 @@ def _files_complete_upload_external(api: SlackWebAPI, args: dict[str, Any]) -> d
 METHODS: dict[str, Method] = {
     "auth.test": _auth_test,
     "users.info": _users_info,
+    "users.lookupByEmail": _users_lookup_by_email,
     "conversations.open": _conversations_open,
     "conversations.info": _conversations_info,
     "chat.postMessage": _chat_post_message,

@@ -96,6 +96,8 @@ class SlackUser:
     is_admin: bool = False
     is_bot: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The profile's e-mail address (what ``users.lookupByEmail`` finds), if any.
+    email: str | None = None
 
     def to_slack(self, team_id: str) -> dict[str, Any]:
         """Render like real ``users.info``: ``tz_offset`` is seconds east of UTC, right now."""
@@ -116,5 +118,7 @@ class SlackUser:
             "is_app_user": False,
             "profile": {"real_name": self.name.title(), "display_name": self.name},
         }
+        if self.email is not None:
+            user["profile"]["email"] = self.email
         user.update(self.extra)
         return user

@@ -74,6 +74,7 @@ class Code(enum.StrEnum):
     SYSTEM_FAILURE = "system_failure"
     UNEXPECTED_FAILURE = "unexpected_failure"
     SETTING_NOT_SIZE = "setting_not_size"
+    SETTING_NOT_EMAIL_DOMAIN = "setting_not_email_domain"
     # booking rules
     TEXT_REQUIRED = "text_required"
     TEXT_TOO_LONG = "text_too_long"
@@ -338,6 +339,7 @@ WORDING: dict[Code, str] = {
     Code.SYSTEM_FAILURE: "Stopped: the system said {reason}.",
     Code.UNEXPECTED_FAILURE: "Stopped by an unexpected error ({reason}); nothing more was done. Please report it.",
     Code.SETTING_NOT_SIZE: "{key}={value} is not a size; write it like [[512MiB]] or [[1GB]].",
+    Code.SETTING_NOT_EMAIL_DOMAIN: "GPUBOOK_LINK_BY_EMAIL=true needs GPUBOOK_LINK_EMAIL_DOMAIN, the domain of your people's Slack e-mail addresses, like [[example.org]] (got {value}).",
     Code.TEXT_REQUIRED: "Give the {what} a name, like [[fine-tune llama]].",
     Code.TEXT_TOO_LONG: "The {what} is {length:character} long; keep it to {limit} or fewer.",
     Code.START_IN_PAST: "That start is in the past ({start}); pick a time from now on, or [[now]].",

@@ -22,8 +22,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import ServiceConfig
 from bot.core.clock import Clock
+from bot.lifecycle.email_links import EmailLinker
 from bot.lifecycle.notifier import FlushStats, Notifier, Renderer
-from bot.lifecycle.routing import TeamClients
+from bot.lifecycle.routing import OneClient, TeamClients
 from bot.lifecycle.sweep import AdvanceCounts, Lifecycle
 from bot.lifecycle.usage_sweep import UsageCounts, UsageSweep
 from storage.db import Database
@@ -170,11 +171,14 @@ async def start_lifecycle(
     on_flush: Callable[[FlushStats], None] | None = None,
 ) -> LifecycleScheduler:
     """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit."""
+    clients = OneClient(client) if isinstance(client, AsyncWebClient) else client
+    domain = config.usage.link_email_domain
+    linker = EmailLinker(db, clients, domain) if domain else None
     scheduler = LifecycleScheduler(
         Lifecycle(db, config, clock, reminder_before=reminder_before),
         Notifier(
             db,
-            client,
+            clients,
             clock,
             render=render,
             worker_id=worker_id,
@@ -182,7 +186,7 @@ async def start_lifecycle(
         ),
         sweep_seconds=sweep_seconds,
         on_flush=on_flush,
-        usage=UsageSweep(db, config),
+        usage=UsageSweep(db, config, linker),
     )
     scheduler.start()
     return scheduler

@@ -259,7 +259,22 @@ def _usage(env: Mapping[str, str]) -> UsageConfig:
         idle_release=None
         if release is None or release.lower() in _FALSE
         else _duration(env, "GPUBOOK_IDLE_RELEASE", timedelta(0)),
+        link_email_domain=_email_domain(env),
     )
+
+
+#: A DNS domain as an e-mail address ends: labels of letters, digits and hyphens, with a dot.
+_DOMAIN = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def _email_domain(env: Mapping[str, str]) -> str | None:
+    """The domain logins are read under when GPUBOOK_LINK_BY_EMAIL is on (else None)."""
+    if not _boolean(env, "GPUBOOK_LINK_BY_EMAIL", False):
+        return None
+    raw = (_text(env, "GPUBOOK_LINK_EMAIL_DOMAIN") or "").strip().lower().lstrip("@")
+    if not _DOMAIN.fullmatch(raw):
+        raise InputError(Code.SETTING_NOT_EMAIL_DOMAIN, value=repr(raw))
+    return raw
 
 
 def _agent_url(env: Mapping[str, str]) -> str | None:

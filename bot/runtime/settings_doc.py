@@ -14,6 +14,8 @@ BOT_SCOPES = (
     "chat:write",
     "chat:write.public",
     "users:read",
+    # Linking Unix logins by e-mail (GPUBOOK_LINK_BY_EMAIL) reads addresses: users.lookupByEmail.
+    "users:read.email",
     "im:write",
     "files:write",
 )
@@ -157,5 +159,18 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "GPUBOOK_IDLE_RELEASE",
         "off",
         "Release idle bookings this long after asking their owner (`off`: never).",
+    ),
+    (
+        "GPUBOOK_LINK_BY_EMAIL",
+        "false",
+        "Link a Unix login nobody linked to the Slack user whose e-mail is `login@` "
+        "GPUBOOK_LINK_EMAIL_DOMAIN (`users.lookupByEmail`, scope `users:read.email`); audited, "
+        "never replacing a link someone made.",
+    ),
+    (
+        "GPUBOOK_LINK_EMAIL_DOMAIN",
+        "(none)",
+        "The domain of people's Slack e-mail addresses for GPUBOOK_LINK_BY_EMAIL, like "
+        "`example.org`.",
     ),
 )

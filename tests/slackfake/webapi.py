@@ -130,10 +130,12 @@ class FakeSlackWebAPI(SlackWebAPI):
         tz: str = "UTC",
         is_admin: bool = False,
         name: str | None = None,
+        email: str | None = None,
         **extra: Any,
     ) -> FakeUser:
-        """Configure what ``users.info`` returns for ``user_id`` (unknown users get UTC)."""
-        user = FakeUser(user_id, name or user_id.lower(), tz, is_admin, extra=extra)
+        """Configure what ``users.info`` returns for ``user_id`` (unknown users get UTC), and
+        the address ``users.lookupByEmail`` finds them by."""
+        user = FakeUser(user_id, name or user_id.lower(), tz, is_admin, extra=extra, email=email)
         self.users[user_id] = user
         return user
 
