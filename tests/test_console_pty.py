@@ -110,9 +110,14 @@ def spawn() -> Iterator:
         child.close()
 
 
-def try_everything(term: Pty, startup: float = 60, prompt: str = PROMPT) -> None:
-    """The acceptance session: list the demo GPUs, book, see the calendar, cancel, Ctrl-D."""
+def try_everything(term: Pty, startup: float = 60, prompt: str = PROMPT) -> int:
+    """The acceptance session: list the demo GPUs, book, see the calendar, cancel, Ctrl-D.
+    Returns the id of the booking made and cancelled.
+
+    The demo's simulated agent runs meanwhile, so its DMs (with buttons of their own) may show up
+    between any two prompts: ids and button numbers are read, not assumed."""
     term.expect(r"Added demo GPUs: rtx-0 \(24GB\)", timeout=startup)
+    term.expect(r"A simulated agent on demo-host reports every 5 s")
     term.expect("you are @tester, in Europe/Berlin")
     term.expect(re.escape(prompt))
     term.line("status")
@@ -121,22 +126,24 @@ def try_everything(term: Pty, startup: float = 60, prompt: str = PROMPT) -> None
         assert gpu in shown
     term.line("book rtx-0 8GB tomorrow 9am for 2h pty test")
     shown = term.expect(re.escape(prompt))
-    assert "✅ Booked" in shown and "#1 · rtx-0 · 8 GB" in shown and "09:00 – 11:00" in shown
-    assert "[1] Extend 1 h  [2] Cancel  [3] Edit" in shown
+    booked = re.search(r"#(\d+) · rtx-0 · 8 GB", shown)
+    assert "✅ Booked" in shown and booked is not None and "09:00 – 11:00" in shown
+    assert re.search(r"\[\d+\] Extend 1 h  \[\d+\] Cancel  \[\d+\] Edit", shown)
     term.line("calendar rtx-0 tomorrow")
     shown = term.expect(re.escape(prompt))
     assert "09:00 ▓▓▓▓▓▓▓░░░░░░░░░░░░░ 8/24 GB" in shown, "hours in the local zone (TZ)"
-    term.line("/gpubook cancel 1")
+    term.line(f"/gpubook cancel {booked[1]}")
     shown = term.expect(re.escape(prompt))
     assert "✅ Cancelled" in shown and "🚫 cancelled" in shown
     term.send(CTRL_D)
+    return int(booked[1])
 
 
 def test_console_in_a_terminal(workdir: Path, spawn) -> None:
     env = console_env(workdir / "home")
     argv = [str(GPUBOOK), "console", "--demo", "--as", "tester"]
     term = spawn(argv, workdir / "work", env)
-    try_everything(term)
+    booking = try_everything(term)
     assert term.wait() == 0
     assert (workdir / "work" / "gpubook.db").is_file(), "the default database is in the cwd"
     history = (workdir / "home" / ".gpubook_history").read_text()
@@ -146,10 +153,13 @@ def test_console_in_a_terminal(workdir: Path, spawn) -> None:
     term = spawn(argv, workdir / "work", env)
     term.expect(re.escape(PROMPT))
     assert "Added demo GPUs" not in term.seen
-    term.send(b"\x1b[A\r")  # up arrow: the last line typed, `/gpubook cancel 1`
+    term.send(b"\x1b[A\r")  # up arrow: the last line typed, `/gpubook cancel N`
     shown = term.expect(re.escape(PROMPT))
-    assert shown.startswith("/gpubook cancel 1\n")
-    assert "❌ Booking #1 has already been cancelled, so there is nothing left to cancel." in shown
+    assert f"/gpubook cancel {booking}\n" in shown
+    assert (
+        f"❌ Booking #{booking} has already been cancelled, so there is nothing left to cancel."
+        in shown
+    )
     term.send(CTRL_D)
     assert term.wait() == 0
 

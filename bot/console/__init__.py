@@ -46,7 +46,10 @@ def add_console(commands: Subparsers) -> None:
         "--admin", action="store_true", help="start as a workspace admin (`:admin` toggles)"
     )
     parser.add_argument(
-        "--demo", action="store_true", help="add a few demo GPUs if the database has none"
+        "--demo",
+        action="store_true",
+        help="on a database without GPUs, add demo GPUs and a simulated host agent that shows "
+        "over-use, unbooked use and an idle booking within a minute",
     )
     parser.add_argument(
         "--tz",
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     )
     with LoopThread() as loop:
         try:
-            notes = loop.call(session.start(demo=args.demo))
+            notes = loop.call(session.start(demo=args.demo, simulate=args.demo))
             for note in [*notes, *banner(session)]:
                 printer.show(note)
             with _history(interactive):

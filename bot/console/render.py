@@ -47,6 +47,9 @@ EMOJI = {
     "alarm_clock": "⏰",
     "bell": "🔔",
     "wastebasket": "🗑️",
+    "eyes": "👀",
+    "zzz": "💤",
+    "mute": "🔇",
 }
 
 _CODE_BLOCK = re.compile(r"```(.*?)```", re.S)

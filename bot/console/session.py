@@ -9,6 +9,8 @@ requests Slack would send.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import Callable
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.booking import Actor
+from bot.console.demo import DEMO_IDLE_AFTER, DEMO_REPORT_SECONDS, DemoAgent, demo_login, seed_demo
 from bot.console.double import CONSOLE_CHANNEL, SlackDouble, Workspace
 from bot.console.render import Reader, Style
 from bot.console.screen import Button, Screen
@@ -30,13 +32,6 @@ from bot.runtime.config import Settings
 CONSOLE_TOKEN = "xoxb-console"
 #: Scheduler sweeps in the console: short, so "booking started" appears about when it happens.
 CONSOLE_SWEEP_SECONDS = 5
-#: GPUs ``--demo`` adds to a database that has none.
-DEMO_GPUS = (
-    ("rtx-0", "24GB", "demo RTX 4090"),
-    ("rtx-1", "24GB", "demo RTX 4090"),
-    ("a100-1", "80GB", "demo A100"),
-    ("a100-2", "80GB", "demo A100"),
-)
 
 
 def local_zone_name() -> str:
@@ -73,6 +68,7 @@ class Session:
         style: Style = Style(),
         show: Callable[[str], None] = print,
         sweep_seconds: int = CONSOLE_SWEEP_SECONDS,
+        demo_report_seconds: float | None = DEMO_REPORT_SECONDS,
     ) -> None:
         # Announcements need a channel; the console's own stands in when none is configured.
         # The console is one workspace with its own token, even where serve installs by OAuth.
@@ -93,12 +89,25 @@ class Session:
         self._secret = secrets.token_hex(16)
         self.bot: Assembly | None = None
         self._sender: Sender | None = None
+        #: The demo's simulated agent (``start(demo=True, simulate=True)`` on a new database),
+        #: reporting every ``demo_report_seconds`` in the background (None: only when told to).
+        self.demo_agent: DemoAgent | None = None
+        self._demo_report_seconds = demo_report_seconds
+        self._demo_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, *, demo: bool = False) -> list[str]:
-        """Migrate, build the app against the double, start the scheduler; notes to print."""
+    async def start(self, *, demo: bool = False, simulate: bool = False) -> list[str]:
+        """Migrate, build the app against the double, start the scheduler; notes to print.
+
+        ``demo`` adds demo GPUs to a database that has none; ``simulate`` (``--demo`` on the
+        command line) also runs a simulated host agent there (:mod:`bot.console.demo`).
+        """
         notes: list[str] = []
+        simulate = demo and simulate
+        if simulate:  # an idle booking should show within a minute, not half an hour
+            usage = replace(self.settings.usage, idle_after=DEMO_IDLE_AFTER)
+            self.settings = replace(self.settings, usage=usage)
         await self.double.start()
         self.bot = await assemble(
             self.settings,
@@ -109,26 +118,26 @@ class Session:
         )
         self._sender = Sender(self.bot.app, self.double, self.screen, self._secret)
         if demo:
-            notes.extend(await self._seed_demo())
+            login = demo_login(self.user_name)
+            seeded, self.demo_agent = await seed_demo(
+                self.bot.service, self.settings.team, self.user_id, login, simulate=simulate
+            )
+            notes.extend(seeded)
         await self.bot.start_lifecycle()
+        if self.demo_agent is not None and self._demo_report_seconds is not None:
+            self._demo_task = asyncio.create_task(self.demo_agent.run(self._demo_report_seconds))
         return notes
 
     async def close(self) -> None:
-        """Stop the bot (the scheduler first), then the double the bot was posting to."""
+        """Stop the demo's agent, the bot (the scheduler first), then the double the bot was
+        posting to."""
+        if self._demo_task is not None:
+            self._demo_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._demo_task
         if self.bot is not None:
             await self.bot.close()
         await self.double.close()
-
-    async def _seed_demo(self) -> list[str]:
-        assert self.bot is not None
-        service = self.bot.service
-        admin = Actor("console", self.settings.team, is_workspace_admin=True)
-        if await service.list_gpus(admin, include_retired=True):
-            return []
-        for name, size, description in DEMO_GPUS:
-            await service.add_gpu(admin, name, size, description)
-        names = ", ".join(f"{name} ({size})" for name, size, _ in DEMO_GPUS)
-        return [f"Added demo GPUs: {names}."]
 
     async def sweep(self) -> None:
         """Run one lifecycle sweep now (tests move a frozen clock, then call this)."""
