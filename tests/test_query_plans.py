@@ -88,3 +88,46 @@ async def test_each_read_reaches_bookings_through_an_index(
             ), steps
         else:
             assert not [s for s in steps if "Seq Scan on bookings" in s], steps
+
+
+async def test_measured_stats_reach_samples_and_hours_through_their_keys(
+    service: BookingService, db: Database
+) -> None:
+    """The measured half of statistics reads the window's samples (and hourly rows) of each
+    bound card by (card, time), never every sample kept."""
+    from bot.booking.measured import measured_totals
+
+    seen: list[tuple[str, Any]] = []
+
+    def _seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "usage_samples" in statement or "usage_hourly" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", _seen)
+    try:
+        async with db.read() as session:
+            await measured_totals(session, ALICE.team_id, T0 - timedelta(days=30), T0)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", _seen)
+    assert len(seen) == 2  # per GPU, per login
+    async with db.engine.connect() as conn:
+        if db.backend == "postgresql":
+            await conn.execute(text("SET enable_seqscan = off"))
+        prefix = "EXPLAIN QUERY PLAN " if db.backend == "sqlite" else "EXPLAIN "
+        for statement, parameters in seen:
+            steps = [str(r[-1]) for r in await conn.exec_driver_sql(prefix + statement, parameters)]
+            if db.backend == "sqlite":
+                samples = [s for s in steps if "usage_samples" in s]
+                hours = [s for s in steps if "usage_hourly" in s]
+                assert samples and all(
+                    "USING INDEX ix_usage_samples_device_at (device_id=? AND at>? AND at<?)" in s
+                    for s in samples
+                ), steps
+                assert hours and all(
+                    "USING INDEX sqlite_autoindex_usage_hourly_1 (device_id=? AND hour>? AND hour<?)"
+                    in s
+                    for s in hours
+                ), steps
+            else:
+                scans = ("Seq Scan on usage_samples", "Seq Scan on usage_hourly")
+                assert not [s for s in steps if any(scan in s for scan in scans)], steps
