@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from storage.models import AgentDevice, Gpu, UsageHour, UsageSample
 
@@ -44,7 +46,7 @@ def _bound(team_id: str) -> Select[tuple[int, int]]:
     )
 
 
-def _login_pairs(users: ColumnElement, dialect: str):  # noqa: ANN202 - a table-valued function
+def _login_pairs(users: ColumnElement[Any], dialect: str) -> TableValuedAlias:
     """The (key, value) rows of a JSON object column, as text values."""
     each = func.json_each if dialect == "sqlite" else func.json_each_text
     return each(users).table_valued("key", "value")

@@ -83,7 +83,8 @@ async def stats(request: Request, cmd: AdminStats) -> Message:
     usage = await service.utilisation(
         request.actor, request.now - timedelta(days=cmd.days), request.now
     )
-    return Message(f"Utilisation over {cmd.days} days", stats_message(usage, now=request.now))
+    text = f"Utilisation over {count_of(cmd.days, 'day')}"
+    return Message(text, stats_message(usage, now=request.now))
 
 
 async def group(request: Request, cmd: AdminGroup) -> Message:

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.booking import Actor
 from bot.core.agent_report import DeviceReading, Report
 from bot.core.errors import InputError
 from handlers.command_parser import parse_command
@@ -120,3 +121,28 @@ async def test_status_shows_booked_against_measured_and_silent_cards(bot: Bot) -
     assert later.count("no live data since <!date^") == 2
     silent = dump(await bot.command("calendar rtx-1"))
     assert "· now no live data" in silent and "no live data since <!date^" in silent
+
+
+async def test_admin_stats_show_measured_beside_booked(bot: Bot) -> None:
+    from datetime import timedelta
+
+    from bot.core.agent_report import ProcessReading
+
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.service.edit_gpu(bot.admin, "rtx-0", device_uuid=UUID)
+    await bot.service.link_login(Actor("UA", bot.admin.team_id), "alice")
+    _, secret = await bot.service.create_agent_token(bot.admin, "gpu-host-1")
+    identity = await bot.service.authenticate_agent(secret)
+    for _ in range(3):  # each report after the first counts the 15 s since the one before
+        card = DeviceReading(
+            UUID, 0, "RTX", 24576, 12 * 1024, (ProcessReading(1, "alice", 12 * 1024),)
+        )
+        await bot.service.ingest_report(
+            identity, Report("gpu-host-1", bot.service.clock(), (card,))
+        )
+        bot.service.clock.advance(timedelta(seconds=15))
+    stats = dump(await bot.command("admin stats 1", user=ADMIN))
+    assert '"text": "Utilisation over 1 day"' in stats
+    assert "`rtx-0` 0.0 / 576.0 GB·h (0.0%) · 0 bookings · used 0.1 GB·h" in stats
+    assert "<@UA> 0.0 GB·h · 0 bookings · used 0.1 GB·h" in stats
+    assert "Used: what host agents measured on bound cards" in stats
