@@ -185,7 +185,8 @@ class Reports(ServiceBase):
         Cancelled bookings count for nothing; released ones count up to their release. Admins
         only: it shows everyone's use (a user sees their own with ``my_usage``). The database
         adds it up (one row per GPU, user and login), so it costs what the window holds, not
-        its rows (:mod:`bot.booking.measured` for the measured side).
+        its rows (:mod:`bot.booking.measured` for the measured side). Logins count for whoever
+        they are linked to now.
         """
         self.require_admin(actor, "see utilisation statistics")
         _require_window(start, end)
@@ -220,14 +221,18 @@ class Reports(ServiceBase):
                 for u, (count, held) in per_user.items()
             ),
             key=lambda u: -u.booked_mib_s,
-        ) + [Usage(u, 0, None, 0, mib_s) for u, mib_s in by_user.items() if u not in per_user]
-        any_bound = bool(measured.per_gpu)
+        ) + [
+            Usage(u, 0, None, 0, mib_s)
+            for u, mib_s in by_user.items()
+            if u not in per_user and mib_s
+        ]
+        shown = [u.measured_mib_s for u in gpu_usage if u.measured_mib_s is not None]
         total = Usage(
             "total",
             sum(u.booked_mib_s for u in gpu_usage),
             sum(available.values()),
             sum(u.bookings for u in gpu_usage),
-            sum(measured.per_gpu.values()) if any_bound else None,
+            sum(shown) if shown else None,
         )
         return Utilisation(start, end, gpu_usage, user_usage, total, unlinked)
 
