@@ -514,6 +514,8 @@ def test_settings_read_every_documented_variable():
         "GPUBOOK_USAGE_TOLERANCE": "1GB",
         "GPUBOOK_IDLE_AFTER": "1h",
         "GPUBOOK_IDLE_RELEASE": "15m",
+        "GPUBOOK_LINK_BY_EMAIL": "true",
+        "GPUBOOK_LINK_EMAIL_DOMAIN": "example.org",
     }
     assert sorted(env) == sorted(
         _SETTING_NAMES + ["GPUBOOK_GROUP_PREMIUM", "GPUBOOK_MAX_EXTENSION_PREMIUM"]
@@ -536,6 +538,7 @@ def test_settings_read_every_documented_variable():
         timedelta(minutes=15),
     )
     assert (usage.tolerance_mib, usage.silent_after) == (1024, timedelta(seconds=90))
+    assert usage.link_email_domain == "example.org"
     config = settings.service_config()
     assert (config.policy, config.admins, config.default_channel, config.announce_new) == (
         settings.policy,
