@@ -124,7 +124,7 @@ class HostRuns(BookingWrites):
                 session, identity.team_id, await _reported_totals(session, identity), self.clock()
             )
         if owner is None:
-            raise PermissionDenied(Code.RUN_BOOK_UNLINKED, login=Quote(login))
+            raise PermissionDenied(Code.RUN_BOOK_UNLINKED, login=Quote(login), name=login)
         names = [c.gpu for c in known.cards]
         if not names:
             raise NotFound(Code.RUN_BOOK_NO_CARDS, host=Quote(identity.host))

@@ -192,7 +192,11 @@ def grant(
         )
     where = Code.RUN_NOTHING_ON if card is not None else Code.RUN_NOTHING_HERE
     raise PermissionDenied(
-        where, login=Quote(login), gpu=Quote(gpu or ""), also=_offer(known, now, card, command)
+        where,
+        login=Quote(login),
+        name=login,
+        gpu=Quote(gpu or ""),
+        also=_offer(known, now, card, command),
     )
 
 
