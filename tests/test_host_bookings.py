@@ -94,10 +94,11 @@ def test_an_ended_booking_gives_nothing_and_one_not_started_says_when() -> None:
 def test_two_cards_under_way_need_gpu_and_gpu_chooses() -> None:
     known = HostBookings((RTX0, RTX1), (booking(1, RTX0, "alice"), booking(2, RTX1, "alice", gb=4)))
     said = refusal(InputError, known, "alice")
-    assert "You have bookings under way on rtx-0, rtx-1; choose one with '--gpu NAME'." == said
+    assert said == "You have bookings under way on rtx-0, rtx-1; choose one with '--gpu NAME'."
     assert grant(known, "alice", T0, gpu="rtx-1").bookings == (known.bookings[1],)
-    assert "rtx-9 is not a card of this host; its cards are: rtx-0, rtx-1." == refusal(
-        NotFound, known, "alice", gpu="rtx-9"
+    assert (
+        refusal(NotFound, known, "alice", gpu="rtx-9")
+        == "rtx-9 is not a card of this host; its cards are: rtx-0, rtx-1."
     )
 
 

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from bot.agent.desk import Desk
+from bot.agent.sender import AgentLoop, Sender
 from bot.booking import Actor, BookingService
+from bot.core.agent_report import DeviceReading
+from bot.core.clock import FrozenClock
 from bot.core.host_bookings import parse_host_bookings
 from bot.runtime.agent_book import AGENT_BOOK_PATH
 from bot.runtime.agent_endpoint import AGENT_REPORT_PATH
 from bot.runtime.runner import start_http
 from tests.conftest import T0
 from tests.e2e.test_agent_endpoint import post
+from tests.test_agent_desk import as_alice, ask, socket_path
 from tests.test_agent_report import UUID, report_json
+
+__all__ = ["socket_path"]  # the fixture, used here too
 
 ALICE = Actor("UALICE")
 
@@ -85,3 +93,41 @@ async def test_refusals_say_why_and_book_nothing(
         assert status == 422 and answer["ok"] is False
     assert (await post(url, "not json", token=token))[0] == 400
     assert [e for e in await service.audit_log(admin) if e.action == "create"] == []
+
+
+class OneCard:
+    """A probe reading the README's example card."""
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+
+    def read(self) -> tuple[DeviceReading, ...]:
+        return (DeviceReading(UUID, 0, "NVIDIA A100-SXM4-80GB", 81920, 0),)
+
+
+async def test_the_agent_learns_the_bookings_from_its_report_and_books_through_the_bot(
+    base: str, token: str, service: BookingService, clock: FrozenClock, socket_path: Path
+) -> None:
+    sender = Sender(base, token)
+    desk = Desk(sender.book, stale_after=timedelta(seconds=45), clock=clock)
+    desk.user_of = as_alice
+    loop = AgentLoop(OneCard(), sender, "gpu-host-1", timedelta(seconds=15), clock=clock)
+    loop.learn = desk.learn
+    server = await desk.serve(socket_path)
+    try:
+        assert (await loop.attempt()).ok
+        answer = await ask(socket_path, ask="run")
+        assert answer["ok"] is False and "80 GB is free on a100 now" in answer["reason"]
+        booked = await ask(socket_path, ask="book", memory="8GB", seconds=3600)
+        assert booked["ok"] is True and booked["env"]["CUDA_VISIBLE_DEVICES"] == UUID
+        assert booked["env"]["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.100"
+        later = await service.create(
+            ALICE, gpu="a100", memory="1GB", start=T0, end=T0 + timedelta(hours=3), task="t"
+        )
+        assert (await loop.attempt()).ok  # the next report brings the booking made in Slack
+        answer = await ask(socket_path, ask="run")
+        assert answer["env"]["GPUBOOK_BOOKING"].split(",")[-1] == str(later.id)
+        assert answer["memory_mib"] == 9 * 1024
+    finally:
+        server.close()
+        await sender.close()
