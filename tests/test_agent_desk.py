@@ -219,3 +219,14 @@ async def test_a_refused_booking_says_the_bots_reason(desk: Desk, socket_path: P
     assert answer == {"ok": False, "reason": "No GPU has 90 GB: the largest is rtx-0 with 24 GB."}
     answer = await ask(socket_path, ask="book", memory="8GB")
     assert answer == {"ok": False, "reason": "a booking needs memory and seconds"}
+
+
+async def test_after_booking_it_runs_on_the_new_bookings_card(
+    desk: Desk, socket_path: Path
+) -> None:
+    desk.learn(HostBookings((RTX0, RTX1), (booking(1, RTX0, "alice"),)))
+    both = HostBookings((RTX0, RTX1), (booking(1, RTX0, "alice"), booking(9, RTX1, "alice")))
+    desk.book = FakeBot(Booked(True, "booked", 9, both))
+    answer = await ask(socket_path, ask="book", memory="8GB", seconds=3600, gpu=None)
+    assert answer["ok"] is True and answer["env"]["CUDA_VISIBLE_DEVICES"] == RTX1.uuid
+    assert answer["env"]["GPUBOOK_BOOKING"] == "9"

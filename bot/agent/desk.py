@@ -137,6 +137,7 @@ class Desk:
                 return _refused(booked.detail)
             if booked.bookings is not None:
                 self.learn(booked.bookings)
+                gpu = gpu or _card_of(booked.bookings, booked.booking)
         elif request.get("ask") != "run":
             return _refused("ask for run or book")
         if self.known is None or self.heard_at is None:
@@ -166,6 +167,12 @@ class Desk:
         if booked.ok:
             log.info("booked #%s for %s: %s for %ss", booked.booking, login, memory, seconds)
         return booked
+
+
+def _card_of(known: HostBookings, booking_id: int | None) -> str | None:
+    """The GPU the booking just made is on: what to run on, whatever else the caller holds."""
+    uuid = next((b.uuid for b in known.bookings if b.id == booking_id), None)
+    return next((c.gpu for c in known.cards if c.uuid == uuid), None)
 
 
 def _words(error: GpubookError, now: datetime) -> str:

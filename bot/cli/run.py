@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 ASK_TIMEOUT = 30.0
 #: The status a shell gives a command it cannot find.
 EXIT_NOT_FOUND = 127
-#: The exec that replaces this process (tests put a recorder here).
-execute = os.execvpe
 
 
 def add_run(commands: Subparsers) -> None:
@@ -104,11 +102,10 @@ def run_command(args: argparse.Namespace, settings: Settings, clock: Clock) -> i
     sys.stderr.flush()
     sys.stdout.flush()
     try:
-        execute(command[0], command, {**os.environ, **answer["env"]})
+        os.execvpe(command[0], command, {**os.environ, **answer["env"]})
     except OSError as error:  # not found, not executable: as a shell says it
         print(f"gpubook run: {command[0]}: {error.strerror}", file=sys.stderr)
-        return EXIT_NOT_FOUND
-    return EXIT_REFUSED  # reached only when ``execute`` is a recorder
+    return EXIT_NOT_FOUND
 
 
 def ask_agent(path: Path, request: dict[str, Any]) -> dict[str, Any]:
