@@ -148,7 +148,8 @@ class Grant:
         the process no other); the caps bind JAX (its allocator stops at the fraction, even
         without preallocating) and MPS clients (a daemon ignores a limit for a card the client
         cannot see, so the one visible card is ordinal 0); the rest is for the program to use."""
-        fraction = min(self.memory_mib / self.card.total_mib, 1.0)
+        total = self.card.total_mib
+        fraction = min(self.memory_mib / total, 1.0) if total > 0 else 1.0
         return {
             "CUDA_VISIBLE_DEVICES": self.card.uuid,
             "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{int(fraction * 1000) / 1000:.3f}",
