@@ -4,7 +4,8 @@ A token is printed once and only its SHA-256 is stored: tokens are 256 random bi
 hash is as good as a slow one here and costs nothing per report. A report is stored in one write
 transaction — the host's last report time, each card's latest reading (:class:`AgentDevice`, what
 the reconciliation reads) and one compact sample per card (:class:`UsageSample`, what statistics
-read) — or, when it is refused, not at all.
+read) — or, when it is refused, not at all. The answer carries the host's bookings
+(:func:`bot.booking.host_runs.host_bookings`), which ``gpubook run`` on that host goes by.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking.base import ServiceBase
+from bot.booking.host_runs import host_bookings
 from bot.core.actor import Actor
 from bot.core.agent_report import Report
 from bot.core.errors import InputError, NotFound, PermissionDenied
@@ -188,7 +190,9 @@ class AgentHosts(ServiceBase):
                     select(Gpu.device_uuid).where(Gpu.team_id == team, Gpu.device_uuid.in_(uuids))
                 )
             )
-        return IngestResult(len(uuids), tuple(u for u in uuids if u not in bound))
+            totals = {d.uuid: d.total_mib for d in report.devices}
+            known = await host_bookings(session, team, totals, now)
+        return IngestResult(len(uuids), tuple(u for u in uuids if u not in bound), known)
 
     @staticmethod
     async def _touch_host(session: AsyncSession, team: str, host: str, now: datetime) -> None:

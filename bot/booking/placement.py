@@ -12,7 +12,7 @@ does not fit is offered the longest one that does, never a new booking.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -163,8 +163,11 @@ class Placement(ServiceBase):
         memory: int | str,
         start: datetime,
         end: datetime,
+        *,
+        among: Collection[str] | None = None,
     ) -> tuple[Gpu, int]:
-        """Pick the best-fitting GPU for the window, deciding under the lock of every candidate.
+        """Pick the best-fitting GPU for the window (of those named ``among``, when given: the
+        cards of one host), deciding under the lock of every candidate.
 
         The candidates (GPUs where the request fits by an unlocked read) are locked together in
         id order — the order every other multi-GPU lock takes — so two placements, or a
@@ -173,7 +176,7 @@ class Placement(ServiceBase):
         """
         rules.refuse_percentage_without_gpu(memory)
         mib = rules.memory_mib(memory, None)
-        gpus = await queries.gpus(session, team_id)
+        gpus = [g for g in await queries.gpus(session, team_id) if among is None or g.name in among]
         if not gpus:
             raise NotFound(Code.NO_GPUS)
         refuse_if_too_big(gpus, mib)

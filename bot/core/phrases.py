@@ -149,6 +149,18 @@ class Code(enum.StrEnum):
     REPORT_FIELD_TYPE = "report_field_type"
     REPORT_TOO_MANY = "report_too_many"
     REPORT_DUPLICATE_DEVICE = "report_duplicate_device"
+    # gpubook run, on a GPU host
+    RUN_GPU_NOT_HERE = "run_gpu_not_here"
+    RUN_WHICH_GPU = "run_which_gpu"
+    RUN_NOT_YET = "run_not_yet"
+    RUN_NOTHING_HERE = "run_nothing_here"
+    RUN_NOTHING_ON = "run_nothing_on"
+    RUN_OFFER = "run_offer"
+    RUN_NO_AGENT = "run_no_agent"
+    RUN_NOT_HEARD = "run_not_heard"
+    RUN_STALE = "run_stale"
+    RUN_BOOK_UNLINKED = "run_book_unlinked"
+    RUN_BOOK_NO_CARDS = "run_book_no_cards"
     # capacity
     OVER_CARD = "over_card"
     OVER_LARGEST = "over_largest"
@@ -412,6 +424,17 @@ WORDING: dict[Code, str] = {
     Code.REPORT_FIELD_TYPE: "{path} must be {expected}.",
     Code.REPORT_TOO_MANY: "{path} lists {count} entries; at most {limit} are accepted.",
     Code.REPORT_DUPLICATE_DEVICE: "Device {uuid} is listed twice in one report.",
+    Code.RUN_GPU_NOT_HERE: "{gpu} is not a card of this host; its cards are: {gpus}.",
+    Code.RUN_WHICH_GPU: "You have bookings under way on {gpus}; choose one with [[--gpu NAME]].",
+    Code.RUN_NOT_YET: "Your booking #{id} on {gpu} starts {at}; run then.",
+    Code.RUN_NOTHING_HERE: "No booking of yours (login {login}) is under way on this host's cards. A booking counts here once your Slack user is linked to that login ([[/link {name}]]).",
+    Code.RUN_NOTHING_ON: "No booking of yours (login {login}) is under way on {gpu}.",
+    Code.RUN_OFFER: "{free} is free on {gpu} now; book and run at once with {example}.",
+    Code.RUN_NO_AGENT: "No gpubook agent answers at {path} ({reason}); ask an admin to run [[gpubook agent]] on this host, or set GPUBOOK_AGENT_SOCKET to where it listens.",
+    Code.RUN_NOT_HEARD: "The agent on this host has not heard from the bot yet, so it does not know the bookings; try again in a moment.",
+    Code.RUN_STALE: "The agent on this host has not heard from the bot since {since}, so it cannot tell which bookings are current; try again once it reports.",
+    Code.RUN_BOOK_UNLINKED: "The login {login} is not linked to a Slack user, so there is nobody to book for; link it in Slack with [[/link {name}]].",
+    Code.RUN_BOOK_NO_CARDS: "The host {host} has no card bound to a GPU; an admin binds them ([[gpubook agent devices]] lists how).",
     Code.NOT_ENOUGH: "Not enough memory on {gpu} for {window}: {held} of {capacity} already held at the peak ({peak}), {free} free, {asked} asked.",
     Code.EARLIEST_HERE: "Earliest fit on {gpu}: {window}.",
     Code.SOONER_ELSEWHERE: "Sooner on {gpu}: {window}.",

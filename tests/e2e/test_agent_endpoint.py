@@ -73,7 +73,12 @@ async def test_a_valid_report_is_stored_and_names_its_unbound_cards(
     url, metrics = endpoint
     assert await post(url, report_json(), token=token) == (
         200,
-        {"ok": True, "devices": 1, "unbound": [UUID]},
+        {
+            "ok": True,
+            "devices": 1,
+            "unbound": [UUID],
+            "host_bookings": {"cards": [], "bookings": []},
+        },
     )
     assert await stored(service) == (1, 1)
     assert b'gpubook_agent_reports_total{outcome="stored"} 1.0' in metrics.exposition()
