@@ -224,6 +224,18 @@ async def test_standing_reports_held_gbh_and_open(two_cards: BookingService) -> 
         await service.standing(BOB, "UALICE")
 
 
+async def test_standing_without_limits_says_there_is_none(two_cards: BookingService) -> None:
+    """With no max-held, max-gbh or max-open set, each line says so in words, never "your
+    max-held is no limit"."""
+    service = two_cards
+    await book(service, ALICE, "10GB", T0, at(10), gpu="rtx-0")
+    text = mrkdwn(standing_sentences(await service.standing(ALICE)), now=T0)
+    assert "at most 10 GB at once in what you have booked; no max-held limit." in text
+    assert "20 GB·h used or booked over the last 7 days and ahead; no max-gbh limit." in text
+    assert "1 upcoming or active booking; no max-open limit." in text
+    assert " is no limit" not in text
+
+
 async def test_a_change_that_adds_nothing_passes_a_lowered_limit(two_cards: BookingService) -> None:
     service = two_cards
     booking = await book(service, ALICE, "20GB", at(9), at(12))
