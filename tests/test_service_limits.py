@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from bot.booking import Actor, BookingChange, BookingService
-from bot.core.errors import InputError, NotFound, PermissionDenied, PolicyViolation
+from bot.core.errors import CapacityError, InputError, NotFound, PermissionDenied, PolicyViolation
 from bot.core.limits import LimitName, parse_value, standing_sentences
 from handlers.wording import mrkdwn
 from tests.conftest import ADMIN, T0, at, refused
@@ -139,6 +139,31 @@ async def test_per_group_duration_advance_and_extension_limits(two_cards: Bookin
         await book(service, ALICE, "1GB", at(9, day=7), at(10, day=7))
     # Bob, in no group, keeps everyone's (the environment's) limits.
     await book(service, BOB, "1GB", at(9, day=7), at(10, day=7))
+
+
+async def test_offers_and_free_windows_keep_within_the_askers_own_advance(
+    two_cards: BookingService,
+) -> None:
+    """A group's shorter max-advance bounds what a refusal offers and what `free` finds: a
+    window past it could not be booked as offered. Someone in no group gets everyone's."""
+    service = two_cards
+    await set_limit(service, "short", LimitName.MAX_ADVANCE, "1d")
+    await service.add_to_group(ADMIN_ACTOR, "short", ["UALICE"])
+    for gpu in ("rtx-0", "rtx-1"):
+        await book(service, BOB, "24GB", T0, T0 + timedelta(days=2), gpu=gpu)
+    for gpu in ("rtx-0", None):
+        with pytest.raises(CapacityError) as alice:
+            await book(service, ALICE, "1GB", at(10), at(11), gpu=gpu)
+        assert (alice.value.suggestion, alice.value.alternative) == (None, None)
+    free = await service.free(ALICE, "1GB", HOUR)
+    assert (free.best, free.until) == (None, T0 + timedelta(days=1))
+    with refused(CapacityError, "fits on no GPU it may use before"):
+        await service.create_flexible(ALICE, memory="1GB", duration=HOUR, task="queued")
+    with pytest.raises(CapacityError) as bob:
+        await book(service, BOB, "1GB", at(10), at(11))
+    assert bob.value.suggestion is not None
+    assert bob.value.suggestion.start == T0 + timedelta(days=2)
+    assert (await service.free(BOB, "1GB", HOUR)).best is not None
 
 
 async def test_environment_groups_keep_working_under_stored_ones(rtx_env: BookingService) -> None:
