@@ -133,25 +133,6 @@ async def test_incomplete_book_opens_the_form_prefilled(bot: Bot) -> None:
     assert await bot.bookings() == []
 
 
-async def test_incomplete_book_any_opens_the_form_with_any_gpu_selected(bot: Bot) -> None:
-    """`book any` chose automatic placement: the form keeps that choice, and does not call
-    "any" a GPU it does not know; a `book` that named no GPU at all selects none."""
-    await bot.add_gpu("rtx-0", "24GB")
-    await bot.add_gpu("a100-1", "80GB")
-    opened = await bot.command_opening("book any 10GB tomorrow 9:00")
-    view = opened.params["view"]
-    blocks = {b.get("block_id"): b for b in view["blocks"]}
-    assert blocks["gpu"]["element"]["initial_option"]["value"] == "any"
-    assert blocks["memory"]["element"]["initial_value"] == "10GB"
-    assert "not_a_gpu" not in json.loads(view["private_metadata"])
-    unnamed = await bot.command_opening("book 10GB tomorrow 9:00")
-    assert (
-        "initial_option"
-        not in {b.get("block_id"): b for b in unnamed.params["view"]["blocks"]}["gpu"]["element"]
-    )
-    assert await bot.bookings() == []
-
-
 async def test_list_and_list_all(bot: Bot) -> None:
     await bot.add_gpu()
     await bot.command("book rtx-0 4GB 10:00 for 1h mine", user="UA")
