@@ -529,7 +529,8 @@ def test_settings_read_every_documented_variable():
     assert settings.admins == frozenset({"U1", "U2"})
     assert settings.slack_api_url == "http://localhost:8080/api/"
     assert settings.log_level == "DEBUG"
-    assert settings.policy.extension_limit("U3", is_admin=False) == timedelta(hours=12)
+    assert settings.policy.user_groups == {"U3": "premium"}
+    assert settings.policy.group_extensions == {"premium": timedelta(hours=12)}
     assert settings.agent_url == "https://gpubook.example.com"
     assert settings.agent_socket == Path("/tmp/gpubook/agent.sock")
     usage = settings.usage

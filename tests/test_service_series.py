@@ -12,6 +12,7 @@ import pytest
 from bot.booking import Actor, BookingService
 from bot.core.clock import FrozenClock
 from bot.core.errors import SeriesRefused
+from bot.core.limits import LimitName, parse_value
 from bot.core.recurrence import EVERY_DAY, WEEKDAYS, Recurrence
 from bot.core.vocabulary import BookingStatus
 from bot.lifecycle.sweep import Lifecycle
@@ -115,6 +116,23 @@ async def test_occurrences_past_the_advance_limit_are_named_and_left_to_the_offe
     assert text.startswith("3 of the 12 occurrences don't fit")
     assert text.count("Bookings can start at most 60d ahead") == 3
     assert refusal.value.offer is not None and refusal.value.offer.fits == 9
+
+
+async def test_a_series_keeps_to_its_owners_own_advance_limit(service: BookingService) -> None:
+    """A group's shorter max-advance (2 days from Mon 08:00) refuses Wednesday to Friday for
+    its member, as her single bookings would be; Bob, in no group, books all five."""
+    await add_gpu(service, size="80GB")
+    await service.set_limit(
+        Actor("UADMIN"), "short", LimitName.MAX_ADVANCE, parse_value(LimitName.MAX_ADVANCE, "2d")
+    )
+    await service.add_to_group(Actor("UADMIN"), "short", [ALICE.user_id])
+    rule = weekdays_9_to_17(date(2026, 1, 5), date(2026, 1, 9))
+    with pytest.raises(SeriesRefused) as refusal:
+        await series(service, ALICE, rule)
+    text = said(refusal.value)
+    assert text.startswith("3 of the 5 occurrences don't fit")
+    assert text.count("Bookings can start at most 2d ahead") == 3
+    assert len((await series(service, BOB, rule)).booked) == 5
 
 
 async def test_dst_keeps_the_wall_clock(service: BookingService, clock: FrozenClock) -> None:

@@ -79,7 +79,7 @@ class Queue(BookingWrites, GpuAdmin):
                     Code.QUEUE_NO_GPU_MATCHES, field="gpu", pattern=Quote(pattern or "*")
                 )
             refuse_if_too_big(gpus, mib)
-            latest = self.search_until(earliest)
+            latest = self.search_until(earliest, policy)
             if deadline is not None:
                 latest = min(latest, deadline - duration)
             await queries.lock_gpu_ids(session, [g.id for g in gpus])

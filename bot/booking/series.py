@@ -20,12 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking import queries, transitions
+from bot.booking.limits import FairShare
 from bot.booking.placement import Placement, refuse_if_too_big
 from bot.booking.snapshots import booking_info
 from bot.core import capacity, rules
 from bot.core.actor import Actor
 from bot.core.errors import GpubookError, InputError, InvalidState, SeriesOffer, SeriesRefused
 from bot.core.phrases import Code
+from bot.core.policy import Policy
 from bot.core.recurrence import Occurrence, Recurrence, expand
 from bot.core.sentence import Quote, Sentence, Size, Window, say
 from bot.core.snapshots import BookingInfo, SeriesResult
@@ -36,7 +38,7 @@ from storage.models import Booking, BookingSeries, Gpu
 MAX_LISTED_MISSES = 10
 
 
-class SeriesWrites(Placement):
+class SeriesWrites(Placement, FairShare):
     """Booking a recurring series, and ending the rest of one."""
 
     async def create_series(
@@ -60,7 +62,8 @@ class SeriesWrites(Placement):
             target = await queries.lock_gpu(session, actor.team_id, gpu)
             mib = rules.memory_mib(memory, target.capacity_mib)
             refuse_if_too_big(await queries.gpus(session, actor.team_id), mib, target)
-            fits, misses = await self._sort(session, target, mib, occurrences, now)
+            policy = self.policy_for(await self.limits_for(session, actor.team_id, actor.user_id))
+            fits, misses = await self._sort(session, target, mib, occurrences, now, policy)
             if misses and not (partial and fits):
                 offer = (
                     SeriesOffer(target.name, mib, rule.to_dict(), task, len(fits)) if fits else None
@@ -161,6 +164,8 @@ class SeriesWrites(Placement):
                 if task is None
                 else rules.clean_text(task, self.policy.max_task_chars, "task", required=True)
             )
+            owners = await self.limits_for(session, actor.team_id, booking.user_id)
+            policy = self.policy_for(owners)
             windows = [(b.start_at, b.start_at + length if length else b.end_at) for b in rest]
             last = max(end for _, end in windows)
             spans = (
@@ -171,7 +176,7 @@ class SeriesWrites(Placement):
             misses: list[Sentence] = []
             for start, end in windows:
                 try:
-                    rules.check_length(self.policy, start, end)
+                    rules.check_length(policy, start, end)
                 except GpubookError as error:
                     reason = say(
                         Code.SERIES_MISS, window=Window(start, end), reason=error.sentences[0]
@@ -211,16 +216,18 @@ class SeriesWrites(Placement):
         mib: int,
         occurrences: list[Occurrence],
         now: datetime,
+        policy: Policy,
     ) -> tuple[list[Occurrence], list[tuple[Occurrence, Sentence]]]:
-        """The occurrences that fit, and those that do not with why, in order."""
+        """The occurrences that fit, and those that do not with why, in order, under the booking
+        rules ``policy`` of the person booking (their groups' longest booking and advance)."""
         first, last = occurrences[0].start, max(o.end for o in occurrences)
         spans = (await queries.spans(session, [gpu.id], first, last))[gpu.id]
         fits: list[Occurrence] = []
         misses: list[tuple[Occurrence, Sentence]] = []
         for occurrence in occurrences:
             try:
-                start, end = rules.check_window(self.policy, occurrence.start, occurrence.end, now)
-                rules.check_advance(self.policy, start, now)
+                start, end = rules.check_window(policy, occurrence.start, occurrence.end, now)
+                rules.check_advance(policy, start, now)
             except GpubookError as error:
                 window = Window(occurrence.start, occurrence.end)
                 misses.append(

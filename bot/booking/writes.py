@@ -74,12 +74,12 @@ class BookingWrites(Placement, FairShare):
             rules.check_advance(policy, start, now)
             if gpu is None:
                 target, mib = await self.place(
-                    session, actor.team_id, memory, start, end, among=among
+                    session, actor.team_id, memory, start, end, policy, among=among
                 )
             else:
                 target = await queries.lock_gpu(session, actor.team_id, gpu)
                 mib = rules.memory_mib(memory, target.capacity_mib)
-                await self.check_fits(session, target, mib, start, end)
+                await self.check_fits(session, target, mib, start, end, policy=policy)
             overridden = await self.check_limits(
                 session, actor, limits, owner, mib, start, end, override=override_limits
             )
@@ -145,7 +145,14 @@ class BookingWrites(Placement, FairShare):
             # the edit could still change to.
             offers = Offers.THIS_GPU if booking.status == BookingStatus.UPCOMING else Offers.NOTHING
             await self.check_fits(
-                session, booking.gpu, mib, start, end, exclude=booking.id, offers=offers
+                session,
+                booking.gpu,
+                mib,
+                start,
+                end,
+                policy=policy,
+                exclude=booking.id,
+                offers=offers,
             )
             overridden = await self.check_limits(
                 session,

@@ -215,10 +215,12 @@ class Code(enum.StrEnum):
     GROUP_NO_LIMITS = "group_no_limits"
     GROUP_NONE_YET = "group_none_yet"
     STANDING_HELD = "standing_held"
+    STANDING_HELD_UNLIMITED = "standing_held_unlimited"
     STANDING_GBH = "standing_gbh"
     STANDING_GBH_UNLIMITED = "standing_gbh_unlimited"
     STANDING_GBH_AGES = "standing_gbh_ages"
     STANDING_OPEN = "standing_open"
+    STANDING_OPEN_UNLIMITED = "standing_open_unlimited"
     STANDING_RULES = "standing_rules"
 
     # the Slack command grammar and forms
@@ -484,10 +486,12 @@ WORDING: dict[Code, str] = {
     Code.GROUP_NO_LIMITS: "no limits of its own",
     Code.GROUP_NONE_YET: "There are no groups yet; an admin makes one with [[/admin group add premium @ana]].",
     Code.STANDING_HELD: "You hold {now} now, and at most {peak} at once in what you have booked; your max-held is {limit}.",
+    Code.STANDING_HELD_UNLIMITED: "You hold {now} now, and at most {peak} at once in what you have booked; no max-held limit.",
     Code.STANDING_GBH: "{used} of {limit} used or booked over the last 7 days and ahead; {free} free{more}.",
     Code.STANDING_GBH_AGES: ", until this week's use starts to age out {when}",
     Code.STANDING_GBH_UNLIMITED: "{used} used or booked over the last 7 days and ahead; no max-gbh limit.",
     Code.STANDING_OPEN: "{count:upcoming or active booking}; your max-open is {limit}.",
+    Code.STANDING_OPEN_UNLIMITED: "{count:upcoming or active booking}; no max-open limit.",
     Code.STANDING_RULES: "Your bookings last at most {duration}, start at most {advance} ahead and are extended by at most {extension} in total.",
     Code.UNKNOWN_COMMAND: "I don't know [[/{typed}]]. Try [[/help]].",
     Code.UNKNOWN_COMMAND_NEAR: "I don't know [[/{typed}]]. Did you mean [[/{suggestion}]]? See [[/help]] for every command.",

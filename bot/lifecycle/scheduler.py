@@ -27,7 +27,7 @@ from bot.lifecycle.notifier import FlushStats, Notifier, Renderer
 from bot.lifecycle.routing import OneClient, TeamClients
 from bot.lifecycle.sweep import AdvanceCounts, Lifecycle
 from bot.lifecycle.usage_sweep import UsageCounts, UsageSweep
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class LifecycleScheduler:
         self._lock = asyncio.Lock()
         self._scheduler: AsyncIOScheduler | None = None
         self._stopping = False
+        #: Whether the last sweep found the database away (logged once, not per sweep).
+        self.database_away = False
 
     def start(self) -> None:
         """Create the scheduler on the running loop; the first sweep runs at once (catch-up)."""
@@ -122,6 +124,11 @@ class LifecycleScheduler:
     async def sweep_logged(self) -> None:
         """The scheduled job: a failing sweep is logged and retried next interval, never fatal.
 
+        The database being away is expected (a restart, a failover) and every sweep until it is
+        back would fail the same way, so that is one line when it goes and one when it is back,
+        with no traceback: ``storage.db`` has already logged the driver's reason. Anything else
+        is a bug, logged with its traceback each time.
+
         A job already handed to the loop when shutdown began does nothing: started now, it would
         be cancelled mid-sweep by the scheduler's shutdown.
         """
@@ -129,9 +136,20 @@ class LifecycleScheduler:
             return
         try:
             result = await self.sweep()
+        except DatabaseUnavailable:
+            if not self.database_away:
+                log.warning(
+                    "lifecycle sweeps fail while the database is unavailable; retrying every %d s",
+                    self.sweep_seconds,
+                )
+            self.database_away = True
+            return
         except Exception:
             log.exception("lifecycle sweep failed; the next one retries")
             return
+        if self.database_away:
+            self.database_away = False
+            log.info("lifecycle sweeps resumed: the database is back")
         if result.advanced.total or result.flushed.claimed or (result.usage and result.usage.total):
             log.info("sweep: %s %s %s", result.advanced, result.flushed, result.usage)
 

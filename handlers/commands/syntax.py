@@ -54,6 +54,12 @@ class Book(Command):
     notes: tuple[Sentence, ...] = ()
     override_limits: bool = False
 
+    @property
+    def any_gpu(self) -> bool:
+        """Whether it asked for automatic placement (`book any …`) rather than naming no GPU:
+        an incomplete one opens the form with "Any GPU" selected."""
+        return self.gpu is None and "gpu" not in self.missing
+
 
 @dataclass(frozen=True)
 class BookFlexible(Command):

@@ -314,3 +314,17 @@ async def test_an_admins_edit_refreshes_the_owners_home(bot: Bot) -> None:
     assert (status, ack) == (200, {})
     [*_, home] = await bot.fake.wait_for("views.publish", count=2, **owners_home)
     assert "6 GB" in str(home.params["view"])
+
+
+async def test_incomplete_book_any_opens_the_form_with_any_gpu_selected(bot: Bot) -> None:
+    """`book any` chose automatic placement: the form keeps that choice, and does not call
+    "any" a GPU it does not know; a `book` that named no GPU at all selects none."""
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.add_gpu("a100-1", "80GB")
+    view = (await bot.command_opening("book any 10GB tomorrow 9:00")).params["view"]
+    assert block(view, "gpu")["element"]["initial_option"]["value"] == "any"
+    assert block(view, "memory")["element"]["initial_value"] == "10GB"
+    assert "not_a_gpu" not in json.loads(view["private_metadata"])
+    unnamed = (await bot.command_opening("book 10GB tomorrow 9:00")).params["view"]
+    assert "initial_option" not in block(unnamed, "gpu")["element"]
+    assert await bot.bookings() == []
