@@ -16,6 +16,9 @@ owner's DM commit together, exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
@@ -39,6 +42,24 @@ from bot.core.sentence import Quote, Size, When
 from bot.core.snapshots import BookingInfo, GpuInfo
 from bot.core.vocabulary import HOLDING_STATUSES, AuditAction, BookingStatus, ChangeVerb, NoticeKind
 from storage.models import Booking
+
+
+#: Where the queue passes of the running request put the bookings they moved (``None``: nobody
+#: asked). A pass runs inside a person's release or cancel, and the interface that served it
+#: refreshes what the moved bookings' owners see (their App Home) along with the asker's; the
+#: service returns the released booking, so the moves travel beside it, scoped to the request.
+_moved: ContextVar[list[BookingInfo] | None] = ContextVar("gpubook_moved", default=None)
+
+
+@contextmanager
+def collect_moves(into: list[BookingInfo]) -> Iterator[list[BookingInfo]]:
+    """Append to ``into`` every booking a queue pass moves while the block runs (in this task
+    and the tasks it starts)."""
+    token = _moved.set(into)
+    try:
+        yield into
+    finally:
+        _moved.reset(token)
 
 
 def matches(gpu_name: str, pattern: str | None) -> bool:
@@ -221,7 +242,11 @@ class Queue(BookingWrites, GpuAdmin):
                     booking,
                     {"was_gpu": before["gpu"], "was_start": before["start"]},
                 )
-            return [move.id for move in moves]
+            moved = [booking_info(by_id[move.id]) for move in moves]
+        collector = _moved.get()
+        if collector is not None:
+            collector.extend(moved)
+        return [info.id for info in moved]
 
     # Changes that free memory: each is followed by a queue pass (its own transaction, after the
     # change committed, so a pass never delays or undoes the change).
