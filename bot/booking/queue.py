@@ -43,7 +43,6 @@ from bot.core.snapshots import BookingInfo, GpuInfo
 from bot.core.vocabulary import HOLDING_STATUSES, AuditAction, BookingStatus, ChangeVerb, NoticeKind
 from storage.models import Booking
 
-
 #: Where the queue passes of the running request put the bookings they moved (``None``: nobody
 #: asked). A pass runs inside a person's release or cancel, and the interface that served it
 #: refreshes what the moved bookings' owners see (their App Home) along with the asker's; the
