@@ -186,6 +186,19 @@ async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo
     if not gpu:
         raise InputError(Code.FORM_GPU_MISSING, field="gpu")
     repeat = values.get(ids.BLOCK_REPEAT) or Repeat.NONE
+    if ids.FLEXIBLE_VALUE in (values.get(ids.BLOCK_FLEXIBLE) or ()):
+        if repeat != Repeat.NONE:
+            raise InputError(Code.FORM_FLEXIBLE_SERIES, field=ids.BLOCK_FLEXIBLE)
+        # Queued through the queue's path: the start is the earliest wanted, the GPU (a name is
+        # a pattern matching only itself) the one it may use.
+        return await deps.service.create_flexible(
+            actor,
+            memory=values.get(ids.BLOCK_MEMORY) or "",
+            duration=_duration(values),
+            task=values.get(ids.BLOCK_TASK) or "",
+            pattern=None if gpu == ANY_GPU else gpu,
+            not_before=start,
+        )
     if repeat != Repeat.NONE:
         return await deps.service.create_series(
             actor,

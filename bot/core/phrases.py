@@ -260,6 +260,7 @@ class Code(enum.StrEnum):
     BROKEN_BUTTON = "broken_button"
     FORM_LOST_BOOKING = "form_lost_booking"
     FORM_DURATION_MISSING = "form_duration_missing"
+    FORM_FLEXIBLE_SERIES = "form_flexible_series"
     FORM_START_MISSING = "form_start_missing"
     FORM_GPU_MISSING = "form_gpu_missing"
     # why a `book` opened the form instead of booking (said at the top of the form)
@@ -525,6 +526,7 @@ WORDING: dict[Code, str] = {
     Code.ADMIN_LIMITS_USAGE: "Use [[/admin limits <group> <limit> <value>]], like [[/admin limits premium max-held 96GB]] or [[/admin limits everyone max-gbh 300]] ([[none]] clears a value).",
     Code.BROKEN_BUTTON: "That button's data is unreadable; run the command again for a fresh one.",
     Code.FORM_LOST_BOOKING: "This form lost track of its booking; open it again from the booking.",
+    Code.FORM_FLEXIBLE_SERIES: "A flexible booking is one window that moves; untick it, or choose Does not repeat.",
     Code.FORM_DURATION_MISSING: "Give a duration, like [[2h]] or [[90m]].",
     Code.FORM_START_MISSING: "Pick a start.",
     Code.FORM_GPU_MISSING: 'Pick a GPU, or "Any GPU".',
