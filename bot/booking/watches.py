@@ -146,15 +146,12 @@ class Watches(FairShare):
         """Tell the owner of each open watch (of ``team_id``, else of every workspace) whose
         window opened, and close those past their deadline; returns how many closed."""
         now = now or self.clock()
+        # A read first: most releases find no watch waiting, and need no write transaction.
+        query = select(Watch.team_id).where(Watch.ended.is_(None)).distinct()
         if team_id is not None:
-            teams = [team_id]
-        else:
-            async with self.db.read() as session:
-                teams = list(
-                    await session.scalars(
-                        select(Watch.team_id).where(Watch.ended.is_(None)).distinct()
-                    )
-                )
+            query = query.where(Watch.team_id == team_id)
+        async with self.db.read() as session:
+            teams = list(await session.scalars(query))
         closed = 0
         for team in sorted(teams):
             closed += await self._check_team(team, now)
