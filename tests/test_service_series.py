@@ -17,6 +17,7 @@ from bot.core.recurrence import EVERY_DAY, WEEKDAYS, Recurrence
 from bot.core.vocabulary import BookingStatus
 from bot.lifecycle.sweep import Lifecycle
 from tests.conftest import said
+from tests.test_service_limits import set_limit
 from tests.test_service_scenarios import CARD, GB, add_gpu, all_bookings, book, holding_peak
 
 ALICE, BOB = Actor("UALICE"), Actor("UBOB")
@@ -235,3 +236,27 @@ async def test_editing_the_rest_of_a_series_is_all_or_nothing(
         (12 * GB, 15, "nightly"),
     ]
     assert await holding_peak(service) <= 24 * GB
+
+
+async def test_each_occurrence_passes_the_owners_limits_counting_the_series_itself(
+    service: BookingService,
+) -> None:
+    """Four 8-hour days of 8 GB are 256 GB·h; with 200 GB·h a week the fourth does not fit, and
+    the refusal names that occurrence and the limit. With max-held 4 GB none does."""
+    await add_gpu(service)
+    await set_limit(service, "everyone", LimitName.MAX_GBH, "200")
+    rule = weekdays_9_to_17(date(2026, 1, 5), date(2026, 1, 8))
+    with pytest.raises(SeriesRefused) as caught:
+        await series(service, ALICE, rule)
+    assert caught.value.render().splitlines()[1:] == [
+        "• Thu 8 Jan 09:00–17:00 UTC: That would bring @UALICE to 256 GB·h over the last 7 days"
+        " and ahead (192 GB·h used or booked, plus 64 GB·h for this booking); the max-gbh limit"
+        " is 200 GB·h."
+    ]
+    assert await all_bookings(service) == []
+    result = await series(service, ALICE, rule, partial=True)
+    assert [b.start.date() for b in result.booked] == [date(2026, 1, d) for d in (5, 6, 7)]
+    await set_limit(service, "everyone", LimitName.MAX_HELD, "4GB")
+    with pytest.raises(SeriesRefused) as none_fit:
+        await series(service, BOB, weekdays_9_to_17(date(2026, 1, 12), date(2026, 1, 13)))
+    assert none_fit.value.render().count("the max-held limit is 4 GB") == 2

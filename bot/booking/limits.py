@@ -16,6 +16,7 @@ the environment's ``GPUBOOK_MAX_*`` values are ``everyone``'s defaults and ``GPU
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -123,9 +124,12 @@ class FairShare(ServiceBase):
         *,
         exclude: int | None = None,
         override: bool = False,
+        pending: Sequence[capacity.Span] = (),
     ) -> list[str]:
         """Refuse a booking of ``owner`` holding ``mib`` over ``[start, end)`` that breaks a
-        limit spanning cards (``exclude``: the booking being changed, counted as absent).
+        limit spanning cards (``exclude``: the booking being changed, counted as absent;
+        ``pending``: bookings of the owner this transaction will write, counted as held — a
+        series' occurrences accepted so far).
 
         With ``override`` (admins only, checked by the caller) nothing is refused; the names of
         the limits that would have refused are returned for the audit entry.
@@ -146,6 +150,7 @@ class FairShare(ServiceBase):
         )
         rows = list(rows)
         counted = [(capacity.Span(s, e, m), status) for i, s, e, m, status in rows if i != exclude]
+        counted += [(span, BookingStatus.UPCOMING) for span in pending]
         holding = [span for span, status in counted if status in HOLDING_STATUSES]
         was = next((capacity.Span(s, e, m) for i, s, e, m, _ in rows if i == exclude), None)
         new = capacity.Span(start, end, mib)

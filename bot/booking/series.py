@@ -27,7 +27,6 @@ from bot.core import capacity, rules
 from bot.core.actor import Actor
 from bot.core.errors import GpubookError, InputError, InvalidState, SeriesOffer, SeriesRefused
 from bot.core.phrases import Code
-from bot.core.policy import Policy
 from bot.core.recurrence import Occurrence, Recurrence, expand
 from bot.core.sentence import Quote, Sentence, Size, Window, say
 from bot.core.snapshots import BookingInfo, SeriesResult
@@ -62,8 +61,7 @@ class SeriesWrites(Placement, FairShare):
             target = await queries.lock_gpu(session, actor.team_id, gpu)
             mib = rules.memory_mib(memory, target.capacity_mib)
             refuse_if_too_big(await queries.gpus(session, actor.team_id), mib, target)
-            policy = self.policy_for(await self.limits_for(session, actor.team_id, actor.user_id))
-            fits, misses = await self._sort(session, target, mib, occurrences, now, policy)
+            fits, misses = await self._sort(session, actor, target, mib, occurrences, now)
             if misses and not (partial and fits):
                 offer = (
                     SeriesOffer(target.name, mib, rule.to_dict(), task, len(fits)) if fits else None
@@ -212,33 +210,43 @@ class SeriesWrites(Placement, FairShare):
     async def _sort(
         self,
         session: AsyncSession,
+        actor: Actor,
         gpu: Gpu,
         mib: int,
         occurrences: list[Occurrence],
         now: datetime,
-        policy: Policy,
     ) -> tuple[list[Occurrence], list[tuple[Occurrence, Sentence]]]:
-        """The occurrences that fit, and those that do not with why, in order, under the booking
-        rules ``policy`` of the person booking (their groups' longest booking and advance)."""
+        """The occurrences that fit, and those that do not with why, in order.
+
+        Each passes the asker's own rules and limits (their groups' longest booking and
+        advance; memory held at once, GB·h, open bookings), counting the occurrences accepted
+        before it as booked: a series may not do in one go what separate bookings may not."""
         first, last = occurrences[0].start, max(o.end for o in occurrences)
         spans = (await queries.spans(session, [gpu.id], first, last))[gpu.id]
+        limits = await self.limits_for(session, actor.team_id, actor.user_id)
+        policy = self.policy_for(limits)
         fits: list[Occurrence] = []
         misses: list[tuple[Occurrence, Sentence]] = []
+        accepted: list[capacity.Span] = []
         for occurrence in occurrences:
             try:
                 start, end = rules.check_window(policy, occurrence.start, occurrence.end, now)
                 rules.check_advance(policy, start, now)
+                peak = capacity.peak(spans, start, end)
+                if peak.mib + mib > gpu.capacity_mib:
+                    misses.append((occurrence, _full(gpu, mib, start, end, peak.mib)))
+                    continue
+                await self.check_limits(
+                    session, actor, limits, actor.user_id, mib, start, end, pending=accepted
+                )
             except GpubookError as error:
                 window = Window(occurrence.start, occurrence.end)
                 misses.append(
                     (occurrence, say(Code.SERIES_MISS, window=window, reason=error.sentences[0]))
                 )
                 continue
-            peak = capacity.peak(spans, start, end)
-            if peak.mib + mib > gpu.capacity_mib:
-                misses.append((occurrence, _full(gpu, mib, start, end, peak.mib)))
-                continue
             spans.append(capacity.Span(start, end, mib))  # the series' own occurrences count too
+            accepted.append(capacity.Span(start, end, mib))
             fits.append(Occurrence(occurrence.day, start, end, occurrence.notes))
         return fits, misses
 

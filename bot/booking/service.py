@@ -4,7 +4,8 @@ One object for the interfaces to hold, made of parts that each do one job: booki
 (:mod:`bot.booking.writes`, with placement in :mod:`bot.booking.placement`), GPU administration
 (:mod:`bot.booking.gpus`), groups and their limits (:mod:`bot.booking.groups`, enforced by
 :mod:`bot.booking.limits`), the queue of flexible bookings (:mod:`bot.booking.queue`, which
-wraps the writes and GPU administration), recurring series (:mod:`bot.booking.series`), reads
+wraps the writes and GPU administration, and checks the watches of :mod:`bot.booking.watches`
+after them), recurring series (:mod:`bot.booking.series`), reads
 for people (:mod:`bot.booking.reports`), host agents' reports (:mod:`bot.booking.agents`), live
 usage (:mod:`bot.booking.usage`) and private calendar feeds (:mod:`bot.booking.feeds`). They
 share the database, configuration, clock and permission rules of

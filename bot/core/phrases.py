@@ -207,6 +207,16 @@ class Code(enum.StrEnum):
     QUEUE_NOTHING_FITS = "queue_nothing_fits"
     QUEUE_NOT_FLEXIBLE = "queue_not_flexible"
     QUEUE_MOVED = "queue_moved"
+    WATCH_DEADLINE_TOO_SOON = "watch_deadline_too_soon"
+    WATCH_TOO_MANY = "watch_too_many"
+    WATCH_NOT_FOUND = "watch_not_found"
+    WATCH_CLOSED = "watch_closed"
+    WATCH_STARTED = "watch_started"
+    WATCH_CANCELLED = "watch_cancelled"
+    WATCH_NONE = "watch_none"
+    WATCH_LINE = "watch_line"
+    WATCH_OPENED = "watch_opened"
+    WATCH_EXPIRED = "watch_expired"
     NO_LIMIT = "no_limit"
     NOBODY = "nobody"
     EVERYBODY = "everybody"
@@ -260,10 +270,12 @@ class Code(enum.StrEnum):
     GROUP_USAGE = "group_usage"
     LIMITS_USAGE = "limits_usage"
     QUEUE_USAGE = "queue_usage"
+    WATCH_USAGE = "watch_usage"
     ADMIN_LIMITS_USAGE = "admin_limits_usage"
     BROKEN_BUTTON = "broken_button"
     FORM_LOST_BOOKING = "form_lost_booking"
     FORM_DURATION_MISSING = "form_duration_missing"
+    FORM_FLEXIBLE_SERIES = "form_flexible_series"
     FORM_START_MISSING = "form_start_missing"
     FORM_GPU_MISSING = "form_gpu_missing"
     # why a `book` opened the form instead of booking (said at the top of the form)
@@ -478,6 +490,16 @@ WORDING: dict[Code, str] = {
     Code.QUEUE_NOTHING_FITS: "{asked} for that long fits on no GPU it may use before {until}; ask for less, or give a later deadline.",
     Code.QUEUE_NOT_FLEXIBLE: "Booking #{id} is not flexible, so there is nothing to pin: it never moves.",
     Code.QUEUE_MOVED: "#{id} moved up: now {gpu} at {start} instead of {was_gpu} at {was_start}.",
+    Code.WATCH_DEADLINE_TOO_SOON: "A window of {length} cannot end before {deadline} any more; give a later deadline.",
+    Code.WATCH_TOO_MANY: "You already wait with {count:watch|watches}, the most one person may have; cancel one first ([[/notify list]]).",
+    Code.WATCH_NOT_FOUND: "You have no watch #{id}. See [[/notify list]].",
+    Code.WATCH_CLOSED: "Watch #{id} is over already: nothing left to cancel.",
+    Code.WATCH_STARTED: "Watch #{id}: I'll DM you once {asked} for {length} fits on {gpus} before {deadline} (right away if it already does).",
+    Code.WATCH_CANCELLED: "Watch #{id} cancelled: no DM will come from it.",
+    Code.WATCH_NONE: "You are not waiting for anything. Start with [[/notify 20GB for 2h]].",
+    Code.WATCH_LINE: "#{id}: {asked} for {length} on {gpus}, before {deadline}",
+    Code.WATCH_OPENED: "Watch #{id}: {asked} for {length} fits on {gpu}, {window}. It is not booked yet: book it before someone else does.",
+    Code.WATCH_EXPIRED: "Watch #{id} expired: {asked} for {length} never fitted on {gpus} in time to end before {deadline}.",
     Code.NO_LIMIT: "no limit",
     Code.NOBODY: "nobody",
     Code.EVERYBODY: "every member of the workspace",
@@ -527,11 +549,13 @@ WORDING: dict[Code, str] = {
     Code.UNLINK_USAGE: "Give the login to unlink, like [[/unlink alice]].",
     Code.ADMIN_LINK_USAGE: "Mention the person, then the login, like [[/admin link @alice alice]].",
     Code.GROUP_USAGE: "Use [[/admin group add premium @ana @ben]], [[/admin group remove premium @ana]] (no one named: the whole group and its limits) or [[/admin group list]].",
+    Code.WATCH_USAGE: "Use [[/notify 20GB for 2h]]; then you may add [[on a100-*]] and [[before fri 18:00]], then the task the booking gets; [[/notify list]] shows yours, [[/notify cancel 3]] ends one.",
     Code.QUEUE_USAGE: "Use [[/book any 40GB for 4h asap train-x]]; after [[asap]] you may add [[on a100-*]], [[not before 14:00]] or [[by fri 18:00]], then the task.",
     Code.LIMITS_USAGE: "[[/limits]] takes nothing after it.",
     Code.ADMIN_LIMITS_USAGE: "Use [[/admin limits <group> <limit> <value>]], like [[/admin limits premium max-held 96GB]] or [[/admin limits everyone max-gbh 300]] ([[none]] clears a value).",
     Code.BROKEN_BUTTON: "That button's data is unreadable; run the command again for a fresh one.",
     Code.FORM_LOST_BOOKING: "This form lost track of its booking; open it again from the booking.",
+    Code.FORM_FLEXIBLE_SERIES: "A flexible booking is one window that moves; untick it, or choose Does not repeat.",
     Code.FORM_DURATION_MISSING: "Give a duration, like [[2h]] or [[90m]].",
     Code.FORM_START_MISSING: "Pick a start.",
     Code.FORM_GPU_MISSING: 'Pick a GPU, or "Any GPU".',

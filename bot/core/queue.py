@@ -16,8 +16,15 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 
 from bot.core.capacity import Span, fits, peak
+
+
+def matches(gpu_name: str, pattern: str | None) -> bool:
+    """Whether a flexible booking or a watch with ``pattern`` (``None``: any GPU) may use
+    ``gpu_name`` (a name, or a shell pattern such as ``a100-*``)."""
+    return pattern is None or fnmatchcase(gpu_name, pattern.lower())
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,27 @@ def earliest_start(
         if owner_limit is None or fits(owner_spans, owner_limit, mib, start, end):
             return start
     return None
+
+
+def earliest_on(
+    cards: Sequence[tuple[Hashable, int, Sequence[Span]]],
+    owner_spans: Sequence[Span],
+    owner_limit: int | None,
+    mib: int,
+    duration: timedelta,
+    not_before: datetime,
+    latest_start: datetime,
+) -> tuple[datetime, Hashable] | None:
+    """The earliest :func:`earliest_start` over ``cards`` (each: id, capacity, its spans) and
+    the card it is on, the first card in order on a tie; ``None`` if it fits on none."""
+    best: tuple[datetime, Hashable] | None = None
+    for card, capacity_mib, spans in cards:
+        at = earliest_start(
+            spans, capacity_mib, owner_spans, owner_limit, mib, duration, not_before, latest_start
+        )
+        if at is not None and (best is None or at < best[0]):
+            best = (at, card)
+    return best
 
 
 def advance(

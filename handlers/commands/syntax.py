@@ -75,6 +75,30 @@ class BookFlexible(Command):
 
 
 @dataclass(frozen=True)
+class Notify(Command):
+    """`notify <size> for <duration> [on <pattern>] [before <time>] [task…]`: a watch, told
+    once by DM when such a window opens."""
+
+    size_text: str
+    duration: timedelta
+    pattern: str | None = None
+    deadline: datetime | None = None
+    task: str | None = None
+
+
+@dataclass(frozen=True)
+class NotifyList(Command):
+    """`notify list`: the asker's open watches."""
+
+
+@dataclass(frozen=True)
+class NotifyCancel(Command):
+    """`notify cancel <id>`: stop a watch."""
+
+    watch_id: int
+
+
+@dataclass(frozen=True)
 class BookSeries(Command):
     """`book <gpu> <size> <repeat> <clock> for <duration>|until <clock> <end> [task…]`: a series
     (see :mod:`handlers.commands.series_grammar`). ``gpu`` is ``None`` for `any`, which the

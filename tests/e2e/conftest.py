@@ -220,9 +220,9 @@ def form_state(view: dict[str, Any], **values: Any) -> dict[str, Any]:
             entry = {"type": "static_select", "selected_option": option if value else None}
         elif element["type"] == "datetimepicker":
             entry = {"type": "datetimepicker", "selected_date_time": value}
-        elif element["type"] == "multi_static_select":
+        elif element["type"] in ("multi_static_select", "checkboxes"):
             chosen = [{"text": {"type": "plain_text", "text": v}, "value": v} for v in value or []]
-            entry = {"type": "multi_static_select", "selected_options": chosen}
+            entry = {"type": element["type"], "selected_options": chosen}
         elif element["type"] == "datepicker":
             entry = {"type": "datepicker", "selected_date": value}
         else:

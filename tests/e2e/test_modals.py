@@ -328,3 +328,26 @@ async def test_incomplete_book_any_opens_the_form_with_any_gpu_selected(bot: Bot
     unnamed = (await bot.command_opening("book 10GB tomorrow 9:00")).params["view"]
     assert "initial_option" not in block(unnamed, "gpu")["element"]
     assert await bot.bookings() == []
+
+
+async def test_the_flexible_box_queues_the_booking_and_it_moves_up(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 20GB now for 4h blocker", user="UB")
+    view = (await bot.command_opening("")).params["view"]
+    filled = {
+        "gpu": "rtx-0",
+        "memory": "8GB",
+        "start": int(at(9).timestamp()),
+        "duration": "2h",
+        "task": "queued run",
+        "flexible": ["flexible"],
+    }
+    assert await submit(bot, view, **filled) == (200, {})
+    [queued] = [b for b in await bot.bookings() if b.task == "queued run"]
+    assert (queued.flexible, queued.start) == (True, at(12))  # the earliest fit from 9:00
+    await bot.command("release 1", user="UB")
+    [moved] = [b for b in await bot.bookings() if b.id == queued.id]
+    assert moved.start == at(9)  # never before the start asked for
+    refused = {**filled, "repeat": "daily", "repeat_until": "2026-01-09"}
+    status, ack = await submit(bot, view, **refused)
+    assert status == 200 and "untick it" in ack["errors"]["flexible"]
