@@ -32,6 +32,9 @@ from bot.core import capacity, queue
 #: Share of the requests that are flexible, and of the bookings released early.
 FLEXIBLE_SHARE = 0.4
 RELEASE_SHARE = 0.4
+#: Share of the bookings made ahead that are cancelled before they start (at a uniform instant
+#: between asking and the start): 5 % of all bookings, as ``bench.scale_bench`` assumes.
+CANCEL_SHARE = 0.1
 #: How far ahead a flexible request's earliest fit is searched (the service's search horizon).
 HORIZON = timedelta(days=30)
 PER_HOUR = 6.0
@@ -47,19 +50,35 @@ class Held:
     released: bool = False
 
 
-def replay(trace: Sequence[Request], rng: random.Random, *, use_queue: bool) -> dict[str, Any]:
-    """Replay ``trace`` (arrivals) and the early releases it implies, in time order."""
+#: Event kinds, in the order they are handled at the same instant: memory freed first.
+RELEASE, CANCEL, ARRIVAL = 0, 1, 2
+
+
+def replay(
+    trace: Sequence[Request],
+    rng: random.Random,
+    *,
+    use_queue: bool,
+    asked_at_start: bool = False,
+    cancel_share: float = CANCEL_SHARE,
+) -> dict[str, Any]:
+    """Replay ``trace`` (requests made when asked) and the early releases and cancels it
+    implies, in time order."""
     capacities = {i: size * GIB for i, size in enumerate(GPUS_GIB)}
     held: dict[int, Held] = {}
-    events: list[
-        tuple[datetime, int, int, int]
-    ] = []  # (time, kind 0 release / 1 arrival, id, version)
+    events: list[tuple[datetime, int, int, int]] = []  # (time, kind, id, version)
     versions: dict[int, int] = {}
     for index, request in enumerate(trace):
-        heapq.heappush(events, (request.start, 1, index, 0))
+        asked = request.start if asked_at_start else request.asked
+        heapq.heappush(events, (asked, ARRIVAL, index, 0))
     flexible = [rng.random() < FLEXIBLE_SHARE for _ in trace]
     releases = [rng.uniform(0.1, 0.9) if rng.random() < RELEASE_SHARE else None for _ in trace]
-    counts = {"releases": 0, "releases_moving_someone": 0, "refused": 0}
+    for index, request in enumerate(trace):
+        asked = request.start if asked_at_start else request.asked
+        if rng.random() < cancel_share and asked < request.start:
+            at = asked + (request.start - asked) * rng.random()
+            heapq.heappush(events, (at, CANCEL, index, 0))
+    counts = {"releases": 0, "cancels": 0, "frees_moving_someone": 0, "refused": 0}
 
     def schedule(item: Held) -> None:
         if item.release_at is None:
@@ -67,11 +86,11 @@ def replay(trace: Sequence[Request], rng: random.Random, *, use_queue: bool) -> 
         p = item.placed
         versions[p.id] = versions.get(p.id, 0) + 1
         at = p.start + (p.end - p.start) * item.release_at
-        heapq.heappush(events, (at, 0, p.id, versions[p.id]))
+        heapq.heappush(events, (at, RELEASE, p.id, versions[p.id]))
 
     while events:
         now, kind, index, version = heapq.heappop(events)
-        if kind == 1:
+        if kind == ARRIVAL:
             request = trace[index]
             item = _place(request, index, flexible[index], releases[index], held, capacities, now)
             if item is None:
@@ -80,12 +99,18 @@ def replay(trace: Sequence[Request], rng: random.Random, *, use_queue: bool) -> 
             held[index] = item
             schedule(item)
             continue
-        item = held[index]
-        if version != versions[index] or item.released:
-            continue
-        item.released = True
-        item.placed = replace(item.placed, end=now)
-        counts["releases"] += 1
+        item = held.get(index)
+        if kind == CANCEL:
+            if item is None or item.placed.start <= now:
+                continue  # refused when asked, or already started (a queue move): it runs
+            del held[index]
+            counts["cancels"] += 1
+        else:
+            if item is None or version != versions[index] or item.released:
+                continue
+            item.released = True
+            item.placed = replace(item.placed, end=now)
+            counts["releases"] += 1
         if not use_queue:
             continue
         live = [h.placed for h in held.values() if h.placed.end > now]
@@ -95,7 +120,7 @@ def replay(trace: Sequence[Request], rng: random.Random, *, use_queue: bool) -> 
             if h.flexible and h.placed.start > now
         ]
         moves = queue.advance(capacities, live, waiting, {}, now)
-        counts["releases_moving_someone"] += bool(moves)
+        counts["frees_moving_someone"] += bool(moves)
         for move in moves:
             moved = held[move.id]
             moved.placed = replace(moved.placed, card=move.card, start=move.start, end=move.end)
@@ -128,21 +153,19 @@ def _place(
             return None
         placed = queue.Placed(index, request.gpu, "u", request.start, request.end, request.mib)
         return Held(placed, False, request.start, release_at)
-    best: tuple[datetime, int] | None = None
-    for card in _cards(request.mib):
-        at = capacity.earliest_fit(
-            spans[card],
-            capacities[card],
-            request.mib,
-            duration,
-            request.start,
-            request.start + HORIZON,
-        )
-        if at is not None and (best is None or at < best[0]):
-            best = (at, card)
-    if best is None:
+    found = queue.earliest_placement(
+        [queue.Card(card, capacities[card], spans[card]) for card in _cards(request.mib)],
+        [],
+        None,
+        request.mib,
+        duration,
+        request.start,
+        request.start + HORIZON,
+    )
+    if found is None:
         return None
-    placed = queue.Placed(index, best[1], "u", best[0], best[0] + duration, request.mib)
+    card, start = found
+    placed = queue.Placed(index, card.id, "u", start, start + duration, request.mib)
     return Held(placed, True, request.start, release_at)
 
 
