@@ -3,7 +3,7 @@ frees, pinned by their owners.
 
 A flexible booking is placed like `any` but at the earliest start that fits on a GPU it may use
 (a name pattern such as ``a100-*``), never before its ``not before`` and ending by its deadline.
-After every change that frees memory — a release, a cancel, an edit, a new or bigger GPU — one
+After every change that frees memory (:mod:`bot.booking.queue_passes` lists them) one
 *queue pass* re-places the flexible bookings that have not started, in the order they were made,
 with the pure :func:`bot.core.queue.advance`.
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,14 +28,14 @@ from bot.booking.journal import SYSTEM_ACTOR
 from bot.booking.limits import lock_user
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import booking_info
-from bot.booking.writes import BookingChange, BookingWrites
+from bot.booking.writes import BookingWrites
 from bot.core import queue, rules
 from bot.core.actor import Actor
 from bot.core.errors import CapacityError, InvalidState, NotFound
 from bot.core.limits import LimitName
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, Size, When
-from bot.core.snapshots import BookingInfo, GpuInfo
+from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import HOLDING_STATUSES, AuditAction, BookingStatus, ChangeVerb, NoticeKind
 from storage.models import Booking
 
@@ -47,7 +46,8 @@ def matches(gpu_name: str, pattern: str | None) -> bool:
 
 
 class Queue(BookingWrites, GpuAdmin):
-    """Flexible bookings, and the queue pass after every change that frees memory."""
+    """Flexible bookings, and the queue pass (run after every change that frees memory by
+    :class:`bot.booking.queue_passes.QueuePasses`)."""
 
     async def create_flexible(
         self,
@@ -86,21 +86,21 @@ class Queue(BookingWrites, GpuAdmin):
             await lock_user(session, self.db.backend, actor.team_id, actor.user_id)
             placed = await _holding(session, actor.team_id)
             owner = [p.span for p in placed if p.owner == actor.user_id]
-            best: tuple[datetime, int] | None = None
-            for index, gpu in enumerate(gpus):
-                at = queue.earliest_start(
-                    [p.span for p in placed if p.card == gpu.id],
-                    gpu.capacity_mib,
-                    owner,
-                    limits[LimitName.MAX_HELD].value,
-                    mib,
-                    duration,
-                    earliest,
-                    latest,
-                )
-                if at is not None and (best is None or at < best[0]):
-                    best = (at, index)
-            if best is None:
+            found = queue.earliest_placement(
+                [
+                    queue.Card(
+                        gpu.id, gpu.capacity_mib, [p.span for p in placed if p.card == gpu.id]
+                    )
+                    for gpu in gpus
+                ],
+                owner,
+                limits[LimitName.MAX_HELD].value,
+                mib,
+                duration,
+                earliest,
+                latest,
+            )
+            if found is None:
                 raise CapacityError(
                     Code.QUEUE_NOTHING_FITS,
                     gpu_name="any",
@@ -111,7 +111,7 @@ class Queue(BookingWrites, GpuAdmin):
                     asked=Size(mib),
                     until=When(latest + duration),
                 )
-            start, target = best[0], gpus[best[1]]
+            target, start = next(g for g in gpus if g.id == found[0].id), found[1]
             rules.check_advance(policy, start, now)
             await self.check_limits(
                 session, actor, limits, actor.user_id, mib, start, start + duration
@@ -222,44 +222,6 @@ class Queue(BookingWrites, GpuAdmin):
                     {"was_gpu": before["gpu"], "was_start": before["start"]},
                 )
             return [move.id for move in moves]
-
-    # Changes that free memory: each is followed by a queue pass (its own transaction, after the
-    # change committed, so a pass never delays or undoes the change).
-
-    async def release(self, actor: Actor, booking_id: int) -> BookingInfo:
-        info = await super().release(actor, booking_id)
-        await self.advance_queue(actor.team_id)
-        return info
-
-    async def cancel(self, actor: Actor, booking_id: int) -> BookingInfo:
-        info = await super().cancel(actor, booking_id)
-        await self.advance_queue(actor.team_id)
-        return info
-
-    async def update(
-        self,
-        actor: Actor,
-        booking_id: int,
-        change: BookingChange,
-        *,
-        override_limits: bool = False,
-    ) -> BookingInfo:
-        info = await super().update(actor, booking_id, change, override_limits=override_limits)
-        await self.advance_queue(actor.team_id)
-        return info
-
-    async def add_gpu(
-        self, actor: Actor, name: str, size: int | str, description: str = ""
-    ) -> GpuInfo:
-        info = await super().add_gpu(actor, name, size, description)
-        await self.advance_queue(actor.team_id)
-        return info
-
-    async def edit_gpu(self, actor: Actor, name: str, **changes: Any) -> GpuInfo:
-        """Any edit of :meth:`GpuAdmin.edit_gpu`, then a queue pass (a bigger card frees room)."""
-        info = await super().edit_gpu(actor, name, **changes)
-        await self.advance_queue(actor.team_id)
-        return info
 
 
 async def _holding(session: AsyncSession, team_id: str) -> list[queue.Placed]:
