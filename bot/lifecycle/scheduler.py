@@ -25,7 +25,7 @@ from bot.core.clock import Clock
 from bot.lifecycle.notifier import FlushStats, Notifier, Renderer
 from bot.lifecycle.routing import TeamClients
 from bot.lifecycle.sweep import AdvanceCounts, Lifecycle
-from bot.lifecycle.usage_sweep import UsageCounts, UsageSweep
+from bot.lifecycle.usage_sweep import AfterFree, UsageCounts, UsageSweep
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -168,8 +168,10 @@ async def start_lifecycle(
     reminder_before: timedelta = timedelta(minutes=15),
     worker_id: str | None = None,
     on_flush: Callable[[FlushStats], None] | None = None,
+    after_free: AfterFree | None = None,
 ) -> LifecycleScheduler:
-    """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit."""
+    """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit.
+    ``after_free`` runs the queue pass of a workspace where the sweep released an idle booking."""
     scheduler = LifecycleScheduler(
         Lifecycle(db, config, clock, reminder_before=reminder_before),
         Notifier(
@@ -182,7 +184,7 @@ async def start_lifecycle(
         ),
         sweep_seconds=sweep_seconds,
         on_flush=on_flush,
-        usage=UsageSweep(db, config),
+        usage=UsageSweep(db, config, after_free),
     )
     scheduler.start()
     return scheduler
