@@ -3,17 +3,22 @@
 The same seeded trace as ``bench.utilisation_bench`` (four GPUs, Poisson arrivals), with a share
 of the requests marked *flexible*: "this much memory for this long, as soon as possible from my
 start, on any GPU big enough". Fixed requests book their own GPU and window or are refused, as
-there. A share of the bookings is released early, at a seeded point of their window.
+there. Each request is made when asked (half of them up to two days ahead of their start); a
+share of the bookings is released early, at a seeded point of their window, and a share of those
+made ahead is cancelled before it starts — the changes that free memory in a real team.
 
 Two replays of the same events, in time order: **fixed placement** puts each flexible request at
 its earliest fit when it is made and never moves it; **with the queue** does the same and, after
-every early release, re-places the waiting flexible bookings earlier with
-:func:`bot.core.queue.advance` — the service's own re-placement. Reported: mean and p95 wait of
-the flexible requests (start − earliest wanted), GB·h served (as actually held), the share of
-releases that moved someone up, and over-bookings — decided by an independent instant-by-instant
-oracle, and required to be 0. Target: mean wait down ≥ 30 % with the queue.
+every release and cancel, re-places the waiting flexible bookings earlier with
+:func:`bot.core.queue.advance` — the service's own re-placement (and its placement rule,
+:func:`bot.core.queue.earliest_placement`, places them). Reported: mean and p95 wait of the
+flexible requests (start − earliest wanted), GB·h served (as actually held), the share of
+releases and cancels that moved someone up, and over-bookings — decided by an independent
+instant-by-instant oracle, and required to be 0; then the mean waits over several seeds, for the
+trace as measured and as first replayed (every request asked at its start, no cancels). Target:
+mean wait down ≥ 30 % with the queue.
 
-Run: ``.venv/bin/python -m bench.queue_bench [--quick]`` (pure Python, no database).
+Run: ``.venv/bin/python -m bench.queue_bench [--quick] [--seeds N]`` (pure Python, no database).
 """
 
 from __future__ import annotations
