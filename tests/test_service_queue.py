@@ -1,7 +1,7 @@
 """The queue in the service: flexible bookings placed at the earliest fit and moved earlier when
 memory frees — by a release, a cancel, a shorter edit, a new or bigger GPU, a series cancelled or
-made smaller, a raised max-held — in the order they were made; fixed and pinned bookings never
-move. On SQLite and PostgreSQL."""
+made smaller, a raised max-held, a retired card — in the order they were made; fixed and pinned
+bookings never move. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -133,4 +133,16 @@ async def test_a_raised_max_held_moves_the_queue(service: BookingService) -> Non
     await service.set_limit(admin, "premium", LimitName.MAX_HELD, 32 * GB)
     assert await starts(service, waiting) == [at(12)]  # Bob is not in it yet
     await service.add_to_group(admin, "premium", [BOB.user_id])
+    assert await starts(service, waiting) == [T0]
+
+
+async def test_retiring_a_card_frees_its_bookings_owners_max_held(service: BookingService) -> None:
+    admin = Actor(ADMIN)
+    await add_gpu(service)
+    await add_gpu(service, "rtx-1")
+    await service.set_limit(admin, "everyone", LimitName.MAX_HELD, 16 * GB)
+    await book(service, BOB, "10GB", T0, at(12), gpu="rtx-1")
+    waiting = await flexible(service, BOB, "10GB", 2, pattern="rtx-0")
+    assert waiting.start == at(12)
+    await service.retire_gpu(admin, "rtx-1", cancel_future=True)
     assert await starts(service, waiting) == [T0]
