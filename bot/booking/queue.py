@@ -3,7 +3,7 @@ frees, pinned by their owners.
 
 A flexible booking is placed like `any` but at the earliest start that fits on a GPU it may use
 (a name pattern such as ``a100-*``), never before its ``not before`` and ending by its deadline.
-After every change that frees memory — a release, a cancel, an edit, a new or bigger GPU — one
+After every change that frees memory (:mod:`bot.booking.queue_passes` lists them) one
 *queue pass* re-places the flexible bookings that have not started, in the order they were made,
 with the pure :func:`bot.core.queue.advance`.
 
@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.booking import queries
 from bot.booking.gpus import GpuAdmin
@@ -29,7 +28,7 @@ from bot.booking.limits import lock_user
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import booking_info
 from bot.booking.watches import Watches
-from bot.booking.writes import BookingChange, BookingWrites
+from bot.booking.writes import BookingWrites
 from bot.core import queue, rules
 from bot.core.actor import Actor
 from bot.core.errors import CapacityError, InvalidState, NotFound
@@ -37,7 +36,7 @@ from bot.core.limits import LimitName
 from bot.core.phrases import Code
 from bot.core.queue import matches
 from bot.core.sentence import Quote, Size, When
-from bot.core.snapshots import BookingInfo, GpuInfo
+from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import AuditAction, BookingStatus, ChangeVerb, NoticeKind
 from storage.models import Booking
 
@@ -60,8 +59,8 @@ def collect_moves(into: list[BookingInfo]) -> Iterator[list[BookingInfo]]:
 
 
 class Queue(BookingWrites, GpuAdmin, Watches):
-    """Flexible bookings, and the queue pass (then the watches' check) after every change that
-    frees memory."""
+    """Flexible bookings, and the queue pass then the watches' check (run after every change that
+    frees memory by :class:`bot.booking.queue_passes.QueuePasses`)."""
 
     async def create_flexible(
         self,
@@ -99,19 +98,22 @@ class Queue(BookingWrites, GpuAdmin, Watches):
             await queries.lock_gpu_ids(session, [g.id for g in gpus])
             await lock_user(session, self.db.backend, actor.team_id, actor.user_id)
             placed = await queries.placements(session, actor.team_id)
-            best = queue.earliest_on(
+            owner = [p.span for p in placed if p.owner == actor.user_id]
+            found = queue.earliest_placement(
                 [
-                    (i, g.capacity_mib, [p.span for p in placed if p.card == g.id])
-                    for i, g in enumerate(gpus)
+                    queue.Card(
+                        gpu.id, gpu.capacity_mib, [p.span for p in placed if p.card == gpu.id]
+                    )
+                    for gpu in gpus
                 ],
-                [p.span for p in placed if p.owner == actor.user_id],
+                owner,
                 limits[LimitName.MAX_HELD].value,
                 mib,
                 duration,
                 earliest,
                 latest,
             )
-            if best is None:
+            if found is None:
                 raise CapacityError(
                     Code.QUEUE_NOTHING_FITS,
                     gpu_name="any",
@@ -122,7 +124,7 @@ class Queue(BookingWrites, GpuAdmin, Watches):
                     asked=Size(mib),
                     until=When(latest + duration),
                 )
-            start, target = best[0], gpus[int(best[1])]
+            target, start = next(g for g in gpus if g.id == found[0].id), found[1]
             rules.check_advance(policy, start, now)
             await self.check_limits(
                 session, actor, limits, actor.user_id, mib, start, start + duration
@@ -243,41 +245,3 @@ class Queue(BookingWrites, GpuAdmin, Watches):
         made before anyone waiting now was told), then tell the watches what is left."""
         await self.advance_queue(team_id)
         await self.check_watches(team_id)
-
-    # Changes that free memory: each is followed by a queue pass and a watch check (their own
-    # transactions, after the change committed, so they never delay or undo the change).
-
-    async def release(self, actor: Actor, booking_id: int) -> BookingInfo:
-        info = await super().release(actor, booking_id)
-        await self.after_freeing(actor.team_id)
-        return info
-
-    async def cancel(self, actor: Actor, booking_id: int) -> BookingInfo:
-        info = await super().cancel(actor, booking_id)
-        await self.after_freeing(actor.team_id)
-        return info
-
-    async def update(
-        self,
-        actor: Actor,
-        booking_id: int,
-        change: BookingChange,
-        *,
-        override_limits: bool = False,
-    ) -> BookingInfo:
-        info = await super().update(actor, booking_id, change, override_limits=override_limits)
-        await self.after_freeing(actor.team_id)
-        return info
-
-    async def add_gpu(
-        self, actor: Actor, name: str, size: int | str, description: str = ""
-    ) -> GpuInfo:
-        info = await super().add_gpu(actor, name, size, description)
-        await self.after_freeing(actor.team_id)
-        return info
-
-    async def edit_gpu(self, actor: Actor, name: str, **changes: Any) -> GpuInfo:
-        """Any edit of :meth:`GpuAdmin.edit_gpu`, then a queue pass (a bigger card frees room)."""
-        info = await super().edit_gpu(actor, name, **changes)
-        await self.after_freeing(actor.team_id)
-        return info

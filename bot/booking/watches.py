@@ -3,7 +3,7 @@
 `/gpubook notify 20GB for 2h on a100-* before fri` stores a watch. A *check* looks, for each open
 watch of a workspace, for the earliest window of that memory and length that ends by the deadline
 on a GPU it may use and that its owner may book now: the card's capacity and their max-held (the
-queue's search, :func:`bot.core.queue.earliest_on`), then their other limits at that window
+queue's search, :func:`bot.core.queue.earliest_placement`), then their other limits at that window
 (:meth:`FairShare.check_limits`), their longest booking and how far ahead they may book. When one
 fits, the watch closes and its DM — with a Book button for that window — is written in the same
 transaction; once no window can end by the deadline any more, it closes as expired and says so,
@@ -220,11 +220,11 @@ class Watches(FairShare):
             rules.check_length(policy, start, start + duration)
         except GpubookError:
             return None  # their longest booking shrank since: wait, maybe until it expires
-        best = queue.earliest_on(
+        allowed = [g for g in gpus if queue.matches(g.name, watch.gpu_pattern)]
+        best = queue.earliest_placement(
             [
-                (g, g.capacity_mib, [p.span for p in placed if p.card == g.id])
-                for g in gpus
-                if queue.matches(g.name, watch.gpu_pattern)
+                queue.Card(i, g.capacity_mib, [p.span for p in placed if p.card == g.id])
+                for i, g in enumerate(allowed)
             ],
             [p.span for p in placed if p.owner == watch.user_id],
             limits[LimitName.MAX_HELD].value,
@@ -235,7 +235,8 @@ class Watches(FairShare):
         )
         if best is None:
             return None
-        at, gpu = best
+        card, at = best
+        gpu = allowed[int(card.id)]
         owner = Actor(watch.user_id, watch.team_id)
         try:
             await self.check_limits(

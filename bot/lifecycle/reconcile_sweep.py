@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +51,9 @@ class ReconcileCounts:
     cleared: int = 0
     released: int = 0
     silent: int = 0
+    #: The workspaces where an idle booking was released: memory freed there, so the queue of
+    #: flexible bookings is due a pass (see :class:`bot.lifecycle.usage_sweep.UsageSweep`).
+    freed_teams: set[str] = field(default_factory=set, repr=False)
 
 
 def _card(gpu: Gpu, device: AgentDevice) -> CardState:
@@ -155,6 +158,7 @@ class _Sweep:
                 await transitions.end_early(self.journal, SYSTEM_ACTOR, booking, EndReason.IDLE)
                 await session.delete(episode)
                 counts.released += 1
+                counts.freed_teams.add(team)
 
     async def _open(
         self, team: str, gpu: Gpu, finding: Finding, bookings: dict[int, Booking]

@@ -26,7 +26,7 @@ from bot.lifecycle.email_links import EmailLinker
 from bot.lifecycle.notifier import FlushStats, Notifier, Renderer
 from bot.lifecycle.routing import OneClient, TeamClients
 from bot.lifecycle.sweep import AdvanceCounts, Lifecycle
-from bot.lifecycle.usage_sweep import UsageCounts, UsageSweep
+from bot.lifecycle.usage_sweep import AfterFree, UsageCounts, UsageSweep
 from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -187,8 +187,11 @@ async def start_lifecycle(
     reminder_before: timedelta = timedelta(minutes=15),
     worker_id: str | None = None,
     on_flush: Callable[[FlushStats], None] | None = None,
+    after_free: AfterFree | None = None,
 ) -> LifecycleScheduler:
-    """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit."""
+    """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit.
+    ``after_free`` runs the queue pass (and the watches' check) of a workspace where the sweep
+    released an idle booking."""
     clients = OneClient(client) if isinstance(client, AsyncWebClient) else client
     domain = config.usage.link_email_domain
     linker = EmailLinker(db, clients, domain) if domain else None
@@ -204,7 +207,7 @@ async def start_lifecycle(
         ),
         sweep_seconds=sweep_seconds,
         on_flush=on_flush,
-        usage=UsageSweep(db, config, linker),
+        usage=UsageSweep(db, config, linker, after_free),
     )
     scheduler.start()
     return scheduler
