@@ -17,16 +17,12 @@ from __future__ import annotations
 
 from bot.booking.agents import AgentHosts
 from bot.booking.feeds import Feeds
-from bot.booking.groups import GroupAdmin
 from bot.booking.host_runs import HostRuns
 from bot.booking.queue_passes import QueuePasses
 from bot.booking.reports import Reports
-from bot.booking.series import SeriesWrites
 from bot.booking.usage import LiveUsage
 
 
-class BookingService(
-    QueuePasses, SeriesWrites, GroupAdmin, Reports, AgentHosts, HostRuns, LiveUsage, Feeds
-):
+class BookingService(QueuePasses, HostRuns, Reports, AgentHosts, LiveUsage, Feeds):
     """The one service: writes (single bookings, flexible ones and series), GPU and group
     administration, reports, host agents, live usage and calendar feeds over one database."""
