@@ -72,8 +72,9 @@ async def test_the_window_respects_pattern_limits_and_deadline(service: BookingS
         BOB, memory="20GB", duration=HOUR, pattern="a100-*", deadline=at(10, 30)
     )
     assert [w.id for w in await service.my_watches(BOB)] == [waiting.id]
-    await set_limit(service, "everyone", LimitName.MAX_HELD, "none")
-    assert await service.check_watches() == 1  # the sweep's check sees the limit raised
+    await set_limit(service, "everyone", LimitName.MAX_HELD, "none")  # checks the watches
+    assert await service.my_watches(BOB) == []
+    assert await service.check_watches() == 0  # and the sweep's check finds it already told
     [*_, (_, _, third)] = await watch_notices(service)
     assert third["start"] == T0.isoformat()
 
