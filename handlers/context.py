@@ -67,6 +67,9 @@ class Deps:
     draw_chart: ChartDrawer | None = None
     #: App Home rebuilds after changes, coalesced per user (no delay unless configured).
     homes: HomeRefresher = field(default_factory=HomeRefresher)
+    #: A Home opened less than this long ago may still be on screen, so changes rebuild it; an
+    #: older one is rebuilt when next opened (Slack tells each time the tab is shown).
+    home_in_view_for: timedelta = timedelta(hours=1)
 
     @property
     def clock(self) -> Clock:

@@ -1,5 +1,9 @@
 """The App Home tab: published when the user opens it and again after every change made to their
-bookings — by them, or by an admin — so the dashboard is never older than the last action."""
+bookings — by them, or by an admin — so a dashboard on screen is never older than the last action.
+
+Only a Home opened lately (``Deps.home_in_view_for``) is rebuilt after a change: Slack sends
+``app_home_opened`` each time the tab is shown, and that publishes it afresh, so rebuilding the
+Home of someone not looking would cost every booking a whole dashboard for nobody to see."""
 
 from __future__ import annotations
 
@@ -59,6 +63,8 @@ def refresh_homes(
     once for however many changes came meanwhile (see ``handlers.home_refresh``)."""
 
     async def publish(team_id: str, user_id: str) -> None:
+        if not await deps.service.home_in_view(team_id, user_id, deps.home_in_view_for):
+            return  # nobody looks at it: it is rebuilt when next opened
         who = actor
         if user_id != actor.user_id:
             who = await actor_for(
@@ -77,4 +83,5 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if event.get("tab", "home") != "home":
             return
         actor = await actor_for(deps, client, context.team_id, event["user"])
+        await deps.service.home_opened(actor)
         await refresh_home(deps, client, actor)

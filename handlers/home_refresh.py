@@ -22,14 +22,18 @@ log = logging.getLogger(__name__)
 HomeKey = tuple[str, str]
 #: Rebuilds and publishes one user's Home.
 Publish = Callable[[str, str], Awaitable[None]]
+#: Waits the given seconds (``asyncio.sleep``).
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class HomeRefresher:
     """Schedules coalesced Home rebuilds; one instance per process (it lives in ``Deps``)."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, sleep: Sleep = asyncio.sleep) -> None:
         #: Seconds a stale Home waits for more changes before it is rebuilt (0: next loop turn).
         self.delay = delay
+        #: How that wait is waited: tests pass one they end themselves, so none waits real time.
+        self._sleep = sleep
         self._stale: set[HomeKey] = set()
         #: One per user ever refreshed by this process: a few hundred small objects at most.
         self._locks: dict[HomeKey, asyncio.Lock] = {}
@@ -46,7 +50,7 @@ class HomeRefresher:
         task.add_done_callback(self._tasks.discard)
 
     async def _rebuild(self, key: HomeKey, publish: Publish) -> None:
-        await asyncio.sleep(self.delay)
+        await self._sleep(self.delay)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             # From here on, a change needs a rebuild of its own: this one may have read already.

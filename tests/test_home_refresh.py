@@ -87,11 +87,20 @@ async def test_a_failed_rebuild_is_logged_and_the_next_change_still_rebuilds(
 
 
 async def test_the_delay_gathers_changes_that_arrive_while_it_waits() -> None:
-    homes, publish = HomeRefresher(delay=0.05), Recorder()
+    waited: list[float] = []
+    delay_over = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:  # the delay, ended by the test instead of time
+        waited.append(seconds)
+        await delay_over.wait()
+
+    homes, publish = HomeRefresher(delay=1.5, sleep=sleep), Recorder()
     homes.stale("T1", "U1", publish)
     for _ in range(3):
         await asyncio.sleep(0)
         publish.version += 1
         homes.stale("T1", "U1", publish)
+    assert waited == [1.5] and not publish.published  # still waiting: nothing rebuilt yet
+    delay_over.set()
     await homes.drain()
     assert publish.published == [("T1", "U1", 3)]

@@ -1,0 +1,32 @@
+"""Which App Homes may be on screen: opened within the window asked about, per workspace."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.booking import Actor, BookingService
+from bot.core.clock import FrozenClock
+
+HOUR = timedelta(hours=1)
+
+
+async def test_a_home_is_in_view_from_its_opening_for_the_window_asked(
+    service: BookingService, clock: FrozenClock
+) -> None:
+    assert not await service.home_in_view("T1", "U1", HOUR)  # never opened
+    await service.home_opened(Actor("U1", "T1"))
+    assert await service.home_in_view("T1", "U1", HOUR)
+    assert not await service.home_in_view("T2", "U1", HOUR)  # the same id elsewhere
+    assert not await service.home_in_view("T1", "U2", HOUR)
+    clock.advance(HOUR)
+    assert not await service.home_in_view("T1", "U1", HOUR)
+
+
+async def test_opening_again_starts_the_window_again(
+    service: BookingService, clock: FrozenClock
+) -> None:
+    await service.home_opened(Actor("U1", "T1"))
+    clock.advance(HOUR - timedelta(minutes=1))
+    await service.home_opened(Actor("U1", "T1"))  # an update of the same row, not a second one
+    clock.advance(timedelta(minutes=30))
+    assert await service.home_in_view("T1", "U1", HOUR)
