@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.booking import DEFAULT_TEAM, Actor, BookingService
 from bot.core.clock import Clock
@@ -126,10 +127,10 @@ class ResponseUrlReply:
     is logged by :func:`answer`, never retried until it is stale.
     """
 
-    respond: AsyncRespond
+    webhook: AsyncWebhookClient
 
     async def send(self, message: Message, *, replace: bool = False) -> None:
-        response = await self.respond(
+        response = await self.webhook.send(
             text=message.text,
             blocks=list(message.blocks),
             response_type="ephemeral",
@@ -137,6 +138,19 @@ class ResponseUrlReply:
         )
         if response.status_code >= 400:
             raise ReplyNotDelivered(f"HTTP {response.status_code}: {response.body[:200]}")
+
+
+def response_url_reply(client: AsyncWebClient, respond: AsyncRespond) -> ResponseUrlReply:
+    """A reply through ``respond``'s URL over the Web API client's connection pool.
+
+    Bolt's own ``respond()`` makes a client without a session, so every reply would open (and
+    over TLS, handshake) a connection of its own; the app's pool keeps them open. Where the
+    client has no pool (tests, the console) the webhook still makes one per call.
+    """
+    url = str(respond.response_url)
+    return ResponseUrlReply(
+        AsyncWebhookClient(url, session=client.session, proxy=respond.proxy, ssl=respond.ssl)
+    )
 
 
 @dataclass(frozen=True)
@@ -212,7 +226,7 @@ def reply_for(
 ) -> Reply:
     """The best way to answer: the response_url if there is one, else ephemeral, else a DM."""
     if respond is not None and respond.response_url:
-        return ResponseUrlReply(respond)
+        return response_url_reply(client, respond)
     if channel:
         return EphemeralReply(client, channel, user_id)
     return DirectReply(client, user_id)
