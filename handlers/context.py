@@ -72,6 +72,13 @@ class Deps:
     #: older one is rebuilt when next opened (Slack tells each time the tab is shown).
     home_in_view_for: timedelta = timedelta(hours=1)
 
+    def __post_init__(self) -> None:
+        if self.homes.watched is None:  # rebuild only the Homes someone may be looking at
+            self.homes.watched = self.homes_in_view
+
+    async def homes_in_view(self, homes: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        return await self.service.homes_in_view(homes, self.home_in_view_for)
+
     @property
     def clock(self) -> Clock:
         """The service's clock: handlers and service must agree on "now" (tests freeze it)."""

@@ -59,12 +59,10 @@ def refresh_homes(
     deps: Deps, client: AsyncWebClient, actor: Actor, changed: Iterable[BookingInfo] = ()
 ) -> None:
     """Mark stale the actor's Home and the Home of everyone else whose booking they changed (an
-    admin cancelling or extending someone's booking); each is rebuilt soon, in its owner's zone,
-    once for however many changes came meanwhile (see ``handlers.home_refresh``)."""
+    admin cancelling or extending someone's booking); each one opened lately is rebuilt soon, in
+    its owner's zone, once for however many changes came meanwhile (``handlers.home_refresh``)."""
 
     async def publish(team_id: str, user_id: str) -> None:
-        if not await deps.service.home_in_view(team_id, user_id, deps.home_in_view_for):
-            return  # nobody looks at it: it is rebuilt when next opened
         who = actor
         if user_id != actor.user_id:
             who = await actor_for(

@@ -8,6 +8,7 @@ open and the later change may reach different ones.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -35,12 +36,18 @@ class HomeViews(ServiceBase):
                 )
             )
 
-    async def home_in_view(self, team_id: str, user_id: str, within: timedelta) -> bool:
-        """Whether the person opened their App Home less than ``within`` ago."""
+    async def homes_in_view(
+        self, homes: Collection[tuple[str, str]], within: timedelta
+    ) -> set[tuple[str, str]]:
+        """Those of ``homes`` (team id, user id) opened less than ``within`` ago: one query
+        however many are asked about."""
+        if not homes:
+            return set()
         async with self.db.read() as session:
-            opened = await session.scalar(
-                select(HomeView.opened_at).where(
-                    HomeView.team_id == team_id, HomeView.user_id == user_id
+            rows = await session.execute(
+                select(HomeView.team_id, HomeView.user_id).where(
+                    HomeView.user_id.in_(sorted({user for _, user in homes})),
+                    HomeView.opened_at > self.clock() - within,
                 )
             )
-        return opened is not None and opened > self.clock() - within
+        return {(team, user) for team, user in rows} & set(homes)
