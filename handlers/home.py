@@ -47,9 +47,14 @@ async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None
     await client.views_publish(user_id=actor.user_id, view=view)
 
 
-async def refresh_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None:
-    """Re-publish after a change; a failure only leaves the tab stale, so it is logged, not shown."""
+async def show_opened_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None:
+    """Note that the Home is open (changes from now on rebuild it), then publish it afresh.
+
+    Noted first, so a change made while this one publishes is rebuilt too. A failure only
+    leaves the tab stale, so it is logged, not shown.
+    """
     try:
+        await deps.service.home_opened(actor)
         await publish_home(deps, client, actor)
     except Exception:
         log.exception("could not refresh the App Home of %s", actor.user_id)
@@ -81,5 +86,4 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if event.get("tab", "home") != "home":
             return
         actor = await actor_for(deps, client, context.team_id, event["user"])
-        await deps.service.home_opened(actor)
-        await refresh_home(deps, client, actor)
+        await show_opened_home(deps, client, actor)
