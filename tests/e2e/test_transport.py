@@ -9,11 +9,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.core.clock import FrozenClock
 from bot.runtime.app import build_app
 from bot.runtime.runner import start_http, start_socket_mode
+from bot.runtime.slack_client import build_client
 from handlers import ids
+from handlers.blocks.common import Message
+from handlers.context import ResponseUrlReply, reply_for
 from tests.e2e.conftest import Bot, _settle, dump
 from tests.slackfake import requests as slack_req
 
@@ -180,3 +184,16 @@ async def test_only_a_home_opened_lately_is_rebuilt_after_a_change(
     await _settle()
     await bot.deps.homes.drain()
     assert len(bot.fake.calls_to("views.publish")) == 2
+
+
+async def test_replies_to_a_response_url_share_the_apps_connection_pool(bot: Bot) -> None:
+    """Bolt's respond() would open a new HTTP session (a TLS handshake) for every reply."""
+    client = build_client("xoxb-test", bot.fake.base_url)
+    async with aiohttp.ClientSession() as pool:
+        client.session = pool
+        respond = AsyncRespond(response_url=bot.fake.response_url("pooled"))
+        reply = reply_for(client, "UA", respond, "C1")
+        assert isinstance(reply, ResponseUrlReply) and reply.webhook.session is pool
+        await reply.send(Message("hello", []))
+    [sent] = await bot.fake.wait_for("response_url", predicate=lambda c: c.name == "pooled")
+    assert sent.params["text"] == "hello" and sent.params["response_type"] == "ephemeral"
