@@ -3,13 +3,16 @@
 A real ``gpubook serve`` process (HTTP mode, SQLite file, 8 × 80 GB GPUs) answers signed
 ``/gpubook book`` commands; this process plays Slack: it signs and posts the commands and runs
 the fake Slack Web API that receives every reply (``response_url``), users.info lookup and App Home
-publish. Each booking asks for its own window, so all succeed. Three runs, each on a fresh
+publish. Each booking asks for its own window, so all succeed. Five runs, each on a fresh
 database:
 
 - **sequential**: 50 users take turns; the next command is sent once the previous reply has
   arrived — delivered-reply throughput, as the seed's own system was measured (128.6/s);
 - **one user**: the same, every booking by one person (who ends up holding all of them) — the cost
   must not grow with what the asker holds;
+- **…, Homes open**: the same two, each user having opened their App Home first, so changes
+  rebuild it (at most once a second per user, ``HOME_REFRESH_DELAY``) — what a booking costs
+  when its Home may be on screen;
 - **burst**: 20 clients, each sending its share as fast as its replies arrive — reply latency
   (send → reply received by the fake Slack) p50/p99, and when the last reply arrived.
 
@@ -218,7 +221,23 @@ async def client(
     return acks, delivered
 
 
-async def one_run(name: str, bookings: int, clients: int, user_of: Callable[[int], str]) -> dict:
+async def open_homes(session: aiohttp.ClientSession, server: Server, users: set[str]) -> None:
+    """Each user opens their App Home (so changes from then on rebuild it); wait until shown."""
+    for user in sorted(users):
+        request = slack_req.event(slack_req.app_home_opened(user))
+        async with session.post(server.url, data=request.body, headers=request.headers) as resp:
+            await resp.read()
+    await server.fake.wait_for("views.publish", count=len(users), timeout=120)
+
+
+async def one_run(
+    name: str,
+    bookings: int,
+    clients: int,
+    user_of: Callable[[int], str],
+    *,
+    homes_open: bool = False,
+) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         async with BenchSlack() as fake:
             server = Server(fake, Path(tmp))
@@ -229,6 +248,8 @@ async def one_run(name: str, bookings: int, clients: int, user_of: Callable[[int
                 async with aiohttp.ClientSession(connector=connector) as session:
                     # Warm-up outside the measurement: imports, caches, first users.info.
                     await client(session, server, replies, [bookings + 10_000], user_of)
+                    if homes_open:
+                        await open_homes(session, server, {user_of(n) for n in range(bookings)})
                     cpu_before = await until_idle(server.pid)
                     started = time.time()
                     shares = [range(bookings)[i::clients] for i in range(clients)]
@@ -259,7 +280,11 @@ async def one_run(name: str, bookings: int, clients: int, user_of: Callable[[int
 async def run(bookings: int) -> list[dict[str, Any]]:
     return [
         await one_run("sequential", bookings, 1, lambda n: f"U{n % USERS:03d}"),
+        await one_run(
+            "sequential, Homes open", bookings, 1, lambda n: f"U{n % USERS:03d}", homes_open=True
+        ),
         await one_run("one user", bookings, 1, lambda n: "UONE"),
+        await one_run("one user, Home open", bookings, 1, lambda n: "UONE", homes_open=True),
         await one_run("burst", bookings, CLIENTS, lambda n: f"U{n % USERS:03d}"),
     ]
 
