@@ -475,6 +475,17 @@ class Watch(Base):
     ended_at: Mapped[datetime | None]
 
 
+class HomeView(Base):
+    """When a person last opened their App Home: a Home unopened for long is not rebuilt after
+    every change (Slack asks for it again when it is next opened), so a booking costs little."""
+
+    __tablename__ = "home_views"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime]
+
+
 # Slack's OAuth tables (many-workspace mode): installations, bot tokens, OAuth states. slack-sdk's
 # own table builders define them, so its stores (``bot.runtime.oauth``) find exactly the columns
 # they expect; built on this metadata, the migrations are checked against them like every table.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from bot.booking import Actor, BookingChange, BookingService
 from bot.core.errors import CapacityError, InputError, NotFound, PermissionDenied, PolicyViolation
@@ -276,3 +277,25 @@ async def test_a_change_that_adds_nothing_passes_a_lowered_limit(two_cards: Book
     await set_limit(service, "everyone", LimitName.MAX_HELD, "none")
     with refused(PolicyViolation, "the max-gbh limit is 10 GB·h"):
         await service.extend(ALICE, booking.id, HOUR)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_booking_reads_only_what_the_limits_in_force_need(
+    two_cards: BookingService,
+) -> None:
+    """No group sets a limit: neither memberships nor the owner's bookings are read (a booking
+    costs what it needs); once a group limits what is held, both are, and the limit holds."""
+    statements: list[str] = []
+    engine = two_cards.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    await book(two_cards, ALICE, "10GB", at(10), at(12), gpu="rtx-0")
+    assert not [s for s in statements if "group_members" in s or "user_locks" in s]
+    assert not [s for s in statements if s.startswith("SELECT bookings.id")]
+
+    await two_cards.add_to_group(ADMIN_ACTOR, "small", [ALICE.user_id])
+    await set_limit(two_cards, "small", LimitName.MAX_HELD, "16GB")
+    statements.clear()
+    with pytest.raises(PolicyViolation):
+        await book(two_cards, ALICE, "10GB", at(11), at(12), gpu="rtx-1")
+    assert [s for s in statements if "group_members" in s]
+    assert [s for s in statements if s.startswith("SELECT bookings.id")]

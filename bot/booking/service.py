@@ -8,7 +8,8 @@ write that frees memory is followed by a queue pass, then a check of the watches
 :mod:`bot.booking.watches`: :mod:`bot.booking.queue_passes`), recurring series
 (:mod:`bot.booking.series`), reads for people (:mod:`bot.booking.reports`), host agents' reports
 (:mod:`bot.booking.agents`) and the bookings they answer with (:mod:`bot.booking.host_runs`), live
-usage (:mod:`bot.booking.usage`) and private calendar feeds (:mod:`bot.booking.feeds`). They
+usage (:mod:`bot.booking.usage`), private calendar feeds (:mod:`bot.booking.feeds`) and who has
+their App Home in view (:mod:`bot.booking.homes`). They
 share the database, configuration, clock and permission rules of
 :class:`~bot.booking.base.ServiceBase`.
 """
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 from bot.booking.agents import AgentHosts
 from bot.booking.feeds import Feeds
+from bot.booking.homes import HomeViews
 from bot.booking.host_runs import HostRuns
 from bot.booking.queue_passes import QueuePasses
 from bot.booking.reports import Reports
 from bot.booking.usage import LiveUsage
 
 
-class BookingService(QueuePasses, HostRuns, Reports, AgentHosts, LiveUsage, Feeds):
+class BookingService(QueuePasses, HostRuns, Reports, AgentHosts, LiveUsage, Feeds, HomeViews):
     """The one service: writes (single bookings, flexible ones and series), GPU and group
-    administration, reports, host agents, live usage and calendar feeds over one database."""
+    administration, reports, host agents, live usage, calendar feeds and App Home views over one
+    database."""

@@ -306,13 +306,14 @@ async def test_edit_form_saves_without_reading_the_booking_again(
 
 async def test_an_admins_edit_refreshes_the_owners_home(bot: Bot) -> None:
     await bot.add_gpu()
+    await bot.open_home("UA")
     await bot.command("book rtx-0 4GB 10:00 for 1h job", user="UA")
     owners_home = {"predicate": lambda c: c.params["user_id"] == "UA"}
-    await bot.fake.wait_for("views.publish", **owners_home)
+    await bot.fake.wait_for("views.publish", count=2, **owners_home)
     view = (await bot.command_opening("edit 1", user=ADMIN)).params["view"]
     status, ack = await submit(bot, view, user=ADMIN, memory="6GB")
     assert (status, ack) == (200, {})
-    [*_, home] = await bot.fake.wait_for("views.publish", count=2, **owners_home)
+    [*_, home] = await bot.fake.wait_for("views.publish", count=3, **owners_home)
     assert "6 GB" in str(home.params["view"])
 
 
