@@ -1,0 +1,407 @@
+"""Host agents' reports at fleet scale: ingest latency, what they do to slash-command acks, and
+how fast the database grows.
+
+A real ``gpubook serve`` process (HTTP, SQLite file or a PostgreSQL database) is fed by a
+simulated fleet from this process: ``--hosts`` hosts (500) of ``--gpus`` cards (8), each host
+posting one report every ``--interval`` seconds (15), their phases spread evenly over the interval
+(500 hosts every 15 s is a report every 30 ms). Every card is a GPU bound to its device, as in a
+real deployment, so the lifecycle sweep reconciles all of them while the reports come in. Each
+report holds 0–2 processes per card from a pool of 40 logins, with fresh numbers every time.
+
+- **ingest**: from sending a report to its answer (client side, loopback), for the first report
+  of each host (which creates its cards' rows) and for the steady state after it; target p99
+  < 50 ms. Server CPU per report is the serve process's CPU time over the loaded phase (sweeps and
+  the acks measured meanwhile included) divided by the reports stored.
+- **acks**: waves of ``--concurrency`` signed ``/gpubook`` commands (``book``, ``list``: the
+  pieces of ``bench/ack_latency.py``), as many with the fleet silent as while it reports, spread
+  over the loaded phase; target: unchanged within noise. ``status`` is left out: over thousands
+  of cards it measures status, not the reports (``bench/scale_bench.py`` does that).
+- **growth**: bytes per stored sample (table and index: SQLite's ``dbstat``, PostgreSQL's
+  ``pg_total_relation_size``) times the samples a day of the fleet makes, and the same for the
+  hourly roll-up (the samples are rolled up at the end, as the sweep does after the retention).
+
+    .venv/bin/python -m bench.agent_bench [--quick] [--hosts 500] [--seconds 60] [--backends sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sqlalchemy import func, insert, select, text
+
+from bench import ack_latency
+from bench.common import (
+    backends_and_machine,
+    parse_args,
+    percentiles_ms,
+    print_table,
+    write_results,
+)
+from bench.soak import fresh_postgres
+from bench.throughput_bench import until_idle
+from bot.booking import Actor, BookingService
+from bot.lifecycle.usage_rollup import roll_up
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import Gpu, UsageHour, UsageSample
+from tests.procs.serve import start_replica
+from tests.slackfake import FakeSlackWebAPI
+from tests.slackfake import requests as slack_req
+
+ADMIN = Actor("UADMIN", slack_req.TEAM_ID, is_workspace_admin=True)
+CARD_MIB = 80 * 1024
+LOGINS = [f"user{n:02d}" for n in range(40)]
+#: The commands whose acks are compared (see the module docstring for why not ``status``).
+ACK_COMMANDS = {k: v for k, v in ack_latency.COMMANDS.items() if k != "status"}
+PG_DATABASE = "gpubook_agent_bench"
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Fleet:
+    hosts: int
+    gpus: int
+    interval: int
+    seconds: float
+    concurrency: int
+    waves: int
+
+    @property
+    def cards(self) -> int:
+        return self.hosts * self.gpus
+
+
+QUICK = Fleet(hosts=4, gpus=2, interval=1, seconds=3, concurrency=2, waves=1)
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hosts", type=int, default=500)
+    parser.add_argument("--gpus", type=int, default=8, help="cards per host")
+    parser.add_argument("--interval", type=int, default=15, help="seconds between reports")
+    parser.add_argument("--seconds", type=float, default=60, help="length of the loaded phase")
+    parser.add_argument("--concurrency", type=int, default=10, help="commands per ack wave")
+    parser.add_argument("--waves", type=int, default=10, help="ack waves per command and phase")
+
+
+def host_name(host: int) -> str:
+    return f"host-{host:03d}"
+
+
+def card_uuid(host: int, index: int) -> str:
+    return f"GPU-bench{host:05d}-{index:02d}"
+
+
+def report(host: int, fleet: Fleet, rng: random.Random) -> bytes:
+    """One report of ``host``, in the contract's JSON."""
+    devices = []
+    for index in range(fleet.gpus):
+        processes = [
+            {"pid": rng.randrange(1000, 99999), "user": rng.choice(LOGINS), "used_mib": mib}
+            for mib in (rng.randrange(256, 20_000) for _ in range(rng.randrange(3)))
+        ]
+        devices.append(
+            {
+                "uuid": card_uuid(host, index),
+                "index": index,
+                "name": "NVIDIA A100-SXM4-80GB",
+                "total_mib": CARD_MIB,
+                "used_mib": sum(p["used_mib"] for p in processes),
+                "processes": processes,
+            }
+        )
+    sent_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return json.dumps({"host": host_name(host), "sent_at": sent_at, "devices": devices}).encode()
+
+
+async def prepare(url: str, fleet: Fleet) -> dict[int, str]:
+    """Migrate; add the ack bench's GPUs and one bound GPU per card; a token per host."""
+    db = Database(url)
+    try:
+        await upgrade(db)
+        service = BookingService(db)
+        for n in range(ack_latency.GPUS):
+            await service.add_gpu(ADMIN, f"a100-{n}", "80GB")
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "team_id": ADMIN.team_id,
+                "name": f"h{host:03d}-{index}",
+                "capacity_mib": CARD_MIB,
+                "description": "",
+                "retired": False,
+                "created_at": now,
+                "updated_at": now,
+                "device_uuid": card_uuid(host, index),
+            }
+            for host in range(fleet.hosts)
+            for index in range(fleet.gpus)
+        ]
+        async with db.write() as session:
+            await session.execute(insert(Gpu), rows)
+        tokens = {}
+        for host in range(fleet.hosts):
+            _, tokens[host] = await service.create_agent_token(ADMIN, host_name(host))
+        return tokens
+    finally:
+        await db.dispose()
+
+
+@dataclass
+class Ingest:
+    """Client-side latencies of the reports, in ns, the answers' statuses, the hosts heard."""
+
+    first_ns: list[int] = field(default_factory=list)
+    steady_ns: list[int] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    seen: set[int] = field(default_factory=set)
+
+    @property
+    def stored(self) -> int:
+        """Reports answered 200: each was stored in its own transaction before the answer."""
+        return self.statuses[200]
+
+
+async def fleet_load(
+    http: aiohttp.ClientSession,
+    url: str,
+    tokens: dict[int, str],
+    fleet: Fleet,
+    until: float,
+    ingest: Ingest,
+    rng: random.Random,
+) -> None:
+    """Every host reports every interval, phases spread evenly, until the loop time ``until``."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    async def host(h: int) -> None:
+        due = start + h * fleet.interval / fleet.hosts
+        while due < until:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            body = report(h, fleet, rng)
+            headers = {"Authorization": f"Bearer {tokens[h]}", "Content-Type": "application/json"}
+            sent = time.perf_counter_ns()
+            async with http.post(f"{url}/agent/report", data=body, headers=headers) as resp:
+                await resp.read()
+            took = time.perf_counter_ns() - sent
+            (ingest.steady_ns if h in ingest.seen else ingest.first_ns).append(took)
+            ingest.seen.add(h)
+            ingest.statuses[resp.status] += 1
+            due += fleet.interval
+
+    await asyncio.gather(*(host(h) for h in range(fleet.hosts)))
+
+
+async def ack_waves(
+    http: aiohttp.ClientSession,
+    url: str,
+    fake: FakeSlackWebAPI,
+    fleet: Fleet,
+    answered: list[int],
+    spread_over: float = 0.0,
+) -> dict[str, list[int]]:
+    """``fleet.waves`` waves of each command, each wave's replies settled before the next; with
+    ``spread_over`` seconds, the waves start evenly over that long."""
+    loop = asyncio.get_running_loop()
+    start, total = loop.time(), fleet.waves * len(ACK_COMMANDS)
+    samples: dict[str, list[int]] = {}
+    for n in range(total):
+        await asyncio.sleep(max(0.0, start + n * spread_over / total - loop.time()))
+        command, text_ = list(ACK_COMMANDS.items())[n % len(ACK_COMMANDS)]
+        latencies = await ack_latency.wave(http, url, fake, text_, fleet.concurrency)
+        samples.setdefault(command, []).extend(latencies)
+        answered[0] += fleet.concurrency
+        await ack_latency.settle(fake, answered[0])
+    return samples
+
+
+async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
+    """Prepare ``url``, start `gpubook serve` on it, warm up, ack quietly, then under load."""
+    tokens = await prepare(url, fleet)
+    rng = random.Random(seed)
+    ingest, answered = Ingest(), [0]
+    async with FakeSlackWebAPI() as fake:
+        settings = {
+            "DATABASE_URL": url,
+            "SLACK_API_URL": fake.base_url,
+            "GPUBOOK_AGENT_INTERVAL": f"{fleet.interval}s",
+            "GPUBOOK_LOG_LEVEL": "WARNING",
+        }
+        replica = await start_replica(settings)
+        slack = f"{replica.url}/slack/events"
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+                loop = asyncio.get_running_loop()
+                # Warm-up: every host's first report (its cards' rows), a wave per command.
+                await fleet_load(http, replica.url, tokens, fleet, loop.time() + 0.1, ingest, rng)
+                for command in ACK_COMMANDS.values():
+                    await ack_latency.wave(http, slack, fake, command, fleet.concurrency)
+                    answered[0] += fleet.concurrency
+                await ack_latency.settle(fake, answered[0])
+                quiet = await ack_waves(http, slack, fake, fleet, answered)
+                cpu_before = await until_idle(replica.pid)
+                stored_before = ingest.stored
+                load = fleet_load(
+                    http, replica.url, tokens, fleet, loop.time() + fleet.seconds, ingest, rng
+                )
+                acks = ack_waves(http, slack, fake, fleet, answered, fleet.seconds * 0.9)
+                _, loaded = await asyncio.gather(load, acks)
+                cpu_after = await until_idle(replica.pid)
+                stored = ingest.stored - stored_before
+        finally:
+            await replica.stop()
+    return {
+        "reports": sum(ingest.statuses.values()),
+        "statuses": {str(k): v for k, v in sorted(ingest.statuses.items())},
+        "first_report": percentiles_ms(ingest.first_ns),
+        "ingest": percentiles_ms(ingest.steady_ns),
+        "cpu_ms_per_report": round((cpu_after - cpu_before) * 1000 / max(stored, 1), 2),
+        "acks": {
+            command: {
+                "quiet": percentiles_ms(quiet[command]),
+                "loaded": percentiles_ms(loaded[command]),
+            }
+            for command in ACK_COMMANDS
+        },
+    }
+
+
+async def growth(url: str, fleet: Fleet) -> dict[str, Any]:
+    """Bytes per sample and per hourly row, and what a day of the fleet adds of each."""
+    db = Database(url)
+    try:
+        async with db.read() as session:
+            samples = int(await session.scalar(select(func.count()).select_from(UsageSample)))
+            last = await session.scalar(select(func.max(UsageSample.at)))
+        sample_bytes = await _table_bytes(db, url, UsageSample.__tablename__)
+        assert last is not None
+        # Past the retention: every sample becomes hourly rows, as the sweep does after 7 days.
+        await roll_up(db, last + timedelta(hours=2), timedelta(hours=1))
+        async with db.read() as session:
+            hours = int(await session.scalar(select(func.count()).select_from(UsageHour)))
+        hour_bytes = await _table_bytes(db, url, UsageHour.__tablename__)
+    finally:
+        await db.dispose()
+    per_sample, per_hour = sample_bytes / samples, hour_bytes / max(hours, 1)
+    samples_per_day = fleet.cards * SECONDS_PER_DAY // fleet.interval
+    return {
+        "samples_measured": samples,
+        "bytes_per_sample": round(per_sample, 1),
+        "samples_per_day": samples_per_day,
+        "sample_mb_per_day": round(samples_per_day * per_sample / 1e6, 1),
+        "hourly_rows_measured": hours,
+        "bytes_per_hourly_row": round(per_hour, 1),
+        "hourly_rows_per_day": fleet.cards * 24,
+        "hourly_mb_per_day": round(fleet.cards * 24 * per_hour / 1e6, 2),
+    }
+
+
+async def _table_bytes(db: Database, url: str, table: str) -> int:
+    """A table's bytes with its indexes."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1]
+        with sqlite3.connect(path) as raw:
+            query = (
+                "SELECT SUM(pgsize) FROM dbstat WHERE name IN "
+                "(SELECT name FROM sqlite_master WHERE tbl_name = ?)"
+            )
+            return int(raw.execute(query, (table,)).fetchone()[0] or 0)
+    async with db.read() as session:
+        return int(await session.scalar(text(f"SELECT pg_total_relation_size('{table}')")))
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    fleet = (
+        QUICK
+        if args.quick
+        else Fleet(args.hosts, args.gpus, args.interval, args.seconds, args.concurrency, args.waves)
+    )
+    backends, info = await backends_and_machine(args.backends)
+    results: dict[str, Any] = {"fleet": fleet.__dict__, "machine": info, "backends": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            if backend == "sqlite":
+                url = f"sqlite:///{Path(tmp) / 'agent_bench.db'}"
+            else:
+                url = await fresh_postgres(PG_DATABASE)
+            found = await measure(url, fleet, args.seed)
+            found["growth"] = await growth(url, fleet)
+            results["backends"][backend] = found
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(__doc__.splitlines()[0], argv, _options)
+    results = asyncio.run(run(args))
+    fleet = results["fleet"]
+    print(
+        f"\n{fleet['hosts']} hosts x {fleet['gpus']} cards, a report per host every "
+        f"{fleet['interval']} s, {fleet['seconds']} s loaded:"
+    )
+    rows = []
+    for backend, found in results["backends"].items():
+        rows.append(
+            (
+                backend,
+                found["reports"],
+                found["first_report"]["p99_ms"],
+                found["ingest"]["p50_ms"],
+                found["ingest"]["p99_ms"],
+                found["cpu_ms_per_report"],
+                found["growth"]["bytes_per_sample"],
+                found["growth"]["sample_mb_per_day"],
+                found["growth"]["hourly_mb_per_day"],
+            )
+        )
+    print_table(
+        (
+            "backend",
+            "reports",
+            "first p99 ms",
+            "ingest p50 ms",
+            "ingest p99 ms",
+            "CPU ms/report",
+            "B/sample",
+            "samples MB/day",
+            "hourly MB/day",
+        ),
+        rows,
+    )
+    print(f"\nAck latency, {fleet['concurrency']} concurrent commands, fleet quiet vs reporting:")
+    ack_rows = []
+    for backend, found in results["backends"].items():
+        for command, phases in found["acks"].items():
+            quiet, loaded = phases["quiet"], phases["loaded"]
+            ack_rows.append(
+                (
+                    f"{backend}/{command}",
+                    quiet["n"],
+                    quiet["p50_ms"],
+                    quiet["p99_ms"],
+                    loaded["p50_ms"],
+                    loaded["p99_ms"],
+                )
+            )
+    print_table(
+        ("backend/command", "n", "quiet p50", "quiet p99", "loaded p50", "loaded p99"), ack_rows
+    )
+    if not args.quick:
+        write_results("agent_bench", results, args.out)
+    return results
+
+
+if __name__ == "__main__":
+    main()
