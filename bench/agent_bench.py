@@ -68,6 +68,8 @@ LOGINS = [f"user{n:02d}" for n in range(40)]
 ACK_COMMANDS = {k: v for k, v in ack_latency.COMMANDS.items() if k != "status"}
 PG_DATABASE = "gpubook_agent_bench"
 SECONDS_PER_DAY = 86_400
+#: How long a wave's replies may take under load before the run is called failed.
+SETTLE_SECONDS = 180
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,7 @@ async def ack_waves(
         latencies = await ack_latency.wave(http, url, fake, text_, fleet.concurrency)
         samples.setdefault(command, []).extend(latencies)
         answered[0] += fleet.concurrency
-        await ack_latency.settle(fake, answered[0])
+        await ack_latency.settle(fake, answered[0], SETTLE_SECONDS)
     return samples
 
 

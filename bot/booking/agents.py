@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.booking.base import ServiceBase
 from bot.core.actor import Actor
 from bot.core.agent_report import Report
-from bot.core.errors import InputError, NotFound, PermissionDenied
+from bot.core.errors import InputError, NotFound, PermissionDenied, Unauthorized
 from bot.core.phrases import Code
 from bot.core.sentence import Quote
 from bot.core.usage import DeviceInfo, HostIdentity, IngestResult, TokenInfo
@@ -29,6 +29,8 @@ from bot.core.vocabulary import AuditAction
 from storage.models import AgentDevice, AgentHost, AgentToken, Gpu, UsageSample
 
 TOKEN_PREFIX = "gpb_"
+#: How many valid tokens a process remembers (far above any fleet's hosts).
+_REMEMBERED_TOKENS = 100_000
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -126,6 +128,24 @@ class AgentHosts(ServiceBase):
             row = found.first()
         return HostIdentity(*row) if row is not None else None
 
+    async def reporting_host(self, secret: str) -> HostIdentity | None:
+        """:meth:`authenticate_agent` for ``POST /agent/report``, remembering valid tokens.
+
+        A host reports every interval, so its token is looked up once, then remembered by
+        digest (unknown ones never are: a flood of forged tokens costs a lookup each and fills
+        nothing). Revocation stays immediate, whatever process revoked it: storing the report
+        checks, in its own transaction, that the token is still not revoked
+        (:meth:`ingest_report` refuses it then, storing nothing)."""
+        digest = token_digest(secret)
+        identity = self.remembered_tokens.get(digest)
+        if identity is None:
+            identity = await self.authenticate_agent(secret)
+            if identity is not None:
+                if len(self.remembered_tokens) >= _REMEMBERED_TOKENS:
+                    self.remembered_tokens.clear()  # far more than hosts: start again
+                self.remembered_tokens[digest] = identity
+        return identity
+
     async def ingest_report(self, identity: HostIdentity, report: Report) -> IngestResult:
         """Store ``report`` from the host ``identity`` names; a report about another host is
         refused (a token speaks for its own host only).
@@ -147,12 +167,18 @@ class AgentHosts(ServiceBase):
         gap_cap = int(self.config.usage.silent_after.total_seconds())
         uuids = [d.uuid for d in report.devices]
         async with self.db.write() as session:
-            await self._touch_host(session, team, report.host, now)
-            await session.execute(
+            used = await session.execute(
                 update(AgentToken)
-                .where(AgentToken.id == identity.token_id)
+                .where(AgentToken.id == identity.token_id, AgentToken.revoked_at.is_(None))
                 .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
             )
+            if used.rowcount == 0:  # revoked since it was looked up
+                self.remembered_tokens = {
+                    d: i for d, i in self.remembered_tokens.items() if i != identity
+                }
+                raise Unauthorized(Code.REPORT_BAD_TOKEN)
+            await self._touch_host(session, team, report.host, now)
             known = {
                 row.uuid: row
                 for row in await session.execute(
