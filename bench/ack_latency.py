@@ -111,9 +111,9 @@ async def wave(
     return list(await asyncio.gather(*(one(r) for r in requests)))
 
 
-async def settle(fake: FakeSlackWebAPI, expected: int, timeout: float = 30) -> None:
+async def settle(fake: FakeSlackWebAPI, expected: int, within: float = 30) -> None:
     """Let every listener finish (its response_url post) so waves do not pile up unboundedly."""
-    await fake.wait_for("response_url", count=expected, timeout=timeout)
+    await fake.wait_for("response_url", count=expected, timeout=within)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

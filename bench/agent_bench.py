@@ -248,7 +248,8 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
                 loop = asyncio.get_running_loop()
                 # Warm-up: every host's first report (its cards' rows), a wave per command.
-                await fleet_load(http, replica.url, tokens, fleet, loop.time() + 0.1, ingest, rng)
+                warm_up = loop.time() + fleet.interval  # every host once
+                await fleet_load(http, replica.url, tokens, fleet, warm_up, ingest, rng)
                 for command in ACK_COMMANDS.values():
                     await ack_latency.wave(http, slack, fake, command, fleet.concurrency)
                     answered[0] += fleet.concurrency
