@@ -10,8 +10,9 @@ report holds 0–2 processes per card from a pool of 40 logins, with fresh numbe
 
 - **ingest**: from sending a report to its answer (client side, loopback), for the first report
   of each host (which creates its cards' rows) and for the steady state after it; target p99
-  < 50 ms. Server CPU per report is the serve process's CPU time over the loaded phase (sweeps and
-  the acks measured meanwhile included) divided by the reports stored.
+  < 50 ms. Then, the fleet stopped, 200 reports sent one by one (each once the previous was
+  answered): their latency *alone*, and the serve process's CPU time per report over them
+  (``/proc``), the machine-independent part — a core ingests 1000 / that many reports a second.
 - **acks**: waves of ``--concurrency`` signed ``/gpubook`` commands (``book``, ``list``: the
   pieces of ``bench/ack_latency.py``), as many with the fleet silent as while it reports, spread
   over the loaded phase; target: unchanged within noise. ``status`` is left out: over thousands
@@ -57,7 +58,7 @@ from bot.lifecycle.usage_rollup import roll_up
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Gpu, UsageHour, UsageSample
-from tests.procs.serve import start_replica
+from tests.procs.serve import Replica, start_replica
 from tests.slackfake import FakeSlackWebAPI
 from tests.slackfake import requests as slack_req
 
@@ -68,6 +69,8 @@ LOGINS = [f"user{n:02d}" for n in range(40)]
 ACK_COMMANDS = {k: v for k, v in ack_latency.COMMANDS.items() if k != "status"}
 PG_DATABASE = "gpubook_agent_bench"
 SECONDS_PER_DAY = 86_400
+#: Reports sent one by one at the end, for the cost of one without load.
+ONE_BY_ONE = 200
 #: How long a wave's replies may take under load before the run is called failed.
 SETTLE_SECONDS = 180
 
@@ -193,18 +196,45 @@ async def fleet_load(
         due = start + h * fleet.interval / fleet.hosts
         while due < until:
             await asyncio.sleep(max(0.0, due - loop.time()))
-            body = report(h, fleet, rng)
-            headers = {"Authorization": f"Bearer {tokens[h]}", "Content-Type": "application/json"}
-            sent = time.perf_counter_ns()
-            async with http.post(f"{url}/agent/report", data=body, headers=headers) as resp:
-                await resp.read()
-            took = time.perf_counter_ns() - sent
+            status, took = await post_report(http, url, tokens[h], report(h, fleet, rng))
             (ingest.steady_ns if h in ingest.seen else ingest.first_ns).append(took)
             ingest.seen.add(h)
-            ingest.statuses[resp.status] += 1
+            ingest.statuses[status] += 1
             due += fleet.interval
 
     await asyncio.gather(*(host(h) for h in range(fleet.hosts)))
+
+
+async def post_report(
+    http: aiohttp.ClientSession, url: str, token: str, body: bytes
+) -> tuple[int, int]:
+    """Send one report; its answer's status and the ns from sending to the answer."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    sent = time.perf_counter_ns()
+    async with http.post(f"{url}/agent/report", data=body, headers=headers) as resp:
+        await resp.read()
+    return resp.status, time.perf_counter_ns() - sent
+
+
+async def one_by_one(
+    http: aiohttp.ClientSession,
+    replica: Replica,
+    tokens: dict[int, str],
+    fleet: Fleet,
+    rng: random.Random,
+) -> tuple[list[int], float]:
+    """Up to :data:`ONE_BY_ONE` reports, each sent once the previous was answered, nothing else
+    running: their latencies (ns) and the server's CPU ms per report, its cost without load."""
+    hosts = range(min(fleet.hosts, ONE_BY_ONE))
+    cpu_before = await until_idle(replica.pid)
+    latencies = []
+    for h in hosts:
+        status, took = await post_report(http, replica.url, tokens[h], report(h, fleet, rng))
+        if status != 200:
+            raise RuntimeError(f"report refused: HTTP {status}")
+        latencies.append(took)
+    cpu_after = await until_idle(replica.pid)
+    return latencies, (cpu_after - cpu_before) * 1000 / len(hosts)
 
 
 async def ack_waves(
@@ -255,15 +285,12 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
                     answered[0] += fleet.concurrency
                 await ack_latency.settle(fake, answered[0])
                 quiet = await ack_waves(http, slack, fake, fleet, answered)
-                cpu_before = await until_idle(replica.pid)
-                stored_before = ingest.stored
                 load = fleet_load(
                     http, replica.url, tokens, fleet, loop.time() + fleet.seconds, ingest, rng
                 )
                 acks = ack_waves(http, slack, fake, fleet, answered, fleet.seconds * 0.9)
                 _, loaded = await asyncio.gather(load, acks)
-                cpu_after = await until_idle(replica.pid)
-                stored = ingest.stored - stored_before
+                alone, cpu_ms = await one_by_one(http, replica, tokens, fleet, rng)
         finally:
             await replica.stop()
     return {
@@ -271,7 +298,8 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
         "statuses": {str(k): v for k, v in sorted(ingest.statuses.items())},
         "first_report": percentiles_ms(ingest.first_ns),
         "ingest": percentiles_ms(ingest.steady_ns),
-        "cpu_ms_per_report": round((cpu_after - cpu_before) * 1000 / max(stored, 1), 2),
+        "one_by_one": percentiles_ms(alone),
+        "cpu_ms_per_report": round(cpu_ms, 2),
         "acks": {
             command: {
                 "quiet": percentiles_ms(quiet[command]),
@@ -363,6 +391,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 found["first_report"]["p99_ms"],
                 found["ingest"]["p50_ms"],
                 found["ingest"]["p99_ms"],
+                found["one_by_one"]["p50_ms"],
+                found["one_by_one"]["p99_ms"],
                 found["cpu_ms_per_report"],
                 found["growth"]["bytes_per_sample"],
                 found["growth"]["sample_mb_per_day"],
@@ -376,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "first p99 ms",
             "ingest p50 ms",
             "ingest p99 ms",
+            "alone p50",
+            "alone p99",
             "CPU ms/report",
             "B/sample",
             "samples MB/day",

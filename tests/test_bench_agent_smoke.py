@@ -24,8 +24,10 @@ def test_agent_bench_stores_every_report_and_counts_what_a_day_adds(tmp_path: Pa
     assert run["ingest"]["n"] == run["reports"] - fleet.hosts > 0
     for phases in run["acks"].values():
         assert phases["quiet"]["n"] == phases["loaded"]["n"] == fleet.waves * fleet.concurrency
+    alone = run["one_by_one"]["n"]
+    assert alone == min(fleet.hosts, agent_bench.ONE_BY_ONE) and run["cpu_ms_per_report"] >= 0
     growth = run["growth"]
-    assert growth["samples_measured"] == run["reports"] * fleet.gpus  # one sample per card
+    assert growth["samples_measured"] == (run["reports"] + alone) * fleet.gpus  # one per card
     assert fleet.cards <= growth["hourly_rows_measured"] <= 2 * fleet.cards  # an hour or two
     assert growth["samples_per_day"] == fleet.cards * 86_400 // fleet.interval
     assert growth["bytes_per_sample"] > 0 and growth["bytes_per_hourly_row"] > 0
