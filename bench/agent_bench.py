@@ -10,9 +10,11 @@ report holds 0–2 processes per card from a pool of 40 logins, with fresh numbe
 
 - **ingest**: from sending a report to its answer (client side, loopback), for the first report
   of each host (which creates its cards' rows) and for the steady state after it; target p99
-  < 50 ms. Then, the fleet stopped, 200 reports sent one by one (each once the previous was
+  < 50 ms. Before the fleet starts, 200 reports sent one by one (each once the previous was
   answered): their latency *alone*, and the serve process's CPU time per report over them
   (``/proc``), the machine-independent part — a core ingests 1000 / that many reports a second.
+  The serve is told an interval 4 × the fleet's, so that holding the fleet back for the quiet
+  acks does not make hosts silent (and hundreds of admin notices) mid-measure.
 - **acks**: waves of ``--concurrency`` signed ``/gpubook`` commands (``book``, ``list``: the
   pieces of ``bench/ack_latency.py``), as many with the fleet silent as while it reports, spread
   over the loaded phase; target: unchanged within noise. ``status`` is left out: over thousands
@@ -52,7 +54,7 @@ from bench.common import (
     write_results,
 )
 from bench.soak import fresh_postgres
-from bench.throughput_bench import until_idle
+from bench.throughput_bench import cpu_seconds, until_idle
 from bot.booking import Actor, BookingService
 from bot.lifecycle.usage_rollup import roll_up
 from storage.db import Database
@@ -224,7 +226,9 @@ async def one_by_one(
     rng: random.Random,
 ) -> tuple[list[int], float]:
     """Up to :data:`ONE_BY_ONE` reports, each sent once the previous was answered, nothing else
-    running: their latencies (ns) and the server's CPU ms per report, its cost without load."""
+    running: their latencies (ns) and the server's CPU ms per report, its cost without load.
+    The CPU time is read as soon as the last is answered, not once the server is idle again,
+    so that a sweep starting meanwhile is not charged to the reports."""
     hosts = range(min(fleet.hosts, ONE_BY_ONE))
     cpu_before = await until_idle(replica.pid)
     latencies = []
@@ -233,8 +237,7 @@ async def one_by_one(
         if status != 200:
             raise RuntimeError(f"report refused: HTTP {status}")
         latencies.append(took)
-    cpu_after = await until_idle(replica.pid)
-    return latencies, (cpu_after - cpu_before) * 1000 / len(hosts)
+    return latencies, (cpu_seconds(replica.pid) - cpu_before) * 1000 / len(hosts)
 
 
 async def ack_waves(
@@ -269,7 +272,9 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
         settings = {
             "DATABASE_URL": url,
             "SLACK_API_URL": fake.base_url,
-            "GPUBOOK_AGENT_INTERVAL": f"{fleet.interval}s",
+            # Silence is 3 intervals: told 4 x the fleet's, the serve does not call hosts silent
+            # (and tell admins about hundreds) while the fleet is held back for the quiet acks.
+            "GPUBOOK_AGENT_INTERVAL": f"{4 * fleet.interval}s",
             "GPUBOOK_LOG_LEVEL": "WARNING",
         }
         replica = await start_replica(settings)
@@ -284,13 +289,13 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
                     await ack_latency.wave(http, slack, fake, command, fleet.concurrency)
                     answered[0] += fleet.concurrency
                 await ack_latency.settle(fake, answered[0])
+                alone, cpu_ms = await one_by_one(http, replica, tokens, fleet, rng)
                 quiet = await ack_waves(http, slack, fake, fleet, answered)
                 load = fleet_load(
                     http, replica.url, tokens, fleet, loop.time() + fleet.seconds, ingest, rng
                 )
                 acks = ack_waves(http, slack, fake, fleet, answered, fleet.seconds * 0.9)
                 _, loaded = await asyncio.gather(load, acks)
-                alone, cpu_ms = await one_by_one(http, replica, tokens, fleet, rng)
         finally:
             await replica.stop()
     return {
