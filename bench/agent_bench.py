@@ -1,27 +1,18 @@
-"""Host agents' reports at fleet scale: ingest latency, what they do to slash-command acks, and
-how fast the database grows.
+"""Host agents' reports at fleet scale: ingest latency, slash-command acks beside them, and
+database growth (what each part measures and why: ``bench/README.md``).
 
-A real ``gpubook serve`` process (HTTP, SQLite file or a PostgreSQL database) is fed by a
-simulated fleet from this process: ``--hosts`` hosts (500) of ``--gpus`` cards (8), each host
-posting one report every ``--interval`` seconds (15), their phases spread evenly over the interval
-(500 hosts every 15 s is a report every 30 ms). Every card is a GPU bound to its device, as in a
-real deployment, so the lifecycle sweep reconciles all of them while the reports come in. Each
-report holds 0–2 processes per card from a pool of 40 logins, with fresh numbers every time.
+A real ``gpubook serve`` (SQLite, or a PostgreSQL database) is fed by a simulated fleet:
+``--hosts`` (500) of ``--gpus`` cards (8), each host reporting every ``--interval`` s (15),
+phases spread evenly; every card a bound GPU, so each sweep reconciles all of them.
 
-- **ingest**: from sending a report to its answer (client side, loopback), for the first report
-  of each host (which creates its cards' rows) and for the steady state after it; target p99
-  < 50 ms. Before the fleet starts, 200 reports sent one by one (each once the previous was
-  answered): their latency *alone*, and the serve process's CPU time per report over them
-  (``/proc``), the machine-independent part — a core ingests 1000 / that many reports a second.
-  The serve is told an interval 4 × the fleet's, so that holding the fleet back for the quiet
-  acks does not make hosts silent (and hundreds of admin notices) mid-measure.
-- **acks**: waves of ``--concurrency`` signed ``/gpubook`` commands (``book``, ``list``: the
-  pieces of ``bench/ack_latency.py``), as many with the fleet silent as while it reports, spread
-  over the loaded phase; target: unchanged within noise. ``status`` is left out: over thousands
-  of cards it measures status, not the reports (``bench/scale_bench.py`` does that).
-- **growth**: bytes per stored sample (table and index: SQLite's ``dbstat``, PostgreSQL's
-  ``pg_total_relation_size``) times the samples a day of the fleet makes, and the same for the
-  hourly roll-up (the samples are rolled up at the end, as the sweep does after the retention).
+- **ingest**: send → answer per report, the first of each host apart; target p99 < 50 ms. Before
+  the fleet starts, 200 reports one by one: latency *alone* and the serve's CPU per report. The
+  serve is told an interval 4 × the fleet's, so holding the fleet back for the quiet acks makes
+  no host silent (and hundreds of admin notices) mid-measure.
+- **acks**: waves of signed ``book`` and ``list`` (``bench/ack_latency.py``'s pieces) with the
+  fleet silent, then as many during it; target: unchanged within noise. Not ``status``: over
+  thousands of cards it measures status (``bench/scale_bench.py`` does).
+- **growth**: bytes per sample and per hourly row (table and indexes) × what a day adds.
 
     .venv/bin/python -m bench.agent_bench [--quick] [--hosts 500] [--seconds 60] [--backends sqlite]
 """
@@ -32,7 +23,6 @@ import argparse
 import asyncio
 import json
 import random
-import sqlite3
 import tempfile
 import time
 from collections import Counter
@@ -43,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 
 from bench import ack_latency
 from bench.common import (
@@ -51,6 +41,7 @@ from bench.common import (
     parse_args,
     percentiles_ms,
     print_table,
+    table_bytes,
     write_results,
 )
 from bench.soak import fresh_postgres
@@ -70,9 +61,9 @@ LOGINS = [f"user{n:02d}" for n in range(40)]
 #: The commands whose acks are compared (see the module docstring for why not ``status``).
 ACK_COMMANDS = {k: v for k, v in ack_latency.COMMANDS.items() if k != "status"}
 PG_DATABASE = "gpubook_agent_bench"
-SECONDS_PER_DAY = 86_400
 #: Reports sent one by one at the end, for the cost of one without load.
 ONE_BY_ONE = 200
+PERCENTILES = ("p50_ms", "p99_ms")
 #: How long a wave's replies may take under load before the run is called failed.
 SETTLE_SECONDS = 180
 
@@ -147,8 +138,6 @@ async def prepare(url: str, fleet: Fleet) -> dict[int, str]:
                 "team_id": ADMIN.team_id,
                 "name": f"h{host:03d}-{index}",
                 "capacity_mib": CARD_MIB,
-                "description": "",
-                "retired": False,
                 "created_at": now,
                 "updated_at": now,
                 "device_uuid": card_uuid(host, index),
@@ -322,17 +311,17 @@ async def growth(url: str, fleet: Fleet) -> dict[str, Any]:
         async with db.read() as session:
             samples = int(await session.scalar(select(func.count()).select_from(UsageSample)))
             last = await session.scalar(select(func.max(UsageSample.at)))
-        sample_bytes = await _table_bytes(db, url, UsageSample.__tablename__)
+        sample_bytes = await table_bytes(db, UsageSample.__tablename__)
         assert last is not None
         # Past the retention: every sample becomes hourly rows, as the sweep does after 7 days.
         await roll_up(db, last + timedelta(hours=2), timedelta(hours=1))
         async with db.read() as session:
             hours = int(await session.scalar(select(func.count()).select_from(UsageHour)))
-        hour_bytes = await _table_bytes(db, url, UsageHour.__tablename__)
+        hour_bytes = await table_bytes(db, UsageHour.__tablename__)
     finally:
         await db.dispose()
     per_sample, per_hour = sample_bytes / samples, hour_bytes / max(hours, 1)
-    samples_per_day = fleet.cards * SECONDS_PER_DAY // fleet.interval
+    samples_per_day = fleet.cards * int(timedelta(days=1).total_seconds()) // fleet.interval
     return {
         "samples_measured": samples,
         "bytes_per_sample": round(per_sample, 1),
@@ -343,20 +332,6 @@ async def growth(url: str, fleet: Fleet) -> dict[str, Any]:
         "hourly_rows_per_day": fleet.cards * 24,
         "hourly_mb_per_day": round(fleet.cards * 24 * per_hour / 1e6, 2),
     }
-
-
-async def _table_bytes(db: Database, url: str, table: str) -> int:
-    """A table's bytes with its indexes."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[1]
-        with sqlite3.connect(path) as raw:
-            query = (
-                "SELECT SUM(pgsize) FROM dbstat WHERE name IN "
-                "(SELECT name FROM sqlite_master WHERE tbl_name = ?)"
-            )
-            return int(raw.execute(query, (table,)).fetchone()[0] or 0)
-    async with db.read() as session:
-        return int(await session.scalar(text(f"SELECT pg_total_relation_size('{table}')")))
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -387,56 +362,34 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"\n{fleet['hosts']} hosts x {fleet['gpus']} cards, a report per host every "
         f"{fleet['interval']} s, {fleet['seconds']} s loaded:"
     )
-    rows = []
-    for backend, found in results["backends"].items():
-        rows.append(
-            (
-                backend,
-                found["reports"],
-                found["first_report"]["p99_ms"],
-                found["ingest"]["p50_ms"],
-                found["ingest"]["p99_ms"],
-                found["one_by_one"]["p50_ms"],
-                found["one_by_one"]["p99_ms"],
-                found["cpu_ms_per_report"],
-                found["growth"]["bytes_per_sample"],
-                found["growth"]["sample_mb_per_day"],
-                found["growth"]["hourly_mb_per_day"],
-            )
-        )
+    columns = {  # header: (part of the results, key)
+        "reports": (None, "reports"),
+        "first p99 ms": ("first_report", "p99_ms"),
+        "ingest p50 ms": ("ingest", "p50_ms"),
+        "ingest p99 ms": ("ingest", "p99_ms"),
+        "alone p50": ("one_by_one", "p50_ms"),
+        "alone p99": ("one_by_one", "p99_ms"),
+        "CPU ms/report": (None, "cpu_ms_per_report"),
+        "B/sample": ("growth", "bytes_per_sample"),
+        "samples MB/day": ("growth", "sample_mb_per_day"),
+        "hourly MB/day": ("growth", "hourly_mb_per_day"),
+    }
     print_table(
-        (
-            "backend",
-            "reports",
-            "first p99 ms",
-            "ingest p50 ms",
-            "ingest p99 ms",
-            "alone p50",
-            "alone p99",
-            "CPU ms/report",
-            "B/sample",
-            "samples MB/day",
-            "hourly MB/day",
-        ),
-        rows,
+        ("backend", *columns),
+        [
+            (backend, *((found[part] if part else found)[key] for part, key in columns.values()))
+            for backend, found in results["backends"].items()
+        ],
     )
     print(f"\nAck latency, {fleet['concurrency']} concurrent commands, fleet quiet vs reporting:")
-    ack_rows = []
-    for backend, found in results["backends"].items():
-        for command, phases in found["acks"].items():
-            quiet, loaded = phases["quiet"], phases["loaded"]
-            ack_rows.append(
-                (
-                    f"{backend}/{command}",
-                    quiet["n"],
-                    quiet["p50_ms"],
-                    quiet["p99_ms"],
-                    loaded["p50_ms"],
-                    loaded["p99_ms"],
-                )
-            )
     print_table(
-        ("backend/command", "n", "quiet p50", "quiet p99", "loaded p50", "loaded p99"), ack_rows
+        ("backend/command", "n", "quiet p50", "quiet p99", "loaded p50", "loaded p99"),
+        [
+            (f"{backend}/{command}", phases["quiet"]["n"])
+            + tuple(phases[phase][key] for phase in ("quiet", "loaded") for key in PERCENTILES)
+            for backend, found in results["backends"].items()
+            for command, phases in found["acks"].items()
+        ],
     )
     if not args.quick:
         write_results("agent_bench", results, args.out)
