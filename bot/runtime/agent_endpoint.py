@@ -4,7 +4,8 @@ Served on ``$PORT`` in both modes, beside ``/healthz`` and ``/metrics``. Checks 
 most telling first, and every refusal is a JSON body ``{"ok": false, "error": CODE, "reason":
 SENTENCE}`` with nothing stored:
 
-- no bearer token, or an unknown or revoked one → 401 (the body is never read);
+- no bearer token, or an unknown or revoked one → 401 (the body is never read; a token
+  revoked since this process remembered it is refused when the report would be stored);
 - a body that is not ``application/json`` → 415, larger than :data:`MAX_REPORT_BYTES` → 413
   (read no further than the limit), not JSON → 400, not the contract → 422;
 - a report about another host than the token's → 403.
@@ -26,7 +27,7 @@ from aiohttp import web
 
 from bot.booking import BookingService
 from bot.core.agent_report import parse_report
-from bot.core.errors import GpubookError, InputError, PermissionDenied
+from bot.core.errors import GpubookError, InputError, PermissionDenied, Unauthorized
 from bot.core.phrases import Code
 from bot.core.usage import HostIdentity
 from bot.runtime.agent_book import AGENT_BOOK_PATH, book_for_host
@@ -92,7 +93,7 @@ async def _authenticated(
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return _refusal(401, InputError(Code.REPORT_NO_TOKEN))
-    identity = await service.authenticate_agent(secret.strip())
+    identity = await service.reporting_host(secret.strip())
     if identity is None:
         return _refusal(401, InputError(Code.REPORT_BAD_TOKEN))
     return identity
@@ -128,6 +129,8 @@ async def _handle(request: web.Request, service: BookingService) -> web.Response
         return _refusal(422, error)
     try:
         result = await service.ingest_report(identity, parsed)
+    except Unauthorized as error:  # revoked since its token was remembered
+        return _refusal(401, error)
     except PermissionDenied as error:
         return _refusal(403, error)
     except Exception:
