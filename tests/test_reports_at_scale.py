@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from bot.booking import Actor, BookingService
+from bot.booking import Actor, BookingService, search
 from bot.core import capacity
 from bot.core.clock import FrozenClock
 from bot.core.snapshots import GpuStatus, Usage
@@ -174,3 +174,94 @@ async def test_pages_follow_one_another_without_gap_or_repeat(
             break
         after = (page[-1].start, page[-1].id)
     assert paged == expected
+
+
+def reference_windows(
+    rows: list[dict], asks: dict[str, int], duration: timedelta, start: datetime, until: datetime
+) -> dict[str, tuple[datetime, int] | None]:
+    """The former search: every holding booking of the whole horizon, per card, then
+    ``earliest_fit`` and the spare memory at the window's peak."""
+    found: dict[str, tuple[datetime, int] | None] = {}
+    for name, mib in asks.items():
+        cap = CARDS[name] * GB
+        spans = [
+            capacity.Span(r["start_at"], r["end_at"], r["memory_mib"])
+            for r in rows
+            if r["gpu"] == name
+            and r["team_id"] == "T_LOCAL"
+            and r["status"] in HOLDING_STATUSES
+            and r["end_at"] > start
+            and r["start_at"] < until + duration
+        ]
+        at = capacity.earliest_fit(spans, cap, mib, duration, start, until)
+        spare = None if at is None else cap - capacity.peak(spans, at, at + duration).mib - mib
+        found[name] = None if at is None else (at, spare)
+    return found
+
+
+def reference_best(found: dict[str, tuple[datetime, int] | None]) -> str | None:
+    """Soonest, then the tightest fit, then the first card by name (the order GPUs are read)."""
+    ranked = [(f, name) for name, f in sorted(found.items()) if f is not None]
+    return min(ranked)[1] if ranked else None
+
+
+@pytest.mark.parametrize("seed_no", [1, 2, 3, 4])
+async def test_free_reading_ahead_in_rounds_finds_what_the_full_scan_finds(
+    service: BookingService, clock: FrozenClock, seed_no: int
+) -> None:
+    """`free` reads each card only until its window is found, round by round; every card's
+    window, its spare memory and the best card are the full scan's, windows near and far."""
+    rng = random.Random(seed_no)
+    rows = await seed(service, rng, 500)
+    for _ in range(8):
+        clock.set(T0 + timedelta(minutes=rng.randrange(-3000, 3000), seconds=rng.randrange(60)))
+        gib = rng.choice([1, 8, 20, 23, 24, 40, 47, 60, 79, 80])
+        duration = timedelta(minutes=rng.choice([5, 30, 90, 240, 600, 1440, 4000]))
+        free = await service.free(Actor("UB"), f"{gib}GB", duration)
+        until = clock() + service.policy.search_horizon
+        expected = reference_windows(rows, {n: gib * GB for n in CARDS}, duration, clock(), until)
+        assert {g.name: s and s.start for g, s in free.per_gpu} == {
+            n: f and f[0] for n, f in expected.items()
+        }
+        best = reference_best(expected)
+        assert (free.best and free.best.gpu_name) == best
+
+
+@pytest.mark.parametrize("seed_no", [5, 6, 7])
+async def test_a_search_for_the_soonest_card_stops_early_and_agrees(
+    service: BookingService, seed_no: int
+) -> None:
+    """Searching only for the soonest card (a refusal's offer elsewhere) stops at the first
+    round where some card fits, and still picks the full scan's card, start and spare memory —
+    with any latest start, and leaving out a booking as an edit does."""
+    rng = random.Random(seed_no)
+    rows = await seed(service, rng, 500)
+    async with service.db.read() as session:
+        ids = dict(
+            (await session.execute(select(Gpu.name, Gpu.id).where(Gpu.team_id == "T_LOCAL"))).all()
+        )
+    order = [ids[n] for n in sorted(CARDS)]
+    for _ in range(10):
+        start = T0 + timedelta(minutes=rng.randrange(-3000, 3000), microseconds=rng.randrange(9))
+        latest = start + timedelta(hours=rng.choice([0, 3, 30, 70, 400]))
+        duration = timedelta(minutes=rng.choice([5, 45, 300, 2000]))
+        gib = rng.choice([4, 20, 30, 50, 78])
+        skip = rng.choice([r for r in rows if r["team_id"] == "T_LOCAL"])
+        kept = [r for r in rows if r["id"] != skip["id"]]
+        asks = [search.Ask(ids[n], CARDS[n] * GB, gib * GB) for n in sorted(CARDS)]
+        async with service.db.read() as session:
+            every = await search.earliest_windows(
+                session, asks, duration, start, latest, exclude=skip["id"]
+            )
+            first = await search.earliest_windows(
+                session, asks, duration, start, latest, exclude=skip["id"], first_only=True
+            )
+        expected = reference_windows(kept, {n: gib * GB for n in CARDS}, duration, start, latest)
+        assert {
+            n: every[ids[n]] and (every[ids[n]].start, every[ids[n]].spare_mib) for n in CARDS
+        } == expected
+        best = reference_best(expected)
+        found = search.soonest(first, order)
+        assert (found and found[0]) == (best and ids[best])
+        if best is not None:
+            assert found is not None and (found[1].start, found[1].spare_mib) == expected[best]

@@ -110,9 +110,11 @@ async def spans(
     end: datetime,
     *,
     exclude: int | Iterable[int] | None = None,
+    since: datetime | None = None,
 ) -> dict[int, list[capacity.Span]]:
     """Memory held on each GPU by bookings overlapping ``[start, end)``, as capacity spans
-    (but for the booking or bookings ``exclude`` names)."""
+    (but for the booking or bookings ``exclude`` names); with ``since``, only those starting
+    at or after it (a search reading further ahead adds what it has not read yet)."""
     ids = list(gpu_ids)
     grouped: dict[int, list[capacity.Span]] = {i: [] for i in ids}
     if not ids:
@@ -123,6 +125,8 @@ async def spans(
         Booking.end_at > start,
         Booking.start_at < end,
     )
+    if since is not None:
+        query = query.where(Booking.start_at >= since)
     if isinstance(exclude, int):
         query = query.where(Booking.id != exclude)
     elif exclude is not None:

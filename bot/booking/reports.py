@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.booking import queries
+from bot.booking import queries, search
 from bot.booking.base import ServiceBase
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import audit_info, booking_info, gpu_info
@@ -158,22 +158,17 @@ class Reports(ServiceBase):
             mib_by_gpu = {g.id: rules.memory_mib(memory, g.capacity_mib) for g in gpus}
             asked = next(iter(mib_by_gpu.values()))  # one size: a % is only of one named GPU
             refuse_if_too_big(every, asked, target)
-            spans_by_gpu = await queries.spans(
-                session, [g.id for g in gpus], start, until + duration
-            )
+            asks = [search.Ask(g.id, g.capacity_mib, mib_by_gpu[g.id]) for g in gpus]
+            found = await search.earliest_windows(session, asks, duration, start, until)
         per_gpu: list[tuple[GpuInfo, Slot | None]] = []
-        ranked: list[tuple[tuple[datetime, int], Slot]] = []
         for g in gpus:
-            mib, spans = mib_by_gpu[g.id], spans_by_gpu[g.id]
-            at = capacity.earliest_fit(spans, g.capacity_mib, mib, duration, start, until)
-            slot = Slot(g.name, at, at + duration, mib) if at else None
+            at = found[g.id]
+            slot = Slot(g.name, at.start, at.start + duration, mib_by_gpu[g.id]) if at else None
             per_gpu.append((gpu_info(g), slot))
-            if slot is not None:
-                # Soonest first; then the tightest fit (as placement does), so big cards stay
-                # free for big requests.
-                spare = g.capacity_mib - capacity.peak(spans, slot.start, slot.end).mib - mib
-                ranked.append(((slot.start, spare), slot))
-        best = min(ranked, key=lambda r: r[0])[1] if ranked else None
+        # Soonest first; then the tightest fit (as placement does), so big cards stay free for
+        # big requests.
+        soonest = search.soonest(found, [g.id for g in gpus])
+        best = None if soonest is None else next(s for g, s in per_gpu if g.id == soonest[0])
         return FreeWindows(asked, duration, per_gpu, best, until)
 
     async def utilisation(self, actor: Actor, start: datetime, end: datetime) -> Utilisation:
