@@ -27,9 +27,19 @@ USERS = ["UA", "UB", "UC", "UD"]
 CARDS = {"rtx-0": 24, "rtx-1": 48, "a100": 80}
 
 
-async def seed(service: BookingService, rng: random.Random, count: int) -> list[dict]:
+async def seed(
+    service: BookingService,
+    rng: random.Random,
+    count: int,
+    *,
+    minutes: tuple[int, int] = (-3000, 3000),
+    longest: int = 900,
+    now: datetime | None = None,
+) -> list[dict]:
     """Random bookings on three cards (plus one card of another workspace), inserted directly:
-    the reads must be right on any rows, not only on rows the rules let through."""
+    the reads must be right on any rows, not only on rows the rules let through. Starts fall
+    ``minutes`` around T0, lengths up to ``longest`` minutes; statuses are random, or as the
+    lifecycle leaves them at ``now`` (a few cancelled) when it is given."""
     admin = Actor(ADMIN)
     for name, gib in CARDS.items():
         await service.add_gpu(admin, name, f"{gib}GB")
@@ -37,7 +47,7 @@ async def seed(service: BookingService, rng: random.Random, count: int) -> list[
     async with service.db.read() as session:
         gpus = list(await session.execute(select(Gpu.id, Gpu.team_id)))
     rows: list[dict] = []
-    starts = [T0 + timedelta(minutes=rng.randrange(-3000, 3000)) for _ in range(count // 4)]
+    starts = [T0 + timedelta(minutes=rng.randrange(*minutes)) for _ in range(count // 4)]
     for i in range(count):
         gpu_id, team = rng.choice(gpus)
         if rows and rng.random() < 0.2:  # back to back with an earlier booking, same memory
@@ -53,11 +63,13 @@ async def seed(service: BookingService, rng: random.Random, count: int) -> list[
                 rng.choice(starts)
                 if rng.random() < 0.3
                 else T0
-                + timedelta(minutes=rng.randrange(-3000, 3000), microseconds=rng.randrange(10**6))
+                + timedelta(minutes=rng.randrange(*minutes), microseconds=rng.randrange(10**6))
             )
             mib = rng.randrange(1, 8) * GB
-        end = start + timedelta(minutes=rng.randrange(5, 900), microseconds=rng.randrange(10**6))
-        status = rng.choice(list(BookingStatus))
+        end = start + timedelta(
+            minutes=rng.randrange(5, longest), microseconds=rng.randrange(10**6)
+        )
+        status = rng.choice(list(BookingStatus)) if now is None else lifecycle(start, end, now, rng)
         user = rng.choice(USERS)
         rows.append(
             {
@@ -81,6 +93,14 @@ async def seed(service: BookingService, rng: random.Random, count: int) -> list[
             {"id": b.id, "gpu": b.gpu.name, **{k: getattr(b, k) for k in rows[0]}}
             for b in (await session.scalars(select(Booking))).unique()
         ]
+
+
+def lifecycle(start: datetime, end: datetime, now: datetime, rng: random.Random) -> BookingStatus:
+    if start <= now < end:
+        return BookingStatus.ACTIVE
+    if rng.random() < 0.1:
+        return BookingStatus.CANCELLED
+    return BookingStatus.COMPLETED if end <= now else BookingStatus.UPCOMING
 
 
 def reference_status(rows: list[dict], now: datetime, horizon: datetime) -> list[tuple]:
@@ -112,10 +132,15 @@ def reference_usage(rows: list[dict], start: datetime, end: datetime, by: str) -
             or not (r["start_at"] < end and r["end_at"] > start)
         ):
             continue
-        overlap = min(r["end_at"], end) - max(r["start_at"], start)
+        # Whole seconds, each end cut to its second: what adds up piece by piece (days).
+        overlap = whole_second(min(r["end_at"], end)) - whole_second(max(r["start_at"], start))
         held, count = totals.get(r[by], (0, 0))
         totals[r[by]] = (held + r["memory_mib"] * int(overlap.total_seconds()), count + 1)
     return totals
+
+
+def whole_second(at: datetime) -> datetime:
+    return at.replace(microsecond=0)
 
 
 def observed(statuses: list[GpuStatus]) -> list[tuple]:
@@ -147,6 +172,43 @@ async def test_reads_agree_with_reading_every_booking(
         mine = await service.my_usage(Actor("UB"), start, clock())
         expected = reference_usage(rows, start, clock(), "user_id").get("UB", (0, 0))
         assert (mine.booked_mib_s, mine.bookings) == expected
+
+
+@pytest.mark.parametrize("seed_no", [11, 12])
+async def test_statistics_from_settled_days_agree_with_reading_every_booking(
+    service: BookingService, clock: FrozenClock, seed_no: int
+) -> None:
+    """Long windows are added up from settled days kept by the service and the pieces around
+    them read anew: the totals are those of every booking, on the first read and the next,
+    after days pass, and with a booking made since."""
+    rng = random.Random(seed_no)
+    now = T0 + timedelta(hours=rng.randrange(24), microseconds=rng.randrange(10**6))
+    rows = await seed(service, rng, 500, minutes=(-14 * 1440, 3 * 1440), longest=3000, now=now)
+    admin = Actor(ADMIN)
+
+    async def agree(start: datetime, end: datetime) -> None:
+        usage = await service.utilisation(admin, start, end)
+        assert as_totals(usage.per_gpu) == reference_usage(rows, start, end, "gpu")
+        assert as_totals(usage.per_user) == reference_usage(rows, start, end, "user_id")
+
+    for _ in range(4):
+        clock.set(now)
+        days = timedelta(days=rng.choice([3, 7, 12, 20]), seconds=rng.randrange(86400))
+        await agree(now - days, now)
+        await agree(now - days, now)  # the settled days kept
+        await agree(now - days - timedelta(days=2), now - timedelta(days=rng.randrange(4)))
+        assert len(service.settled_days) >= 2
+        now += timedelta(days=1, seconds=rng.randrange(3600))
+    mine = next(r for r in rows if r["team_id"] == "T_LOCAL")
+    late = {**mine, "start_at": now + timedelta(minutes=1), "end_at": now + timedelta(hours=2)}
+    late.update(status=BookingStatus.UPCOMING, memory_mib=3 * GB)
+    async with service.db.write() as session:
+        await session.execute(
+            insert(Booking), [{k: v for k, v in late.items() if k not in ("id", "gpu")}]
+        )
+    rows.append(late)
+    clock.set(now + timedelta(hours=3))
+    await agree(now - timedelta(days=9), clock())
 
 
 @pytest.mark.parametrize("everyone", [False, True])

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    case,
     func,
     null,
     or_,
@@ -280,19 +281,30 @@ async def booked_totals(
     start: datetime,
     end: datetime,
     user_id: str | None = None,
+    *,
+    count_from: datetime | None = None,
 ) -> Totals:
     """Per GPU and per user: how many bookings held memory in ``[start, end)`` (all but cancelled
     ones) and the MiB·seconds they held inside it — summed by the database, not from rows.
 
-    Each booking counts the whole seconds of its overlap, as ``int(overlap.total_seconds())``.
+    Each booking counts the whole seconds of its overlap, its ends cut to the second
+    (:class:`~storage.expressions.seconds_between`), so a window's sums are those of its pieces.
+    With ``count_from``, only the bookings starting then or later are counted (all still add
+    their memory-time): a window added up piece by piece counts each booking once, in the
+    piece where it starts, or the first piece when it started before the window.
     The bookings are added up once per (GPU, user), and those sums once more per GPU and per
     user, so what comes back is a row per GPU and per user, however many pairs there are.
     """
     overlap = seconds_between(later(Booking.start_at, start), earlier(Booking.end_at, end))
+    counted = (
+        func.count()
+        if count_from is None
+        else func.sum(case((Booking.start_at >= count_from, 1), else_=0))
+    )
     pairs = select(
         Booking.gpu_id,
         Booking.user_id,
-        func.count().label("bookings"),
+        counted.label("bookings"),
         func.sum(Booking.memory_mib * overlap).label("held"),
     ).where(
         Booking.team_id == team_id,
@@ -316,6 +328,20 @@ async def booked_totals(
         else:
             per_user[user] = (int(count), int(held))
     return per_gpu, per_user
+
+
+async def earliest_holding_start(session: AsyncSession, team_id: str) -> datetime | None:
+    """When the earliest booking still holding memory (upcoming or active) starts: everything
+    before it has ended for good. One index step per status."""
+    firsts = union_all(
+        *(
+            select(func.min(Booking.start_at).label("first")).where(
+                Booking.team_id == team_id, Booking.status == status
+            )
+            for status in HOLDING_STATUSES
+        )
+    ).subquery()
+    return await session.scalar(select(func.min(firsts.c.first)))
 
 
 async def notification_channel(session: AsyncSession, team_id: str, gpu_channel: str | None) -> str:

@@ -17,6 +17,7 @@ from bot.booking.base import ServiceBase
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import audit_info, booking_info, gpu_info
 from bot.booking.status import next_changes
+from bot.booking.totals import window_totals
 from bot.core import capacity, rules
 from bot.core.actor import Actor
 from bot.core.errors import InputError, NotFound
@@ -176,13 +177,16 @@ class Reports(ServiceBase):
 
         Cancelled bookings count for nothing; released ones count up to their release. Admins
         only: it shows everyone's use (a user sees their own with ``my_usage``). The database
-        adds it up (one row per GPU and user), so it costs what the window holds, not its rows.
+        adds it up (one row per GPU and user); days that can no longer change are added up once
+        and kept (:mod:`bot.booking.totals`), so a long window costs what is still under way.
         """
         self.require_admin(actor, "see utilisation statistics")
         _require_window(start, end)
         async with self.db.read() as session:
             gpus = await queries.gpus(session, actor.team_id, include_retired=True)
-            per_gpu, per_user = await queries.booked_totals(session, actor.team_id, start, end)
+            per_gpu, per_user = await window_totals(
+                session, self.settled_days, actor.team_id, start, end, self.clock()
+            )
         seconds = int((end - start).total_seconds())
         available = {g.id: g.capacity_mib * seconds for g in gpus if not g.retired}
         gpu_usage = [
