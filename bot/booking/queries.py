@@ -123,7 +123,10 @@ async def spans(
     query = select(Booking.gpu_id, Booking.start_at, Booking.end_at, Booking.memory_mib).where(
         Booking.gpu_id.in_(ids),
         Booking.status.in_(list(HOLDING_STATUSES)),
-        Booking.end_at > start,
+        # Searched by start: the bookings holding memory that start before the window ends are
+        # those under way and those of the window. By end, every later booking would be read
+        # (which SQLite chose for many GPUs at once).
+        _unsearched(Booking.end_at) > start,
         Booking.start_at < end,
     )
     if since is not None:
@@ -283,6 +286,7 @@ async def booked_totals(
     user_id: str | None = None,
     *,
     count_from: datetime | None = None,
+    starting_from: datetime | None = None,
 ) -> Totals:
     """Per GPU and per user: how many bookings held memory in ``[start, end)`` (all but cancelled
     ones) and the MiB·seconds they held inside it — summed by the database, not from rows.
@@ -292,6 +296,9 @@ async def booked_totals(
     With ``count_from``, only the bookings starting then or later are counted (all still add
     their memory-time): a window added up piece by piece counts each booking once, in the
     piece where it starts, or the first piece when it started before the window.
+    ``starting_from`` says no booking that matters starts earlier (the window's bookings are
+    known to be shorter than that): the search then runs over the starts, from there to the
+    window's end (``ix_bookings_team_start``), rather than over every end after the start.
     The bookings are added up once per (GPU, user), and those sums once more per GPU and per
     user, so what comes back is a row per GPU and per user, however many pairs there are.
     """
@@ -306,12 +313,14 @@ async def booked_totals(
         Booking.user_id,
         counted.label("bookings"),
         func.sum(Booking.memory_mib * overlap).label("held"),
-    ).where(
-        Booking.team_id == team_id,
-        Booking.status != BookingStatus.CANCELLED,
-        Booking.start_at < end,
-        Booking.end_at > start,
     )
+    if starting_from is None:
+        pairs = pairs.where(Booking.end_at > start, _unsearched(Booking.start_at) < end)
+    else:
+        pairs = pairs.where(
+            Booking.end_at > start, Booking.start_at >= starting_from, Booking.start_at < end
+        )
+    pairs = pairs.where(Booking.team_id == team_id, Booking.status != BookingStatus.CANCELLED)
     if user_id is not None:
         pairs = pairs.where(Booking.user_id == user_id)
     sums = pairs.group_by(Booking.gpu_id, Booking.user_id).cte("pairs")
@@ -328,6 +337,30 @@ async def booked_totals(
         else:
             per_user[user] = (int(count), int(held))
     return per_gpu, per_user
+
+
+async def held_rows(
+    session: AsyncSession, team_id: str, start: datetime, end: datetime
+) -> Sequence[Row[tuple[int, str, datetime, datetime, int]]]:
+    """(GPU, user, start, end, MiB) of every booking that held memory in ``[start, end)``,
+    from the statistics' covering index."""
+    result = await session.execute(
+        select(
+            Booking.gpu_id, Booking.user_id, Booking.start_at, Booking.end_at, Booking.memory_mib
+        ).where(
+            Booking.team_id == team_id,
+            Booking.status != BookingStatus.CANCELLED,
+            _unsearched(Booking.start_at) < end,
+            Booking.end_at > start,
+        )
+    )
+    return result.all()
+
+
+def _unsearched(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``column``, wrapped so that no planner searches an index by it: a window read from
+    every end after its start must not become every start before its end (the whole past)."""
+    return func.coalesce(column, column)
 
 
 async def earliest_holding_start(session: AsyncSession, team_id: str) -> datetime | None:

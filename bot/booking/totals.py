@@ -3,23 +3,28 @@
 `admin stats` over 30 days adds up every booking of those days: about 27,000 at 200 GPUs and
 100,000 bookings, 90–120 ms on SQLite however the sum is written. Yet a day that is over, with
 every booking touching it ended, never changes again: bookings cannot start in the past (a
-minute's grace at most), and an ended or cancelled booking is never edited. So such a *settled*
-UTC day is added up once (one SQL sum over it) and kept; a window is then its settled whole days
-from memory plus, from the database, the piece before the first of them and the piece after the
-last (today and whatever is still under way).
+minute's grace at most), and an ended or cancelled booking is never edited. So the *settled* UTC
+days of a workspace are read once (one pass over the statistics' covering index, split into days
+here) and their totals kept, with the longest booking that touches them. A window is then its
+settled whole days from memory, plus two pieces summed by the database: from the window's start
+to the first midnight, and from the last settled midnight to the window's end. Every booking
+reaching into those pieces from before touches a settled day, so it is no longer than the
+longest kept: each piece reads only the bookings starting from that far back, through the
+(workspace, status, start) index, instead of every booking ending after the piece starts.
 
 Pieces add up exactly: memory-time counts whole seconds with both ends cut to the second
-(:class:`storage.expressions.seconds_between`) and days begin on whole seconds; a booking is
-counted in the piece where it starts, or the first piece when it started before the window
-(:func:`bot.booking.queries.booked_totals` with ``count_from``). The days kept belong to this
-process and are immutable facts, so replicas need not agree on what they keep; at most
-:data:`MAX_DAYS` are kept, the least recently used dropped first.
+(:class:`storage.expressions.seconds_between`, :func:`held_seconds` here) and days begin on whole
+seconds; a booking is counted in the piece where it starts, or in the first piece when it started
+before the window (:func:`bot.booking.queries.booked_totals` with ``count_from``). What is kept
+is immutable fact, so replicas need not agree on it; the days of at most :data:`MAX_TEAMS`
+workspaces are kept, the least recently used dropped first, each at most :data:`MAX_DAYS` back.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,8 +33,10 @@ from bot.booking import queries
 
 K = TypeVar("K")
 DAY = timedelta(days=1)
-#: Settled days kept per process (a year of one workspace and then some).
+#: Settled days kept per workspace (a year and then some), the oldest dropped first.
 MAX_DAYS = 400
+#: Workspaces whose settled days are kept.
+MAX_TEAMS = 64
 #: A day counts as settled only this long after it ends, beyond a booking's grace for a start
 #: in the past, so no booking made late can still reach into it.
 SETTLE_MARGIN = timedelta(hours=1)
@@ -37,27 +44,50 @@ SETTLE_MARGIN = timedelta(hours=1)
 MIN_SETTLED_DAYS = 2
 
 
-class SettledDays:
-    """The totals of settled days, by workspace and UTC date, least recently used dropped."""
+@dataclass
+class Settled:
+    """One workspace's settled days ``[first, last)``: per day the MiB·seconds held in it and
+    the bookings starting in it (per GPU and per user), and the longest booking touching them."""
 
-    def __init__(self, max_days: int = MAX_DAYS) -> None:
-        self._days: OrderedDict[tuple[str, date], queries.Totals] = OrderedDict()
-        self._max = max_days
+    first: datetime
+    last: datetime
+    days: dict[datetime, queries.Totals] = field(default_factory=dict)
+    longest: timedelta = timedelta(0)
+
+
+class SettledDays:
+    """The settled days of the workspaces asked about lately."""
+
+    def __init__(self, max_teams: int = MAX_TEAMS, max_days: int = MAX_DAYS) -> None:
+        self._teams: OrderedDict[str, Settled] = OrderedDict()
+        self._max_teams, self.max_days = max_teams, max_days
 
     def __len__(self) -> int:
-        return len(self._days)
+        """How many days are kept, over every workspace."""
+        return sum(len(s.days) for s in self._teams.values())
 
-    def get(self, team_id: str, day: date) -> queries.Totals | None:
-        found = self._days.get((team_id, day))
-        if found is not None:
-            self._days.move_to_end((team_id, day))
-        return found
-
-    def put(self, team_id: str, day: date, totals: queries.Totals) -> None:
-        self._days[(team_id, day)] = totals
-        self._days.move_to_end((team_id, day))
-        while len(self._days) > self._max:
-            self._days.popitem(last=False)
+    async def cover(
+        self, session: AsyncSession, team_id: str, first: datetime, last: datetime
+    ) -> Settled:
+        """The workspace's settled days, reading those of ``[first, last)`` not kept yet (every
+        day must be settled): only the stretches before and after what is kept are read."""
+        kept = self._teams.pop(team_id, None)
+        if kept is None or last < kept.first or first > kept.last:
+            kept = Settled(first, first)  # nothing kept touches the window: start afresh
+        if first < kept.first:
+            await _read(session, team_id, kept, first, kept.first)
+            kept.first = first
+        if last > kept.last:
+            await _read(session, team_id, kept, kept.last, last)
+            kept.last = last
+        oldest = kept.last - self.max_days * DAY
+        if kept.first < oldest:
+            kept.days = {day: t for day, t in kept.days.items() if day >= oldest}
+            kept.first = oldest
+        self._teams[team_id] = kept
+        while len(self._teams) > self._max_teams:
+            self._teams.popitem(last=False)
+        return kept
 
 
 async def window_totals(
@@ -68,33 +98,61 @@ async def window_totals(
     end: datetime,
     now: datetime,
 ) -> queries.Totals:
-    """Everyone's :func:`queries.booked_totals` over ``[start, end)``, settled days from
-    ``settled`` (added there the first time they are asked for)."""
-    first = _midnight(start + DAY - timedelta(microseconds=1))  # the first midnight >= start
+    """Everyone's :func:`queries.booked_totals` over ``[start, end)``, its settled days from
+    ``settled`` (read there the first time they are asked for)."""
+    first = midnight(start + DAY - timedelta(microseconds=1))  # the first midnight >= start
     holding = await queries.earliest_holding_start(session, team_id)
     until = min(now - SETTLE_MARGIN, holding or now)
-    last = min(_midnight(end), _midnight(until))
-    if last - first < MIN_SETTLED_DAYS * DAY:
+    last = min(midnight(end), midnight(until))
+    if not MIN_SETTLED_DAYS * DAY <= last - first < settled.max_days * DAY:
         return await queries.booked_totals(session, team_id, start, end)
-    pieces = []
+    # From the start's own day: a booking reaching into the window from before touches it.
+    kept = await settled.cover(session, team_id, midnight(start), last)
+    pieces = [kept.days[first + n * DAY] for n in range((last - first) // DAY)]
     if start < first:
-        pieces.append(await queries.booked_totals(session, team_id, start, first))
-    day = first
-    while day < last:
-        totals = settled.get(team_id, day.date())
-        if totals is None:
-            totals = await queries.booked_totals(session, team_id, day, day + DAY, count_from=day)
-            settled.put(team_id, day.date(), totals)
-        pieces.append(totals)
-        day += DAY
+        back = start - kept.longest
+        pieces.append(
+            await queries.booked_totals(session, team_id, start, first, starting_from=back)
+        )
     if last < end:
-        pieces.append(await queries.booked_totals(session, team_id, last, end, count_from=last))
+        back = last - kept.longest
+        pieces.append(
+            await queries.booked_totals(
+                session, team_id, last, end, count_from=last, starting_from=back
+            )
+        )
     return _add(pieces)
 
 
-def _midnight(at: datetime) -> datetime:
+def midnight(at: datetime) -> datetime:
     """The UTC midnight at or before ``at``."""
     return datetime.combine(at.astimezone(UTC).date(), time(), UTC)
+
+
+def held_seconds(start: datetime, end: datetime) -> int:
+    """Whole seconds from ``start`` to ``end``, each cut to its second, as the database counts."""
+    return (end.replace(microsecond=0) - start.replace(microsecond=0)) // timedelta(seconds=1)
+
+
+async def _read(
+    session: AsyncSession, team_id: str, kept: Settled, first: datetime, last: datetime
+) -> None:
+    """Add the days ``[first, last)`` to ``kept``: one read of the bookings touching them,
+    each split into its days."""
+    days: dict[datetime, queries.Totals] = {
+        first + n * DAY: ({}, {}) for n in range((last - first) // DAY)
+    }
+    for gpu_id, user_id, start, end, mib in await queries.held_rows(session, team_id, first, last):
+        kept.longest = max(kept.longest, end - start)
+        day = max(midnight(start), first)
+        while day < last and day < end:
+            counted = 1 if day <= start else 0  # counted in the day it starts
+            held = mib * held_seconds(max(start, day), min(end, day + DAY))
+            per_gpu, per_user = days[day]
+            _add_one(per_gpu, gpu_id, counted, held)
+            _add_one(per_user, user_id, counted, held)
+            day += DAY
+    kept.days.update(days)
 
 
 def _add(pieces: list[queries.Totals]) -> queries.Totals:
@@ -108,5 +166,9 @@ def _add(pieces: list[queries.Totals]) -> queries.Totals:
 
 def _merge(into: dict[K, tuple[int, int]], part: dict[K, tuple[int, int]]) -> None:
     for key, (count, held) in part.items():
-        was_count, was_held = into.get(key, (0, 0))
-        into[key] = (was_count + count, was_held + held)
+        _add_one(into, key, count, held)
+
+
+def _add_one(into: dict[K, tuple[int, int]], key: K, count: int, held: int) -> None:
+    was_count, was_held = into.get(key, (0, 0))
+    into[key] = (was_count + count, was_held + held)
