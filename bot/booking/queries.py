@@ -358,8 +358,10 @@ async def held_rows(
 
 
 def _unsearched(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """``column``, wrapped so that no planner searches an index by it: a window read from
-    every end after its start must not become every start before its end (the whole past)."""
+    """``column``, wrapped so that no planner searches an index by it. A window is read either
+    by its ends (every booking ending after it starts: the window and all later ones) or by its
+    starts (every booking starting before it ends: all earlier ones); the caller knows which
+    side is short, and without statistics SQLite may pick the other."""
     return func.coalesce(column, column)
 
 
