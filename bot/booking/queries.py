@@ -17,9 +17,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
-    case,
     func,
-    null,
     or_,
     select,
     tuple_,
@@ -32,7 +30,6 @@ from bot.core.errors import NotFound
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, say
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus
-from storage.expressions import earlier, later, seconds_between
 from storage.models import DEFAULT_CHANNEL, AgentDevice, Booking, Gpu, Workspace
 
 #: A position in a list ordered by (start, id): the last booking of the page before.
@@ -126,7 +123,7 @@ async def spans(
         # Searched by start: the bookings holding memory that start before the window ends are
         # those under way and those of the window. By end, every later booking would be read
         # (which SQLite chose for many GPUs at once).
-        _unsearched(Booking.end_at) > start,
+        unsearched(Booking.end_at) > start,
         Booking.start_at < end,
     )
     if since is not None:
@@ -274,109 +271,12 @@ async def upcoming_spans(
     return [capacity.Span(s, e, mib) for s, e, mib in await session.execute(query)]
 
 
-#: Bookings and MiB·seconds, per GPU id and per user id.
-Totals = tuple[dict[int, tuple[int, int]], dict[str, tuple[int, int]]]
-
-
-async def booked_totals(
-    session: AsyncSession,
-    team_id: str,
-    start: datetime,
-    end: datetime,
-    user_id: str | None = None,
-    *,
-    count_from: datetime | None = None,
-    starting_from: datetime | None = None,
-) -> Totals:
-    """Per GPU and per user: how many bookings held memory in ``[start, end)`` (all but cancelled
-    ones) and the MiB·seconds they held inside it — summed by the database, not from rows.
-
-    Each booking counts the whole seconds of its overlap, its ends cut to the second
-    (:class:`~storage.expressions.seconds_between`), so a window's sums are those of its pieces.
-    With ``count_from``, only the bookings starting then or later are counted (all still add
-    their memory-time): a window added up piece by piece counts each booking once, in the
-    piece where it starts, or the first piece when it started before the window.
-    ``starting_from`` says no booking that matters starts earlier (the window's bookings are
-    known to be shorter than that): the search then runs over the starts, from there to the
-    window's end (``ix_bookings_team_start``), rather than over every end after the start.
-    The bookings are added up once per (GPU, user), and those sums once more per GPU and per
-    user, so what comes back is a row per GPU and per user, however many pairs there are.
-    """
-    overlap = seconds_between(later(Booking.start_at, start), earlier(Booking.end_at, end))
-    counted = (
-        func.count()
-        if count_from is None
-        else func.sum(case((Booking.start_at >= count_from, 1), else_=0))
-    )
-    pairs = select(
-        Booking.gpu_id,
-        Booking.user_id,
-        counted.label("bookings"),
-        func.sum(Booking.memory_mib * overlap).label("held"),
-    )
-    if starting_from is None:
-        pairs = pairs.where(Booking.end_at > start, _unsearched(Booking.start_at) < end)
-    else:
-        pairs = pairs.where(
-            Booking.end_at > start, Booking.start_at >= starting_from, Booking.start_at < end
-        )
-    pairs = pairs.where(Booking.team_id == team_id, Booking.status != BookingStatus.CANCELLED)
-    if user_id is not None:
-        pairs = pairs.where(Booking.user_id == user_id)
-    sums = pairs.group_by(Booking.gpu_id, Booking.user_id).cte("pairs")
-    tally = (func.sum(sums.c.bookings), func.sum(sums.c.held))
-    query = union_all(
-        select(sums.c.gpu_id, null().label("user_id"), *tally).group_by(sums.c.gpu_id),
-        select(null(), sums.c.user_id, *tally).group_by(sums.c.user_id),
-    )
-    per_gpu: dict[int, tuple[int, int]] = {}
-    per_user: dict[str, tuple[int, int]] = {}
-    for gpu_id, user, count, held in await session.execute(query):
-        if user is None:
-            per_gpu[gpu_id] = (int(count), int(held))
-        else:
-            per_user[user] = (int(count), int(held))
-    return per_gpu, per_user
-
-
-async def held_rows(
-    session: AsyncSession, team_id: str, start: datetime, end: datetime
-) -> Sequence[Row[tuple[int, str, datetime, datetime, int]]]:
-    """(GPU, user, start, end, MiB) of every booking that held memory in ``[start, end)``,
-    from the statistics' covering index."""
-    result = await session.execute(
-        select(
-            Booking.gpu_id, Booking.user_id, Booking.start_at, Booking.end_at, Booking.memory_mib
-        ).where(
-            Booking.team_id == team_id,
-            Booking.status != BookingStatus.CANCELLED,
-            _unsearched(Booking.start_at) < end,
-            Booking.end_at > start,
-        )
-    )
-    return result.all()
-
-
-def _unsearched(column: ColumnElement[Any]) -> ColumnElement[Any]:
+def unsearched(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """``column``, wrapped so that no planner searches an index by it. A window is read either
     by its ends (every booking ending after it starts: the window and all later ones) or by its
     starts (every booking starting before it ends: all earlier ones); the caller knows which
     side is short, and without statistics SQLite may pick the other."""
     return func.coalesce(column, column)
-
-
-async def earliest_holding_start(session: AsyncSession, team_id: str) -> datetime | None:
-    """When the earliest booking still holding memory (upcoming or active) starts: everything
-    before it has ended for good. One index step per status."""
-    firsts = union_all(
-        *(
-            select(func.min(Booking.start_at).label("first")).where(
-                Booking.team_id == team_id, Booking.status == status
-            )
-            for status in HOLDING_STATUSES
-        )
-    ).subquery()
-    return await session.scalar(select(func.min(firsts.c.first)))
 
 
 async def notification_channel(session: AsyncSession, team_id: str, gpu_channel: str | None) -> str:

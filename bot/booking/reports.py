@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.booking import queries, search
+from bot.booking import queries, search, sums
 from bot.booking.base import ServiceBase
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import audit_info, booking_info, gpu_info
@@ -185,7 +185,13 @@ class Reports(ServiceBase):
         async with self.db.read() as session:
             gpus = await queries.gpus(session, actor.team_id, include_retired=True)
             per_gpu, per_user = await window_totals(
-                session, self.settled_days, actor.team_id, start, end, self.clock()
+                session,
+                self.settled_days,
+                actor.team_id,
+                start,
+                end,
+                self.clock(),
+                self.policy.past_grace,
             )
         seconds = int((end - start).total_seconds())
         available = {g.id: g.capacity_mib * seconds for g in gpus if not g.retired}
@@ -212,7 +218,7 @@ class Reports(ServiceBase):
         """The caller's own booked memory-time over ``[start, end)`` (for their dashboard)."""
         _require_window(start, end)
         async with self.db.read() as session:
-            _, per_user = await queries.booked_totals(
+            _, per_user = await sums.booked_totals(
                 session, actor.team_id, start, end, actor.user_id
             )
         count, held = per_user.get(actor.user_id, (0, 0))

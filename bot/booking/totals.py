@@ -15,7 +15,7 @@ longest kept: each piece reads only the bookings starting from that far back, th
 Pieces add up exactly: memory-time counts whole seconds with both ends cut to the second
 (:class:`storage.expressions.seconds_between`, :func:`held_seconds` here) and days begin on whole
 seconds; a booking is counted in the piece where it starts, or in the first piece when it started
-before the window (:func:`bot.booking.queries.booked_totals` with ``count_from``). What is kept
+before the window (:func:`bot.booking.sums.booked_totals` with ``count_from``). What is kept
 is immutable fact, so replicas need not agree on it; the days of at most :data:`MAX_TEAMS`
 workspaces are kept, the least recently used dropped first, each at most :data:`MAX_DAYS` back.
 """
@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.booking import queries
+from bot.booking import sums
 
 K = TypeVar("K")
 DAY = timedelta(days=1)
@@ -37,8 +37,8 @@ DAY = timedelta(days=1)
 MAX_DAYS = 400
 #: Workspaces whose settled days are kept.
 MAX_TEAMS = 64
-#: A day counts as settled only this long after it ends, beyond a booking's grace for a start
-#: in the past, so no booking made late can still reach into it.
+#: A day counts as settled only this long after it ends (or the policy's grace for a start in
+#: the past, if longer), so no booking made late can still reach into it.
 SETTLE_MARGIN = timedelta(hours=1)
 #: A window with fewer settled days than this is summed directly: nothing to gain.
 MIN_SETTLED_DAYS = 2
@@ -51,7 +51,7 @@ class Settled:
 
     first: datetime
     last: datetime
-    days: dict[datetime, queries.Totals] = field(default_factory=dict)
+    days: dict[datetime, sums.Totals] = field(default_factory=dict)
     longest: timedelta = timedelta(0)
 
 
@@ -97,27 +97,27 @@ async def window_totals(
     start: datetime,
     end: datetime,
     now: datetime,
-) -> queries.Totals:
-    """Everyone's :func:`queries.booked_totals` over ``[start, end)``, its settled days from
-    ``settled`` (read there the first time they are asked for)."""
+    grace: timedelta,
+) -> sums.Totals:
+    """Everyone's :func:`sums.booked_totals` over ``[start, end)``, its settled days from
+    ``settled`` (read there the first time they are asked for); ``grace`` is how far in the
+    past a booking may still start."""
     first = midnight(start + DAY - timedelta(microseconds=1))  # the first midnight >= start
-    holding = await queries.earliest_holding_start(session, team_id)
-    until = min(now - SETTLE_MARGIN, holding or now)
+    holding = await sums.earliest_holding_start(session, team_id)
+    until = min(now - max(SETTLE_MARGIN, grace), holding or now)
     last = min(midnight(end), midnight(until))
     if not MIN_SETTLED_DAYS * DAY <= last - first < settled.max_days * DAY:
-        return await queries.booked_totals(session, team_id, start, end)
+        return await sums.booked_totals(session, team_id, start, end)
     # From the start's own day: a booking reaching into the window from before touches it.
     kept = await settled.cover(session, team_id, midnight(start), last)
     pieces = [kept.days[first + n * DAY] for n in range((last - first) // DAY)]
     if start < first:
         back = start - kept.longest
-        pieces.append(
-            await queries.booked_totals(session, team_id, start, first, starting_from=back)
-        )
+        pieces.append(await sums.booked_totals(session, team_id, start, first, starting_from=back))
     if last < end:
         back = last - kept.longest
         pieces.append(
-            await queries.booked_totals(
+            await sums.booked_totals(
                 session, team_id, last, end, count_from=last, starting_from=back
             )
         )
@@ -139,10 +139,10 @@ async def _read(
 ) -> None:
     """Add the days ``[first, last)`` to ``kept``: one read of the bookings touching them,
     each split into its days."""
-    days: dict[datetime, queries.Totals] = {
+    days: dict[datetime, sums.Totals] = {
         first + n * DAY: ({}, {}) for n in range((last - first) // DAY)
     }
-    for gpu_id, user_id, start, end, mib in await queries.held_rows(session, team_id, first, last):
+    for gpu_id, user_id, start, end, mib in await sums.held_rows(session, team_id, first, last):
         kept.longest = max(kept.longest, end - start)
         day = max(midnight(start), first)
         while day < last and day < end:
@@ -155,7 +155,7 @@ async def _read(
     kept.days.update(days)
 
 
-def _add(pieces: list[queries.Totals]) -> queries.Totals:
+def _add(pieces: list[sums.Totals]) -> sums.Totals:
     per_gpu: dict[int, tuple[int, int]] = {}
     per_user: dict[str, tuple[int, int]] = {}
     for gpus, users in pieces:
