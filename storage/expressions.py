@@ -3,8 +3,8 @@
 PostgreSQL stores ``timestamptz`` and has ``GREATEST``, ``LEAST`` and interval arithmetic. SQLite
 stores the text :class:`storage.types.UTCDateTime` writes (``2026-01-05 08:00:00.000000``, always
 with six digits of microseconds), has two-argument ``max``/``min`` that compare that text in time
-order, and no interval type: there, the microseconds between two times are the difference of
-their whole seconds (read with ``julianday``) and of their microseconds, in exact integers.
+order, and no interval type: there, the seconds between two times are the difference of their whole
+seconds, read with ``julianday``, in exact integers.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ class earlier(FunctionElement[Any]):  # noqa: N801 — used as a SQL function
 
 
 class seconds_between(FunctionElement[int]):  # noqa: N801 — used as a SQL function
-    """Whole seconds from the first time to the second (the fraction dropped, as Python's
-    ``int(timedelta.total_seconds())`` drops it for a positive length)."""
+    """The whole seconds from the first time to the second: each time is cut to its second
+    first, so the seconds of a stretch cut in pieces at whole seconds (days) add up to the
+    stretch's own — what lets statistics add settled days up instead of rereading them."""
 
     type = BigInteger()
     inherit_cache = True
@@ -64,22 +65,18 @@ def _earlier_sqlite(element: earlier, compiler: Any, **kw: Any) -> str:
 @compiles(seconds_between)
 def _seconds(element: seconds_between, compiler: Any, **kw: Any) -> str:
     start, end = (compiler.process(c, **kw) for c in _two(element))
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end}) - ({start}))) AS BIGINT)"
+    whole = "EXTRACT(EPOCH FROM date_trunc('second', {}))"
+    return f"CAST({whole.format(end)} - {whole.format(start)} AS BIGINT)"
 
 
 @compiles(seconds_between, "sqlite")
 def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
     start, end = (compiler.process(c, **kw) for c in _two(element))
-    # julianday reads the text, and its day fraction scaled to seconds rounds back exactly to
-    # the whole seconds (the microseconds are cut off first: a double cannot hold them exactly);
-    # the microseconds are then added from the text. Cheaper than strftime('%s'), which formats
-    # a string to be cast back (and would round the microseconds to milliseconds).
+    # julianday reads the text cut to its whole second (a double cannot hold the microseconds
+    # exactly), and its day fraction scaled to seconds rounds back exactly to those seconds.
+    # Cheaper than strftime('%s'), which formats a string to be cast back.
     whole = "CAST(ROUND((julianday(substr({}, 1, 19)) - 2440587.5) * 86400) AS INTEGER)"
-    micros = "CAST(substr({}, 21) AS INTEGER)"
-    return (
-        f"((({whole.format(end)} - {whole.format(start)}) * 1000000"
-        f" + {micros.format(end)} - {micros.format(start)}) / 1000000)"
-    )
+    return f"({whole.format(end)} - {whole.format(start)})"
 
 
 def _two(element: FunctionElement[Any]) -> list[ColumnElement[Any] | Visitable]:

@@ -100,6 +100,17 @@ class Booking(Base):
             "user_id",
             "memory_mib",
         ),
+        # Statistics' pieces around settled days: the bookings starting from a bound.
+        Index(
+            "ix_bookings_team_start",
+            "team_id",
+            "start_at",
+            "end_at",
+            "status",
+            "gpu_id",
+            "user_id",
+            "memory_mib",
+        ),
         Index(
             "ix_bookings_team_user_end",
             "team_id",

@@ -1,7 +1,8 @@
 """Every query behind an interactive read finds its bookings through an index.
 
 A read that scans the bookings table costs the whole history, so each statement that status,
-the lists (first and later pages), the App Home's week, statistics and the calendar send is
+the lists (first and later pages), the App Home's week, statistics (settled days and the pieces
+around them), the calendar and `free` (every round of its search) send is
 EXPLAINed: on SQLite (as production runs it, without ANALYZE) each step over ``bookings`` must
 be an index SEARCH; on PostgreSQL, with sequential scans priced out, no plan may still need one.
 """
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from bot.booking import Actor, BookingService
+from bot.booking import Actor, BookingService, search
 from bot.core.clock import FrozenClock
 from storage.db import Database
 from tests.conftest import ADMIN, T0, at
@@ -32,7 +33,19 @@ READS: dict[str, Read] = {
     "stats": lambda s: s.utilisation(Actor(ADMIN), T0 - timedelta(days=30), T0),
     "my week": lambda s: s.my_usage(ALICE, T0 - timedelta(days=7), T0),
     "calendar": lambda s: s.calendar(ALICE, "rtx-0", at(0, day=6), at(0, day=7)),
+    "free": lambda s: s.free(ALICE, "22GB", timedelta(hours=30)),
+    "free, read on in rounds": lambda s: free_in_rounds(s),
 }
+
+
+async def free_in_rounds(service: BookingService) -> object:
+    """`free` with a first round of half an hour: the window (at 14:00) is found only after
+    several rounds, each reading the bookings starting in its new stretch."""
+    first, search.FIRST_REACH = search.FIRST_REACH, timedelta(minutes=30)
+    try:
+        return await service.free(ALICE, "22GB", timedelta(hours=30))
+    finally:
+        search.FIRST_REACH = first
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from bot.booking import Actor, BookingService
+from bot.booking import Actor, BookingService, search
 from bot.core import capacity
 from bot.core.clock import FrozenClock
 from bot.core.snapshots import GpuStatus, Usage
@@ -27,9 +27,19 @@ USERS = ["UA", "UB", "UC", "UD"]
 CARDS = {"rtx-0": 24, "rtx-1": 48, "a100": 80}
 
 
-async def seed(service: BookingService, rng: random.Random, count: int) -> list[dict]:
+async def seed(
+    service: BookingService,
+    rng: random.Random,
+    count: int,
+    *,
+    minutes: tuple[int, int] = (-3000, 3000),
+    longest: int = 900,
+    now: datetime | None = None,
+) -> list[dict]:
     """Random bookings on three cards (plus one card of another workspace), inserted directly:
-    the reads must be right on any rows, not only on rows the rules let through."""
+    the reads must be right on any rows, not only on rows the rules let through. Starts fall
+    ``minutes`` around T0, lengths up to ``longest`` minutes; statuses are random, or as the
+    lifecycle leaves them at ``now`` (a few cancelled) when it is given."""
     admin = Actor(ADMIN)
     for name, gib in CARDS.items():
         await service.add_gpu(admin, name, f"{gib}GB")
@@ -37,7 +47,7 @@ async def seed(service: BookingService, rng: random.Random, count: int) -> list[
     async with service.db.read() as session:
         gpus = list(await session.execute(select(Gpu.id, Gpu.team_id)))
     rows: list[dict] = []
-    starts = [T0 + timedelta(minutes=rng.randrange(-3000, 3000)) for _ in range(count // 4)]
+    starts = [T0 + timedelta(minutes=rng.randrange(*minutes)) for _ in range(count // 4)]
     for i in range(count):
         gpu_id, team = rng.choice(gpus)
         if rows and rng.random() < 0.2:  # back to back with an earlier booking, same memory
@@ -53,11 +63,13 @@ async def seed(service: BookingService, rng: random.Random, count: int) -> list[
                 rng.choice(starts)
                 if rng.random() < 0.3
                 else T0
-                + timedelta(minutes=rng.randrange(-3000, 3000), microseconds=rng.randrange(10**6))
+                + timedelta(minutes=rng.randrange(*minutes), microseconds=rng.randrange(10**6))
             )
             mib = rng.randrange(1, 8) * GB
-        end = start + timedelta(minutes=rng.randrange(5, 900), microseconds=rng.randrange(10**6))
-        status = rng.choice(list(BookingStatus))
+        end = start + timedelta(
+            minutes=rng.randrange(5, longest), microseconds=rng.randrange(10**6)
+        )
+        status = rng.choice(list(BookingStatus)) if now is None else lifecycle(start, end, now, rng)
         user = rng.choice(USERS)
         rows.append(
             {
@@ -81,6 +93,14 @@ async def seed(service: BookingService, rng: random.Random, count: int) -> list[
             {"id": b.id, "gpu": b.gpu.name, **{k: getattr(b, k) for k in rows[0]}}
             for b in (await session.scalars(select(Booking))).unique()
         ]
+
+
+def lifecycle(start: datetime, end: datetime, now: datetime, rng: random.Random) -> BookingStatus:
+    if start <= now < end:
+        return BookingStatus.ACTIVE
+    if rng.random() < 0.1:
+        return BookingStatus.CANCELLED
+    return BookingStatus.COMPLETED if end <= now else BookingStatus.UPCOMING
 
 
 def reference_status(rows: list[dict], now: datetime, horizon: datetime) -> list[tuple]:
@@ -112,10 +132,15 @@ def reference_usage(rows: list[dict], start: datetime, end: datetime, by: str) -
             or not (r["start_at"] < end and r["end_at"] > start)
         ):
             continue
-        overlap = min(r["end_at"], end) - max(r["start_at"], start)
+        # Whole seconds, each end cut to its second: what adds up piece by piece (days).
+        overlap = whole_second(min(r["end_at"], end)) - whole_second(max(r["start_at"], start))
         held, count = totals.get(r[by], (0, 0))
         totals[r[by]] = (held + r["memory_mib"] * int(overlap.total_seconds()), count + 1)
     return totals
+
+
+def whole_second(at: datetime) -> datetime:
+    return at.replace(microsecond=0)
 
 
 def observed(statuses: list[GpuStatus]) -> list[tuple]:
@@ -149,6 +174,43 @@ async def test_reads_agree_with_reading_every_booking(
         assert (mine.booked_mib_s, mine.bookings) == expected
 
 
+@pytest.mark.parametrize("seed_no", [11, 12])
+async def test_statistics_from_settled_days_agree_with_reading_every_booking(
+    service: BookingService, clock: FrozenClock, seed_no: int
+) -> None:
+    """Long windows are added up from settled days kept by the service and the pieces around
+    them read anew: the totals are those of every booking, on the first read and the next,
+    after days pass, and with a booking made since."""
+    rng = random.Random(seed_no)
+    now = T0 + timedelta(hours=rng.randrange(24), microseconds=rng.randrange(10**6))
+    rows = await seed(service, rng, 500, minutes=(-14 * 1440, 3 * 1440), longest=3000, now=now)
+    admin = Actor(ADMIN)
+
+    async def agree(start: datetime, end: datetime) -> None:
+        usage = await service.utilisation(admin, start, end)
+        assert as_totals(usage.per_gpu) == reference_usage(rows, start, end, "gpu")
+        assert as_totals(usage.per_user) == reference_usage(rows, start, end, "user_id")
+
+    for _ in range(4):
+        clock.set(now)
+        days = timedelta(days=rng.choice([3, 7, 12, 20]), seconds=rng.randrange(86400))
+        await agree(now - days, now)
+        await agree(now - days, now)  # the settled days kept
+        await agree(now - days - timedelta(days=2), now - timedelta(days=rng.randrange(4)))
+        assert len(service.settled_days) >= 2
+        now += timedelta(days=1, seconds=rng.randrange(3600))
+    mine = next(r for r in rows if r["team_id"] == "T_LOCAL")
+    late = {**mine, "start_at": now + timedelta(minutes=1), "end_at": now + timedelta(hours=2)}
+    late.update(status=BookingStatus.UPCOMING, memory_mib=3 * GB)
+    async with service.db.write() as session:
+        await session.execute(
+            insert(Booking), [{k: v for k, v in late.items() if k not in ("id", "gpu")}]
+        )
+    rows.append(late)
+    clock.set(now + timedelta(hours=3))
+    await agree(now - timedelta(days=9), clock())
+
+
 @pytest.mark.parametrize("everyone", [False, True])
 async def test_pages_follow_one_another_without_gap_or_repeat(
     service: BookingService, everyone: bool
@@ -174,3 +236,94 @@ async def test_pages_follow_one_another_without_gap_or_repeat(
             break
         after = (page[-1].start, page[-1].id)
     assert paged == expected
+
+
+def reference_windows(
+    rows: list[dict], asks: dict[str, int], duration: timedelta, start: datetime, until: datetime
+) -> dict[str, tuple[datetime, int] | None]:
+    """The former search: every holding booking of the whole horizon, per card, then
+    ``earliest_fit`` and the spare memory at the window's peak."""
+    found: dict[str, tuple[datetime, int] | None] = {}
+    for name, mib in asks.items():
+        cap = CARDS[name] * GB
+        spans = [
+            capacity.Span(r["start_at"], r["end_at"], r["memory_mib"])
+            for r in rows
+            if r["gpu"] == name
+            and r["team_id"] == "T_LOCAL"
+            and r["status"] in HOLDING_STATUSES
+            and r["end_at"] > start
+            and r["start_at"] < until + duration
+        ]
+        at = capacity.earliest_fit(spans, cap, mib, duration, start, until)
+        spare = None if at is None else cap - capacity.peak(spans, at, at + duration).mib - mib
+        found[name] = None if at is None else (at, spare)
+    return found
+
+
+def reference_best(found: dict[str, tuple[datetime, int] | None]) -> str | None:
+    """Soonest, then the tightest fit, then the first card by name (the order GPUs are read)."""
+    ranked = [(f, name) for name, f in sorted(found.items()) if f is not None]
+    return min(ranked)[1] if ranked else None
+
+
+@pytest.mark.parametrize("seed_no", [1, 2, 3, 4])
+async def test_free_reading_ahead_in_rounds_finds_what_the_full_scan_finds(
+    service: BookingService, clock: FrozenClock, seed_no: int
+) -> None:
+    """`free` reads each card only until its window is found, round by round; every card's
+    window, its spare memory and the best card are the full scan's, windows near and far."""
+    rng = random.Random(seed_no)
+    rows = await seed(service, rng, 500)
+    for _ in range(8):
+        clock.set(T0 + timedelta(minutes=rng.randrange(-3000, 3000), seconds=rng.randrange(60)))
+        gib = rng.choice([1, 8, 20, 23, 24, 40, 47, 60, 79, 80])
+        duration = timedelta(minutes=rng.choice([5, 30, 90, 240, 600, 1440, 4000]))
+        free = await service.free(Actor("UB"), f"{gib}GB", duration)
+        until = clock() + service.policy.search_horizon
+        expected = reference_windows(rows, {n: gib * GB for n in CARDS}, duration, clock(), until)
+        assert {g.name: s and s.start for g, s in free.per_gpu} == {
+            n: f and f[0] for n, f in expected.items()
+        }
+        best = reference_best(expected)
+        assert (free.best and free.best.gpu_name) == best
+
+
+@pytest.mark.parametrize("seed_no", [5, 6, 7])
+async def test_a_search_for_the_soonest_card_stops_early_and_agrees(
+    service: BookingService, seed_no: int
+) -> None:
+    """Searching only for the soonest card (a refusal's offer elsewhere) stops at the first
+    round where some card fits, and still picks the full scan's card, start and spare memory —
+    with any latest start, and leaving out a booking as an edit does."""
+    rng = random.Random(seed_no)
+    rows = await seed(service, rng, 500)
+    async with service.db.read() as session:
+        ids = dict(
+            (await session.execute(select(Gpu.name, Gpu.id).where(Gpu.team_id == "T_LOCAL"))).all()
+        )
+    order = [ids[n] for n in sorted(CARDS)]
+    for _ in range(10):
+        start = T0 + timedelta(minutes=rng.randrange(-3000, 3000), microseconds=rng.randrange(9))
+        latest = start + timedelta(hours=rng.choice([0, 3, 30, 70, 400]))
+        duration = timedelta(minutes=rng.choice([5, 45, 300, 2000]))
+        gib = rng.choice([4, 20, 30, 50, 78])
+        skip = rng.choice([r for r in rows if r["team_id"] == "T_LOCAL"])
+        kept = [r for r in rows if r["id"] != skip["id"]]
+        asks = [search.Ask(ids[n], CARDS[n] * GB, gib * GB) for n in sorted(CARDS)]
+        async with service.db.read() as session:
+            every = await search.earliest_windows(
+                session, asks, duration, start, latest, exclude=skip["id"]
+            )
+            first = await search.earliest_windows(
+                session, asks, duration, start, latest, exclude=skip["id"], first_only=True
+            )
+        expected = reference_windows(kept, {n: gib * GB for n in CARDS}, duration, start, latest)
+        assert {
+            n: every[ids[n]] and (every[ids[n]].start, every[ids[n]].spare_mib) for n in CARDS
+        } == expected
+        best = reference_best(expected)
+        found = search.soonest(first, order)
+        assert (found and found[0]) == (best and ids[best])
+        if best is not None:
+            assert found is not None and (found[1].start, found[1].spare_mib) == expected[best]

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.booking import queries
 from bot.booking.config import ServiceConfig
 from bot.booking.journal import Journal
+from bot.booking.totals import SettledDays
 from bot.core.actor import Actor
 from bot.core.clock import Clock, system_clock
 from bot.core.errors import InvalidState, PermissionDenied
@@ -38,6 +39,8 @@ class ServiceBase:
         self.clock = clock
         #: Host agents' valid tokens by digest (see AgentHosts.reporting_host).
         self.remembered_tokens: dict[str, HostIdentity] = {}
+        #: Statistics' settled days (:mod:`bot.booking.totals`), kept by this process.
+        self.settled_days = SettledDays()
 
     @property
     def policy(self) -> Policy:

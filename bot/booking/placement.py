@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.booking import queries
+from bot.booking import queries, search
 from bot.booking.base import ServiceBase
 from bot.core import capacity, rules
 from bot.core.errors import CapacityError, NotFound, SuggestedExtension, SuggestedSlot
@@ -76,11 +76,12 @@ class Placement(ServiceBase):
         then: tuple[Sentence, ...] = ()
         if mib <= offers.reach(gpu, gpus):
             duration, until = end - start, self.search_until(start, policy)
-            spans = (
-                await queries.spans(session, [gpu.id], start, until + duration, exclude=exclude)
-            )[gpu.id]
-            at = capacity.earliest_fit(spans, gpu.capacity_mib, mib, duration, start, until)
-            same = None if at is None else capacity_slot(gpu.name, at, duration, mib)
+            ask = search.Ask(gpu.id, gpu.capacity_mib, mib)
+            found = await search.earliest_windows(
+                session, [ask], duration, start, until, exclude=exclude
+            )
+            at = found[gpu.id]
+            same = None if at is None else capacity_slot(gpu.name, at.start, duration, mib)
             if offers is Offers.ANY_GPU:
                 other = await self.alternative(
                     session, gpu.team_id, gpu.id, mib, start, duration, until, same
@@ -151,16 +152,25 @@ class Placement(ServiceBase):
         latest: datetime,
         beat: SuggestedSlot | None,
     ) -> SuggestedSlot | None:
-        """The soonest window on another GPU starting by ``latest``, if sooner than ``beat``."""
+        """The soonest window on another GPU starting by ``latest``, if sooner than ``beat``.
+
+        Cards are read only as far ahead as the soonest window found so far (and never past
+        ``beat``, which a window must precede): see :mod:`bot.booking.search`.
+        """
         others = [g for g in await queries.gpus(session, team_id) if g.id != gpu_id]
         if not others:
             return None
-        spans = await queries.spans(session, [g.id for g in others], start, latest + duration)
-        loads = [capacity.GpuLoad(g, g.capacity_mib, spans[g.id]) for g in others]
-        placement = capacity.best_placement(loads, mib, duration, start, latest)
-        if placement is None or (beat is not None and placement.start >= beat.start):
+        if beat is not None:
+            latest = min(latest, beat.start)
+        asks = [search.Ask(g.id, g.capacity_mib, mib) for g in others]
+        found = await search.earliest_windows(
+            session, asks, duration, start, latest, first_only=True
+        )
+        best = search.soonest(found, [g.id for g in others])
+        if best is None or (beat is not None and best[1].start >= beat.start):
             return None
-        return capacity_slot(placement.key.name, placement.start, duration, mib)
+        name = next(g.name for g in others if g.id == best[0])
+        return capacity_slot(name, best[1].start, duration, mib)
 
     async def place(
         self,

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Select,
     and_,
     func,
-    null,
     or_,
     select,
     tuple_,
@@ -31,7 +30,6 @@ from bot.core.errors import NotFound
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, say
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus
-from storage.expressions import earlier, later, seconds_between
 from storage.models import DEFAULT_CHANNEL, AgentDevice, Booking, Gpu, Workspace
 
 #: A position in a list ordered by (start, id): the last booking of the page before.
@@ -110,9 +108,11 @@ async def spans(
     end: datetime,
     *,
     exclude: int | Iterable[int] | None = None,
+    since: datetime | None = None,
 ) -> dict[int, list[capacity.Span]]:
     """Memory held on each GPU by bookings overlapping ``[start, end)``, as capacity spans
-    (but for the booking or bookings ``exclude`` names)."""
+    (but for the booking or bookings ``exclude`` names); with ``since``, only those starting
+    at or after it (a search reading further ahead adds what it has not read yet)."""
     ids = list(gpu_ids)
     grouped: dict[int, list[capacity.Span]] = {i: [] for i in ids}
     if not ids:
@@ -120,9 +120,14 @@ async def spans(
     query = select(Booking.gpu_id, Booking.start_at, Booking.end_at, Booking.memory_mib).where(
         Booking.gpu_id.in_(ids),
         Booking.status.in_(list(HOLDING_STATUSES)),
-        Booking.end_at > start,
+        # Searched by start: the bookings holding memory that start before the window ends are
+        # those under way and those of the window. By end, every later booking would be read
+        # (which SQLite chose for many GPUs at once).
+        unsearched(Booking.end_at) > start,
         Booking.start_at < end,
     )
+    if since is not None:
+        query = query.where(Booking.start_at >= since)
     if isinstance(exclude, int):
         query = query.where(Booking.id != exclude)
     elif exclude is not None:
@@ -266,52 +271,12 @@ async def upcoming_spans(
     return [capacity.Span(s, e, mib) for s, e, mib in await session.execute(query)]
 
 
-#: Bookings and MiB·seconds, per GPU id and per user id.
-Totals = tuple[dict[int, tuple[int, int]], dict[str, tuple[int, int]]]
-
-
-async def booked_totals(
-    session: AsyncSession,
-    team_id: str,
-    start: datetime,
-    end: datetime,
-    user_id: str | None = None,
-) -> Totals:
-    """Per GPU and per user: how many bookings held memory in ``[start, end)`` (all but cancelled
-    ones) and the MiB·seconds they held inside it — summed by the database, not from rows.
-
-    Each booking counts the whole seconds of its overlap, as ``int(overlap.total_seconds())``.
-    The bookings are added up once per (GPU, user), and those sums once more per GPU and per
-    user, so what comes back is a row per GPU and per user, however many pairs there are.
-    """
-    overlap = seconds_between(later(Booking.start_at, start), earlier(Booking.end_at, end))
-    pairs = select(
-        Booking.gpu_id,
-        Booking.user_id,
-        func.count().label("bookings"),
-        func.sum(Booking.memory_mib * overlap).label("held"),
-    ).where(
-        Booking.team_id == team_id,
-        Booking.status != BookingStatus.CANCELLED,
-        Booking.start_at < end,
-        Booking.end_at > start,
-    )
-    if user_id is not None:
-        pairs = pairs.where(Booking.user_id == user_id)
-    sums = pairs.group_by(Booking.gpu_id, Booking.user_id).cte("pairs")
-    tally = (func.sum(sums.c.bookings), func.sum(sums.c.held))
-    query = union_all(
-        select(sums.c.gpu_id, null().label("user_id"), *tally).group_by(sums.c.gpu_id),
-        select(null(), sums.c.user_id, *tally).group_by(sums.c.user_id),
-    )
-    per_gpu: dict[int, tuple[int, int]] = {}
-    per_user: dict[str, tuple[int, int]] = {}
-    for gpu_id, user, count, held in await session.execute(query):
-        if user is None:
-            per_gpu[gpu_id] = (int(count), int(held))
-        else:
-            per_user[user] = (int(count), int(held))
-    return per_gpu, per_user
+def unsearched(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``column``, wrapped so that no planner searches an index by it. A window is read either
+    by its ends (every booking ending after it starts: the window and all later ones) or by its
+    starts (every booking starting before it ends: all earlier ones); the caller knows which
+    side is short, and without statistics SQLite may pick the other."""
+    return func.coalesce(column, column)
 
 
 async def notification_channel(session: AsyncSession, team_id: str, gpu_channel: str | None) -> str:

@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.booking import queries
+from bot.booking import queries, search, sums
 from bot.booking.limits import FairShare
 from bot.booking.measured import measured_totals
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import audit_info, booking_info, gpu_info
 from bot.booking.status import next_changes
+from bot.booking.totals import window_totals
 from bot.booking.usage import links_of
 from bot.core import capacity, rules
 from bot.core.actor import Actor
@@ -162,22 +163,17 @@ class Reports(FairShare):
             mib_by_gpu = {g.id: rules.memory_mib(memory, g.capacity_mib) for g in gpus}
             asked = next(iter(mib_by_gpu.values()))  # one size: a % is only of one named GPU
             refuse_if_too_big(every, asked, target)
-            spans_by_gpu = await queries.spans(
-                session, [g.id for g in gpus], start, until + duration
-            )
+            asks = [search.Ask(g.id, g.capacity_mib, mib_by_gpu[g.id]) for g in gpus]
+            found = await search.earliest_windows(session, asks, duration, start, until)
         per_gpu: list[tuple[GpuInfo, Slot | None]] = []
-        ranked: list[tuple[tuple[datetime, int], Slot]] = []
         for g in gpus:
-            mib, spans = mib_by_gpu[g.id], spans_by_gpu[g.id]
-            at = capacity.earliest_fit(spans, g.capacity_mib, mib, duration, start, until)
-            slot = Slot(g.name, at, at + duration, mib) if at else None
+            at = found[g.id]
+            slot = Slot(g.name, at.start, at.start + duration, mib_by_gpu[g.id]) if at else None
             per_gpu.append((gpu_info(g), slot))
-            if slot is not None:
-                # Soonest first; then the tightest fit (as placement does), so big cards stay
-                # free for big requests.
-                spare = g.capacity_mib - capacity.peak(spans, slot.start, slot.end).mib - mib
-                ranked.append(((slot.start, spare), slot))
-        best = min(ranked, key=lambda r: r[0])[1] if ranked else None
+        # Soonest first; then the tightest fit (as placement does), so big cards stay free for
+        # big requests.
+        soonest = search.soonest(found, [g.id for g in gpus])
+        best = None if soonest is None else next(s for g, s in per_gpu if g.id == soonest[0])
         return FreeWindows(asked, duration, per_gpu, best, until)
 
     async def utilisation(self, actor: Actor, start: datetime, end: datetime) -> Utilisation:
@@ -186,15 +182,24 @@ class Reports(FairShare):
 
         Cancelled bookings count for nothing; released ones count up to their release. Admins
         only: it shows everyone's use (a user sees their own with ``my_usage``). The database
-        adds it up (one row per GPU, user and login), so it costs what the window holds, not
-        its rows (:mod:`bot.booking.measured` for the measured side). Logins count for whoever
+        adds it up (one row per GPU, user and login); booked days that can no longer change are
+        added up once and kept (:mod:`bot.booking.totals`), so a long window costs what is still
+        under way (:mod:`bot.booking.measured` for the measured side). Logins count for whoever
         they are linked to now.
         """
         self.require_admin(actor, "see utilisation statistics")
         _require_window(start, end)
         async with self.db.read() as session:
             gpus = await queries.gpus(session, actor.team_id, include_retired=True)
-            per_gpu, per_user = await queries.booked_totals(session, actor.team_id, start, end)
+            per_gpu, per_user = await window_totals(
+                session,
+                self.settled_days,
+                actor.team_id,
+                start,
+                end,
+                self.clock(),
+                self.policy.past_grace,
+            )
             measured = await measured_totals(session, actor.team_id, start, end)
             links = await links_of(session, actor.team_id)
         seconds = int((end - start).total_seconds())
@@ -242,7 +247,7 @@ class Reports(FairShare):
         """The caller's own booked memory-time over ``[start, end)`` (for their dashboard)."""
         _require_window(start, end)
         async with self.db.read() as session:
-            _, per_user = await queries.booked_totals(
+            _, per_user = await sums.booked_totals(
                 session, actor.team_id, start, end, actor.user_id
             )
         count, held = per_user.get(actor.user_id, (0, 0))
