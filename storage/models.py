@@ -312,6 +312,9 @@ class AgentDevice(Base):
     ``users`` and ``prev_users`` are the last two reports' memory per Unix login (``None`` where
     NVML could not tell; ``"?"`` for processes whose owner is unknown). ``seen`` is when each
     login last had a process here (ISO 8601), which is what "idle for 30 minutes" is measured on.
+    ``rolled_to`` is how far its samples are summed into hourly rows, ``days_rolled_to`` how far
+    its hourly rows are summed into daily rows (:mod:`bot.lifecycle.usage_rollup`); ``None``
+    until the first roll-up.
     """
 
     __tablename__ = "agent_devices"
@@ -330,6 +333,8 @@ class AgentDevice(Base):
     seen: Mapped[dict[str, Any]] = mapped_column(default=dict)
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    rolled_to: Mapped[datetime | None]
+    days_rolled_to: Mapped[datetime | None]
 
 
 class UnixLogin(Base):
@@ -368,12 +373,28 @@ class UsageSample(Base):
 
 
 class UsageHour(Base):
-    """Samples older than the retention, rolled up per card and hour (MiB·seconds)."""
+    """Samples rolled up per card and hour (MiB·seconds): every sample taken before the card's
+    ``rolled_to``; the hour that is under way may be partly summed."""
 
     __tablename__ = "usage_hourly"
 
     device_id: Mapped[int] = mapped_column(ForeignKey("agent_devices.id"), primary_key=True)
     hour: Mapped[datetime] = mapped_column(primary_key=True)
+    samples: Mapped[int]
+    seconds: Mapped[int]
+    used_mib_s: Mapped[int] = mapped_column(_BIG)
+    max_used_mib: Mapped[int]
+    users: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class UsageDay(Base):
+    """Hourly rows rolled up per card and UTC day, once the whole day is summed: what long
+    statistics windows read instead of 24 rows per card and day."""
+
+    __tablename__ = "usage_daily"
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("agent_devices.id"), primary_key=True)
+    day: Mapped[datetime] = mapped_column(primary_key=True)
     samples: Mapped[int]
     seconds: Mapped[int]
     used_mib_s: Mapped[int] = mapped_column(_BIG)
