@@ -1,0 +1,166 @@
+"""Measured statistics read from rolled-up rows equal the same statistics read from every raw
+sample, however far the roll-up has gone; and two replicas rolling up at once sum each sample
+exactly once. On SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from bot.booking.measured import Measured, measured_totals
+from bot.core.measure import Sample, hour_of
+from bot.lifecycle.usage_rollup import roll_up
+from storage.db import Database
+from storage.models import AgentDevice, Gpu, UsageDay, UsageHour, UsageSample
+from tests.conftest import T0, pg_database, require_postgres
+
+TEAM = "T_ROLL"
+LOGINS = ["alice", "bob", "carol", "?"]
+#: Samples from a day and a half before T0 to two days after it (UTC days cut through it).
+FIRST = T0 - timedelta(days=1, hours=5, minutes=7)
+LAST = T0 + timedelta(days=2)
+
+
+async def _seed(db: Database, rng: random.Random) -> dict[int | None, list[Sample]]:
+    """Three bound cards and an unbound one, reporting at irregular moments; the samples per GPU
+    id (``None`` for the unbound card)."""
+    kept: dict[int | None, list[Sample]] = {}
+    async with db.write() as session:
+        for n in range(4):
+            uuid = f"GPU-{n}"
+            gpu = None
+            if n < 3:
+                gpu = Gpu(
+                    team_id=TEAM,
+                    name=f"card-{n}",
+                    capacity_mib=81920,
+                    created_at=FIRST,
+                    updated_at=FIRST,
+                    device_uuid=uuid,
+                )
+                session.add(gpu)
+            device = AgentDevice(
+                team_id=TEAM,
+                host="h",
+                uuid=uuid,
+                index=n,
+                name="A100",
+                total_mib=81920,
+                used_mib=0,
+                users={},
+                prev_users=None,
+                seen={},
+                first_seen_at=FIRST,
+                last_seen_at=FIRST,
+            )
+            session.add(device)
+            await session.flush()
+            samples = kept.setdefault(gpu.id if gpu else None, [])
+            at = FIRST + timedelta(seconds=rng.randrange(600))
+            while at < LAST:
+                users = {
+                    login: rng.choice([None, rng.randrange(40_000)])
+                    for login in rng.sample(LOGINS, rng.randrange(len(LOGINS)))
+                }
+                sample = Sample(at, rng.randrange(46), rng.randrange(81920), users)
+                samples.append(sample)
+                session.add(
+                    UsageSample(
+                        device_id=device.id,
+                        at=sample.at,
+                        seconds=sample.seconds,
+                        used_mib=sample.used_mib,
+                        users=sample.users,
+                    )
+                )
+                at += timedelta(seconds=rng.randrange(30, 1500))
+    return kept
+
+
+def _reference(kept: dict[int | None, list[Sample]], start: datetime, end: datetime) -> Measured:
+    """Every raw sample whose hour starts in the window, summed in Python."""
+    per_gpu: dict[int, int] = {}
+    per_login: dict[str, int] = {}
+    for gpu_id, samples in kept.items():
+        if gpu_id is None:
+            continue
+        per_gpu[gpu_id] = 0
+        for s in samples:
+            if start <= hour_of(s.at) < end:
+                per_gpu[gpu_id] += s.used_mib * s.seconds
+                for login, mib in s.users.items():
+                    per_login[login] = per_login.get(login, 0) + (mib or 0) * s.seconds
+    return Measured(per_gpu, per_login)
+
+
+def _windows(rng: random.Random) -> list[tuple[datetime, datetime]]:
+    """Whole-hour, whole-day and ragged windows, short and long, some reaching past the data."""
+    windows = [(FIRST - timedelta(days=3), LAST + timedelta(days=1)), (T0, T0 + timedelta(days=1))]
+    for _ in range(10):
+        start = FIRST + timedelta(seconds=rng.randrange(int((LAST - FIRST).total_seconds())))
+        length = timedelta(seconds=rng.choice([1800, 3600, 5000, 86400, 2 * 86400 + 77]))
+        windows.append((start, start + length))
+    return windows
+
+
+async def _measured(db: Database, windows: list[tuple[datetime, datetime]]) -> list[Measured]:
+    async with db.read() as session:
+        return [await measured_totals(session, TEAM, start, end) for start, end in windows]
+
+
+async def _counts(db: Database) -> tuple[int, int, int]:
+    async with db.read() as session:
+        return (
+            await session.scalar(select(func.count()).select_from(UsageSample)) or 0,
+            await session.scalar(select(func.count()).select_from(UsageHour)) or 0,
+            await session.scalar(select(func.count()).select_from(UsageDay)) or 0,
+        )
+
+
+async def test_stats_from_rollups_equal_stats_from_samples(db: Database) -> None:
+    rng = random.Random(10)
+    kept = await _seed(db, rng)
+    windows = _windows(rng)
+    expected = [_reference(kept, start, end) for start, end in windows]
+    assert await _measured(db, windows) == expected  # nothing rolled up: raw samples only
+    # The sweep at moments through the data (summing some hours, then days), then long after
+    # it, when the retention has deleted every sample.
+    for now in (
+        T0 - timedelta(hours=20, minutes=1),
+        T0 + timedelta(minutes=47),
+        T0 + timedelta(days=1, hours=23, minutes=58),
+        LAST + timedelta(days=9),
+    ):
+        await roll_up(db, now, retention=timedelta(days=1))
+        assert await _measured(db, windows) == expected, now
+    samples, hours, days = await _counts(db)
+    assert samples == 0 and hours and days
+
+
+async def test_two_replicas_rolling_up_at_once_sum_each_sample_once(db: Database) -> None:
+    rng = random.Random(12)
+    kept = await _seed(db, rng)
+    total = sum(len(samples) for samples in kept.values())
+    other = Database(db.url) if db.backend == "sqlite" else pg_database(require_postgres())
+    try:
+        moved = 0
+        for now in (T0, T0 + timedelta(hours=7, minutes=3), LAST + timedelta(hours=1)):
+            a, b = await asyncio.gather(
+                roll_up(db, now, timedelta(days=30)), roll_up(other, now, timedelta(days=30))
+            )
+            moved += a + b
+    finally:
+        await other.dispose()
+    assert moved == total
+    async with db.read() as session:
+        hourly = await session.scalar(select(func.sum(UsageHour.samples)))
+        daily = await session.scalar(select(func.sum(UsageDay.samples)))
+        last_day = await session.scalar(select(func.max(UsageDay.day)))
+        after = await session.scalar(
+            select(func.sum(UsageHour.samples)).where(UsageHour.hour >= last_day + timedelta(days=1))
+        )
+    assert hourly == total
+    assert daily + after == total
