@@ -93,14 +93,15 @@ async def test_each_read_reaches_bookings_through_an_index(
 async def test_measured_stats_reach_samples_and_hours_through_their_keys(
     service: BookingService, db: Database
 ) -> None:
-    """The measured half of statistics reads the window's samples (and hourly rows) of each
-    bound card by (card, time), never every sample kept."""
+    """The measured half of statistics reads the window's daily rows, hourly rows and samples of
+    each bound card by (card, time), never every row kept."""
     from bot.booking.measured import measured_totals
 
     seen: list[tuple[str, Any]] = []
 
     def _seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if "usage_samples" in statement or "usage_hourly" in statement:
+            assert "usage_daily" in statement
             seen.append((statement, parameters))
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", _seen)
@@ -119,6 +120,12 @@ async def test_measured_stats_reach_samples_and_hours_through_their_keys(
             if db.backend == "sqlite":
                 samples = [s for s in steps if "usage_samples" in s]
                 hours = [s for s in steps if "usage_hourly" in s]
+                days = [s for s in steps if "usage_daily" in s]
+                assert days and all(
+                    "USING INDEX sqlite_autoindex_usage_daily_1 (device_id=? AND day>? AND day<?)"
+                    in s
+                    for s in days
+                ), steps
                 assert samples and all(
                     "USING INDEX ix_usage_samples_device_at (device_id=? AND at>? AND at<?)" in s
                     for s in samples
@@ -129,5 +136,9 @@ async def test_measured_stats_reach_samples_and_hours_through_their_keys(
                     for s in hours
                 ), steps
             else:
-                scans = ("Seq Scan on usage_samples", "Seq Scan on usage_hourly")
+                scans = (
+                    "Seq Scan on usage_samples",
+                    "Seq Scan on usage_hourly",
+                    "Seq Scan on usage_daily",
+                )
                 assert not [s for s in steps if any(scan in s for scan in scans)], steps
