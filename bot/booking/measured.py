@@ -94,24 +94,24 @@ class _Source:
         return mib * UsageSample.seconds if self.model is UsageSample else mib
 
 
-def _sources(bound: Any, parts: WindowParts) -> list[_Source]:
+def _sources(bound: Any, parts: WindowParts, dialect: str) -> list[_Source]:
     """Where each hour of the window is read from: never two places, never none."""
 
-    def since(mark: ColumnElement[Any]) -> ColumnElement[Any]:
-        return func.coalesce(mark, literal(_NEVER, UTCDateTime()))
+    def since(mark: ColumnElement[Any], start: datetime) -> ColumnElement[Any]:
+        # One lower bound, the later of the two: given two, the database bounds its index
+        # range by one of them and filters the other, and may pick the window's start — all
+        # of a card's samples, or every hour of a month.
+        latest = func.max if dialect == "sqlite" else func.greatest
+        return latest(func.coalesce(mark, literal(_NEVER, UTCDateTime())), start)
 
     at, hour, day = UsageSample.at, UsageHour.hour, UsageDay.day
     return [
-        _Source(UsageSample, (at >= parts.start, at < parts.end, at >= since(bound.c.rolled_to))),
+        _Source(UsageSample, (at >= since(bound.c.rolled_to, parts.start), at < parts.end)),
         _Source(UsageHour, (hour >= parts.start, hour < parts.days_start)),
         _Source(UsageHour, (hour >= parts.days_end, hour < parts.end)),
         _Source(
             UsageHour,
-            (
-                hour >= parts.days_start,
-                hour < parts.days_end,
-                hour >= since(bound.c.days_rolled_to),
-            ),
+            (hour >= since(bound.c.days_rolled_to, parts.days_start), hour < parts.days_end),
         ),
         _Source(UsageDay, (day >= parts.days_start, day < parts.days_end)),
     ]
@@ -151,7 +151,7 @@ async def measured_totals(
     ``[start, end)``."""
     dialect = session.bind.dialect.name
     bound = _bound(team_id).cte("bound")
-    sources = _sources(bound, window_parts(start, end))
+    sources = _sources(bound, window_parts(start, end), dialect)
     per_gpu = {gpu_id: 0 for gpu_id in await session.scalars(select(bound.c.gpu_id))}
     gpu_parts = _per_gpu(bound, sources).subquery()
     for gpu_id, mib_s in await session.execute(

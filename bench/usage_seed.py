@@ -1,0 +1,109 @@
+"""Measured use as the roll-up leaves it, seeded directly: what ``admin stats`` reads at scale
+(bench/scale_bench.py). Seeding 8 million 15-second samples per week of a 200-card department
+would take longer than the bench; the rows the roll-up writes (:mod:`bot.lifecycle.usage_rollup`)
+are what statistics read, so those are written instead, plus the last hour of samples.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import insert, select, update
+
+from bench.common import ADMIN, T0
+from bot.core.measure import HOUR, day_of, hour_of
+from storage.db import Database
+from storage.models import AgentDevice, Gpu, UsageDay, UsageHour, UsageSample
+
+#: Measured use seeded per card: whole days of daily rows, hourly rows over them, an hour of
+#: samples (every 15 s) of which the last ``UNSUMMED`` are past the card's ``rolled_to``.
+USAGE_DAYS = 35
+SAMPLE_EVERY = timedelta(seconds=15)
+UNSUMMED = timedelta(minutes=2)
+LOGINS = 40
+
+
+def _use(rng: random.Random, mib: int) -> dict[str, int]:
+    """Two logins sharing ``mib`` (whatever unit: the share of each)."""
+    a, b = rng.sample(range(LOGINS), 2)
+    return {f"u{a:02d}": mib // 3, f"u{b:02d}": mib - mib // 3}
+
+
+async def seed_usage(db: Database, gpu_ids: Sequence[int], rng: random.Random) -> None:
+    """Bind an agent's card to every GPU and give it :data:`USAGE_DAYS` of rolled-up use."""
+    rolled_to = T0 - UNSUMMED
+    today = day_of(T0)
+    first_day = today - timedelta(days=USAGE_DAYS)
+    hours = int((hour_of(rolled_to) - first_day) / HOUR) + 1
+    samples = int(HOUR / SAMPLE_EVERY)
+    async with db.write() as session:
+        for gpu_id in gpu_ids:
+            await session.execute(
+                update(Gpu).where(Gpu.id == gpu_id).values(device_uuid=f"GPU-{gpu_id}")
+            )
+        session.add_all(
+            AgentDevice(
+                team_id=ADMIN.team_id,
+                host=f"host-{gpu_id // 8}",
+                uuid=f"GPU-{gpu_id}",
+                index=gpu_id % 8,
+                name="A100",
+                total_mib=81920,
+                used_mib=0,
+                users={},
+                prev_users=None,
+                seen={},
+                first_seen_at=first_day,
+                last_seen_at=T0,
+                rolled_to=rolled_to,
+                days_rolled_to=today,
+            )
+            for gpu_id in gpu_ids
+        )
+    async with db.read() as session:
+        devices = list(await session.scalars(select(AgentDevice.id)))
+    for device_id in devices:
+        day_rows, hour_rows, sample_rows = [], [], []
+        for d in range(USAGE_DAYS):
+            mib_s = rng.randrange(86_400 * 81_920)
+            day_rows.append(
+                {
+                    "device_id": device_id,
+                    "day": first_day + timedelta(days=d),
+                    "samples": 5760,
+                    "seconds": 86_400,
+                    "used_mib_s": mib_s,
+                    "max_used_mib": 81_920,
+                    "users": _use(rng, mib_s),
+                }
+            )
+        for h in range(hours):
+            mib_s = rng.randrange(3600 * 81_920)
+            hour_rows.append(
+                {
+                    "device_id": device_id,
+                    "hour": first_day + h * HOUR,
+                    "samples": 240,
+                    "seconds": 3600,
+                    "used_mib_s": mib_s,
+                    "max_used_mib": 81_920,
+                    "users": _use(rng, mib_s),
+                }
+            )
+        for n in range(samples):
+            used = rng.randrange(81_920)
+            sample_rows.append(
+                {
+                    "device_id": device_id,
+                    "at": T0 - HOUR + n * SAMPLE_EVERY,
+                    "seconds": 15,
+                    "used_mib": used,
+                    "users": _use(rng, used),
+                }
+            )
+        async with db.write() as session:
+            await session.execute(insert(UsageDay), day_rows)
+            await session.execute(insert(UsageHour), hour_rows)
+            await session.execute(insert(UsageSample), sample_rows)
