@@ -312,9 +312,8 @@ class AgentDevice(Base):
     ``users`` and ``prev_users`` are the last two reports' memory per Unix login (``None`` where
     NVML could not tell; ``"?"`` for processes whose owner is unknown). ``seen`` is when each
     login last had a process here (ISO 8601), which is what "idle for 30 minutes" is measured on.
-    ``rolled_to`` is how far its samples are summed into hourly rows, ``days_rolled_to`` how far
-    its hourly rows are summed into daily rows (:mod:`bot.lifecycle.usage_rollup`); ``None``
-    until the first roll-up.
+    ``rolled_to`` is how far its samples are summed into hourly rows
+    (:mod:`bot.lifecycle.usage_rollup`); ``None`` until the first roll-up.
     """
 
     __tablename__ = "agent_devices"
@@ -334,7 +333,6 @@ class AgentDevice(Base):
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     rolled_to: Mapped[datetime | None]
-    days_rolled_to: Mapped[datetime | None]
 
 
 class UnixLogin(Base):
@@ -374,7 +372,12 @@ class UsageSample(Base):
 
 class UsageHour(Base):
     """Samples rolled up per card and hour (MiB·seconds): every sample taken before the card's
-    ``rolled_to``; the hour that is under way may be partly summed."""
+    ``rolled_to``; the hour that is under way may be partly summed.
+
+    ``cum_used_mib_s`` and ``cum_users`` are running totals: everything the card measured up to
+    the end of this row (this hour included). A window's use is then the difference of two rows
+    per card, whatever its length — a month of 200 cards reads 400 rows, not 144,000.
+    """
 
     __tablename__ = "usage_hourly"
 
@@ -385,21 +388,8 @@ class UsageHour(Base):
     used_mib_s: Mapped[int] = mapped_column(_BIG)
     max_used_mib: Mapped[int]
     users: Mapped[dict[str, Any]] = mapped_column(default=dict)
-
-
-class UsageDay(Base):
-    """Hourly rows rolled up per card and UTC day, once the whole day is summed: what long
-    statistics windows read instead of 24 rows per card and day."""
-
-    __tablename__ = "usage_daily"
-
-    device_id: Mapped[int] = mapped_column(ForeignKey("agent_devices.id"), primary_key=True)
-    day: Mapped[datetime] = mapped_column(primary_key=True)
-    samples: Mapped[int]
-    seconds: Mapped[int]
-    used_mib_s: Mapped[int] = mapped_column(_BIG)
-    max_used_mib: Mapped[int]
-    users: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cum_used_mib_s: Mapped[int] = mapped_column(_BIG, default=0)
+    cum_users: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class UsageEpisode(Base):

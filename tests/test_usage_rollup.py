@@ -1,4 +1,4 @@
-"""Usage samples past the retention become hourly aggregates that sum to exactly the same."""
+"""Usage samples become hourly rows (with running totals) that sum to exactly the same."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from bot.booking import Actor, BookingService
 from bot.core.agent_report import DeviceReading, ProcessReading, Report
 from bot.core.clock import FrozenClock
-from bot.core.measure import Sample, Totals, by_hour, day_of
+from bot.core.measure import Sample, Totals, by_hour
 from bot.lifecycle.scheduler import start_lifecycle
-from bot.lifecycle.usage_rollup import rolled_target, roll_up
+from bot.lifecycle.usage_rollup import roll_up, rolled_target
 from handlers.blocks.notifications import render as render_notices
-from storage.models import UsageDay, UsageHour, UsageSample
+from storage.models import UsageHour, UsageSample
 from tests.conftest import T0
 from tests.slackfake import FakeSlackWebAPI
 
@@ -76,8 +76,8 @@ async def test_roll_up_sums_passed_steps_and_deletes_only_past_the_retention(
 ) -> None:
     total = await _report_every(service, admin, clock, 12)  # T0 … T0+3h40m
     now = T0 + timedelta(hours=3, minutes=41)
-    # Summed up to 03:35 after T0 (two minutes back, down to five): all but the 03:40 sample.
-    assert rolled_target(now) == T0 + timedelta(hours=3, minutes=35)
+    # Summed up to 03:40 after T0 (a minute back, down to two): all but the 03:40 sample.
+    assert rolled_target(now) == T0 + timedelta(hours=3, minutes=40)
     assert await roll_up(service.db, now, retention=timedelta(hours=2)) == 11
     left, left_mib_s, hourly = await _sums(service)
     # Kept: the samples from the retention's hour on (09:00, an hour after T0), summed or not.
@@ -88,7 +88,7 @@ async def test_roll_up_sums_passed_steps_and_deletes_only_past_the_retention(
         )
         unsummed = await session.scalar(
             select(func.sum(UsageSample.used_mib * UsageSample.seconds)).where(
-                UsageSample.at >= T0 + timedelta(hours=3, minutes=35)
+                UsageSample.at >= T0 + timedelta(hours=3, minutes=40)
             )
         )
     assert sorted((h, n) for h, n, _ in hours) == [
@@ -97,14 +97,18 @@ async def test_roll_up_sums_passed_steps_and_deletes_only_past_the_retention(
     assert sum(u["alice"] for _, _, u in hours) == hourly
     assert hourly + unsummed == total
     assert await roll_up(service.db, now, retention=timedelta(hours=2)) == 0
-    # Later the rest of the hour under way is added to its row, the day becomes a daily row,
-    # and every sample past the retention is gone.
+    # Later the rest of the hour under way is added to its row, and every sample past the
+    # retention is gone. Each row carries the running totals up to its end.
     later = now + timedelta(days=1)
     assert await roll_up(service.db, later, timedelta(hours=3)) == 1
     assert await _sums(service) == (0, 0, total)
     async with service.db.read() as session:
-        days = list(await session.execute(select(UsageDay.day, UsageDay.used_mib_s)))
-    assert days == [(day_of(T0), total)]
+        rows = list(await session.scalars(select(UsageHour).order_by(UsageHour.hour)))
+    running = 0
+    for row in rows:
+        running += row.used_mib_s
+        assert (row.cum_used_mib_s, row.cum_users) == (running, {"alice": running})
+    assert running == total
 
 
 async def test_the_lifecycle_sweep_rolls_up(

@@ -14,7 +14,7 @@ from bot.booking.measured import Measured, measured_totals
 from bot.core.measure import Sample, hour_of
 from bot.lifecycle.usage_rollup import roll_up
 from storage.db import Database
-from storage.models import AgentDevice, Gpu, UsageDay, UsageHour, UsageSample
+from storage.models import AgentDevice, Gpu, UsageHour, UsageSample
 from tests.conftest import T0, pg_database, require_postgres
 
 TEAM = "T_ROLL"
@@ -93,7 +93,7 @@ def _reference(kept: dict[int | None, list[Sample]], start: datetime, end: datet
                 per_gpu[gpu_id] += s.used_mib * s.seconds
                 for login, mib in s.users.items():
                     per_login[login] = per_login.get(login, 0) + (mib or 0) * s.seconds
-    return Measured(per_gpu, per_login)
+    return Measured(per_gpu, {login: mib_s for login, mib_s in per_login.items() if mib_s})
 
 
 def _windows(rng: random.Random) -> list[tuple[datetime, datetime]]:
@@ -111,12 +111,11 @@ async def _measured(db: Database, windows: list[tuple[datetime, datetime]]) -> l
         return [await measured_totals(session, TEAM, start, end) for start, end in windows]
 
 
-async def _counts(db: Database) -> tuple[int, int, int]:
+async def _counts(db: Database) -> tuple[int, int]:
     async with db.read() as session:
         return (
             await session.scalar(select(func.count()).select_from(UsageSample)) or 0,
             await session.scalar(select(func.count()).select_from(UsageHour)) or 0,
-            await session.scalar(select(func.count()).select_from(UsageDay)) or 0,
         )
 
 
@@ -126,8 +125,8 @@ async def test_stats_from_rollups_equal_stats_from_samples(db: Database) -> None
     windows = _windows(rng)
     expected = [_reference(kept, start, end) for start, end in windows]
     assert await _measured(db, windows) == expected  # nothing rolled up: raw samples only
-    # The sweep at moments through the data (summing some hours, then days), then long after
-    # it, when the retention has deleted every sample.
+    # The sweep at moments through the data (summing part of it, the last time part of an
+    # hour), then long after it, when the retention has deleted every sample.
     for now in (
         T0 - timedelta(hours=20, minutes=1),
         T0 + timedelta(minutes=47),
@@ -136,8 +135,8 @@ async def test_stats_from_rollups_equal_stats_from_samples(db: Database) -> None
     ):
         await roll_up(db, now, retention=timedelta(days=1))
         assert await _measured(db, windows) == expected, now
-    samples, hours, days = await _counts(db)
-    assert samples == 0 and hours and days
+    samples, hours = await _counts(db)
+    assert samples == 0 and hours
 
 
 async def test_two_replicas_rolling_up_at_once_sum_each_sample_once(db: Database) -> None:
@@ -157,10 +156,11 @@ async def test_two_replicas_rolling_up_at_once_sum_each_sample_once(db: Database
     assert moved == total
     async with db.read() as session:
         hourly = await session.scalar(select(func.sum(UsageHour.samples)))
-        daily = await session.scalar(select(func.sum(UsageDay.samples)))
-        last_day = await session.scalar(select(func.max(UsageDay.day)))
-        after = await session.scalar(
-            select(func.sum(UsageHour.samples)).where(UsageHour.hour >= last_day + timedelta(days=1))
+        latest = list(
+            await session.scalars(
+                select(func.max(UsageHour.cum_used_mib_s)).group_by(UsageHour.device_id)
+            )
         )
+        whole = sum(s.used_mib * s.seconds for samples in kept.values() for s in samples)
     assert hourly == total
-    assert daily + after == total
+    assert sum(latest) == whole

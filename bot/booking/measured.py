@@ -1,18 +1,23 @@
-"""Measured memory-time over a window, summed by the database: per GPU and per Unix login.
+"""Measured memory-time over a window, per GPU and per Unix login, read from running totals.
 
-What statistics put next to booked GB·h. The roll-up (:mod:`bot.lifecycle.usage_rollup`) keeps
-three sources that never overlap: daily rows for a card's days up to its ``days_rolled_to``,
-hourly rows up to its ``rolled_to``, and full-resolution samples after it (``Σ used_mib ×
-seconds``, each sample counting the seconds since its card's previous report). A window counts
-the hours that start inside it (:func:`bot.core.measure.window_parts`): daily rows for its whole
-days, hourly rows for the hours at its edges (and for days not yet summed), samples only for the
-last few minutes. All three are the same exact arithmetic, so a window measures the same however
-far it is rolled up, and reading 30 days of 200 cards reads some 15,000 rows, not 8 million.
+What statistics put next to booked GB·h. The roll-up (:mod:`bot.lifecycle.usage_rollup`) sums a
+card's samples into hourly rows as time passes, each row carrying the card's running totals up
+to its end, and records how far it got (``rolled_to``). A window counts the hours that start
+inside it (:func:`bot.core.measure.counted_hours`), ``[first, stop)``; per card that is
 
-Per-login memory lives in a JSON object per row; the database unpacks it itself (``json_each`` on
-SQLite, ``json_each_text`` on PostgreSQL, both table-valued functions), so a month of 15-second
-rows is never loaded into Python. Only cards bound to a GPU count: unbound cards are no one's
-to book, so their use has nothing to stand against.
+* the running totals of its latest hourly row before ``stop`` minus those of its latest row
+  before ``first`` — everything summed in between, two rows however long the window;
+* plus the full-resolution samples from ``rolled_to`` (or ``first``, the later) up to ``stop``:
+  the last minutes, not summed yet (``Σ used_mib × seconds``, each sample counting the seconds
+  since its card's previous report).
+
+Both are the same exact arithmetic (:mod:`bot.core.measure`), so a window measures the same
+however far it is rolled up, and reading 30 days of 200 cards reads 400 rows and the last
+minutes of samples, not 8 million samples. Per-login memory of samples lives in a JSON object per
+row, which the database unpacks itself (``json_each`` on SQLite, ``json_each_text`` on
+PostgreSQL); running totals per login are two JSON objects per card, subtracted here. Only cards
+bound to a GPU count: unbound cards are no one's to book, so their use has nothing to stand
+against.
 """
 
 from __future__ import annotations
@@ -21,47 +26,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    CompoundSelect,
-    Select,
-    cast,
-    func,
-    literal,
-    select,
-    true,
-    union_all,
-)
+from sqlalchemy import BigInteger, ScalarSelect, Select, cast, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.selectable import TableValuedAlias
 
-from bot.core.measure import WindowParts, window_parts
-from storage.models import AgentDevice, Gpu, UsageDay, UsageHour, UsageSample
+from bot.core.measure import counted_hours
+from storage.models import AgentDevice, Gpu, UsageHour, UsageSample
 from storage.types import UTCDateTime
-
-
-@dataclass(frozen=True)
-class Measured:
-    """MiB·seconds measured in a window: per GPU id (every bound GPU, 0 when nothing ran) and
-    per Unix login (``"?"`` being processes whose owner is unknown)."""
-
-    per_gpu: dict[int, int] = field(default_factory=dict)
-    per_login: dict[str, int] = field(default_factory=dict)
-
 
 #: Before any roll-up (a card never rolled up has every sample still to read).
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class Measured:
+    """MiB·seconds measured in a window: per GPU id (every bound GPU, 0 when nothing ran) and
+    per Unix login (``"?"`` being processes whose owner is unknown; logins with nothing
+    measured are left out)."""
+
+    per_gpu: dict[int, int] = field(default_factory=dict)
+    per_login: dict[str, int] = field(default_factory=dict)
+
+
 def _bound(team_id: str) -> Select[Any]:
     return (
-        select(
-            Gpu.id.label("gpu_id"),
-            AgentDevice.id.label("device_id"),
-            AgentDevice.rolled_to,
-            AgentDevice.days_rolled_to,
-        )
+        select(Gpu.id.label("gpu_id"), AgentDevice.id.label("device_id"), AgentDevice.rolled_to)
         .join(
             AgentDevice,
             (AgentDevice.team_id == Gpu.team_id) & (AgentDevice.uuid == Gpu.device_uuid),
@@ -70,78 +58,15 @@ def _bound(team_id: str) -> Select[Any]:
     )
 
 
-def _login_pairs(users: ColumnElement[Any], dialect: str) -> TableValuedAlias:
-    """The (key, value) rows of a JSON object column, as text values."""
-    each = func.json_each if dialect == "sqlite" else func.json_each_text
-    return each(users).table_valued("key", "value")
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Rows of one table, over one range of its time key, for one part of a window."""
-
-    model: type[UsageSample] | type[UsageHour] | type[UsageDay]
-    where: tuple[ColumnElement[bool], ...]
-
-    @property
-    def mib_s(self) -> ColumnElement[Any]:
-        if self.model is UsageSample:
-            return UsageSample.used_mib * UsageSample.seconds
-        return self.model.used_mib_s
-
-    def login_mib_s(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
-        mib = cast(value, BigInteger)
-        return mib * UsageSample.seconds if self.model is UsageSample else mib
-
-
-def _sources(bound: Any, parts: WindowParts, dialect: str) -> list[_Source]:
-    """Where each hour of the window is read from: never two places, never none."""
-
-    def since(mark: ColumnElement[Any], start: datetime) -> ColumnElement[Any]:
-        # One lower bound, the later of the two: given two, the database bounds its index
-        # range by one of them and filters the other, and may pick the window's start — all
-        # of a card's samples, or every hour of a month.
-        latest = func.max if dialect == "sqlite" else func.greatest
-        return latest(func.coalesce(mark, literal(_NEVER, UTCDateTime())), start)
-
-    at, hour, day = UsageSample.at, UsageHour.hour, UsageDay.day
-    return [
-        _Source(UsageSample, (at >= since(bound.c.rolled_to, parts.start), at < parts.end)),
-        _Source(UsageHour, (hour >= parts.start, hour < parts.days_start)),
-        _Source(UsageHour, (hour >= parts.days_end, hour < parts.end)),
-        _Source(
-            UsageHour,
-            (hour >= since(bound.c.days_rolled_to, parts.days_start), hour < parts.days_end),
-        ),
-        _Source(UsageDay, (day >= parts.days_start, day < parts.days_end)),
-    ]
-
-
-def _per_gpu(bound: Any, sources: list[_Source]) -> CompoundSelect:
-    return union_all(
-        *(
-            select(bound.c.gpu_id, func.sum(s.mib_s).label("s"))
-            .join(s.model, s.model.device_id == bound.c.device_id)
-            .where(*s.where)
-            .group_by(bound.c.gpu_id)
-            for s in sources
-        )
+def _running(device_id: Any, before: datetime, column: Any) -> ScalarSelect[Any]:
+    """``column`` of the card's latest hourly row before ``before`` (one index seek)."""
+    return (
+        select(column)
+        .where(UsageHour.device_id == device_id, UsageHour.hour < before)
+        .order_by(UsageHour.hour.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-
-
-def _per_login(bound: Any, sources: list[_Source], dialect: str) -> CompoundSelect:
-    parts = []
-    for s in sources:
-        pairs = _login_pairs(s.model.users, dialect)
-        parts.append(
-            select(pairs.c.key.label("login"), func.sum(s.login_mib_s(pairs.c.value)).label("s"))
-            .select_from(bound)
-            .join(s.model, s.model.device_id == bound.c.device_id)
-            .join(pairs, true())
-            .where(*s.where)
-            .group_by(pairs.c.key)
-        )
-    return union_all(*parts)
 
 
 async def measured_totals(
@@ -149,20 +74,60 @@ async def measured_totals(
 ) -> Measured:
     """MiB·seconds measured on the workspace's bound cards in the hours starting in
     ``[start, end)``."""
-    dialect = session.bind.dialect.name
-    bound = _bound(team_id).cte("bound")
-    sources = _sources(bound, window_parts(start, end), dialect)
-    per_gpu = {gpu_id: 0 for gpu_id in await session.scalars(select(bound.c.gpu_id))}
-    gpu_parts = _per_gpu(bound, sources).subquery()
+    first, stop = counted_hours(start, end)
+    bound = _bound(team_id).subquery("bound")
+    per_gpu: dict[int, int] = {}
+    per_login: dict[str, int] = {}
+    ends = select(
+        bound.c.gpu_id,
+        *(
+            _running(bound.c.device_id, at, column)
+            for at in (stop, first)
+            for column in (UsageHour.cum_used_mib_s, UsageHour.cum_users)
+        ),
+    )
+    for gpu_id, end_mib_s, end_users, start_mib_s, start_users in await session.execute(ends):
+        per_gpu[gpu_id] = (end_mib_s or 0) - (start_mib_s or 0)
+        for login, mib_s in (end_users or {}).items():
+            per_login[login] = per_login.get(login, 0) + mib_s
+        for login, mib_s in (start_users or {}).items():
+            per_login[login] = per_login.get(login, 0) - mib_s
+    await _add_unsummed(session, team_id, first, stop, per_gpu, per_login)
+    return Measured(per_gpu, {login: s for login, s in per_login.items() if s})
+
+
+async def _add_unsummed(
+    session: AsyncSession,
+    team_id: str,
+    first: datetime,
+    stop: datetime,
+    per_gpu: dict[int, int],
+    per_login: dict[str, int],
+) -> None:
+    """Add the samples of ``[first, stop)`` that the roll-up has not summed yet."""
+    bound = _bound(team_id).cte("unsummed_bound")
+    latest = func.max if session.bind.dialect.name == "sqlite" else func.greatest
+    # One lower bound, the later of the two: given two, the database bounds its index range by
+    # one and filters on the other, and may pick the window's start — every sample kept.
+    since = latest(func.coalesce(bound.c.rolled_to, literal(_NEVER, UTCDateTime())), first)
+    samples = (
+        select(bound.c.gpu_id, UsageSample.used_mib, UsageSample.seconds, UsageSample.users)
+        .join(UsageSample, UsageSample.device_id == bound.c.device_id)
+        .where(UsageSample.at >= since, UsageSample.at < stop)
+        .subquery()
+    )
     for gpu_id, mib_s in await session.execute(
-        select(gpu_parts.c.gpu_id, func.sum(gpu_parts.c.s)).group_by(gpu_parts.c.gpu_id)
-    ):
-        per_gpu[gpu_id] = int(mib_s or 0)
-    login_parts = _per_login(bound, sources, dialect).subquery()
-    per_login = {
-        login: int(mib_s or 0)
-        for login, mib_s in await session.execute(
-            select(login_parts.c.login, func.sum(login_parts.c.s)).group_by(login_parts.c.login)
+        select(samples.c.gpu_id, func.sum(samples.c.used_mib * samples.c.seconds)).group_by(
+            samples.c.gpu_id
         )
-    }
-    return Measured(per_gpu, per_login)
+    ):
+        per_gpu[gpu_id] = per_gpu.get(gpu_id, 0) + int(mib_s or 0)
+    each = func.json_each if session.bind.dialect.name == "sqlite" else func.json_each_text
+    pairs = each(samples.c.users).table_valued("key", "value")
+    for login, mib_s in await session.execute(
+        select(pairs.c.key, func.sum(cast(pairs.c.value, BigInteger) * samples.c.seconds))
+        .select_from(samples)
+        .join(pairs, true())
+        .group_by(pairs.c.key)
+    ):
+        per_login[login] = per_login.get(login, 0) + int(mib_s or 0)

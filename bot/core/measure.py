@@ -5,8 +5,8 @@ silent), so a sum needs no neighbouring rows: ``Σ used_mib × seconds``. Roll-u
 the measured GB·h of statistics are both this sum, so they agree exactly.
 
 A window counts whole hours: an hour counts when it starts inside the window, and so does each
-sample taken in it. That is what makes a window cost the same read from samples, hourly rows or
-daily rows (:func:`window_parts`).
+sample taken in it. That is what makes a window cost the same read from samples or from the
+running totals of hourly rows (:func:`counted_hours`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -59,42 +58,16 @@ def hour_of(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
-def day_of(at: datetime) -> datetime:
-    """The start of ``at``'s day (in ``at``'s zone; UTC for stored times)."""
-    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+def ceil_hour(at: datetime) -> datetime:
+    """The first hour starting at or after ``at``."""
+    floor = hour_of(at)
+    return floor if floor == at else floor + HOUR
 
 
-def _ceil(at: datetime, floor: datetime, step: timedelta) -> datetime:
-    return floor if floor == at else floor + step
-
-
-@dataclass(frozen=True)
-class WindowParts:
-    """A window ``[start, end)`` cut for reading: the hours that count are ``[start, end)``
-    (both on the hour), of which the whole days ``[days_start, days_end)`` can be read from
-    daily rows and the rest, at the edges, from hourly rows. No whole day: both are ``end``."""
-
-    start: datetime
-    end: datetime
-    days_start: datetime
-    days_end: datetime
-
-
-def window_parts(start: datetime, end: datetime) -> WindowParts:
-    """The hours ``[start, end)`` counts (those starting inside it) and its whole days."""
-    first, stop = _ceil(start, hour_of(start), HOUR), _ceil(end, hour_of(end), HOUR)
-    days_start, days_end = _ceil(first, day_of(first), DAY), day_of(stop)
-    if days_end <= days_start:
-        days_start = days_end = stop
-    return WindowParts(first, stop, days_start, days_end)
-
-
-def by_day(hours: Mapping[datetime, Totals]) -> dict[datetime, Totals]:
-    """Hourly totals summed per day."""
-    days: dict[datetime, Totals] = {}
-    for hour, totals in hours.items():
-        days.setdefault(day_of(hour), Totals()).merge(totals)
-    return days
+def counted_hours(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The hours a window ``[start, end)`` counts, as ``[first, stop)`` on the hour: those that
+    start inside it."""
+    return ceil_hour(start), ceil_hour(end)
 
 
 def by_hour(samples: Iterable[Sample]) -> dict[datetime, Totals]:

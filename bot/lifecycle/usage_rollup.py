@@ -1,10 +1,10 @@
-"""Usage samples summed into hourly rows as time passes, and hourly rows into daily rows as
-days pass, so statistics read a few pre-summed rows instead of every 15-second sample.
+"""Usage samples summed into hourly rows as time passes, each row also carrying the card's
+running totals, so statistics read two rows per card instead of every 15-second sample.
 
-Runs in the lifecycle sweep. Each card records how far it is summed: ``rolled_to`` for samples
-(every :data:`STEP`, up to :data:`GRACE` before now) and ``days_rolled_to`` for whole UTC days.
-Statistics read samples only from ``rolled_to`` on, hourly rows only where no daily row sums them
-— so nothing is counted twice and nothing is left out (:mod:`bot.booking.measured`).
+Runs in the lifecycle sweep. Each card records how far its samples are summed, ``rolled_to``
+(every :data:`STEP`, up to :data:`GRACE` before now). Statistics read running totals for the
+samples before it and raw samples only from it on — so nothing is counted twice and nothing is
+left out (:mod:`bot.booking.measured`).
 
 Each card is rolled up in a transaction of its own that first locks the card's row and reads its
 marks under that lock: a second replica sweeping at the same moment waits, then finds the card
@@ -21,17 +21,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.measure import DAY, Sample, Totals, by_day, by_hour, day_of, hour_of
+from bot.core.measure import Sample, Totals, by_hour, hour_of
 from storage.db import Database
-from storage.models import AgentDevice, UsageDay, UsageHour, UsageSample
+from storage.models import AgentDevice, UsageHour, UsageSample
 
 #: How far behind now the roll-up stays: longer than a report's transaction takes.
-GRACE = timedelta(minutes=2)
+GRACE = timedelta(minutes=1)
 #: Samples are summed in steps of this much: what statistics read raw is at most GRACE + STEP
-#: (plus one sweep interval) of samples per card.
-STEP = timedelta(minutes=5)
+#: (plus one sweep interval) of samples per card; each card is written once per step.
+STEP = timedelta(minutes=2)
 #: At most this much of a card's samples (a day of 15-second reports is 5,760) per transaction.
-SPAN = DAY
+SPAN = timedelta(days=1)
 
 
 def rolled_target(now: datetime) -> datetime:
@@ -71,13 +71,11 @@ async def _roll_device(
 ) -> tuple[int, bool]:
     """One step for one card, under its row lock: at most :data:`SPAN` of samples."""
     async with db.write() as session:
-        rolled_to, days_rolled_to = (
+        rolled_to = (
             await session.execute(
-                select(AgentDevice.rolled_to, AgentDevice.days_rolled_to)
-                .where(AgentDevice.id == device_id)
-                .with_for_update()
+                select(AgentDevice.rolled_to).where(AgentDevice.id == device_id).with_for_update()
             )
-        ).one()
+        ).scalar_one()
         if rolled_to is not None and rolled_to >= target:
             return 0, True
         if rolled_to is None:
@@ -99,57 +97,46 @@ async def _roll_device(
                 )
             )
         )
-        for hour, totals in by_hour(Sample(*row) for row in rows).items():
-            await _add(session, UsageHour(device_id=device_id, hour=hour), totals)
-        days_to = await _roll_days(session, device_id, days_rolled_to, day_of(upto))
+        await _add_hours(session, device_id, by_hour(Sample(*row) for row in rows))
         await session.execute(
             delete(UsageSample).where(
                 UsageSample.device_id == device_id, UsageSample.at < min(cutoff, upto)
             )
         )
         await session.execute(
-            update(AgentDevice)
-            .where(AgentDevice.id == device_id)
-            .values(rolled_to=upto, days_rolled_to=days_to)
+            update(AgentDevice).where(AgentDevice.id == device_id).values(rolled_to=upto)
         )
         return len(rows), upto >= target
 
 
-async def _roll_days(
-    session: AsyncSession, device_id: int, since: datetime | None, until: datetime
-) -> datetime:
-    """Sum the card's hourly rows of the whole days ``[since, until)`` into daily rows (all of
-    them are final: their samples are summed); returns the new ``days_rolled_to``."""
-    if since is None:
-        first = await session.scalar(
-            select(func.min(UsageHour.hour)).where(UsageHour.device_id == device_id)
-        )
-        since = day_of(first) if first is not None else until
-    if since >= until:
-        return since
-    hours = select(UsageHour).where(
-        UsageHour.device_id == device_id, UsageHour.hour >= since, UsageHour.hour < until
+async def _add_hours(session: AsyncSession, device_id: int, hours: dict[datetime, Totals]) -> None:
+    """Add each hour's totals to its row (the hour under way is summed a step at a time), in
+    hour order, carrying the running totals on from the card's latest row."""
+    if not hours:
+        return
+    first = min(hours)
+    latest = await session.scalar(
+        select(UsageHour)
+        .where(UsageHour.device_id == device_id, UsageHour.hour <= first)
+        .order_by(UsageHour.hour.desc())
+        .limit(1)
     )
-    totals = {row.hour: _totals(row) for row in await session.scalars(hours)}
-    for day, summed in by_day(totals).items():
-        await _add(session, UsageDay(device_id=device_id, day=day), summed)
-    return until
-
-
-def _totals(row: UsageHour | UsageDay) -> Totals:
-    return Totals(row.samples, row.seconds, row.used_mib_s, row.max_used_mib, dict(row.users))
-
-
-async def _add(session: AsyncSession, new: UsageHour | UsageDay, totals: Totals) -> None:
-    """Add ``totals`` to its row (the hour under way is summed a step at a time)."""
-    key = (new.device_id, new.hour if isinstance(new, UsageHour) else new.day)
-    row = await session.get(type(new), key)
-    if row is None:
-        row = new
-        session.add(row)
-    else:
-        merged = _totals(row)
-        merged.merge(totals)
-        totals = merged
-    row.samples, row.seconds, row.used_mib_s = totals.samples, totals.seconds, totals.used_mib_s
-    row.max_used_mib, row.users = totals.max_used_mib, totals.users
+    running = Totals()
+    if latest is not None:
+        running = Totals(used_mib_s=latest.cum_used_mib_s, users=dict(latest.cum_users))
+    for hour in sorted(hours):
+        totals = hours[hour]
+        running.merge(totals)
+        row = latest if latest is not None and latest.hour == hour else None
+        if row is None:
+            row = UsageHour(device_id=device_id, hour=hour, users={})
+            session.add(row)
+            summed = totals
+        else:
+            summed = Totals(
+                row.samples, row.seconds, row.used_mib_s, row.max_used_mib, dict(row.users)
+            )
+            summed.merge(totals)
+        row.samples, row.seconds, row.used_mib_s = summed.samples, summed.seconds, summed.used_mib_s
+        row.max_used_mib, row.users = summed.max_used_mib, summed.users
+        row.cum_used_mib_s, row.cum_users = running.used_mib_s, dict(running.users)
