@@ -11,10 +11,9 @@ way now active. Every GPU's bookings are laid out in four lanes of at most a fif
 each, so no card is ever over-full and a small create always fits.
 
 Every card also has an agent reporting on it, with 35 days of measured use as the roll-up leaves
-it (:mod:`bot.lifecycle.usage_rollup`): daily rows for the whole days, hourly rows for every hour,
-and the last hour of 15-second samples, of which the last 10 minutes are not summed yet (a sweep
-running late). ``admin stats 30d`` reads the measured side too; ``measured 30d`` times that side
-alone.
+it (:mod:`bot.lifecycle.usage_rollup`, seeded by :mod:`bench.usage_seed`): hourly rows with
+running totals, and the last hour of 15-second samples, of which the last 5 minutes are not summed
+yet. ``admin stats 30d`` reads the measured side too; ``measured 30d`` times that side alone.
 
 ``--explain`` prints the query plan of every statement each call sends (at the largest size), so
 an index review reads from the real queries rather than from copies.
@@ -166,7 +165,7 @@ async def seed(db: Database, service: BookingService, size: Size, rng: random.Ra
     if db.backend == "postgresql":  # what autovacuum does in production after bulk inserts
         async with db.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("bookings", "usage_samples", "usage_hourly", "usage_daily"):
+            for table in ("bookings", "usage_samples", "usage_hourly"):
                 await conn.execute(text(f"VACUUM ANALYZE {table}"))
 
 

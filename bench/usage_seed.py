@@ -1,7 +1,8 @@
 """Measured use as the roll-up leaves it, seeded directly: what ``admin stats`` reads at scale
 (bench/scale_bench.py). Seeding 8 million 15-second samples per week of a 200-card department
-would take longer than the bench; the rows the roll-up writes (:mod:`bot.lifecycle.usage_rollup`)
-are what statistics read, so those are written instead, plus the last hour of samples.
+would take longer than the bench; the hourly rows the roll-up writes
+(:mod:`bot.lifecycle.usage_rollup`) are what statistics read, so those are written instead, plus
+the last hour of samples. The figures are random: only their shape and number matter here.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from datetime import timedelta
 from sqlalchemy import insert, select, update
 
 from bench.common import ADMIN, T0
-from bot.core.measure import HOUR, day_of, hour_of
+from bot.core.measure import HOUR, hour_of
 from storage.db import Database
-from storage.models import AgentDevice, Gpu, UsageDay, UsageHour, UsageSample
+from storage.models import AgentDevice, Gpu, UsageHour, UsageSample
 
-#: Measured use seeded per card: whole days of daily rows, hourly rows over them, an hour of
-#: samples (every 15 s) of which the last ``UNSUMMED`` are past the card's ``rolled_to``.
+#: Measured use seeded per card: hourly rows (with running totals) for ``USAGE_DAYS``, an hour
+#: of samples (every 15 s) of which the last ``UNSUMMED`` are past the card's ``rolled_to``.
 USAGE_DAYS = 35
 SAMPLE_EVERY = timedelta(seconds=15)
-UNSUMMED = timedelta(minutes=2)
+UNSUMMED = timedelta(minutes=5)
 LOGINS = 40
 
 
@@ -32,10 +33,11 @@ def _use(rng: random.Random, mib: int) -> dict[str, int]:
 
 
 async def seed_usage(db: Database, gpu_ids: Sequence[int], rng: random.Random) -> None:
-    """Bind an agent's card to every GPU and give it :data:`USAGE_DAYS` of rolled-up use."""
+    """Bind an agent's card to every GPU and give it :data:`USAGE_DAYS` of rolled-up use: the
+    card is summed up to :data:`UNSUMMED` before now (a roll-up step, its grace and a sweep
+    interval: the most a card is ever behind)."""
     rolled_to = T0 - UNSUMMED
-    today = day_of(T0)
-    first_day = today - timedelta(days=USAGE_DAYS)
+    first_day = hour_of(T0) - timedelta(days=USAGE_DAYS)
     hours = int((hour_of(rolled_to) - first_day) / HOUR) + 1
     samples = int(HOUR / SAMPLE_EVERY)
     async with db.write() as session:
@@ -58,29 +60,20 @@ async def seed_usage(db: Database, gpu_ids: Sequence[int], rng: random.Random) -
                 first_seen_at=first_day,
                 last_seen_at=T0,
                 rolled_to=rolled_to,
-                days_rolled_to=today,
             )
             for gpu_id in gpu_ids
         )
     async with db.read() as session:
         devices = list(await session.scalars(select(AgentDevice.id)))
     for device_id in devices:
-        day_rows, hour_rows, sample_rows = [], [], []
-        for d in range(USAGE_DAYS):
-            mib_s = rng.randrange(86_400 * 81_920)
-            day_rows.append(
-                {
-                    "device_id": device_id,
-                    "day": first_day + timedelta(days=d),
-                    "samples": 5760,
-                    "seconds": 86_400,
-                    "used_mib_s": mib_s,
-                    "max_used_mib": 81_920,
-                    "users": _use(rng, mib_s),
-                }
-            )
+        hour_rows, sample_rows = [], []
+        running, users = 0, {}
         for h in range(hours):
             mib_s = rng.randrange(3600 * 81_920)
+            running += mib_s
+            shares = _use(rng, mib_s)
+            for login, share in shares.items():
+                users[login] = users.get(login, 0) + share
             hour_rows.append(
                 {
                     "device_id": device_id,
@@ -89,7 +82,9 @@ async def seed_usage(db: Database, gpu_ids: Sequence[int], rng: random.Random) -
                     "seconds": 3600,
                     "used_mib_s": mib_s,
                     "max_used_mib": 81_920,
-                    "users": _use(rng, mib_s),
+                    "users": shares,
+                    "cum_used_mib_s": running,
+                    "cum_users": dict(users),
                 }
             )
         for n in range(samples):
@@ -104,6 +99,5 @@ async def seed_usage(db: Database, gpu_ids: Sequence[int], rng: random.Random) -
                 }
             )
         async with db.write() as session:
-            await session.execute(insert(UsageDay), day_rows)
             await session.execute(insert(UsageHour), hour_rows)
             await session.execute(insert(UsageSample), sample_rows)

@@ -93,15 +93,14 @@ async def test_each_read_reaches_bookings_through_an_index(
 async def test_measured_stats_reach_samples_and_hours_through_their_keys(
     service: BookingService, db: Database
 ) -> None:
-    """The measured half of statistics reads the window's daily rows, hourly rows and samples of
-    each bound card by (card, time), never every row kept."""
+    """The measured half of statistics reads two hourly rows per bound card by (card, hour) and
+    the samples not summed yet by (card, time), never every row kept."""
     from bot.booking.measured import measured_totals
 
     seen: list[tuple[str, Any]] = []
 
     def _seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if "usage_samples" in statement or "usage_hourly" in statement:
-            assert "usage_daily" in statement
             seen.append((statement, parameters))
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", _seen)
@@ -110,7 +109,7 @@ async def test_measured_stats_reach_samples_and_hours_through_their_keys(
             await measured_totals(session, ALICE.team_id, T0 - timedelta(days=30), T0)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", _seen)
-    assert len(seen) == 2  # per GPU, per login
+    assert len(seen) == 3  # running totals; unsummed samples per GPU, per login
     async with db.engine.connect() as conn:
         if db.backend == "postgresql":
             await conn.execute(text("SET enable_seqscan = off"))
@@ -120,25 +119,15 @@ async def test_measured_stats_reach_samples_and_hours_through_their_keys(
             if db.backend == "sqlite":
                 samples = [s for s in steps if "usage_samples" in s]
                 hours = [s for s in steps if "usage_hourly" in s]
-                days = [s for s in steps if "usage_daily" in s]
-                assert days and all(
-                    "USING INDEX sqlite_autoindex_usage_daily_1 (device_id=? AND day>? AND day<?)"
-                    in s
-                    for s in days
-                ), steps
-                assert samples and all(
+                assert all(
                     "USING INDEX ix_usage_samples_device_at (device_id=? AND at>? AND at<?)" in s
                     for s in samples
                 ), steps
-                assert hours and all(
-                    "USING INDEX sqlite_autoindex_usage_hourly_1 (device_id=? AND hour>? AND hour<?)"
-                    in s
+                assert all(
+                    "USING INDEX sqlite_autoindex_usage_hourly_1 (device_id=? AND hour<?)" in s
                     for s in hours
                 ), steps
+                assert samples or len(hours) == 4, steps
             else:
-                scans = (
-                    "Seq Scan on usage_samples",
-                    "Seq Scan on usage_hourly",
-                    "Seq Scan on usage_daily",
-                )
+                scans = ("Seq Scan on usage_samples", "Seq Scan on usage_hourly")
                 assert not [s for s in steps if any(scan in s for scan in scans)], steps
