@@ -131,3 +131,23 @@ async def test_measured_stats_reach_samples_and_hours_through_their_keys(
             else:
                 scans = ("Seq Scan on usage_samples", "Seq Scan on usage_hourly")
                 assert not [s for s in steps if any(scan in s for scan in scans)], steps
+
+
+async def test_held_against_measured_reads_only_each_cards_latest_report(
+    service: BookingService, db: Database
+) -> None:
+    """Status, the App Home and the calendar show each card's latest reading (one row per card
+    in agent_devices): never samples or hourly rows, whatever the history."""
+    seen: list[str] = []
+
+    def _seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", _seen)
+    try:
+        await service.live_cards(ALICE)
+        await service.live_cards(ALICE, "rtx-0")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", _seen)
+    assert any("agent_devices" in s for s in seen)
+    assert not [s for s in seen if "usage_samples" in s or "usage_hourly" in s]
