@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from bot.booking.measured import Measured, measured_totals
 from bot.core.measure import Sample, hour_of
 from bot.lifecycle.usage_rollup import roll_up
 from storage.db import Database
+from storage.migrate import upgrade
 from storage.models import AgentDevice, Gpu, UsageHour, UsageSample
-from tests.conftest import T0, pg_database, require_postgres
+from storage.types import UTCDateTime
+from tests.conftest import T0, pg_database, require_postgres, reset_pg_schema
 
 TEAM = "T_ROLL"
 LOGINS = ["alice", "bob", "carol", "?"]
@@ -164,3 +168,83 @@ async def test_two_replicas_rolling_up_at_once_sum_each_sample_once(db: Database
         whole = sum(s.used_mib * s.seconds for samples in kept.values() for s in samples)
     assert hourly == total
     assert sum(latest) == whole
+
+
+async def test_upgrading_gives_existing_hourly_rows_their_running_totals(
+    backend: str, tmp_path: Path
+) -> None:
+    if backend == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    else:
+        url = require_postgres()
+        await reset_pg_schema(url)
+        database = pg_database(url)
+    try:
+        await upgrade(database, "read_indexes")
+        devices = sa.table(
+            "agent_devices",
+            *(sa.column(c) for c in ("id", "team_id", "host", "uuid", "index", "name")),
+            *(sa.column(c) for c in ("total_mib", "used_mib")),
+            *(sa.column(c, sa.JSON()) for c in ("users", "prev_users", "seen")),
+            *(sa.column(c, UTCDateTime()) for c in ("first_seen_at", "last_seen_at")),
+        )
+        hourly = sa.table(
+            "usage_hourly",
+            *(sa.column(c) for c in ("device_id", "samples", "seconds", "used_mib_s")),
+            sa.column("max_used_mib"),
+            sa.column("hour", UTCDateTime()),
+            sa.column("users", sa.JSON()),
+        )
+        async with database.write() as session:
+            for n in (1, 2):
+                await session.execute(
+                    sa.insert(devices).values(
+                        id=n,
+                        team_id=TEAM,
+                        host="h",
+                        uuid=f"GPU-{n}",
+                        index=n,
+                        name="A100",
+                        total_mib=81920,
+                        used_mib=0,
+                        users={},
+                        prev_users=None,
+                        seen={},
+                        first_seen_at=T0,
+                        last_seen_at=T0,
+                    )
+                )
+            for n, h, mib_s, users in (
+                (1, 0, 100, {"alice": 60, "bob": 40}),
+                (1, 2, 50, {"alice": 50}),
+                (2, 1, 7, {"?": 7}),
+            ):
+                await session.execute(
+                    sa.insert(hourly).values(
+                        device_id=n,
+                        hour=T0 + timedelta(hours=h),
+                        samples=1,
+                        seconds=15,
+                        used_mib_s=mib_s,
+                        max_used_mib=1,
+                        users=users,
+                    )
+                )
+        await upgrade(database)
+        async with database.read() as session:
+            rows = list(
+                await session.execute(
+                    select(
+                        UsageHour.device_id, UsageHour.cum_used_mib_s, UsageHour.cum_users
+                    ).order_by(UsageHour.device_id, UsageHour.hour)
+                )
+            )
+            marks = set(await session.scalars(select(AgentDevice.rolled_to)))
+    finally:
+        await database.dispose()
+    assert [tuple(r) for r in rows] == [
+        (1, 100, {"alice": 60, "bob": 40}),
+        (1, 150, {"alice": 110, "bob": 40}),
+        (2, 7, {"?": 7}),
+    ]
+    assert marks == {None}
