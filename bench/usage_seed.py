@@ -46,18 +46,15 @@ async def seed_usage(db: Database, gpu_ids: Sequence[int], rng: random.Random) -
                 update(Gpu).where(Gpu.id == gpu_id).values(device_uuid=f"GPU-{gpu_id}")
             )
         session.add_all(
-            AgentDevice(
-                team_id=ADMIN.team_id,
+            AgentDevice.first_seen(
+                ADMIN.team_id,
+                f"GPU-{gpu_id}",
+                first_day,
                 host=f"host-{gpu_id // 8}",
-                uuid=f"GPU-{gpu_id}",
                 index=gpu_id % 8,
                 name="A100",
                 total_mib=81920,
                 used_mib=0,
-                users={},
-                prev_users=None,
-                seen={},
-                first_seen_at=first_day,
                 last_seen_at=T0,
                 rolled_to=rolled_to,
             )

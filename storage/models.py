@@ -334,6 +334,21 @@ class AgentDevice(Base):
     last_seen_at: Mapped[datetime]
     rolled_to: Mapped[datetime | None]
 
+    @classmethod
+    def first_seen(cls, team_id: str, uuid: str, now: datetime, **fields: Any) -> AgentDevice:
+        """A card reporting for the first time at ``now``: nobody seen on it yet; ``fields``
+        set its reading (or override any other column)."""
+        new: dict[str, Any] = {
+            "team_id": team_id,
+            "uuid": uuid,
+            "users": {},
+            "prev_users": None,
+            "seen": {},
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        return cls(**(new | fields))
+
 
 class UnixLogin(Base):
     """A Unix login on the GPU hosts and the Slack user it is: one user per login."""

@@ -19,7 +19,7 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import AgentDevice, Gpu, UsageHour, UsageSample
 from storage.types import UTCDateTime
-from tests.conftest import T0, pg_database, require_postgres, reset_pg_schema
+from tests.conftest import T0, blank_database, pg_database, require_postgres
 
 TEAM = "T_ROLL"
 LOGINS = ["alice", "bob", "carol", "?"]
@@ -46,19 +46,8 @@ async def _seed(db: Database, rng: random.Random) -> dict[int | None, list[Sampl
                     device_uuid=uuid,
                 )
                 session.add(gpu)
-            device = AgentDevice(
-                team_id=TEAM,
-                host="h",
-                uuid=uuid,
-                index=n,
-                name="A100",
-                total_mib=81920,
-                used_mib=0,
-                users={},
-                prev_users=None,
-                seen={},
-                first_seen_at=FIRST,
-                last_seen_at=FIRST,
+            device = AgentDevice.first_seen(
+                TEAM, uuid, FIRST, host="h", index=n, name="A100", total_mib=81920, used_mib=0
             )
             session.add(device)
             await session.flush()
@@ -173,12 +162,7 @@ async def test_two_replicas_rolling_up_at_once_sum_each_sample_once(db: Database
 async def test_upgrading_gives_existing_hourly_rows_their_running_totals(
     backend: str, tmp_path: Path
 ) -> None:
-    if backend == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'old.db'}")
-    else:
-        url = require_postgres()
-        await reset_pg_schema(url)
-        database = pg_database(url)
+    database = await blank_database(backend, tmp_path)
     try:
         await upgrade(database, "read_indexes")
         devices = sa.table(

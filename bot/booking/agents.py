@@ -158,15 +158,7 @@ class AgentHosts(ServiceBase):
                 users = reading.per_user()
                 device = known.get(reading.uuid)
                 if device is None:
-                    device = AgentDevice(
-                        team_id=team,
-                        uuid=reading.uuid,
-                        users={},
-                        prev_users=None,
-                        seen={},
-                        first_seen_at=now,
-                        last_seen_at=now,
-                    )
+                    device = AgentDevice.first_seen(team, reading.uuid, now)
                     session.add(device)
                     seconds = 0
                 else:
