@@ -105,17 +105,28 @@ async def _add_unsummed(
     per_login: dict[str, int],
 ) -> None:
     """Add the samples of ``[first, stop)`` that the roll-up has not summed yet."""
+    dialect = session.bind.dialect.name
     bound = _bound(team_id).cte("unsummed_bound")
-    latest = func.max if session.bind.dialect.name == "sqlite" else func.greatest
+    latest = func.max if dialect == "sqlite" else func.greatest
     # One lower bound, the later of the two: given two, the database bounds its index range by
     # one and filters on the other, and may pick the window's start — every sample kept.
     since = latest(func.coalesce(bound.c.rolled_to, literal(_NEVER, UTCDateTime())), first)
-    samples = (
-        select(bound.c.gpu_id, UsageSample.used_mib, UsageSample.seconds, UsageSample.users)
-        .join(UsageSample, UsageSample.device_id == bound.c.device_id)
-        .where(UsageSample.at >= since, UsageSample.at < stop)
-        .subquery()
+    in_window = (
+        UsageSample.device_id == bound.c.device_id,
+        UsageSample.at >= since,
+        UsageSample.at < stop,
     )
+    columns = (UsageSample.used_mib, UsageSample.seconds, UsageSample.users)
+    if dialect == "sqlite":
+        # SQLite drives the join from the bound cards, one index range each.
+        samples = select(bound.c.gpu_id, *columns).join(UsageSample, true()).where(*in_window)
+    else:
+        # PostgreSQL would rather hash-join every sample kept (its estimate of the per-card
+        # bound is blind); LATERAL makes it one index range per card too, and OFFSET 0 keeps
+        # the planner from flattening the LATERAL back into that join.
+        per_card = select(*columns).where(*in_window).offset(0).lateral("per_card")
+        samples = select(bound.c.gpu_id, per_card).join(per_card, true())
+    samples = samples.subquery()
     for gpu_id, mib_s in await session.execute(
         select(samples.c.gpu_id, func.sum(samples.c.used_mib * samples.c.seconds)).group_by(
             samples.c.gpu_id
