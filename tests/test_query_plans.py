@@ -14,12 +14,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text
 
 from bot.booking import Actor, BookingService
 from bot.core.clock import FrozenClock
 from storage.db import Database
-from tests.conftest import ADMIN, T0, at
+from storage.migrate import upgrade
+from storage.models import AgentDevice, Gpu, UsageSample
+from tests.conftest import ADMIN, T0, at, pg_database, reset_pg_schema
 
 ALICE = Actor("UALICE")
 Read = Callable[[BookingService], Awaitable[object]]
@@ -36,11 +38,12 @@ READS: dict[str, Read] = {
 
 
 @contextmanager
-def statements(db: Database) -> Iterator[list[tuple[str, Any]]]:
+def statements(db: Database, table: str = "bookings") -> Iterator[list[tuple[str, Any]]]:
+    """The reads over ``table`` sent while the block runs."""
     seen: list[tuple[str, Any]] = []
 
     def _seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and "bookings" in statement:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and table in statement:
             seen.append((statement, parameters))
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", _seen)
@@ -154,3 +157,72 @@ async def test_held_against_measured_reads_only_each_cards_latest_report(
         event.remove(db.engine.sync_engine, "before_cursor_execute", _seen)
     assert any("agent_devices" in s for s in seen)
     assert not [s for s in seen if "usage_samples" in s or "usage_hourly" in s]
+
+
+async def test_postgres_reads_unsummed_samples_per_card_even_when_a_scan_looks_cheaper(
+    pg_url: str,
+) -> None:
+    """With real statistics (analysed, sequential scans allowed) PostgreSQL still reads the
+    samples not summed yet one index range per card, not every sample kept: 200 cards with an
+    hour of samples each, of which the last minutes only are not summed (without LATERAL, it
+    hash-joined all 48,000)."""
+    from bot.booking.measured import measured_totals
+
+    await reset_pg_schema(pg_url)
+    db = pg_database(pg_url)
+    try:
+        await upgrade(db)
+        async with db.write() as session:
+            for n in range(200):
+                session.add(
+                    Gpu(
+                        team_id=ALICE.team_id,
+                        name=f"card-{n}",
+                        capacity_mib=81920,
+                        created_at=T0,
+                        updated_at=T0,
+                        device_uuid=f"GPU-{n}",
+                    )
+                )
+                device = AgentDevice.first_seen(
+                    ALICE.team_id,
+                    f"GPU-{n}",
+                    T0,
+                    host="h",
+                    index=n,
+                    name="A100",
+                    total_mib=81920,
+                    used_mib=0,
+                    rolled_to=T0 - timedelta(minutes=3),
+                )
+                session.add(device)
+                await session.flush()
+                await session.execute(
+                    insert(UsageSample),
+                    [
+                        {
+                            "device_id": device.id,
+                            "at": T0 - timedelta(seconds=15 * k),
+                            "seconds": 15,
+                            "used_mib": k,
+                            "users": {"alice": k},
+                        }
+                        for k in range(1, 241)
+                    ],
+                )
+        async with db.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("ANALYZE"))
+        with statements(db, "usage_samples") as seen:
+            async with db.read() as session:
+                await measured_totals(session, ALICE.team_id, T0 - timedelta(days=30), T0)
+        assert len(seen) == 2, seen
+        async with db.engine.connect() as conn:
+            for statement, parameters in seen:
+                plan = [
+                    str(r[0])
+                    for r in await conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+                ]
+                assert not [s for s in plan if "Seq Scan on usage_samples" in s], plan
+    finally:
+        await db.dispose()
