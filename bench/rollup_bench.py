@@ -1,7 +1,7 @@
 """What the usage roll-up costs the lifecycle sweep at 200 cards reporting every 15 seconds.
 
 Each card is seeded as :mod:`bench.usage_seed` leaves it (35 days of hourly rows, the last hour
-of samples, the last 5 minutes not summed), then the roll-up runs as the sweep runs it, at
+of samples, the last 3½ minutes not summed), then the roll-up runs as the sweep runs it, at
 successive sweeps 30 s apart over 10 minutes of frozen time, new samples arriving between them
 (one per card every 15 s). Printed: p50/p95/max of one sweep's roll-up, and how many samples a
 sweep summed. Every card is written once per roll-up step (2 minutes), so most sweeps find

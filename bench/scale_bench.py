@@ -12,8 +12,8 @@ each, so no card is ever over-full and a small create always fits.
 
 Every card also has an agent reporting on it, with 35 days of measured use as the roll-up leaves
 it (:mod:`bot.lifecycle.usage_rollup`, seeded by :mod:`bench.usage_seed`): hourly rows with
-running totals, and the last hour of 15-second samples, of which the last 5 minutes are not summed
-yet. ``admin stats 30d`` reads the measured side too; ``measured 30d`` times that side alone.
+running totals, and the last hour of 15-second samples, of which the last 3½ minutes are not
+summed yet (the most a card is ever behind). ``admin stats 30d`` reads the measured side too; ``measured 30d`` times that side alone.
 
 ``--explain`` prints the query plan of every statement each call sends (at the largest size), so
 an index review reads from the real queries rather than from copies.

@@ -15,6 +15,7 @@ from sqlalchemy import insert, select, update
 
 from bench.common import ADMIN, T0
 from bot.core.measure import HOUR, hour_of
+from bot.lifecycle.usage_rollup import GRACE, STEP
 from storage.db import Database
 from storage.models import AgentDevice, Gpu, UsageHour, UsageSample
 
@@ -22,7 +23,9 @@ from storage.models import AgentDevice, Gpu, UsageHour, UsageSample
 #: of samples (every 15 s) of which the last ``UNSUMMED`` are past the card's ``rolled_to``.
 USAGE_DAYS = 35
 SAMPLE_EVERY = timedelta(seconds=15)
-UNSUMMED = timedelta(minutes=5)
+#: The most a card's samples are ever behind: the roll-up's grace and step, and one sweep
+#: interval (30 s by default) before the sweep that catches up.
+UNSUMMED = GRACE + STEP + timedelta(seconds=30)
 LOGINS = 40
 
 
@@ -33,9 +36,8 @@ def _use(rng: random.Random, mib: int) -> dict[str, int]:
 
 
 async def seed_usage(db: Database, gpu_ids: Sequence[int], rng: random.Random) -> None:
-    """Bind an agent's card to every GPU and give it :data:`USAGE_DAYS` of rolled-up use: the
-    card is summed up to :data:`UNSUMMED` before now (a roll-up step, its grace and a sweep
-    interval: the most a card is ever behind)."""
+    """Bind an agent's card to every GPU and give it :data:`USAGE_DAYS` of rolled-up use, summed
+    up to :data:`UNSUMMED` before now."""
     rolled_to = T0 - UNSUMMED
     first_day = hour_of(T0) - timedelta(days=USAGE_DAYS)
     hours = int((hour_of(rolled_to) - first_day) / HOUR) + 1

@@ -114,9 +114,9 @@ def test_scale_bench_times_every_call_at_both_sizes(tmp_path: Path) -> None:
 def test_rollup_bench_sums_every_sample_due_once(tmp_path: Path) -> None:
     results = rollup_bench.main(_quick(tmp_path, "--backends", "sqlite"))
     run = results["backends"]["sqlite"]
-    # Per card: the seed's 5 unsummed minutes (20 samples), then the sweeps' new samples up to
+    # Per card: the seed's 3½ unsummed minutes (14 samples), then the sweeps' new samples up to
     # the last sweep's mark, 2 minutes after T0 (8 more).
-    assert sum(run["samples_summed"]) == results["cards"] * (20 + 8)
+    assert sum(run["samples_summed"]) == results["cards"] * (14 + 8)
 
 
 def test_scale_bench_seeds_half_past_half_ahead_never_overfull() -> None:
