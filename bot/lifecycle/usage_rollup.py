@@ -7,11 +7,12 @@ samples before it and raw samples only from it on — so nothing is counted twic
 left out (:mod:`bot.booking.measured`).
 
 Each card is rolled up in a transaction of its own that first locks the card's row and reads its
-marks under that lock: a second replica sweeping at the same moment waits, then finds the card
+mark under that lock: a second replica sweeping at the same moment waits, then finds the card
 already summed, so a sample is never counted twice. A report stamps its samples with the time it
 arrived, before its transaction commits; :data:`GRACE` keeps the roll-up behind any report still
-being written (and behind clocks of replicas that disagree by less). Samples themselves are kept
-for the retention (for a closer look at recent use) and deleted only once summed.
+being written (and behind clocks of replicas that disagree by less); a report slower than that
+would land behind the mark, and its samples would be left out of statistics (never counted
+twice). Samples themselves are kept for the retention and deleted only once summed.
 """
 
 from __future__ import annotations
