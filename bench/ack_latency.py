@@ -90,7 +90,7 @@ async def _gpubook(fake: FakeSlackWebAPI, database: Path) -> Assembly:
     return bot
 
 
-async def _wave(
+async def wave(
     session: aiohttp.ClientSession, url: str, fake: FakeSlackWebAPI, text: str, size: int
 ) -> list[int]:
     """``size`` simultaneous signed commands from distinct users; ack latencies in ns."""
@@ -111,9 +111,9 @@ async def _wave(
     return list(await asyncio.gather(*(one(r) for r in requests)))
 
 
-async def _settle(fake: FakeSlackWebAPI, expected: int) -> None:
+async def settle(fake: FakeSlackWebAPI, expected: int, within: float = 30) -> None:
     """Let every listener finish (its response_url post) so waves do not pile up unboundedly."""
-    await fake.wait_for("response_url", count=expected, timeout=30)
+    await fake.wait_for("response_url", count=expected, timeout=within)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -137,21 +137,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # Warm-up: auth.test, users.info for every user, SQLAlchemy's statement cache.
                 answered = 0  # the bare app answers nothing through response_url
                 for text in COMMANDS.values():
-                    await _wave(session, urls["gpubook"], fake, text, concurrency)
-                    await _wave(session, urls["bare"], fake, text, concurrency)
+                    await wave(session, urls["gpubook"], fake, text, concurrency)
+                    await wave(session, urls["bare"], fake, text, concurrency)
                     answered += concurrency
-                await _settle(fake, answered)
-                for wave in range(waves):
+                await settle(fake, answered)
+                for number in range(waves):
                     for command, text in COMMANDS.items():
                         # Alternate which app goes first; gpubook's post-ack work is settled
                         # before the bare app's wave, so it only weighs on gpubook's own acks.
-                        order = ("gpubook", "bare") if wave % 2 == 0 else ("bare", "gpubook")
+                        order = ("gpubook", "bare") if number % 2 == 0 else ("bare", "gpubook")
                         for app in order:
-                            latencies = await _wave(session, urls[app], fake, text, concurrency)
+                            latencies = await wave(session, urls[app], fake, text, concurrency)
                             samples.setdefault((app, command), []).extend(latencies)
                             if app == "gpubook":
                                 answered += concurrency
-                                await _settle(fake, answered)
+                                await settle(fake, answered)
             for runner in runners.values():
                 await runner.cleanup()
             await gpubook.close()

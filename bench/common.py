@@ -176,6 +176,20 @@ async def postgres_database(schema: str = PG_SCHEMA) -> Database | None:
     return db
 
 
+async def table_bytes(db: Database, table: str) -> int:
+    """What ``table`` takes on disk with its indexes: SQLite's ``dbstat`` (the pages in use)
+    or PostgreSQL's ``pg_total_relation_size``."""
+    if db.backend == "sqlite":
+        query = (
+            "SELECT SUM(pgsize) FROM dbstat WHERE name IN "
+            "(SELECT name FROM sqlite_master WHERE tbl_name = :table)"
+        )
+    else:
+        query = "SELECT pg_total_relation_size(:table)"
+    async with db.read() as session:
+        return int(await session.scalar(text(query), {"table": table}) or 0)
+
+
 async def pg_server_version(db: Database) -> str:
     async with db.read() as session:
         return str(await session.scalar(text("SHOW server_version")))

@@ -4,7 +4,7 @@ One 80 GB GPU with 1,000 upcoming bookings (bulk-inserted into a migrated SQLite
 GPU feed link through the real service. Measured, p50/p95/p99 over repetitions:
 
 - rendering the iCalendar bytes *cold* (the per-event cache emptied before every run: every
-  event goes through the ``icalendar`` library) — the target is < 100 ms — and *warm* (events
+  event is built again from ``icalendar``'s types) — the target is < 100 ms — and *warm* (events
   unchanged since the last request, as for a subscriber polling an unchanged calendar);
 - ``BookingService.calendar_feed``: the token lookup and the bookings' read;
 - a ``GET /ics/<token>.ics`` over loopback HTTP on the real endpoint (warm), and the same GET

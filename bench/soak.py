@@ -99,17 +99,17 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-async def fresh_postgres() -> str:
-    """``gpubook_soak`` on the test server, dropped and made anew; its URL."""
+async def fresh_postgres(database: str = SOAK_DATABASE) -> str:
+    """``database`` (``gpubook_soak``) on the test server, dropped and made anew; its URL."""
     url = make_url(normalise_url(PG_URL))
     admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(admin)
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {SOAK_DATABASE} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {SOAK_DATABASE}")
+        await conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {database}")
     finally:
         await conn.close()
-    return url.set(database=SOAK_DATABASE).render_as_string(hide_password=False)
+    return url.set(database=database).render_as_string(hide_password=False)
 
 
 async def prepare(url: str) -> None:

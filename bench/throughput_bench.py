@@ -3,13 +3,16 @@
 A real ``gpubook serve`` process (HTTP mode, SQLite file, 8 × 80 GB GPUs) answers signed
 ``/gpubook book`` commands; this process plays Slack: it signs and posts the commands and runs
 the fake Slack Web API that receives every reply (``response_url``), users.info lookup and App Home
-publish. Each booking asks for its own window, so all succeed. Three runs, each on a fresh
+publish. Each booking asks for its own window, so all succeed. Five runs, each on a fresh
 database:
 
 - **sequential**: 50 users take turns; the next command is sent once the previous reply has
   arrived — delivered-reply throughput, as the seed's own system was measured (128.6/s);
 - **one user**: the same, every booking by one person (who ends up holding all of them) — the cost
   must not grow with what the asker holds;
+- **…, Homes open**: the same two, each user having opened their App Home first, so changes
+  rebuild it (at most once a second per user, ``HOME_REFRESH_DELAY``) — what a booking costs
+  when its Home may be on screen;
 - **burst**: 20 clients, each sending its share as fast as its replies arrive — reply latency
   (send → reply received by the fake Slack) p50/p99, and when the last reply arrived.
 
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from bench.common import (
     machine,
@@ -47,6 +51,7 @@ from bench.common import (
     write_results,
 )
 from bot.booking import Actor
+from bot.console.slackapi import ResponseTarget
 from bot.core.clock import system_clock
 from bot.runtime.assembly import assemble
 from bot.runtime.config import Settings
@@ -147,27 +152,43 @@ class Server:
             raise RuntimeError(f"gpubook serve failed: {err.decode()[-2000:]}")
 
 
+class BenchSlack(FakeSlackWebAPI):
+    """The fake Slack, telling the moment each named reply arrives.
+
+    Without polling: on a 2-core box, clients polling the recorded calls in a loop would take
+    the CPU the server is being measured on.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._arrivals: dict[str, asyncio.Future[float]] = {}
+
+    def arrival(self, name: str) -> asyncio.Future[float]:
+        """When the reply to the response_url named ``name`` arrived (``time.time()``)."""
+        if name not in self._arrivals:
+            self._arrivals[name] = asyncio.get_running_loop().create_future()
+        return self._arrivals[name]
+
+    async def response_url_response(
+        self, target: ResponseTarget, body: dict[str, Any], request: web.Request
+    ) -> web.StreamResponse:
+        arrived = self.arrival(target.name)
+        if not arrived.done():
+            arrived.set_result(time.time())
+        return await super().response_url_response(target, body, request)
+
+
 class Replies:
-    """When each named reply reached the fake Slack, read from its recorded calls."""
+    """Waits for a named reply to reach the fake Slack."""
 
-    def __init__(self, fake: FakeSlackWebAPI) -> None:
-        self.fake, self.seen, self.arrived = fake, 0, {}
-
-    def _scan(self) -> None:
-        calls = self.fake.calls
-        for call in calls[self.seen :]:
-            if call.method == "response_url" and call.name is not None:
-                self.arrived[call.name] = call.time
-        self.seen = len(calls)
+    def __init__(self, fake: BenchSlack) -> None:
+        self.fake = fake
 
     async def wait(self, name: str, within: float = 30) -> float:
-        deadline = time.time() + within
-        while name not in self.arrived:
-            self._scan()
-            if time.time() > deadline:
-                raise RuntimeError(f"no reply for {name} within {within}s")
-            await asyncio.sleep(0.0005)
-        return self.arrived[name]
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.fake.arrival(name)), within)
+        except TimeoutError:
+            raise RuntimeError(f"no reply for {name} within {within}s") from None
 
 
 def command_for(n: int, user: str, fake: FakeSlackWebAPI) -> slack_req.SignedRequest:
@@ -200,9 +221,25 @@ async def client(
     return acks, delivered
 
 
-async def one_run(name: str, bookings: int, clients: int, user_of: Callable[[int], str]) -> dict:
+async def open_homes(session: aiohttp.ClientSession, server: Server, users: set[str]) -> None:
+    """Each user opens their App Home (so changes from then on rebuild it); wait until shown."""
+    for user in sorted(users):
+        request = slack_req.event(slack_req.app_home_opened(user))
+        async with session.post(server.url, data=request.body, headers=request.headers) as resp:
+            await resp.read()
+    await server.fake.wait_for("views.publish", count=len(users), timeout=120)
+
+
+async def one_run(
+    name: str,
+    bookings: int,
+    clients: int,
+    user_of: Callable[[int], str],
+    *,
+    homes_open: bool = False,
+) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        async with FakeSlackWebAPI() as fake:
+        async with BenchSlack() as fake:
             server = Server(fake, Path(tmp))
             await server.start()
             try:
@@ -211,6 +248,8 @@ async def one_run(name: str, bookings: int, clients: int, user_of: Callable[[int
                 async with aiohttp.ClientSession(connector=connector) as session:
                     # Warm-up outside the measurement: imports, caches, first users.info.
                     await client(session, server, replies, [bookings + 10_000], user_of)
+                    if homes_open:
+                        await open_homes(session, server, {user_of(n) for n in range(bookings)})
                     cpu_before = await until_idle(server.pid)
                     started = time.time()
                     shares = [range(bookings)[i::clients] for i in range(clients)]
@@ -241,7 +280,11 @@ async def one_run(name: str, bookings: int, clients: int, user_of: Callable[[int
 async def run(bookings: int) -> list[dict[str, Any]]:
     return [
         await one_run("sequential", bookings, 1, lambda n: f"U{n % USERS:03d}"),
+        await one_run(
+            "sequential, Homes open", bookings, 1, lambda n: f"U{n % USERS:03d}", homes_open=True
+        ),
         await one_run("one user", bookings, 1, lambda n: "UONE"),
+        await one_run("one user, Home open", bookings, 1, lambda n: "UONE", homes_open=True),
         await one_run("burst", bookings, CLIENTS, lambda n: f"U{n % USERS:03d}"),
     ]
 

@@ -51,6 +51,8 @@ class Request:
     mib: int
     start: datetime
     end: datetime
+    #: When it was asked for: its arrival (up to two days before ``start`` for half of them).
+    asked: datetime
 
     @property
     def gib_hours(self) -> float:
@@ -91,7 +93,7 @@ def _request(rng: random.Random, arrival: datetime) -> Request:
     lead = timedelta(0) if rng.random() < 0.5 else timedelta(minutes=rng.randrange(0, 48 * 60, 5))
     minutes = 5 * round(math.exp(rng.uniform(math.log(30), math.log(12 * 60))) / 5)
     start = arrival.replace(second=0, microsecond=0) + lead
-    return Request(gpu, mib, start, start + timedelta(minutes=minutes))
+    return Request(gpu, mib, start, start + timedelta(minutes=minutes), min(arrival, start))
 
 
 def never_exceeds(spans: Sequence[Span], capacity_mib: int, start: datetime, end: datetime) -> bool:

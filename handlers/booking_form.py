@@ -16,6 +16,7 @@ from typing import Any
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, Sentence, say
 from handlers.blocks.common import clip
+from handlers.blocks.modals import ANY_GPU
 from handlers.context import metadata, read_metadata
 
 #: A `book` part the command lacked (``Book.missing``) → what the form says about it.
@@ -46,8 +47,9 @@ class BookingForm:
     def opened(
         cls, channel: str | None, missing: Iterable[str], gpu: str | None, gpus: Iterable[str]
     ) -> BookingForm:
-        """The form a command or button opens: ``gpu`` is what it named, ``gpus`` those there are."""
-        not_a_gpu = gpu if gpu is not None and gpu not in set(gpus) else None
+        """The form a command or button opens: ``gpu`` is what it named (``ANY_GPU`` for
+        automatic placement), ``gpus`` those there are."""
+        not_a_gpu = gpu if gpu not in (None, ANY_GPU) and gpu not in set(gpus) else None
         return cls(
             channel,
             tuple(m for m in missing if m in NOT_GIVEN),

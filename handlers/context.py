@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.booking import DEFAULT_TEAM, Actor, BookingService
 from bot.core.clock import Clock
@@ -67,6 +68,16 @@ class Deps:
     draw_chart: ChartDrawer | None = None
     #: App Home rebuilds after changes, coalesced per user (no delay unless configured).
     homes: HomeRefresher = field(default_factory=HomeRefresher)
+    #: A Home opened less than this long ago may still be on screen, so changes rebuild it; an
+    #: older one is rebuilt when next opened (Slack tells each time the tab is shown).
+    home_in_view_for: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if self.homes.watched is None:  # rebuild only the Homes someone may be looking at
+            self.homes.watched = self.homes_in_view
+
+    async def homes_in_view(self, homes: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        return await self.service.homes_in_view(homes, self.home_in_view_for)
 
     @property
     def clock(self) -> Clock:
@@ -123,10 +134,10 @@ class ResponseUrlReply:
     is logged by :func:`answer`, never retried until it is stale.
     """
 
-    respond: AsyncRespond
+    webhook: AsyncWebhookClient
 
     async def send(self, message: Message, *, replace: bool = False) -> None:
-        response = await self.respond(
+        response = await self.webhook.send(
             text=message.text,
             blocks=list(message.blocks),
             response_type="ephemeral",
@@ -134,6 +145,19 @@ class ResponseUrlReply:
         )
         if response.status_code >= 400:
             raise ReplyNotDelivered(f"HTTP {response.status_code}: {response.body[:200]}")
+
+
+def response_url_reply(client: AsyncWebClient, respond: AsyncRespond) -> ResponseUrlReply:
+    """A reply through ``respond``'s URL over the Web API client's connection pool.
+
+    Bolt's own ``respond()`` makes a client without a session, so every reply would open (and
+    over TLS, handshake) a connection of its own; the app's pool keeps them open. Where the
+    client has no pool (tests, the console) the webhook still makes one per call.
+    """
+    url = str(respond.response_url)
+    return ResponseUrlReply(
+        AsyncWebhookClient(url, session=client.session, proxy=respond.proxy, ssl=respond.ssl)
+    )
 
 
 @dataclass(frozen=True)
@@ -209,7 +233,7 @@ def reply_for(
 ) -> Reply:
     """The best way to answer: the response_url if there is one, else ephemeral, else a DM."""
     if respond is not None and respond.response_url:
-        return ResponseUrlReply(respond)
+        return response_url_reply(client, respond)
     if channel:
         return EphemeralReply(client, channel, user_id)
     return DirectReply(client, user_id)

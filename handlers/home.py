@@ -1,5 +1,9 @@
 """The App Home tab: published when the user opens it and again after every change made to their
-bookings — by them, or by an admin — so the dashboard is never older than the last action."""
+bookings — by them, or by an admin — so a dashboard on screen is never older than the last action.
+
+Only a Home opened lately (``Deps.home_in_view_for``) is rebuilt after a change: Slack sends
+``app_home_opened`` each time the tab is shown, and that publishes it afresh, so rebuilding the
+Home of someone not looking would cost every booking a whole dashboard for nobody to see."""
 
 from __future__ import annotations
 
@@ -43,9 +47,14 @@ async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None
     await client.views_publish(user_id=actor.user_id, view=view)
 
 
-async def refresh_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None:
-    """Re-publish after a change; a failure only leaves the tab stale, so it is logged, not shown."""
+async def show_opened_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None:
+    """Note that the Home is open (changes from now on rebuild it), then publish it afresh.
+
+    Noted first, so a change made while this one publishes is rebuilt too. A failure only
+    leaves the tab stale, so it is logged, not shown.
+    """
     try:
+        await deps.service.home_opened(actor)
         await publish_home(deps, client, actor)
     except Exception:
         log.exception("could not refresh the App Home of %s", actor.user_id)
@@ -55,8 +64,8 @@ def refresh_homes(
     deps: Deps, client: AsyncWebClient, actor: Actor, changed: Iterable[BookingInfo] = ()
 ) -> None:
     """Mark stale the actor's Home and the Home of everyone else whose booking they changed (an
-    admin cancelling or extending someone's booking); each is rebuilt soon, in its owner's zone,
-    once for however many changes came meanwhile (see ``handlers.home_refresh``)."""
+    admin cancelling or extending someone's booking); each one opened lately is rebuilt soon, in
+    its owner's zone, once for however many changes came meanwhile (``handlers.home_refresh``)."""
 
     async def publish(team_id: str, user_id: str) -> None:
         who = actor
@@ -77,4 +86,4 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if event.get("tab", "home") != "home":
             return
         actor = await actor_for(deps, client, context.team_id, event["user"])
-        await refresh_home(deps, client, actor)
+        await show_opened_home(deps, client, actor)

@@ -1,12 +1,16 @@
-"""App Home refreshes after changes, coalesced per user.
+"""App Home refreshes after changes, coalesced per user and skipped for Homes nobody looks at.
 
 Rebuilding a Home reads the user's bookings, every GPU's status and the week's use: far more than
 the booking that changed it. Someone booking twenty windows in a row (or an admin cancelling
 many) would pay for twenty rebuilds of which only the last is ever seen. So a change only marks
-the user's Home stale; one rebuild runs ``delay`` seconds later and covers every change made
-until it starts reading. A change made after that schedules one more, so the last rebuild always
-follows the last change. Rebuilds of one user run one at a time, so an older one can never
-publish over a newer one.
+the user's Home stale; ``delay`` seconds after the first change, every Home marked meanwhile is
+taken in one batch, covering every change made until then. A change made after that goes into
+the next batch, so the last rebuild always follows the last change. Rebuilds of one user run one
+at a time, so an older one can never publish over a newer one.
+
+A batch first asks ``watched`` which of its Homes someone may be looking at (one question for
+the whole batch, not one per booking) and rebuilds only those: a Home is published afresh
+whenever it is opened anyway (``handlers.home``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -22,35 +27,61 @@ log = logging.getLogger(__name__)
 HomeKey = tuple[str, str]
 #: Rebuilds and publishes one user's Home.
 Publish = Callable[[str, str], Awaitable[None]]
+#: Waits the given seconds (``asyncio.sleep``).
+Sleep = Callable[[float], Awaitable[None]]
+#: Which of these Homes may be on someone's screen.
+Watched = Callable[[list[HomeKey]], Awaitable[set[HomeKey]]]
 
 
 class HomeRefresher:
     """Schedules coalesced Home rebuilds; one instance per process (it lives in ``Deps``)."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(
+        self, delay: float = 0.0, sleep: Sleep = asyncio.sleep, watched: Watched | None = None
+    ) -> None:
         #: Seconds a stale Home waits for more changes before it is rebuilt (0: next loop turn).
         self.delay = delay
-        self._stale: set[HomeKey] = set()
+        #: How that wait is waited: tests pass one they end themselves, so none waits real time.
+        self._sleep = sleep
+        #: Which Homes are worth rebuilding; ``None``: all of them.
+        self.watched = watched
+        #: Homes marked stale since the last batch was taken, with how to publish each.
+        self._pending: dict[HomeKey, Publish] = {}
+        self._batch_due = False
         #: One per user ever refreshed by this process: a few hundred small objects at most.
         self._locks: dict[HomeKey, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def stale(self, team_id: str, user_id: str, publish: Publish) -> None:
-        """Mark a Home stale; a rebuild is scheduled unless one is already waiting to start."""
-        key = (team_id, user_id)
-        if key in self._stale:
-            return
-        self._stale.add(key)
-        task = asyncio.create_task(self._rebuild(key, publish))
+        """Mark a Home stale; the next batch rebuilds it (one is scheduled unless one is due)."""
+        self._pending.setdefault((team_id, user_id), publish)
+        if not self._batch_due:
+            self._batch_due = True
+            self._spawn(self._batch())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _batch(self) -> None:
+        await self._sleep(self.delay)
+        # From here on, a change needs a rebuild of its own: this batch may have read already.
+        batch, self._pending, self._batch_due = self._pending, {}, False
+        keys = list(batch)
+        try:
+            shown = set(keys) if self.watched is None else await self.watched(keys)
+        except Exception:
+            # Rebuilding too many Homes costs time; leaving an open one stale misleads.
+            log.exception("could not tell which App Homes are open; refreshing them all")
+            shown = set(keys)
+        for key in keys:
+            if key in shown:
+                self._spawn(self._rebuild(key, batch[key]))
+
     async def _rebuild(self, key: HomeKey, publish: Publish) -> None:
-        await asyncio.sleep(self.delay)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            # From here on, a change needs a rebuild of its own: this one may have read already.
-            self._stale.discard(key)
             try:
                 await publish(*key)
             except Exception:

@@ -56,6 +56,9 @@ BLOCK_TASK = "task"
 BLOCK_REPEAT = "repeat"
 BLOCK_REPEAT_DAYS = "repeat_days"
 BLOCK_REPEAT_UNTIL = "repeat_until"
+#: The booking form's "flexible" checkbox: the booking is queued (moves earlier when room frees).
+BLOCK_FLEXIBLE = "flexible"
+FLEXIBLE_VALUE = "flexible"
 INPUT = "value"
 
 #: Where a service error's ``field`` goes in a modal that has no block of that name.

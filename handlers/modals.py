@@ -182,26 +182,29 @@ async def _create(deps: Deps, actor: Actor, view: dict[str, Any]) -> BookingInfo
     start = _start(values)
     if start is None:
         raise InputError(Code.FORM_START_MISSING, field="start")
-    gpu = values.get(ids.BLOCK_GPU)
-    if not gpu:
+    chosen = values.get(ids.BLOCK_GPU)
+    if not chosen:
         raise InputError(Code.FORM_GPU_MISSING, field="gpu")
+    gpu = None if chosen == ANY_GPU else chosen
+    memory, task = values.get(ids.BLOCK_MEMORY) or "", values.get(ids.BLOCK_TASK) or ""
     repeat = values.get(ids.BLOCK_REPEAT) or Repeat.NONE
-    if repeat != Repeat.NONE:
-        return await deps.service.create_series(
+    if ids.FLEXIBLE_VALUE in (values.get(ids.BLOCK_FLEXIBLE) or ()):
+        if repeat != Repeat.NONE:
+            raise InputError(Code.FORM_FLEXIBLE_SERIES, field=ids.BLOCK_FLEXIBLE)
+        # The queue's path: the start is the earliest wanted; a GPU name matches only itself.
+        return await deps.service.create_flexible(
             actor,
-            gpu=None if gpu == ANY_GPU else gpu,
-            memory=values.get(ids.BLOCK_MEMORY) or "",
-            rule=_rule(values, repeat, start, _duration(values), actor.tz),
-            task=values.get(ids.BLOCK_TASK) or "",
+            memory=memory,
+            duration=_duration(values),
+            task=task,
+            pattern=gpu,
+            not_before=start,
         )
-    return await deps.service.create(
-        actor,
-        gpu=None if gpu == ANY_GPU else gpu,
-        memory=values.get(ids.BLOCK_MEMORY) or "",
-        start=start,
-        end=start + _duration(values),
-        task=values.get(ids.BLOCK_TASK) or "",
-    )
+    if repeat != Repeat.NONE:
+        rule = _rule(values, repeat, start, _duration(values), actor.tz)
+        return await deps.service.create_series(actor, gpu=gpu, memory=memory, rule=rule, task=task)
+    end = start + _duration(values)
+    return await deps.service.create(actor, gpu=gpu, memory=memory, start=start, end=end, task=task)
 
 
 _REPEAT_DAYS = {Repeat.DAILY: EVERY_DAY, Repeat.WEEKDAYS: WEEKDAYS}

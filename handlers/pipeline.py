@@ -28,7 +28,7 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.booking import Actor
+from bot.booking import Actor, collect_moves
 from bot.core.errors import GpubookError
 from bot.core.formats import format_size
 from bot.core.sentence import Sentence
@@ -187,7 +187,8 @@ async def serve(
     await ack()
     plan = plan_for()
     request, reply = await begin(deps, client, incoming, quick=plan.opens_form, zoned=plan.zoned)
-    await finish(request, reply, plan)
+    with collect_moves(request.changed):  # bookings the queue moved: their owners' Homes too
+        await finish(request, reply, plan)
 
 
 #: Saves a submitted form and returns the booking (or the series) saved.
@@ -218,13 +219,28 @@ async def submit(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + deps.submit_deadline
     request, reply = await begin(deps, client, incoming, quick=True, zoned=False)
+    with collect_moves(request.changed):  # the save's task inherits it (see serve)
+        await _save_then_answer(ack, request, reply, save, deadline, headline, form_error)
+
+
+async def _save_then_answer(
+    ack: Any,
+    request: Request,
+    reply: Reply,
+    save: Save,
+    deadline: float,
+    headline: str,
+    form_error: FormError,
+) -> None:
+    """:func:`submit` once the asker is known: save until ``deadline`` (loop time), then ack."""
+    loop, deps = asyncio.get_running_loop(), request.deps
     saving = asyncio.create_task(save(request))
     done, _ = await asyncio.wait({saving}, timeout=max(0.0, deadline - loop.time()))
     if not done:
         log.warning(
             "saving %s for %s took over %.1fs; its outcome goes by message",
-            incoming.body.get("view", {}).get("callback_id"),
-            incoming.user_id,
+            request.body.get("view", {}).get("callback_id"),
+            request.actor.user_id,
             deps.submit_deadline,
         )
     elif await _refused_in_form(ack, saving, form_error, FormText(request.actor.tz, request.now)):

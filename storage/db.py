@@ -212,6 +212,8 @@ class Database:
         self._sqlite_writer = asyncio.Lock() if self.backend == "sqlite" else None
         #: ``time.monotonic()`` of the last transaction that found the database unavailable.
         self._unavailable_at = float("-inf")
+        #: Why the database was last found unavailable, until a transaction gets through again.
+        self._away_reason: str | None = None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -253,8 +255,11 @@ class Database:
 
     @contextmanager
     def _unavailability(self) -> Iterator[None]:
-        """Turn the database's absence, however the driver reports it, into DatabaseUnavailable
-        (logged once here, since the person asking only hears "try again")."""
+        """Turn the database's absence, however the driver reports it, into DatabaseUnavailable.
+
+        Logged here (the person asking only hears "try again"), once per outage rather than per
+        failed transaction — requests and sweeps keep failing the same way until it is back —
+        plus whenever the driver's reason changes, and once when a transaction gets through."""
         try:
             yield
         except GpubookError:
@@ -263,8 +268,15 @@ class Database:
             if not is_unavailable(error):
                 raise
             self._unavailable_at = time.monotonic()
-            log.warning("the database is unavailable: %s", _reason(error))
+            reason = _reason(error)
+            if reason != self._away_reason:
+                log.warning("the database is unavailable: %s", reason)
+            self._away_reason = reason
             raise DatabaseUnavailable() from error
+        else:
+            if self._away_reason is not None:
+                self._away_reason = None
+                log.info("the database is back")
 
     async def ping(self, within: float = PING_TIMEOUT) -> bool:
         """Whether the database can take a write within ``within`` seconds (for /healthz).

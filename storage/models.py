@@ -474,6 +474,44 @@ class UserLock(Base):
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
+class Watch(Base):
+    """A person waiting for room: memory for a length of time on matching GPUs, in a window
+    that ends by a deadline. Closed (``ended``) once it told them of a window, expired or was
+    cancelled; the check that closes it writes the DM in the same transaction (exactly once)."""
+
+    __tablename__ = "watches"
+    __table_args__ = (
+        Index("ix_watches_open", "ended", "team_id", "id"),
+        Index("ix_watches_team_user", "team_id", "user_id", "ended"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    memory_mib: Mapped[int]
+    duration_s: Mapped[int]
+    #: GPU name or pattern (``a100-*``); ``None``: any GPU.
+    gpu_pattern: Mapped[str | None] = mapped_column(String(64))
+    deadline: Mapped[datetime]
+    #: The task the booking gets from the DM's Book button (``None``: ``watch #<id>``).
+    task: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    #: A :class:`~bot.core.vocabulary.WatchEnd` value; ``None`` while it waits.
+    ended: Mapped[str | None] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None]
+
+
+class HomeView(Base):
+    """When a person last opened their App Home: a Home unopened for long is not rebuilt after
+    every change (Slack asks for it again when it is next opened), so a booking costs little."""
+
+    __tablename__ = "home_views"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime]
+
+
 # Slack's OAuth tables (many-workspace mode): installations, bot tokens, OAuth states. slack-sdk's
 # own table builders define them, so its stores (``bot.runtime.oauth``) find exactly the columns
 # they expect; built on this metadata, the migrations are checked against them like every table.

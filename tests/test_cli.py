@@ -510,6 +510,7 @@ def test_settings_read_every_documented_variable():
         "GPUBOOK_AGENT_INTERVAL": "30s",
         "GPUBOOK_AGENT_URL": "https://gpubook.example.com/",
         "GPUBOOK_AGENT_TOKEN": "gpb_x",
+        "GPUBOOK_AGENT_SOCKET": "/tmp/gpubook/agent.sock",
         "GPUBOOK_USAGE_RETENTION": "2d",
         "GPUBOOK_USAGE_TOLERANCE": "1GB",
         "GPUBOOK_IDLE_AFTER": "1h",
@@ -528,8 +529,10 @@ def test_settings_read_every_documented_variable():
     assert settings.admins == frozenset({"U1", "U2"})
     assert settings.slack_api_url == "http://localhost:8080/api/"
     assert settings.log_level == "DEBUG"
-    assert settings.policy.extension_limit("U3", is_admin=False) == timedelta(hours=12)
+    assert settings.policy.user_groups == {"U3": "premium"}
+    assert settings.policy.group_extensions == {"premium": timedelta(hours=12)}
     assert settings.agent_url == "https://gpubook.example.com"
+    assert settings.agent_socket == Path("/tmp/gpubook/agent.sock")
     usage = settings.usage
     assert (usage.agent_interval, usage.retention, usage.idle_after, usage.idle_release) == (
         timedelta(seconds=30),

@@ -31,6 +31,9 @@ from handlers.commands.syntax import (
     Free,
     Help,
     ListBookings,
+    Notify,
+    NotifyCancel,
+    NotifyList,
     OpenModal,
     Release,
     Status,
@@ -379,7 +382,24 @@ def test_examples_cover_every_command_word() -> None:
         "admin",
         "link",
         "unlink",
+        "notify",
     }
+
+
+def test_notify_reads_size_length_gpus_deadline_and_task() -> None:
+    assert parse("notify 20GB for 2h") == Notify("20GB", timedelta(hours=2))
+    assert parse("notify 20 GB for 90m on a100-* before tomorrow 9:00 fine tune") == Notify(
+        "20GB", timedelta(minutes=90), "a100-*", TOMORROW_9, "fine tune"
+    )
+    assert parse("notify 8GB for 1h before tomorrow 9:00 on rtx-0") == Notify(
+        "8GB", timedelta(hours=1), "rtx-0", TOMORROW_9
+    )
+    assert parse("notify list") == NotifyList()
+    assert parse("notify cancel #3") == NotifyCancel(3)
+    for wrong in ("notify", "notify 20GB", "notify 20GB 2h", "notify cancel x", "notify list 3"):
+        with pytest.raises(InputError):
+            parse(wrong)
+    assert "`/gpubook notify 20GB for 2h`" in said(refusal("notify 20GB 2h"))
 
 
 @given(st.text(max_size=60))

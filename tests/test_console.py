@@ -178,8 +178,9 @@ def test_buttons_confirm_and_go_stale(console: Console) -> None:
     assert "There is no button [99]." in console.run("99")
 
 
-#: Enter at the booking form's repeat section: does not repeat, no days, no last day.
-NO_REPEAT = ("", "", "")
+#: Enter at the booking form's queue box and repeat section: not flexible, does not repeat, no
+#: days, no last day.
+NO_REPEAT = ("", "", "", "")
 
 
 def test_modal_filled_by_prompts_with_a_field_error(console: Console) -> None:
@@ -205,7 +206,7 @@ def test_modal_filled_by_prompts_with_a_field_error(console: Console) -> None:
 
 def test_the_form_books_a_series_from_its_repeat_section(console: Console) -> None:
     screen = console.run(
-        "/gpubook", "rtx-1", "", "tomorrow 9am", "2h", "sync", "3", "", "2026-01-09"
+        "/gpubook", "rtx-1", "", "tomorrow 9am", "2h", "sync", "", "3", "", "2026-01-09"
     )
     assert "│ Repeat until (included) (e.g. 2026-12-01): 2026-01-09" in screen
     assert (
@@ -213,6 +214,13 @@ def test_the_form_books_a_series_from_its_repeat_section(console: Console) -> No
     )
     screen = console.run("list")
     assert "weekdays 09:00 for 2h" in screen and "4 left" in screen
+
+
+def test_the_form_queues_a_flexible_booking_from_its_checkbox(console: Console) -> None:
+    screen = console.run("/gpubook", "rtx-1", "", "tomorrow 9am", "2h", "queued", "1", "", "", "")
+    assert "│   1) Flexible (move earlier when room frees)" in screen
+    screen = console.run("list")
+    assert "flexible" in screen and "queued" in screen
 
 
 def test_values_given_to_book_survive_choosing_the_gpu(console: Console) -> None:

@@ -87,11 +87,49 @@ async def test_a_failed_rebuild_is_logged_and_the_next_change_still_rebuilds(
 
 
 async def test_the_delay_gathers_changes_that_arrive_while_it_waits() -> None:
-    homes, publish = HomeRefresher(delay=0.05), Recorder()
+    waited: list[float] = []
+    delay_over = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:  # the delay, ended by the test instead of time
+        waited.append(seconds)
+        await delay_over.wait()
+
+    homes, publish = HomeRefresher(delay=1.5, sleep=sleep), Recorder()
     homes.stale("T1", "U1", publish)
     for _ in range(3):
         await asyncio.sleep(0)
         publish.version += 1
         homes.stale("T1", "U1", publish)
+    assert waited == [1.5] and not publish.published  # still waiting: nothing rebuilt yet
+    delay_over.set()
     await homes.drain()
     assert publish.published == [("T1", "U1", 3)]
+
+
+async def test_a_batch_asks_once_which_homes_are_watched_and_rebuilds_only_those() -> None:
+    asked: list[list[tuple[str, str]]] = []
+
+    async def watched(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        asked.append(sorted(keys))
+        return {("T1", "U2")}
+
+    homes, publish = HomeRefresher(watched=watched), Recorder()
+    for user in ("U1", "U2", "U3", "U2"):
+        homes.stale("T1", user, publish)
+    await homes.drain()
+    assert asked == [[("T1", "U1"), ("T1", "U2"), ("T1", "U3")]]
+    assert publish.published == [("T1", "U2", 0)]
+
+
+async def test_when_it_cannot_tell_which_homes_are_watched_it_rebuilds_them_all(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def watched(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        raise RuntimeError("database is away")
+
+    homes, publish = HomeRefresher(watched=watched), Recorder()
+    homes.stale("T1", "U1", publish)
+    homes.stale("T1", "U2", publish)
+    await homes.drain()
+    assert sorted(u for _, u, _ in publish.published) == ["U1", "U2"]
+    assert "could not tell which App Homes are open" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from bot.lifecycle.notifier import FlushStats
 from bot.lifecycle.scheduler import LifecycleScheduler, start_lifecycle
 from bot.lifecycle.sweep import AdvanceCounts
 from handlers.blocks.notifications import render as render_notices
+from storage.db import DatabaseUnavailable
 from tests.conftest import CHANNEL, T0, at
 from tests.slackfake import FakeSlackWebAPI
 from tests.test_lifecycle import add_gpu, book, outbox
@@ -71,6 +73,26 @@ class _FailingLifecycle:
         raise ConnectionError("database unreachable")
 
 
+class _OutageLifecycle:
+    """Fails as the database does while ``away``; then a bug, when ``broken``."""
+
+    clock = staticmethod(lambda: T0)
+
+    def __init__(self) -> None:
+        self.away = False
+        self.broken = False
+
+    async def advance(self, now: datetime) -> AdvanceCounts:
+        if self.away:
+            raise DatabaseUnavailable()
+        if self.broken:
+            raise KeyError("a bug")
+        return AdvanceCounts()
+
+    async def next_due(self, now: datetime) -> None:
+        return None
+
+
 class _SlowLifecycle:
     """Blocks in advance() until released, so a test can shut down mid-sweep."""
 
@@ -102,6 +124,31 @@ async def test_a_failing_sweep_is_logged_not_raised(caplog: pytest.LogCaptureFix
 
     assert "lifecycle sweep failed" in caplog.text
     assert scheduler.last_success is None and not scheduler.healthy()
+
+
+async def test_the_database_away_is_one_line_when_it_goes_and_one_when_it_is_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lifecycle = _OutageLifecycle()
+    scheduler = LifecycleScheduler(lifecycle, _IdleNotifier())  # type: ignore[arg-type]
+    caplog.set_level(logging.INFO, logger="bot.lifecycle.scheduler")
+
+    async def sweeps(count: int) -> list[logging.LogRecord]:
+        caplog.clear()
+        for _ in range(count):
+            await scheduler.sweep_logged()
+        return list(caplog.records)
+
+    assert await sweeps(2) == []
+    lifecycle.away = True
+    [down] = await sweeps(5)
+    assert "database is unavailable" in down.getMessage() and down.exc_info is None
+    lifecycle.away = False
+    [back] = await sweeps(3)
+    assert "database is back" in back.getMessage() and back.exc_info is None
+    lifecycle.broken = True
+    bugs = await sweeps(2)
+    assert len(bugs) == 2 and all(r.exc_info and r.exc_info[0] is KeyError for r in bugs)
 
 
 async def test_shutdown_waits_for_the_sweep_in_flight() -> None:

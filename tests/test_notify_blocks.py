@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
 import pytest
 
 from bot.core.snapshots import BookingInfo, Notice
-from bot.core.vocabulary import BookingStatus
+from bot.core.vocabulary import BookingStatus, NoticeKind
+from bot.lifecycle.routing import obsolete
 from handlers import ids
 from handlers.blocks.notifications import (
     DETAIL_LINES,
@@ -17,8 +19,10 @@ from handlers.blocks.notifications import (
     Message,
     booking_message,
     dm_message,
+    render,
     summary_message,
 )
+from storage.models import Notification
 from tests.conftest import T0
 from tests.slackfake import validate_blocks
 
@@ -114,3 +118,44 @@ def test_several_dms_keep_each_reminders_buttons_until_too_many() -> None:
     many = dm_message([Notice("reminder", info(n)) for n in range(1, DM_FULL_ITEMS + 2)], now=T0)
     validate_blocks(dicts(many))
     assert "ending soon" in many.text
+
+
+def test_watch_notices_render_without_a_booking_beside_booking_ones() -> None:
+    """A window opened (with its Book button) and an expiry: rendered from their details, after
+    a booking's notice in the same DM; the rows are not obsolete for lacking a booking."""
+    window = {"watch": 3, "mib": 10240, "seconds": 7200, "pattern": None}
+    opened = Notice(
+        NoticeKind.WATCH_OPEN,
+        None,
+        window
+        | {
+            "gpu": "rtx-0",
+            "start": T0.isoformat(),
+            "end": (T0 + timedelta(hours=2)).isoformat(),
+            "task": NASTY,
+            "deadline": (T0 + timedelta(days=1)).isoformat(),
+        },
+    )
+    expired = Notice(
+        NoticeKind.WATCH_EXPIRED,
+        None,
+        window | {"pattern": "a100-*", "deadline": T0.isoformat()},
+    )
+    later = (T0 + timedelta(hours=5)).isoformat()
+    moved = Notice(NoticeKind.MOVED, info(1), {"was_gpu": "a100-1", "was_start": later})
+    message = render([moved, opened, expired], direct=True, now=T0)
+    validate_blocks(dicts(message))
+    text = json.dumps(dicts(message), ensure_ascii=False)
+    assert text.index("#1 moved up") < text.index("Watch #3: 10 GB for 2h fits on `rtx-0`")
+    assert "Watch #3 expired: 10 GB for 2h never fitted on `a100-*`" in text
+    [book] = [
+        e
+        for b in dicts(message)
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == ids.BOOK_SLOT
+    ]
+    assert book["text"]["text"] == "Book rtx-0 Mon 08:00–10:00 UTC"
+    assert json.loads(book["value"])["task"] == NASTY  # the button books with the raw task
+    for kind in (NoticeKind.WATCH_OPEN, NoticeKind.WATCH_EXPIRED):
+        assert not obsolete(Notification(kind=kind, booking=None, details={}))

@@ -2,12 +2,14 @@
 
 For any set of bookings on a few cards, some of them flexible: no flexible booking ever moves
 later (or before its earliest start, or once started), no card is ever over-full, no owner ever
-holds more than their max-held, and the first flexible booking in line lands on the earliest
-minute where it fits.
+holds more than their max-held, the first flexible booking in line lands at least as early as the
+earliest minute where it fits with the others where they were, and after the pass no waiting
+booking could start at an earlier minute with the others where they ended up.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -94,27 +96,52 @@ def test_moves_are_earlier_fit_every_card_and_limit_and_serve_the_first_in_line(
             move.id, move.card, item.booking.owner, move.start, move.end, item.booking.mib
         )
     assert fits_everywhere(list(after.values()), capacities, limits)
-    if waiting:
+    if waiting:  # the first in line lands where it would alone: creation order is served first
         first = waiting[0]
         others = [b for b in bookings if b.id != first.booking.id]
-        duration = first.booking.end - first.booking.start
-        earliest = first.booking.start
-        for k in range(0, 120):
-            start = m(k)
-            if start < max(NOW, first.not_before) or start >= earliest:
-                continue
-            for card in first.cards:
-                candidate = Placed(
-                    first.booking.id,
-                    card,
-                    first.booking.owner,
-                    start,
-                    start + duration,
-                    first.booking.mib,
-                )
-                if fits_everywhere([*others, candidate], capacities, limits):
-                    earliest = min(earliest, start)
-        assert after[first.booking.id].start == earliest
+        assert after[first.booking.id].start <= earliest_minute(first, others, capacities, limits)
+    for item in waiting:  # and when the pass ends, nobody could start earlier than they do
+        now_at = after[item.booking.id]
+        others = [b for b in after.values() if b.id != item.booking.id]
+        if now_at.start > NOW:
+            assert earliest_minute(item, others, capacities, limits, now_at) == now_at.start
+
+
+def earliest_minute(
+    item: Waiting,
+    others: list[Placed],
+    capacities: dict[str, int],
+    limits: dict[str, int | None],
+    at: Placed | None = None,
+) -> datetime:
+    """The brute force: the earliest minute before ``at`` (default: where ``item`` was placed)
+    where it fits on one of its cards with ``others`` where they are; ``at``'s start if none."""
+    booking = at or item.booking
+    duration = booking.end - booking.start
+    for k in range(0, 120):
+        start = m(k)
+        if start < max(NOW, item.not_before) or start >= booking.start:
+            continue
+        for card in item.cards:
+            candidate = replace(booking, card=card, start=start, end=start + duration)
+            if fits_everywhere([*others, candidate], capacities, limits):
+                return start
+    return booking.start
+
+
+def test_a_move_lets_one_ahead_in_line_move_into_the_room_it_left() -> None:
+    """The first in line cannot move until the second leaves its place; then it takes it."""
+    capacities = {"c0": 8, "c1": 8, "c2": 8}
+    fixed = Placed(0, "c0", "b", m(0), m(20), 8)  # c0 is full until minute 20
+    blocker = Placed(1, "c1", "b", m(0), m(30), 8)  # c1 is full until minute 30
+    first = Placed(2, "c1", "a", m(30), m(40), 8)
+    second = Placed(3, "c0", "a", m(20), m(30), 8)  # holds c0 from 20; c2 is empty (new)
+    waiting = [Waiting(first, ("c1", "c0"), NOW), Waiting(second, ("c0", "c2"), NOW)]
+    moves = advance(capacities, [fixed, blocker, first, second], waiting, {}, NOW)
+    assert [(move.id, move.card, move.start, move.was) for move in moves] == [
+        (2, "c0", m(20), first),
+        (3, "c2", NOW, second),
+    ]
 
 
 def test_earliest_start_waits_for_the_owners_other_booking_to_end() -> None:

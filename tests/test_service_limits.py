@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from bot.booking import Actor, BookingChange, BookingService
-from bot.core.errors import InputError, NotFound, PermissionDenied, PolicyViolation
+from bot.core.errors import CapacityError, InputError, NotFound, PermissionDenied, PolicyViolation
 from bot.core.limits import LimitName, parse_value, standing_sentences
 from handlers.wording import mrkdwn
 from tests.conftest import ADMIN, T0, at, refused
@@ -141,6 +142,31 @@ async def test_per_group_duration_advance_and_extension_limits(two_cards: Bookin
     await book(service, BOB, "1GB", at(9, day=7), at(10, day=7))
 
 
+async def test_offers_and_free_windows_keep_within_the_askers_own_advance(
+    two_cards: BookingService,
+) -> None:
+    """A group's shorter max-advance bounds what a refusal offers and what `free` finds: a
+    window past it could not be booked as offered. Someone in no group gets everyone's."""
+    service = two_cards
+    await set_limit(service, "short", LimitName.MAX_ADVANCE, "1d")
+    await service.add_to_group(ADMIN_ACTOR, "short", ["UALICE"])
+    for gpu in ("rtx-0", "rtx-1"):
+        await book(service, BOB, "24GB", T0, T0 + timedelta(days=2), gpu=gpu)
+    for gpu in ("rtx-0", None):
+        with pytest.raises(CapacityError) as alice:
+            await book(service, ALICE, "1GB", at(10), at(11), gpu=gpu)
+        assert (alice.value.suggestion, alice.value.alternative) == (None, None)
+    free = await service.free(ALICE, "1GB", HOUR)
+    assert (free.best, free.until) == (None, T0 + timedelta(days=1))
+    with refused(CapacityError, "fits on no GPU it may use before"):
+        await service.create_flexible(ALICE, memory="1GB", duration=HOUR, task="queued")
+    with pytest.raises(CapacityError) as bob:
+        await book(service, BOB, "1GB", at(10), at(11))
+    assert bob.value.suggestion is not None
+    assert bob.value.suggestion.start == T0 + timedelta(days=2)
+    assert (await service.free(BOB, "1GB", HOUR)).best is not None
+
+
 async def test_environment_groups_keep_working_under_stored_ones(rtx_env: BookingService) -> None:
     service = rtx_env
     booking = await book(service, BOB, "1GB", T0, at(9))
@@ -224,6 +250,18 @@ async def test_standing_reports_held_gbh_and_open(two_cards: BookingService) -> 
         await service.standing(BOB, "UALICE")
 
 
+async def test_standing_without_limits_says_there_is_none(two_cards: BookingService) -> None:
+    """With no max-held, max-gbh or max-open set, each line says so in words, never "your
+    max-held is no limit"."""
+    service = two_cards
+    await book(service, ALICE, "10GB", T0, at(10), gpu="rtx-0")
+    text = mrkdwn(standing_sentences(await service.standing(ALICE)), now=T0)
+    assert "at most 10 GB at once in what you have booked; no max-held limit." in text
+    assert "20 GB·h used or booked over the last 7 days and ahead; no max-gbh limit." in text
+    assert "1 upcoming or active booking; no max-open limit." in text
+    assert " is no limit" not in text
+
+
 async def test_a_change_that_adds_nothing_passes_a_lowered_limit(two_cards: BookingService) -> None:
     service = two_cards
     booking = await book(service, ALICE, "20GB", at(9), at(12))
@@ -239,3 +277,25 @@ async def test_a_change_that_adds_nothing_passes_a_lowered_limit(two_cards: Book
     await set_limit(service, "everyone", LimitName.MAX_HELD, "none")
     with refused(PolicyViolation, "the max-gbh limit is 10 GB·h"):
         await service.extend(ALICE, booking.id, HOUR)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_booking_reads_only_what_the_limits_in_force_need(
+    two_cards: BookingService,
+) -> None:
+    """No group sets a limit: neither memberships nor the owner's bookings are read (a booking
+    costs what it needs); once a group limits what is held, both are, and the limit holds."""
+    statements: list[str] = []
+    engine = two_cards.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    await book(two_cards, ALICE, "10GB", at(10), at(12), gpu="rtx-0")
+    assert not [s for s in statements if "group_members" in s or "user_locks" in s]
+    assert not [s for s in statements if s.startswith("SELECT bookings.id")]
+
+    await two_cards.add_to_group(ADMIN_ACTOR, "small", [ALICE.user_id])
+    await set_limit(two_cards, "small", LimitName.MAX_HELD, "16GB")
+    statements.clear()
+    with pytest.raises(PolicyViolation):
+        await book(two_cards, ALICE, "10GB", at(11), at(12), gpu="rtx-1")
+    assert [s for s in statements if "group_members" in s]
+    assert [s for s in statements if s.startswith("SELECT bookings.id")]

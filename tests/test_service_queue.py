@@ -1,19 +1,24 @@
 """The queue in the service: flexible bookings placed at the earliest fit and moved earlier when
-memory frees — by a release, a cancel, a shorter edit, a new or bigger GPU — in the order they
-were made; fixed and pinned bookings never move. On SQLite and PostgreSQL."""
+memory frees — by a release, a cancel, a shorter edit, a new or bigger GPU, a series cancelled or
+made smaller, a raised max-held, a retired card — in the order they were made; fixed and pinned
+bookings never move. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, time, timedelta
 
 from bot.booking import Actor, BookingChange, BookingService
 from bot.core.errors import CapacityError, InvalidState, NotFound
+from bot.core.limits import LimitName
+from bot.core.recurrence import WEEKDAYS, Recurrence
 from bot.core.vocabulary import AuditAction, NoticeKind
 from tests.conftest import ADMIN, T0, at, refused
 from tests.test_service_scenarios import (
     ALICE,
     BOB,
+    CARD,
     CAROL,
+    GB,
     add_gpu,
     all_bookings,
     book,
@@ -94,3 +99,50 @@ async def test_deadlines_patterns_and_full_cards_are_refused(service: BookingSer
         await flexible(service, BOB, "10GB", 2, pattern="a100-*")
     assert len(await all_bookings(service)) == 1
     assert (await flexible(service, BOB, "10GB", 2, deadline=at(14))).start == at(12)
+
+
+async def starts(service: BookingService, *bookings) -> list:  # type: ignore[no-untyped-def]
+    now = {b.id: b.start for b in await all_bookings(service)}
+    return [now[b.id] for b in bookings]
+
+
+async def test_a_series_made_smaller_or_cancelled_moves_the_queue(service: BookingService) -> None:
+    await add_gpu(service)
+    rule = Recurrence(
+        WEEKDAYS, time(9), "UTC", date(2026, 1, 5), end=time(17), last_day=date(2026, 1, 9)
+    )
+    weekdays = await service.create_series(
+        ALICE, gpu=CARD, memory="20GB", rule=rule, task="nightly-ci"
+    )
+    first = await flexible(service, BOB, "10GB", 8)
+    assert first.start == at(17)  # the series holds 20 of 24 GB from 9:00
+    await service.update_series(ALICE, weekdays.booked[0].id, memory="12GB")
+    second = await flexible(service, CAROL, "14GB", 8)
+    assert await starts(service, first, second) == [T0, at(17)]
+    await service.cancel_series(ALICE, weekdays.booked[0].id)
+    assert await starts(service, first, second) == [T0, T0]
+
+
+async def test_a_raised_max_held_moves_the_queue(service: BookingService) -> None:
+    admin = Actor(ADMIN)
+    await add_gpu(service)
+    await service.set_limit(admin, "everyone", LimitName.MAX_HELD, 16 * GB)
+    await book(service, BOB, "10GB", T0, at(12))
+    waiting = await flexible(service, BOB, "10GB", 2)
+    assert waiting.start == at(12)  # held back by Bob's own 16 GB limit, not by the card
+    await service.set_limit(admin, "premium", LimitName.MAX_HELD, 32 * GB)
+    assert await starts(service, waiting) == [at(12)]  # Bob is not in it yet
+    await service.add_to_group(admin, "premium", [BOB.user_id])
+    assert await starts(service, waiting) == [T0]
+
+
+async def test_retiring_a_card_frees_its_bookings_owners_max_held(service: BookingService) -> None:
+    admin = Actor(ADMIN)
+    await add_gpu(service)
+    await add_gpu(service, "rtx-1")
+    await service.set_limit(admin, "everyone", LimitName.MAX_HELD, 16 * GB)
+    await book(service, BOB, "10GB", T0, at(12), gpu="rtx-1")
+    waiting = await flexible(service, BOB, "10GB", 2, pattern="rtx-0")
+    assert waiting.start == at(12)
+    await service.retire_gpu(admin, "rtx-1", cancel_future=True)
+    assert await starts(service, waiting) == [T0]

@@ -12,10 +12,12 @@ import pytest
 from bot.booking import Actor, BookingService
 from bot.core.clock import FrozenClock
 from bot.core.errors import SeriesRefused
+from bot.core.limits import LimitName, parse_value
 from bot.core.recurrence import EVERY_DAY, WEEKDAYS, Recurrence
 from bot.core.vocabulary import BookingStatus
 from bot.lifecycle.sweep import Lifecycle
 from tests.conftest import said
+from tests.test_service_limits import set_limit
 from tests.test_service_scenarios import CARD, GB, add_gpu, all_bookings, book, holding_peak
 
 ALICE, BOB = Actor("UALICE"), Actor("UBOB")
@@ -115,6 +117,23 @@ async def test_occurrences_past_the_advance_limit_are_named_and_left_to_the_offe
     assert text.startswith("3 of the 12 occurrences don't fit")
     assert text.count("Bookings can start at most 60d ahead") == 3
     assert refusal.value.offer is not None and refusal.value.offer.fits == 9
+
+
+async def test_a_series_keeps_to_its_owners_own_advance_limit(service: BookingService) -> None:
+    """A group's shorter max-advance (2 days from Mon 08:00) refuses Wednesday to Friday for
+    its member, as her single bookings would be; Bob, in no group, books all five."""
+    await add_gpu(service, size="80GB")
+    await service.set_limit(
+        Actor("UADMIN"), "short", LimitName.MAX_ADVANCE, parse_value(LimitName.MAX_ADVANCE, "2d")
+    )
+    await service.add_to_group(Actor("UADMIN"), "short", [ALICE.user_id])
+    rule = weekdays_9_to_17(date(2026, 1, 5), date(2026, 1, 9))
+    with pytest.raises(SeriesRefused) as refusal:
+        await series(service, ALICE, rule)
+    text = said(refusal.value)
+    assert text.startswith("3 of the 5 occurrences don't fit")
+    assert text.count("Bookings can start at most 2d ahead") == 3
+    assert len((await series(service, BOB, rule)).booked) == 5
 
 
 async def test_dst_keeps_the_wall_clock(service: BookingService, clock: FrozenClock) -> None:
@@ -217,3 +236,27 @@ async def test_editing_the_rest_of_a_series_is_all_or_nothing(
         (12 * GB, 15, "nightly"),
     ]
     assert await holding_peak(service) <= 24 * GB
+
+
+async def test_each_occurrence_passes_the_owners_limits_counting_the_series_itself(
+    service: BookingService,
+) -> None:
+    """Four 8-hour days of 8 GB are 256 GB·h; with 200 GB·h a week the fourth does not fit, and
+    the refusal names that occurrence and the limit. With max-held 4 GB none does."""
+    await add_gpu(service)
+    await set_limit(service, "everyone", LimitName.MAX_GBH, "200")
+    rule = weekdays_9_to_17(date(2026, 1, 5), date(2026, 1, 8))
+    with pytest.raises(SeriesRefused) as caught:
+        await series(service, ALICE, rule)
+    assert caught.value.render().splitlines()[1:] == [
+        "• Thu 8 Jan 09:00–17:00 UTC: That would bring @UALICE to 256 GB·h over the last 7 days"
+        " and ahead (192 GB·h used or booked, plus 64 GB·h for this booking); the max-gbh limit"
+        " is 200 GB·h."
+    ]
+    assert await all_bookings(service) == []
+    result = await series(service, ALICE, rule, partial=True)
+    assert [b.start.date() for b in result.booked] == [date(2026, 1, d) for d in (5, 6, 7)]
+    await set_limit(service, "everyone", LimitName.MAX_HELD, "4GB")
+    with pytest.raises(SeriesRefused) as none_fit:
+        await series(service, BOB, weekdays_9_to_17(date(2026, 1, 12), date(2026, 1, 13)))
+    assert none_fit.value.render().count("the max-held limit is 4 GB") == 2

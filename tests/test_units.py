@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 from hypothesis import given
@@ -148,6 +149,24 @@ def test_tenths_of_gb_round_trip_through_text(tenths: int) -> None:
     typed = f"{tenths // 10}.{tenths % 10}GB"
     shown = format_size(parse_size(typed))
     assert parse_size(shown.replace(" ", "")) == parse_size(typed)
+
+
+@pytest.mark.parametrize(
+    ("mib", "shown"),
+    [(256, "0.2 GB"), (768, "0.8 GB"), (1792, "1.8 GB"), (1331, "1.3 GB"), (1332, "1.3 GB")],
+)
+def test_a_size_halfway_between_tenths_rounds_to_the_even_one(mib: int, shown: str) -> None:
+    """256 MiB is exactly 0.25 GB (ties go to the even tenth); 1331.2 MiB is 1.3 GB."""
+    assert format_size(mib, SizeUnit.GB) == shown
+
+
+@given(st.integers(min_value=0, max_value=MAX_MIB))
+def test_tenths_of_gb_are_the_exact_decimal_rounding(mib: int) -> None:
+    exact = (Decimal(mib) * 10 / 1024).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    whole, fraction = divmod(int(exact), 10)
+    assert format_size(mib, SizeUnit.GB) == (
+        f"{whole}.{fraction} GB" if fraction else f"{whole} GB"
+    )
 
 
 @given(st.integers(min_value=1, max_value=MAX_MIB))

@@ -1,5 +1,6 @@
 """The reconciliation in the sweep: each finding told once (across replicas too), cleared when
-it clears, idle bookings released when configured, silent hosts told to admins once."""
+it clears, idle bookings released when configured (and the queue moved up after), silent hosts
+told to admins once."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.core.clock import FrozenClock
 from bot.core.usage import HostIdentity
 from bot.core.vocabulary import BookingStatus, NoticeKind
 from bot.lifecycle.reconcile_sweep import reconcile_usage
+from bot.lifecycle.usage_sweep import UsageSweep
 from storage.db import Database
 from storage.models import DEFAULT_CHANNEL, Notification, UsageEpisode
 from tests.conftest import ADMIN, T0, pg_database
@@ -155,6 +157,25 @@ async def test_an_idle_booking_is_asked_about_once_and_released_when_configured(
     [released] = await service.list_bookings(ALICE, statuses=[BookingStatus.COMPLETED])
     assert released.end_reason == "idle"
     assert [n.channel for n in await notices(service, NoticeKind.RELEASED)] == [DEFAULT_CHANNEL]
+
+
+async def test_an_idle_release_moves_a_flexible_booking_up(
+    service: BookingService, admin: Actor, clock: FrozenClock
+) -> None:
+    usage = replace(service.config.usage, idle_release=timedelta(minutes=10))
+    service.config = replace(service.config, usage=usage)
+    host = await setup(service, admin)
+    waiting = await service.create_flexible(
+        BOB, memory="10GB", duration=timedelta(hours=1), task="t"
+    )
+    assert waiting.start == T0 + timedelta(hours=3)  # alice holds 18 of 24 GB until then
+    sweep_usage = UsageSweep(service.db, service.config, after_free=service.after_freeing)
+    for _ in range(5):  # alice idle: asked at 0:40, released at 0:50
+        clock.advance(timedelta(minutes=10))
+        await report(service, host)
+        await sweep_usage.run(clock())
+    [moved] = [b for b in await service.list_bookings(BOB) if b.id == waiting.id]
+    assert moved.start == T0 + timedelta(minutes=50)
 
 
 async def test_keeping_an_idle_booking_stops_the_release(

@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
 from bot.booking.measured import Measured, measured_totals
 from bot.core.measure import Sample, hour_of
 from bot.lifecycle.usage_rollup import roll_up
 from storage.db import Database
-from storage.migrate import upgrade
+from storage.migrate import alembic_config, upgrade
 from storage.models import AgentDevice, Gpu, UsageHour, UsageSample
 from storage.types import UTCDateTime
 from tests.conftest import T0, blank_database, pg_database, require_postgres
@@ -164,7 +165,8 @@ async def test_upgrading_gives_existing_hourly_rows_their_running_totals(
 ) -> None:
     database = await blank_database(backend, tmp_path)
     try:
-        await upgrade(database, "read_indexes")
+        before = ScriptDirectory.from_config(alembic_config()).get_revision("usage_rollups")
+        await upgrade(database, str(before.down_revision))
         devices = sa.table(
             "agent_devices",
             *(sa.column(c) for c in ("id", "team_id", "host", "uuid", "index", "name")),

@@ -1,7 +1,8 @@
 """``gpubook agent``: run the agent on a GPU host, or check what it reads (``--once --print``).
 
 Settings: ``GPUBOOK_AGENT_URL`` (the bot), ``GPUBOOK_AGENT_TOKEN`` (this host's token, from
-``gpubook agent token create HOST``) and ``GPUBOOK_AGENT_INTERVAL``. Without NVML (no driver) it
+``gpubook agent token create HOST``) and ``GPUBOOK_AGENT_INTERVAL``. While it runs, it answers
+``gpubook run`` on ``GPUBOOK_AGENT_SOCKET`` (:mod:`bot.agent.desk`). Without NVML (no driver) it
 exits with one sentence, unless told to use the stand-in probe (``--probe standin``).
 """
 
@@ -11,12 +12,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.agent.desk import Desk, make_room
 from bot.agent.nvml import NvmlMissing, NvmlProbe
 from bot.agent.sender import AgentLoop, Probe, Sender, reading
 from bot.agent.standin import StandinProbe
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from bot.runtime.config import Settings
 
 NVML, STANDIN = "nvml", "standin"
+log = logging.getLogger("gpubook.agent")
 
 
 def add_agent_options(agent: argparse.ArgumentParser) -> None:
@@ -77,8 +81,11 @@ def run_agent(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
         configure(settings.log_level)
         assert settings.agent_url is not None and settings.agent_token is not None
         sender = Sender(settings.agent_url, settings.agent_token)
-        loop = AgentLoop(probe, sender, host, settings.usage.agent_interval, clock=clock)
-        asyncio.run(_forever(loop, sender))
+        desk = Desk(sender.book, stale_after=settings.usage.silent_after, clock=clock)
+        loop = AgentLoop(
+            probe, sender, host, settings.usage.agent_interval, clock=clock, learn=desk.learn
+        )
+        asyncio.run(_forever(loop, sender, desk, settings.agent_socket))
         return EXIT_OK
     finally:
         probe.close()
@@ -114,13 +121,29 @@ async def _once(
     return EXIT_OK if delivery.ok else EXIT_REFUSED
 
 
-async def _forever(loop: AgentLoop, sender: Sender) -> None:
+async def _forever(loop: AgentLoop, sender: Sender, desk: Desk, socket_path: Path) -> None:
     stop = asyncio.Event()
     running = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             running.add_signal_handler(sig, stop.set)
+    server = await _listen(desk, socket_path)
     try:
         await loop.run(stop)
     finally:
+        if server is not None:
+            server.close()
+            make_room(socket_path)
         await sender.close()
+
+
+async def _listen(desk: Desk, path: Path) -> asyncio.Server | None:
+    """The socket for ``gpubook run``; without it (no right to create it) the agent still
+    reports, and says once why ``gpubook run`` cannot ask it."""
+    try:
+        server = await desk.serve(path)
+    except OSError as error:
+        log.warning("gpubook run cannot ask this agent: cannot listen on %s (%s)", path, error)
+        return None
+    log.info("answering gpubook run on %s", path)
+    return server

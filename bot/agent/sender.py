@@ -12,18 +12,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
 from bot.core.agent_report import DeviceReading, Report
 from bot.core.clock import Clock, system_clock
+from bot.core.host_bookings import HostBookings, host_bookings_from
 
 log = logging.getLogger("gpubook.agent")
 
 REPORT_PATH = "/agent/report"
+BOOK_PATH = "/agent/book"
 MAX_BACKOFF = timedelta(minutes=5)
 #: One report must be answered within this, or the attempt counts as unreachable.
 REQUEST_TIMEOUT = timedelta(seconds=10)
@@ -38,11 +41,23 @@ class Probe(Protocol):
 @dataclass(frozen=True)
 class Delivery:
     """How one attempt went: ``ok``, which state that is (``reporting``, ``unreachable``,
-    ``refused 401``, ``unreadable``: a new one is logged) and what happened, in words."""
+    ``refused 401``, ``unreadable``: a new one is logged) and what happened, in words; and the
+    host's bookings the bot answered with (``None`` if it did not, as an older bot would not)."""
 
     ok: bool
     state: str
     detail: str
+    bookings: HostBookings | None = None
+
+
+@dataclass(frozen=True)
+class Booked:
+    """How ``gpubook run --book`` went at the bot: the booking, or the sentence refusing it."""
+
+    ok: bool
+    detail: str
+    booking: int | None = None
+    bookings: HostBookings | None = None
 
 
 def reading(probe: Probe, host: str, clock: Clock = system_clock) -> Report:
@@ -54,25 +69,45 @@ class Sender:
 
     def __init__(self, url: str, token: str) -> None:
         self.url = url.rstrip("/") + REPORT_PATH
+        self.book_url = url.rstrip("/") + BOOK_PATH
         self.token = token
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, report: Report) -> Delivery:
+        try:
+            status, body = await self._post(self.url, report.to_json())
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            return Delivery(False, "unreachable", self._unreachable(error))
+        if status < 300:
+            return Delivery(True, "reporting", "reporting", _bookings(body))
+        detail = f"the bot refused the report: HTTP {status}, {_reason(body)}"
+        return Delivery(False, f"refused {status}", detail)
+
+    async def book(self, login: str, memory: str, seconds: int, gpu: str | None) -> Booked:
+        """Ask the bot to book for the Slack user linked to ``login`` on this host's cards."""
+        request = {"login": login, "memory": memory, "seconds": seconds, "gpu": gpu}
+        try:
+            status, body = await self._post(self.book_url, request)
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            return Booked(False, self._unreachable(error))
+        if status >= 300:
+            return Booked(False, _reason(body))
+        try:
+            booking = int(json.loads(body)["booking"])
+        except (ValueError, KeyError, TypeError):
+            return Booked(False, f"the bot's answer is not a booking: {body[:200]}")
+        return Booked(True, "booked", booking, _bookings(body))
+
+    async def _post(self, url: str, payload: Any) -> tuple[int, str]:
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT.total_seconds())
             self._session = aiohttp.ClientSession(timeout=timeout)
         headers = {"Authorization": f"Bearer {self.token}"}
-        try:
-            async with self._session.post(self.url, json=report.to_json(), headers=headers) as r:
-                body = await r.text()
-                status = r.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            detail = f"the bot at {self.url} is unreachable ({_describe(error)})"
-            return Delivery(False, "unreachable", detail)
-        if status < 300:
-            return Delivery(True, "reporting", "reporting")
-        detail = f"the bot refused the report: HTTP {status}, {_reason(body)}"
-        return Delivery(False, f"refused {status}", detail)
+        async with self._session.post(url, json=payload, headers=headers) as response:
+            return response.status, await response.text()
+
+    def _unreachable(self, error: BaseException) -> str:
+        return f"the bot at {self.url} is unreachable ({_describe(error)})"
 
     async def close(self) -> None:
         if self._session is not None:
@@ -81,6 +116,15 @@ class Sender:
 
 def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
+
+
+def _bookings(body: str) -> HostBookings | None:
+    """The host's bookings in the bot's answer; ``None`` (logged) if it carries none readable."""
+    try:
+        return host_bookings_from(json.loads(body))
+    except ValueError as error:  # JSONDecodeError is one
+        log.warning("the bot's answer carries no readable bookings (%s)", error)
+        return None
 
 
 def _reason(body: str) -> str:
@@ -110,9 +154,12 @@ class AgentLoop:
         interval: timedelta,
         *,
         clock: Clock = system_clock,
+        learn: Callable[[HostBookings], None] | None = None,
     ) -> None:
         self.probe, self.sender, self.host = probe, sender, host
         self.interval, self.clock = interval, clock
+        #: Told the host's bookings after each report the bot answered with them.
+        self.learn = learn
         self.state: str | None = None
         self.failures = 0
 
@@ -125,6 +172,8 @@ class AgentLoop:
             delivery = Delivery(False, "unreadable", detail)
         else:
             delivery = await self.sender.send(report)
+        if delivery.bookings is not None and self.learn is not None:
+            self.learn(delivery.bookings)
         self.failures = 0 if delivery.ok else self.failures + 1
         if delivery.state != self.state:
             (log.info if delivery.ok else log.warning)(

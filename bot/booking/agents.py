@@ -4,7 +4,8 @@ A token is printed once and only its SHA-256 is stored: tokens are 256 random bi
 hash is as good as a slow one here and costs nothing per report. A report is stored in one write
 transaction — the host's last report time, each card's latest reading (:class:`AgentDevice`, what
 the reconciliation reads) and one compact sample per card (:class:`UsageSample`, what statistics
-read) — or, when it is refused, not at all.
+read) — or, when it is refused, not at all. The answer carries the host's bookings
+(:func:`bot.booking.host_runs.host_bookings`), which ``gpubook run`` on that host goes by.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import hashlib
 import re
 import secrets
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking.base import ServiceBase
+from bot.booking.host_runs import host_bookings
 from bot.core.actor import Actor
 from bot.core.agent_report import Report
-from bot.core.errors import InputError, NotFound, PermissionDenied
+from bot.core.errors import InputError, NotFound, PermissionDenied, Unauthorized
 from bot.core.phrases import Code
 from bot.core.sentence import Quote
 from bot.core.usage import DeviceInfo, HostIdentity, IngestResult, TokenInfo
@@ -28,6 +31,8 @@ from bot.core.vocabulary import AuditAction
 from storage.models import AgentDevice, AgentHost, AgentToken, Gpu, UsageSample
 
 TOKEN_PREFIX = "gpb_"
+#: How many valid tokens a process remembers (far above any fleet's hosts).
+_REMEMBERED_TOKENS = 100_000
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -125,9 +130,34 @@ class AgentHosts(ServiceBase):
             row = found.first()
         return HostIdentity(*row) if row is not None else None
 
+    async def reporting_host(self, secret: str) -> HostIdentity | None:
+        """:meth:`authenticate_agent` for ``POST /agent/report``, remembering valid tokens.
+
+        A host reports every interval, so its token is looked up once, then remembered by
+        digest (unknown ones never are: a flood of forged tokens costs a lookup each and fills
+        nothing). Revocation stays immediate, whatever process revoked it: storing the report
+        checks, in its own transaction, that the token is still not revoked
+        (:meth:`ingest_report` refuses it then, storing nothing)."""
+        digest = token_digest(secret)
+        identity = self.remembered_tokens.get(digest)
+        if identity is None:
+            identity = await self.authenticate_agent(secret)
+            if identity is not None:
+                if len(self.remembered_tokens) >= _REMEMBERED_TOKENS:
+                    self.remembered_tokens.clear()  # far more than hosts: start again
+                self.remembered_tokens[digest] = identity
+        return identity
+
     async def ingest_report(self, identity: HostIdentity, report: Report) -> IngestResult:
         """Store ``report`` from the host ``identity`` names; a report about another host is
-        refused (a token speaks for its own host only)."""
+        refused (a token speaks for its own host only).
+
+        Every host sends one every interval (500 hosts × 8 cards every 15 s is 33 reports a
+        second), so this is written for few statements, whatever the cards: the host and the
+        token are touched by one UPDATE each, the cards already known are read with their
+        binding in one SELECT and updated in one executemany, the samples inserted in one;
+        only a card reporting for the first time costs its own INSERT.
+        """
         if report.host != identity.host:
             raise PermissionDenied(
                 Code.REPORT_WRONG_HOST,
@@ -139,56 +169,88 @@ class AgentHosts(ServiceBase):
         gap_cap = int(self.config.usage.silent_after.total_seconds())
         uuids = [d.uuid for d in report.devices]
         async with self.db.write() as session:
-            await self._touch_host(session, team, report.host, now)
-            await session.execute(
+            used = await session.execute(
                 update(AgentToken)
-                .where(AgentToken.id == identity.token_id)
+                .where(AgentToken.id == identity.token_id, AgentToken.revoked_at.is_(None))
                 .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
             )
+            if used.rowcount == 0:  # revoked since it was looked up
+                self.remembered_tokens = {
+                    d: i for d, i in self.remembered_tokens.items() if i != identity
+                }
+                raise Unauthorized(Code.REPORT_BAD_TOKEN)
+            await self._touch_host(session, team, report.host, now)
             known = {
-                d.uuid: d
-                for d in await session.scalars(
-                    select(AgentDevice).where(
-                        AgentDevice.team_id == team, AgentDevice.uuid.in_(uuids)
+                row.uuid: row
+                for row in await session.execute(
+                    select(
+                        AgentDevice.id,
+                        AgentDevice.uuid,
+                        AgentDevice.users,
+                        AgentDevice.seen,
+                        AgentDevice.last_seen_at,
+                        Gpu.id.label("gpu_id"),
                     )
+                    .outerjoin(Gpu, and_(Gpu.team_id == team, Gpu.device_uuid == AgentDevice.uuid))
+                    .where(AgentDevice.team_id == team, AgentDevice.uuid.in_(uuids))
                 )
             }
-            samples = []
+            changes, samples, fresh = [], [], []
             for reading in report.devices:
                 users = reading.per_user()
-                device = known.get(reading.uuid)
-                if device is None:
-                    device = AgentDevice.first_seen(team, reading.uuid, now)
+                latest = {
+                    "host": report.host,
+                    "index": reading.index,
+                    "name": reading.name,
+                    "total_mib": reading.total_mib,
+                    "used_mib": reading.used_mib,
+                    "users": users,
+                    "last_seen_at": now,
+                }
+                seen = dict.fromkeys(users, now.isoformat())
+                row = known.get(reading.uuid)
+                if row is None:
+                    device = AgentDevice.first_seen(team, reading.uuid, now, seen=seen, **latest)
                     session.add(device)
-                    seconds = 0
-                else:
-                    seconds = min(int((now - device.last_seen_at).total_seconds()), gap_cap)
-                    device.prev_users = dict(device.users)
-                device.host, device.index, device.name = report.host, reading.index, reading.name
-                device.total_mib, device.used_mib = reading.total_mib, reading.used_mib
-                device.users = users
-                device.seen = {**device.seen, **dict.fromkeys(users, now.isoformat())}
-                device.last_seen_at = now
-                samples.append((device, seconds, reading.used_mib, users))
-            await session.flush()
-            session.add_all(
-                UsageSample(device_id=d.id, at=now, seconds=s, used_mib=u, users=users)
-                for d, s, u, users in samples
-            )
-            bound = set(
-                await session.scalars(
-                    select(Gpu.device_uuid).where(Gpu.team_id == team, Gpu.device_uuid.in_(uuids))
+                    fresh.append((device, reading.used_mib, users))
+                    continue
+                seconds = min(int((now - row.last_seen_at).total_seconds()), gap_cap)
+                changes.append(
+                    {"id": row.id, "prev_users": row.users, "seen": {**row.seen, **seen}, **latest}
                 )
-            )
-        return IngestResult(len(uuids), tuple(u for u in uuids if u not in bound))
+                samples.append(_sample(row.id, now, seconds, reading.used_mib, users))
+            if changes:
+                await session.execute(update(AgentDevice), changes)
+            if fresh:
+                await session.flush()
+                samples += [_sample(d.id, now, 0, used, users) for d, used, users in fresh]
+            await session.execute(insert(UsageSample), samples)
+            bound = {uuid for uuid, row in known.items() if row.gpu_id is not None}
+            if fresh:
+                bound |= set(
+                    await session.scalars(
+                        select(Gpu.device_uuid).where(
+                            Gpu.team_id == team,
+                            Gpu.device_uuid.in_([d.uuid for d, _, _ in fresh]),
+                        )
+                    )
+                )
+            totals = {d.uuid: d.total_mib for d in report.devices}
+            bookings = await host_bookings(session, team, totals, now)
+        return IngestResult(len(uuids), tuple(u for u in uuids if u not in bound), bookings)
 
     @staticmethod
     async def _touch_host(session: AsyncSession, team: str, host: str, now: datetime) -> None:
-        row = await session.get(AgentHost, (team, host), with_for_update=True)
-        if row is None:
+        """The host reported now (and is no longer silent): one UPDATE, or its first INSERT."""
+        touched = await session.execute(
+            update(AgentHost)
+            .where(AgentHost.team_id == team, AgentHost.host == host)
+            .values(last_report_at=now, silence_noticed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        if touched.rowcount == 0:
             session.add(AgentHost(team_id=team, host=host, last_report_at=now))
-        else:
-            row.last_report_at, row.silence_noticed_at = now, None
 
     async def unbound_devices(self, actor: Actor) -> list[DeviceInfo]:
         """Cards that report but that no GPU is bound to (admins bind or add them)."""
@@ -206,3 +268,16 @@ class AgentHosts(ServiceBase):
                 DeviceInfo(d.uuid, d.host, d.index, d.name, d.total_mib, d.used_mib, d.last_seen_at)
                 for d in await session.scalars(query)
             ]
+
+
+def _sample(
+    device_id: int, at: datetime, seconds: int, used_mib: int, users: dict[str, int | None]
+) -> dict[str, Any]:
+    """One :class:`UsageSample` row, for the one INSERT of a report's samples."""
+    return {
+        "device_id": device_id,
+        "at": at,
+        "seconds": seconds,
+        "used_mib": used_mib,
+        "users": users,
+    }

@@ -15,6 +15,7 @@ from bot.core.errors import InvalidState, PermissionDenied
 from bot.core.phrases import Code
 from bot.core.policy import Policy
 from bot.core.sentence import User
+from bot.core.usage import HostIdentity
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus, ChangeVerb
 from storage.db import Database
 from storage.models import Booking
@@ -35,6 +36,8 @@ class ServiceBase:
         self.db = db
         self.config = config or ServiceConfig()
         self.clock = clock
+        #: Host agents' valid tokens by digest (see AgentHosts.reporting_host).
+        self.remembered_tokens: dict[str, HostIdentity] = {}
 
     @property
     def policy(self) -> Policy:

@@ -16,12 +16,12 @@ the environment's ``GPUBOOK_MAX_*`` values are ``everyone``'s defaults and ``GPU
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking.base import ServiceBase
@@ -78,10 +78,16 @@ async def groups_of(session: AsyncSession, team_id: str, user_id: str, policy: P
 
 
 async def lock_user(session: AsyncSession, backend: str, team_id: str, user_id: str) -> None:
-    """Take ``user_id``'s lock row until the transaction ends (made on first use)."""
-    insert = pg_insert if backend == "postgresql" else sqlite_insert
+    """Take ``user_id``'s lock row until the transaction ends (made on first use).
+
+    Nothing to do on SQLite: a write transaction there holds the whole database from its
+    ``BEGIN IMMEDIATE``, so the person is already locked, and the row would cost every booking
+    two statements for nothing.
+    """
+    if backend == "sqlite":
+        return
     await session.execute(
-        insert(UserLock).values(team_id=team_id, user_id=user_id).on_conflict_do_nothing()
+        pg_insert(UserLock).values(team_id=team_id, user_id=user_id).on_conflict_do_nothing()
     )
     await session.execute(
         select(UserLock.user_id)
@@ -90,12 +96,18 @@ async def lock_user(session: AsyncSession, backend: str, team_id: str, user_id: 
     )
 
 
+#: The limits checked against everything the owner holds (the others bound one booking).
+SPANNING_LIMITS = (LimitName.MAX_OPEN, LimitName.MAX_HELD, LimitName.MAX_GBH)
+
+
 class FairShare(ServiceBase):
     """Reading a person's limits and checking a booking against them."""
 
     async def limits_for(self, session: AsyncSession, team_id: str, user_id: str) -> Limits:
-        groups = await groups_of(session, team_id, user_id, self.policy)
-        return fair.effective(groups, await stored_settings(session, team_id, self.policy))
+        settings = await stored_settings(session, team_id, self.policy)
+        if set(settings) <= {EVERYONE}:  # no group sets anything: membership changes nothing
+            return fair.effective({EVERYONE}, settings)
+        return fair.effective(await groups_of(session, team_id, user_id, self.policy), settings)
 
     def policy_for(self, limits: Limits) -> Policy:
         """The booking rules with the person's longest booking, extension and advance."""
@@ -123,15 +135,20 @@ class FairShare(ServiceBase):
         *,
         exclude: int | None = None,
         override: bool = False,
+        pending: Sequence[capacity.Span] = (),
     ) -> list[str]:
         """Refuse a booking of ``owner`` holding ``mib`` over ``[start, end)`` that breaks a
-        limit spanning cards (``exclude``: the booking being changed, counted as absent).
+        limit spanning cards (``exclude``: the booking being changed, counted as absent;
+        ``pending``: bookings of the owner this transaction will write, counted as held — a
+        series' occurrences accepted so far).
 
         With ``override`` (admins only, checked by the caller) nothing is refused; the names of
         the limits that would have refused are returned for the audit entry.
         """
         team_id = actor.team_id
         await lock_user(session, self.db.backend, team_id, owner)
+        if all(limits[name].value is None for name in SPANNING_LIMITS):
+            return []  # nothing to count the owner's bookings against: they are not read
         now = self.clock()
         query = select(
             Booking.id, Booking.start_at, Booking.end_at, Booking.memory_mib, Booking.status
@@ -146,6 +163,7 @@ class FairShare(ServiceBase):
         )
         rows = list(rows)
         counted = [(capacity.Span(s, e, m), status) for i, s, e, m, status in rows if i != exclude]
+        counted += [(span, BookingStatus.UPCOMING) for span in pending]
         holding = [span for span, status in counted if status in HOLDING_STATUSES]
         was = next((capacity.Span(s, e, m) for i, s, e, m, _ in rows if i == exclude), None)
         new = capacity.Span(start, end, mib)

@@ -4,7 +4,9 @@ A refusal for lack of memory says what would work instead, and only what would: 
 window on the same GPU and, when sooner, one on another GPU (:class:`~bot.core.errors.CapacityError`
 carries both, so an interface can offer them as buttons). Every window offered books as given: its
 length passed the booking rules before the search, and the search never looks past the latest
-start the rules allow (:func:`bot.core.rules.search_until`). A request bigger than every GPU is
+start the rules allow (:func:`bot.core.rules.search_until`) — the rules of the person asking,
+whose group may let them book further ahead, or less far, than everyone. A request bigger than
+every GPU is
 told so, naming the largest card, instead of being sent looking for a window; an extension that
 does not fit is offered the longest one that does, never a new booking.
 """
@@ -12,7 +14,7 @@ does not fit is offered the longest one that does, never a new booking.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +24,7 @@ from bot.booking.base import ServiceBase
 from bot.core import capacity, rules
 from bot.core.errors import CapacityError, NotFound, SuggestedExtension, SuggestedSlot
 from bot.core.phrases import Code
+from bot.core.policy import Policy
 from bot.core.sentence import Quote, Sentence, Size, Span, When, Window, say
 from storage.models import Booking, Gpu
 
@@ -54,10 +57,12 @@ class Placement(ServiceBase):
         start: datetime,
         end: datetime,
         *,
+        policy: Policy,
         exclude: int | None = None,
         offers: Offers = Offers.ANY_GPU,
     ) -> None:
-        """Raise CapacityError (with the numbers and ``offers``) unless ``mib`` fits on ``gpu``."""
+        """Raise CapacityError (with the numbers and ``offers``) unless ``mib`` fits on ``gpu``;
+        ``policy`` is the booking rules of the person the booking is for (what may be offered)."""
         spans = (await queries.spans(session, [gpu.id], start, end, exclude=exclude))[gpu.id]
         peak = capacity.peak(spans, start, end)
         if peak.mib + mib <= gpu.capacity_mib:
@@ -70,7 +75,7 @@ class Placement(ServiceBase):
         same = other = None
         then: tuple[Sentence, ...] = ()
         if mib <= offers.reach(gpu, gpus):
-            duration, until = end - start, self.search_until(start)
+            duration, until = end - start, self.search_until(start, policy)
             spans = (
                 await queries.spans(session, [gpu.id], start, until + duration, exclude=exclude)
             )[gpu.id]
@@ -78,7 +83,7 @@ class Placement(ServiceBase):
             same = None if at is None else capacity_slot(gpu.name, at, duration, mib)
             if offers is Offers.ANY_GPU:
                 other = await self.alternative(
-                    session, gpu.team_id, gpu.id, mib, start, duration, same
+                    session, gpu.team_id, gpu.id, mib, start, duration, until, same
                 )
             then = _offers(gpu, same, other, until)
         raise CapacityError(
@@ -130,9 +135,10 @@ class Placement(ServiceBase):
             **shortfall.data,
         )
 
-    def search_until(self, not_before: datetime) -> datetime:
-        """The latest start an offer for a request from ``not_before`` may have."""
-        return rules.search_until(self.policy, not_before, self.clock())
+    def search_until(self, not_before: datetime, policy: Policy) -> datetime:
+        """The latest start an offer for a request from ``not_before`` may have, under the
+        booking rules ``policy`` of the person asking (``FairShare.policy_for``)."""
+        return rules.search_until(policy, not_before, self.clock())
 
     async def alternative(
         self,
@@ -142,13 +148,13 @@ class Placement(ServiceBase):
         mib: int,
         start: datetime,
         duration: timedelta,
+        latest: datetime,
         beat: SuggestedSlot | None,
     ) -> SuggestedSlot | None:
-        """The soonest window on another GPU, if it is sooner than ``beat``."""
+        """The soonest window on another GPU starting by ``latest``, if sooner than ``beat``."""
         others = [g for g in await queries.gpus(session, team_id) if g.id != gpu_id]
         if not others:
             return None
-        latest = self.search_until(start)
         spans = await queries.spans(session, [g.id for g in others], start, latest + duration)
         loads = [capacity.GpuLoad(g, g.capacity_mib, spans[g.id]) for g in others]
         placement = capacity.best_placement(loads, mib, duration, start, latest)
@@ -163,8 +169,13 @@ class Placement(ServiceBase):
         memory: int | str,
         start: datetime,
         end: datetime,
+        policy: Policy,
+        *,
+        among: Collection[str] | None = None,
     ) -> tuple[Gpu, int]:
-        """Pick the best-fitting GPU for the window, deciding under the lock of every candidate.
+        """Pick the best-fitting GPU for the window (of those named ``among``, when given: the
+        cards of one host), deciding under the lock of every candidate (``policy``: the booking
+        rules of the person it is for, which bound what is offered).
 
         The candidates (GPUs where the request fits by an unlocked read) are locked together in
         id order — the order every other multi-GPU lock takes — so two placements, or a
@@ -173,7 +184,7 @@ class Placement(ServiceBase):
         """
         rules.refuse_percentage_without_gpu(memory)
         mib = rules.memory_mib(memory, None)
-        gpus = await queries.gpus(session, team_id)
+        gpus = [g for g in await queries.gpus(session, team_id) if among is None or g.name in among]
         if not gpus:
             raise NotFound(Code.NO_GPUS)
         refuse_if_too_big(gpus, mib)
@@ -189,11 +200,14 @@ class Placement(ServiceBase):
             placement = capacity.best_placement(loads, mib, end - start, start, start)
             if placement is not None:
                 return placement.key, mib
-        soonest = await self.alternative(session, team_id, None, mib, start, end - start, None)
+        latest = self.search_until(start, policy)
+        soonest = await self.alternative(
+            session, team_id, None, mib, start, end - start, latest, None
+        )
         then = (
             say(Code.SOONEST_ANYWHERE, gpu=Quote(soonest.gpu_name), window=slot_window(soonest))
             if soonest
-            else say(Code.NOTHING_FITS_ANYWHERE, until=When(self.search_until(start)))
+            else say(Code.NOTHING_FITS_ANYWHERE, until=When(latest))
         )
         raise CapacityError(
             Code.NO_GPU_FREE,

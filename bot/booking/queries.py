@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core import capacity
+from bot.core import capacity, queue
 from bot.core.errors import NotFound
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, say
@@ -354,3 +354,18 @@ def bound_cards(team_id: str | None = None) -> Select[tuple[Gpu, AgentDevice]]:
     if team_id is not None:
         query = query.where(Gpu.team_id == team_id)
     return query.order_by(Gpu.id)
+
+
+async def placements(session: AsyncSession, team_id: str) -> list[queue.Placed]:
+    """Every booking of the workspace holding memory, as the queue and watches see it."""
+    rows = await session.execute(
+        select(
+            Booking.id,
+            Booking.gpu_id,
+            Booking.user_id,
+            Booking.start_at,
+            Booking.end_at,
+            Booking.memory_mib,
+        ).where(Booking.team_id == team_id, Booking.status.in_(list(HOLDING_STATUSES)))
+    )
+    return [queue.Placed(*row) for row in rows]

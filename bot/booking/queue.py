@@ -3,7 +3,7 @@ frees, pinned by their owners.
 
 A flexible booking is placed like `any` but at the earliest start that fits on a GPU it may use
 (a name pattern such as ``a100-*``), never before its ``not before`` and ending by its deadline.
-After every change that frees memory — a release, a cancel, an edit, a new or bigger GPU — one
+After every change that frees memory (:mod:`bot.booking.queue_passes` lists them) one
 *queue pass* re-places the flexible bookings that have not started, in the order they were made,
 with the pure :func:`bot.core.queue.advance`.
 
@@ -16,12 +16,10 @@ owner's DM commit together, exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
-from fnmatch import fnmatchcase
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking import queries
 from bot.booking.gpus import GpuAdmin
@@ -29,25 +27,40 @@ from bot.booking.journal import SYSTEM_ACTOR
 from bot.booking.limits import lock_user
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import booking_info
-from bot.booking.writes import BookingChange, BookingWrites
+from bot.booking.watches import Watches
+from bot.booking.writes import BookingWrites
 from bot.core import queue, rules
 from bot.core.actor import Actor
 from bot.core.errors import CapacityError, InvalidState, NotFound
 from bot.core.limits import LimitName
 from bot.core.phrases import Code
+from bot.core.queue import matches
 from bot.core.sentence import Quote, Size, When
-from bot.core.snapshots import BookingInfo, GpuInfo
-from bot.core.vocabulary import HOLDING_STATUSES, AuditAction, BookingStatus, ChangeVerb, NoticeKind
+from bot.core.snapshots import BookingInfo
+from bot.core.vocabulary import AuditAction, BookingStatus, ChangeVerb, NoticeKind
 from storage.models import Booking
 
+#: Where the queue passes of the running request put the bookings they moved (``None``: nobody
+#: asked). A pass runs inside a person's release or cancel, and the interface that served it
+#: refreshes what the moved bookings' owners see (their App Home) along with the asker's; the
+#: service returns the released booking, so the moves travel beside it, scoped to the request.
+_moved: ContextVar[list[BookingInfo] | None] = ContextVar("gpubook_moved", default=None)
 
-def matches(gpu_name: str, pattern: str | None) -> bool:
-    """Whether a flexible booking with ``pattern`` (``None``: any GPU) may use ``gpu_name``."""
-    return pattern is None or fnmatchcase(gpu_name, pattern.lower())
+
+@contextmanager
+def collect_moves(into: list[BookingInfo]) -> Iterator[list[BookingInfo]]:
+    """Append to ``into`` every booking a queue pass moves while the block runs (in this task
+    and the tasks it starts)."""
+    token = _moved.set(into)
+    try:
+        yield into
+    finally:
+        _moved.reset(token)
 
 
-class Queue(BookingWrites, GpuAdmin):
-    """Flexible bookings, and the queue pass after every change that frees memory."""
+class Queue(BookingWrites, GpuAdmin, Watches):
+    """Flexible bookings, and the queue pass then the watches' check (run after every change that
+    frees memory by :class:`bot.booking.queue_passes.QueuePasses`)."""
 
     async def create_flexible(
         self,
@@ -79,28 +92,28 @@ class Queue(BookingWrites, GpuAdmin):
                     Code.QUEUE_NO_GPU_MATCHES, field="gpu", pattern=Quote(pattern or "*")
                 )
             refuse_if_too_big(gpus, mib)
-            latest = self.search_until(earliest)
+            latest = self.search_until(earliest, policy)
             if deadline is not None:
                 latest = min(latest, deadline - duration)
             await queries.lock_gpu_ids(session, [g.id for g in gpus])
             await lock_user(session, self.db.backend, actor.team_id, actor.user_id)
-            placed = await _holding(session, actor.team_id)
+            placed = await queries.placements(session, actor.team_id)
             owner = [p.span for p in placed if p.owner == actor.user_id]
-            best: tuple[datetime, int] | None = None
-            for index, gpu in enumerate(gpus):
-                at = queue.earliest_start(
-                    [p.span for p in placed if p.card == gpu.id],
-                    gpu.capacity_mib,
-                    owner,
-                    limits[LimitName.MAX_HELD].value,
-                    mib,
-                    duration,
-                    earliest,
-                    latest,
-                )
-                if at is not None and (best is None or at < best[0]):
-                    best = (at, index)
-            if best is None:
+            found = queue.earliest_placement(
+                [
+                    queue.Card(
+                        gpu.id, gpu.capacity_mib, [p.span for p in placed if p.card == gpu.id]
+                    )
+                    for gpu in gpus
+                ],
+                owner,
+                limits[LimitName.MAX_HELD].value,
+                mib,
+                duration,
+                earliest,
+                latest,
+            )
+            if found is None:
                 raise CapacityError(
                     Code.QUEUE_NOTHING_FITS,
                     gpu_name="any",
@@ -111,7 +124,7 @@ class Queue(BookingWrites, GpuAdmin):
                     asked=Size(mib),
                     until=When(latest + duration),
                 )
-            start, target = best[0], gpus[best[1]]
+            target, start = next(g for g in gpus if g.id == found[0].id), found[1]
             rules.check_advance(policy, start, now)
             await self.check_limits(
                 session, actor, limits, actor.user_id, mib, start, start + duration
@@ -191,7 +204,7 @@ class Queue(BookingWrites, GpuAdmin):
                 owner: (await self.limits_for(session, team_id, owner))[LimitName.MAX_HELD].value
                 for owner in owners
             }
-            placed = await _holding(session, team_id)
+            placed = await queries.placements(session, team_id)
             by_id = {row.id: row for row in waiting_rows}
             waiting = [
                 queue.Waiting(
@@ -221,57 +234,14 @@ class Queue(BookingWrites, GpuAdmin):
                     booking,
                     {"was_gpu": before["gpu"], "was_start": before["start"]},
                 )
-            return [move.id for move in moves]
+            moved = [booking_info(by_id[move.id]) for move in moves]
+        collector = _moved.get()
+        if collector is not None:
+            collector.extend(moved)
+        return [info.id for info in moved]
 
-    # Changes that free memory: each is followed by a queue pass (its own transaction, after the
-    # change committed, so a pass never delays or undoes the change).
-
-    async def release(self, actor: Actor, booking_id: int) -> BookingInfo:
-        info = await super().release(actor, booking_id)
-        await self.advance_queue(actor.team_id)
-        return info
-
-    async def cancel(self, actor: Actor, booking_id: int) -> BookingInfo:
-        info = await super().cancel(actor, booking_id)
-        await self.advance_queue(actor.team_id)
-        return info
-
-    async def update(
-        self,
-        actor: Actor,
-        booking_id: int,
-        change: BookingChange,
-        *,
-        override_limits: bool = False,
-    ) -> BookingInfo:
-        info = await super().update(actor, booking_id, change, override_limits=override_limits)
-        await self.advance_queue(actor.team_id)
-        return info
-
-    async def add_gpu(
-        self, actor: Actor, name: str, size: int | str, description: str = ""
-    ) -> GpuInfo:
-        info = await super().add_gpu(actor, name, size, description)
-        await self.advance_queue(actor.team_id)
-        return info
-
-    async def edit_gpu(self, actor: Actor, name: str, **changes: Any) -> GpuInfo:
-        """Any edit of :meth:`GpuAdmin.edit_gpu`, then a queue pass (a bigger card frees room)."""
-        info = await super().edit_gpu(actor, name, **changes)
-        await self.advance_queue(actor.team_id)
-        return info
-
-
-async def _holding(session: AsyncSession, team_id: str) -> list[queue.Placed]:
-    """Every booking of the workspace holding memory, as the queue sees it."""
-    rows = await session.execute(
-        select(
-            Booking.id,
-            Booking.gpu_id,
-            Booking.user_id,
-            Booking.start_at,
-            Booking.end_at,
-            Booking.memory_mib,
-        ).where(Booking.team_id == team_id, Booking.status.in_(list(HOLDING_STATUSES)))
-    )
-    return [queue.Placed(*row) for row in rows]
+    async def after_freeing(self, team_id: str) -> None:
+        """After a change that may have freed memory: move flexible bookings up first (they were
+        made before anyone waiting now was told), then tell the watches what is left."""
+        await self.advance_queue(team_id)
+        await self.check_watches(team_id)

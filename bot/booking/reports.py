@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bot.booking import queries
-from bot.booking.base import ServiceBase
+from bot.booking.limits import FairShare
 from bot.booking.measured import measured_totals
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import audit_info, booking_info, gpu_info
@@ -38,8 +38,9 @@ from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus, ChangeVerb
 from storage.models import AuditEntry
 
 
-class Reports(ServiceBase):
-    """What the commands that only look (list, calendar, status, free, stats) read."""
+class Reports(FairShare):
+    """What the commands that only look (list, calendar, status, free, stats) read (``free``
+    under the asker's own booking rules, so its windows book as offered)."""
 
     async def get(self, actor: Actor, booking_id: int) -> BookingInfo:
         async with self.db.read() as session:
@@ -139,9 +140,9 @@ class Reports(ServiceBase):
     ) -> FreeWindows:
         """The earliest window for ``memory`` over ``duration``, per GPU and overall.
 
-        Every window offered books as given: a length no booking may have is refused with the
-        sentence ``book`` gives, no window starts later than a booking may, and a request bigger
-        than every GPU is told so rather than searched for.
+        Every window offered books as given by the asker: a length no booking of theirs may
+        have is refused with the sentence ``book`` gives, no window starts later than they may
+        book, and a request bigger than every GPU is told so rather than searched for.
         """
         if gpu is None:
             rules.refuse_percentage_without_gpu(memory)
@@ -149,9 +150,10 @@ class Reports(ServiceBase):
         start = max(not_before or now, now)
         if duration <= timedelta(0):
             raise InputError(Code.FREE_NOT_POSITIVE, field="duration")
-        rules.check_length(self.policy, start, start + duration)
-        until = rules.search_until(self.policy, start, now)
         async with self.db.read() as session:
+            policy = self.policy_for(await self.limits_for(session, actor.team_id, actor.user_id))
+            rules.check_length(policy, start, start + duration)
+            until = rules.search_until(policy, start, now)
             every = await queries.gpus(session, actor.team_id)
             target = await queries.gpu(session, actor.team_id, gpu) if gpu else None
             if not every:

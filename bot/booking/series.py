@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking import queries, transitions
+from bot.booking.limits import FairShare
 from bot.booking.placement import Placement, refuse_if_too_big
 from bot.booking.snapshots import booking_info
 from bot.core import capacity, rules
@@ -36,7 +37,7 @@ from storage.models import Booking, BookingSeries, Gpu
 MAX_LISTED_MISSES = 10
 
 
-class SeriesWrites(Placement):
+class SeriesWrites(Placement, FairShare):
     """Booking a recurring series, and ending the rest of one."""
 
     async def create_series(
@@ -60,7 +61,7 @@ class SeriesWrites(Placement):
             target = await queries.lock_gpu(session, actor.team_id, gpu)
             mib = rules.memory_mib(memory, target.capacity_mib)
             refuse_if_too_big(await queries.gpus(session, actor.team_id), mib, target)
-            fits, misses = await self._sort(session, target, mib, occurrences, now)
+            fits, misses = await self._sort(session, actor, target, mib, occurrences, now)
             if misses and not (partial and fits):
                 offer = (
                     SeriesOffer(target.name, mib, rule.to_dict(), task, len(fits)) if fits else None
@@ -161,6 +162,8 @@ class SeriesWrites(Placement):
                 if task is None
                 else rules.clean_text(task, self.policy.max_task_chars, "task", required=True)
             )
+            owners = await self.limits_for(session, actor.team_id, booking.user_id)
+            policy = self.policy_for(owners)
             windows = [(b.start_at, b.start_at + length if length else b.end_at) for b in rest]
             last = max(end for _, end in windows)
             spans = (
@@ -171,7 +174,7 @@ class SeriesWrites(Placement):
             misses: list[Sentence] = []
             for start, end in windows:
                 try:
-                    rules.check_length(self.policy, start, end)
+                    rules.check_length(policy, start, end)
                 except GpubookError as error:
                     reason = say(
                         Code.SERIES_MISS, window=Window(start, end), reason=error.sentences[0]
@@ -207,31 +210,43 @@ class SeriesWrites(Placement):
     async def _sort(
         self,
         session: AsyncSession,
+        actor: Actor,
         gpu: Gpu,
         mib: int,
         occurrences: list[Occurrence],
         now: datetime,
     ) -> tuple[list[Occurrence], list[tuple[Occurrence, Sentence]]]:
-        """The occurrences that fit, and those that do not with why, in order."""
+        """The occurrences that fit, and those that do not with why, in order.
+
+        Each passes the asker's own rules and limits (their groups' longest booking and
+        advance; memory held at once, GB·h, open bookings), counting the occurrences accepted
+        before it as booked: a series may not do in one go what separate bookings may not."""
         first, last = occurrences[0].start, max(o.end for o in occurrences)
         spans = (await queries.spans(session, [gpu.id], first, last))[gpu.id]
+        limits = await self.limits_for(session, actor.team_id, actor.user_id)
+        policy = self.policy_for(limits)
         fits: list[Occurrence] = []
         misses: list[tuple[Occurrence, Sentence]] = []
+        accepted: list[capacity.Span] = []
         for occurrence in occurrences:
             try:
-                start, end = rules.check_window(self.policy, occurrence.start, occurrence.end, now)
-                rules.check_advance(self.policy, start, now)
+                start, end = rules.check_window(policy, occurrence.start, occurrence.end, now)
+                rules.check_advance(policy, start, now)
+                peak = capacity.peak(spans, start, end)
+                if peak.mib + mib > gpu.capacity_mib:
+                    misses.append((occurrence, _full(gpu, mib, start, end, peak.mib)))
+                    continue
+                await self.check_limits(
+                    session, actor, limits, actor.user_id, mib, start, end, pending=accepted
+                )
             except GpubookError as error:
                 window = Window(occurrence.start, occurrence.end)
                 misses.append(
                     (occurrence, say(Code.SERIES_MISS, window=window, reason=error.sentences[0]))
                 )
                 continue
-            peak = capacity.peak(spans, start, end)
-            if peak.mib + mib > gpu.capacity_mib:
-                misses.append((occurrence, _full(gpu, mib, start, end, peak.mib)))
-                continue
             spans.append(capacity.Span(start, end, mib))  # the series' own occurrences count too
+            accepted.append(capacity.Span(start, end, mib))
             fits.append(Occurrence(occurrence.day, start, end, occurrence.notes))
         return fits, misses
 

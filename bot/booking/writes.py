@@ -9,6 +9,7 @@ were absent.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,8 +52,10 @@ class BookingWrites(Placement, FairShare):
         task: str,
         user_id: str | None = None,
         override_limits: bool = False,
+        among: Collection[str] | None = None,
     ) -> BookingInfo:
-        """Book ``memory`` on ``gpu`` (``None``: the best-fitting GPU) over ``[start, end)``.
+        """Book ``memory`` on ``gpu`` (``None``: the best-fitting GPU, of those named ``among``
+        when given) over ``[start, end)``.
 
         ``user_id`` books on someone else's behalf (admins only). ``memory`` is MiB or the text
         the user typed (``20GB``, ``50%`` — a percentage of the chosen GPU).
@@ -70,11 +73,13 @@ class BookingWrites(Placement, FairShare):
             start, end = rules.check_window(policy, start, end, now)
             rules.check_advance(policy, start, now)
             if gpu is None:
-                target, mib = await self.place(session, actor.team_id, memory, start, end)
+                target, mib = await self.place(
+                    session, actor.team_id, memory, start, end, policy, among=among
+                )
             else:
                 target = await queries.lock_gpu(session, actor.team_id, gpu)
                 mib = rules.memory_mib(memory, target.capacity_mib)
-                await self.check_fits(session, target, mib, start, end)
+                await self.check_fits(session, target, mib, start, end, policy=policy)
             overridden = await self.check_limits(
                 session, actor, limits, owner, mib, start, end, override=override_limits
             )
@@ -140,7 +145,14 @@ class BookingWrites(Placement, FairShare):
             # the edit could still change to.
             offers = Offers.THIS_GPU if booking.status == BookingStatus.UPCOMING else Offers.NOTHING
             await self.check_fits(
-                session, booking.gpu, mib, start, end, exclude=booking.id, offers=offers
+                session,
+                booking.gpu,
+                mib,
+                start,
+                end,
+                policy=policy,
+                exclude=booking.id,
+                offers=offers,
             )
             overridden = await self.check_limits(
                 session,

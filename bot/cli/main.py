@@ -30,6 +30,7 @@ from bot.cli.gpus import add_gpu_commands
 from bot.cli.groups import add_group_commands, add_limits
 from bot.cli.links import add_link_commands
 from bot.cli.registry import EXIT_REFUSED, EXIT_USAGE, Registrar, UsageError
+from bot.cli.run import add_run
 from bot.cli.stats import add_stats
 from bot.cli.wording import TerminalText, terminal_text
 from bot.console import add_console
@@ -57,6 +58,7 @@ COMMANDS: tuple[Registrar, ...] = (
     add_stats,
     add_agent_commands,
     add_link_commands,
+    add_run,
     add_chart,
     add_serve,
     add_console,

@@ -148,8 +148,8 @@ class ModalForm:
             return self._ask_select(label, element, previous)
         if kind == "datetimepicker":
             return self._ask_time(label, element, previous)
-        if kind == "multi_static_select":
-            return self._ask_many(label, element, previous)
+        if kind in ("multi_static_select", "checkboxes"):
+            return self._ask_many(label, element, previous, kind)
         if kind == "datepicker":
             return self._ask_date(label, element, previous)
         return self._ask_text(label, hint, element, previous, optional=bool(block.get("optional")))
@@ -193,9 +193,14 @@ class ModalForm:
             self.repl.show(f"│ Type a number from 1 to {len(options)}.")
 
     def _ask_many(
-        self, label: str, element: dict[str, Any], previous: dict[str, Any] | None
+        self,
+        label: str,
+        element: dict[str, Any],
+        previous: dict[str, Any] | None,
+        kind: str,
     ) -> dict[str, Any]:
-        """Several options: numbers (or names) separated by commas; Enter keeps the choice."""
+        """Several options (a multi-select, or checkboxes): numbers (or names) separated by
+        commas; Enter keeps the choice, `-` clears it."""
         reader = self.session.reader()
         options = options_of(element)
         for n, option in enumerate(options, 1):
@@ -205,10 +210,12 @@ class ModalForm:
             default = ", ".join(text_of(o.get("text"), reader) for o in chosen) or None
             answer = self._line(f"{label} (e.g. 1,3)", default)
             if not answer:
-                return {"type": "multi_static_select", "selected_options": chosen}
+                return {"type": kind, "selected_options": chosen}
+            if answer == "-":
+                return {"type": kind, "selected_options": []}
             picked = [_pick(options, part.strip(), reader) for part in answer.split(",")]
             if all(p is not None for p in picked):
-                return {"type": "multi_static_select", "selected_options": picked}
+                return {"type": kind, "selected_options": picked}
             self.repl.show(f"│ Type numbers from 1 to {len(options)}, separated by commas.")
 
     def _ask_date(
@@ -252,7 +259,7 @@ def _initial_state(element: dict[str, Any]) -> dict[str, Any]:
         return {"type": kind, "selected_option": element.get("initial_option")}
     if kind == "datetimepicker":
         return {"type": kind, "selected_date_time": element.get("initial_date_time")}
-    if kind == "multi_static_select":
+    if kind in ("multi_static_select", "checkboxes"):
         return {"type": kind, "selected_options": element.get("initial_options") or []}
     if kind == "datepicker":
         return {"type": kind, "selected_date": element.get("initial_date")}

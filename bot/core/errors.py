@@ -56,6 +56,10 @@ class NotFound(GpubookError):
     """An unknown GPU or booking id."""
 
 
+class Unauthorized(GpubookError):
+    """A credential (a host agent's token) that is unknown or no longer valid."""
+
+
 class PermissionDenied(GpubookError):
     """The caller may not do this (someone else's booking, or an admin-only action)."""
 

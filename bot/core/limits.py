@@ -255,10 +255,12 @@ def group_sentence(group: GroupInfo) -> Sentence:
 
 
 def standing_sentences(standing: Standing) -> tuple[Sentence, ...]:
-    """Where a person stands: memory held, GB·h, open bookings and their booking rules."""
+    """Where a person stands: memory held, GB·h, open bookings and their booking rules. A limit
+    that is not set gets its own sentence ("no max-held limit"), not a value reading "no limit"."""
     limits = standing.limits
     held = limits[LimitName.MAX_HELD].value
     gbh = limits[LimitName.MAX_GBH].value
+    most_open = limits[LimitName.MAX_OPEN].value
     rules = {
         key: shown(name, limits[name].value)
         for key, name in (
@@ -268,13 +270,11 @@ def standing_sentences(standing: Standing) -> tuple[Sentence, ...]:
         )
     }
     used = format_gbh(standing.gbh_used)
+    now, peak = Size(standing.held_now_mib), Size(standing.held_peak_mib)
     return (
-        say(
-            Code.STANDING_HELD,
-            now=Size(standing.held_now_mib),
-            peak=Size(standing.held_peak_mib),
-            limit=shown(LimitName.MAX_HELD, held),
-        ),
+        say(Code.STANDING_HELD_UNLIMITED, now=now, peak=peak)
+        if held is None
+        else say(Code.STANDING_HELD, now=now, peak=peak, limit=Size(held)),
         say(Code.STANDING_GBH_UNLIMITED, used=used)
         if gbh is None
         else say(
@@ -286,10 +286,8 @@ def standing_sentences(standing: Standing) -> tuple[Sentence, ...]:
             if standing.gbh_ages_from and standing.gbh_ages_from > standing.now
             else None,
         ),
-        say(
-            Code.STANDING_OPEN,
-            count=standing.open_count,
-            limit=shown(LimitName.MAX_OPEN, limits[LimitName.MAX_OPEN].value),
-        ),
+        say(Code.STANDING_OPEN_UNLIMITED, count=standing.open_count)
+        if most_open is None
+        else say(Code.STANDING_OPEN, count=standing.open_count, limit=most_open),
         say(Code.STANDING_RULES, **rules),
     )

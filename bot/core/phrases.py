@@ -149,6 +149,18 @@ class Code(enum.StrEnum):
     REPORT_FIELD_TYPE = "report_field_type"
     REPORT_TOO_MANY = "report_too_many"
     REPORT_DUPLICATE_DEVICE = "report_duplicate_device"
+    # gpubook run, on a GPU host
+    RUN_GPU_NOT_HERE = "run_gpu_not_here"
+    RUN_WHICH_GPU = "run_which_gpu"
+    RUN_NOT_YET = "run_not_yet"
+    RUN_NOTHING_HERE = "run_nothing_here"
+    RUN_NOTHING_ON = "run_nothing_on"
+    RUN_OFFER = "run_offer"
+    RUN_NO_AGENT = "run_no_agent"
+    RUN_NOT_HEARD = "run_not_heard"
+    RUN_STALE = "run_stale"
+    RUN_BOOK_UNLINKED = "run_book_unlinked"
+    RUN_BOOK_NO_CARDS = "run_book_no_cards"
     # capacity
     OVER_CARD = "over_card"
     OVER_LARGEST = "over_largest"
@@ -195,6 +207,16 @@ class Code(enum.StrEnum):
     QUEUE_NOTHING_FITS = "queue_nothing_fits"
     QUEUE_NOT_FLEXIBLE = "queue_not_flexible"
     QUEUE_MOVED = "queue_moved"
+    WATCH_DEADLINE_TOO_SOON = "watch_deadline_too_soon"
+    WATCH_TOO_MANY = "watch_too_many"
+    WATCH_NOT_FOUND = "watch_not_found"
+    WATCH_CLOSED = "watch_closed"
+    WATCH_STARTED = "watch_started"
+    WATCH_CANCELLED = "watch_cancelled"
+    WATCH_NONE = "watch_none"
+    WATCH_LINE = "watch_line"
+    WATCH_OPENED = "watch_opened"
+    WATCH_EXPIRED = "watch_expired"
     NO_LIMIT = "no_limit"
     NOBODY = "nobody"
     EVERYBODY = "everybody"
@@ -203,10 +225,12 @@ class Code(enum.StrEnum):
     GROUP_NO_LIMITS = "group_no_limits"
     GROUP_NONE_YET = "group_none_yet"
     STANDING_HELD = "standing_held"
+    STANDING_HELD_UNLIMITED = "standing_held_unlimited"
     STANDING_GBH = "standing_gbh"
     STANDING_GBH_UNLIMITED = "standing_gbh_unlimited"
     STANDING_GBH_AGES = "standing_gbh_ages"
     STANDING_OPEN = "standing_open"
+    STANDING_OPEN_UNLIMITED = "standing_open_unlimited"
     STANDING_RULES = "standing_rules"
 
     # the Slack command grammar and forms
@@ -246,10 +270,12 @@ class Code(enum.StrEnum):
     GROUP_USAGE = "group_usage"
     LIMITS_USAGE = "limits_usage"
     QUEUE_USAGE = "queue_usage"
+    WATCH_USAGE = "watch_usage"
     ADMIN_LIMITS_USAGE = "admin_limits_usage"
     BROKEN_BUTTON = "broken_button"
     FORM_LOST_BOOKING = "form_lost_booking"
     FORM_DURATION_MISSING = "form_duration_missing"
+    FORM_FLEXIBLE_SERIES = "form_flexible_series"
     FORM_START_MISSING = "form_start_missing"
     FORM_GPU_MISSING = "form_gpu_missing"
     # why a `book` opened the form instead of booking (said at the top of the form)
@@ -412,6 +438,17 @@ WORDING: dict[Code, str] = {
     Code.REPORT_FIELD_TYPE: "{path} must be {expected}.",
     Code.REPORT_TOO_MANY: "{path} lists {count} entries; at most {limit} are accepted.",
     Code.REPORT_DUPLICATE_DEVICE: "Device {uuid} is listed twice in one report.",
+    Code.RUN_GPU_NOT_HERE: "{gpu} is not a card of this host; its cards are: {gpus}.",
+    Code.RUN_WHICH_GPU: "You have bookings under way on {gpus}; choose one with [[--gpu NAME]].",
+    Code.RUN_NOT_YET: "Your booking #{id} on {gpu} starts {at}; run then.",
+    Code.RUN_NOTHING_HERE: "No booking of yours (login {login}) is under way on this host's cards. A booking counts here once your Slack user is linked to that login ([[/link {name}]]).",
+    Code.RUN_NOTHING_ON: "No booking of yours (login {login}) is under way on {gpu}.",
+    Code.RUN_OFFER: "{free} is free on {gpu} now; book and run at once with {example}.",
+    Code.RUN_NO_AGENT: "No gpubook agent answers at {path} ({reason}); ask an admin to run [[gpubook agent]] on this host, or set GPUBOOK_AGENT_SOCKET to where it listens.",
+    Code.RUN_NOT_HEARD: "The agent on this host has not heard from the bot yet, so it does not know the bookings; try again in a moment.",
+    Code.RUN_STALE: "The agent on this host has not heard from the bot since {since}, so it cannot tell which bookings are current; try again once it reports.",
+    Code.RUN_BOOK_UNLINKED: "The login {login} is not linked to a Slack user, so there is nobody to book for; link it in Slack with [[/link {name}]].",
+    Code.RUN_BOOK_NO_CARDS: "The host {host} has no card bound to a GPU; an admin binds them ([[gpubook agent devices]] lists how).",
     Code.NOT_ENOUGH: "Not enough memory on {gpu} for {window}: {held} of {capacity} already held at the peak ({peak}), {free} free, {asked} asked.",
     Code.EARLIEST_HERE: "Earliest fit on {gpu}: {window}.",
     Code.SOONER_ELSEWHERE: "Sooner on {gpu}: {window}.",
@@ -453,6 +490,16 @@ WORDING: dict[Code, str] = {
     Code.QUEUE_NOTHING_FITS: "{asked} for that long fits on no GPU it may use before {until}; ask for less, or give a later deadline.",
     Code.QUEUE_NOT_FLEXIBLE: "Booking #{id} is not flexible, so there is nothing to pin: it never moves.",
     Code.QUEUE_MOVED: "#{id} moved up: now {gpu} at {start} instead of {was_gpu} at {was_start}.",
+    Code.WATCH_DEADLINE_TOO_SOON: "A window of {length} cannot end before {deadline} any more; give a later deadline.",
+    Code.WATCH_TOO_MANY: "You already wait with {count:watch|watches}, the most one person may have; cancel one first ([[/notify list]]).",
+    Code.WATCH_NOT_FOUND: "You have no watch #{id}. See [[/notify list]].",
+    Code.WATCH_CLOSED: "Watch #{id} is over already: nothing left to cancel.",
+    Code.WATCH_STARTED: "Watch #{id}: I'll DM you once {asked} for {length} fits on {gpus} before {deadline} (right away if it already does).",
+    Code.WATCH_CANCELLED: "Watch #{id} cancelled: no DM will come from it.",
+    Code.WATCH_NONE: "You are not waiting for anything. Start with [[/notify 20GB for 2h]].",
+    Code.WATCH_LINE: "#{id}: {asked} for {length} on {gpus}, before {deadline}",
+    Code.WATCH_OPENED: "Watch #{id}: {asked} for {length} fits on {gpu}, {window}. It is not booked yet: book it before someone else does.",
+    Code.WATCH_EXPIRED: "Watch #{id} expired: {asked} for {length} never fitted on {gpus} in time to end before {deadline}.",
     Code.NO_LIMIT: "no limit",
     Code.NOBODY: "nobody",
     Code.EVERYBODY: "every member of the workspace",
@@ -461,10 +508,12 @@ WORDING: dict[Code, str] = {
     Code.GROUP_NO_LIMITS: "no limits of its own",
     Code.GROUP_NONE_YET: "There are no groups yet; an admin makes one with [[/admin group add premium @ana]].",
     Code.STANDING_HELD: "You hold {now} now, and at most {peak} at once in what you have booked; your max-held is {limit}.",
+    Code.STANDING_HELD_UNLIMITED: "You hold {now} now, and at most {peak} at once in what you have booked; no max-held limit.",
     Code.STANDING_GBH: "{used} of {limit} used or booked over the last 7 days and ahead; {free} free{more}.",
     Code.STANDING_GBH_AGES: ", until this week's use starts to age out {when}",
     Code.STANDING_GBH_UNLIMITED: "{used} used or booked over the last 7 days and ahead; no max-gbh limit.",
     Code.STANDING_OPEN: "{count:upcoming or active booking}; your max-open is {limit}.",
+    Code.STANDING_OPEN_UNLIMITED: "{count:upcoming or active booking}; no max-open limit.",
     Code.STANDING_RULES: "Your bookings last at most {duration}, start at most {advance} ahead and are extended by at most {extension} in total.",
     Code.UNKNOWN_COMMAND: "I don't know [[/{typed}]]. Try [[/help]].",
     Code.UNKNOWN_COMMAND_NEAR: "I don't know [[/{typed}]]. Did you mean [[/{suggestion}]]? See [[/help]] for every command.",
@@ -500,11 +549,13 @@ WORDING: dict[Code, str] = {
     Code.UNLINK_USAGE: "Give the login to unlink, like [[/unlink alice]].",
     Code.ADMIN_LINK_USAGE: "Mention the person, then the login, like [[/admin link @alice alice]].",
     Code.GROUP_USAGE: "Use [[/admin group add premium @ana @ben]], [[/admin group remove premium @ana]] (no one named: the whole group and its limits) or [[/admin group list]].",
+    Code.WATCH_USAGE: "Use [[/notify 20GB for 2h]]; then you may add [[on a100-*]] and [[before fri 18:00]], then the task the booking gets; [[/notify list]] shows yours, [[/notify cancel 3]] ends one.",
     Code.QUEUE_USAGE: "Use [[/book any 40GB for 4h asap train-x]]; after [[asap]] you may add [[on a100-*]], [[not before 14:00]] or [[by fri 18:00]], then the task.",
     Code.LIMITS_USAGE: "[[/limits]] takes nothing after it.",
     Code.ADMIN_LIMITS_USAGE: "Use [[/admin limits <group> <limit> <value>]], like [[/admin limits premium max-held 96GB]] or [[/admin limits everyone max-gbh 300]] ([[none]] clears a value).",
     Code.BROKEN_BUTTON: "That button's data is unreadable; run the command again for a fresh one.",
     Code.FORM_LOST_BOOKING: "This form lost track of its booking; open it again from the booking.",
+    Code.FORM_FLEXIBLE_SERIES: "A flexible booking is one window that moves; untick it, or choose Does not repeat.",
     Code.FORM_DURATION_MISSING: "Give a duration, like [[2h]] or [[90m]].",
     Code.FORM_START_MISSING: "Pick a start.",
     Code.FORM_GPU_MISSING: 'Pick a GPU, or "Any GPU".',

@@ -40,15 +40,6 @@ class Policy:
     search_horizon: timedelta = timedelta(days=30)
     max_task_chars: int = 200
 
-    def extension_limit(self, user_id: str, *, is_admin: bool) -> timedelta:
-        """How far past its original end a booking of ``user_id`` may be extended, in total."""
-        if is_admin:
-            return self.max_duration
-        group = self.user_groups.get(user_id)
-        if group is not None and group in self.group_extensions:
-            return self.group_extensions[group]
-        return self.max_extension
-
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Policy:
         """Read the policy from ``env``; a malformed value raises InputError naming the variable."""

@@ -16,8 +16,15 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 
 from bot.core.capacity import Span, fits, peak
+
+
+def matches(gpu_name: str, pattern: str | None) -> bool:
+    """Whether a flexible booking or a watch with ``pattern`` (``None``: any GPU) may use
+    ``gpu_name`` (a name, or a shell pattern such as ``a100-*``)."""
+    return pattern is None or fnmatchcase(gpu_name, pattern.lower())
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,52 @@ def earliest_start(
     return None
 
 
+@dataclass(frozen=True)
+class Card:
+    """A card a booking may use: its capacity and the spans held on it."""
+
+    id: Hashable
+    capacity_mib: int
+    spans: Sequence[Span]
+
+
+def earliest_placement(
+    cards: Sequence[Card],
+    owner_spans: Sequence[Span],
+    owner_limit: int | None,
+    mib: int,
+    duration: timedelta,
+    not_before: datetime,
+    latest_start: datetime,
+) -> tuple[Card, datetime] | None:
+    """The card and start where ``mib`` for ``duration`` starts earliest (see
+    :func:`earliest_start`); ``None`` if it fits nowhere by ``latest_start``.
+
+    Ties go to the card left fullest over the window (best fit), then to the order of ``cards``:
+    a small booking that could start as early on a roomy card takes the tight one, leaving the
+    room a bigger request (a whole card) waits for. Creating a flexible booking and moving one
+    choose alike, here.
+    """
+    best: tuple[datetime, int, int] | None = None
+    for order, card in enumerate(cards):
+        at = earliest_start(
+            card.spans,
+            card.capacity_mib,
+            owner_spans,
+            owner_limit,
+            mib,
+            duration,
+            not_before,
+            latest_start,
+        )
+        if at is None:
+            continue
+        spare = card.capacity_mib - peak(card.spans, at, at + duration).mib - mib
+        if best is None or (at, spare, order) < best:
+            best = (at, spare, order)
+    return None if best is None else (cards[best[2]], best[0])
+
+
 def advance(
     capacities: Mapping[Hashable, int],
     placed: Sequence[Placed],
@@ -88,31 +141,38 @@ def advance(
     now: datetime,
 ) -> list[Move]:
     """Move each of ``waiting`` (in the order given: the order they were made) to the earliest
-    start that fits, if that is earlier than where it is.
+    start that fits (:func:`earliest_placement`), if that is earlier than where it is.
 
     ``placed`` holds every booking holding memory, the waiting ones included; ``limits`` is each
-    owner's max-held (absent or ``None``: none). Ties between cards go to the card left
-    fullest (best fit), then to the order of ``cards``.
+    owner's max-held (absent or ``None``: none). A move leaves its old place free, which a
+    booking *ahead* in line may be able to use; so rounds repeat, from the first in line, until
+    one moves nobody. When this returns, no waiting booking could start earlier with every other
+    where it ends up. It ends: each round moves some booking strictly earlier, never one later,
+    and every start is ``now``, a not-before or the end of another booking (its start plus a
+    duration), so the starts come from a finite set bounded by ``now``.
+    Each booking moved is returned once: where it ends up, and where it was before the pass.
     """
     on_card: dict[Hashable, list[Placed]] = {card: [] for card in capacities}
     for booking in placed:
         on_card.setdefault(booking.card, []).append(booking)
-    moves: list[Move] = []
-    for item in waiting:
-        booking = item.booking
-        if booking.start <= now:
-            continue  # started (or due to): never moves
-        on_card[booking.card] = [b for b in on_card[booking.card] if b.id != booking.id]
-        owner = [b.span for bs in on_card.values() for b in bs if b.owner == booking.owner]
-        best: tuple[datetime, int, int] | None = None
-        duration = booking.end - booking.start
-        for order, card in enumerate(item.cards):
-            if card not in capacities:
-                continue
-            spans = [b.span for b in on_card[card]]
-            at = earliest_start(
-                spans,
-                capacities[card],
+    current = {item.booking.id: item.booking for item in waiting}
+    moved: set[int] = set()
+    moving = True
+    while moving:
+        moving = False
+        for item in waiting:
+            booking = current[item.booking.id]
+            if booking.start <= now:
+                continue  # started (or due to): never moves
+            on_card[booking.card] = [b for b in on_card[booking.card] if b.id != booking.id]
+            owner = [b.span for bs in on_card.values() for b in bs if b.owner == booking.owner]
+            duration = booking.end - booking.start
+            found = earliest_placement(
+                [
+                    Card(c, capacities[c], [b.span for b in on_card[c]])
+                    for c in item.cards
+                    if c in capacities
+                ],
                 owner,
                 limits.get(booking.owner),
                 booking.mib,
@@ -120,16 +180,17 @@ def advance(
                 max(now, item.not_before),
                 booking.start - timedelta(seconds=1),
             )
-            if at is None:
-                continue
-            spare = capacities[card] - peak(spans, at, at + duration).mib - booking.mib
-            if best is None or (at, spare, order) < best:
-                best = (at, spare, order)
-        if best is None:
+            if found is not None:
+                booking = replace(
+                    booking, card=found[0].id, start=found[1], end=found[1] + duration
+                )
+                current[booking.id] = booking
+                moved.add(booking.id)
+                moving = True
             on_card[booking.card].append(booking)
-            continue
-        card = item.cards[best[2]]
-        moved = replace(booking, card=card, start=best[0], end=best[0] + duration)
-        on_card[card].append(moved)
-        moves.append(Move(booking.id, card, moved.start, moved.end, booking))
+    moves = []
+    for item in waiting:
+        if item.booking.id in moved:
+            now_at = current[item.booking.id]
+            moves.append(Move(now_at.id, now_at.card, now_at.start, now_at.end, item.booking))
     return moves

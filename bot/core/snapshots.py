@@ -172,3 +172,20 @@ class Notice:
     kind: NoticeKind
     booking: BookingInfo | None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WatchInfo:
+    """A watch: someone waiting for ``memory_mib`` for ``duration`` on a GPU matching
+    ``pattern`` (``None``: any), in a window that ends by ``deadline``; told once, by DM."""
+
+    id: int
+    user_id: str
+    memory_mib: int
+    duration: timedelta
+    pattern: str | None
+    deadline: datetime
+    task: str | None
+    created_at: datetime
+    #: Why it closed (``None`` while it waits): see :class:`~bot.core.vocabulary.WatchEnd`.
+    ended: str | None = None

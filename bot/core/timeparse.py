@@ -84,14 +84,21 @@ def parse_when(text: str, *, now: datetime, tz: ZoneInfo, field: str = "start") 
 
 
 def read_when(
-    text: str, *, now: datetime, tz: ZoneInfo, field: str = "start", after: datetime | None = None
+    text: str,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    field: str = "start",
+    after: datetime | None = None,
+    suggest: bool = True,
 ) -> Reading:
     """Read a start or end time typed by a user.
 
     ``field`` tags the error so a modal can show it under the right input (``"start"``/``"end"``).
     Explicit days are taken literally (`today 9am` may be in the past: the booking service, not the
     parser, decides whether that is allowed); a bare clock time or a weekday means its next
-    occurrence from ``after`` (default: ``now``; an end looks from its start).
+    occurrence from ``after`` (default: ``now``; an end looks from its start). ``suggest=False``
+    skips looking for the near miss a refusal would name, for callers that drop the refusal.
     """
     _require_aware(now)
     cleaned = " ".join(text.lower().split())
@@ -100,7 +107,7 @@ def read_when(
     now = now.astimezone(UTC)
     after = now if after is None else after.astimezone(UTC)
     try:
-        return _read(cleaned, now, after, tz)
+        return _read(cleaned, now, after, tz) if suggest else _read_exactly(cleaned, now, after, tz)
     except InputError as err:
         raise err.for_field(field) from None
 
@@ -344,11 +351,20 @@ def split_when(
     """
     if not tokens:
         raise InputError(Code.TIME_MISSING, field=field, what=field)
-    errors: list[InputError] = []
-    for count in range(min(_MAX_TIME_WORDS, len(tokens)), 0, -1):
+    counts = range(min(_MAX_TIME_WORDS, len(tokens)), 0, -1)
+    # Most commands read at their first or second try, and the refusals of the longer tries
+    # are dropped: so near misses (a word-by-word fuzzy search) are only looked for once
+    # nothing reads, to choose the refusal.
+    for count in counts:
         text = " ".join(tokens[:count])
         try:
-            return read_when(text, now=now, tz=tz, field=field, after=after), count
+            return read_when(text, now=now, tz=tz, field=field, after=after, suggest=False), count
+        except InputError:
+            pass
+    errors: list[InputError] = []
+    for count in counts:
+        try:
+            read_when(" ".join(tokens[:count]), now=now, tz=tz, field=field, after=after)
         except InputError as err:
             errors.append(err)
     specific = next((err for err in reversed(errors) if not isinstance(err, _Unrecognised)), None)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from bot.core.errors import InputError
 from bot.core.gpu_names import validate_gpu_name
+from bot.core.host_bookings import HostBookings
 from bot.core.vocabulary import FindingKind
 
 
@@ -66,6 +67,8 @@ class IngestResult:
 
     devices: int
     unbound: tuple[str, ...]
+    #: The host's cards and bookings, for its agent (``gpubook run``).
+    host_bookings: HostBookings = HostBookings()
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ class NoticeKind(enum.StrEnum):
     UNBOOKED = "unbooked"
     IDLE = "idle"
     SILENT_HOST = "silent_host"
+    # watches (a person waiting for room; no booking yet)
+    WATCH_OPEN = "watch_open"
+    WATCH_EXPIRED = "watch_expired"
 
 
 #: Notices of the live-usage reconciliation: they may concern no booking at all.
@@ -52,6 +55,22 @@ USAGE_NOTICES = frozenset(
         NoticeKind.SILENT_HOST,
     }
 )
+
+
+#: Notices of watches: a window opened (with its Book button), or the watch expired.
+WATCH_NOTICES = frozenset({NoticeKind.WATCH_OPEN, NoticeKind.WATCH_EXPIRED})
+
+#: Notices that concern no booking (their row has none): each is rendered from its details.
+NOTICES_WITHOUT_BOOKING = USAGE_NOTICES | WATCH_NOTICES
+
+
+class WatchEnd(enum.StrEnum):
+    """Why a watch closed: it told its owner of a window, ran past its deadline, or was
+    cancelled. An open watch has none."""
+
+    NOTIFIED = "notified"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 class FindingKind(enum.StrEnum):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +51,9 @@ class ReconcileCounts:
     cleared: int = 0
     released: int = 0
     silent: int = 0
+    #: The workspaces where an idle booking was released: memory freed there, so the queue of
+    #: flexible bookings is due a pass (see :class:`bot.lifecycle.usage_sweep.UsageSweep`).
+    freed_teams: set[str] = field(default_factory=set, repr=False)
 
 
 def _card(gpu: Gpu, device: AgentDevice) -> CardState:
@@ -76,85 +79,140 @@ def _quarter_after(at: datetime) -> datetime:
 
 
 async def reconcile_usage(db: Database, config: ServiceConfig, now: datetime) -> ReconcileCounts:
+    """One reconciliation. It is first worked out in a read transaction, which takes no lock:
+    most sweeps find every finding already told and nothing cleared, and then take no write
+    lock at all (on SQLite the one writer's lock, which every host's report would wait behind
+    while thousands of cards are read). Only when there is something to do is it worked out
+    again, under the GPUs' locks, and done: what the read saw is never acted on."""
     counts = ReconcileCounts()
     usage = config.usage
     limits = Limits(usage.tolerance_mib, usage.idle_after, usage.silent_after)
-    async with db.write() as session:
+    async with db.read() as session:
         rows = list((await session.execute(queries.bound_cards())).tuples())
-        if rows:
+        plans = await _plans(session, rows, config, limits, now)
+    if any(plan.actions for plan in plans):
+        async with db.write() as session:
+            rows = list((await session.execute(queries.bound_cards())).tuples())
             await queries.lock_gpu_ids(session, [gpu.id for gpu, _ in rows])
             sweep = _Sweep(session, Journal(session, now), config, now)
-            for team in sorted({gpu.team_id for gpu, _ in rows}):
-                cards = [(gpu, device) for gpu, device in rows if gpu.team_id == team]
-                await sweep.team(team, cards, limits, counts)
+            for plan in await _plans(session, rows, config, limits, now):
+                await sweep.apply(plan, counts)
     counts.silent = await _silent_hosts(db, config, now)
     return counts
 
 
+@dataclass
+class _Plan:
+    """What one workspace's reconciliation comes to: episodes to open, clear and release."""
+
+    team: str
+    gpus: dict[int, Gpu]
+    bookings: dict[int, Booking]
+    to_open: list[Finding]
+    to_clear: list[UsageEpisode]
+    to_release: list[UsageEpisode]
+
+    @property
+    def actions(self) -> int:
+        return len(self.to_open) + len(self.to_clear) + len(self.to_release)
+
+
+async def _plans(
+    session: AsyncSession,
+    rows: Sequence[tuple[Gpu, AgentDevice]],
+    config: ServiceConfig,
+    limits: Limits,
+    now: datetime,
+) -> list[_Plan]:
+    return [
+        await _plan(
+            session,
+            team,
+            [(gpu, device) for gpu, device in rows if gpu.team_id == team],
+            config,
+            limits,
+            now,
+        )
+        for team in sorted({gpu.team_id for gpu, _ in rows})
+    ]
+
+
+async def _plan(
+    session: AsyncSession,
+    team: str,
+    rows: Sequence[tuple[Gpu, AgentDevice]],
+    config: ServiceConfig,
+    limits: Limits,
+    now: datetime,
+) -> _Plan:
+    gpus = {gpu.id: gpu for gpu, _ in rows}
+    cards = [_card(gpu, device) for gpu, device in rows]
+    bookings = {
+        b.id: b
+        for b in (
+            await session.scalars(
+                select(Booking).where(
+                    Booking.gpu_id.in_(list(gpus)),
+                    Booking.status == BookingStatus.ACTIVE,
+                    Booking.start_at <= now,
+                    Booking.end_at > now,
+                )
+            )
+        ).unique()
+    }
+    holdings = [
+        Holding(b.id, b.gpu_id, b.user_id, b.memory_mib, b.start_at) for b in bookings.values()
+    ]
+    findings = {
+        f.key: f for f in reconcile(cards, holdings, await links_of(session, team), now, limits)
+    }
+    reporting = {card.gpu_id for card in cards if live(card, now, limits)}
+    episodes = {
+        (FindingKind(e.kind), e.gpu_id, e.subject): e
+        for e in await session.scalars(
+            select(UsageEpisode).where(UsageEpisode.gpu_id.in_(list(gpus)))
+        )
+    }
+    release_after = config.usage.idle_release
+    plan = _Plan(team, gpus, bookings, [], [], [])
+    for key, episode in episodes.items():
+        if episode.gpu_id in reporting and key not in findings:
+            plan.to_clear.append(episode)
+    for key, finding in findings.items():
+        episode = episodes.get(key)
+        if episode is None:
+            plan.to_open.append(finding)
+        elif (
+            finding.kind == FindingKind.IDLE
+            and release_after is not None
+            and episode.settled_at is None
+            and episode.started_at + release_after <= now
+        ):
+            plan.to_release.append(episode)
+    return plan
+
+
 class _Sweep:
-    """One transaction's reconciliation, team by team."""
+    """One write transaction's reconciliation, workspace by workspace."""
 
     def __init__(
         self, session: AsyncSession, journal: Journal, config: ServiceConfig, now: datetime
     ) -> None:
         self.session, self.journal, self.config, self.now = session, journal, config, now
 
-    async def team(
-        self,
-        team: str,
-        rows: Sequence[tuple[Gpu, AgentDevice]],
-        limits: Limits,
-        counts: ReconcileCounts,
-    ) -> None:
-        now, session = self.now, self.session
-        gpus = {gpu.id: gpu for gpu, _ in rows}
-        cards = [_card(gpu, device) for gpu, device in rows]
-        bookings = {
-            b.id: b
-            for b in (
-                await session.scalars(
-                    select(Booking).where(
-                        Booking.gpu_id.in_(list(gpus)),
-                        Booking.status == BookingStatus.ACTIVE,
-                        Booking.start_at <= now,
-                        Booking.end_at > now,
-                    )
-                )
-            ).unique()
-        }
-        holdings = [
-            Holding(b.id, b.gpu_id, b.user_id, b.memory_mib, b.start_at) for b in bookings.values()
-        ]
-        findings = {
-            f.key: f for f in reconcile(cards, holdings, await links_of(session, team), now, limits)
-        }
-        reporting = {card.gpu_id for card in cards if live(card, now, limits)}
-        episodes = {
-            (FindingKind(e.kind), e.gpu_id, e.subject): e
-            for e in await session.scalars(
-                select(UsageEpisode).where(UsageEpisode.gpu_id.in_(list(gpus)))
-            )
-        }
-        for key, episode in episodes.items():
-            if episode.gpu_id in reporting and key not in findings:
-                await session.delete(episode)
-                counts.cleared += 1
-        release_after = self.config.usage.idle_release
-        for key, finding in findings.items():
-            episode = episodes.get(key)
-            if episode is None:
-                await self._open(team, gpus[finding.gpu_id], finding, bookings)
-                counts.opened += 1
-            elif (
-                finding.kind == FindingKind.IDLE
-                and release_after is not None
-                and episode.settled_at is None
-                and episode.started_at + release_after <= now
-            ):
-                booking = bookings[int(episode.subject)]
-                await transitions.end_early(self.journal, SYSTEM_ACTOR, booking, EndReason.IDLE)
-                await session.delete(episode)
-                counts.released += 1
+    async def apply(self, plan: _Plan, counts: ReconcileCounts) -> None:
+        for episode in plan.to_clear:
+            await self.session.delete(episode)
+            counts.cleared += 1
+        for finding in plan.to_open:
+            await self._open(plan.team, plan.gpus[finding.gpu_id], finding, plan.bookings)
+            counts.opened += 1
+        for episode in plan.to_release:
+            booking = plan.bookings[int(episode.subject)]
+            await transitions.end_early(self.journal, SYSTEM_ACTOR, booking, EndReason.IDLE)
+            await self.session.delete(episode)
+            counts.released += 1
+            counts.freed_teams.add(plan.team)
 
     async def _open(
         self, team: str, gpu: Gpu, finding: Finding, bookings: dict[int, Booking]

@@ -13,7 +13,7 @@ from typing import Protocol
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.slack_ids import is_user_id
-from bot.core.vocabulary import THREADED_KINDS, USAGE_NOTICES, BookingStatus, NoticeKind
+from bot.core.vocabulary import NOTICES_WITHOUT_BOOKING, THREADED_KINDS, BookingStatus, NoticeKind
 from storage.models import DEFAULT_CHANNEL, Notification
 
 
@@ -53,9 +53,9 @@ def by_destination(
 
 def obsolete(row: Notification) -> bool:
     """A reminder whose booking ended, or whose end moved (a new reminder covers the new end);
-    a booking's notice without its booking. Live-usage notices may concern no booking."""
+    a booking's notice without its booking. Live-usage and watch notices may concern none."""
     if row.booking is None:
-        return row.kind not in USAGE_NOTICES
+        return row.kind not in NOTICES_WITHOUT_BOOKING
     if row.kind != NoticeKind.REMINDER:
         return False
     booking = row.booking

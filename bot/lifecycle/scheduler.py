@@ -26,8 +26,8 @@ from bot.lifecycle.email_links import EmailLinker
 from bot.lifecycle.notifier import FlushStats, Notifier, Renderer
 from bot.lifecycle.routing import OneClient, TeamClients
 from bot.lifecycle.sweep import AdvanceCounts, Lifecycle
-from bot.lifecycle.usage_sweep import UsageCounts, UsageSweep
-from storage.db import Database
+from bot.lifecycle.usage_sweep import AfterFree, UsageCounts, UsageSweep
+from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class LifecycleScheduler:
         self._lock = asyncio.Lock()
         self._scheduler: AsyncIOScheduler | None = None
         self._stopping = False
+        #: Whether the last sweep found the database away (logged once, not per sweep).
+        self.database_away = False
 
     def start(self) -> None:
         """Create the scheduler on the running loop; the first sweep runs at once (catch-up)."""
@@ -122,6 +124,11 @@ class LifecycleScheduler:
     async def sweep_logged(self) -> None:
         """The scheduled job: a failing sweep is logged and retried next interval, never fatal.
 
+        The database being away is expected (a restart, a failover) and every sweep until it is
+        back would fail the same way, so that is one line when it goes and one when it is back,
+        with no traceback: ``storage.db`` has already logged the driver's reason. Anything else
+        is a bug, logged with its traceback each time.
+
         A job already handed to the loop when shutdown began does nothing: started now, it would
         be cancelled mid-sweep by the scheduler's shutdown.
         """
@@ -129,9 +136,20 @@ class LifecycleScheduler:
             return
         try:
             result = await self.sweep()
+        except DatabaseUnavailable:
+            if not self.database_away:
+                log.warning(
+                    "lifecycle sweeps fail while the database is unavailable; retrying every %d s",
+                    self.sweep_seconds,
+                )
+            self.database_away = True
+            return
         except Exception:
             log.exception("lifecycle sweep failed; the next one retries")
             return
+        if self.database_away:
+            self.database_away = False
+            log.info("lifecycle sweeps resumed: the database is back")
         if result.advanced.total or result.flushed.claimed or (result.usage and result.usage.total):
             log.info("sweep: %s %s %s", result.advanced, result.flushed, result.usage)
 
@@ -169,8 +187,11 @@ async def start_lifecycle(
     reminder_before: timedelta = timedelta(minutes=15),
     worker_id: str | None = None,
     on_flush: Callable[[FlushStats], None] | None = None,
+    after_free: AfterFree | None = None,
 ) -> LifecycleScheduler:
-    """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit."""
+    """Build and start the lifecycle for a running bot; ``await scheduler.shutdown()`` on exit.
+    ``after_free`` runs the queue pass (and the watches' check) of a workspace where the sweep
+    released an idle booking."""
     clients = OneClient(client) if isinstance(client, AsyncWebClient) else client
     domain = config.usage.link_email_domain
     linker = EmailLinker(db, clients, domain) if domain else None
@@ -186,7 +207,7 @@ async def start_lifecycle(
         ),
         sweep_seconds=sweep_seconds,
         on_flush=on_flush,
-        usage=UsageSweep(db, config, linker),
+        usage=UsageSweep(db, config, linker, after_free),
     )
     scheduler.start()
     return scheduler

@@ -32,6 +32,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from bot.booking import queries, transitions
 from bot.booking.config import ServiceConfig
 from bot.booking.journal import Journal
+from bot.booking.watches import Watches
 from bot.core.clock import Clock
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus
 from storage.db import Database
@@ -50,10 +51,12 @@ class AdvanceCounts:
     started: int = 0
     ended: int = 0
     reminders: int = 0
+    #: Watches closed: their owner told of a window, or of the deadline passing.
+    watches: int = 0
 
     @property
     def total(self) -> int:
-        return self.started + self.ended + self.reminders
+        return self.started + self.ended + self.reminders + self.watches
 
 
 class Lifecycle:
@@ -73,6 +76,7 @@ class Lifecycle:
         self.clock = clock
         self.reminder_before = reminder_before
         self.batch_size = batch_size
+        self.watches = Watches(db, config, clock)
 
     async def advance(self, now: datetime | None = None) -> AdvanceCounts:
         """Start, complete and remind everything due at ``now`` (default: the clock).
@@ -85,6 +89,8 @@ class Lifecycle:
         counts.started = await self._drain(self._due_starts(now), transitions.start, now)
         counts.ended = await self._drain(self._due_ends(now), transitions.complete, now)
         counts.reminders = await self._drain(self._due_reminders(now), transitions.remind, now)
+        # Last: bookings that ended meanwhile are done with, and a week's GB·h may have aged out.
+        counts.watches = await self.watches.check_watches(now=now)
         return counts
 
     async def next_due(self, now: datetime) -> datetime | None:

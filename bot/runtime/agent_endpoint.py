@@ -4,12 +4,16 @@ Served on ``$PORT`` in both modes, beside ``/healthz`` and ``/metrics``. Checks 
 most telling first, and every refusal is a JSON body ``{"ok": false, "error": CODE, "reason":
 SENTENCE}`` with nothing stored:
 
-- no bearer token, or an unknown or revoked one → 401 (the body is never read);
+- no bearer token, or an unknown or revoked one → 401 (the body is never read; a token
+  revoked since this process remembered it is refused when the report would be stored);
 - a body that is not ``application/json`` → 415, larger than :data:`MAX_REPORT_BYTES` → 413
   (read no further than the limit), not JSON → 400, not the contract → 422;
 - a report about another host than the token's → 403.
 
-A stored report answers 200 ``{"ok": true, "devices": N, "unbound": [UUID…]}``.
+A stored report answers 200 ``{"ok": true, "devices": N, "unbound": [UUID…], "host_bookings":
+{"cards": […], "bookings": […]}}``: the host's bound cards and their bookings, which its agent keeps
+for ``gpubook run`` (:mod:`bot.core.host_bookings`). ``POST /agent/book`` (:mod:`bot.runtime.agent_book`)
+authenticates and reads its body the same way.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 from aiohttp import web
 
 from bot.booking import BookingService
 from bot.core.agent_report import parse_report
-from bot.core.errors import GpubookError, InputError, PermissionDenied
+from bot.core.errors import GpubookError, InputError, PermissionDenied, Unauthorized
 from bot.core.phrases import Code
+from bot.core.usage import HostIdentity
+from bot.runtime.agent_book import AGENT_BOOK_PATH, book_for_host
 from bot.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -54,7 +61,17 @@ def add_agent_route(
             metrics.observe_agent_report(response.status, time.perf_counter() - started)
         return response
 
+    async def book(request: web.Request) -> web.Response:
+        identity = await _authenticated(request, service)
+        if isinstance(identity, web.Response):
+            return identity
+        data = await _json_body(request)
+        if isinstance(data, web.Response):
+            return data
+        return await book_for_host(service, identity, data)
+
     application.router.add_post(AGENT_REPORT_PATH, report)
+    application.router.add_post(AGENT_BOOK_PATH, book)
 
 
 async def _body_within(request: web.Request, limit: int) -> bytes | None:
@@ -69,13 +86,21 @@ async def _body_within(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _handle(request: web.Request, service: BookingService) -> web.Response:
+async def _authenticated(
+    request: web.Request, service: BookingService
+) -> HostIdentity | web.Response:
+    """The host the request's bearer token speaks for, or the 401 refusal."""
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return _refusal(401, InputError(Code.REPORT_NO_TOKEN))
-    identity = await service.authenticate_agent(secret.strip())
+    identity = await service.reporting_host(secret.strip())
     if identity is None:
         return _refusal(401, InputError(Code.REPORT_BAD_TOKEN))
+    return identity
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The body as JSON, or the refusal (415, 413, 400) as a :class:`web.Response`."""
     if request.content_type != "application/json":
         return _refusal(415, InputError(Code.REPORT_CONTENT_TYPE))
     too_large = _refusal(413, InputError(Code.REPORT_TOO_LARGE, limit=MAX_REPORT_BYTES))
@@ -85,19 +110,37 @@ async def _handle(request: web.Request, service: BookingService) -> web.Response
     if body is None:
         return too_large
     try:
-        data = json.loads(body)
+        return json.loads(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
         return _refusal(400, InputError(Code.REPORT_NOT_JSON, reason=reason))
+
+
+async def _handle(request: web.Request, service: BookingService) -> web.Response:
+    identity = await _authenticated(request, service)
+    if isinstance(identity, web.Response):
+        return identity
+    data = await _json_body(request)
+    if isinstance(data, web.Response):
+        return data
     try:
         parsed = parse_report(data)
     except InputError as error:
         return _refusal(422, error)
     try:
         result = await service.ingest_report(identity, parsed)
+    except Unauthorized as error:  # revoked since its token was remembered
+        return _refusal(401, error)
     except PermissionDenied as error:
         return _refusal(403, error)
     except Exception:
         log.exception("storing a report from %s failed", identity.host)
         return web.json_response({"ok": False, "error": "internal"}, status=500)
-    return web.json_response({"ok": True, "devices": result.devices, "unbound": result.unbound})
+    return web.json_response(
+        {
+            "ok": True,
+            "devices": result.devices,
+            "unbound": result.unbound,
+            "host_bookings": result.host_bookings.to_json(),
+        }
+    )

@@ -66,6 +66,7 @@ class Assembly:
             sweep_seconds=self.settings.sweep_seconds,
             reminder_before=self.settings.reminder_before,
             on_flush=self.metrics.count_flush,
+            after_free=self.service.after_freeing,
         )
         return self.lifecycle
 

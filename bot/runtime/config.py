@@ -36,6 +36,8 @@ from storage.db import DEFAULT_URL, normalise_url
 
 DOTENV_FILE = ".env"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: Under /run: root's, cleared at boot (systemd's RuntimeDirectory=gpubook creates it).
+DEFAULT_AGENT_SOCKET = Path("/run/gpubook/agent.sock")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -69,6 +71,8 @@ class Settings:
     usage: UsageConfig = field(default_factory=UsageConfig)
     agent_url: str | None = None
     agent_token: str | None = None
+    #: Where the host agent answers ``gpubook run`` (a Unix socket).
+    agent_socket: Path = DEFAULT_AGENT_SOCKET
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +105,7 @@ class Settings:
             usage=_usage(env),
             agent_url=_agent_url(env),
             agent_token=_text(env, "GPUBOOK_AGENT_TOKEN"),
+            agent_socket=Path(_text(env, "GPUBOOK_AGENT_SOCKET") or DEFAULT_AGENT_SOCKET),
         )
 
     @property

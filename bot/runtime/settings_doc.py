@@ -141,6 +141,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ),
     ("GPUBOOK_AGENT_TOKEN", "(none)", "For `gpubook agent`: this host's token."),
     (
+        "GPUBOOK_AGENT_SOCKET",
+        "/run/gpubook/agent.sock",
+        "On a GPU host: the Unix socket where `gpubook agent` answers `gpubook run`.",
+    ),
+    (
         "GPUBOOK_USAGE_RETENTION",
         "7d",
         (

@@ -18,6 +18,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
+    CheckboxesElement,
     ContextBlock,
     DatePickerElement,
     DateTimePickerElement,
@@ -219,6 +220,24 @@ def _repeat_blocks() -> list[Block]:
     ]
 
 
+def _flexible_block() -> InputBlock:
+    """Queue the booking instead: the start is the earliest wanted, and it moves earlier by
+    itself when room frees (a flexible booking: :mod:`bot.booking.queue`)."""
+    option = Option(
+        text=PlainTextObject(text="Flexible (move earlier when room frees)"),
+        value=ids.FLEXIBLE_VALUE,
+        description=PlainTextObject(
+            text="Booked at the earliest fit from the start, on the GPU chosen (or any)."
+        ),
+    )
+    return InputBlock(
+        block_id=ids.BLOCK_FLEXIBLE,
+        label="Queue",
+        optional=True,
+        element=CheckboxesElement(action_id=ids.INPUT, options=[option]),
+    )
+
+
 def booking_modal(
     gpus: list[GpuStatus],
     *,
@@ -247,6 +266,7 @@ def booking_modal(
         _start_block(start or next_quarter_hour(now)),
         _duration_block(duration_text or DEFAULT_DURATION),
         _task_block(task),
+        _flexible_block(),
         *_repeat_blocks(),
         _context(
             f"Start is in your time zone ({zone_label(tz, now)}); memory is held for the whole window."
@@ -326,7 +346,7 @@ def _value_of(action: dict[str, Any]) -> Any:
         return option.get("value")
     if kind == "datetimepicker":
         return action.get("selected_date_time")
-    if kind == "multi_static_select":
+    if kind in ("multi_static_select", "checkboxes"):
         return [option.get("value") for option in action.get("selected_options") or []]
     if kind == "datepicker":
         return action.get("selected_date")

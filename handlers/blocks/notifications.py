@@ -17,7 +17,7 @@ from bot.core.formats import format_size
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, When, say
 from bot.core.snapshots import BookingInfo, Notice
-from bot.core.vocabulary import USAGE_NOTICES, EndReason, NoticeKind
+from bot.core.vocabulary import NOTICES_WITHOUT_BOOKING, WATCH_NOTICES, EndReason, NoticeKind
 from handlers import ids
 from handlers.blocks.common import (
     Message,
@@ -28,7 +28,8 @@ from handlers.blocks.common import (
     slack_date,
     slack_window,
 )
-from handlers.blocks.usage_notices import usage_messages
+from handlers.blocks.usage_notices import usage_blocks
+from handlers.blocks.watches import watch_blocks
 from handlers.wording import SlackText, mrkdwn
 
 __all__ = ["Message", "Notice", "booking_message", "dm_message", "summary_message"]
@@ -41,7 +42,8 @@ DETAIL_LINES = 40
 IDS_PER_LINE = 200
 #: DMs carry each item's own blocks (buttons included) up to this many items, then a summary.
 DM_FULL_ITEMS = 15
-#: Live-usage notices shown per message (two blocks each), so it stays within 50 blocks.
+#: Notices without a booking (live usage, watches) shown per message (two blocks each), so it
+#: stays within 50 blocks.
 MAX_USAGE_ITEMS = 10
 #: The ``text`` fallback is for notifications: short is better, and Slack truncates at 40,000.
 TEXT_LIMIT = 3000
@@ -278,13 +280,20 @@ def render(items: Sequence[Notice], *, direct: bool, now: datetime) -> Message:
     """The one message for ``items`` bound for one destination: a DM (``direct``), a single
     channel update, or a channel summary of many. The notifier is handed this function.
 
-    Live-usage notices (:data:`~bot.core.vocabulary.USAGE_NOTICES`) come after the bookings'
-    ones, each with its own blocks (the first :data:`MAX_USAGE_ITEMS` of them)."""
-    usage = [i for i in items if i.kind in USAGE_NOTICES]
-    if usage:
-        bookings = [i for i in items if i.kind not in USAGE_NOTICES]
+    Notices that may concern no booking (live usage, watches:
+    :data:`~bot.core.vocabulary.NOTICES_WITHOUT_BOOKING`) come after the bookings' ones, each
+    with its own blocks (the first :data:`MAX_USAGE_ITEMS` of them)."""
+    own = [i for i in items if i.kind in NOTICES_WITHOUT_BOOKING]
+    if own:
+        bookings = [i for i in items if i.kind not in NOTICES_WITHOUT_BOOKING]
         first = render(bookings, direct=direct, now=now) if bookings else None
-        texts, blocks = usage_messages(usage[:MAX_USAGE_ITEMS], now=now)
+        texts: list[str] = []
+        blocks: list[Block] = []
+        for item in own[:MAX_USAGE_ITEMS]:
+            builder = watch_blocks if item.kind in WATCH_NOTICES else usage_blocks
+            text, more = builder(item, now=now)
+            texts.append(text)
+            blocks.extend(more)
         text = "; ".join(([first.text] if first else []) + texts)
         return Message(_fallback(text), [*(first.blocks if first else []), *blocks])
     if direct:

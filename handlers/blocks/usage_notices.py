@@ -9,7 +9,6 @@ say UTC).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import ActionsBlock, Block
@@ -84,14 +83,3 @@ def usage_blocks(item: Notice, *, now: datetime) -> tuple[str, list[Block]]:
     if actions:
         blocks.append(ActionsBlock(elements=actions))
     return text, blocks
-
-
-def usage_messages(items: Sequence[Notice], *, now: datetime) -> tuple[list[str], list[Block]]:
-    """Several live-usage notices for one destination: their texts and blocks, in order."""
-    texts: list[str] = []
-    blocks: list[Block] = []
-    for item in items:
-        text, more = usage_blocks(item, now=now)
-        texts.append(text)
-        blocks.extend(more)
-    return texts, blocks

@@ -12,6 +12,7 @@ from bot.core.formats import count_of, format_duration, format_size
 from bot.core.limits import standing_sentences
 from handlers.blocks.bookings import MAX_LIST_CARDS, booking_list
 from handlers.blocks.common import Message, notice
+from handlers.blocks.modals import ANY_GPU
 from handlers.blocks.reports import free_message, status_message
 from handlers.calendar import calendar_reply
 from handlers.commands.syntax import (
@@ -65,7 +66,7 @@ async def book(request: Request, cmd: Book | BookSeries | BookFlexible) -> Messa
             request.actor,
             request.trigger_id,
             channel=request.channel,
-            gpu=cmd.gpu,
+            gpu=ANY_GPU if cmd.any_gpu else cmd.gpu,
             memory_text=cmd.size_text,
             start=cmd.start,
             duration_text=duration_text(cmd.start, cmd.end, cmd.duration),

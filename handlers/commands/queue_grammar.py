@@ -45,13 +45,13 @@ def _flexible(args: list[str], now: datetime, tz: ZoneInfo) -> BookFlexible | No
     if words[at : at + 1] != [ASAP]:
         return None
     validate_size(size_text)
-    pattern = _pattern(words[0])
+    pattern = gpu_pattern(words[0])
     not_before = deadline = None
     rest = args[at + 1 :]
     while rest:
         word = rest[0].lower()
         if word == "on" and len(rest) > 1:
-            pattern, rest = _pattern(rest[1].lower()), rest[2:]
+            pattern, rest = gpu_pattern(rest[1].lower()), rest[2:]
         elif word == "not" and len(rest) > 2 and rest[1].lower() == "before":
             reading, used = split_when(rest[2:], now=now, tz=tz)
             not_before, rest = reading.at, rest[2 + used :]
@@ -66,10 +66,11 @@ def _flexible(args: list[str], now: datetime, tz: ZoneInfo) -> BookFlexible | No
     return BookFlexible(size_text, duration, task, pattern, not_before, deadline)
 
 
-def _pattern(word: str) -> str | None:
-    """`any` is every GPU; otherwise a GPU name or a pattern of them (`a100-*`)."""
+def gpu_pattern(word: str, usage: Code = Code.QUEUE_USAGE) -> str | None:
+    """`any` is every GPU; otherwise a GPU name or a pattern of them (`a100-*`); anything else
+    is refused with ``usage``."""
     if word == "any":
         return None
     if not word or not set(word) <= _PATTERN_CHARS:
-        raise InputError(Code.QUEUE_USAGE, field="gpu")
+        raise InputError(usage, field="gpu")
     return word

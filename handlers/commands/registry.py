@@ -31,6 +31,8 @@ from handlers.commands import (
     grammar,
     usage_answers,
     usage_grammar,
+    watch_answers,
+    watch_grammar,
 )
 from handlers.commands.queue_grammar import parse_any_book
 from handlers.commands.syntax import (
@@ -148,6 +150,33 @@ REGISTRY: tuple[Verb, ...] = (
                 "/gpubook list all", "/gpubook list all", "Everyone's upcoming and active bookings."
             ),
         ),
+    ),
+    Verb(
+        ("notify",),
+        watch_grammar.parse_notify,
+        watch_answers.notify,
+        (
+            Usage(
+                "/gpubook notify <size> for <duration> [on <pattern>] [before <time>] [task]",
+                "/gpubook notify 20GB for 2h on a100-* before fri 18:00 fine-tune",
+                "Watch: a DM with a Book button when such a window opens (once; it expires at "
+                "the deadline).",
+            ),
+        ),
+        zoned=True,
+    ),
+    Verb(
+        ("notify", "list"),
+        watch_grammar.parse_notify_list,
+        watch_answers.notify_list,
+        (Usage("/gpubook notify list", "/gpubook notify list", "Your watches."),),
+        zoned=True,
+    ),
+    Verb(
+        ("notify", "cancel"),
+        watch_grammar.parse_notify_cancel,
+        watch_answers.notify_cancel,
+        (Usage("/gpubook notify cancel <id>", "/gpubook notify cancel 3", "Stop a watch."),),
     ),
     Verb(
         ("cancel",),

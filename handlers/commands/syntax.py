@@ -54,6 +54,12 @@ class Book(Command):
     notes: tuple[Sentence, ...] = ()
     override_limits: bool = False
 
+    @property
+    def any_gpu(self) -> bool:
+        """Whether it asked for automatic placement (`book any …`) rather than naming no GPU:
+        an incomplete one opens the form with "Any GPU" selected."""
+        return self.gpu is None and "gpu" not in self.missing
+
 
 @dataclass(frozen=True)
 class BookFlexible(Command):
@@ -66,6 +72,30 @@ class BookFlexible(Command):
     pattern: str | None = None
     not_before: datetime | None = None
     deadline: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Notify(Command):
+    """`notify <size> for <duration> [on <pattern>] [before <time>] [task…]`: a watch, told
+    once by DM when such a window opens."""
+
+    size_text: str
+    duration: timedelta
+    pattern: str | None = None
+    deadline: datetime | None = None
+    task: str | None = None
+
+
+@dataclass(frozen=True)
+class NotifyList(Command):
+    """`notify list`: the asker's open watches."""
+
+
+@dataclass(frozen=True)
+class NotifyCancel(Command):
+    """`notify cancel <id>`: stop a watch."""
+
+    watch_id: int
 
 
 @dataclass(frozen=True)

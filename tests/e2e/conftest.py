@@ -122,6 +122,19 @@ class Bot:
         )
         return opened
 
+    async def open_home(self, user: str = "UA", *, team: str = TEAM) -> Call:
+        """Open the user's App Home tab as Slack does; from then on changes rebuild it too.
+        Returns the Home published for the open."""
+
+        def mine(call: Call) -> bool:
+            return call.params["user_id"] == user
+
+        before = len([c for c in self.fake.calls_to("views.publish") if mine(c)])
+        req = slack_req.event(slack_req.app_home_opened(user), team_id=team)
+        assert await self.send(req) == (200, "")
+        [*_, home] = await self.fake.wait_for("views.publish", count=before + 1, predicate=mine)
+        return home
+
     async def click(
         self, action_id: str, value: str, *, user: str = "UA", team: str = TEAM, **kwargs: Any
     ) -> Call:
@@ -220,9 +233,9 @@ def form_state(view: dict[str, Any], **values: Any) -> dict[str, Any]:
             entry = {"type": "static_select", "selected_option": option if value else None}
         elif element["type"] == "datetimepicker":
             entry = {"type": "datetimepicker", "selected_date_time": value}
-        elif element["type"] == "multi_static_select":
+        elif element["type"] in ("multi_static_select", "checkboxes"):
             chosen = [{"text": {"type": "plain_text", "text": v}, "value": v} for v in value or []]
-            entry = {"type": "multi_static_select", "selected_options": chosen}
+            entry = {"type": element["type"], "selected_options": chosen}
         elif element["type"] == "datepicker":
             entry = {"type": "datepicker", "selected_date": value}
         else:

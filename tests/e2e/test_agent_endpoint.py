@@ -73,7 +73,12 @@ async def test_a_valid_report_is_stored_and_names_its_unbound_cards(
     url, metrics = endpoint
     assert await post(url, report_json(), token=token) == (
         200,
-        {"ok": True, "devices": 1, "unbound": [UUID]},
+        {
+            "ok": True,
+            "devices": 1,
+            "unbound": [UUID],
+            "host_bookings": {"cards": [], "bookings": []},
+        },
     )
     assert await stored(service) == (1, 1)
     assert b'gpubook_agent_reports_total{outcome="stored"} 1.0' in metrics.exposition()
@@ -99,6 +104,20 @@ async def test_a_revoked_token_is_401(
     status, body = await post(endpoint[0], report_json(), token=token)
     assert (status, body["error"]) == (401, "report_bad_token")
     assert await stored(service) == (0, 0)
+
+
+async def test_a_token_revoked_after_it_reported_is_401_at_once(
+    endpoint: tuple[str, Metrics], token: str, service: BookingService, admin: Actor
+) -> None:
+    assert (await post(endpoint[0], report_json(), token=token))[0] == 200
+    assert service.remembered_tokens  # the next report skips the lookup...
+    other = BookingService(service.db, service.config, service.clock)  # another process
+    await other.revoke_agent_token(admin, "gpu-host-1")
+    status, body = await post(endpoint[0], report_json(), token=token)
+    assert (status, body["error"]) == (401, "report_bad_token")  # ...but not the revocation
+    assert await stored(service) == (1, 1)  # only the report sent before
+    assert not service.remembered_tokens
+    assert (await post(endpoint[0], report_json(), token=token))[0] == 401
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])

@@ -30,6 +30,7 @@ def buttons(call: Call, action_prefix: str) -> list[dict[str, Any]]:
 
 async def test_extend_button_adds_an_hour_and_refreshes_home(bot: Bot) -> None:
     await bot.add_gpu()
+    await bot.open_home("UA")
     card = await bot.command("book rtx-0 4GB 10:00 for 1h job")
     [extend] = buttons(card, ids.EXTEND)
     reply = await bot.click(ids.EXTEND, extend["value"])
@@ -37,7 +38,7 @@ async def test_extend_button_adds_an_hour_and_refreshes_home(bot: Bot) -> None:
     assert reply.params["replace_original"] is False
     [booking] = await bot.bookings()
     assert booking.end == at(12)
-    await bot.fake.wait_for("views.publish", count=2)
+    await bot.fake.wait_for("views.publish", count=3)
 
 
 async def test_release_button_ends_an_active_booking(bot: Bot) -> None:

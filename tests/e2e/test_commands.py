@@ -29,13 +29,18 @@ async def test_status_lists_every_gpu(bot: Bot) -> None:
 
 async def test_book_complete_confirms_with_buttons(bot: Bot) -> None:
     await bot.add_gpu()
+    await bot.open_home("UA")
     reply = await bot.command("book rtx-0 10GB 10:00 for 2h fine-tune")
     assert reply.params["text"].startswith("Booked #1: 10 GB on rtx-0, 10:00–12:00 UTC")
     assert "booking_extend" in dump(reply) and "fine-tune" in dump(reply)
     [booking] = await bot.bookings()
     assert (booking.user_id, booking.memory_mib, booking.gpu_name) == ("UA", 10240, "rtx-0")
     assert (booking.start, booking.end) == (at(10), at(12))
-    await bot.fake.wait_for("views.publish", predicate=lambda c: c.params["user_id"] == "UA")
+    # The open Home is rebuilt after the booking.
+    [*_, home] = await bot.fake.wait_for(
+        "views.publish", count=2, predicate=lambda c: c.params["user_id"] == "UA"
+    )
+    assert "fine-tune" in dump(home)
 
 
 async def test_book_reads_times_in_the_users_zone(bot: Bot) -> None:
@@ -280,6 +285,8 @@ async def test_admin_channel_for_one_gpu_from_a_slack_mention(bot: Bot) -> None:
 
 async def test_admin_retire_with_cancel_future_lists_what_it_ended(bot: Bot) -> None:
     await bot.add_gpu()
+    for owner in ("UA", "UB"):
+        await bot.open_home(owner)
     await bot.command("book rtx-0 4GB now for 1h running", user="UA")
     await bot.command("book rtx-0 4GB 10:00 for 1h later", user="UB")
     refused = await bot.command("admin gpu retire rtx-0", user=ADMIN)
@@ -293,10 +300,10 @@ async def test_admin_retire_with_cancel_future_lists_what_it_ended(bot: Bot) -> 
     assert text.index("Cancelled") < text.index("*#2* <@UB>")
     statuses = {b.id: b.status for b in await bot.bookings()}
     assert statuses == {1: BookingStatus.COMPLETED, 2: BookingStatus.CANCELLED}
-    # Both owners' App Homes are re-published: once after booking, again after the retirement.
+    # Both owners' open App Homes are re-published: on opening, after booking, after retiring.
     for owner in ("UA", "UB"):
         await bot.fake.wait_for(
-            "views.publish", count=2, predicate=lambda c, o=owner: c.params["user_id"] == o
+            "views.publish", count=3, predicate=lambda c, o=owner: c.params["user_id"] == o
         )
 
 
@@ -332,18 +339,19 @@ async def test_admin_audit_shows_the_latest_entries_newest_first(bot: Bot) -> No
 
 async def test_an_admins_change_refreshes_the_owners_home(bot: Bot) -> None:
     await bot.add_gpu()
+    await bot.open_home("UA")
     await bot.command("book rtx-0 4GB 10:00 for 1h job", user="UA")
     await bot.command("book rtx-0 4GB 12:00 for 1h other", user="UA")
     await bot.fake.wait_for(
-        "views.publish", predicate=lambda c: c.params["user_id"] == "UA", count=2
+        "views.publish", predicate=lambda c: c.params["user_id"] == "UA", count=3
     )
     await bot.command("cancel 1", user=ADMIN)
     await bot.fake.wait_for(
-        "views.publish", predicate=lambda c: c.params["user_id"] == "UA", count=3
+        "views.publish", predicate=lambda c: c.params["user_id"] == "UA", count=4
     )
     await bot.click(ids.EXTEND, "2", user=ADMIN)
     [*_, home] = await bot.fake.wait_for(
-        "views.publish", predicate=lambda c: c.params["user_id"] == "UA", count=4
+        "views.publish", predicate=lambda c: c.params["user_id"] == "UA", count=5
     )
     assert "#2" in dump(home) and "#1" not in dump(home)
 

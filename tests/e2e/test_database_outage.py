@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -138,7 +139,7 @@ async def health(bot: Bot) -> tuple[int, dict[str, bool]]:
 
 
 async def test_while_the_database_is_away_requests_are_answered_and_it_recovers_alone(
-    bot: Bot, outage: Outage, fake: FakeSlackWebAPI
+    bot: Bot, outage: Outage, fake: FakeSlackWebAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
     await bot.add_gpu()
     lifecycle = sweeper(bot.service, fake)
@@ -153,7 +154,15 @@ async def test_while_the_database_is_away_requests_are_answered_and_it_recovers_
     sick = await health(bot)
     with pytest.raises(DatabaseUnavailable):
         await lifecycle.sweep()
+    caplog.clear()
+    for _ in range(3):
+        await lifecycle.sweep_logged()
     await outage.end()
+    # Sweeps while it is away: one line, no traceback (storage.db said why when it went).
+    assert [r.name for r in caplog.records if r.name.startswith("bot.")] == [
+        "bot.lifecycle.scheduler"
+    ]
+    assert [r for r in caplog.records if r.exc_info] == []
 
     assert UNAVAILABLE in dump(during)
     assert status == 200 and list(ack["errors"].values()) == [UNAVAILABLE]
@@ -188,6 +197,32 @@ async def test_writers_queued_behind_a_locked_sqlite_file_hear_at_once(tmp_path:
     waited, *queued = outcomes
     assert isinstance(waited.__cause__, Exception)
     assert [o.__cause__ for o in queued] == [None] * len(queued)
+
+
+async def test_an_outage_is_logged_when_it_starts_and_when_it_ends(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not once per failed transaction: requests and sweeps keep failing until it is back."""
+    db = Database(f"sqlite:///{tmp_path / 'gpubook.db'}", busy_timeout=BUSY_TIMEOUT)
+    await upgrade(db)
+    caplog.set_level(logging.INFO, logger="storage.db")
+    locker = SqliteLocker(tmp_path / "gpubook.db")
+    await locker.begin()
+    try:
+        for _ in range(3):
+            with pytest.raises(DatabaseUnavailable):
+                await _write(db)
+    finally:
+        await locker.end()
+    for _ in range(2):
+        await _write(db)
+    await db.dispose()
+
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "storage.db"]
+    assert said == [
+        ("WARNING", "the database is unavailable: OperationalError: database is locked"),
+        ("INFO", "the database is back"),
+    ]
 
 
 async def _write(db: Database) -> None:

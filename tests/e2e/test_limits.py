@@ -4,6 +4,8 @@ booking moves up when memory frees, its owner is told and can pin it."""
 
 from __future__ import annotations
 
+import json
+
 from bot.lifecycle.notifier import Notifier
 from handlers.blocks.notifications import render
 from tests.conftest import ADMIN
@@ -60,3 +62,15 @@ async def test_a_queued_booking_moves_up_and_its_owner_can_pin_it(bot: Bot) -> N
     pinned = await bot.click("booking_pin", "2", user="UB")
     assert "Pinned" in dump(pinned)
     assert not [b for b in await bot.bookings() if b.id == 2][0].flexible
+
+
+async def test_a_release_that_moves_a_queued_booking_refreshes_its_owners_home(bot: Bot) -> None:
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.command("book rtx-0 20GB now for 4h blocker")
+    await bot.open_home("UB")  # UB's Home is in view: changes rebuild it
+    await bot.command("book any 10GB for 2h asap train-x", user="UB")
+    home_of_ub = {"predicate": lambda c: c.params["user_id"] == "UB"}
+    await bot.fake.wait_for("views.publish", count=2, **home_of_ub)  # after UB queued it
+    await bot.command("release 1")  # UA's release moves UB's booking up
+    [*_, home] = await bot.fake.wait_for("views.publish", count=3, **home_of_ub)
+    assert "train-x" in json.dumps(home.params)

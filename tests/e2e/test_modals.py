@@ -306,11 +306,49 @@ async def test_edit_form_saves_without_reading_the_booking_again(
 
 async def test_an_admins_edit_refreshes_the_owners_home(bot: Bot) -> None:
     await bot.add_gpu()
+    await bot.open_home("UA")
     await bot.command("book rtx-0 4GB 10:00 for 1h job", user="UA")
     owners_home = {"predicate": lambda c: c.params["user_id"] == "UA"}
-    await bot.fake.wait_for("views.publish", **owners_home)
+    await bot.fake.wait_for("views.publish", count=2, **owners_home)
     view = (await bot.command_opening("edit 1", user=ADMIN)).params["view"]
     status, ack = await submit(bot, view, user=ADMIN, memory="6GB")
     assert (status, ack) == (200, {})
-    [*_, home] = await bot.fake.wait_for("views.publish", count=2, **owners_home)
+    [*_, home] = await bot.fake.wait_for("views.publish", count=3, **owners_home)
     assert "6 GB" in str(home.params["view"])
+
+
+async def test_incomplete_book_any_opens_the_form_with_any_gpu_selected(bot: Bot) -> None:
+    """`book any` chose automatic placement: the form keeps that choice, and does not call
+    "any" a GPU it does not know; a `book` that named no GPU at all selects none."""
+    await bot.add_gpu("rtx-0", "24GB")
+    await bot.add_gpu("a100-1", "80GB")
+    view = (await bot.command_opening("book any 10GB tomorrow 9:00")).params["view"]
+    assert block(view, "gpu")["element"]["initial_option"]["value"] == "any"
+    assert block(view, "memory")["element"]["initial_value"] == "10GB"
+    assert "not_a_gpu" not in json.loads(view["private_metadata"])
+    unnamed = (await bot.command_opening("book 10GB tomorrow 9:00")).params["view"]
+    assert "initial_option" not in block(unnamed, "gpu")["element"]
+    assert await bot.bookings() == []
+
+
+async def test_the_flexible_box_queues_the_booking_and_it_moves_up(bot: Bot) -> None:
+    await bot.add_gpu()
+    await bot.command("book rtx-0 20GB now for 4h blocker", user="UB")
+    view = (await bot.command_opening("")).params["view"]
+    filled = {
+        "gpu": "rtx-0",
+        "memory": "8GB",
+        "start": int(at(9).timestamp()),
+        "duration": "2h",
+        "task": "queued run",
+        "flexible": ["flexible"],
+    }
+    assert await submit(bot, view, **filled) == (200, {})
+    [queued] = [b for b in await bot.bookings() if b.task == "queued run"]
+    assert (queued.flexible, queued.start) == (True, at(12))  # the earliest fit from 9:00
+    await bot.command("release 1", user="UB")
+    [moved] = [b for b in await bot.bookings() if b.id == queued.id]
+    assert moved.start == at(9)  # never before the start asked for
+    refused = {**filled, "repeat": "daily", "repeat_until": "2026-01-09"}
+    status, ack = await submit(bot, view, **refused)
+    assert status == 200 and "untick it" in ack["errors"]["flexible"]

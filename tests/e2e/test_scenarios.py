@@ -70,8 +70,7 @@ async def test_13_task_text_is_escaped_everywhere(bot: Bot) -> None:
     await bot.command("list all", user="UB")
     await bot.command("calendar rtx-0")
     await bot.command(f"book rtx-0 8GB 10:00 for 2h {TASK_AS_SENT}")  # refused, offers a window
-    await bot.send(slack_req.event(slack_req.app_home_opened("UA")))
-    await bot.fake.wait_for("views.publish", count=2)
+    await bot.open_home("UA")
 
     messages = [
         c

@@ -9,10 +9,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.core.clock import FrozenClock
 from bot.runtime.app import build_app
 from bot.runtime.runner import start_http, start_socket_mode
+from bot.runtime.slack_client import build_client
 from handlers import ids
+from handlers.blocks.common import Message
+from handlers.context import ResponseUrlReply, reply_for
 from tests.e2e.conftest import Bot, _settle, dump
 from tests.slackfake import requests as slack_req
 
@@ -21,7 +26,7 @@ async def test_app_home_opened_publishes_the_dashboard(bot: Bot) -> None:
     await bot.add_gpu()
     await bot.command("book rtx-0 4GB 10:00 for 1h homework", user="UA")
     await _settle()
-    await bot.deps.homes.drain()  # the booking's own Home refresh
+    await bot.deps.homes.drain()  # any Home refresh the booking scheduled
     bot.fake.clear()
     assert (await bot.send(slack_req.event(slack_req.app_home_opened("UA"))))[0] == 200
     [published] = await bot.fake.wait_for("views.publish")
@@ -33,13 +38,14 @@ async def test_app_home_opened_publishes_the_dashboard(bot: Bot) -> None:
 async def test_a_burst_of_changes_leaves_the_home_showing_every_one(bot: Bot) -> None:
     """Rebuilds are coalesced (see tests/test_home_refresh.py), never at the cost of the last."""
     await bot.add_gpu()
+    await bot.open_home("UA")
     tasks = [f"job-{n}" for n in range(8)]
     await asyncio.gather(
         *(bot.command(f"book rtx-0 1GB {10 + n}:00 for 1h {task}") for n, task in enumerate(tasks))
     )
     await _settle()
     await bot.deps.homes.drain()
-    published = bot.fake.calls_to("views.publish")
+    _opened, *published = bot.fake.calls_to("views.publish")
     assert 1 <= len(published) <= len(tasks)
     assert all(task in dump(published[-1]) for task in tasks)
 
@@ -155,3 +161,39 @@ async def test_socket_mode_form_errors_come_back_in_the_ack(socket_bot: Bot) -> 
     envelope = await socket.send_envelope("interactive", submission)
     ack = await socket.wait_for_ack(envelope)
     assert ack["response_action"] == "errors" and list(ack["errors"]) == ["start"]
+
+
+async def test_only_a_home_opened_lately_is_rebuilt_after_a_change(
+    bot: Bot, clock: FrozenClock
+) -> None:
+    """A Home is published afresh whenever it is opened, so one nobody opened lately is left
+    until then: a booking does not pay for a dashboard nobody sees."""
+    await bot.add_gpu()
+    await bot.command("book rtx-0 1GB 10:00 for 1h first-job")
+    await _settle()
+    await bot.deps.homes.drain()
+    assert not bot.fake.calls_to("views.publish")  # never opened
+
+    assert "first-job" in dump(await bot.open_home("UA"))
+    await bot.command("book rtx-0 1GB 11:00 for 1h second-job")
+    [_, rebuilt] = await bot.fake.wait_for("views.publish", count=2)
+    assert "second-job" in dump(rebuilt)
+
+    clock.advance(bot.deps.home_in_view_for)
+    await bot.command("book rtx-0 1GB 12:00 for 1h long-after")
+    await _settle()
+    await bot.deps.homes.drain()
+    assert len(bot.fake.calls_to("views.publish")) == 2
+
+
+async def test_replies_to_a_response_url_share_the_apps_connection_pool(bot: Bot) -> None:
+    """Bolt's respond() would open a new HTTP session (a TLS handshake) for every reply."""
+    client = build_client("xoxb-test", bot.fake.base_url)
+    async with aiohttp.ClientSession() as pool:
+        client.session = pool
+        respond = AsyncRespond(response_url=bot.fake.response_url("pooled"))
+        reply = reply_for(client, "UA", respond, "C1")
+        assert isinstance(reply, ResponseUrlReply) and reply.webhook.session is pool
+        await reply.send(Message("hello", []))
+    [sent] = await bot.fake.wait_for("response_url", predicate=lambda c: c.name == "pooled")
+    assert sent.params["text"] == "hello" and sent.params["response_type"] == "ephemeral"

@@ -176,8 +176,11 @@ async def test_an_uninstall_removes_the_token_but_keeps_the_bookings(
     await install(bot, TEAM_B)
     bot.fake.set_user(ADMIN_B, is_admin=True)
     await bot.command("admin gpu add rtx-0 24GB", user=ADMIN_B, team=TEAM_B)
+    await bot.open_home("UB", team=TEAM_B)
     await bot.command("book rtx-0 4GB 10:00 for 1h kept", user="UB", team=TEAM_B)
-    await bot.fake.wait_for("views.publish", predicate=lambda c: c.params["user_id"] == "UB")
+    await bot.fake.wait_for(
+        "views.publish", count=2, predicate=lambda c: c.params["user_id"] == "UB"
+    )
 
     req = slack_req.event({**event, "event_ts": slack_req.now_ts()}, team_id=TEAM_B)
     assert await bot.send(req) == (200, "")
@@ -303,12 +306,7 @@ async def test_two_workspaces_never_read_or_change_each_others_data(
     ):
         seen = await bot.command(text, user=ADMIN_B, team=TEAM_B)
         assert not _leaks(seen, "alpha-task"), (text, dump(seen))
-    # UB's home was published once after booking; opening it publishes again.
-    req = slack_req.event(slack_req.app_home_opened("UB"), team_id=TEAM_B)
-    assert await bot.send(req) == (200, "")
-    *_, home = await bot.fake.wait_for(
-        "views.publish", count=2, predicate=lambda c: c.params["user_id"] == "UB"
-    )
+    home = await bot.open_home("UB", team=TEAM_B)
     assert "bravo-task" in dump(home) and not _leaks(home, "alpha-task")
 
     # Nothing B sends reaches A's booking: commands, buttons, A's own form submitted from B.

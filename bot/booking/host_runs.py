@@ -1,0 +1,144 @@
+"""The service side of ``gpubook run``: the bookings a host's agent is told, and booking from a host.
+
+Every answer to a report carries :func:`host_bookings` — the host's bound cards and the bookings on
+them under way or starting within :data:`~bot.core.host_bookings.LOOKAHEAD`, each with the owner's
+linked Unix logins — so the agent can tell, by the caller's uid alone, whose card is whose.
+
+:meth:`HostRuns.book_from_host` is ``gpubook run --book``: the agent speaks with its host token for
+the Unix login it read from the socket; the booking is made for the Slack user linked to that
+login, as that user (their limits, the capacity check under the GPU lock, the audit entry naming
+them and the host), on one of that host's cards only. An unlinked login books nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.booking.writes import BookingWrites
+from bot.core.actor import Actor
+from bot.core.errors import NotFound, PermissionDenied
+from bot.core.host_bookings import LOOKAHEAD, HostBooking, HostBookings, HostCard
+from bot.core.phrases import Code
+from bot.core.sentence import Quote
+from bot.core.snapshots import BookingInfo
+from bot.core.usage import HostIdentity
+from bot.core.vocabulary import HOLDING_STATUSES
+from storage.models import AgentDevice, Booking, Gpu, UnixLogin
+
+
+async def host_bookings(
+    session: AsyncSession, team_id: str, totals: Mapping[str, int], now: datetime
+) -> HostBookings:
+    """The cards among ``totals`` (device UUID -> measured MiB) bound to a GPU, and their
+    bookings under way or starting within the lookahead, with their owners' logins.
+
+    One query (GPUs, their bookings and the owners' logins, outer-joined) since it runs for
+    every report: a round trip is most of its cost."""
+    held = (
+        (Booking.gpu_id == Gpu.id)
+        & Booking.status.in_(list(HOLDING_STATUSES))
+        & (Booking.end_at > now)
+        & (Booking.start_at < now + LOOKAHEAD)
+    )
+    owner = (UnixLogin.team_id == Gpu.team_id) & (UnixLogin.user_id == Booking.user_id)
+    rows = await session.execute(
+        select(
+            Gpu.name,
+            Gpu.device_uuid,
+            Gpu.capacity_mib,
+            Booking.id,
+            Booking.memory_mib,
+            Booking.start_at,
+            Booking.end_at,
+            UnixLogin.login,
+        )
+        .select_from(Gpu)
+        .outerjoin(Booking, held)
+        .outerjoin(UnixLogin, owner)
+        .where(
+            Gpu.team_id == team_id,
+            Gpu.retired.is_(False),
+            Gpu.device_uuid.in_(list(totals)),
+        )
+        .order_by(Gpu.name, Booking.start_at, Booking.id, UnixLogin.login)
+    )
+    cards: dict[str, HostCard] = {}
+    bookings: dict[int, tuple[str, int, datetime, datetime]] = {}
+    logins: dict[int, list[str]] = {}
+    for name, uuid, capacity, booking_id, mib, start, end, login in rows:
+        cards.setdefault(uuid, HostCard(uuid, name, totals[uuid], capacity))
+        if booking_id is not None:
+            bookings.setdefault(booking_id, (uuid, mib, start, end))
+            found = logins.setdefault(booking_id, [])
+            if login is not None:
+                found.append(login)
+    ordered = sorted(bookings.items(), key=lambda item: (item[1][2], item[0]))
+    return HostBookings(
+        tuple(cards.values()),
+        tuple(
+            HostBooking(i, uuid, tuple(logins[i]), mib, start, end)
+            for i, (uuid, mib, start, end) in ordered
+        ),
+    )
+
+
+class HostRuns(BookingWrites):
+    """What a host's agent asks besides storing reports: its bookings, and booking for a login."""
+
+    async def bookings_on_host(self, identity: HostIdentity) -> HostBookings:
+        """The bookings the host's agent would be told now (its cards as last reported)."""
+        async with self.db.read() as session:
+            return await host_bookings(
+                session, identity.team_id, await _reported_totals(session, identity), self.clock()
+            )
+
+    async def book_from_host(
+        self,
+        identity: HostIdentity,
+        login: str,
+        memory: int | str,
+        length: timedelta,
+        gpu: str | None = None,
+    ) -> tuple[BookingInfo, HostBookings]:
+        """Book ``memory`` from now for ``length`` on one of the host's cards (``gpu`` when named)
+        for the Slack user linked to ``login``; and the host's bookings after it."""
+        async with self.db.read() as session:
+            owner = await session.scalar(
+                select(UnixLogin.user_id).where(
+                    UnixLogin.team_id == identity.team_id, UnixLogin.login == login
+                )
+            )
+            known = await host_bookings(
+                session, identity.team_id, await _reported_totals(session, identity), self.clock()
+            )
+        if owner is None:
+            raise PermissionDenied(Code.RUN_BOOK_UNLINKED, login=Quote(login), name=login)
+        names = [c.gpu for c in known.cards]
+        if not names:
+            raise NotFound(Code.RUN_BOOK_NO_CARDS, host=Quote(identity.host))
+        if gpu is not None and gpu not in names:
+            raise NotFound(Code.RUN_GPU_NOT_HERE, gpu=Quote(gpu), gpus=", ".join(names))
+        now = self.clock()
+        booking = await self.create(
+            Actor(owner, identity.team_id),
+            gpu=gpu,
+            among=names,
+            memory=memory,
+            start=now,
+            end=now + length,
+            task=f"gpubook run on {identity.host} ({login})"[: self.policy.max_task_chars],
+        )
+        return booking, await self.bookings_on_host(identity)
+
+
+async def _reported_totals(session: AsyncSession, identity: HostIdentity) -> dict[str, int]:
+    rows = await session.execute(
+        select(AgentDevice.uuid, AgentDevice.total_mib).where(
+            AgentDevice.team_id == identity.team_id, AgentDevice.host == identity.host
+        )
+    )
+    return dict(rows.tuples().all())
