@@ -10,6 +10,11 @@ Kit, against a database seeded with bulk inserts: half of the bookings in the pa
 way now active. Every GPU's bookings are laid out in four lanes of at most a fifth of the card
 each, so no card is ever over-full and a small create always fits.
 
+Every card also has an agent reporting on it, with 35 days of measured use as the roll-up leaves
+it (:mod:`bot.lifecycle.usage_rollup`, seeded by :mod:`bench.usage_seed`): hourly rows with
+running totals, and the last hour of 15-second samples, of which the last 3½ minutes are not
+summed yet (the most a card is ever behind). ``admin stats 30d`` reads the measured side too; ``measured 30d`` times that side alone.
+
 ``--explain`` prints the query plan of every statement each call sends (at the largest size), so
 an index review reads from the real queries rather than from copies.
 
@@ -46,7 +51,9 @@ from bench.common import (
     time_async_ns,
     write_results,
 )
+from bench.usage_seed import seed_usage
 from bot.booking import Actor, BookingService, ServiceConfig
+from bot.booking.measured import measured_totals
 from bot.core.clock import FrozenClock
 from bot.core.vocabulary import BookingStatus
 from handlers.commands import admin_answers, answers
@@ -89,6 +96,7 @@ CALLS = (
     "list",
     "list all",
     "admin stats 30d",
+    "measured 30d",
     "App Home build",
     "calendar 1 card 1 day",
     "create",
@@ -142,7 +150,8 @@ def lane_rows(rng: random.Random, gpu_id: int, capacity_mib: int, count: int) ->
 
 
 async def seed(db: Database, service: BookingService, size: Size, rng: random.Random) -> None:
-    """GPUs through the service (as an admin adds them); bookings by bulk insert."""
+    """GPUs through the service (as an admin adds them); bookings and measured use by bulk
+    insert."""
     sizes = [CARD_SIZES_GIB[i % len(CARD_SIZES_GIB)] for i in range(size.gpus)]
     ids = await add_gpus(service, sizes)
     rows: list[dict] = []
@@ -152,10 +161,12 @@ async def seed(db: Database, service: BookingService, size: Size, rng: random.Ra
     for i in range(0, len(rows), INSERT_CHUNK):
         async with db.write() as session:
             await session.execute(insert(Booking), rows[i : i + INSERT_CHUNK])
+    await seed_usage(db, ids, rng)
     if db.backend == "postgresql":  # what autovacuum does in production after bulk inserts
         async with db.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("VACUUM ANALYZE bookings"))
+            for table in ("bookings", "usage_samples", "usage_hourly"):
+                await conn.execute(text(f"VACUUM ANALYZE {table}"))
 
 
 class _QuietClient:
@@ -188,11 +199,19 @@ def calls(deps: Deps, size: Size) -> dict[str, Callable[[], Awaitable[object]]]:
         lambda: answers.list_bookings(viewer, ListBookings(everyone=False)),
         lambda: answers.list_bookings(viewer, ListBookings(everyone=True)),
         lambda: admin_answers.stats(admin, AdminStats(days=30)),
+        lambda: _measured_30d(deps),
         lambda: publish_home(deps, _QuietClient(), VIEWER),  # type: ignore[arg-type]
         lambda: answers.calendar(viewer, Calendar(f"gpu-{size.gpus // 2}", tomorrow)),
         create,
     ]
     return dict(zip(CALLS, work, strict=True))
+
+
+async def _measured_30d(deps: Deps) -> object:
+    async with deps.service.db.read() as session:
+        return await measured_totals(
+            session, ADMIN.team_id, deps.now() - timedelta(days=30), deps.now()
+        )
 
 
 @contextmanager
@@ -218,9 +237,8 @@ async def explain(db: Database, call: Callable[[], Awaitable[object]]) -> list[s
     plans = []
     async with db.engine.connect() as conn:
         for statement, parameters in seen:
-            if (
-                not statement.lstrip().upper().startswith(("SELECT", "WITH"))
-                or "bookings" not in statement
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")) or not any(
+                t in statement for t in ("bookings", "usage_")
             ):
                 continue
             result = await conn.exec_driver_sql(prefix + statement, parameters)

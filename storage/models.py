@@ -323,6 +323,8 @@ class AgentDevice(Base):
     ``users`` and ``prev_users`` are the last two reports' memory per Unix login (``None`` where
     NVML could not tell; ``"?"`` for processes whose owner is unknown). ``seen`` is when each
     login last had a process here (ISO 8601), which is what "idle for 30 minutes" is measured on.
+    ``rolled_to`` is how far its samples are summed into hourly rows
+    (:mod:`bot.lifecycle.usage_rollup`); ``None`` until the first roll-up.
     """
 
     __tablename__ = "agent_devices"
@@ -341,6 +343,22 @@ class AgentDevice(Base):
     seen: Mapped[dict[str, Any]] = mapped_column(default=dict)
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    rolled_to: Mapped[datetime | None]
+
+    @classmethod
+    def first_seen(cls, team_id: str, uuid: str, now: datetime, **fields: Any) -> AgentDevice:
+        """A card reporting for the first time at ``now``: nobody seen on it yet; ``fields``
+        set its reading (or override any other column)."""
+        new: dict[str, Any] = {
+            "team_id": team_id,
+            "uuid": uuid,
+            "users": {},
+            "prev_users": None,
+            "seen": {},
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        return cls(**(new | fields))
 
 
 class UnixLogin(Base):
@@ -379,7 +397,13 @@ class UsageSample(Base):
 
 
 class UsageHour(Base):
-    """Samples older than the retention, rolled up per card and hour (MiB·seconds)."""
+    """Samples rolled up per card and hour (MiB·seconds): every sample taken before the card's
+    ``rolled_to``; the hour that is under way may be partly summed.
+
+    ``cum_used_mib_s`` and ``cum_users`` are running totals: everything the card measured up to
+    the end of this row (this hour included). A window's use is then the difference of two rows
+    per card, whatever its length — a month of 200 cards reads 400 rows, not 144,000.
+    """
 
     __tablename__ = "usage_hourly"
 
@@ -390,6 +414,8 @@ class UsageHour(Base):
     used_mib_s: Mapped[int] = mapped_column(_BIG)
     max_used_mib: Mapped[int]
     users: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cum_used_mib_s: Mapped[int] = mapped_column(_BIG, default=0)
+    cum_users: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class UsageEpisode(Base):

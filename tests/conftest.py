@@ -129,15 +129,20 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+async def blank_database(backend: str, tmp_path: Path) -> Database:
+    """An empty, not yet migrated database: a SQLite file, or a fresh schema on the real
+    PostgreSQL."""
+    if backend == "sqlite":
+        return Database(f"sqlite:///{tmp_path / 'gpubook.db'}")
+    url = require_postgres()
+    await reset_pg_schema(url)
+    return pg_database(url)
+
+
 @pytest.fixture
 async def db(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, empty database: a SQLite file, or a fresh schema on the real PostgreSQL."""
-    if backend == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'gpubook.db'}")
-    else:
-        url = require_postgres()
-        await reset_pg_schema(url)
-        database = pg_database(url)
+    database = await blank_database(backend, tmp_path)
     await upgrade(database)
     yield database
     await database.dispose()

@@ -20,6 +20,7 @@ from bench import (
     create_bench,
     notify_bench,
     queue_bench,
+    rollup_bench,
     scale_bench,
     soak,
     utilisation_bench,
@@ -108,6 +109,14 @@ def test_scale_bench_times_every_call_at_both_sizes(tmp_path: Path) -> None:
     for rows in sizes.values():
         assert list(rows) == list(scale_bench.CALLS)
         assert all(0 < r["p50_ms"] <= r["p95_ms"] for r in rows.values())
+
+
+def test_rollup_bench_sums_every_sample_due_once(tmp_path: Path) -> None:
+    results = rollup_bench.main(_quick(tmp_path, "--backends", "sqlite"))
+    run = results["backends"]["sqlite"]
+    # Per card: the seed's 3½ unsummed minutes (14 samples), then the sweeps' new samples up to
+    # the last sweep's mark, 2 minutes after T0 (8 more).
+    assert sum(run["samples_summed"]) == results["cards"] * (14 + 8)
 
 
 def test_scale_bench_seeds_half_past_half_ahead_never_overfull() -> None:

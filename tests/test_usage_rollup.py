@@ -1,4 +1,4 @@
-"""Usage samples past the retention become hourly aggregates that sum to exactly the same."""
+"""Usage samples become hourly rows (with running totals) that sum to exactly the same."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bot.core.agent_report import DeviceReading, ProcessReading, Report
 from bot.core.clock import FrozenClock
 from bot.core.measure import Sample, Totals, by_hour
 from bot.lifecycle.scheduler import start_lifecycle
-from bot.lifecycle.usage_rollup import roll_up
+from bot.lifecycle.usage_rollup import roll_up, rolled_target
 from handlers.blocks.notifications import render as render_notices
 from storage.models import UsageHour, UsageSample
 from tests.conftest import T0
@@ -71,27 +71,44 @@ async def _sums(service: BookingService) -> tuple[int, int, int]:
     return len(rows), sum(u * s for u, s in rows), int(hourly)
 
 
-async def test_roll_up_moves_whole_hours_past_the_retention_and_keeps_the_sums(
+async def test_roll_up_sums_passed_steps_and_deletes_only_past_the_retention(
     service: BookingService, admin: Actor, clock: FrozenClock
 ) -> None:
     total = await _report_every(service, admin, clock, 12)  # T0 … T0+3h40m
-    now = T0 + timedelta(hours=5, minutes=10)
-    moved = await roll_up(service.db, now, retention=timedelta(hours=3))
-    # The cut-off is 02:00 after T0's 08:00, i.e. 10:00: the six samples of 08:00–09:40 move.
-    assert moved == 6
+    now = T0 + timedelta(hours=3, minutes=41)
+    # Summed up to 03:40 after T0 (a minute back, down to two): all but the 03:40 sample.
+    assert rolled_target(now) == T0 + timedelta(hours=3, minutes=40)
+    assert await roll_up(service.db, now, retention=timedelta(hours=2)) == 11
     left, left_mib_s, hourly = await _sums(service)
-    assert left == 6
-    assert left_mib_s + hourly == total
+    # Kept: the samples from the retention's hour on (09:00, an hour after T0), summed or not.
+    assert left == 9
     async with service.db.read() as session:
         hours = list(
             await session.execute(select(UsageHour.hour, UsageHour.samples, UsageHour.users))
         )
-    assert sorted((h, n) for h, n, _ in hours) == [(T0, 3), (T0 + timedelta(hours=1), 3)]
+        unsummed = await session.scalar(
+            select(func.sum(UsageSample.used_mib * UsageSample.seconds)).where(
+                UsageSample.at >= T0 + timedelta(hours=3, minutes=40)
+            )
+        )
+    assert sorted((h, n) for h, n, _ in hours) == [
+        (T0 + timedelta(hours=h), n) for h, n in ((0, 3), (1, 3), (2, 3), (3, 2))
+    ]
     assert sum(u["alice"] for _, _, u in hours) == hourly
-    assert await roll_up(service.db, now, retention=timedelta(hours=3)) == 0
-    # Later, the rest of an hour already started is merged into its row.
-    assert await roll_up(service.db, now + timedelta(days=1), timedelta(hours=3)) == 6
+    assert hourly + unsummed == total
+    assert await roll_up(service.db, now, retention=timedelta(hours=2)) == 0
+    # Later the rest of the hour under way is added to its row, and every sample past the
+    # retention is gone. Each row carries the running totals up to its end.
+    later = now + timedelta(days=1)
+    assert await roll_up(service.db, later, timedelta(hours=3)) == 1
     assert await _sums(service) == (0, 0, total)
+    async with service.db.read() as session:
+        rows = list(await session.scalars(select(UsageHour).order_by(UsageHour.hour)))
+    running = 0
+    for row in rows:
+        running += row.used_mib_s
+        assert (row.cum_used_mib_s, row.cum_users) == (running, {"alice": running})
+    assert running == total
 
 
 async def test_the_lifecycle_sweep_rolls_up(

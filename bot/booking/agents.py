@@ -211,14 +211,7 @@ class AgentHosts(ServiceBase):
                 seen = dict.fromkeys(users, now.isoformat())
                 row = known.get(reading.uuid)
                 if row is None:
-                    device = AgentDevice(
-                        team_id=team,
-                        uuid=reading.uuid,
-                        prev_users=None,
-                        seen=seen,
-                        first_seen_at=now,
-                        **latest,
-                    )
+                    device = AgentDevice.first_seen(team, reading.uuid, now, seen=seen, **latest)
                     session.add(device)
                     fresh.append((device, reading.used_mib, users))
                     continue

@@ -3,13 +3,19 @@
 Each sample carries the seconds since its card's previous report (capped where a host fell
 silent), so a sum needs no neighbouring rows: ``Σ used_mib × seconds``. Roll-ups into hours and
 the measured GB·h of statistics are both this sum, so they agree exactly.
+
+A window counts whole hours: an hour counts when it starts inside the window, and so does each
+sample taken in it. That is what makes a window cost the same read from samples or from the
+running totals of hourly rows (:func:`counted_hours`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,18 @@ class Totals:
 
 def hour_of(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(at: datetime) -> datetime:
+    """The first hour starting at or after ``at``."""
+    floor = hour_of(at)
+    return floor if floor == at else floor + HOUR
+
+
+def counted_hours(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The hours a window ``[start, end)`` counts, as ``[first, stop)`` on the hour: those that
+    start inside it."""
+    return ceil_hour(start), ceil_hour(end)
 
 
 def by_hour(samples: Iterable[Sample]) -> dict[datetime, Totals]:

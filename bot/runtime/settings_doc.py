@@ -148,7 +148,10 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     (
         "GPUBOOK_USAGE_RETENTION",
         "7d",
-        "How long usage samples are kept at full resolution; older ones become hourly aggregates.",
+        (
+            "How long usage samples are kept at full resolution (they are summed into hourly "
+            "rows within minutes; statistics read those)."
+        ),
     ),
     (
         "GPUBOOK_USAGE_TOLERANCE",
