@@ -4,7 +4,7 @@ Statistics read two hourly rows per card (the running totals at the window's end
 samples only for the last minutes. Existing hourly rows get their running totals here.
 
 Revision ID: usage_rollups
-Revises: home_views
+Revises: statistics_start_index
 Create Date: 2026-11-29
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import storage.types
 
 revision: str = "usage_rollups"
-down_revision: str | None = "home_views"
+down_revision: str | None = "statistics_start_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
