@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.console.demo import DEMO_IDLE_AFTER
 from bot.console.repl import LoopThread, Printer
 from bot.console.session import Session
+from bot.core.actor import Actor
 from bot.core.clock import FrozenClock
 from bot.runtime.config import Settings
 from tests.conftest import T0
@@ -63,16 +64,56 @@ def test_the_demo_shows_over_use_unbooked_use_and_an_idle_booking(tmp_path: Path
             loop.call(session.close())
 
 
-def test_a_second_demo_on_the_same_database_adds_nothing(tmp_path: Path) -> None:
+def admin(settings: Settings) -> Actor:
+    return Actor("console", settings.team, is_workspace_admin=True)
+
+
+def test_a_second_demo_on_the_same_database_adds_nothing_and_its_agent_reports_again(
+    tmp_path: Path,
+) -> None:
+    """The demo's idle time is short: without its agent, a second run would find every booking
+    idle once the first run's reports went silent."""
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'console.db'}")
-    for expected in (2, 0):
+    for run in range(2):
         session = Session(
-            settings, FrozenClock(T0), user="alice", tz_name="UTC", show=Printer(io.StringIO()).show
+            settings,
+            FrozenClock(T0 + timedelta(minutes=run)),
+            user="alice",
+            tz_name="UTC",
+            show=Printer(io.StringIO()).show,
+            demo_report_seconds=None,
         )
         with LoopThread() as loop:
             try:
                 notes = loop.call(session.start(demo=True, simulate=True))
-                assert len(notes) == expected
-                assert (session.demo_agent is not None) == bool(expected)
+                assert session.demo_agent is not None
+                if run:
+                    assert notes == ["The simulated agent on demo-host reports again."]
+                    loop.call(session.demo_agent.report_once())  # its new token is good
+                    assert len(loop.call(session.bot.service.list_gpus(admin(settings)))) == 4
+                else:
+                    assert len(notes) == 2
             finally:
                 loop.call(session.close())
+
+
+def test_a_demo_on_a_database_of_real_gpus_adds_nothing(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'console.db'}")
+    session = Session(
+        settings, FrozenClock(T0), user="alice", tz_name="UTC", show=Printer(io.StringIO()).show
+    )
+    with LoopThread() as loop:
+        try:
+            loop.call(session.start())
+            loop.call(session.bot.service.add_gpu(admin(settings), "rtx-0", "24GB"))
+        finally:
+            loop.call(session.close())
+    session = Session(
+        settings, FrozenClock(T0), user="alice", tz_name="UTC", show=Printer(io.StringIO()).show
+    )
+    with LoopThread() as loop:
+        try:
+            assert loop.call(session.start(demo=True, simulate=True)) == []
+            assert session.demo_agent is None
+        finally:
+            loop.call(session.close())

@@ -111,10 +111,19 @@ async def seed_demo(
 ) -> tuple[list[str], DemoAgent | None]:
     """Add the demo GPUs, bound to their cards, to a database without GPUs; with ``simulate``
     also the user's login, two bookings in their name and an agent token. Returns notes to print
-    and the agent (None: not simulating, or the database already had GPUs)."""
+    and the agent (None: not simulating, or the database already had GPUs).
+
+    A database an earlier ``--demo`` seeded (its GPUs bound to the demo's cards) gets its
+    simulated agent back, with a new token: otherwise the demo's short idle time would flag every
+    booking idle once the earlier run's reports went silent."""
     admin = Actor("console", team_id, is_workspace_admin=True)
-    if await service.list_gpus(admin, include_retired=True):
-        return [], None
+    gpus = await service.list_gpus(admin, include_retired=True)
+    if gpus:
+        bound = {(gpu.name, gpu.device_uuid) for gpu in gpus}
+        if not simulate or any((gpu.name, gpu.uuid) not in bound for gpu in DEMO_GPUS):
+            return [], None
+        agent = await _demo_agent(service, admin, login)
+        return [f"The simulated agent on {DEMO_HOST} reports again."], agent
     for gpu in DEMO_GPUS:
         await service.add_gpu(admin, gpu.name, gpu.size, gpu.description)
         await service.edit_gpu(admin, gpu.name, device_uuid=gpu.uuid)
@@ -128,13 +137,18 @@ async def seed_demo(
     person = Actor(user_id, team_id)  # their own bookings, as if they had typed them
     for gpu, memory, task in (("rtx-0", 4 * GB, "demo: runs over"), ("a100-1", 20 * GB, "demo")):
         await service.create(person, gpu=gpu, memory=memory, start=now, end=hour, task=task)
-    _, secret = await service.create_agent_token(admin, DEMO_HOST)
-    identity = await service.authenticate_agent(secret)
-    assert identity is not None
+    agent = await _demo_agent(service, admin, login)
     notes.append(
         f"A simulated agent on {DEMO_HOST} reports every {DEMO_REPORT_SECONDS:.0f} s. You are "
         f"Unix login `{login}`: you hold 4 GB on rtx-0 but use 10 GB, use 6 GB on rtx-1 without "
         f"a booking, and run nothing on a100-1 where you hold 20 GB (idle after "
         f"{DEMO_IDLE_AFTER.seconds} s here). Watch your DMs; `status` shows it all."
     )
-    return notes, DemoAgent(service, identity, login, service.clock)
+    return notes, agent
+
+
+async def _demo_agent(service: BookingService, admin: Actor, login: str) -> DemoAgent:
+    _, secret = await service.create_agent_token(admin, DEMO_HOST)
+    identity = await service.authenticate_agent(secret)
+    assert identity is not None
+    return DemoAgent(service, identity, login, service.clock)
