@@ -21,7 +21,7 @@ from bot.core.vocabulary import NoticeKind
 from handlers import ids
 from handlers.blocks.common import button, section
 from handlers.blocks.refusals import slot_value
-from handlers.wording import mrkdwn
+from handlers.wording import dated_mrkdwn
 
 EMOJI = {
     NoticeKind.OVERUSE: ":warning:",
@@ -78,7 +78,7 @@ def usage_blocks(item: Notice, *, now: datetime) -> tuple[str, list[Block]]:
         case _:  # NoticeKind.SILENT_HOST
             since = When(datetime.fromisoformat(d["since"]))
             sentences = [say(Code.USAGE_SILENT_HOST, host=Quote(str(d.get("host"))), since=since)]
-    text = mrkdwn(sentences, now=now)
+    text = dated_mrkdwn(sentences, now)
     blocks: list[Block] = [section(f"{EMOJI.get(item.kind, '')} {text}".strip())]
     if actions:
         blocks.append(ActionsBlock(elements=actions))

@@ -20,7 +20,7 @@ from bot.core.vocabulary import NoticeKind
 from handlers import ids
 from handlers.blocks.common import Message, button, notice, pack_lines, section
 from handlers.blocks.refusals import slot_value
-from handlers.wording import mrkdwn
+from handlers.wording import dated_mrkdwn, mrkdwn
 
 EMOJI = {NoticeKind.WATCH_OPEN: ":bell:", NoticeKind.WATCH_EXPIRED: ":hourglass:"}
 
@@ -82,7 +82,7 @@ def watch_blocks(item: Notice, *, now: datetime) -> tuple[str, list[Block]]:
     else:
         deadline = When(datetime.fromisoformat(d["deadline"]))
         sentence = say(Code.WATCH_EXPIRED, gpus=_gpus(d.get("pattern")), deadline=deadline, **about)
-    text = mrkdwn(sentence, now=now)
+    text = dated_mrkdwn(sentence, now)
     blocks: list[Block] = [section(f"{EMOJI.get(item.kind, '')} {text}".strip())]
     if actions:
         blocks.append(ActionsBlock(elements=actions))
