@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.core.errors import GpubookError
 from bot.core.phrases import Code
+from storage.sqlite_driver import fewer_hops_dbapi
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def create_engine(
     url = normalise_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
+        kwargs.setdefault("module", fewer_hops_dbapi())
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout}, **kwargs)
         _install_sqlite_hooks(engine, busy_timeout)
         return engine
