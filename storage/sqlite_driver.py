@@ -70,8 +70,13 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
     def rollback(self) -> None:
         # Reading the flag from this thread is safe: nothing runs on aiosqlite's thread between
-        # our awaited calls, and sqlite3 does not tie the attribute to its thread.
-        if self._connection._conn.in_transaction:
+        # our awaited calls, and sqlite3 does not tie the attribute to its thread. A closed
+        # connection has no flag: the adapter's rollback then reports it as it always did.
+        try:
+            idle = not self._connection._conn.in_transaction
+        except (ValueError, sqlite3.ProgrammingError):  # closed here, or by sqlite3
+            idle = False
+        if not idle:
             super().rollback()
 
 
