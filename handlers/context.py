@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
@@ -101,6 +102,13 @@ async def actor_and_profile(
     team = team_id or DEFAULT_TEAM
     profile = await deps.users.get(client, team, user_id, max_wait=max_wait)
     return Actor(user_id, team, profile.is_workspace_admin, profile.tz), profile
+
+
+def known_zone(deps: Deps, team_id: str | None, user_id: str) -> ZoneInfo | None:
+    """The asker's zone when their profile is cached (the Actor will have it), without waiting;
+    ``None`` when it must still be asked for."""
+    profile = deps.users.cached(team_id or DEFAULT_TEAM, user_id)
+    return profile.tz if profile is not None else None
 
 
 async def actor_for(

@@ -27,13 +27,15 @@ async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None
     """Render and publish the user's App Home: their bookings, every GPU now, this week's use.
 
     Each read is bounded by what the tab shows: the first bookings (one more tells whether a
-    More button is due), a line per GPU, the week's sum.
+    More button is due), a line per GPU, the week's sum; all four in one read transaction.
     """
     service, now = deps.service, deps.now()
-    mine = await service.list_bookings(actor, limit=MAX_HOME_CARDS + 1)
-    statuses = await service.status(actor)
-    live = await service.live_cards(actor)
-    week = await service.my_usage(actor, *week_bounds(now.astimezone(actor.tz).date(), actor.tz))
+    week_of = week_bounds(now.astimezone(actor.tz).date(), actor.tz)
+    async with service.one_read():
+        mine = await service.list_bookings(actor, limit=MAX_HOME_CARDS + 1)
+        statuses = await service.status(actor)
+        live = await service.live_cards(actor)
+        week = await service.my_usage(actor, *week_of)
     view = home_view(
         user_id=actor.user_id,
         mine=mine,

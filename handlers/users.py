@@ -73,9 +73,9 @@ class UserDirectory:
     ) -> UserProfile:
         """The user's profile; with ``max_wait`` (seconds), :data:`UNKNOWN` if Slack is slower than that."""
         key = (team_id, user_id)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > self._monotonic():
-            return cached[1]
+        cached = self.cached(team_id, user_id)
+        if cached is not None:
+            return cached
         task = self._pending.get(key)
         if task is None:
             task = asyncio.create_task(self._fetch(client, key))
@@ -87,6 +87,11 @@ class UserDirectory:
         except TimeoutError:
             log.warning("users.info for %s took over %.1fs; using UTC for now", user_id, max_wait)
             return UNKNOWN
+
+    def cached(self, team_id: str, user_id: str) -> UserProfile | None:
+        """The user's profile if a fresh one is cached, without asking Slack (``None`` otherwise)."""
+        cached = self._cache.get((team_id, user_id))
+        return cached[1] if cached is not None and cached[0] > self._monotonic() else None
 
     def forget(self, team_id: str, user_id: str) -> None:
         """Drop a cached profile (e.g. after a ``user_change`` event)."""

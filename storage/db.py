@@ -29,6 +29,7 @@ from contextlib import (
     contextmanager,
     nullcontext,
 )
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.core.errors import GpubookError
 from bot.core.phrases import Code
+from storage.sqlite_driver import fewer_hops_dbapi
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,12 @@ PING_TIMEOUT = 2.0
 
 #: Connection execution option: start a deferred (read-only) transaction on SQLite.
 _READ_ONLY = "gpubook_read_only"
+
+#: The read transaction of :meth:`Database.one_read`: its database, the task that opened it, and
+#: the session.
+_shared_read: ContextVar[tuple[Database, asyncio.Task[Any] | None, AsyncSession] | None] = (
+    ContextVar("gpubook_shared_read", default=None)
+)
 
 
 def normalise_url(url: str) -> str:
@@ -88,6 +96,7 @@ def create_engine(
     url = normalise_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
+        kwargs.setdefault("module", fewer_hops_dbapi())
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout}, **kwargs)
         _install_sqlite_hooks(engine, busy_timeout)
         return engine
@@ -237,7 +246,12 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A read-only transaction that never waits for (or blocks) writers on SQLite."""
+        """A read-only transaction that never waits for (or blocks) writers on SQLite; inside
+        :meth:`one_read`, that one's."""
+        shared = _shared_read.get()
+        if shared is not None and shared[0] is self and shared[1] is asyncio.current_task():
+            yield shared[2]
+            return
         with self._unavailability():
             async with self.engine.connect() as conn:
                 conn = await conn.execution_options(**{_READ_ONLY: True})
@@ -246,6 +260,22 @@ class Database:
                     session.begin(),
                 ):
                     yield session
+
+    @asynccontextmanager
+    async def one_read(self) -> AsyncIterator[None]:
+        """Every :meth:`read` of this task within shares one read transaction.
+
+        A page built from several reads (the App Home: bookings, GPUs, live cards, the week's
+        sum) then pays for one transaction (a connection, a BEGIN and a COMMIT), not one each.
+        Only the task that opened it shares it (a session serves one task at a time); tasks it
+        starts read on their own.
+        """
+        async with self.read() as session:
+            token = _shared_read.set((self, asyncio.current_task(), session))
+            try:
+                yield
+            finally:
+                _shared_read.reset(token)
 
     @property
     def reading_engine(self) -> AsyncEngine:

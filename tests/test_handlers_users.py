@@ -55,7 +55,10 @@ async def test_cached_until_ttl(fake: FakeSlackWebAPI, client: AsyncWebClient) -
     ticker.now = 99
     await users.get(client, "T1", "U1")
     assert len(fake.calls_to("users.info")) == 1
+    assert users.cached("T1", "U1").tz == ZoneInfo("Asia/Tokyo")  # read without asking Slack
+    assert users.cached("T1", "U2") is None
     ticker.now = 101
+    assert users.cached("T1", "U1") is None
     fake.set_user("U1", tz="Europe/Paris")
     assert (await users.get(client, "T1", "U1")).tz == ZoneInfo("Europe/Paris")
     assert len(fake.calls_to("users.info")) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import StatementError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, normalise_url
 from storage.migrate import alembic_config, current_revision, upgrade
@@ -119,6 +121,27 @@ async def test_sqlite_connections_use_wal_and_foreign_keys(db: Database) -> None
         async with transaction() as session:
             assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
             assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+
+
+async def test_reads_within_one_read_share_its_transaction_in_its_task_only(
+    db: Database,
+) -> None:
+    async def elsewhere() -> AsyncSession:
+        async with db.read() as own:
+            await own.scalars(select(Gpu))
+            return own
+
+    async with db.one_read():
+        async with db.read() as first:
+            assert list(await first.scalars(select(Gpu))) == []
+        async with db.write() as session:  # writes keep their own transactions
+            session.add(_gpu(T0))
+        async with db.read() as second:
+            assert second is first
+        assert await asyncio.create_task(elsewhere()) is not first  # a session serves one task
+    async with db.read() as after:
+        assert after is not first
+        assert len(list(await after.scalars(select(Gpu)))) == 1
 
 
 def test_developers_alembic_config_sees_no_pending_model_changes(tmp_path) -> None:

@@ -3,18 +3,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.core.errors import InputError
 from handlers import command_parser
 from handlers.blocks import common, help
+from handlers.commands import listener
 from handlers.commands.listener import plan
 from handlers.commands.registry import EXAMPLES, REGISTRY, VERBS, find_verb
+from handlers.users import UTC_ZONE
 from tests.conftest import said
 
 NOW = datetime(2026, 1, 5, 8, tzinfo=UTC)
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 def _words(form: str) -> list[str]:
@@ -81,3 +87,32 @@ def test_a_plan_says_what_the_pipeline_does_after_the_work() -> None:
     assert not form.changes  # a form changes nothing until it is submitted
     assert plan("calendar", NOW).zoned and not plan("status", NOW).zoned
     assert plan("admin gpu retire rtx-0", NOW).changes
+
+
+@pytest.mark.parametrize(
+    ("known", "asker", "reads"),
+    [
+        (TOKYO, TOKYO, [TOKYO]),  # the cached zone is the asker's: read once
+        (None, TOKYO, [UTC_ZONE, TOKYO]),  # not cached: read in UTC, then in the asker's zone
+        (UTC_ZONE, TOKYO, [UTC_ZONE, TOKYO]),  # the zone changed meanwhile: read again
+    ],
+)
+async def test_a_zoned_command_is_read_again_only_in_a_zone_not_known_before(
+    monkeypatch: pytest.MonkeyPatch, known, asker, reads
+) -> None:
+    read_in: list[ZoneInfo] = []
+    verb, _ = find_verb(["book"])
+
+    def parse(args: list[str], now: datetime, tz: ZoneInfo) -> str:
+        read_in.append(tz)
+        return f"read in {tz.key}"
+
+    async def handle(request: object, command: str) -> str:
+        return command
+
+    counting = dataclasses.replace(verb, parse=parse, handle=handle)
+    monkeypatch.setattr(listener, "find_verb", lambda words: (counting, words[1:]))
+    work = listener.plan("book rtx-0 4GB 10:00 for 1h job", NOW, known).work
+    request = SimpleNamespace(now=NOW, actor=SimpleNamespace(tz=asker))
+    assert await work(request) == f"read in {asker.key}"
+    assert read_in == reads

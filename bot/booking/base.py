@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +49,11 @@ class ServiceBase:
 
     def is_admin(self, actor: Actor) -> bool:
         return actor.is_workspace_admin or actor.user_id in self.config.admins
+
+    def one_read(self) -> AbstractAsyncContextManager[None]:
+        """The reads made within share one read transaction (a page built from several answers
+        pays for one); see :meth:`storage.db.Database.one_read`."""
+        return self.db.one_read()
 
     def journal(self, session: AsyncSession, now: datetime) -> Journal:
         return Journal(session, now)

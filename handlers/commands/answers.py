@@ -159,8 +159,10 @@ async def calendar(request: Request, cmd: Calendar) -> Message:
 
 
 async def status(request: Request, cmd: Status) -> Message:
-    statuses = await request.deps.service.status(request.actor)
-    live = await request.deps.service.live_cards(request.actor)
+    service = request.deps.service
+    async with service.one_read():  # one read transaction for both
+        statuses = await service.status(request.actor)
+        live = await service.live_cards(request.actor)
     blocks = status_message(statuses, now=request.now, tz=request.actor.tz, live=live)
     return Message(count_of(len(statuses), "GPU"), blocks)
 
