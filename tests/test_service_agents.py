@@ -162,3 +162,24 @@ async def test_a_card_binds_to_one_gpu_and_a_uuid_must_read_as_one(
     with refused(InputError, "`8f1c` is not a device UUID"):
         await service.edit_gpu(admin, "rtx-1", device_uuid="8f1c")
     assert (await service.edit_gpu(admin, "rtx-0", device_uuid=UUID0)).device_uuid == UUID0
+
+
+async def test_a_card_its_host_still_reports_cannot_be_claimed_by_another(
+    service: BookingService, admin: Actor, clock: FrozenClock
+) -> None:
+    first = await identity(service, admin)
+    second = await identity(service, admin, "gpu-host-2")
+    await service.ingest_report(first, report(reading(UUID0)))
+    clock.advance(service.config.usage.silent_after)  # gpu-host-1 reported it just this long ago
+    with refused(PermissionDenied, "`GPU-00000000-aaaa` is reported by host `gpu-host-1`"):
+        await service.ingest_report(
+            second, report(reading(UUID1), reading(UUID0), host="gpu-host-2")
+        )
+    assert (await count(service, UsageSample), await count(service, AgentDevice)) == (1, 1)
+    async with service.db.read() as session:
+        assert await session.get(AgentHost, (admin.team_id, "gpu-host-2")) is None
+    clock.advance(timedelta(seconds=1))  # silent longer than that: the card has moved
+    await service.ingest_report(second, report(reading(UUID0), host="gpu-host-2"))
+    async with service.db.read() as session:
+        device = await session.scalar(select(AgentDevice).where(AgentDevice.uuid == UUID0))
+    assert device.host == "gpu-host-2"

@@ -7,7 +7,13 @@ from datetime import timedelta
 
 from bot.booking import Actor, BookingService
 from bot.core.agent_report import DeviceReading, Report
-from bot.core.errors import CapacityError, NotFound, PermissionDenied, PolicyViolation
+from bot.core.errors import (
+    CapacityError,
+    NotFound,
+    PermissionDenied,
+    PolicyViolation,
+    Unauthorized,
+)
 from bot.core.host_bookings import HostCard
 from bot.core.limits import LimitName
 from bot.core.usage import HostIdentity
@@ -132,3 +138,26 @@ async def test_a_host_without_bound_cards_cannot_book(
     assert identity is not None
     with refused(NotFound, "The host `gpu-host-2` has no card bound to a GPU"):
         await service.book_from_host(identity, "alice", "8GB", HOUR)
+
+
+async def test_a_token_revoked_after_it_reported_books_nothing(
+    service: BookingService, admin: Actor
+) -> None:
+    await host_with_cards(service, admin)
+    _, secret = await service.create_agent_token(admin, "gpu-host-1")
+    remembered = await service.reporting_host(secret)
+    assert remembered is not None
+    await service.ingest_report(remembered, report(UUID0, UUID1))
+    other = BookingService(service.db, service.config, service.clock)  # another process
+    await other.revoke_agent_token(admin, str(remembered.token_id))
+    with refused(Unauthorized, "unknown or revoked"):  # remembered here, revoked there
+        await service.book_from_host(remembered, "alice", "8GB", HOUR)
+    assert (await service.bookings_on_host(remembered)).bookings == ()
+    _, again = await service.create_agent_token(admin, "gpu-host-1")
+    identity = await service.reporting_host(again)
+    assert identity is not None
+    await service.revoke_agent_token(admin, "gpu-host-1")  # in this process: forgotten at once
+    assert await service.reporting_host(again) is None
+    with refused(Unauthorized, "unknown or revoked"):
+        await service.book_from_host(identity, "alice", "8GB", HOUR)
+    assert [e for e in await service.audit_log(admin) if e.action == "create"] == []

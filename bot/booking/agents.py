@@ -20,10 +20,10 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking.base import ServiceBase
-from bot.booking.host_runs import host_bookings
+from bot.booking.host_runs import host_bookings, use_token
 from bot.core.actor import Actor
 from bot.core.agent_report import Report
-from bot.core.errors import InputError, NotFound, PermissionDenied, Unauthorized
+from bot.core.errors import InputError, NotFound, PermissionDenied
 from bot.core.phrases import Code
 from bot.core.sentence import Quote
 from bot.core.usage import DeviceInfo, HostIdentity, IngestResult, TokenInfo
@@ -116,7 +116,12 @@ class AgentHosts(ServiceBase):
                     {"token": token.id, "host": token.host},
                     team_id=actor.team_id,
                 )
-            return [_token_info(t) for t in tokens]
+            revoked = [_token_info(t) for t in tokens]
+        gone = {t.id for t in revoked}  # other processes learn it at the token's next use
+        self.remembered_tokens = {
+            d: i for d, i in self.remembered_tokens.items() if i.token_id not in gone
+        }
+        return revoked
 
     async def authenticate_agent(self, secret: str) -> HostIdentity | None:
         """The host a bearer token belongs to, or None for an unknown or revoked one."""
@@ -135,9 +140,10 @@ class AgentHosts(ServiceBase):
 
         A host reports every interval, so its token is looked up once, then remembered by
         digest (unknown ones never are: a flood of forged tokens costs a lookup each and fills
-        nothing). Revocation stays immediate, whatever process revoked it: storing the report
-        checks, in its own transaction, that the token is still not revoked
-        (:meth:`ingest_report` refuses it then, storing nothing)."""
+        nothing). Revocation stays immediate, whatever process revoked it: storing a report or a
+        booking checks, in its own transaction, that the token is still not revoked
+        (:func:`~bot.booking.host_runs.use_token`; refused then, storing nothing), and the
+        revoking process forgets the token at once."""
         digest = token_digest(secret)
         identity = self.remembered_tokens.get(digest)
         if identity is None:
@@ -169,17 +175,7 @@ class AgentHosts(ServiceBase):
         gap_cap = int(self.config.usage.silent_after.total_seconds())
         uuids = [d.uuid for d in report.devices]
         async with self.db.write() as session:
-            used = await session.execute(
-                update(AgentToken)
-                .where(AgentToken.id == identity.token_id, AgentToken.revoked_at.is_(None))
-                .values(last_used_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if used.rowcount == 0:  # revoked since it was looked up
-                self.remembered_tokens = {
-                    d: i for d, i in self.remembered_tokens.items() if i != identity
-                }
-                raise Unauthorized(Code.REPORT_BAD_TOKEN)
+            await use_token(session, identity, now, self.remembered_tokens)
             await self._touch_host(session, team, report.host, now)
             known = {
                 row.uuid: row

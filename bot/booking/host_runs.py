@@ -7,27 +7,51 @@ linked Unix logins — so the agent can tell, by the caller's uid alone, whose c
 :meth:`HostRuns.book_from_host` is ``gpubook run --book``: the agent speaks with its host token for
 the Unix login it read from the socket; the booking is made for the Slack user linked to that
 login, as that user (their limits, the capacity check under the GPU lock, the audit entry naming
-them and the host), on one of that host's cards only. An unlinked login books nothing.
+them and the host), on one of that host's cards only. An unlinked login books nothing, and neither does a token revoked
+since this process remembered it (:func:`use_token`, in the booking's own transaction).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from datetime import datetime, timedelta
+from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking.writes import BookingWrites
 from bot.core.actor import Actor
-from bot.core.errors import NotFound, PermissionDenied
+from bot.core.errors import NotFound, PermissionDenied, Unauthorized
 from bot.core.host_bookings import LOOKAHEAD, HostBooking, HostBookings, HostCard
 from bot.core.phrases import Code
 from bot.core.sentence import Quote
 from bot.core.snapshots import BookingInfo
 from bot.core.usage import HostIdentity
 from bot.core.vocabulary import HOLDING_STATUSES
-from storage.models import AgentDevice, Booking, Gpu, UnixLogin
+from storage.models import AgentDevice, AgentToken, Booking, Gpu, UnixLogin
+
+
+async def use_token(
+    session: AsyncSession,
+    identity: HostIdentity,
+    now: datetime,
+    remembered: MutableMapping[str, HostIdentity],
+) -> None:
+    """Mark ``identity``'s token used now, in the caller's write transaction, or refuse it
+    (:class:`Unauthorized`, forgetting it in ``remembered``) when it was revoked since it was
+    looked up: tokens are remembered (``reporting_host``), and this UPDATE, which also holds the
+    token's row until the caller commits, is what keeps a revocation by any process immediate."""
+    used = await session.execute(
+        update(AgentToken)
+        .where(AgentToken.id == identity.token_id, AgentToken.revoked_at.is_(None))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount == 0:
+        for digest in [d for d, i in remembered.items() if i.token_id == identity.token_id]:
+            del remembered[digest]
+        raise Unauthorized(Code.REPORT_BAD_TOKEN)
 
 
 async def host_bookings(
@@ -131,6 +155,7 @@ class HostRuns(BookingWrites):
             start=now,
             end=now + length,
             task=f"gpubook run on {identity.host} ({login})"[: self.policy.max_task_chars],
+            first=partial(use_token, identity=identity, now=now, remembered=self.remembered_tokens),
         )
         return booking, await self.bookings_on_host(identity)
 

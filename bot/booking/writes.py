@@ -9,10 +9,12 @@ were absent.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking import queries, transitions
 from bot.booking.limits import FairShare
@@ -53,6 +55,7 @@ class BookingWrites(Placement, FairShare):
         user_id: str | None = None,
         override_limits: bool = False,
         among: Collection[str] | None = None,
+        first: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> BookingInfo:
         """Book ``memory`` on ``gpu`` (``None``: the best-fitting GPU, of those named ``among``
         when given) over ``[start, end)``.
@@ -60,6 +63,8 @@ class BookingWrites(Placement, FairShare):
         ``user_id`` books on someone else's behalf (admins only). ``memory`` is MiB or the text
         the user typed (``20GB``, ``50%`` — a percentage of the chosen GPU).
         ``override_limits`` (admins only) books past the owner's limits, audited.
+        ``first`` runs at the start of the booking's transaction: a check that must hold when
+        the booking is stored, not just before (it raises to refuse, storing nothing).
         """
         now = self.clock()
         owner = user_id or actor.user_id
@@ -68,6 +73,8 @@ class BookingWrites(Placement, FairShare):
         self._require_override_right(actor, override_limits)
         task = self._clean_task(task)
         async with self.db.write() as session:
+            if first is not None:
+                await first(session)
             limits = await self.limits_for(session, actor.team_id, owner)
             policy = self.policy_for(limits)
             start, end = rules.check_window(policy, start, end, now)

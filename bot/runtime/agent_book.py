@@ -8,8 +8,9 @@ its socket's peer credentials — never one the caller typed. The body::
 The service books for the Slack user linked to that login, as that user, on that host's cards
 (:meth:`bot.booking.host_runs.HostRuns.book_from_host`). A booking answers 200 ``{"ok": true,
 "booking": ID, "host_bookings": {…}}``; a refusal answers with the sentence a person reads, in the
-terminal's words (``gpubook run`` prints it): 422 for a malformed request, 403 for an unlinked
-login or a limit, 404 for a card the host does not have, 409 when the memory is not free.
+terminal's words (``gpubook run`` prints it): 422 for a malformed request, 401 for a token revoked
+meanwhile, 403 for an unlinked login or a limit, 404 for a card the host does not have, 409 when
+the memory is not free.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.core.errors import (
     NotFound,
     PermissionDenied,
     PolicyViolation,
+    Unauthorized,
 )
 from bot.core.phrases import Code
 from bot.core.usage import HostIdentity
@@ -39,6 +41,7 @@ AGENT_BOOK_PATH = "/agent/book"
 _MAX_SECONDS = 366 * 24 * 3600
 
 _STATUS: tuple[tuple[type[GpubookError], int], ...] = (
+    (Unauthorized, 401),  # revoked since this process remembered the token
     (InputError, 422),
     (PermissionDenied, 403),
     (PolicyViolation, 403),
