@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
@@ -25,7 +26,7 @@ from bot.core.actor import Actor
 from bot.core.agent_report import Report
 from bot.core.errors import InputError, NotFound, PermissionDenied
 from bot.core.phrases import Code
-from bot.core.sentence import Quote
+from bot.core.sentence import Quote, Span, When
 from bot.core.usage import DeviceInfo, HostIdentity, IngestResult, TokenInfo
 from bot.core.vocabulary import AuditAction
 from storage.models import AgentDevice, AgentHost, AgentToken, Gpu, UsageSample
@@ -172,7 +173,8 @@ class AgentHosts(ServiceBase):
             )
         now = self.clock()
         team = identity.team_id
-        gap_cap = int(self.config.usage.silent_after.total_seconds())
+        silent_after = self.config.usage.silent_after
+        gap_cap = int(silent_after.total_seconds())
         uuids = [d.uuid for d in report.devices]
         async with self.db.write() as session:
             await use_token(session, identity, now, self.remembered_tokens)
@@ -183,6 +185,7 @@ class AgentHosts(ServiceBase):
                     select(
                         AgentDevice.id,
                         AgentDevice.uuid,
+                        AgentDevice.host,
                         AgentDevice.users,
                         AgentDevice.seen,
                         AgentDevice.last_seen_at,
@@ -192,6 +195,7 @@ class AgentHosts(ServiceBase):
                     .where(AgentDevice.team_id == team, AgentDevice.uuid.in_(uuids))
                 )
             }
+            _refuse_cards_elsewhere(known.values(), report.host, now, silent_after)
             changes, samples, fresh = [], [], []
             for reading in report.devices:
                 users = reading.per_user()
@@ -264,6 +268,24 @@ class AgentHosts(ServiceBase):
                 DeviceInfo(d.uuid, d.host, d.index, d.name, d.total_mib, d.used_mib, d.last_seen_at)
                 for d in await session.scalars(query)
             ]
+
+
+def _refuse_cards_elsewhere(
+    known: Iterable[Any], host: str, now: datetime, silent_after: timedelta
+) -> None:
+    """Refuse a report listing a card that another host reported within ``silent_after``: a token
+    speaks for its own host only, and claiming a card would show its bookings (and their owners'
+    logins) to that host and let it book there. A card its old host has not reported for the
+    silent-host window has moved, and the report carries it to the new host."""
+    for row in known:
+        if row.host != host and now - row.last_seen_at <= silent_after:
+            raise PermissionDenied(
+                Code.REPORT_DEVICE_ELSEWHERE,
+                uuid=Quote(row.uuid),
+                host=Quote(row.host),
+                seen=When(row.last_seen_at),
+                window=Span(silent_after),
+            )
 
 
 def _sample(

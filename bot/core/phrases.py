@@ -141,6 +141,7 @@ class Code(enum.StrEnum):
     REPORT_NO_TOKEN = "report_no_token"
     REPORT_BAD_TOKEN = "report_bad_token"
     REPORT_WRONG_HOST = "report_wrong_host"
+    REPORT_DEVICE_ELSEWHERE = "report_device_elsewhere"
     REPORT_CONTENT_TYPE = "report_content_type"
     REPORT_TOO_LARGE = "report_too_large"
     REPORT_NOT_JSON = "report_not_json"
@@ -430,6 +431,7 @@ WORDING: dict[Code, str] = {
     Code.REPORT_NO_TOKEN: "Send the host's token as the header [[Authorization: Bearer TOKEN]].",
     Code.REPORT_BAD_TOKEN: "That token is unknown or revoked; an admin creates one with [[gpubook agent token create HOST]].",
     Code.REPORT_WRONG_HOST: "This token was issued for host {token_host}, not {host}.",
+    Code.REPORT_DEVICE_ELSEWHERE: "The card {uuid} is reported by host {host} (last at {seen}); a card moves to another host only once its old host has not reported it for {window}. Nothing was stored.",
     Code.REPORT_CONTENT_TYPE: "Send the report as [[Content-Type: application/json]].",
     Code.REPORT_TOO_LARGE: "The report is larger than {limit} bytes; nothing was stored.",
     Code.REPORT_NOT_JSON: "The body is not JSON ({reason}); nothing was stored.",

@@ -8,7 +8,8 @@ SENTENCE}`` with nothing stored:
   revoked since this process remembered it is refused when the report would be stored);
 - a body that is not ``application/json`` → 415, larger than :data:`MAX_REPORT_BYTES` → 413
   (read no further than the limit), not JSON → 400, not the contract → 422;
-- a report about another host than the token's → 403.
+- a report about another host than the token's, or listing a card another host has reported
+  within the silent-host window (a card moves once its old host is silent about it) → 403.
 
 A stored report answers 200 ``{"ok": true, "devices": N, "unbound": [UUID…], "host_bookings":
 {"cards": […], "bookings": […]}}``: the host's bound cards and their bookings, which its agent keeps

@@ -3,6 +3,7 @@ agent on a host relies on for `gpubook run`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -131,3 +132,35 @@ async def test_the_agent_learns_the_bookings_from_its_report_and_books_through_t
     finally:
         server.close()
         await sender.close()
+
+
+async def test_a_token_revoked_after_it_reported_books_nothing(
+    base: str, token: str, service: BookingService, admin: Actor
+) -> None:
+    assert (await post(base + AGENT_REPORT_PATH, report_json(), token=token))[0] == 200
+    other = BookingService(service.db, service.config, service.clock)  # another process
+    await other.revoke_agent_token(admin, "gpu-host-1")
+    good = {"login": "alice", "memory": "8GB", "seconds": 7200, "gpu": None}
+    status, answer = await post(base + AGENT_BOOK_PATH, good, token=token)
+    assert (status, answer["error"]) == (401, "report_bad_token")
+    assert not service.remembered_tokens
+    assert [e for e in await service.audit_log(admin) if e.action == "create"] == []
+
+
+async def test_another_hosts_token_cannot_claim_a_card_to_see_or_book_it(
+    base: str, token: str, service: BookingService, admin: Actor
+) -> None:
+    await service.create(
+        ALICE, gpu="a100", memory="20GB", start=T0, end=T0 + timedelta(hours=1), task="t"
+    )
+    assert (await post(base + AGENT_REPORT_PATH, report_json(), token=token))[0] == 200
+    intruder = (await service.create_agent_token(admin, "gpu-host-2"))[1]
+    claim = report_json(host="gpu-host-2")
+    status, answer = await post(base + AGENT_REPORT_PATH, claim, token=intruder)
+    assert (status, answer["error"]) == (403, "report_device_elsewhere")
+    assert f"The card {UUID} is reported by host gpu-host-1" in answer["reason"]
+    assert "alice" not in json.dumps(answer)
+    good = {"login": "alice", "memory": "8GB", "seconds": 7200, "gpu": None}
+    status, answer = await post(base + AGENT_BOOK_PATH, good, token=intruder)
+    assert (status, answer["error"]) == (404, "run_book_no_cards")
+    assert [e.action for e in await service.audit_log(admin)].count("create") == 1
