@@ -145,10 +145,13 @@ async def test_two_bookings_need_gpu_which_chooses(desk: Desk, socket_path: Path
     assert answer["gpu"] == "rtx-1" and answer["memory_mib"] == 8192
 
 
-async def test_a_malformed_request_is_answered_not_dropped(desk: Desk, socket_path: Path) -> None:
+@pytest.mark.parametrize("line", [b"not json", b"[" * 50_000], ids=["garbage", "deeply nested"])
+async def test_a_malformed_request_is_answered_not_dropped(
+    desk: Desk, socket_path: Path, line: bytes
+) -> None:
     assert (await ask(socket_path, ask="format-disk"))["reason"] == "ask for run or book"
     reader, writer = await asyncio.open_unix_connection(str(socket_path))
-    writer.write(b"not json\n")
+    writer.write(line + b"\n")
     await writer.drain()
     answer = json.loads(await reader.readline())
     writer.close()

@@ -34,6 +34,7 @@ from typing import Any
 
 from bot.agent.sender import Booked
 from bot.cli.wording import TerminalText
+from bot.core.agent_report import load_json
 from bot.core.clock import Clock, system_clock
 from bot.core.errors import GpubookError, InputError
 from bot.core.host_bookings import HostBookings, grant
@@ -119,7 +120,7 @@ class Desk:
             return _refused(f"uid {uid} has no login on this host")
         try:
             line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
-            request = json.loads(line[:MAX_REQUEST_BYTES])
+            request = load_json(line[:MAX_REQUEST_BYTES])
         except ValueError as error:
             return _refused(f"the request is not JSON ({error})")
         if not isinstance(request, dict):

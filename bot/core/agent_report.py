@@ -17,6 +17,7 @@ first offending field, and nothing of the report is stored.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,16 @@ _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: NVML's ``GPU-<uuid>``, and MIG instances as ``MIG-<uuid>`` or ``MIG-GPU-<uuid>/<gi>/<ci>``.
 DEVICE_UUID = re.compile(r"(GPU|MIG)-[A-Za-z0-9/-]{1,92}")
 LOGIN = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}")
+
+
+def load_json(body: bytes | str) -> Any:
+    """``json.loads``, where nesting deeper than the decoder recurses is a :class:`ValueError`
+    like any other malformed body: it raises :class:`RecursionError`, which a caller refusing
+    bad JSON by catching ``ValueError`` would let escape as a traceback."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 @dataclass(frozen=True)

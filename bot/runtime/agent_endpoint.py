@@ -19,7 +19,6 @@ authenticates and reads its body the same way.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.booking import BookingService
-from bot.core.agent_report import parse_report
+from bot.core.agent_report import load_json, parse_report
 from bot.core.errors import GpubookError, InputError, PermissionDenied, Unauthorized
 from bot.core.phrases import Code
 from bot.core.usage import HostIdentity
@@ -111,10 +110,9 @@ async def _json_body(request: web.Request) -> Any:
     if body is None:
         return too_large
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
-        return _refusal(400, InputError(Code.REPORT_NOT_JSON, reason=reason))
+        return load_json(body)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        return _refusal(400, InputError(Code.REPORT_NOT_JSON, reason=str(exc)))
 
 
 async def _handle(request: web.Request, service: BookingService) -> web.Response:
