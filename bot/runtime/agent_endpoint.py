@@ -62,13 +62,10 @@ def add_agent_route(
         return response
 
     async def book(request: web.Request) -> web.Response:
-        identity = await _authenticated(request, service)
-        if isinstance(identity, web.Response):
-            return identity
-        data = await _json_body(request)
-        if isinstance(data, web.Response):
-            return data
-        return await book_for_host(service, identity, data)
+        opened = await _opened(request, service)
+        if isinstance(opened, web.Response):
+            return opened
+        return await book_for_host(service, *opened)
 
     application.router.add_post(AGENT_REPORT_PATH, report)
     application.router.add_post(AGENT_BOOK_PATH, book)
@@ -115,13 +112,25 @@ async def _json_body(request: web.Request) -> Any:
         return _refusal(400, InputError(Code.REPORT_NOT_JSON, reason=str(exc)))
 
 
-async def _handle(request: web.Request, service: BookingService) -> web.Response:
+async def _opened(
+    request: web.Request, service: BookingService
+) -> tuple[HostIdentity, Any] | web.Response:
+    """The host the token speaks for and the JSON body, or the first refusal: every agent route
+    opens this way (the token before the body, which an unauthenticated caller never gets read)."""
     identity = await _authenticated(request, service)
     if isinstance(identity, web.Response):
         return identity
     data = await _json_body(request)
     if isinstance(data, web.Response):
         return data
+    return identity, data
+
+
+async def _handle(request: web.Request, service: BookingService) -> web.Response:
+    opened = await _opened(request, service)
+    if isinstance(opened, web.Response):
+        return opened
+    identity, data = opened
     try:
         parsed = parse_report(data)
     except InputError as error:
