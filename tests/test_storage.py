@@ -152,9 +152,8 @@ async def test_a_snapshot_read_sees_the_database_as_of_its_first_statement(db: D
         async with db.write() as writer:
             writer.add(_gpu(T0))
         assert list(await session.scalars(select(Gpu))) == []
-    async with db.one_read():
-        async with db.read() as shared, db.read(snapshot=True) as snapshot:
-            assert (snapshot is shared) == (db.backend == "sqlite")
+    async with db.one_read(), db.read() as shared, db.read(snapshot=True) as snapshot:
+        assert (snapshot is shared) == (db.backend == "sqlite")
 
 
 def test_developers_alembic_config_sees_no_pending_model_changes(tmp_path) -> None:
