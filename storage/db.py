@@ -245,16 +245,32 @@ class Database:
         return self._sqlite_writer if self._sqlite_writer is not None else nullcontext()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self, *, snapshot: bool = False) -> AsyncIterator[AsyncSession]:
         """A read-only transaction that never waits for (or blocks) writers on SQLite; inside
-        :meth:`one_read`, that one's."""
+        :meth:`one_read`, that one's.
+
+        With ``snapshot`` every statement of it sees the database as of its first one: a read
+        whose statements must agree (running totals in one, the rows not summed into them yet in
+        the next, while a roll-up may commit in between). A SQLite read transaction is one
+        snapshot already (WAL); on PostgreSQL this one is REPEATABLE READ rather than READ
+        COMMITTED (a read-only transaction there never fails to serialise), and it does not join
+        a :meth:`one_read`, which is not.
+        """
         shared = _shared_read.get()
-        if shared is not None and shared[0] is self and shared[1] is asyncio.current_task():
+        if (
+            shared is not None
+            and shared[0] is self
+            and shared[1] is asyncio.current_task()
+            and (not snapshot or self.backend == "sqlite")
+        ):
             yield shared[2]
             return
+        options: dict[str, Any] = {_READ_ONLY: True}
+        if snapshot and self.backend != "sqlite":
+            options["isolation_level"] = "REPEATABLE READ"
         with self._unavailability():
             async with self.engine.connect() as conn:
-                conn = await conn.execution_options(**{_READ_ONLY: True})
+                conn = await conn.execution_options(**options)
                 async with (
                     AsyncSession(bind=conn, expire_on_commit=False) as session,
                     session.begin(),

@@ -400,6 +400,10 @@ def test_notify_reads_size_length_gpus_deadline_and_task() -> None:
         with pytest.raises(InputError):
             parse(wrong)
     assert "`/gpubook notify 20GB for 2h`" in said(refusal("notify 20GB 2h"))
+    for bare in ("notify 20GB for", "notify 20 GB for"):
+        error = refusal(bare)
+        assert error.field == "duration"
+        assert "`/gpubook notify 20GB for 2h`" in said(error)
 
 
 @given(st.text(max_size=60))

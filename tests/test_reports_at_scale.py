@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from bot.booking import Actor, BookingService, search
+from bot.booking.totals import SettledDays, midnight
 from bot.core import capacity
 from bot.core.clock import FrozenClock
 from bot.core.snapshots import GpuStatus, Usage
@@ -197,6 +198,9 @@ async def test_statistics_from_settled_days_agree_with_reading_every_booking(
         await agree(now - days, now)
         await agree(now - days, now)  # the settled days kept
         await agree(now - days - timedelta(days=2), now - timedelta(days=rng.randrange(4)))
+        # From a UTC midnight: no piece before the first day, yet bookings from before count.
+        await agree(midnight(now - days), now)
+        await agree(midnight(now - days - timedelta(days=1)), midnight(now))
         assert len(service.settled_days) >= 2
         now += timedelta(days=1, seconds=rng.randrange(3600))
     mine = next(r for r in rows if r["team_id"] == "T_LOCAL")
@@ -209,6 +213,22 @@ async def test_statistics_from_settled_days_agree_with_reading_every_booking(
     rows.append(late)
     clock.set(now + timedelta(hours=3))
     await agree(now - timedelta(days=9), clock())
+
+
+async def test_settled_days_kept_for_a_later_window_still_cover_an_earlier_one(
+    service: BookingService,
+) -> None:
+    """Days read for a later window, then a window reaching further back: the kept stretch would
+    pass its bound, and the days dropped to keep it must not be the ones the window needs."""
+    await seed(service, random.Random(5), 60, minutes=(-8 * 1440, 0))
+    settled = SettledDays(max_days=5)
+    day = midnight(T0)
+    async with service.db.read() as session:
+        await settled.cover(session, "T_LOCAL", day - timedelta(days=3), day + timedelta(days=2))
+        kept = await settled.cover(session, "T_LOCAL", day - timedelta(days=6), day)
+    wanted = [day - timedelta(days=n) for n in range(1, 7)]
+    assert all(d in kept.days for d in wanted)
+    assert len(kept.days) <= 6 and kept.first <= wanted[-1] and kept.last >= day
 
 
 @pytest.mark.parametrize("everyone", [False, True])

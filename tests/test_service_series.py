@@ -260,3 +260,30 @@ async def test_each_occurrence_passes_the_owners_limits_counting_the_series_itse
     with pytest.raises(SeriesRefused) as none_fit:
         await series(service, BOB, weekdays_9_to_17(date(2026, 1, 12), date(2026, 1, 13)))
     assert none_fit.value.render().count("the max-held limit is 4 GB") == 2
+
+
+async def test_editing_the_rest_of_a_series_keeps_to_the_owners_limits(
+    service: BookingService,
+) -> None:
+    """An edit that raises memory or length is checked against max-held and max-gbh per
+    occurrence, counting the edited occurrences before it and not the old versions of the rest:
+    20 GB under a 10 GB max-held is refused on every day, 9 GB passes (the 8 GB it replaces is
+    not counted), and 10-hour days break 300 GB·h on the fourth day only. A refusal changes
+    nothing."""
+    await add_gpu(service)
+    await set_limit(service, "everyone", LimitName.MAX_HELD, "10GB")
+    result = await series(service, ALICE, weekdays_9_to_17(date(2026, 1, 5), date(2026, 1, 8)))
+    first = result.booked[0].id
+    with pytest.raises(SeriesRefused) as held:
+        await service.update_series(ALICE, first, memory="20GB")
+    assert held.value.render().count("the max-held limit is 10 GB") == 4
+    assert {b.memory_mib for b in await all_bookings(service)} == {8 * GB}
+    await service.update_series(ALICE, first, memory="9GB")
+    assert {b.memory_mib for b in await all_bookings(service)} == {9 * GB}
+    await set_limit(service, "everyone", LimitName.MAX_GBH, "300")
+    with pytest.raises(SeriesRefused) as gbh:
+        await service.update_series(ALICE, first, length=timedelta(hours=10))
+    lines = gbh.value.render().splitlines()[1:]
+    assert len(lines) == 1 and lines[0].startswith("• Thu 8 Jan 09:00–19:00 UTC:")
+    assert "the max-gbh limit is 300 GB·h" in lines[0]
+    assert {b.end.hour for b in await all_bookings(service)} == {17}

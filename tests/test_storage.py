@@ -144,6 +144,18 @@ async def test_reads_within_one_read_share_its_transaction_in_its_task_only(
         assert len(list(await after.scalars(select(Gpu)))) == 1
 
 
+async def test_a_snapshot_read_sees_the_database_as_of_its_first_statement(db: Database) -> None:
+    """A write committing mid-read is not seen by a snapshot read (SQLite's WAL, PostgreSQL's
+    REPEATABLE READ), which does not join a shared one_read on PostgreSQL (READ COMMITTED)."""
+    async with db.read(snapshot=True) as session:
+        assert list(await session.scalars(select(Gpu))) == []
+        async with db.write() as writer:
+            writer.add(_gpu(T0))
+        assert list(await session.scalars(select(Gpu))) == []
+    async with db.one_read(), db.read() as shared, db.read(snapshot=True) as snapshot:
+        assert (snapshot is shared) == (db.backend == "sqlite")
+
+
 def test_developers_alembic_config_sees_no_pending_model_changes(tmp_path) -> None:
     """`alembic -c storage/alembic.ini` (README: adding a migration) works, and the models hold
     nothing the migrations lack."""

@@ -8,11 +8,14 @@ import asyncio
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
+from bot.booking import measured
 from bot.booking.measured import Measured, measured_totals
 from bot.core.measure import Sample, hour_of
 from bot.lifecycle.usage_rollup import roll_up
@@ -234,3 +237,29 @@ async def test_upgrading_gives_existing_hourly_rows_their_running_totals(
         (2, 7, {"?": 7}),
     ]
     assert marks == {None}
+
+
+async def test_a_roll_up_committing_mid_read_leaves_the_totals_whole(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The running totals and the samples not summed yet are read in separate statements: a
+    roll-up committing between them moves ``rolled_to`` past samples the totals read before it
+    did not hold. The statistics' read sees one snapshot, so nothing falls between the two."""
+    rng = random.Random(14)
+    kept = await _seed(db, rng)
+    windows = _windows(rng)
+    expected = [_reference(kept, start, end) for start, end in windows]
+    await roll_up(db, T0 - timedelta(hours=20, minutes=1), retention=timedelta(days=30))
+    unsummed = measured._add_unsummed
+    rolled: list[int] = []
+
+    async def roll_up_first(*args: Any) -> None:
+        if not rolled:
+            rolled.append(await roll_up(db, T0 + timedelta(hours=9), timedelta(days=30)))
+        await unsummed(*args)
+
+    monkeypatch.setattr(measured, "_add_unsummed", roll_up_first)
+    async with db.read(snapshot=True) as session:
+        got = [await measured_totals(session, TEAM, start, end) for start, end in windows]
+    assert rolled[0] > 0
+    assert got == expected

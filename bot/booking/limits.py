@@ -16,7 +16,7 @@ the environment's ``GPUBOOK_MAX_*`` values are ``everyone``'s defaults and ``GPU
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -136,11 +136,14 @@ class FairShare(ServiceBase):
         exclude: int | None = None,
         override: bool = False,
         pending: Sequence[capacity.Span] = (),
+        rewritten: Collection[int] = (),
     ) -> list[str]:
         """Refuse a booking of ``owner`` holding ``mib`` over ``[start, end)`` that breaks a
         limit spanning cards (``exclude``: the booking being changed, counted as absent;
         ``pending``: bookings of the owner this transaction will write, counted as held — a
-        series' occurrences accepted so far).
+        series' occurrences accepted so far; ``rewritten``: other bookings this transaction
+        changes, counted as absent because their new form is in ``pending`` or checked next —
+        the rest of a series being edited).
 
         With ``override`` (admins only, checked by the caller) nothing is refused; the names of
         the limits that would have refused are returned for the audit entry.
@@ -162,7 +165,10 @@ class FairShare(ServiceBase):
             )
         )
         rows = list(rows)
-        counted = [(capacity.Span(s, e, m), status) for i, s, e, m, status in rows if i != exclude]
+        absent = {exclude, *rewritten}
+        counted = [
+            (capacity.Span(s, e, m), status) for i, s, e, m, status in rows if i not in absent
+        ]
         counted += [(span, BookingStatus.UPCOMING) for span in pending]
         holding = [span for span, status in counted if status in HOLDING_STATUSES]
         was = next((capacity.Span(s, e, m) for i, s, e, m, _ in rows if i == exclude), None)

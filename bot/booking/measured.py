@@ -11,6 +11,11 @@ inside it (:func:`bot.core.measure.counted_hours`), ``[first, stop)``; per card 
   the last minutes, not summed yet (``Σ used_mib × seconds``, each sample counting the seconds
   since its card's previous report).
 
+The totals and the samples are read in separate statements, so ``session`` must see one
+snapshot (``Database.read(snapshot=True)``): under PostgreSQL's READ COMMITTED a roll-up
+committing between them would move ``rolled_to`` past samples the totals did not hold yet, and up
+to a step of samples would count in neither.
+
 Both are the same exact arithmetic (:mod:`bot.core.measure`), so a window measures the same
 however far it is rolled up, and reading 30 days of 200 cards reads 400 rows and the last
 minutes of samples, not 8 million samples. Per-login memory of samples lives in a JSON object per

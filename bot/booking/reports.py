@@ -189,7 +189,7 @@ class Reports(FairShare):
         """
         self.require_admin(actor, "see utilisation statistics")
         _require_window(start, end)
-        async with self.db.read() as session:
+        async with self.db.read(snapshot=True) as session:  # measured: totals + samples agree
             gpus = await queries.gpus(session, actor.team_id, include_retired=True)
             per_gpu, per_user = await window_totals(
                 session,

@@ -37,7 +37,126 @@ from storage.models import Booking, BookingSeries, Gpu
 MAX_LISTED_MISSES = 10
 
 
-class SeriesWrites(Placement, FairShare):
+class SeriesEdits(Placement, FairShare):
+    """Changing the rest of a series: each occurrence checked as booking it anew would be."""
+
+    async def update_series(
+        self,
+        actor: Actor,
+        booking_id: int,
+        *,
+        task: str | None = None,
+        memory: int | str | None = None,
+        length: timedelta | None = None,
+    ) -> SeriesResult:
+        """Change the task, memory and/or length of the occurrences of ``booking_id``'s series that
+        have not started, from it on; each keeps its start. All or nothing, like booking it."""
+        now = self.clock()
+        async with self.db.write() as session:
+            booking = await self.locked_booking(session, actor, booking_id, ChangeVerb.EDIT)
+            if booking.series_id is None:
+                raise InvalidState(Code.NOT_A_SERIES, id=booking.id, verb=str(ChangeVerb.EDIT))
+            self.require_holding(booking, ChangeVerb.EDIT)
+            rest = list(
+                await session.scalars(
+                    select(Booking)
+                    .where(
+                        Booking.series_id == booking.series_id,
+                        Booking.start_at >= booking.start_at,
+                        Booking.status == BookingStatus.UPCOMING,
+                    )
+                    .order_by(Booking.start_at)
+                )
+            )
+            if not rest:
+                raise InvalidState(Code.SERIES_NOTHING_LATER, id=booking.id)
+            gpu = booking.gpu
+            mib = (
+                booking.memory_mib if memory is None else rules.memory_mib(memory, gpu.capacity_mib)
+            )
+            clean = (
+                None
+                if task is None
+                else rules.clean_text(task, self.policy.max_task_chars, "task", required=True)
+            )
+            windows = [(b.start_at, b.start_at + length if length else b.end_at) for b in rest]
+            misses = await self._refit(session, actor, booking, rest, windows, mib)
+            if misses:
+                raise _refusal(misses, len(rest), None, Code.SERIES_EDIT_REFUSED)
+            journal = self.journal(session, now)
+            for each, (_, end) in zip(rest, windows, strict=True):
+                before = {
+                    "task": each.task,
+                    "memory_mib": each.memory_mib,
+                    "end": each.end_at.isoformat(),
+                }
+                each.task = clean or each.task
+                each.memory_mib, each.end_at, each.original_end_at, each.updated_at = (
+                    mib,
+                    end,
+                    end,
+                    now,
+                )
+                after = {"task": each.task, "memory_mib": mib, "end": end.isoformat()}
+                changes = {"series": each.series_id, "before": before, "after": after}
+                journal.audit(actor.user_id, AuditAction.UPDATE, each, changes)
+            journal.tell_owner_if_not(actor.user_id, rest[0], "edited")
+            return SeriesResult(booking.series_id, [booking_info(b) for b in rest], [])
+
+    async def _refit(
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        booking: Booking,
+        rest: list[Booking],
+        windows: list[tuple[datetime, datetime]],
+        mib: int,
+    ) -> list[Sentence]:
+        """Why each edited occurrence of ``rest`` (new ``windows``, ``mib``) does not fit, if any.
+
+        Each passes the owner's longest booking, the card and the owner's limits spanning cards
+        (checked under their lock, taken after the GPU's), counting the edited occurrences before
+        it but none of the old forms of the rest: an edit may not do what booking it anew may not.
+        """
+        gpu = booking.gpu
+        owners = await self.limits_for(session, actor.team_id, booking.user_id)
+        policy = self.policy_for(owners)
+        ids = [b.id for b in rest]
+        last = max(end for _, end in windows)
+        spans = (await queries.spans(session, [gpu.id], rest[0].start_at, last, exclude=ids))[
+            gpu.id
+        ]
+        misses: list[Sentence] = []
+        accepted: list[capacity.Span] = []
+        for each, (start, end) in zip(rest, windows, strict=True):
+            try:
+                rules.check_length(policy, start, end)
+                peak = capacity.peak(spans, start, end)
+                if peak.mib + mib > gpu.capacity_mib:
+                    misses.append(_full(gpu, mib, start, end, peak.mib))
+                    continue
+                await self.check_limits(
+                    session,
+                    actor,
+                    owners,
+                    booking.user_id,
+                    mib,
+                    start,
+                    end,
+                    exclude=each.id,
+                    pending=accepted,
+                    rewritten=ids,
+                )
+            except GpubookError as error:
+                reason = error.sentences[0]
+                misses.append(say(Code.SERIES_MISS, window=Window(start, end), reason=reason))
+                continue
+            spans.append(capacity.Span(start, end, mib))
+            accepted.append(capacity.Span(start, end, mib))
+        return misses
+
+
+class SeriesWrites(SeriesEdits):
     """Booking a recurring series, and ending the rest of one."""
 
     async def create_series(
@@ -122,90 +241,6 @@ class SeriesWrites(Placement, FairShare):
                 else:
                     await transitions.cancel(journal, actor.user_id, each)
             return [booking_info(b) for b in ended]
-
-    async def update_series(
-        self,
-        actor: Actor,
-        booking_id: int,
-        *,
-        task: str | None = None,
-        memory: int | str | None = None,
-        length: timedelta | None = None,
-    ) -> SeriesResult:
-        """Change the task, memory and/or length of the occurrences of ``booking_id``'s series that
-        have not started, from it on; each keeps its start. All or nothing, like booking it."""
-        now = self.clock()
-        async with self.db.write() as session:
-            booking = await self.locked_booking(session, actor, booking_id, ChangeVerb.EDIT)
-            if booking.series_id is None:
-                raise InvalidState(Code.NOT_A_SERIES, id=booking.id, verb=str(ChangeVerb.EDIT))
-            self.require_holding(booking, ChangeVerb.EDIT)
-            rest = list(
-                await session.scalars(
-                    select(Booking)
-                    .where(
-                        Booking.series_id == booking.series_id,
-                        Booking.start_at >= booking.start_at,
-                        Booking.status == BookingStatus.UPCOMING,
-                    )
-                    .order_by(Booking.start_at)
-                )
-            )
-            if not rest:
-                raise InvalidState(Code.SERIES_NOTHING_LATER, id=booking.id)
-            gpu = booking.gpu
-            mib = (
-                booking.memory_mib if memory is None else rules.memory_mib(memory, gpu.capacity_mib)
-            )
-            clean = (
-                None
-                if task is None
-                else rules.clean_text(task, self.policy.max_task_chars, "task", required=True)
-            )
-            owners = await self.limits_for(session, actor.team_id, booking.user_id)
-            policy = self.policy_for(owners)
-            windows = [(b.start_at, b.start_at + length if length else b.end_at) for b in rest]
-            last = max(end for _, end in windows)
-            spans = (
-                await queries.spans(
-                    session, [gpu.id], rest[0].start_at, last, exclude=[b.id for b in rest]
-                )
-            )[gpu.id]
-            misses: list[Sentence] = []
-            for start, end in windows:
-                try:
-                    rules.check_length(policy, start, end)
-                except GpubookError as error:
-                    reason = say(
-                        Code.SERIES_MISS, window=Window(start, end), reason=error.sentences[0]
-                    )
-                    misses.append(reason)
-                    continue
-                peak = capacity.peak(spans, start, end)
-                if peak.mib + mib > gpu.capacity_mib:
-                    misses.append(_full(gpu, mib, start, end, peak.mib))
-                spans.append(capacity.Span(start, end, mib))
-            if misses:
-                raise _refusal(misses, len(rest), None, Code.SERIES_EDIT_REFUSED)
-            journal = self.journal(session, now)
-            for each, (_, end) in zip(rest, windows, strict=True):
-                before = {
-                    "task": each.task,
-                    "memory_mib": each.memory_mib,
-                    "end": each.end_at.isoformat(),
-                }
-                each.task = clean or each.task
-                each.memory_mib, each.end_at, each.original_end_at, each.updated_at = (
-                    mib,
-                    end,
-                    end,
-                    now,
-                )
-                after = {"task": each.task, "memory_mib": mib, "end": end.isoformat()}
-                changes = {"series": each.series_id, "before": before, "after": after}
-                journal.audit(actor.user_id, AuditAction.UPDATE, each, changes)
-            journal.tell_owner_if_not(actor.user_id, rest[0], "edited")
-            return SeriesResult(booking.series_id, [booking_info(b) for b in rest], [])
 
     async def _sort(
         self,

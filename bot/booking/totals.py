@@ -7,7 +7,8 @@ minute's grace at most), and an ended or cancelled booking is never edited. So t
 days of a workspace are read once (one pass over the statistics' covering index, split into days
 here) and their totals kept, with the longest booking that touches them. A window is then its
 settled whole days from memory, plus two pieces summed by the database: from the window's start
-to the first midnight, and from the last settled midnight to the window's end. Every booking
+to the first midnight (empty when it starts at one, but still where the bookings that began
+before the window are counted), and from the last settled midnight to the window's end. Every booking
 reaching into those pieces from before touches a settled day, so it is no longer than the
 longest kept: each piece reads only the bookings starting from that far back, through the
 (workspace, status, start) index, instead of every booking ending after the piece starts.
@@ -70,7 +71,8 @@ class SettledDays:
         self, session: AsyncSession, team_id: str, first: datetime, last: datetime
     ) -> Settled:
         """The workspace's settled days, reading those of ``[first, last)`` not kept yet (every
-        day must be settled): only the stretches before and after what is kept are read."""
+        day must be settled): only the stretches before and after what is kept are read. The
+        window's days are always among those returned (it spans at most ``max_days``)."""
         kept = self._teams.pop(team_id, None)
         if kept is None or last < kept.first or first > kept.last:
             kept = Settled(first, first)  # nothing kept touches the window: start afresh
@@ -80,9 +82,13 @@ class SettledDays:
         if last > kept.last:
             await _read(session, team_id, kept, kept.last, last)
             kept.last = last
-        oldest = kept.last - self.max_days * DAY
-        if kept.first < oldest:
-            kept.days = {day: t for day, t in kept.days.items() if day >= oldest}
+        if kept.last - kept.first > self.max_days * DAY:
+            # Past the bound: drop the oldest days, unless the window needs them (days kept for
+            # a later window, then one reaching further back): then keep just the window's.
+            oldest = kept.last - self.max_days * DAY
+            if oldest > first:
+                oldest, kept.last = first, last
+            kept.days = {day: t for day, t in kept.days.items() if oldest <= day < kept.last}
             kept.first = oldest
         self._teams[team_id] = kept
         while len(self._teams) > self._max_teams:
@@ -111,9 +117,11 @@ async def window_totals(
     # From the start's own day: a booking reaching into the window from before touches it.
     kept = await settled.cover(session, team_id, midnight(start), last)
     pieces = [kept.days[first + n * DAY] for n in range((last - first) // DAY)]
-    if start < first:
-        back = start - kept.longest
-        pieces.append(await sums.booked_totals(session, team_id, start, first, starting_from=back))
+    # The piece before the first midnight, read even when empty (a window starting at a
+    # midnight): the bookings that started before the window are counted there, and nowhere else
+    # (the kept days count a booking only in the day it starts); it adds no memory-time then.
+    back = start - kept.longest
+    pieces.append(await sums.booked_totals(session, team_id, start, first, starting_from=back))
     if last < end:
         back = last - kept.longest
         pieces.append(

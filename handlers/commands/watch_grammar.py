@@ -30,7 +30,7 @@ def parse_notify(args: list[str], now: datetime, tz: ZoneInfo) -> Notify:
     if words[at : at + 1] != ["for"]:
         raise InputError(Code.WATCH_USAGE, field="duration")
     validate_size(size_text)
-    duration, length = split_duration(args[at + 1 :])
+    duration, length = split_duration(args[at + 1 :], Code.WATCH_USAGE)
     rest = args[at + 1 + length :]
     pattern = deadline = None
     while rest:

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 from bot.core.errors import InputError
+from bot.core.phrases import Code
 from bot.core.units import MAX_MIB, parse_duration, parse_size
 
 _SIZE_UNIT_WORDS = frozenset({"m", "mb", "mib", "g", "gb", "gib", "t", "tb", "tib", "%"})
@@ -46,8 +47,14 @@ def validate_size(text: str) -> None:
     parse_size(text, capacity_mib=MAX_MIB)
 
 
-def split_duration(words: list[str]) -> tuple[timedelta, int]:
-    """The longest duration at the front (`3 hours fine-tune` → 3h, 2 words)."""
+def split_duration(words: list[str], usage: Code = Code.DURATION_MISSING) -> tuple[timedelta, int]:
+    """The longest duration at the front (`3 hours fine-tune` → 3h, 2 words).
+
+    No words at all (`notify 20GB for`) is refused with `usage`, the caller's own usage sentence,
+    so the person sees how to write the command rather than a generic apology.
+    """
+    if not words:
+        raise InputError(usage, field="duration")
     errors: list[InputError] = []
     for count in range(min(3, len(words)), 0, -1):
         try:

@@ -66,5 +66,7 @@ async def test_notify_cancel_and_bad_input(bot: Bot) -> None:
     assert "Watch #1 cancelled" in dump(await bot.command("notify cancel 1", user="UB"))
     usage = await bot.command("notify 10GB", user="UB")
     assert "/gpubook notify 20GB for 2h" in dump(usage)
+    no_length = await bot.command("notify 20GB for", user="UB")  # once an IndexError
+    assert "/gpubook notify 20GB for 2h" in dump(no_length)
     too_soon = await bot.command("notify 10GB for 2h before 9:00", user="UB")
     assert "cannot end before" in dump(too_soon)
