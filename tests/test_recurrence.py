@@ -95,6 +95,22 @@ def test_every_occurrence_is_on_a_chosen_day_at_the_wall_time_in_order(
     assert Recurrence.from_dict(rule.to_dict()) == rule
 
 
+def test_a_skipped_wall_time_is_noted_whatever_fold_it_carries() -> None:
+    """Found by the property above: 02:00 with ``fold=1`` on New York's spring-forward day
+    landed at 01:00 with no note."""
+    rule = Recurrence(
+        frozenset({6}),
+        time(2, fold=1),
+        "America/New_York",
+        date(2026, 3, 8),
+        length=timedelta(hours=1),
+        count=1,
+    )
+    [only] = expand(rule)
+    assert only.start == datetime(2026, 3, 8, 7, tzinfo=UTC)  # 03:00 EDT, after the gap
+    assert only.notes
+
+
 def test_describe_reads_like_the_request() -> None:
     rule = Recurrence(
         WEEKDAYS,

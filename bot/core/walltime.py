@@ -16,8 +16,11 @@ from bot.core.sentence import Quote, Sentence, say
 
 
 def localise(day: date, clock: time, tz: tzinfo) -> tuple[datetime, Sentence | None]:
-    """``clock`` on ``day`` in ``tz`` as aware UTC, and a note when DST made the reading odd."""
-    wall = datetime.combine(day, clock, tzinfo=tz)
+    """``clock`` on ``day`` in ``tz`` as aware UTC, and a note when DST made the reading odd.
+
+    A wall time is read as its first occurrence whatever ``fold`` the clock carries: with
+    ``fold=1`` a skipped time would silently land an hour early, before the gap, unnoted."""
+    wall = datetime.combine(day, clock.replace(fold=0), tzinfo=tz)
     at = wall.astimezone(UTC)
     second = wall.replace(fold=1)
     if wall.utcoffset() == second.utcoffset():
