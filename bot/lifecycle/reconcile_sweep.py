@@ -114,18 +114,21 @@ async def reconcile_usage(db: Database, config: ServiceConfig, now: datetime) ->
     most sweeps find every finding already told and nothing cleared, and then take no write
     lock at all (on SQLite the one writer's lock, which every host's report would wait behind
     while thousands of cards are read). Only when there is something to do is it worked out
-    again, under the GPUs' locks, and done: what the read saw is never acted on."""
+    again, under the GPUs' locks, and done: what the read saw is never acted on. A card's
+    findings depend on nothing but its own report, bookings and episodes (and the workspace's
+    links), so only the cards the read found something on are locked and worked out again:
+    the write lock is held for those few, not for a pass over the whole fleet."""
     counts = ReconcileCounts()
     usage = config.usage
     limits = Limits(usage.tolerance_mib, usage.idle_after, usage.silent_after)
     async with db.read() as session:
         plans = await _plans(session, config, limits, now)
-    if any(plan.actions for plan in plans):
+    due = sorted({gpu_id for plan in plans for gpu_id in plan.acted_on})
+    if due:
         async with db.write() as session:
-            bound = queries.bound_cards().with_only_columns(Gpu.id)
-            await queries.lock_gpu_ids(session, list(await session.scalars(bound)))
+            await queries.lock_gpu_ids(session, due)
             sweep = _Sweep(session, Journal(session, now), config, now)
-            for plan in await _plans(session, config, limits, now):
+            for plan in await _plans(session, config, limits, now, due):
                 await sweep.apply(plan, counts)
     counts.silent = await _silent_hosts(db, config, now)
     return counts
@@ -144,16 +147,27 @@ class _Plan:
     to_release: list[UsageEpisode]
 
     @property
-    def actions(self) -> int:
-        return len(self.to_open) + len(self.to_clear) + len(self.to_release)
+    def acted_on(self) -> set[int]:
+        """The GPUs with something to do."""
+        return {f.gpu_id for f in self.to_open} | {
+            e.gpu_id for e in (*self.to_clear, *self.to_release)
+        }
 
 
 async def _plans(
-    session: AsyncSession, config: ServiceConfig, limits: Limits, now: datetime
+    session: AsyncSession,
+    config: ServiceConfig,
+    limits: Limits,
+    now: datetime,
+    only: Sequence[int] | None = None,
 ) -> list[_Plan]:
-    """Every workspace's plan; the cards are read a slice at a time (see the module docstring)."""
+    """Every workspace's plan (over the bound GPUs ``only`` when given); the cards are read a
+    slice at a time (see the module docstring)."""
     cards: dict[str, list[tuple[Row[Any], CardState]]] = {}
-    result = await session.stream(queries.bound_card_columns())
+    query = queries.bound_card_columns()
+    if only is not None:
+        query = query.where(Gpu.id.in_(only))
+    result = await session.stream(query)
     async for part in result.partitions(SLICE):
         for row in part:
             cards.setdefault(row.team_id, []).append((row, _card(row)))
