@@ -17,6 +17,7 @@ from bot.core.agent_report import DeviceReading, ProcessReading, Report
 from bot.core.clock import FrozenClock
 from bot.core.usage import HostIdentity
 from bot.core.vocabulary import BookingStatus, NoticeKind
+from bot.lifecycle import reconcile_sweep
 from bot.lifecycle.reconcile_sweep import reconcile_usage
 from bot.lifecycle.usage_sweep import UsageSweep
 from storage.db import Database
@@ -229,3 +230,48 @@ async def test_two_replicas_sweeping_together_tell_once(
     finally:
         await other.dispose()
     assert len(await notices(service, NoticeKind.OVERUSE)) == 1
+
+
+async def test_cards_read_in_slices_are_each_reconciled_and_only_theirs_cleared(
+    service: BookingService, admin: Actor, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep reads the fleet a few cards at a time and works out again, under the lock,
+    only the cards it found something on: the first and last slices' findings are both told
+    once, and a finding that clears on one card leaves the other's episode alone."""
+    monkeypatch.setattr(reconcile_sweep, "SLICE", 2)
+    await service.link_login(BOB, "bob")
+    _, secret = await service.create_agent_token(admin, "gpu-host-1")
+    host = await service.authenticate_agent(secret)
+    assert host is not None
+    for n in range(5):
+        await service.add_gpu(admin, f"rtx-{n}", "24GB")
+        await service.edit_gpu(admin, f"rtx-{n}", device_uuid=f"{UUID}-{n}")
+
+    async def fleet(**bob_gb: int) -> None:
+        cards = tuple(
+            DeviceReading(
+                f"{UUID}-{n}",
+                n,
+                "RTX 4090",
+                24 * GB,
+                bob_gb.get(f"rtx_{n}", 0) * GB,
+                (ProcessReading(7, "bob", bob_gb[f"rtx_{n}"] * GB),)
+                if f"rtx_{n}" in bob_gb
+                else (),
+            )
+            for n in range(5)
+        )
+        await service.ingest_report(host, Report("gpu-host-1", clock(), cards))
+        clock.advance(timedelta(seconds=15))
+
+    for _ in range(2):
+        await fleet(rtx_0=5, rtx_4=3)
+    await sweep(service)
+    await sweep(service)
+    told = await notices(service, NoticeKind.UNBOOKED)
+    assert sorted(dm.details["gpu"] for dm in told) == ["rtx-0", "rtx-4"]
+    await fleet(rtx_4=3)
+    await sweep(service)
+    async with service.db.read() as session:
+        left = list(await session.scalars(select(UsageEpisode)))
+    assert [e.details["gpu"] for e in left] == ["rtx-4"]

@@ -321,6 +321,26 @@ def bound_cards(team_id: str | None = None) -> Select[tuple[Gpu, AgentDevice]]:
     return query.order_by(Gpu.id)
 
 
+def bound_card_columns() -> Select[Any]:
+    """:func:`bound_cards` as the lifecycle sweep reads it: only the columns reconciliation uses.
+
+    The sweep reads every bound card each time (4,000 for 500 hosts of 8), on the event loop
+    every report is answered from; building two ORM entities per card cost ten times what the
+    plain rows do there, and stalled the reports behind it for a third of a second."""
+    return bound_cards().with_only_columns(
+        Gpu.id,
+        Gpu.team_id,
+        Gpu.name,
+        Gpu.capacity_mib,
+        Gpu.channel_id,
+        AgentDevice.last_seen_at,
+        AgentDevice.first_seen_at,
+        AgentDevice.users,
+        AgentDevice.prev_users,
+        AgentDevice.seen,
+    )
+
+
 async def placements(session: AsyncSession, team_id: str) -> list[queue.Placed]:
     """Every booking of the workspace holding memory, as the queue and watches see it."""
     rows = await session.execute(
