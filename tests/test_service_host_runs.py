@@ -152,6 +152,11 @@ async def test_a_token_revoked_after_it_reported_books_nothing(
     await other.revoke_agent_token(admin, str(remembered.token_id))
     with refused(Unauthorized, "unknown or revoked"):  # remembered here, revoked there
         await service.book_from_host(remembered, "alice", "8GB", HOUR)
+    # Refused before anything else is answered: neither the host's GPU names (a GPU it lacks)
+    # nor who is linked (a login nobody has) are told to a revoked token.
+    for login, gpu in (("alice", "nope"), ("nobody", None)):
+        with refused(Unauthorized, "unknown or revoked"):
+            await service.book_from_host(remembered, login, "8GB", HOUR, gpu)
     assert (await service.bookings_on_host(remembered)).bookings == ()
     _, again = await service.create_agent_token(admin, "gpu-host-1")
     identity = await service.reporting_host(again)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from datetime import datetime, timedelta
 from functools import partial
+from typing import NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,9 +50,28 @@ async def use_token(
         .execution_options(synchronize_session=False)
     )
     if used.rowcount == 0:
-        for digest in [d for d, i in remembered.items() if i.token_id == identity.token_id]:
-            del remembered[digest]
-        raise Unauthorized(Code.REPORT_BAD_TOKEN)
+        _refuse(identity, remembered)
+
+
+async def check_token(
+    session: AsyncSession, identity: HostIdentity, remembered: MutableMapping[str, HostIdentity]
+) -> None:
+    """Refuse ``identity``'s token, as :func:`use_token` does, if it was revoked: a read's check,
+    made before anything else is answered, so a revoked host learns nothing (not even its GPUs'
+    names). The write still holds the token with :func:`use_token`."""
+    live = await session.scalar(
+        select(AgentToken.id).where(
+            AgentToken.id == identity.token_id, AgentToken.revoked_at.is_(None)
+        )
+    )
+    if live is None:
+        _refuse(identity, remembered)
+
+
+def _refuse(identity: HostIdentity, remembered: MutableMapping[str, HostIdentity]) -> NoReturn:
+    for digest in [d for d, i in remembered.items() if i.token_id == identity.token_id]:
+        del remembered[digest]
+    raise Unauthorized(Code.REPORT_BAD_TOKEN)
 
 
 async def host_bookings(
@@ -131,6 +151,7 @@ class HostRuns(BookingWrites):
         """Book ``memory`` from now for ``length`` on one of the host's cards (``gpu`` when named)
         for the Slack user linked to ``login``; and the host's bookings after it."""
         async with self.db.read() as session:
+            await check_token(session, identity, self.remembered_tokens)
             owner = await session.scalar(
                 select(UnixLogin.user_id).where(
                     UnixLogin.team_id == identity.team_id, UnixLogin.login == login

@@ -53,8 +53,9 @@ _STATUS: tuple[tuple[type[GpubookError], int], ...] = (
 
 def _answer(status: int, error: GpubookError) -> web.Response:
     reason = error.render(TerminalText())
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return web.json_response(
-        {"ok": False, "error": error.code.value, "reason": reason}, status=status
+        {"ok": False, "error": error.code.value, "reason": reason}, status=status, headers=headers
     )
 
 

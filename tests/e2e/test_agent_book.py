@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -144,6 +145,12 @@ async def test_a_token_revoked_after_it_reported_books_nothing(
     status, answer = await post(base + AGENT_BOOK_PATH, good, token=token)
     assert (status, answer["error"]) == (401, "report_bad_token")
     assert not service.remembered_tokens
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(base + AGENT_BOOK_PATH, json=good, headers=headers) as response,
+    ):  # a 401 says how to authenticate, as /agent/report's does
+        assert (response.status, response.headers["WWW-Authenticate"]) == (401, "Bearer")
     assert [e for e in await service.audit_log(admin) if e.action == "create"] == []
 
 
