@@ -124,6 +124,10 @@ async def test_the_caller_is_who_the_socket_says_not_who_the_request_claims(
     desk.user_of = lambda uid: (_ for _ in ()).throw(KeyError(uid))
     answer = await ask(socket_path, ask="run")
     assert answer == {"ok": False, "reason": f"uid {os.getuid()} has no login on this host"}
+    # That refusal comes before the request is read: a request larger than the socket's buffer
+    # meets a closed connection while it is sent, and the answer is still read.
+    answer = await ask(socket_path, ask="run", padding="x" * 4_000_000)
+    assert answer == {"ok": False, "reason": f"uid {os.getuid()} has no login on this host"}
 
 
 async def test_an_ended_booking_is_refused_by_the_agents_own_clock(

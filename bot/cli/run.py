@@ -12,6 +12,7 @@ the Slack user linked to the caller's login. A refusal is one sentence on stderr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -113,8 +114,11 @@ def ask_agent(path: Path, request: dict[str, Any]) -> dict[str, Any]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.settimeout(ASK_TIMEOUT)
         connection.connect(str(path))
-        connection.sendall(json.dumps(request).encode() + b"\n")
-        connection.shutdown(socket.SHUT_WR)
+        # The agent may answer before it reads the request (it refuses a caller it cannot name
+        # at once) and close: the answer is what counts, so a closed write side is no failure.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            connection.shutdown(socket.SHUT_WR)
         with connection.makefile("rb") as answer:
             line = answer.readline()
     if not line:
