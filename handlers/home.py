@@ -12,35 +12,51 @@ from collections.abc import Iterable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor
 from bot.core.snapshots import BookingInfo
 from bot.core.timeparse import week_bounds
 from handlers.blocks.home import MAX_HOME_CARDS, home_view
+from handlers.blocks.home import gpus_now as gpus_now_blocks
 from handlers.context import Deps, actor_for
+from handlers.home_refresh import Batch
 
 log = logging.getLogger(__name__)
 
 
-async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None:
+async def gpus_now(deps: Deps, actor: Actor) -> list[Block]:
+    """The Home's "GPUs now" lines for ``actor``'s workspace: the same on everyone's Home there."""
+    service = deps.service
+    async with service.one_read():
+        statuses = await service.status(actor)
+        live = await service.live_cards(actor)
+    return gpus_now_blocks(statuses, deps.now(), live)
+
+
+async def publish_home(
+    deps: Deps, client: AsyncWebClient, actor: Actor, batch: Batch | None = None
+) -> None:
     """Render and publish the user's App Home: their bookings, every GPU now, this week's use.
 
     Each read is bounded by what the tab shows: the first bookings (one more tells whether a
-    More button is due), a line per GPU, the week's sum; all four in one read transaction.
+    More button is due), a line per GPU, the week's sum; all in one read transaction. A rebuild
+    in a ``batch`` reuses the GPU lines the batch has read already for the workspace.
     """
     service, now = deps.service, deps.now()
     week_of = week_bounds(now.astimezone(actor.tz).date(), actor.tz)
     async with service.one_read():
+        if batch is None:
+            gpus = await gpus_now(deps, actor)
+        else:
+            gpus = await batch.once(("gpus now", actor.team_id), lambda: gpus_now(deps, actor))
         mine = await service.list_bookings(actor, limit=MAX_HOME_CARDS + 1)
-        statuses = await service.status(actor)
-        live = await service.live_cards(actor)
         week = await service.my_usage(actor, *week_of)
     view = home_view(
         user_id=actor.user_id,
         mine=mine,
-        statuses=statuses,
-        live=live,
+        gpus=gpus,
         week_usage_mib_s=week.booked_mib_s,
         now=now,
         is_admin=service.is_admin(actor),
@@ -67,15 +83,16 @@ def refresh_homes(
 ) -> None:
     """Mark stale the actor's Home and the Home of everyone else whose booking they changed (an
     admin cancelling or extending someone's booking); each one opened lately is rebuilt soon, in
-    its owner's zone, once for however many changes came meanwhile (``handlers.home_refresh``)."""
+    its owner's zone, once for however many changes came meanwhile, with the GPU lines read
+    once for the whole batch (``handlers.home_refresh``)."""
 
-    async def publish(team_id: str, user_id: str) -> None:
+    async def publish(team_id: str, user_id: str, batch: Batch) -> None:
         who = actor
         if user_id != actor.user_id:
             who = await actor_for(
                 deps, client, team_id, user_id, max_wait=deps.reply_lookup_timeout
             )
-        await publish_home(deps, client, who)
+        await publish_home(deps, client, who, batch)
 
     for user_id in [actor.user_id, *sorted({b.user_id for b in changed} - {actor.user_id})]:
         deps.homes.stale(actor.team_id, user_id, publish)

@@ -11,6 +11,13 @@ at a time, so an older one can never publish over a newer one.
 A batch first asks ``watched`` which of its Homes someone may be looking at (one question for
 the whole batch, not one per booking) and rebuilds only those: a Home is published afresh
 whenever it is opened anyway (``handlers.home``).
+
+What is the same on every Home of a workspace (every GPU now) is read and rendered once per
+batch, not once per Home: the batch hands each rebuild a :class:`Batch` to share it through. It
+is read on first use, after the batch was taken, so after every change the batch covers; it
+dies with the batch, so the next batch (which any later change schedules) reads afresh. And the
+rebuilds of a batch run a few at a time: fifty Homes rebuilt at once would hold the event loop
+for all of them in one go, and every command answered meanwhile would wait behind them.
 """
 
 from __future__ import annotations
@@ -18,19 +25,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from typing import Any, TypeVar, cast
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: (team id, user id) of a Home.
 HomeKey = tuple[str, str]
-#: Rebuilds and publishes one user's Home.
-Publish = Callable[[str, str], Awaitable[None]]
 #: Waits the given seconds (``asyncio.sleep``).
 Sleep = Callable[[float], Awaitable[None]]
 #: Which of these Homes may be on someone's screen.
 Watched = Callable[[list[HomeKey]], Awaitable[set[HomeKey]]]
+#: Rebuilds at most this many Homes at once (per process).
+REBUILDS_AT_ONCE = 2
+
+
+class Batch:
+    """What the rebuilds of one batch share: each value read once, by the first rebuild that
+    needs it; the others of the batch reuse it."""
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, object] = {}
+        self._reading = asyncio.Lock()
+
+    async def once(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """The value under ``key``, read with ``read`` unless this batch has it already (a read
+        that fails is not kept: the next rebuild tries again)."""
+        async with self._reading:
+            if key not in self._values:
+                self._values[key] = await read()
+            return cast(T, self._values[key])
+
+
+#: Rebuilds and publishes one user's Home (team id, user id), sharing what it may in the batch.
+Publish = Callable[[str, str, Batch], Awaitable[None]]
 
 
 class HomeRefresher:
@@ -50,6 +80,7 @@ class HomeRefresher:
         self._batch_due = False
         #: One per user ever refreshed by this process: a few hundred small objects at most.
         self._locks: dict[HomeKey, asyncio.Lock] = {}
+        self._rebuilding = asyncio.Semaphore(REBUILDS_AT_ONCE)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def stale(self, team_id: str, user_id: str, publish: Publish) -> None:
@@ -75,15 +106,16 @@ class HomeRefresher:
             # Rebuilding too many Homes costs time; leaving an open one stale misleads.
             log.exception("could not tell which App Homes are open; refreshing them all")
             shown = set(keys)
+        shared = Batch()
         for key in keys:
             if key in shown:
-                self._spawn(self._rebuild(key, batch[key]))
+                self._spawn(self._rebuild(key, batch[key], shared))
 
-    async def _rebuild(self, key: HomeKey, publish: Publish) -> None:
+    async def _rebuild(self, key: HomeKey, publish: Publish, shared: Batch) -> None:
         lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with lock, self._rebuilding:
             try:
-                await publish(*key)
+                await publish(*key, shared)
             except Exception:
                 # A failed publish only leaves the tab stale until the next change or visit.
                 log.exception("could not refresh the App Home of %s", key[1])
