@@ -12,27 +12,28 @@ from collections.abc import Iterable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor
-from bot.core.snapshots import BookingInfo
+from bot.core.snapshots import BookingInfo, GpuStatus
 from bot.core.timeparse import week_bounds
+from bot.core.usage import LiveCard
 from handlers.blocks.home import MAX_HOME_CARDS, home_view
-from handlers.blocks.home import gpus_now as gpus_now_blocks
 from handlers.context import Deps, actor_for
 from handlers.home_refresh import Batch
 
 log = logging.getLogger(__name__)
 
 
-async def gpus_now(deps: Deps, actor: Actor) -> list[Block]:
-    """The Home's "GPUs now" lines for ``actor``'s workspace: the same on everyone's Home there."""
+#: What the Home's "GPUs now" shows: every GPU's status and live use, by GPU name.
+GpusNow = tuple[list[GpuStatus], dict[str, LiveCard]]
+
+
+async def gpus_now(deps: Deps, actor: Actor) -> GpusNow:
+    """What the Home shows of every GPU in ``actor``'s workspace: the same on every Home there."""
     service = deps.service
     async with service.one_read():
-        statuses = await service.status(actor)
-        live = await service.live_cards(actor)
-    return gpus_now_blocks(statuses, deps.now(), live)
+        return await service.status(actor), await service.live_cards(actor)
 
 
 async def publish_home(
@@ -42,21 +43,23 @@ async def publish_home(
 
     Each read is bounded by what the tab shows: the first bookings (one more tells whether a
     More button is due), a line per GPU, the week's sum; all in one read transaction. A rebuild
-    in a ``batch`` reuses the GPU lines the batch has read already for the workspace.
+    in a ``batch`` reuses the GPUs' status the batch has read already for the workspace.
     """
     service, now = deps.service, deps.now()
     week_of = week_bounds(now.astimezone(actor.tz).date(), actor.tz)
     async with service.one_read():
         if batch is None:
-            gpus = await gpus_now(deps, actor)
+            statuses, live = await gpus_now(deps, actor)
         else:
-            gpus = await batch.once(("gpus now", actor.team_id), lambda: gpus_now(deps, actor))
+            key = ("gpus now", actor.team_id)
+            statuses, live = await batch.once(key, lambda: gpus_now(deps, actor))
         mine = await service.list_bookings(actor, limit=MAX_HOME_CARDS + 1)
         week = await service.my_usage(actor, *week_of)
     view = home_view(
         user_id=actor.user_id,
         mine=mine,
-        gpus=gpus,
+        statuses=statuses,
+        live=live,
         week_usage_mib_s=week.booked_mib_s,
         now=now,
         is_admin=service.is_admin(actor),
@@ -83,7 +86,7 @@ def refresh_homes(
 ) -> None:
     """Mark stale the actor's Home and the Home of everyone else whose booking they changed (an
     admin cancelling or extending someone's booking); each one opened lately is rebuilt soon, in
-    its owner's zone, once for however many changes came meanwhile, with the GPU lines read
+    its owner's zone, once for however many changes came meanwhile, with the GPUs' status read
     once for the whole batch (``handlers.home_refresh``)."""
 
     async def publish(team_id: str, user_id: str, batch: Batch) -> None:

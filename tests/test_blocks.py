@@ -819,7 +819,7 @@ def test_home_view_shows_my_bookings_gpus_and_usage() -> None:
         home.home_view(
             user_id="U1",
             mine=[booking(1), booking(2, status=BookingStatus.ACTIVE)],
-            gpus=home.gpus_now([status("rtx-0", 23)], T0),
+            statuses=[status("rtx-0", 23)],
             week_usage_mib_s=1024 * 3600 * 15,
             now=T0,
         )
@@ -834,11 +834,7 @@ def test_home_view_shows_my_bookings_gpus_and_usage() -> None:
 
 
 def test_home_view_empty() -> None:
-    raw = valid_view(
-        home.home_view(
-            user_id="U1", mine=[], gpus=home.gpus_now([], T0), week_usage_mib_s=0, now=T0
-        )
-    )
+    raw = valid_view(home.home_view(user_id="U1", mine=[], statuses=[], week_usage_mib_s=0, now=T0))
     text = all_text(raw)
     assert "no upcoming or active bookings" in text and "no GPUs yet" in text
 
@@ -848,12 +844,7 @@ def test_home_view_with_200_bookings_and_300_gpus_within_limits() -> None:
     statuses = [status(f"gpu-{i}", i % 24, gpu_id=i) for i in range(300)]
     raw = valid_view(
         home.home_view(
-            user_id="U1",
-            mine=mine,
-            gpus=home.gpus_now(statuses, T0),
-            week_usage_mib_s=0,
-            now=T0,
-            is_admin=True,
+            user_id="U1", mine=mine, statuses=statuses, week_usage_mib_s=0, now=T0, is_admin=True
         )
     )
     assert len(raw["blocks"]) <= 100

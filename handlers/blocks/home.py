@@ -6,7 +6,7 @@ reply and on the Home tab, and stays within 100 blocks however many bookings and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 
 from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
@@ -42,12 +42,9 @@ def _my_bookings(
     return blocks
 
 
-def gpus_now(
-    statuses: list[GpuStatus], now: datetime, live: Mapping[str, LiveCard] | None = None
+def _gpus_now(
+    statuses: list[GpuStatus], now: datetime, live: Mapping[str, LiveCard]
 ) -> list[Block]:
-    """Every GPU now, a line each: the part of the Home that is the same for everyone in a
-    workspace, so a batch of rebuilds renders it once and every Home of the batch reuses it."""
-    live = live or {}
     blocks: list[Block] = [header("GPUs now")]
     if not statuses:
         return [*blocks, section(NO_GPUS_TEXT)]
@@ -59,14 +56,14 @@ def home_view(
     *,
     user_id: str,
     mine: list[BookingInfo],
-    gpus: Sequence[Block],
+    statuses: list[GpuStatus],
     week_usage_mib_s: int,
     now: datetime,
     is_admin: bool = False,
     tz: tzinfo = UTC,
+    live: Mapping[str, LiveCard] | None = None,
 ) -> View:
-    """The Home tab: New booking / Calendar buttons, my bookings, every GPU now (``gpus``, from
-    :func:`gpus_now`), my week's usage."""
+    """The Home tab: New booking / Calendar buttons, my bookings, every GPU now, my week's usage."""
     blocks: list[Block] = [
         header("gpubook"),
         ActionsBlock(
@@ -79,7 +76,7 @@ def home_view(
         DividerBlock(),
         *_my_bookings(mine, user_id=user_id, now=now, is_admin=is_admin),
         DividerBlock(),
-        *gpus,
+        *_gpus_now(statuses, now, live or {}),
         DividerBlock(),
         section(f"*My usage this week*: {gb_hours(week_usage_mib_s)} GB·h"),
         context(f"Times are shown in {your_zone(tz)}. GB = 1024 MiB."),
