@@ -14,10 +14,11 @@ whenever it is opened anyway (``handlers.home``).
 
 What is the same on every Home of a workspace (every GPU now) is read once per batch, not once
 per Home: the batch hands each rebuild a :class:`Batch` to share it through. It is read on
-first use, after the batch was taken, so after every change the batch covers; it
-dies with the batch, so the next batch (which any later change schedules) reads afresh. And the
-rebuilds of a batch run a few at a time: fifty Homes rebuilt at once would hold the event loop
-for all of them in one go, and every command answered meanwhile would wait behind them.
+first use, after the batch was taken, so after every change the batch covers; it is read
+again once a second old, and dies with the batch, so the next batch (which any later change
+schedules) reads afresh. And the rebuilds of a batch run a few at a time: fifty Homes rebuilt
+at once would hold the event loop for all of them in one go, and every command answered
+meanwhile would wait behind them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import Any, TypeVar, cast
 
@@ -40,23 +42,34 @@ Sleep = Callable[[float], Awaitable[None]]
 Watched = Callable[[list[HomeKey]], Awaitable[set[HomeKey]]]
 #: Rebuilds at most this many Homes at once (per process).
 REBUILDS_AT_ONCE = 2
+#: Seconds a value shared by a batch's rebuilds is used for before it is read again.
+SHARED_FRESH_FOR = 1.0
 
 
 class Batch:
     """What the rebuilds of one batch share: each value read once, by the first rebuild that
-    needs it; the others of the batch reuse it."""
+    needs it; the others of the batch reuse it while it is fresh (``fresh_for`` seconds from
+    its read: a batch held up, by a slow publish say, must not show the GPUs as they were long
+    before the rest of the Home)."""
 
-    def __init__(self) -> None:
-        self._values: dict[Hashable, object] = {}
+    def __init__(
+        self, fresh_for: float = SHARED_FRESH_FOR, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.fresh_for = fresh_for
+        self._clock = clock
+        #: Each value with the time its read began.
+        self._values: dict[Hashable, tuple[float, object]] = {}
         self._reading = asyncio.Lock()
 
     async def once(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
-        """The value under ``key``, read with ``read`` unless this batch has it already (a read
-        that fails is not kept: the next rebuild tries again)."""
+        """The value under ``key``, read with ``read`` unless this batch has it from less than
+        ``fresh_for`` ago (a read that fails is not kept: the next rebuild tries again)."""
         async with self._reading:
-            if key not in self._values:
-                self._values[key] = await read()
-            return cast(T, self._values[key])
+            kept = self._values.get(key)
+            if kept is None or self._clock() - kept[0] >= self.fresh_for:
+                began = self._clock()
+                kept = self._values[key] = (began, await read())
+            return cast(T, kept[1])
 
 
 #: Rebuilds and publishes one user's Home (team id, user id), sharing what it may in the batch.

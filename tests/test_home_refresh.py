@@ -208,3 +208,21 @@ async def test_the_rebuilds_of_a_batch_run_a_few_at_a_time() -> None:
     publish.gate.set()
     await homes.drain()
     assert len(publish.published) == 10 and publish.most_at_once == REBUILDS_AT_ONCE
+
+
+async def test_a_shared_value_is_read_again_once_it_is_older_than_its_freshness() -> None:
+    now = [100.0]
+    batch = Batch(fresh_for=1.0, clock=lambda: now[0])
+    reads: list[float] = []
+
+    async def read() -> float:
+        reads.append(now[0])
+        return now[0]
+
+    assert await batch.once("gpus", read) == 100.0
+    now[0] = 100.9  # a later rebuild of the same batch, soon after: the value is reused
+    assert await batch.once("gpus", read) == 100.0
+    assert await batch.once("other", read) == 100.9  # another key is read on its own
+    now[0] = 101.0  # the batch was held up: what it read is as old as a batch may keep it
+    assert await batch.once("gpus", read) == 101.0
+    assert reads == [100.0, 100.9, 101.0]
