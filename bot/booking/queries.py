@@ -17,6 +17,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    case,
     func,
     or_,
     select,
@@ -177,19 +178,21 @@ async def booking_page(
 
 
 async def current_spans(
-    session: AsyncSession, team_id: str, now: datetime
+    session: AsyncSession, team_id: str, now: datetime, gpu_ids: Sequence[int] | None = None
 ) -> dict[int, list[capacity.Span]]:
-    """Memory held at ``now``, per GPU of the workspace holding any: the bookings under way
-    (few, whatever the history).
+    """Memory held at ``now``, per GPU of the workspace holding any (or of ``gpu_ids``): the
+    bookings under way (few, whatever the history).
 
     Read as the holding bookings that started by ``now`` — per GPU, a range of the (gpu, status,
     start) index that holds only what is under way or overdue for the sweep — and kept if not
     over. The GPUs come from a subquery: the same SQL for any number of them.
     """
     grouped: dict[int, list[capacity.Span]] = {}
-    gpu_ids = select(Gpu.id).where(Gpu.team_id == team_id)
+    team_gpus = select(Gpu.id).where(Gpu.team_id == team_id)
+    if gpu_ids is not None:
+        team_gpus = team_gpus.where(Gpu.id.in_(gpu_ids))
     query = select(Booking.gpu_id, Booking.start_at, Booking.end_at, Booking.memory_mib).where(
-        Booking.gpu_id.in_(gpu_ids),
+        Booking.gpu_id.in_(team_gpus),
         Booking.status.in_(list(HOLDING_STATUSES)),
         Booking.start_at <= now,
     )
@@ -199,12 +202,52 @@ async def current_spans(
     return grouped
 
 
+async def pool_now(
+    session: AsyncSession, team_id: str, now: datetime, user_id: str
+) -> list[tuple[Row[Any], int, bool]]:
+    """Every GPU of the workspace in service by name, as a row (id, name, capacity, and its
+    bound card's ``used_mib`` and ``last_seen_at``, None when none reports), with the memory
+    held on it at ``now`` and whether ``user_id`` holds some of it: what a status summary of a
+    whole pool needs, one small row per GPU.
+
+    The bookings under way are added up in the database from the same (gpu, status, start)
+    range as :func:`current_spans`; the end is only looked at inside the sums, so that no plan
+    searches by it.
+    """
+    under_way = Booking.end_at > now
+    held = (
+        select(
+            Booking.gpu_id,
+            func.sum(case((under_way, Booking.memory_mib), else_=0)).label("held"),
+            func.max(case((under_way & (Booking.user_id == user_id), 1), else_=0)).label("mine"),
+        )
+        .where(
+            Booking.gpu_id.in_(select(Gpu.id).where(Gpu.team_id == team_id)),
+            Booking.status.in_(list(HOLDING_STATUSES)),
+            Booking.start_at <= now,
+        )
+        .group_by(Booking.gpu_id)
+    )
+    sums = {gpu_id: (int(mib), bool(mine)) for gpu_id, mib, mine in await session.execute(held)}
+    gpus = (
+        select(Gpu.id, Gpu.name, Gpu.capacity_mib, AgentDevice.used_mib, AgentDevice.last_seen_at)
+        .outerjoin(
+            AgentDevice,
+            (AgentDevice.team_id == Gpu.team_id) & (AgentDevice.uuid == Gpu.device_uuid),
+        )
+        .where(Gpu.team_id == team_id, Gpu.retired.is_(False))
+        .order_by(Gpu.name)
+    )
+    return [(row, *sums.get(row.id, (0, False))) for row in await session.execute(gpus)]
+
+
 async def gpus_and_next_starts(
-    session: AsyncSession, team_id: str, now: datetime
+    session: AsyncSession, team_id: str, now: datetime, gpu_ids: Sequence[int] | None = None
 ) -> list[tuple[Row[Any], datetime | None]]:
     """The workspace's GPUs in service by name (rows of a GPU's columns: a status lists every
-    GPU, so no ORM object is built for one), each with when its next booking after ``now``
-    starts: per GPU and holding status, one step down the (gpu, status, start) index."""
+    GPU, so no ORM object is built for one), or only those of ``gpu_ids``, each with when its
+    next booking after ``now`` starts: per GPU and holding status, one step down the (gpu,
+    status, start) index."""
 
     def first(status: BookingStatus) -> ColumnElement[datetime]:
         return (
@@ -229,6 +272,8 @@ async def gpus_and_next_starts(
         .where(Gpu.team_id == team_id, Gpu.retired.is_(False))
         .order_by(Gpu.name)
     )
+    if gpu_ids is not None:
+        query = query.where(Gpu.id.in_(gpu_ids))
     width = len(columns)
     return [
         (row, min((t for t in row[width:] if t is not None), default=None))

@@ -112,14 +112,15 @@ class Reports(FairShare):
         ]
         return CalendarData(info, start, end, infos, capacity.profile(spans, start, end))
 
-    async def status(self, actor: Actor) -> list[GpuStatus]:
-        """Every GPU now: held, free, and when the held memory next changes (see
-        :mod:`bot.booking.status`: read from what is under way, not every future booking)."""
+    async def status(self, actor: Actor, gpu_ids: Sequence[int] | None = None) -> list[GpuStatus]:
+        """Every GPU now (or those of ``gpu_ids``), by name: held, free, and when the held
+        memory next changes (see :mod:`bot.booking.status`: read from what is under way, not
+        every future booking)."""
         now = self.clock()
         horizon = now + self.policy.search_horizon
         async with self.db.read() as session:
-            gpus = await queries.gpus_and_next_starts(session, actor.team_id, now)
-            current = await queries.current_spans(session, actor.team_id, now)
+            gpus = await queries.gpus_and_next_starts(session, actor.team_id, now, gpu_ids)
+            current = await queries.current_spans(session, actor.team_id, now, gpu_ids)
             starts = {gpu.id: start for gpu, start in gpus}
             changes = await next_changes(session, current, starts, now, horizon)
         result = []
