@@ -222,6 +222,8 @@ async def serve(
     app, metrics = bot.app, bot.metrics
     try:
         lifecycle = await bot.start_lifecycle()
+        # Statistics' settled days, read in the background: the first `admin stats` is quick.
+        await bot.service.keep_settled_days()
         checks = {
             **default_health_checks(bot.db),
             "scheduler": scheduler_health(lifecycle),
