@@ -25,7 +25,7 @@ window whose days are not kept yet is summed directly by the database (one bound
 :func:`sums.booked_totals` always could) while the days are read in the background
 (:meth:`SettledDays.fill_later`); ``gpubook serve`` starts that for the last 30 days of every
 workspace as it starts. The Python side of a read yields to the event loop every
-:data:`_ROWS_PER_TURN` bookings, so requests are answered meanwhile.
+:data:`_ROWS_PER_TURN` bookings read, so requests are answered meanwhile.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ MAX_TEAMS = 64
 SETTLE_MARGIN = timedelta(hours=1)
 #: A window with fewer settled days than this is summed directly: nothing to gain.
 MIN_SETTLED_DAYS = 2
-#: Bookings split into days between two turns of the event loop while days are read.
-_ROWS_PER_TURN = 2_000
+#: Bookings read and split into days between two turns of the event loop.
+_ROWS_PER_TURN = 1_000
 #: The days ``[first, last)`` a window's totals would be read from (see :func:`window_totals`).
 Days = tuple[datetime, datetime]
 
@@ -125,8 +125,12 @@ class SettledDays:
     ) -> Settled:
         """The workspace's settled days, reading those of ``[first, last)`` not kept yet (every
         day must be settled): only the stretches before and after what is kept are read. The
-        window's days are always among those returned (it spans at most ``max_days``)."""
-        kept = self._teams.pop(team_id, None)
+        window's days are always among those returned (it spans at most ``max_days``).
+
+        What is kept stays in place while more days are read (a background read must not hide
+        the days already kept): the days read are added, and the stretch widened, only once
+        read, so meanwhile :meth:`keeps` answers for the stretch as it was."""
+        kept = self._teams.get(team_id)
         if kept is None or last < kept.first or first > kept.last:
             kept = Settled(first, first)  # nothing kept touches the window: start afresh
         if first < kept.first:
@@ -144,6 +148,7 @@ class SettledDays:
             kept.days = {day: t for day, t in kept.days.items() if oldest <= day < kept.last}
             kept.first = oldest
         self._teams[team_id] = kept
+        self._teams.move_to_end(team_id)
         while len(self._teams) > self._max_teams:
             self._teams.popitem(last=False)
         return kept
@@ -231,19 +236,18 @@ async def _read(
     days: dict[datetime, sums.Totals] = {
         first + n * DAY: ({}, {}) for n in range((last - first) // DAY)
     }
-    rows = await sums.held_rows(session, team_id, first, last)
-    for n, (gpu_id, user_id, start, end, mib) in enumerate(rows):
-        if n and n % _ROWS_PER_TURN == 0:
-            await asyncio.sleep(0)  # let requests be answered meanwhile
-        kept.longest = max(kept.longest, end - start)
-        day = max(midnight(start), first)
-        while day < last and day < end:
-            counted = 1 if day <= start else 0  # counted in the day it starts
-            held = mib * held_seconds(max(start, day), min(end, day + DAY))
-            per_gpu, per_user = days[day]
-            _add_one(per_gpu, gpu_id, counted, held)
-            _add_one(per_user, user_id, counted, held)
-            day += DAY
+    async for rows in sums.held_rows(session, team_id, first, last, _ROWS_PER_TURN):
+        for gpu_id, user_id, start, end, mib in rows:
+            kept.longest = max(kept.longest, end - start)
+            day = max(midnight(start), first)
+            while day < last and day < end:
+                counted = 1 if day <= start else 0  # counted in the day it starts
+                held = mib * held_seconds(max(start, day), min(end, day + DAY))
+                per_gpu, per_user = days[day]
+                _add_one(per_gpu, gpu_id, counted, held)
+                _add_one(per_user, user_id, counted, held)
+                day += DAY
+        await asyncio.sleep(0)  # a turn of the event loop: requests are answered meanwhile
     kept.days.update(days)
 
 
