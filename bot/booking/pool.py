@@ -54,7 +54,8 @@ class PoolStatuses(Reports, LiveUsage):
         chosen = cards if len(cards) <= limit else cards_to_show(cards, limit)
         ids = [c.gpu_id for c in chosen]
         details = {s.gpu.id: s for s in await self.status(actor, gpu_ids=ids)}
-        live = await self.live_cards(actor, gpu_ids=ids)
+        held = {c.gpu_id: c.held_mib for c in chosen}
+        live = await self.live_cards(actor, gpu_ids=ids, held=held)
         # A card retired between the two reads is left out rather than shown half.
         shown = [details[i] for i in ids if i in details]
         return PoolStatus(summarise(cards, pattern), shown, live)

@@ -8,7 +8,7 @@ shown as such rather than with stale numbers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -120,10 +120,15 @@ class LiveUsage(ServiceBase):
             return sorted(await session.scalars(query))
 
     async def live_cards(
-        self, actor: Actor, gpu: str | None = None, gpu_ids: Sequence[int] | None = None
+        self,
+        actor: Actor,
+        gpu: str | None = None,
+        gpu_ids: Sequence[int] | None = None,
+        held: Mapping[int, int] | None = None,
     ) -> dict[str, LiveCard]:
         """Each bound GPU's measured use (or only ``gpu``'s, or those of ``gpu_ids``), by GPU
-        name (GPUs no card reports for are absent)."""
+        name (GPUs no card reports for are absent); against the memory held now, read here
+        unless the caller has it already (``held``, by GPU id)."""
         now = self.clock()
         usage = self.config.usage
         query = queries.bound_cards(actor.team_id)
@@ -133,7 +138,8 @@ class LiveUsage(ServiceBase):
             query = query.where(Gpu.id.in_(gpu_ids))
         async with self.db.read() as session:
             rows = list(await session.execute(query))
-            held = await _held_now(session, [gpu.id for gpu, _ in rows], now)
+            if held is None:
+                held = await _held_now(session, [gpu.id for gpu, _ in rows], now)
             links = await links_of(session, actor.team_id)
         cards = {}
         for gpu, device in rows:
