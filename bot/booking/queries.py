@@ -17,7 +17,6 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
-    case,
     func,
     or_,
     select,
@@ -200,45 +199,6 @@ async def current_spans(
         if e > now:
             grouped.setdefault(gpu_id, []).append(capacity.Span(s, e, mib))
     return grouped
-
-
-async def pool_now(
-    session: AsyncSession, team_id: str, now: datetime, user_id: str
-) -> list[tuple[Row[Any], int, bool]]:
-    """Every GPU of the workspace in service by name, as a row (id, name, capacity, and its
-    bound card's ``used_mib`` and ``last_seen_at``, None when none reports), with the memory
-    held on it at ``now`` and whether ``user_id`` holds some of it: what a status summary of a
-    whole pool needs, one small row per GPU.
-
-    The bookings under way are added up in the database from the same (gpu, status, start)
-    range as :func:`current_spans`; the end is only looked at inside the sums, so that no plan
-    searches by it.
-    """
-    under_way = Booking.end_at > now
-    held = (
-        select(
-            Booking.gpu_id,
-            func.sum(case((under_way, Booking.memory_mib), else_=0)).label("held"),
-            func.max(case((under_way & (Booking.user_id == user_id), 1), else_=0)).label("mine"),
-        )
-        .where(
-            Booking.gpu_id.in_(select(Gpu.id).where(Gpu.team_id == team_id)),
-            Booking.status.in_(list(HOLDING_STATUSES)),
-            Booking.start_at <= now,
-        )
-        .group_by(Booking.gpu_id)
-    )
-    sums = {gpu_id: (int(mib), bool(mine)) for gpu_id, mib, mine in await session.execute(held)}
-    gpus = (
-        select(Gpu.id, Gpu.name, Gpu.capacity_mib, AgentDevice.used_mib, AgentDevice.last_seen_at)
-        .outerjoin(
-            AgentDevice,
-            (AgentDevice.team_id == Gpu.team_id) & (AgentDevice.uuid == Gpu.device_uuid),
-        )
-        .where(Gpu.team_id == team_id, Gpu.retired.is_(False))
-        .order_by(Gpu.name)
-    )
-    return [(row, *sums.get(row.id, (0, False))) for row in await session.execute(gpus)]
 
 
 async def gpus_and_next_starts(
