@@ -223,7 +223,10 @@ async def serve(
     try:
         lifecycle = await bot.start_lifecycle()
         # Statistics' settled days, read in the background: the first `admin stats` is quick.
-        await bot.service.keep_settled_days()
+        try:
+            await bot.service.keep_settled_days()
+        except Exception:  # only makes the first `admin stats` sum its window directly
+            log.exception("could not start reading the statistics' settled days")
         checks = {
             **default_health_checks(bot.db),
             "scheduler": scheduler_health(lifecycle),
