@@ -27,20 +27,20 @@ async def publish_home(deps: Deps, client: AsyncWebClient, actor: Actor) -> None
     """Render and publish the user's App Home: their bookings, every GPU now, this week's use.
 
     Each read is bounded by what the tab shows: the first bookings (one more tells whether a
-    More button is due), a line per GPU, the week's sum; all four in one read transaction.
+    More button is due), the pool's summary and a line per GPU shown, the week's sum; all in one
+    read transaction.
     """
     service, now = deps.service, deps.now()
     week_of = week_bounds(now.astimezone(actor.tz).date(), actor.tz)
     async with service.one_read():
         mine = await service.list_bookings(actor, limit=MAX_HOME_CARDS + 1)
-        statuses = await service.status(actor)
-        live = await service.live_cards(actor)
+        pool = await service.pool_status(actor)
         week = await service.my_usage(actor, *week_of)
     view = home_view(
         user_id=actor.user_id,
         mine=mine,
-        statuses=statuses,
-        live=live,
+        statuses=pool.shown,
+        pool=pool,
         week_usage_mib_s=week.booked_mib_s,
         now=now,
         is_admin=service.is_admin(actor),

@@ -160,11 +160,10 @@ async def calendar(request: Request, cmd: Calendar) -> Message:
 
 async def status(request: Request, cmd: Status) -> Message:
     service = request.deps.service
-    async with service.one_read():  # one read transaction for both
-        statuses = await service.status(request.actor)
-        live = await service.live_cards(request.actor)
-    blocks = status_message(statuses, now=request.now, tz=request.actor.tz, live=live)
-    return Message(count_of(len(statuses), "GPU"), blocks)
+    async with service.one_read():  # one read transaction for the summary and the details
+        pool = await service.pool_status(request.actor, cmd.pattern)
+    blocks = status_message(pool.shown, now=request.now, tz=request.actor.tz, pool=pool)
+    return Message(count_of(pool.summary.gpus, "GPU"), blocks)
 
 
 async def free(request: Request, cmd: Free) -> Message:
