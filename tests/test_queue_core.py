@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.capacity import Span
-from bot.core.queue import Placed, Waiting, advance, earliest_start
+from bot.core.queue import Card, Placed, Waiting, advance, earliest_placement, earliest_start
 
 BASE = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 NOW = BASE + timedelta(minutes=5)
@@ -151,3 +151,24 @@ def test_earliest_start_waits_for_the_owners_other_booking_to_end() -> None:
     assert at == m(20)
     assert earliest_start(card, 16, owner, None, 4, timedelta(minutes=5), m(0), m(60)) == m(0)
     assert earliest_start(card, 16, owner, 10, 4, timedelta(minutes=5), m(0), m(19)) is None
+
+
+def test_ties_go_to_the_smallest_card_then_the_fullest() -> None:
+    """At the same earliest start: the smallest card, even where a bigger one would be left
+    fuller; among cards of one size, the one left fullest (best fit); then the order given."""
+    big = Card("big", 80, [Span(m(0), m(60), 60)])  # 20 free: 10 more leaves it fullest
+    small = Card("small", 24, [])
+    other = Card("other", 24, [Span(m(0), m(60), 8)])
+    found = earliest_placement(
+        [big, small, other], [], None, 10, timedelta(minutes=30), m(0), m(60)
+    )
+    assert found == (other, m(0))
+    assert earliest_placement([big, small], [], None, 10, timedelta(minutes=30), m(0), m(60)) == (
+        small,
+        m(0),
+    )
+    late = Card("small", 24, [Span(m(0), m(10), 20)])  # earlier first, whatever the size
+    assert earliest_placement([big, late], [], None, 10, timedelta(minutes=30), m(0), m(60)) == (
+        big,
+        m(0),
+    )

@@ -108,12 +108,13 @@ def earliest_placement(
     """The card and start where ``mib`` for ``duration`` starts earliest (see
     :func:`earliest_start`); ``None`` if it fits nowhere by ``latest_start``.
 
-    Ties go to the card left fullest over the window (best fit), then to the order of ``cards``:
-    a small booking that could start as early on a roomy card takes the tight one, leaving the
-    room a bigger request (a whole card) waits for. Creating a flexible booking and moving one
-    choose alike, here.
+    Ties go to the smallest card, then to the card left fullest over the window (best fit), then
+    to the order of ``cards``: a booking that could start as early on a big card takes a small
+    one, keeping the big cards for what only they can hold — a whole-card request needs its card
+    *empty* for its whole length, and most of the queue's waiting is such requests'. Creating a
+    flexible booking and moving one choose alike, here.
     """
-    best: tuple[datetime, int, int] | None = None
+    best: tuple[datetime, int, int, int] | None = None
     for order, card in enumerate(cards):
         at = earliest_start(
             card.spans,
@@ -128,9 +129,9 @@ def earliest_placement(
         if at is None:
             continue
         spare = card.capacity_mib - peak(card.spans, at, at + duration).mib - mib
-        if best is None or (at, spare, order) < best:
-            best = (at, spare, order)
-    return None if best is None else (cards[best[2]], best[0])
+        if best is None or (at, card.capacity_mib, spare, order) < best:
+            best = (at, card.capacity_mib, spare, order)
+    return None if best is None else (cards[best[3]], best[0])
 
 
 def advance(
