@@ -31,7 +31,7 @@ from handlers.commands.syntax import (
     Status,
 )
 from handlers.modals import duration_text, open_booking_modal, open_edit_modal
-from handlers.pipeline import Request, confirm_series, with_notes
+from handlers.pipeline import BOOKED, Request, confirm_series, with_notes
 from handlers.wording import mrkdwn
 
 
@@ -47,7 +47,7 @@ async def book(request: Request, cmd: Book | BookSeries | BookFlexible) -> Messa
         result = await request.deps.service.create_series(
             request.actor, gpu=cmd.gpu, memory=cmd.size_text, rule=cmd.rule, task=cmd.task
         )
-        return confirm_series(request, result, "Booked")
+        return confirm_series(request, result, BOOKED)
     if isinstance(cmd, BookFlexible):
         queued = await request.deps.service.create_flexible(
             request.actor,
@@ -58,7 +58,7 @@ async def book(request: Request, cmd: Book | BookSeries | BookFlexible) -> Messa
             not_before=cmd.not_before,
             deadline=cmd.deadline,
         )
-        return request.confirm(queued, "Queued" if queued.flexible else "Booked")
+        return request.confirm(queued, BOOKED)
     if cmd.missing:
         await open_booking_modal(
             request.deps,
@@ -85,7 +85,7 @@ async def book(request: Request, cmd: Book | BookSeries | BookFlexible) -> Messa
         task=cmd.task,
         override_limits=cmd.override_limits,
     )
-    return with_notes(request, request.confirm(booking, "Booked"), cmd.notes)
+    return with_notes(request, request.confirm(booking, BOOKED), cmd.notes)
 
 
 async def list_bookings(request: Request, cmd: ListBookings) -> Message:
