@@ -14,6 +14,7 @@ Every card also has an agent reporting on it, with 35 days of measured use as th
 it (:mod:`bot.lifecycle.usage_rollup`, seeded by :mod:`bench.usage_seed`): hourly rows with
 running totals, and the last hour of 15-second samples, of which the last 3½ minutes are not
 summed yet (the most a card is ever behind). ``admin stats 30d`` reads the measured side too; ``measured 30d`` times that side alone.
+The statistics' settled days are read once after the seed, as ``gpubook serve`` reads them at start.
 
 ``--explain`` prints the query plan of every statement each call sends (at the largest size), so
 an index review reads from the real queries rather than from copies.
@@ -253,6 +254,9 @@ async def measure(
     clock = FrozenClock(T0)
     service = BookingService(db, ServiceConfig(), clock)
     await seed(db, service, size, rng)
+    # As `gpubook serve` does when it starts: statistics' settled days read in the background.
+    await service.keep_settled_days()
+    await service.settled_days.drain()
     deps = Deps(service, UserDirectory())
     rows: dict[str, dict[str, float]] = {}
     for name, call in calls(deps, size).items():

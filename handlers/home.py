@@ -15,9 +15,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.booking import Actor
-from bot.core.snapshots import BookingInfo, GpuStatus
+from bot.core.pool import PoolStatus
+from bot.core.snapshots import BookingInfo
 from bot.core.timeparse import week_bounds
-from bot.core.usage import LiveCard
 from handlers.blocks.home import MAX_HOME_CARDS, home_view
 from handlers.context import Deps, actor_for
 from handlers.home_refresh import Batch
@@ -25,15 +25,21 @@ from handlers.home_refresh import Batch
 log = logging.getLogger(__name__)
 
 
-#: What the Home's "GPUs now" shows: every GPU's status and live use, by GPU name.
-GpusNow = tuple[list[GpuStatus], dict[str, LiveCard]]
-
-
-async def gpus_now(deps: Deps, actor: Actor) -> GpusNow:
-    """What the Home shows of every GPU in ``actor``'s workspace: the same on every Home there."""
+async def pool_now(deps: Deps, actor: Actor, batch: Batch | None = None) -> PoolStatus:
+    """The Home's GPUs: the pool's summary and the cards shown. A pool that shows every card
+    looks the same on every Home of the workspace, so a ``batch`` of rebuilds reads it once; a
+    larger one shows each person their own cards first, so it is read for each of them."""
     service = deps.service
-    async with service.one_read():
-        return await service.status(actor), await service.live_cards(actor)
+    if batch is None:
+        return await service.pool_status(actor)
+
+    async def read() -> tuple[str, PoolStatus]:
+        return actor.user_id, await service.pool_status(actor)
+
+    reader, pool = await batch.once(("pool", actor.team_id), read)
+    if pool.complete or reader == actor.user_id:
+        return pool
+    return await service.pool_status(actor)
 
 
 async def publish_home(
@@ -42,24 +48,21 @@ async def publish_home(
     """Render and publish the user's App Home: their bookings, every GPU now, this week's use.
 
     Each read is bounded by what the tab shows: the first bookings (one more tells whether a
-    More button is due), a line per GPU, the week's sum; all in one read transaction. A rebuild
-    in a ``batch`` reuses the GPUs' status the batch has read already for the workspace.
+    More button is due), the pool's summary and a line per GPU shown, the week's sum; all in one
+    read transaction. A rebuild in a ``batch`` reuses the pool the batch has read already for
+    the workspace when it is the same for everyone there (:func:`pool_now`).
     """
     service, now = deps.service, deps.now()
     week_of = week_bounds(now.astimezone(actor.tz).date(), actor.tz)
     async with service.one_read():
-        if batch is None:
-            statuses, live = await gpus_now(deps, actor)
-        else:
-            key = ("gpus now", actor.team_id)
-            statuses, live = await batch.once(key, lambda: gpus_now(deps, actor))
+        pool = await pool_now(deps, actor, batch)
         mine = await service.list_bookings(actor, limit=MAX_HOME_CARDS + 1)
         week = await service.my_usage(actor, *week_of)
     view = home_view(
         user_id=actor.user_id,
         mine=mine,
-        statuses=statuses,
-        live=live,
+        statuses=pool.shown,
+        pool=pool,
         week_usage_mib_s=week.booked_mib_s,
         now=now,
         is_admin=service.is_admin(actor),
@@ -86,8 +89,8 @@ def refresh_homes(
 ) -> None:
     """Mark stale the actor's Home and the Home of everyone else whose booking they changed (an
     admin cancelling or extending someone's booking); each one opened lately is rebuilt soon, in
-    its owner's zone, once for however many changes came meanwhile, with the GPUs' status read
-    once for the whole batch (``handlers.home_refresh``)."""
+    its owner's zone, once for however many changes came meanwhile, with the GPUs read once for
+    the whole batch where they look the same to everyone (``handlers.home_refresh``)."""
 
     async def publish(team_id: str, user_id: str, batch: Batch) -> None:
         who = actor

@@ -12,13 +12,13 @@ A batch first asks ``watched`` which of its Homes someone may be looking at (one
 the whole batch, not one per booking) and rebuilds only those: a Home is published afresh
 whenever it is opened anyway (``handlers.home``).
 
-What is the same on every Home of a workspace (every GPU now) is read once per batch, not once
-per Home: the batch hands each rebuild a :class:`Batch` to share it through. It is read on
-first use, after the batch was taken, so after every change the batch covers; it is read
-again once a second old, and dies with the batch, so the next batch (which any later change
-schedules) reads afresh. And the rebuilds of a batch run a few at a time: fifty Homes rebuilt
-at once would hold the event loop for all of them in one go, and every command answered
-meanwhile would wait behind them.
+What is the same on every Home of a workspace (its GPUs, in a pool small enough to show them
+all) is read once per batch, not once per Home: the batch hands each rebuild a :class:`Batch`
+to share it through. It is read on first use, after the batch was taken, so after every change
+the batch covers; it is read again once a second old, and dies with the batch, so the next
+batch (which any later change schedules) reads afresh. And the rebuilds of a batch run a few at
+a time: fifty Homes rebuilt at once would hold the event loop for all of them in one go, and
+every command answered meanwhile would wait behind them.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from handlers.blocks.modals import (
 )
 from handlers.booking_form import BookingForm
 from handlers.context import Deps, actor_for, metadata, read_metadata
-from handlers.pipeline import Incoming, Request, Save, submit
+from handlers.pipeline import BOOKED, Incoming, Request, Save, submit
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +381,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
         return submitted
 
-    app.view(ids.BOOK_MODAL)(on_submit("Booked", _save_new))
+    app.view(ids.BOOK_MODAL)(on_submit(BOOKED, _save_new))
     app.view(ids.EDIT_MODAL)(on_submit("Updated", _save_edit))
 
     @app.action(ids.MODAL_GPU_SELECT)

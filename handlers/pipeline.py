@@ -110,8 +110,20 @@ class Plan:
     task: str | None = None
 
 
+#: The headline of a new booking's confirmation, and of a new one that waits in the queue.
+BOOKED, QUEUED = "Booked", "Queued"
+#: What a queued booking's confirmation adds: it is not fixed where it was placed.
+MOVES_BY_ITSELF = "flexible: it moves earlier by itself when room frees, never later"
+
+
 def confirmation(b: BookingInfo, headline: str, actor: Actor, now: datetime) -> Message:
-    """A booking's confirmation card; the fallback text names no user text (so it pings nobody)."""
+    """A booking's confirmation card; the fallback text names no user text (so it pings nobody).
+
+    A new booking that is flexible (it waits in the queue) is *queued*, not booked, whichever
+    way it was made (`book any … asap` or the form's checkbox): it will not stay where it is.
+    """
+    if headline == BOOKED and b.flexible:
+        headline = f"{QUEUED} ({MOVES_BY_ITSELF})"
     window = zoned_window(b.start, b.end, actor.tz, now)
     text = f"{headline} #{b.id}: {format_size(b.memory_mib)} on {b.gpu_name}, {window}."
     blocks = booking_confirmation(

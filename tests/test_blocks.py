@@ -22,6 +22,7 @@ from bot.core.errors import (
     SuggestedSlot,
 )
 from bot.core.phrases import Code
+from bot.core.pool import PoolStatus, PoolSummary
 from bot.core.sentence import Quote, Size, Span, User, When, Window, say
 from bot.core.snapshots import (
     AuditInfo,
@@ -35,6 +36,7 @@ from bot.core.snapshots import (
     Utilisation,
 )
 from bot.core.timeparse import day_bounds
+from bot.core.usage import LiveCard
 from bot.core.vocabulary import BookingStatus
 from handlers import ids
 from handlers.blocks import admin, bookings, calendar, common, help, home, modals, refusals, reports
@@ -368,6 +370,40 @@ def test_status_with_300_gpus_is_compact_and_within_limits() -> None:
     assert len(dicts) <= 50
     text = all_text(dicts)
     assert "`gpu-0`" in text and "`gpu-299`" in text
+
+
+def large_pool(n: int, shown: int = 20) -> PoolStatus:
+    """A pool of ``n`` GPUs of which the first ``shown`` are shown, one of them measured."""
+    statuses = [status(f"gpu-{i}", i % 24, gpu_id=i) for i in range(shown)]
+    live = {"gpu-1": LiveCard("gpu-1", GB, 24 * GB, 3 * GB, T0, silent=False, over=True)}
+    summary = PoolSummary(n, n * 24 * GB, n * 10 * GB, n - 3, 40, 2)
+    return PoolStatus(summary, statuses, live)
+
+
+def test_status_of_a_large_pool_sums_it_up_and_shows_the_gpus_that_matter() -> None:
+    pool = large_pool(200)
+    dicts = valid(reports.status_message(pool.shown, now=T0, pool=pool))
+    assert len(dicts) <= 10
+    text = all_text(dicts)
+    assert "*200 GPUs* · 2000/4800 GB held now · 197 with room (40 idle) · 3 full" in text
+    assert ":warning: 2 to look at" in text
+    assert "`gpu-0`" in text and "`gpu-19`" in text and "`gpu-20`" not in text
+    assert "in use 3 GB :warning:" in text
+    assert "Showing 20 of 200" in text and "`/gpubook status a100-*`" in text
+    assert "*Free now*" not in text  # lines, not a section per GPU
+
+
+def test_status_of_a_pool_shown_whole_looks_as_before() -> None:
+    few = [status("rtx-0", 23), status("a100-1", 0, 80, 2)]
+    pool = PoolStatus(PoolSummary(2, 104 * GB, 23 * GB, 2, 1, 0), few, {})
+    assert reports.status_message(few, now=T0, pool=pool) == reports.status_message(few, now=T0)
+
+
+def test_a_filtered_status_names_its_pattern() -> None:
+    pool = large_pool(30)
+    pool = replace(pool, summary=replace(pool.summary, pattern="a100-*"))
+    text = all_text(valid(reports.status_message(pool.shown, now=T0, pool=pool)))
+    assert "*30 GPUs* matching `a100-*`" in text
 
 
 def test_status_without_gpus() -> None:
@@ -851,6 +887,20 @@ def test_home_view_with_200_bookings_and_300_gpus_within_limits() -> None:
     [more] = [b for b in buttons(raw["blocks"]) if b["action_id"] == ids.LIST_MORE]
     assert json.loads(more["value"])["shown"] == home.MAX_HOME_CARDS
     assert "`gpu-299`" in all_text(raw)
+
+
+def test_home_view_of_a_large_pool_sums_it_up_within_limits() -> None:
+    mine = [booking(i, task="<&>" * 66 + "xx") for i in range(200)]
+    pool = large_pool(300)
+    raw = valid_view(
+        home.home_view(
+            user_id="U1", mine=mine, statuses=pool.shown, pool=pool, week_usage_mib_s=0, now=T0
+        )
+    )
+    assert len(raw["blocks"]) <= 100
+    text = all_text(raw)
+    assert "*300 GPUs*" in text and "Showing 20 of 300" in text
+    assert "`gpu-19`" in text and "`gpu-20`" not in text
 
 
 # --------------------------------------------------------------------------- common

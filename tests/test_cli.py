@@ -686,3 +686,37 @@ def test_groups_and_limits_check_user_ids_like_book_does(gpubook):
         assert refused.code == 2
         assert any(words in refused.err for words in refusals), refused.err
     assert "premium" not in gpubook("group", "list").out
+
+
+# ---------------------------------------------------------------------------- watches
+
+
+def test_notify_keeps_lists_and_cancels_someones_watches(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    _book(gpubook, "80GB", "now", "--for", "20h")  # the card is full until tomorrow 04:00
+    added = gpubook(
+        "notify", "add", "20GB", "--user", "U1", "--for", "2h", "--on", "a100*",
+        "--before", "2026-11-30 20:00", "--task", "eval",
+    )  # fmt: skip
+    assert (added.code, added.out) == (0, "1\n")
+    listed = gpubook("notify", "list", "--user", "U1")
+    assert listed.out == "#1: 20 GB for 2h on a100*, before 20:00 UTC\n"
+    assert gpubook("notify", "list", "--user", "U2").out == "U2 has no open watches.\n"
+    theirs = gpubook("notify", "cancel", "1", "--user", "U2")
+    assert theirs.code == 1 and theirs.err.startswith("You have no watch #1.")
+    cancelled = gpubook("notify", "cancel", "1", "--user", "U1")
+    assert cancelled.out == "Watch #1 cancelled: no DM will come from it.\n"
+    again = gpubook("notify", "cancel", "1")
+    assert again.code == 1 and again.err.startswith("Watch #1 is over already")
+    assert gpubook("notify", "list", "--user", "U1").out == "U1 has no open watches.\n"
+
+
+def test_notify_refusals_exit_1_or_2_and_keep_nothing(gpubook):
+    gpubook("gpu", "add", "a100", "80GB")
+    assert gpubook("notify", "add", "lots", "--user", "U1", "--for", "2h").code == 2
+    assert gpubook("notify", "add", "20GB", "--user", "bob", "--for", "2h").code == 2
+    too_big = gpubook("notify", "add", "100GB", "--user", "U1", "--for", "2h")
+    assert too_big.code == 1 and "100 GB" in too_big.err
+    unknown = gpubook("notify", "add", "20GB", "--user", "U1", "--for", "2h", "--on", "h100*")
+    assert unknown.code == 1 and unknown.err.startswith("No GPU matches h100*.")
+    assert gpubook("notify", "list", "--user", "U1").out == "U1 has no open watches.\n"

@@ -1,4 +1,5 @@
-"""The App Homes of one refresh batch share their "GPUs now" lines, and only within the batch."""
+"""The App Homes of one refresh batch share their "GPUs now", and only within the batch and
+when it is the same for everyone."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from bot.booking import Actor, BookingService
 from bot.core.clock import FrozenClock
+from bot.core.pool import SHOWN_CARDS
 from handlers.context import Deps
 from handlers.home import publish_home
 from handlers.home_refresh import Batch
@@ -31,15 +33,15 @@ class Published:
 
 @pytest.fixture
 def status_reads(service: BookingService, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The workspaces whose GPUs' status was read, one entry per read."""
+    """The workspaces whose pool status was read, one entry per read."""
     reads: list[str] = []
-    status = service.status
+    pool_status = service.pool_status
 
-    async def counted(actor: Actor) -> Any:
+    async def counted(actor: Actor, *args: Any, **kwargs: Any) -> Any:
         reads.append(actor.team_id)
-        return await status(actor)
+        return await pool_status(actor, *args, **kwargs)
 
-    monkeypatch.setattr(service, "status", counted)
+    monkeypatch.setattr(service, "pool_status", counted)
     return reads
 
 
@@ -72,3 +74,20 @@ async def test_the_next_batch_shows_a_change_made_after_the_last_one_read(
     assert len(status_reads) == 2
     await publish_home(deps, slack, UA)  # type: ignore[arg-type]  # opening reads afresh too
     assert "6/24 GB" in slack.homes["UA"]
+
+
+async def test_a_pool_larger_than_a_home_shows_is_read_for_each_person(
+    service: BookingService, clock: FrozenClock, admin: Actor, status_reads: list[str]
+) -> None:
+    for n in range(SHOWN_CARDS + 1):
+        await service.add_gpu(admin, f"gpu-{n:02d}", "24GB")
+    # UA holds memory on the card with the least room: shown first to UA, to nobody else.
+    await service.create(
+        UA, gpu="gpu-07", memory="4GB", start=clock(), end=clock() + HOUR, task="a"
+    )
+    deps, slack = Deps(service, UserDirectory()), Published()
+    batch = Batch()
+    for who in (UA, UB):
+        await publish_home(deps, slack, who, batch)  # type: ignore[arg-type]
+    assert status_reads == [UA.team_id, UB.team_id]
+    assert "gpu-07" in slack.homes["UA"] and "gpu-07" not in slack.homes["UB"]

@@ -29,6 +29,7 @@ Read = Callable[[BookingService], Awaitable[object]]
 
 READS: dict[str, Read] = {
     "status": lambda s: s.status(ALICE),
+    "status of a large pool": lambda s: s.pool_status(ALICE, limit=1),
     "list": lambda s: s.list_bookings(ALICE, limit=16),
     "list, next page": lambda s: s.list_bookings(ALICE, after=(at(10), 1), limit=16),
     "list all": lambda s: s.list_bookings(ALICE, everyone=True, limit=16),

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.capacity import Span
-from bot.core.queue import Placed, Waiting, advance, earliest_start
+from bot.core.queue import Card, Placed, Waiting, advance, earliest_placement, earliest_start
 
 BASE = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 NOW = BASE + timedelta(minutes=5)
@@ -151,3 +151,114 @@ def test_earliest_start_waits_for_the_owners_other_booking_to_end() -> None:
     assert at == m(20)
     assert earliest_start(card, 16, owner, None, 4, timedelta(minutes=5), m(0), m(60)) == m(0)
     assert earliest_start(card, 16, owner, 10, 4, timedelta(minutes=5), m(0), m(19)) is None
+
+
+def test_ties_go_to_the_smallest_card_then_the_fullest() -> None:
+    """At the same earliest start: the smallest card, even where a bigger one would be left
+    fuller; among cards of one size, the one left fullest (best fit); then the order given."""
+    big = Card("big", 80, [Span(m(0), m(60), 60)])  # 20 free: 10 more leaves it fullest
+    small = Card("small", 24, [])
+    other = Card("other", 24, [Span(m(0), m(60), 8)])
+    found = earliest_placement(
+        [big, small, other], [], None, 10, timedelta(minutes=30), m(0), m(60)
+    )
+    assert found == (other, m(0))
+    assert earliest_placement([big, small], [], None, 10, timedelta(minutes=30), m(0), m(60)) == (
+        small,
+        m(0),
+    )
+    late = Card("small", 24, [Span(m(0), m(10), 20)])  # earlier first, whatever the size
+    assert earliest_placement([big, late], [], None, 10, timedelta(minutes=30), m(0), m(60)) == (
+        big,
+        m(0),
+    )
+
+
+def test_room_a_move_frees_goes_to_the_head_of_the_line_first() -> None:
+    """A booking made later never takes room an earlier one could use at that moment: the
+    first in line cannot move until the second leaves c0 at 08:30; the third could take that
+    room too (and would, were the line served on from where it stood), but the first gets it."""
+    capacities = {"c0": 8, "c1": 8, "c2": 8}
+    fixed = [Placed(0, "c0", "x", m(0), m(30), 8), Placed(1, "c2", "x", m(0), m(60), 8)]
+    first = Placed(2, "c0", "a", m(40), m(50), 8)
+    second = Placed(3, "c0", "b", m(30), m(40), 8)  # c1 is empty: it moves there, to now
+    third = Placed(4, "c2", "c", m(60), m(70), 8)
+    waiting = [
+        Waiting(first, ("c0",), NOW),
+        Waiting(second, ("c0", "c1"), NOW),
+        Waiting(third, ("c0", "c2"), NOW),
+    ]
+    moves = advance(capacities, [*fixed, first, second, third], waiting, {}, NOW)
+    assert [(move.id, move.card, move.start) for move in moves] == [
+        (2, "c0", m(30)),
+        (3, "c1", NOW),
+        (4, "c0", m(40)),  # the room the first left
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(states())
+def test_the_pass_is_the_line_served_from_its_head_after_every_move(state) -> None:  # type: ignore[no-untyped-def]
+    """The whole rule against its brute force, minute by minute: where every booking ends up."""
+    capacities, limits, bookings, waiting = state
+    moves = advance(capacities, bookings, waiting, limits, NOW)
+    after = {b.id: b for b in bookings}
+    for move in moves:
+        after[move.id] = replace(after[move.id], card=move.card, start=move.start, end=move.end)
+    assert after == served_in_line(capacities, limits, bookings, waiting)
+
+
+def served_in_line(
+    capacities: dict[str, int],
+    limits: dict[str, int | None],
+    bookings: list[Placed],
+    waiting: list[Waiting],
+) -> dict[int, Placed]:
+    """The brute force of a pass: the first in line that can start at an earlier minute moves
+    to the earliest such minute (on the smallest card, then the one left fullest, then the first
+    it lists), then the line is served again from its head; until nobody can move."""
+    at = {b.id: b for b in bookings}
+    while True:
+        for item in waiting:
+            booking = at[item.booking.id]
+            if booking.start <= NOW:
+                continue
+            others = [b for b in at.values() if b.id != booking.id]
+            spot = earliest_spot(item, booking, others, capacities, limits)
+            if spot is not None:
+                at[booking.id] = spot
+                break
+        else:
+            return at
+
+
+def earliest_spot(
+    item: Waiting,
+    booking: Placed,
+    others: list[Placed],
+    capacities: dict[str, int],
+    limits: dict[str, int | None],
+) -> Placed | None:
+    duration = booking.end - booking.start
+    minutes = int(duration / timedelta(minutes=1))
+    limit = limits.get(booking.owner)
+    for k in range(0, 120):
+        start = m(k)
+        if start < max(NOW, item.not_before) or start >= booking.start:
+            continue
+        choices = []
+        for order, card in enumerate(item.cards):
+            window = range(k, k + minutes)
+            held = max(held_at(others, i, card=card) for i in window)
+            if held + booking.mib > capacities[card]:
+                continue
+            if limit is not None and any(
+                held_at(others, i, owner=booking.owner) + booking.mib > limit for i in window
+            ):
+                continue
+            spare = capacities[card] - held - booking.mib
+            choices.append((capacities[card], spare, order, card))
+        if choices:
+            card = min(choices)[3]
+            return replace(booking, card=card, start=start, end=start + duration)
+    return None

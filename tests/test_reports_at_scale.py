@@ -195,7 +195,8 @@ async def test_statistics_from_settled_days_agree_with_reading_every_booking(
     for _ in range(4):
         clock.set(now)
         days = timedelta(days=rng.choice([3, 7, 12, 20]), seconds=rng.randrange(86400))
-        await agree(now - days, now)
+        await agree(now - days, now)  # summed directly, the days read in the background
+        await service.settled_days.drain()
         await agree(now - days, now)  # the settled days kept
         await agree(now - days - timedelta(days=2), now - timedelta(days=rng.randrange(4)))
         # From a UTC midnight: no piece before the first day, yet bookings from before count.
@@ -213,6 +214,29 @@ async def test_statistics_from_settled_days_agree_with_reading_every_booking(
     rows.append(late)
     clock.set(now + timedelta(hours=3))
     await agree(now - timedelta(days=9), clock())
+
+
+async def test_nobody_waits_for_the_settled_days_to_be_read(
+    service: BookingService, clock: FrozenClock
+) -> None:
+    """The first statistics of a long window are summed directly (the same totals) and the days
+    read after answering, in the background; ``gpubook serve`` reads the last 30 days' at start."""
+    now = T0 + timedelta(hours=5)
+    rows = await seed(service, random.Random(7), 300, minutes=(-14 * 1440, 1440), now=now)
+    clock.set(now)
+    admin, start = Actor(ADMIN), now - timedelta(days=10)
+    expected = reference_usage(rows, start, now, "gpu")
+    assert as_totals((await service.utilisation(admin, start, now)).per_gpu) == expected
+    assert len(service.settled_days) == 0  # answered before reading any day
+    await service.settled_days.drain()
+    assert len(service.settled_days) >= 9
+    assert as_totals((await service.utilisation(admin, start, now)).per_gpu) == expected
+
+    restarted = BookingService(service.db, service.config, clock)
+    await restarted.keep_settled_days()
+    await restarted.settled_days.drain()
+    assert len(restarted.settled_days) >= 9 + 7
+    assert as_totals((await restarted.utilisation(admin, start, now)).per_gpu) == expected
 
 
 async def test_settled_days_kept_for_a_later_window_still_cover_an_earlier_one(

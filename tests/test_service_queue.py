@@ -146,3 +146,17 @@ async def test_retiring_a_card_frees_its_bookings_owners_max_held(service: Booki
     assert waiting.start == at(12)
     await service.retire_gpu(admin, "rtx-1", cancel_future=True)
     assert await starts(service, waiting) == [T0]
+
+
+async def test_a_flexible_booking_takes_the_smallest_card_free_as_early(
+    service: BookingService,
+) -> None:
+    """The big card is left for what only it can hold: even where it would be left fuller (best
+    fit alone would choose it). Moves choose by the same rule (:func:`bot.core.queue.earliest_placement`)."""
+    await service.add_gpu(Actor(ADMIN), "a100-1", "80GB")
+    await add_gpu(service)  # rtx-0, 24 GB, made second: not the first in order either
+    await book(service, ALICE, "60GB", T0, at(16), gpu="a100-1")
+    small = await flexible(service, BOB, "10GB", 2)
+    assert (small.gpu_name, small.start) == ("rtx-0", T0)
+    later = await flexible(service, CAROL, "20GB", 2)  # rtx-0 has room only from 10:00
+    assert (later.gpu_name, later.start) == ("a100-1", T0)  # earliest first, then smallest

@@ -177,19 +177,21 @@ async def booking_page(
 
 
 async def current_spans(
-    session: AsyncSession, team_id: str, now: datetime
+    session: AsyncSession, team_id: str, now: datetime, gpu_ids: Sequence[int] | None = None
 ) -> dict[int, list[capacity.Span]]:
-    """Memory held at ``now``, per GPU of the workspace holding any: the bookings under way
-    (few, whatever the history).
+    """Memory held at ``now``, per GPU of the workspace holding any (or of ``gpu_ids``): the
+    bookings under way (few, whatever the history).
 
     Read as the holding bookings that started by ``now`` — per GPU, a range of the (gpu, status,
     start) index that holds only what is under way or overdue for the sweep — and kept if not
     over. The GPUs come from a subquery: the same SQL for any number of them.
     """
     grouped: dict[int, list[capacity.Span]] = {}
-    gpu_ids = select(Gpu.id).where(Gpu.team_id == team_id)
+    team_gpus = select(Gpu.id).where(Gpu.team_id == team_id)
+    if gpu_ids is not None:
+        team_gpus = team_gpus.where(Gpu.id.in_(gpu_ids))
     query = select(Booking.gpu_id, Booking.start_at, Booking.end_at, Booking.memory_mib).where(
-        Booking.gpu_id.in_(gpu_ids),
+        Booking.gpu_id.in_(team_gpus),
         Booking.status.in_(list(HOLDING_STATUSES)),
         Booking.start_at <= now,
     )
@@ -200,11 +202,12 @@ async def current_spans(
 
 
 async def gpus_and_next_starts(
-    session: AsyncSession, team_id: str, now: datetime
+    session: AsyncSession, team_id: str, now: datetime, gpu_ids: Sequence[int] | None = None
 ) -> list[tuple[Row[Any], datetime | None]]:
     """The workspace's GPUs in service by name (rows of a GPU's columns: a status lists every
-    GPU, so no ORM object is built for one), each with when its next booking after ``now``
-    starts: per GPU and holding status, one step down the (gpu, status, start) index."""
+    GPU, so no ORM object is built for one), or only those of ``gpu_ids``, each with when its
+    next booking after ``now`` starts: per GPU and holding status, one step down the (gpu,
+    status, start) index."""
 
     def first(status: BookingStatus) -> ColumnElement[datetime]:
         return (
@@ -229,6 +232,8 @@ async def gpus_and_next_starts(
         .where(Gpu.team_id == team_id, Gpu.retired.is_(False))
         .order_by(Gpu.name)
     )
+    if gpu_ids is not None:
+        query = query.where(Gpu.id.in_(gpu_ids))
     width = len(columns)
     return [
         (row, min((t for t in row[width:] if t is not None), default=None))

@@ -18,7 +18,7 @@ from bot.booking.measured import measured_totals
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import audit_info, booking_info, gpu_info
 from bot.booking.status import next_changes
-from bot.booking.totals import window_totals
+from bot.booking.totals import DAY, Days, settled_days_of, window_totals
 from bot.booking.usage import links_of
 from bot.core import capacity, rules
 from bot.core.actor import Actor
@@ -36,7 +36,7 @@ from bot.core.snapshots import (
     Utilisation,
 )
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus, ChangeVerb
-from storage.models import AuditEntry
+from storage.models import AuditEntry, Gpu
 
 
 class Reports(FairShare):
@@ -112,14 +112,15 @@ class Reports(FairShare):
         ]
         return CalendarData(info, start, end, infos, capacity.profile(spans, start, end))
 
-    async def status(self, actor: Actor) -> list[GpuStatus]:
-        """Every GPU now: held, free, and when the held memory next changes (see
-        :mod:`bot.booking.status`: read from what is under way, not every future booking)."""
+    async def status(self, actor: Actor, gpu_ids: Sequence[int] | None = None) -> list[GpuStatus]:
+        """Every GPU now (or those of ``gpu_ids``), by name: held, free, and when the held
+        memory next changes (see :mod:`bot.booking.status`: read from what is under way, not
+        every future booking)."""
         now = self.clock()
         horizon = now + self.policy.search_horizon
         async with self.db.read() as session:
-            gpus = await queries.gpus_and_next_starts(session, actor.team_id, now)
-            current = await queries.current_spans(session, actor.team_id, now)
+            gpus = await queries.gpus_and_next_starts(session, actor.team_id, now, gpu_ids)
+            current = await queries.current_spans(session, actor.team_id, now, gpu_ids)
             starts = {gpu.id: start for gpu, start in gpus}
             changes = await next_changes(session, current, starts, now, horizon)
         result = []
@@ -176,6 +177,23 @@ class Reports(FairShare):
         best = None if soonest is None else next(s for g, s in per_gpu if g.id == soonest[0])
         return FreeWindows(asked, duration, per_gpu, best, until)
 
+    async def keep_settled_days(self, days: int = 30) -> None:
+        """Start reading, in the background, the settled days of the last ``days`` of every
+        workspace with GPUs, so that the first statistics after a start need not sum the window
+        directly (``gpubook serve`` calls this as it starts)."""
+        now = self.clock()
+        async with self.db.read() as session:
+            teams = list(await session.scalars(select(Gpu.team_id).distinct()))
+            wanted = {
+                team: await settled_days_of(
+                    session, team, now - days * DAY, now, now, self.policy.past_grace
+                )
+                for team in teams
+            }
+        for team, settled in wanted.items():
+            if settled is not None:
+                self.settled_days.fill_later(self.db, team, settled)
+
     async def utilisation(self, actor: Actor, start: datetime, end: datetime) -> Utilisation:
         """GB·hours booked against GB·hours available, per GPU and per user, over ``[start, end)``,
         and beside them the GB·hours host agents measured in the same window.
@@ -183,12 +201,14 @@ class Reports(FairShare):
         Cancelled bookings count for nothing; released ones count up to their release. Admins
         only: it shows everyone's use (a user sees their own with ``my_usage``). The database
         adds it up (one row per GPU, user and login); booked days that can no longer change are
-        added up once and kept (:mod:`bot.booking.totals`), so a long window costs what is still
+        added up once and kept (:mod:`bot.booking.totals`; read in the background the first
+        time, the window summed directly meanwhile), so a long window costs what is still
         under way (:mod:`bot.booking.measured` for the measured side). Logins count for whoever
         they are linked to now.
         """
         self.require_admin(actor, "see utilisation statistics")
         _require_window(start, end)
+        to_read: list[Days] = []  # settled days not kept yet: read after answering
         async with self.db.read(snapshot=True) as session:  # measured: totals + samples agree
             gpus = await queries.gpus(session, actor.team_id, include_retired=True)
             per_gpu, per_user = await window_totals(
@@ -199,9 +219,12 @@ class Reports(FairShare):
                 end,
                 self.clock(),
                 self.policy.past_grace,
+                not_kept=to_read.append,
             )
             measured = await measured_totals(session, actor.team_id, start, end)
             links = await links_of(session, actor.team_id)
+        for days in to_read:
+            self.settled_days.fill_later(self.db, actor.team_id, days)
         seconds = int((end - start).total_seconds())
         available = {g.id: g.capacity_mib * seconds for g in gpus if not g.retired}
         gpu_usage = [

@@ -6,7 +6,7 @@ every workspace's bookings, rather than one card's or one page's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from functools import cache
 
@@ -105,11 +105,12 @@ def _totals_query(by_user: bool, counting_from: bool, starting: bool) -> Compoun
 
 
 async def held_rows(
-    session: AsyncSession, team_id: str, start: datetime, end: datetime
-) -> Sequence[Row[tuple[int, str, datetime, datetime, int]]]:
+    session: AsyncSession, team_id: str, start: datetime, end: datetime, batch: int
+) -> AsyncIterator[Sequence[Row[tuple[int, str, datetime, datetime, int]]]]:
     """(GPU, user, start, end, MiB) of every booking that held memory in ``[start, end)``,
-    from the statistics' covering index."""
-    result = await session.execute(
+    from the statistics' covering index, ``batch`` rows at a time: tens of thousands of rows
+    decoded at once would hold the event loop for a second."""
+    result = await session.stream(
         select(
             Booking.gpu_id, Booking.user_id, Booking.start_at, Booking.end_at, Booking.memory_mib
         ).where(
@@ -119,7 +120,8 @@ async def held_rows(
             Booking.end_at > start,
         )
     )
-    return result.all()
+    async for rows in result.partitions(batch):
+        yield rows
 
 
 async def earliest_holding_start(session: AsyncSession, team_id: str) -> datetime | None:

@@ -8,6 +8,7 @@ shown as such rather than with stale numbers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from bot.core.agent_report import UNKNOWN_USER, valid_login
 from bot.core.errors import InputError, NotFound, PermissionDenied
 from bot.core.phrases import Code
 from bot.core.sentence import Quote, User
-from bot.core.usage import LiveCard, LoginLink, UsageEpisodeInfo
+from bot.core.usage import LiveCard, LoginLink, UsageEpisodeInfo, needs_a_look
 from bot.core.vocabulary import AuditAction, FindingKind
 from storage.models import Gpu, UnixLogin, UsageEpisode
 
@@ -118,17 +119,27 @@ class LiveUsage(ServiceBase):
             )
             return sorted(await session.scalars(query))
 
-    async def live_cards(self, actor: Actor, gpu: str | None = None) -> dict[str, LiveCard]:
-        """Each bound GPU's measured use (or only ``gpu``'s), by GPU name (GPUs no card reports
-        for are absent)."""
+    async def live_cards(
+        self,
+        actor: Actor,
+        gpu: str | None = None,
+        gpu_ids: Sequence[int] | None = None,
+        held: Mapping[int, int] | None = None,
+    ) -> dict[str, LiveCard]:
+        """Each bound GPU's measured use (or only ``gpu``'s, or those of ``gpu_ids``), by GPU
+        name (GPUs no card reports for are absent); against the memory held now, read here
+        unless the caller has it already (``held``, by GPU id)."""
         now = self.clock()
         usage = self.config.usage
         query = queries.bound_cards(actor.team_id)
         if gpu is not None:
             query = query.where(Gpu.name == gpu)
+        if gpu_ids is not None:
+            query = query.where(Gpu.id.in_(gpu_ids))
         async with self.db.read() as session:
             rows = list(await session.execute(query))
-            held = await _held_now(session, [gpu.id for gpu, _ in rows], now)
+            if held is None:
+                held = await _held_now(session, [gpu.id for gpu, _ in rows], now)
             links = await links_of(session, actor.team_id)
         cards = {}
         for gpu, device in rows:
@@ -141,7 +152,7 @@ class LiveUsage(ServiceBase):
                 used_mib=device.used_mib,
                 reported_at=device.last_seen_at,
                 silent=silent,
-                over=not silent and device.used_mib > held[gpu.id] + usage.tolerance_mib,
+                over=needs_a_look(device.used_mib, held[gpu.id], silent, usage.tolerance_mib),
                 unlinked=unlinked,
             )
         return cards

@@ -32,6 +32,7 @@ from bot.cli.links import add_link_commands
 from bot.cli.registry import EXIT_REFUSED, EXIT_USAGE, Registrar, UsageError
 from bot.cli.run import add_run
 from bot.cli.stats import add_stats
+from bot.cli.watches import add_notify_commands
 from bot.cli.wording import TerminalText, terminal_text
 from bot.console import add_console
 from bot.core.clock import Clock, system_clock
@@ -54,6 +55,7 @@ COMMANDS: tuple[Registrar, ...] = (
     add_book,
     add_cancel,
     add_release,
+    add_notify_commands,
     add_export,
     add_stats,
     add_agent_commands,

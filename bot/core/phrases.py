@@ -256,6 +256,7 @@ class Code(enum.StrEnum):
     CALENDAR_LINK_USAGE = "calendar_link_usage"
     CHART_USAGE = "chart_usage"
     STATUS_USAGE = "status_usage"
+    STATUS_NO_MATCH = "status_no_match"
     FREE_USAGE = "free_usage"
     GPU_ADD_USAGE = "gpu_add_usage"
     GPU_SIZE_FORM = "gpu_size_form"
@@ -537,7 +538,8 @@ WORDING: dict[Code, str] = {
     Code.CALENDAR_USAGE: "Use [[/calendar [gpu] [day|week]]], like [[/calendar a100-1 friday]].",
     Code.CALENDAR_LINK_USAGE: "Use [[/calendar link]] for your bookings, [[/calendar link a100-1]] for everyone's on a GPU, or [[/calendar link revoke]] to turn off all your links.",
     Code.CHART_USAGE: "Use [[/chart [gpu] [day|week] [date]]], like [[/chart a100-1 week monday]].",
-    Code.STATUS_USAGE: "[[/status]] takes nothing after it.",
+    Code.STATUS_USAGE: "[[/status]] takes at most one GPU name or pattern, like [[/status a100-*]].",
+    Code.STATUS_NO_MATCH: "No GPU's name matches {pattern}. See [[/status]].",
     Code.FREE_USAGE: "Use [[/free <size> [for <duration>]]], like [[/free 40GB for 4h]].",
     Code.GPU_ADD_USAGE: "Give the name and memory, like [[/admin gpu add a100-3 80GB]].",
     Code.GPU_SIZE_FORM: "Give the GPU's memory as a size, like [[80GB]].",

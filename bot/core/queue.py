@@ -108,12 +108,13 @@ def earliest_placement(
     """The card and start where ``mib`` for ``duration`` starts earliest (see
     :func:`earliest_start`); ``None`` if it fits nowhere by ``latest_start``.
 
-    Ties go to the card left fullest over the window (best fit), then to the order of ``cards``:
-    a small booking that could start as early on a roomy card takes the tight one, leaving the
-    room a bigger request (a whole card) waits for. Creating a flexible booking and moving one
-    choose alike, here.
+    Ties go to the smallest card, then to the card left fullest over the window (best fit), then
+    to the order of ``cards``: a booking that could start as early on a big card takes a small
+    one, keeping the big cards for what only they can hold — a whole-card request needs its card
+    *empty* for its whole length, and most of the queue's waiting is such requests'. Creating a
+    flexible booking and moving one choose alike, here.
     """
-    best: tuple[datetime, int, int] | None = None
+    best: tuple[datetime, int, int, int] | None = None
     for order, card in enumerate(cards):
         at = earliest_start(
             card.spans,
@@ -128,9 +129,9 @@ def earliest_placement(
         if at is None:
             continue
         spare = card.capacity_mib - peak(card.spans, at, at + duration).mib - mib
-        if best is None or (at, spare, order) < best:
-            best = (at, spare, order)
-    return None if best is None else (cards[best[2]], best[0])
+        if best is None or (at, card.capacity_mib, spare, order) < best:
+            best = (at, card.capacity_mib, spare, order)
+    return None if best is None else (cards[best[3]], best[0])
 
 
 def advance(
@@ -144,12 +145,15 @@ def advance(
     start that fits (:func:`earliest_placement`), if that is earlier than where it is.
 
     ``placed`` holds every booking holding memory, the waiting ones included; ``limits`` is each
-    owner's max-held (absent or ``None``: none). A move leaves its old place free, which a
-    booking *ahead* in line may be able to use; so rounds repeat, from the first in line, until
-    one moves nobody. When this returns, no waiting booking could start earlier with every other
-    where it ends up. It ends: each round moves some booking strictly earlier, never one later,
-    and every start is ``now``, a not-before or the end of another booking (its start plus a
-    duration), so the starts come from a finite set bounded by ``now``.
+    owner's max-held (absent or ``None``: none). A move leaves its old place free, and that room
+    is offered in line order: after every move the line is served again from its head, so a
+    booking takes room only when none made before it can start earlier with everyone where they
+    are at that moment — a later booking never takes room an earlier one could use then. (Serving
+    the rest of the line first would let the next in line take room freed behind the first,
+    which the first could have had.) When this returns, no waiting booking could start earlier
+    with every other where it ends up. It ends: each move takes a booking strictly earlier, never
+    one later, and every start is ``now``, a not-before or the end of another booking (its start
+    plus a duration), so the starts come from a finite set bounded by ``now``.
     Each booking moved is returned once: where it ends up, and where it was before the pass.
     """
     on_card: dict[Hashable, list[Placed]] = {card: [] for card in capacities}
@@ -188,6 +192,8 @@ def advance(
                 moved.add(booking.id)
                 moving = True
             on_card[booking.card].append(booking)
+            if moving:
+                break  # the room it left goes to the head of the line first
     moves = []
     for item in waiting:
         if item.booking.id in moved:

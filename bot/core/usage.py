@@ -89,6 +89,12 @@ class LiveCard:
     unlinked: tuple[str, ...] = ()
 
 
+def needs_a_look(used_mib: int, held_mib: int, silent: bool, tolerance_mib: int) -> bool:
+    """Whether a card's measured use is beyond what bookings hold by more than the tolerance
+    (never for a silent card: its numbers are stale)."""
+    return not silent and used_mib > held_mib + tolerance_mib
+
+
 @dataclass(frozen=True)
 class LoginLink:
     """A Unix login on the GPU hosts, and the Slack user it is."""

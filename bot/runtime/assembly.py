@@ -74,6 +74,7 @@ class Assembly:
         """Stop the lifecycle (its sweep in flight finishes), then close what it used."""
         if self.lifecycle is not None:
             await self.lifecycle.shutdown()
+        await self.service.settled_days.stop()
         await self.deps.homes.drain()
         await self.deps.users.close()
         if self.app.client.session is not None:

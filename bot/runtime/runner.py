@@ -222,6 +222,11 @@ async def serve(
     app, metrics = bot.app, bot.metrics
     try:
         lifecycle = await bot.start_lifecycle()
+        # Statistics' settled days, read in the background: the first `admin stats` is quick.
+        try:
+            await bot.service.keep_settled_days()
+        except Exception:  # only makes the first `admin stats` sum its window directly
+            log.exception("could not start reading the statistics' settled days")
         checks = {
             **default_health_checks(bot.db),
             "scheduler": scheduler_health(lifecycle),

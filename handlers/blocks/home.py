@@ -12,13 +12,14 @@ from datetime import UTC, datetime, tzinfo
 from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
 from slack_sdk.models.views import View
 
+from bot.core.pool import PoolStatus
 from bot.core.snapshots import BookingInfo, GpuStatus
 from bot.core.stats import gb_hours
 from bot.core.usage import LiveCard
 from handlers import ids
 from handlers.blocks.bookings import booking_card, grouped, more_button, series_line
 from handlers.blocks.common import button, context, header, pack_lines, section, your_zone
-from handlers.blocks.reports import NO_GPUS_TEXT, status_line
+from handlers.blocks.reports import NO_GPUS_TEXT, status_line, summarised_gpus
 
 #: Own bookings shown as cards (two blocks each); give one more to get the More button.
 MAX_HOME_CARDS = 20
@@ -43,11 +44,16 @@ def _my_bookings(
 
 
 def _gpus_now(
-    statuses: list[GpuStatus], now: datetime, live: Mapping[str, LiveCard]
+    statuses: list[GpuStatus],
+    now: datetime,
+    live: Mapping[str, LiveCard],
+    pool: PoolStatus | None,
 ) -> list[Block]:
     blocks: list[Block] = [header("GPUs now")]
     if not statuses:
         return [*blocks, section(NO_GPUS_TEXT)]
+    if pool is not None and not pool.complete:
+        return blocks + summarised_gpus(pool, now, more="`/gpubook status a100-*` shows others.")
     lines = [status_line(s, now, live.get(s.gpu.name)) for s in statuses]
     return blocks + pack_lines(lines, max_blocks=MAX_GPU_SECTIONS, more="see `/gpubook status`.")
 
@@ -62,8 +68,13 @@ def home_view(
     is_admin: bool = False,
     tz: tzinfo = UTC,
     live: Mapping[str, LiveCard] | None = None,
+    pool: PoolStatus | None = None,
 ) -> View:
-    """The Home tab: New booking / Calendar buttons, my bookings, every GPU now, my week's usage."""
+    """The Home tab: New booking / Calendar buttons, my bookings, every GPU now (or, given a
+    ``pool`` of more GPUs than it shows — ``statuses`` and ``live`` are then its own — their
+    summary and the GPUs that matter), my week's usage."""
+    if pool is not None:
+        statuses, live = pool.shown, pool.live
     blocks: list[Block] = [
         header("gpubook"),
         ActionsBlock(
@@ -76,7 +87,7 @@ def home_view(
         DividerBlock(),
         *_my_bookings(mine, user_id=user_id, now=now, is_admin=is_admin),
         DividerBlock(),
-        *_gpus_now(statuses, now, live or {}),
+        *_gpus_now(statuses, now, live or {}, pool),
         DividerBlock(),
         section(f"*My usage this week*: {gb_hours(week_usage_mib_s)} GB·h"),
         context(f"Times are shown in {your_zone(tz)}. GB = 1024 MiB."),

@@ -14,6 +14,7 @@ from slack_sdk.models.blocks import Block, DividerBlock, MarkdownTextObject, Sec
 
 from bot.core.formats import count_of, format_duration, format_size, size_unit
 from bot.core.phrases import Code
+from bot.core.pool import PoolStatus, PoolSummary
 from bot.core.sentence import Quote, Size, When, say
 from bot.core.slack_ids import is_user_id
 from bot.core.snapshots import AuditInfo, FreeWindows, GpuStatus, Utilisation
@@ -84,20 +85,58 @@ def status_line(s: GpuStatus, now: datetime, live: LiveCard | None = None) -> st
     )
 
 
+def pool_line(p: PoolSummary) -> str:
+    """The whole pool (or every GPU matching a filter) in one line: ``*200 GPUs* · 3,456/9,600
+    GB held now · 150 with room (60 idle) · ⚠ 3 to look at``."""
+    unit = size_unit(p.held_mib, p.capacity_mib)
+    which = f" matching `{escape(p.pattern)}`" if p.pattern is not None else ""
+    problems = f" · :warning: {p.problems} to look at" if p.problems else ""
+    return (
+        f"*{count_of(p.gpus, 'GPU')}*{which} · {usage(p.held_mib, p.capacity_mib, unit)} "
+        f"held now · {p.with_room} with room ({p.idle} idle) · "
+        f"{p.gpus - p.with_room} full{problems}"
+    )
+
+
+def summarised_gpus(pool: PoolStatus, now: datetime, *, more: str) -> list[Block]:
+    """A pool of more GPUs than are shown: its summary line, then a line for each GPU shown,
+    then which they are and how to see others (``more``)."""
+    lines = [status_line(s, now, pool.live.get(s.gpu.name)) for s in pool.shown]
+    shown = f"{len(pool.shown)} of {pool.summary.gpus}"
+    return [
+        section(pool_line(pool.summary)),
+        *pack_lines(lines),
+        context(
+            f"Showing {shown}: those you hold memory on, those whose measured use needs a look, "
+            f"then the most room now. {more}"
+        ),
+    ]
+
+
+#: How ``status`` tells about the GPUs not shown.
+STATUS_MORE = "`/gpubook status a100-*` shows the GPUs whose names match."
+
+
 def status_message(
     statuses: list[GpuStatus],
     *,
     now: datetime,
     tz: tzinfo = UTC,
     live: Mapping[str, LiveCard] | None = None,
+    pool: PoolStatus | None = None,
 ) -> list[Block]:
     """Every GPU's memory held right now (and measured, where an agent reports): a section
-    each, or compact lines when there are many."""
+    each, or compact lines when there are many; given a ``pool`` with more GPUs than it shows
+    (``statuses`` and ``live`` are then its own), a summary line and the GPUs shown."""
+    if pool is not None:
+        statuses, live = pool.shown, pool.live
     live = live or {}
     blocks: list[Block] = [header("GPUs now")]
     if not statuses:
         return [*blocks, section(NO_GPUS_TEXT)]
-    if len(statuses) <= MAX_DETAILED_GPUS:
+    if pool is not None and not pool.complete:
+        blocks.extend(summarised_gpus(pool, now, more=STATUS_MORE))
+    elif len(statuses) <= MAX_DETAILED_GPUS:
         blocks.extend(_status_section(s, now, live.get(s.gpu.name)) for s in statuses)
     else:
         lines = [status_line(s, now, live.get(s.gpu.name)) for s in statuses]

@@ -17,6 +17,7 @@ from bot.core.phrases import Code
 from bot.core.sentence import Quote, Sentence, Size, Span, When, Window, say
 from bot.core.snapshots import Notice, WatchInfo
 from bot.core.vocabulary import NoticeKind
+from bot.core.watches import watch_facts, watch_gpus
 from handlers import ids
 from handlers.blocks.common import Message, button, notice, pack_lines, section
 from handlers.blocks.refusals import slot_value
@@ -25,24 +26,9 @@ from handlers.wording import dated_mrkdwn, mrkdwn
 EMOJI = {NoticeKind.WATCH_OPEN: ":bell:", NoticeKind.WATCH_EXPIRED: ":hourglass:"}
 
 
-def _gpus(pattern: str | None) -> Quote | str:
-    """The GPUs a watch may use, as a sentence names them."""
-    return Quote(pattern) if pattern else "any GPU"
-
-
-def _about(watch: WatchInfo) -> dict[str, object]:
-    return {
-        "id": watch.id,
-        "asked": Size(watch.memory_mib),
-        "length": Span(watch.duration),
-        "gpus": _gpus(watch.pattern),
-        "deadline": When(watch.deadline),
-    }
-
-
 def watch_started(watch: WatchInfo, tz: tzinfo, now: datetime) -> Message:
     """The answer to `/gpubook notify …`: what it waits for and until when."""
-    text = mrkdwn(say(Code.WATCH_STARTED, **_about(watch)), tz, now)
+    text = mrkdwn(say(Code.WATCH_STARTED, **watch_facts(watch)), tz, now)
     return Message(text, notice(text, emoji=":bell:"))
 
 
@@ -56,7 +42,7 @@ def watch_list(watches: Sequence[WatchInfo], tz: tzinfo, now: datetime) -> Messa
     if not watches:
         text = mrkdwn(say(Code.WATCH_NONE), tz, now)
         return Message(text, notice(text))
-    lines = [f"• {mrkdwn(say(Code.WATCH_LINE, **_about(w)), tz, now)}" for w in watches]
+    lines = [f"• {mrkdwn(say(Code.WATCH_LINE, **watch_facts(w)), tz, now)}" for w in watches]
     text = f"Your watches ({len(watches)})"
     footer = mrkdwn(say(Code.WATCH_USAGE), tz, now)
     return Message(text, [*pack_lines([f"*{text}*", *lines]), section(footer)])
@@ -81,7 +67,9 @@ def watch_blocks(item: Notice, *, now: datetime) -> tuple[str, list[Block]]:
         actions.append(button(label, ids.BOOK_SLOT, value, style="primary"))
     else:
         deadline = When(datetime.fromisoformat(d["deadline"]))
-        sentence = say(Code.WATCH_EXPIRED, gpus=_gpus(d.get("pattern")), deadline=deadline, **about)
+        sentence = say(
+            Code.WATCH_EXPIRED, gpus=watch_gpus(d.get("pattern")), deadline=deadline, **about
+        )
     text = dated_mrkdwn(sentence, now)
     blocks: list[Block] = [section(f"{EMOJI.get(item.kind, '')} {text}".strip())]
     if actions:

@@ -31,7 +31,7 @@ from handlers.commands.syntax import (
     Status,
 )
 from handlers.modals import duration_text, open_booking_modal, open_edit_modal
-from handlers.pipeline import Request, confirm_series, with_notes
+from handlers.pipeline import BOOKED, Request, confirm_series, with_notes
 from handlers.wording import mrkdwn
 
 
@@ -47,7 +47,7 @@ async def book(request: Request, cmd: Book | BookSeries | BookFlexible) -> Messa
         result = await request.deps.service.create_series(
             request.actor, gpu=cmd.gpu, memory=cmd.size_text, rule=cmd.rule, task=cmd.task
         )
-        return confirm_series(request, result, "Booked")
+        return confirm_series(request, result, BOOKED)
     if isinstance(cmd, BookFlexible):
         queued = await request.deps.service.create_flexible(
             request.actor,
@@ -58,7 +58,7 @@ async def book(request: Request, cmd: Book | BookSeries | BookFlexible) -> Messa
             not_before=cmd.not_before,
             deadline=cmd.deadline,
         )
-        return request.confirm(queued, "Queued" if queued.flexible else "Booked")
+        return request.confirm(queued, BOOKED)
     if cmd.missing:
         await open_booking_modal(
             request.deps,
@@ -85,7 +85,7 @@ async def book(request: Request, cmd: Book | BookSeries | BookFlexible) -> Messa
         task=cmd.task,
         override_limits=cmd.override_limits,
     )
-    return with_notes(request, request.confirm(booking, "Booked"), cmd.notes)
+    return with_notes(request, request.confirm(booking, BOOKED), cmd.notes)
 
 
 async def list_bookings(request: Request, cmd: ListBookings) -> Message:
@@ -160,11 +160,10 @@ async def calendar(request: Request, cmd: Calendar) -> Message:
 
 async def status(request: Request, cmd: Status) -> Message:
     service = request.deps.service
-    async with service.one_read():  # one read transaction for both
-        statuses = await service.status(request.actor)
-        live = await service.live_cards(request.actor)
-    blocks = status_message(statuses, now=request.now, tz=request.actor.tz, live=live)
-    return Message(count_of(len(statuses), "GPU"), blocks)
+    async with service.one_read():  # one read transaction for the summary and the details
+        pool = await service.pool_status(request.actor, cmd.pattern)
+    blocks = status_message(pool.shown, now=request.now, tz=request.actor.tz, pool=pool)
+    return Message(count_of(pool.summary.gpus, "GPU"), blocks)
 
 
 async def free(request: Request, cmd: Free) -> Message:

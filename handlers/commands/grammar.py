@@ -131,10 +131,14 @@ def _refuse_a_near_day(word: str | None, now: datetime, tz: ZoneInfo) -> None:
             raise
 
 
+#: What a status filter may hold: a GPU name's characters and shell wildcards.
+_STATUS_PATTERN = re.compile(r"[a-z0-9._\-*?\[\]]{1,64}")
+
+
 def parse_status(args: list[str], now: datetime, tz: ZoneInfo) -> Status:
-    if args:
+    if len(args) > 1 or (args and not _STATUS_PATTERN.fullmatch(args[0].lower())):
         raise InputError(Code.STATUS_USAGE, field="command")
-    return Status()
+    return Status(args[0].lower() if args else None)
 
 
 def parse_limits(args: list[str], now: datetime, tz: ZoneInfo) -> ShowLimits:

@@ -282,7 +282,14 @@ REGISTRY: tuple[Verb, ...] = (
         ("status",),
         grammar.parse_status,
         answers.status,
-        (Usage("/gpubook status", "/gpubook status", "Every GPU's use right now."),),
+        (
+            Usage("/gpubook status", "/gpubook status", "Every GPU's use right now."),
+            Usage(
+                "/gpubook status <gpu or pattern>",
+                "/gpubook status a100-*",
+                "The same for the GPUs whose names match (a plain word: that start with it).",
+            ),
+        ),
     ),
     Verb(
         ("free",),

@@ -176,7 +176,10 @@ class Chart(Command):
 
 @dataclass(frozen=True)
 class Status(Command):
-    """`status`: every GPU's use right now."""
+    """`status [pattern]`: every GPU's use right now, or that of the GPUs whose names match
+    ``pattern`` (:func:`bot.core.pool.matches`)."""
+
+    pattern: str | None = None
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,10 @@ async def test_a_queued_booking_moves_up_and_its_owner_can_pin_it(bot: Bot) -> N
     await bot.add_gpu("rtx-0", "24GB")
     await bot.command("book rtx-0 20GB now for 4h blocker")
     queued = await bot.command("book any 10GB for 2h asap train-x", user="UB")
-    assert queued.params["text"].startswith("Queued #2")
+    said = "Queued (flexible: it moves earlier by itself when room frees, never later) #2"
+    assert queued.params["text"].startswith(said) and "Booked" not in dump(queued)
+    at_once = await bot.command("book any 2GB for 1h asap no wait", user="UB")
+    assert at_once.params["text"].startswith("Booked #3")  # it starts now: nothing to queue
     listed = await bot.command("list all")
     assert "flexible" in dump(listed) and "train-x" in dump(listed)
     await bot.command("release 1")

@@ -346,6 +346,11 @@ async def test_the_flexible_box_queues_the_booking_and_it_moves_up(bot: Bot) -> 
     assert await submit(bot, view, **filled) == (200, {})
     [queued] = [b for b in await bot.bookings() if b.task == "queued run"]
     assert (queued.flexible, queued.start) == (True, at(12))  # the earliest fit from 9:00
+    [posted] = await bot.fake.wait_for("chat.postEphemeral")  # said as `book any … asap` does
+    said = (
+        f"Queued (flexible: it moves earlier by itself when room frees, never later) #{queued.id}"
+    )
+    assert posted.params["text"].startswith(said) and "Booked" not in dump(posted)
     await bot.command("release 1", user="UB")
     [moved] = [b for b in await bot.bookings() if b.id == queued.id]
     assert moved.start == at(9)  # never before the start asked for
