@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import Row, case, func, null, select, union_all
+from sqlalchemy import CompoundSelect, Row, bindparam, case, func, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking.queries import unsearched
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus
 from storage.expressions import earlier, later, seconds_between
 from storage.models import Booking
+from storage.types import UTCDateTime
 
 #: Bookings and MiB·seconds, per GPU id and per user id.
 Totals = tuple[dict[int, tuple[int, int]], dict[str, tuple[int, int]]]
@@ -45,11 +47,39 @@ async def booked_totals(
     The bookings are added up once per (GPU, user), and those sums once more per GPU and per
     user, so what comes back is a row per GPU and per user, however many pairs there are.
     """
+    query = _totals_query(user_id is not None, count_from is not None, starting_from is not None)
+    params = {
+        "team_id": team_id,
+        "start": start,
+        "end": end,
+        "user_id": user_id,
+        "count_from": count_from,
+        "starting_from": starting_from,
+    }
+    per_gpu: dict[int, tuple[int, int]] = {}
+    per_user: dict[str, tuple[int, int]] = {}
+    for gpu_id, user, count, held in await session.execute(query, params):
+        if user is None:
+            per_gpu[gpu_id] = (int(count), int(held))
+        else:
+            per_user[user] = (int(count), int(held))
+    return per_gpu, per_user
+
+
+@cache
+def _totals_query(by_user: bool, counting_from: bool, starting: bool) -> CompoundSelect:
+    """The statement of :func:`booked_totals` for one combination of its options, its values as
+    bound parameters: built once, since building it costs more than the database's answer over
+    a week (the App Home reads a week's sum on every rebuild)."""
+    team_id, user_id = bindparam("team_id"), bindparam("user_id")
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+    count_from = bindparam("count_from", type_=UTCDateTime())
+    starting_from = bindparam("starting_from", type_=UTCDateTime())
     overlap = seconds_between(later(Booking.start_at, start), earlier(Booking.end_at, end))
     counted = (
-        func.count()
-        if count_from is None
-        else func.sum(case((Booking.start_at >= count_from, 1), else_=0))
+        func.sum(case((Booking.start_at >= count_from, 1), else_=0))
+        if counting_from
+        else func.count()
     )
     pairs = select(
         Booking.gpu_id,
@@ -57,29 +87,21 @@ async def booked_totals(
         counted.label("bookings"),
         func.sum(Booking.memory_mib * overlap).label("held"),
     )
-    if starting_from is None:
-        pairs = pairs.where(Booking.end_at > start, unsearched(Booking.start_at) < end)
-    else:
+    if starting:
         pairs = pairs.where(
             Booking.end_at > start, Booking.start_at >= starting_from, Booking.start_at < end
         )
+    else:
+        pairs = pairs.where(Booking.end_at > start, unsearched(Booking.start_at) < end)
     pairs = pairs.where(Booking.team_id == team_id, Booking.status != BookingStatus.CANCELLED)
-    if user_id is not None:
+    if by_user:
         pairs = pairs.where(Booking.user_id == user_id)
     sums = pairs.group_by(Booking.gpu_id, Booking.user_id).cte("pairs")
     tally = (func.sum(sums.c.bookings), func.sum(sums.c.held))
-    query = union_all(
+    return union_all(
         select(sums.c.gpu_id, null().label("user_id"), *tally).group_by(sums.c.gpu_id),
         select(null(), sums.c.user_id, *tally).group_by(sums.c.user_id),
     )
-    per_gpu: dict[int, tuple[int, int]] = {}
-    per_user: dict[str, tuple[int, int]] = {}
-    for gpu_id, user, count, held in await session.execute(query):
-        if user is None:
-            per_gpu[gpu_id] = (int(count), int(held))
-        else:
-            per_user[user] = (int(count), int(held))
-    return per_gpu, per_user
 
 
 async def held_rows(

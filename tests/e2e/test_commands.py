@@ -356,6 +356,27 @@ async def test_an_admins_change_refreshes_the_owners_home(bot: Bot) -> None:
     assert "#2" in dump(home) and "#1" not in dump(home)
 
 
+async def test_each_rebuilt_home_shows_every_change_to_the_gpus_made_before_it(bot: Bot) -> None:
+    await bot.add_gpu()
+    for owner in ("UA", "UB"):
+        await bot.open_home(owner)
+
+    def homes_of(user: str, count: int) -> Any:
+        return bot.fake.wait_for(
+            "views.publish", predicate=lambda c: c.params["user_id"] == user, count=count
+        )
+
+    await bot.command("book rtx-0 4GB now for 1h first", user="UA")
+    [*_, home_a] = await homes_of("UA", 2)
+    assert "4/24 GB" in dump(home_a)
+    await bot.command("book rtx-0 6GB now for 1h second", user="UB")
+    [*_, home_b] = await homes_of("UB", 2)
+    assert "10/24 GB" in dump(home_b) and "second" in dump(home_b) and "first" not in dump(home_b)
+    await bot.command("release 1", user="UA")
+    [*_, home_a] = await homes_of("UA", 3)
+    assert "6/24 GB" in dump(home_a) and "first" not in dump(home_a)
+
+
 async def test_every_book_and_free_example_in_help_is_accepted(
     bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
