@@ -12,6 +12,8 @@ phases spread evenly; every card a bound GPU, so each sweep reconciles all of th
 - **acks**: waves of signed ``book`` and ``list`` (``bench/ack_latency.py``'s pieces) with the
   fleet silent, then as many during it; target: unchanged within noise. Not ``status``: over
   thousands of cards it measures status (``bench/scale_bench.py`` does).
+- **client lag**: how late this process's event loop wakes a 10 ms sleep while the fleet runs;
+  the bodies are built before each phase, so what the client does meanwhile is send.
 - **growth**: bytes per sample and per hourly row (table and indexes) × what a day adds.
 
     .venv/bin/python -m bench.agent_bench [--quick] [--hosts 500] [--seconds 60] [--backends sqlite]
@@ -64,6 +66,8 @@ PG_DATABASE = "gpubook_agent_bench"
 #: Reports sent one by one at the end, for the cost of one without load.
 ONE_BY_ONE = 200
 PERCENTILES = ("p50_ms", "p99_ms")
+#: The client's event-loop probe sleeps this long (s) and records how late it wakes.
+LAG_PROBE = 0.01
 #: How long a wave's replies may take under load before the run is called failed.
 SETTLE_SECONDS = 180
 
@@ -179,21 +183,40 @@ async def fleet_load(
     ingest: Ingest,
     rng: random.Random,
 ) -> None:
-    """Every host reports every interval, phases spread evenly, until the loop time ``until``."""
+    """Every host reports every interval, phases spread evenly, until the loop time ``until``
+    (moved on by however long building the bodies took)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
+    # Bodies are built before the phase, so the client's own work while it runs is sending.
+    rounds = int((until - start) // fleet.interval) + 1
+    bodies = {h: [report(h, fleet, rng) for _ in range(rounds)] for h in range(fleet.hosts)}
+    built = loop.time()
+    start, until = built, until + built - start
 
     async def host(h: int) -> None:
         due = start + h * fleet.interval / fleet.hosts
-        while due < until:
+        for body in bodies[h]:
+            if due >= until:
+                break
             await asyncio.sleep(max(0.0, due - loop.time()))
-            status, took = await post_report(http, url, tokens[h], report(h, fleet, rng))
+            status, took = await post_report(http, url, tokens[h], body)
             (ingest.steady_ns if h in ingest.seen else ingest.first_ns).append(took)
             ingest.seen.add(h)
             ingest.statuses[status] += 1
             due += fleet.interval
 
     await asyncio.gather(*(host(h) for h in range(fleet.hosts)))
+
+
+async def loop_lag(until: float, lags_ns: list[int]) -> None:
+    """How late this process's event loop wakes a 10 ms sleep, until the loop time ``until``:
+    the fleet and the commands are sent from here, so a late loop would show as server latency
+    that is the client's own."""
+    loop = asyncio.get_running_loop()
+    while loop.time() < until:
+        asked = loop.time()
+        await asyncio.sleep(LAG_PROBE)
+        lags_ns.append(max(0, int((loop.time() - asked - LAG_PROBE) * 1e9)))
 
 
 async def post_report(
@@ -256,7 +279,7 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
     """Prepare ``url``, start `gpubook serve` on it, warm up, ack quietly, then under load."""
     tokens = await prepare(url, fleet)
     rng = random.Random(seed)
-    ingest, answered = Ingest(), [0]
+    ingest, answered, lags = Ingest(), [0], []
     async with FakeSlackWebAPI() as fake:
         settings = {
             "DATABASE_URL": url,
@@ -280,11 +303,10 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
                 await ack_latency.settle(fake, answered[0])
                 alone, cpu_ms = await one_by_one(http, replica, tokens, fleet, rng)
                 quiet = await ack_waves(http, slack, fake, fleet, answered)
-                load = fleet_load(
-                    http, replica.url, tokens, fleet, loop.time() + fleet.seconds, ingest, rng
-                )
+                until = loop.time() + fleet.seconds
+                load = fleet_load(http, replica.url, tokens, fleet, until, ingest, rng)
                 acks = ack_waves(http, slack, fake, fleet, answered, fleet.seconds * 0.9)
-                _, loaded = await asyncio.gather(load, acks)
+                _, loaded, _ = await asyncio.gather(load, acks, loop_lag(until, lags))
         finally:
             await replica.stop()
     return {
@@ -294,6 +316,7 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
         "ingest": percentiles_ms(ingest.steady_ns),
         "one_by_one": percentiles_ms(alone),
         "cpu_ms_per_report": round(cpu_ms, 2),
+        "client_loop_lag": percentiles_ms(lags),
         "acks": {
             command: {
                 "quiet": percentiles_ms(quiet[command]),
@@ -370,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "alone p50": ("one_by_one", "p50_ms"),
         "alone p99": ("one_by_one", "p99_ms"),
         "CPU ms/report": (None, "cpu_ms_per_report"),
+        "client lag p99": ("client_loop_lag", "p99_ms"),
         "B/sample": ("growth", "bytes_per_sample"),
         "samples MB/day": ("growth", "sample_mb_per_day"),
         "hourly MB/day": ("growth", "hourly_mb_per_day"),

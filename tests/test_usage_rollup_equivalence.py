@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from bot.booking import measured
 from bot.booking.measured import Measured, measured_totals
 from bot.core.measure import Sample, hour_of
+from bot.lifecycle import usage_rollup
 from bot.lifecycle.usage_rollup import roll_up
 from storage.db import Database
 from storage.migrate import alembic_config, upgrade
@@ -32,15 +33,22 @@ FIRST = T0 - timedelta(days=1, hours=5, minutes=7)
 LAST = T0 + timedelta(days=2)
 
 
-async def _seed(db: Database, rng: random.Random) -> dict[int | None, list[Sample]]:
-    """Three bound cards and an unbound one, reporting at irregular moments; the samples per GPU
-    id (``None`` for the unbound card)."""
+async def _seed(
+    db: Database,
+    rng: random.Random,
+    cards: int = 4,
+    starts: dict[int, timedelta] | None = None,
+    silences: dict[int, tuple[datetime, datetime]] | None = None,
+) -> dict[int | None, list[Sample]]:
+    """Bound cards and an unbound one (the last), reporting at irregular moments; the samples per
+    GPU id (``None`` for the unbound card). Card ``n`` starts ``starts[n]`` after
+    :data:`FIRST` and reports nothing within ``silences[n]``."""
     kept: dict[int | None, list[Sample]] = {}
     async with db.write() as session:
-        for n in range(4):
+        for n in range(cards):
             uuid = f"GPU-{n}"
             gpu = None
-            if n < 3:
+            if n < cards - 1:
                 gpu = Gpu(
                     team_id=TEAM,
                     name=f"card-{n}",
@@ -56,8 +64,12 @@ async def _seed(db: Database, rng: random.Random) -> dict[int | None, list[Sampl
             session.add(device)
             await session.flush()
             samples = kept.setdefault(gpu.id if gpu else None, [])
-            at = FIRST + timedelta(seconds=rng.randrange(600))
+            at = FIRST + (starts or {}).get(n, timedelta(0)) + timedelta(seconds=rng.randrange(600))
+            quiet_from, quiet_to = (silences or {}).get(n, (LAST, LAST))
             while at < LAST:
+                if quiet_from <= at < quiet_to:
+                    at = quiet_to
+                    continue
                 users = {
                     login: rng.choice([None, rng.randrange(40_000)])
                     for login in rng.sample(LOGINS, rng.randrange(len(LOGINS)))
@@ -263,3 +275,51 @@ async def test_a_roll_up_committing_mid_read_leaves_the_totals_whole(
         got = [await measured_totals(session, TEAM, start, end) for start, end in windows]
     assert rolled[0] > 0
     assert got == expected
+
+
+async def test_batched_roll_ups_of_cards_at_different_marks_equal_the_samples(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cards are summed a batch per transaction: cards of one batch at different marks (one
+    starting a day late, so never rolled up when the others are; one silent for hours, so its
+    latest hourly row is far behind its mark) each sum exactly their own samples."""
+    monkeypatch.setattr(usage_rollup, "BATCH", 2)
+    transactions = 0
+    write = db.write
+
+    def counted() -> Any:
+        nonlocal transactions
+        transactions += 1
+        return write()
+
+    monkeypatch.setattr(db, "write", counted)
+    rng = random.Random(15)
+    kept = await _seed(
+        db,
+        rng,
+        cards=5,
+        starts={1: timedelta(days=1, hours=3)},
+        silences={2: (T0 - timedelta(hours=2), T0 + timedelta(hours=9, minutes=20))},
+    )
+    windows = _windows(rng)
+    expected = [_reference(kept, start, end) for start, end in windows]
+    total = sum(len(samples) for samples in kept.values())
+    transactions = 0
+    # The first roll-up: 5 cards, none more than a day to sum, in 3 transactions.
+    moved = await roll_up(db, T0 - timedelta(hours=20, minutes=1), retention=timedelta(days=1))
+    assert transactions == 3
+    assert await _measured(db, windows) == expected
+    for now in (
+        T0 + timedelta(hours=7, minutes=3),
+        T0 + timedelta(hours=9, minutes=59),
+        LAST + timedelta(days=9),
+    ):
+        moved += await roll_up(db, now, retention=timedelta(days=1))
+        assert await _measured(db, windows) == expected, now
+    assert moved == total
+    async with db.read() as session:
+        rows = list(await session.scalars(select(UsageHour).order_by(UsageHour.hour)))
+    by_card: dict[int, int] = {}
+    for row in rows:
+        by_card[row.device_id] = by_card.get(row.device_id, 0) + row.used_mib_s
+        assert row.cum_used_mib_s == by_card[row.device_id]

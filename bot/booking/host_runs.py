@@ -43,11 +43,11 @@ async def use_token(
     (:class:`Unauthorized`, forgetting it in ``remembered``) when it was revoked since it was
     looked up: tokens are remembered (``reporting_host``), and this UPDATE, which also holds the
     token's row until the caller commits, is what keeps a revocation by any process immediate."""
-    used = await session.execute(
-        update(AgentToken)
-        .where(AgentToken.id == identity.token_id, AgentToken.revoked_at.is_(None))
+    tokens = AgentToken.__table__  # Core: the ORM's bulk UPDATE path costs more than the SQL
+    used = await (await session.connection()).execute(
+        update(tokens)
+        .where(tokens.c.id == identity.token_id, tokens.c.revoked_at.is_(None))
         .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
     )
     if used.rowcount == 0:
         _refuse(identity, remembered)
