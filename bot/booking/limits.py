@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,16 +51,18 @@ def env_settings(policy: Policy) -> dict[str, dict[LimitName, int]]:
     return settings
 
 
+#: Built once (read by every booking): see ``bot.booking.queries``.
+_STORED_LIMITS = select(GroupLimit.group_name, GroupLimit.limit_name, GroupLimit.value).where(
+    GroupLimit.team_id == bindparam("team")
+)
+
+
 async def stored_settings(
     session: AsyncSession, team_id: str, policy: Policy
 ) -> dict[str, dict[LimitName, int]]:
     """Every group's limits: the environment's, overridden by what admins stored."""
     settings = env_settings(policy)
-    rows = await session.execute(
-        select(GroupLimit.group_name, GroupLimit.limit_name, GroupLimit.value).where(
-            GroupLimit.team_id == team_id
-        )
-    )
+    rows = await session.execute(_STORED_LIMITS, {"team": team_id})
     for group, name, value in rows:
         settings.setdefault(group, {})[LimitName(name)] = value
     return settings

@@ -90,9 +90,10 @@ class BookingWrites(Placement, FairShare):
             overridden = await self.check_limits(
                 session, actor, limits, owner, mib, start, end, override=override_limits
             )
-            booking = Booking(
+            booking = await queries.insert_booking(
+                session,
+                target,
                 team_id=actor.team_id,
-                gpu_id=target.id,
                 user_id=owner,
                 task=task,
                 memory_mib=mib,
@@ -104,15 +105,13 @@ class BookingWrites(Placement, FairShare):
                 created_at=now,
                 updated_at=now,
             )
-            booking.gpu = target
-            session.add(booking)
-            await session.flush()
-            journal = self.journal(session, now)
+            journal = self.journal(session, now, batched=True)
             details = _details(booking) | _overridden(overridden)
             journal.audit(actor.user_id, AuditAction.CREATE, booking, details)
             if self.config.announce_new:
                 await journal.notify(NoticeKind.ANNOUNCED, booking)
             journal.tell_owner_if_not(actor.user_id, booking, "created")
+            await journal.store()
             return booking_info(booking)
 
     async def update(
