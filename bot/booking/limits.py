@@ -52,9 +52,10 @@ def env_settings(policy: Policy) -> dict[str, dict[LimitName, int]]:
 
 
 #: Built once (read by every booking): see ``bot.booking.queries``.
-_STORED_LIMITS = select(GroupLimit.group_name, GroupLimit.limit_name, GroupLimit.value).where(
-    GroupLimit.team_id == bindparam("team")
-)
+_GROUP_LIMITS = GroupLimit.__table__.c
+_STORED_LIMITS = select(
+    _GROUP_LIMITS.group_name, _GROUP_LIMITS.limit_name, _GROUP_LIMITS.value
+).where(_GROUP_LIMITS.team_id == bindparam("team"))
 
 
 async def stored_settings(

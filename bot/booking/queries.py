@@ -134,14 +134,17 @@ def unsearched(column: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.coalesce(column, column)
 
 
-_SPANS = select(Booking.gpu_id, Booking.start_at, Booking.end_at, Booking.memory_mib).where(
-    Booking.gpu_id.in_(bindparam("ids", expanding=True)),
-    Booking.status.in_(list(HOLDING_STATUSES)),
+#: Of the table, not the mapped class: a select of ORM attributes pays for the ORM's
+#: statement handling per call, though it returns plain rows all the same.
+_BOOKINGS = Booking.__table__.c
+_SPANS = select(_BOOKINGS.gpu_id, _BOOKINGS.start_at, _BOOKINGS.end_at, _BOOKINGS.memory_mib).where(
+    _BOOKINGS.gpu_id.in_(bindparam("ids", expanding=True)),
+    _BOOKINGS.status.in_(list(HOLDING_STATUSES)),
     # Searched by start: the bookings holding memory that start before the window ends are
     # those under way and those of the window. By end, every later booking would be read
     # (which SQLite chose for many GPUs at once).
-    unsearched(Booking.end_at) > bindparam("start"),
-    Booking.start_at < bindparam("end"),
+    unsearched(_BOOKINGS.end_at) > bindparam("start"),
+    _BOOKINGS.start_at < bindparam("end"),
 )
 
 
@@ -163,11 +166,11 @@ async def spans(
         return grouped
     query = _SPANS
     if since is not None:
-        query = query.where(Booking.start_at >= since)
+        query = query.where(_BOOKINGS.start_at >= since)
     if isinstance(exclude, int):
-        query = query.where(Booking.id != exclude)
+        query = query.where(_BOOKINGS.id != exclude)
     elif exclude is not None:
-        query = query.where(Booking.id.not_in(list(exclude)))
+        query = query.where(_BOOKINGS.id.not_in(list(exclude)))
     for gpu_id, s, e, mib in await session.execute(query, {"ids": ids, "start": start, "end": end}):
         grouped[gpu_id].append(capacity.Span(s, e, mib))
     return grouped
@@ -307,7 +310,8 @@ async def upcoming_spans(
     return [capacity.Span(s, e, mib) for s, e, mib in await session.execute(query)]
 
 
-_WORKSPACE_CHANNEL = select(Workspace.channel_id).where(Workspace.team_id == bindparam("team"))
+_WORKSPACES = Workspace.__table__.c
+_WORKSPACE_CHANNEL = select(_WORKSPACES.channel_id).where(_WORKSPACES.team_id == bindparam("team"))
 
 
 async def notification_channel(session: AsyncSession, team_id: str, gpu_channel: str | None) -> str:
