@@ -597,6 +597,26 @@ async def test_outbox_goes_to_the_gpu_channel_then_the_workspace_channel(
     assert [n.channel for n in await notifications(rtx)] == ["CTEAM", "CCARD"]
 
 
+async def test_named_and_placed_bookings_are_announced_in_the_same_channel(
+    rtx: BookingService,
+) -> None:
+    """A booking naming its GPU reads the channel with the GPU's lock (in SQL), a placed one
+    looks it up afterwards: both choose alike, an emptied channel counting as none."""
+    expected = []
+    for team_channel, card_channel, chosen in [
+        ("CTEAM", None, "CTEAM"),
+        ("CTEAM", "CCARD", "CCARD"),
+        ("", "", DEFAULT_CHANNEL),
+    ]:
+        await rtx.set_channel(CONFIG_ADMIN, team_channel)
+        if card_channel is not None:
+            await rtx.set_channel(CONFIG_ADMIN, card_channel, gpu=CARD)
+        for gpu in (CARD, None):
+            await rtx.create(ALICE, gpu=gpu, memory="1GB", start=at(10), end=at(11), task="t")
+            expected.append(chosen)
+    assert [n.channel for n in await notifications(rtx)] == expected
+
+
 async def test_no_announcement_when_turned_off(rtx: BookingService) -> None:
     quiet = BookingService(rtx.db, dataclasses.replace(rtx.config, announce_new=False), rtx.clock)
     await book(quiet, ALICE, "1GB", at(10), at(11))

@@ -75,11 +75,22 @@ class Journal:
         )
 
     async def notify(
-        self, kind: NoticeKind, booking: Booking, details: dict[str, Any] | None = None
+        self,
+        kind: NoticeKind,
+        booking: Booking,
+        details: dict[str, Any] | None = None,
+        *,
+        channel: str | None = None,
     ) -> None:
         """Queue a channel message about ``booking``, for its GPU's or workspace's channel, else for
-        the default channel of whichever process posts it (none: nobody is told)."""
-        channel = await notification_channel(self.session, booking.team_id, booking.gpu.channel_id)
+        the default channel of whichever process posts it (none: nobody is told).
+
+        ``channel``: that choice, when already read in this transaction (with the GPU's lock).
+        """
+        if channel is None:
+            channel = await notification_channel(
+                self.session, booking.team_id, booking.gpu.channel_id
+            )
         self._outbox(kind, booking, channel, details)
 
     def tell_owner(

@@ -49,10 +49,28 @@ async def gpus(session: AsyncSession, team_id: str, *, include_retired: bool = F
     return list(await session.scalars(query.order_by(Gpu.name)))
 
 
+_WORKSPACES = Workspace.__table__.c
+_WORKSPACE_CHANNEL = select(_WORKSPACES.channel_id).where(_WORKSPACES.team_id == bindparam("team"))
+
 #: The hot path's statements are built once, with their values as parameters: building one
 #: (and its cache key) per call cost about as much as running it on SQLite.
 _GPU_NAMED = select(Gpu).where(Gpu.team_id == bindparam("team"), Gpu.name == bindparam("name"))
 _GPU_NAMED_LOCKED = _GPU_NAMED.with_for_update()
+#: :func:`notification_channel` in SQL, beside the GPU it is for (``nullif``: an empty channel
+#: counts as none there too).
+_GPU_CHANNEL = func.coalesce(
+    func.nullif(Gpu.channel_id, ""),
+    func.nullif(
+        select(_WORKSPACES.channel_id).where(_WORKSPACES.team_id == Gpu.team_id).scalar_subquery(),
+        "",
+    ),
+    DEFAULT_CHANNEL,
+)
+_GPU_NAMED_LOCKED_WITH_CHANNEL = (
+    select(Gpu, _GPU_CHANNEL)
+    .where(Gpu.team_id == bindparam("team"), Gpu.name == bindparam("name"))
+    .with_for_update(of=Gpu)
+)
 
 
 async def gpu(session: AsyncSession, team_id: str, name: str, *, lock: bool = False) -> Gpu:
@@ -61,6 +79,12 @@ async def gpu(session: AsyncSession, team_id: str, name: str, *, lock: bool = Fa
         _GPU_NAMED_LOCKED if lock else _GPU_NAMED,
         {"team": team_id, "name": name.strip().lower()},
     )
+    return await _usable(session, team_id, name, found)
+
+
+async def _usable(session: AsyncSession, team_id: str, name: str, found: Gpu | None) -> Gpu:
+    """``found``, the GPU named ``name``, unless it is unknown or retired: then the refusal
+    naming the known ones."""
     if found is None or found.retired:
         names = [Quote(g.name) for g in await gpus(session, team_id)]
         known = say(Code.KNOWN_GPUS, names=names) if names else say(Code.NO_GPUS)
@@ -74,6 +98,18 @@ async def lock_gpu(session: AsyncSession, team_id: str, name: str) -> Gpu:
     return await gpu(session, team_id, name, lock=True)
 
 
+async def lock_gpu_with_channel(session: AsyncSession, team_id: str, name: str) -> tuple[Gpu, str]:
+    """:func:`lock_gpu`, and where the GPU's channel messages go (:func:`notification_channel`),
+    read by the same statement: a booking announced on its GPU pays for no second one."""
+    row = (
+        await session.execute(
+            _GPU_NAMED_LOCKED_WITH_CHANNEL, {"team": team_id, "name": name.strip().lower()}
+        )
+    ).first()
+    found, channel = (None, DEFAULT_CHANNEL) if row is None else row
+    return await _usable(session, team_id, name, found), channel
+
+
 _INSERT_BOOKING = insert(Booking.__table__).returning(Booking.__table__.c.id)
 
 
@@ -82,8 +118,8 @@ async def insert_booking(session: AsyncSession, gpu: Gpu, **values: Any) -> Book
     detached row (its ``gpu`` set) for the journal and the snapshot.
 
     Not through the session's unit of work: a booking is the hot path's one write, and a flush
-    costs more than the statement (the audit and outbox rows still go with the commit's flush).
-    Column defaults (``revision``, ``flexible``, …) apply as they would in a flush.
+    costs more than the statement (``create`` writes its audit and outbox rows the same way,
+    with a batched :class:`~bot.booking.journal.Journal`). Column defaults (``revision``, ``flexible``, …) apply as they would in a flush.
     """
     booking_id = await session.scalar(_INSERT_BOOKING, {"gpu_id": gpu.id, **values})
     booking = Booking(id=booking_id, gpu_id=gpu.id, **values)
@@ -308,10 +344,6 @@ async def upcoming_spans(
         .limit(limit)
     )
     return [capacity.Span(s, e, mib) for s, e, mib in await session.execute(query)]
-
-
-_WORKSPACES = Workspace.__table__.c
-_WORKSPACE_CHANNEL = select(_WORKSPACES.channel_id).where(_WORKSPACES.team_id == bindparam("team"))
 
 
 async def notification_channel(session: AsyncSession, team_id: str, gpu_channel: str | None) -> str:

@@ -79,12 +79,13 @@ class BookingWrites(Placement, FairShare):
             policy = self.policy_for(limits)
             start, end = rules.check_window(policy, start, end, now)
             rules.check_advance(policy, start, now)
+            channel = None  # where an announcement goes: read with the named GPU's lock
             if gpu is None:
                 target, mib = await self.place(
                     session, actor.team_id, memory, start, end, policy, among=among
                 )
             else:
-                target = await queries.lock_gpu(session, actor.team_id, gpu)
+                target, channel = await queries.lock_gpu_with_channel(session, actor.team_id, gpu)
                 mib = rules.memory_mib(memory, target.capacity_mib)
                 await self.check_fits(session, target, mib, start, end, policy=policy)
             overridden = await self.check_limits(
@@ -109,7 +110,7 @@ class BookingWrites(Placement, FairShare):
             details = _details(booking) | _overridden(overridden)
             journal.audit(actor.user_id, AuditAction.CREATE, booking, details)
             if self.config.announce_new:
-                await journal.notify(NoticeKind.ANNOUNCED, booking)
+                await journal.notify(NoticeKind.ANNOUNCED, booking, channel=channel)
             journal.tell_owner_if_not(actor.user_id, booking, "created")
             await journal.store()
             return booking_info(booking)
