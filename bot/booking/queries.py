@@ -119,7 +119,8 @@ async def insert_booking(session: AsyncSession, gpu: Gpu, **values: Any) -> Book
 
     Not through the session's unit of work: a booking is the hot path's one write, and a flush
     costs more than the statement (``create`` writes its audit and outbox rows the same way,
-    with a batched :class:`~bot.booking.journal.Journal`). Column defaults (``revision``, ``flexible``, …) apply as they would in a flush.
+    with a batched :class:`~bot.booking.journal.Journal`). Column defaults (``revision``,
+    ``flexible``, …) apply as they would in a flush.
     """
     booking_id = await session.scalar(_INSERT_BOOKING, {"gpu_id": gpu.id, **values})
     booking = Booking(id=booking_id, gpu_id=gpu.id, **values)
