@@ -89,14 +89,23 @@ async def lock_user(session: AsyncSession, backend: str, team_id: str, user_id: 
     """
     if backend == "sqlite":
         return
-    await session.execute(
-        pg_insert(UserLock).values(team_id=team_id, user_id=user_id).on_conflict_do_nothing()
-    )
-    await session.execute(
-        select(UserLock.user_id)
-        .where(UserLock.team_id == team_id, UserLock.user_id == user_id)
-        .with_for_update()
-    )
+    person = {"team": team_id, "user": user_id}
+    await session.execute(_MAKE_USER_LOCK, person)
+    await session.execute(_TAKE_USER_LOCK, person)
+
+
+#: Built once (taken by every booking on PostgreSQL): see ``bot.booking.queries``.
+_USER_LOCKS = UserLock.__table__.c
+_MAKE_USER_LOCK = (
+    pg_insert(UserLock.__table__)
+    .values(team_id=bindparam("team"), user_id=bindparam("user"))
+    .on_conflict_do_nothing()
+)
+_TAKE_USER_LOCK = (
+    select(_USER_LOCKS.user_id)
+    .where(_USER_LOCKS.team_id == bindparam("team"), _USER_LOCKS.user_id == bindparam("user"))
+    .with_for_update()
+)
 
 
 #: The limits checked against everything the owner holds (the others bound one booking).
