@@ -19,7 +19,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
-    insert,
     or_,
     select,
     tuple_,
@@ -66,11 +65,7 @@ _GPU_CHANNEL = func.coalesce(
     ),
     DEFAULT_CHANNEL,
 )
-_GPU_NAMED_LOCKED_WITH_CHANNEL = (
-    select(Gpu, _GPU_CHANNEL)
-    .where(Gpu.team_id == bindparam("team"), Gpu.name == bindparam("name"))
-    .with_for_update(of=Gpu)
-)
+_GPU_NAMED_LOCKED_WITH_CHANNEL = _GPU_NAMED.add_columns(_GPU_CHANNEL).with_for_update(of=Gpu)
 
 
 async def gpu(session: AsyncSession, team_id: str, name: str, *, lock: bool = False) -> Gpu:
@@ -108,24 +103,6 @@ async def lock_gpu_with_channel(session: AsyncSession, team_id: str, name: str) 
     ).first()
     found, channel = (None, DEFAULT_CHANNEL) if row is None else row
     return await _usable(session, team_id, name, found), channel
-
-
-_INSERT_BOOKING = insert(Booking.__table__).returning(Booking.__table__.c.id)
-
-
-async def insert_booking(session: AsyncSession, gpu: Gpu, **values: Any) -> Booking:
-    """Store a new booking on ``gpu`` with one ``INSERT … RETURNING id``; the booking as a
-    detached row (its ``gpu`` set) for the journal and the snapshot.
-
-    Not through the session's unit of work: a booking is the hot path's one write, and a flush
-    costs more than the statement (``create`` writes its audit and outbox rows the same way,
-    with a batched :class:`~bot.booking.journal.Journal`). Column defaults (``revision``,
-    ``flexible``, …) apply as they would in a flush.
-    """
-    booking_id = await session.scalar(_INSERT_BOOKING, {"gpu_id": gpu.id, **values})
-    booking = Booking(id=booking_id, gpu_id=gpu.id, **values)
-    booking.gpu = gpu
-    return booking
 
 
 async def lock_gpu_ids(session: AsyncSession, gpu_ids: Iterable[int]) -> None:
