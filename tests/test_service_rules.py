@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot.booking import Actor, BookingChange, BookingService
+from bot.booking.journal import Journal
 from bot.core.clock import FrozenClock
 from bot.core.errors import (
     CapacityError,
@@ -24,8 +26,8 @@ from bot.core.errors import (
     PolicyViolation,
 )
 from bot.core.snapshots import BookingInfo
-from bot.core.vocabulary import BookingStatus
-from storage.models import DEFAULT_CHANNEL
+from bot.core.vocabulary import AuditAction, BookingStatus, NoticeKind
+from storage.models import DEFAULT_CHANNEL, AuditEntry, Booking
 from tests.conftest import ADMIN, T0, at, refused, said
 from tests.test_service_scenarios import (
     ALICE,
@@ -595,6 +597,51 @@ async def test_outbox_goes_to_the_gpu_channel_then_the_workspace_channel(
     await rtx.set_channel(CONFIG_ADMIN, "CCARD", gpu=CARD)
     await book(rtx, ALICE, "1GB", at(10), at(11))
     assert [n.channel for n in await notifications(rtx)] == ["CTEAM", "CCARD"]
+
+
+async def test_a_batched_journal_writes_nothing_until_stored_then_its_rows_in_order(
+    rtx: BookingService,
+) -> None:
+    """``create``'s journal: its rows wait for ``store`` (no flush writes them), then go in."""
+    booking = await book(rtx, ALICE, "1GB", at(10), at(11))
+    async with rtx.db.write() as session:
+        row = await session.get(Booking, booking.id)
+        assert row is not None
+        journal = Journal(session, T0, batched=True)
+        journal.audit(ADMIN, AuditAction.UPDATE, row, {"n": 1})
+        journal.tell_owner(NoticeKind.CHANGED, row, {"n": 2})
+        journal.audit(ADMIN, AuditAction.UPDATE, row, {"n": 3})
+        assert not session.new
+        await journal.store()
+        assert not session.new
+    async with rtx.db.read() as session:
+        audits = list(await session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    assert [(e.action, e.booking_id, e.details) for e in audits[-2:]] == [
+        ("update", booking.id, {"n": 1}),
+        ("update", booking.id, {"n": 3}),
+    ]
+    told = (await notifications(rtx))[-1]
+    assert (told.kind, told.channel, told.details) == ("changed", "UALICE", {"n": 2})
+
+
+async def test_named_and_placed_bookings_are_announced_in_the_same_channel(
+    rtx: BookingService,
+) -> None:
+    """A booking naming its GPU reads the channel with the GPU's lock (in SQL), a placed one
+    looks it up afterwards: both choose alike, an emptied channel counting as none."""
+    expected = []
+    for team_channel, card_channel, chosen in [
+        ("CTEAM", None, "CTEAM"),
+        ("CTEAM", "CCARD", "CCARD"),
+        ("", "", DEFAULT_CHANNEL),
+    ]:
+        await rtx.set_channel(CONFIG_ADMIN, team_channel)
+        if card_channel is not None:
+            await rtx.set_channel(CONFIG_ADMIN, card_channel, gpu=CARD)
+        for gpu in (CARD, None):
+            await rtx.create(ALICE, gpu=gpu, memory="1GB", start=at(10), end=at(11), task="t")
+            expected.append(chosen)
+    assert [n.channel for n in await notifications(rtx)] == expected
 
 
 async def test_no_announcement_when_turned_off(rtx: BookingService) -> None:

@@ -55,8 +55,8 @@ class ServiceBase:
         pays for one); see :meth:`storage.db.Database.one_read`."""
         return self.db.one_read()
 
-    def journal(self, session: AsyncSession, now: datetime) -> Journal:
-        return Journal(session, now)
+    def journal(self, session: AsyncSession, now: datetime, *, batched: bool = False) -> Journal:
+        return Journal(session, now, batched=batched)
 
     def require_admin(self, actor: Actor, what: str) -> None:
         if not self.is_admin(actor):

@@ -11,22 +11,42 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking.queries import notification_channel
 from bot.core.vocabulary import AuditAction, NoticeKind
-from storage.models import AuditEntry, Booking, Gpu, Notification
+from storage.models import AuditEntry, Base, Booking, Gpu, Notification
 
 #: The actor recorded in the audit log for automatic transitions.
 SYSTEM_ACTOR = "gpubook"
 
 
 class Journal:
-    """Audit entries and outbox rows for one transaction, at one instant."""
+    """Audit entries and outbox rows for one transaction, at one instant.
 
-    def __init__(self, session: AsyncSession, now: datetime) -> None:
+    Rows go into the session, written by its next flush. A ``batched`` journal keeps them
+    instead, for :meth:`store` to insert with one statement per row and no flush: for a
+    transaction with no flush due otherwise (``create``, whose booking is inserted directly),
+    where the session's unit of work would cost more than the inserts themselves.
+    """
+
+    def __init__(self, session: AsyncSession, now: datetime, *, batched: bool = False) -> None:
         self.session = session
         self.now = now
+        self._batch: list[tuple[type[Base], dict[str, Any]]] | None = [] if batched else None
+
+    def _add(self, model: type[Base], values: dict[str, Any]) -> None:
+        if self._batch is None:
+            self.session.add(model(**values))
+        else:
+            self._batch.append((model, values))
+
+    async def store(self) -> None:
+        """Insert what a ``batched`` journal recorded (in order; nothing is left to flush)."""
+        batch, self._batch = self._batch or [], []
+        for model, values in batch:
+            await self.session.execute(insert(model.__table__), values)
 
     def audit(
         self,
@@ -41,8 +61,9 @@ class Journal:
         """Who did what to which booking or GPU (``team_id`` only when neither is given)."""
         team = team_id or (booking.team_id if booking else gpu.team_id if gpu else None)
         assert team is not None, "an audit entry belongs to a workspace"
-        self.session.add(
-            AuditEntry(
+        self._add(
+            AuditEntry,
+            dict(
                 team_id=team,
                 at=self.now,
                 actor=actor,
@@ -50,15 +71,26 @@ class Journal:
                 booking_id=booking.id if booking else None,
                 gpu_id=gpu.id if gpu else (booking.gpu_id if booking else None),
                 details=details,
-            )
+            ),
         )
 
     async def notify(
-        self, kind: NoticeKind, booking: Booking, details: dict[str, Any] | None = None
+        self,
+        kind: NoticeKind,
+        booking: Booking,
+        details: dict[str, Any] | None = None,
+        *,
+        channel: str | None = None,
     ) -> None:
         """Queue a channel message about ``booking``, for its GPU's or workspace's channel, else for
-        the default channel of whichever process posts it (none: nobody is told)."""
-        channel = await notification_channel(self.session, booking.team_id, booking.gpu.channel_id)
+        the default channel of whichever process posts it (none: nobody is told).
+
+        ``channel``: that choice, when already read in this transaction (with the GPU's lock).
+        """
+        if channel is None:
+            channel = await notification_channel(
+                self.session, booking.team_id, booking.gpu.channel_id
+            )
         self._outbox(kind, booking, channel, details)
 
     def tell_owner(
@@ -86,8 +118,9 @@ class Journal:
         booking: Booking | None = None,
     ) -> None:
         """Queue a message that may concern no booking (live usage): to a user or a channel."""
-        self.session.add(
-            Notification(
+        self._add(
+            Notification,
+            dict(
                 team_id=team_id,
                 kind=kind,
                 booking_id=booking.id if booking else None,
@@ -95,14 +128,15 @@ class Journal:
                 details=details,
                 created_at=self.now,
                 due_at=self.now,
-            )
+            ),
         )
 
     def _outbox(
         self, kind: NoticeKind, booking: Booking, channel: str, details: dict[str, Any] | None
     ) -> None:
-        self.session.add(
-            Notification(
+        self._add(
+            Notification,
+            dict(
                 team_id=booking.team_id,
                 kind=kind,
                 booking_id=booking.id,
@@ -110,5 +144,5 @@ class Journal:
                 details=details or {},
                 created_at=self.now,
                 due_at=self.now,
-            )
+            ),
         )

@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,16 +51,19 @@ def env_settings(policy: Policy) -> dict[str, dict[LimitName, int]]:
     return settings
 
 
+#: Built once (read by every booking): see ``bot.booking.queries``.
+_GROUP_LIMITS = GroupLimit.__table__.c
+_STORED_LIMITS = select(
+    _GROUP_LIMITS.group_name, _GROUP_LIMITS.limit_name, _GROUP_LIMITS.value
+).where(_GROUP_LIMITS.team_id == bindparam("team"))
+
+
 async def stored_settings(
     session: AsyncSession, team_id: str, policy: Policy
 ) -> dict[str, dict[LimitName, int]]:
     """Every group's limits: the environment's, overridden by what admins stored."""
     settings = env_settings(policy)
-    rows = await session.execute(
-        select(GroupLimit.group_name, GroupLimit.limit_name, GroupLimit.value).where(
-            GroupLimit.team_id == team_id
-        )
-    )
+    rows = await session.execute(_STORED_LIMITS, {"team": team_id})
     for group, name, value in rows:
         settings.setdefault(group, {})[LimitName(name)] = value
     return settings
@@ -86,14 +89,23 @@ async def lock_user(session: AsyncSession, backend: str, team_id: str, user_id: 
     """
     if backend == "sqlite":
         return
-    await session.execute(
-        pg_insert(UserLock).values(team_id=team_id, user_id=user_id).on_conflict_do_nothing()
-    )
-    await session.execute(
-        select(UserLock.user_id)
-        .where(UserLock.team_id == team_id, UserLock.user_id == user_id)
-        .with_for_update()
-    )
+    person = {"team": team_id, "user": user_id}
+    await session.execute(_MAKE_USER_LOCK, person)
+    await session.execute(_TAKE_USER_LOCK, person)
+
+
+#: Built once (taken by every booking on PostgreSQL): see ``bot.booking.queries``.
+_USER_LOCKS = UserLock.__table__.c
+_MAKE_USER_LOCK = (
+    pg_insert(UserLock.__table__)
+    .values(team_id=bindparam("team"), user_id=bindparam("user"))
+    .on_conflict_do_nothing()
+)
+_TAKE_USER_LOCK = (
+    select(_USER_LOCKS.user_id)
+    .where(_USER_LOCKS.team_id == bindparam("team"), _USER_LOCKS.user_id == bindparam("user"))
+    .with_for_update()
+)
 
 
 #: The limits checked against everything the owner holds (the others bound one booking).

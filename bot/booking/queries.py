@@ -17,6 +17,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    bindparam,
     func,
     or_,
     select,
@@ -47,12 +48,38 @@ async def gpus(session: AsyncSession, team_id: str, *, include_retired: bool = F
     return list(await session.scalars(query.order_by(Gpu.name)))
 
 
+_WORKSPACES = Workspace.__table__.c
+_WORKSPACE_CHANNEL = select(_WORKSPACES.channel_id).where(_WORKSPACES.team_id == bindparam("team"))
+
+#: The hot path's statements are built once, with their values as parameters: building one
+#: (and its cache key) per call cost about as much as running it on SQLite.
+_GPU_NAMED = select(Gpu).where(Gpu.team_id == bindparam("team"), Gpu.name == bindparam("name"))
+_GPU_NAMED_LOCKED = _GPU_NAMED.with_for_update()
+#: :func:`notification_channel` in SQL, beside the GPU it is for (``nullif``: an empty channel
+#: counts as none there too).
+_GPU_CHANNEL = func.coalesce(
+    func.nullif(Gpu.channel_id, ""),
+    func.nullif(
+        select(_WORKSPACES.channel_id).where(_WORKSPACES.team_id == Gpu.team_id).scalar_subquery(),
+        "",
+    ),
+    DEFAULT_CHANNEL,
+)
+_GPU_NAMED_LOCKED_WITH_CHANNEL = _GPU_NAMED.add_columns(_GPU_CHANNEL).with_for_update(of=Gpu)
+
+
 async def gpu(session: AsyncSession, team_id: str, name: str, *, lock: bool = False) -> Gpu:
     """The GPU called ``name``; unknown or retired ones are refused, naming the known ones."""
-    query = select(Gpu).where(Gpu.team_id == team_id, Gpu.name == name.strip().lower())
-    if lock:
-        query = query.with_for_update()
-    found = await session.scalar(query)
+    found = await session.scalar(
+        _GPU_NAMED_LOCKED if lock else _GPU_NAMED,
+        {"team": team_id, "name": name.strip().lower()},
+    )
+    return await _usable(session, team_id, name, found)
+
+
+async def _usable(session: AsyncSession, team_id: str, name: str, found: Gpu | None) -> Gpu:
+    """``found``, the GPU named ``name``, unless it is unknown or retired: then the refusal
+    naming the known ones."""
     if found is None or found.retired:
         names = [Quote(g.name) for g in await gpus(session, team_id)]
         known = say(Code.KNOWN_GPUS, names=names) if names else say(Code.NO_GPUS)
@@ -64,6 +91,18 @@ async def gpu(session: AsyncSession, team_id: str, name: str, *, lock: bool = Fa
 async def lock_gpu(session: AsyncSession, team_id: str, name: str) -> Gpu:
     """The GPU row, locked until the transaction ends: the per-GPU capacity lock."""
     return await gpu(session, team_id, name, lock=True)
+
+
+async def lock_gpu_with_channel(session: AsyncSession, team_id: str, name: str) -> tuple[Gpu, str]:
+    """:func:`lock_gpu`, and where the GPU's channel messages go (:func:`notification_channel`),
+    read by the same statement: a booking announced on its GPU pays for no second one."""
+    row = (
+        await session.execute(
+            _GPU_NAMED_LOCKED_WITH_CHANNEL, {"team": team_id, "name": name.strip().lower()}
+        )
+    ).first()
+    found, channel = (None, DEFAULT_CHANNEL) if row is None else row
+    return await _usable(session, team_id, name, found), channel
 
 
 async def lock_gpu_ids(session: AsyncSession, gpu_ids: Iterable[int]) -> None:
@@ -101,6 +140,28 @@ async def holding(
     return list((await session.scalars(query.order_by(Booking.start_at))).unique())
 
 
+def unsearched(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``column``, wrapped so that no planner searches an index by it. A window is read either
+    by its ends (every booking ending after it starts: the window and all later ones) or by its
+    starts (every booking starting before it ends: all earlier ones); the caller knows which
+    side is short, and without statistics SQLite may pick the other."""
+    return func.coalesce(column, column)
+
+
+#: Of the table, not the mapped class: a select of ORM attributes pays for the ORM's
+#: statement handling per call, though it returns plain rows all the same.
+_BOOKINGS = Booking.__table__.c
+_SPANS = select(_BOOKINGS.gpu_id, _BOOKINGS.start_at, _BOOKINGS.end_at, _BOOKINGS.memory_mib).where(
+    _BOOKINGS.gpu_id.in_(bindparam("ids", expanding=True)),
+    _BOOKINGS.status.in_(list(HOLDING_STATUSES)),
+    # Searched by start: the bookings holding memory that start before the window ends are
+    # those under way and those of the window. By end, every later booking would be read
+    # (which SQLite chose for many GPUs at once).
+    unsearched(_BOOKINGS.end_at) > bindparam("start"),
+    _BOOKINGS.start_at < bindparam("end"),
+)
+
+
 async def spans(
     session: AsyncSession,
     gpu_ids: Iterable[int],
@@ -117,22 +178,14 @@ async def spans(
     grouped: dict[int, list[capacity.Span]] = {i: [] for i in ids}
     if not ids:
         return grouped
-    query = select(Booking.gpu_id, Booking.start_at, Booking.end_at, Booking.memory_mib).where(
-        Booking.gpu_id.in_(ids),
-        Booking.status.in_(list(HOLDING_STATUSES)),
-        # Searched by start: the bookings holding memory that start before the window ends are
-        # those under way and those of the window. By end, every later booking would be read
-        # (which SQLite chose for many GPUs at once).
-        unsearched(Booking.end_at) > start,
-        Booking.start_at < end,
-    )
+    query = _SPANS
     if since is not None:
-        query = query.where(Booking.start_at >= since)
+        query = query.where(_BOOKINGS.start_at >= since)
     if isinstance(exclude, int):
-        query = query.where(Booking.id != exclude)
+        query = query.where(_BOOKINGS.id != exclude)
     elif exclude is not None:
-        query = query.where(Booking.id.not_in(list(exclude)))
-    for gpu_id, s, e, mib in await session.execute(query):
+        query = query.where(_BOOKINGS.id.not_in(list(exclude)))
+    for gpu_id, s, e, mib in await session.execute(query, {"ids": ids, "start": start, "end": end}):
         grouped[gpu_id].append(capacity.Span(s, e, mib))
     return grouped
 
@@ -276,22 +329,12 @@ async def upcoming_spans(
     return [capacity.Span(s, e, mib) for s, e, mib in await session.execute(query)]
 
 
-def unsearched(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """``column``, wrapped so that no planner searches an index by it. A window is read either
-    by its ends (every booking ending after it starts: the window and all later ones) or by its
-    starts (every booking starting before it ends: all earlier ones); the caller knows which
-    side is short, and without statistics SQLite may pick the other."""
-    return func.coalesce(column, column)
-
-
 async def notification_channel(session: AsyncSession, team_id: str, gpu_channel: str | None) -> str:
     """Where a booking's channel messages go: the GPU's channel, else the workspace's (set by an
     admin), else :data:`~storage.models.DEFAULT_CHANNEL`, the poster's default (see there)."""
     if gpu_channel:
         return gpu_channel
-    workspace_channel = await session.scalar(
-        select(Workspace.channel_id).where(Workspace.team_id == team_id)
-    )
+    workspace_channel = await session.scalar(_WORKSPACE_CHANNEL, {"team": team_id})
     return workspace_channel or DEFAULT_CHANNEL
 
 
