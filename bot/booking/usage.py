@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.booking import queries
+from bot.booking import bound_cards, queries
 from bot.booking.base import ServiceBase
 from bot.core.actor import Actor
 from bot.core.agent_report import UNKNOWN_USER, valid_login
@@ -131,7 +131,7 @@ class LiveUsage(ServiceBase):
         unless the caller has it already (``held``, by GPU id)."""
         now = self.clock()
         usage = self.config.usage
-        query = queries.bound_cards(actor.team_id)
+        query = bound_cards.bound_cards(actor.team_id)
         if gpu is not None:
             query = query.where(Gpu.name == gpu)
         if gpu_ids is not None:

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.booking import queries, transitions
+from bot.booking import bound_cards, queries, transitions
 from bot.booking.config import ServiceConfig
 from bot.booking.journal import SYSTEM_ACTOR, Journal
 from bot.booking.usage import links_of
@@ -88,7 +88,7 @@ class _Seen(Mapping[str, datetime]):
 
 
 def _card(row: Row[Any]) -> CardState:
-    """A row of :func:`bot.booking.queries.bound_card_columns` as the pure rules take it."""
+    """A row of :func:`bot.booking.bound_cards.bound_card_columns` as the pure rules take it."""
     return CardState(
         row.id,
         row.capacity_mib,
@@ -139,7 +139,7 @@ class _Plan:
     """What one workspace's reconciliation comes to: episodes to open, clear and release."""
 
     team: str
-    #: The workspace's bound cards by GPU id (rows of ``queries.bound_card_columns``).
+    #: The workspace's bound cards by GPU id (rows of ``bound_cards.bound_card_columns``).
     gpus: dict[int, Row[Any]]
     bookings: dict[int, Booking]
     to_open: list[Finding]
@@ -164,7 +164,7 @@ async def _plans(
     """Every workspace's plan (over the bound GPUs ``only`` when given); the cards are read a
     slice at a time (see the module docstring)."""
     cards: dict[str, list[tuple[Row[Any], CardState]]] = {}
-    query = queries.bound_card_columns()
+    query = bound_cards.bound_card_columns()
     if only is not None:
         query = query.where(Gpu.id.in_(only))
     result = await session.stream(query)
