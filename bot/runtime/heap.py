@@ -7,8 +7,8 @@ main heap: chunks freed after each request that malloc keeps for later, holding 
 it only returns memory at the heap's top on its own. ``malloc_trim(0)`` gives back every whole free
 page inside those chunks (``madvise``), the rest of the heap untouched; a page used again later
 just faults in afresh. Called every ten seconds (each call gave back 150–450 KiB at 10 requests/s)
-it kept RSS flat after warm-up where it had grown ~1 MiB a minute, for well under a millisecond
-of CPU a call.
+it kept RSS flat after warm-up where it had grown ~1 MiB a minute (``bench/README.md``, soak); a
+call costs well under a millisecond of CPU.
 
 The serve process runs a single thread (asyncio, no executor in use), so glibc's per-thread arenas
 and ``MALLOC_ARENA_MAX`` change nothing here. Off glibc (musl, macOS) there is no ``malloc_trim``
