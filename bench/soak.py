@@ -12,6 +12,11 @@ the target is RSS growth < 10 % from the end of warm-up to the end, and every ac
 answered. The machine's load average is printed beside the figures: they are only comparable on
 an otherwise quiet machine.
 
+Each memory sample also counts the replies still owed (acked, not yet answered): when the machine
+is too loaded for the server to keep up, that backlog of work in flight, not anything kept,
+is what the RSS grows with (and CPython keeps the peak: a partly used pymalloc arena is never
+given back). So the RSS is taken once more after the last reply, when the backlog is gone.
+
     .venv/bin/python -m bench.soak                          # 20/s for 10 min on PostgreSQL
     .venv/bin/python -m bench.soak --duration 10            # a short smoke run
     .venv/bin/python -m bench.soak --database sqlite --quick
@@ -134,8 +139,8 @@ class Run:
     sent: int = 0
     acked: int = 0
     failed: list[str] = field(default_factory=list)
-    #: (seconds since the load began, RSS KiB)
-    rss: list[tuple[float, int]] = field(default_factory=list)
+    #: (seconds since the load began, RSS KiB, replies owed: acked but not yet answered)
+    rss: list[tuple[float, int, int]] = field(default_factory=list)
 
 
 def command_text(rng: random.Random) -> str:
@@ -176,7 +181,7 @@ async def load(args: argparse.Namespace, replica: Replica, fake: FakeSlackWebAPI
         for i in range(total):
             at = i / args.rate
             if at >= next_sample:
-                run.rss.append((round(loop.time() - started, 1), rss_kib(replica.pid)))
+                sample(run, loop.time() - started, replica, fake)
                 next_sample += sample_every
             await asyncio.sleep(max(0.0, started + at - loop.time()))
             req = slack_req.slash_command(
@@ -190,12 +195,17 @@ async def load(args: argparse.Namespace, replica: Replica, fake: FakeSlackWebAPI
             run.sent += 1
         if pending:
             await asyncio.wait(pending)
-    run.rss.append((round(loop.time() - started, 1), rss_kib(replica.pid)))
+    sample(run, loop.time() - started, replica, fake)
 
 
-def rss_after(run: Run, seconds: float) -> int:
-    """The first memory sample taken at or after ``seconds`` into the load."""
-    return next(kib for at, kib in run.rss if at >= seconds)
+def sample(run: Run, at: float, replica: Replica, fake: FakeSlackWebAPI) -> None:
+    owed = run.acked - len(fake.calls_to("response_url"))
+    run.rss.append((round(at, 1), rss_kib(replica.pid), owed))
+
+
+def rss_after(run: Run, seconds: float) -> tuple[int, int]:
+    """The first memory sample taken at or after ``seconds`` into the load: (RSS KiB, replies owed)."""
+    return next((kib, owed) for at, kib, owed in run.rss if at >= seconds)
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
@@ -217,10 +227,12 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 run = Run()
                 await load(args, replica, fake, run)
                 answered = await _answered(fake, run.acked)
+                rss_drained = rss_kib(replica.pid)
                 load_after = load_average()
             finally:
                 await replica.stop()
-    warm, half, end = rss_after(run, args.warmup), rss_after(run, args.duration / 2), run.rss[-1][1]
+    (warm, warm_owed), (half, _) = rss_after(run, args.warmup), rss_after(run, args.duration / 2)
+    end, end_owed = run.rss[-1][1:]
     return {
         "database": make_url(normalise_url(url)).get_backend_name(),
         "duration_s": args.duration,
@@ -232,8 +244,17 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "failed": run.failed[:20],
         "ack_warmup": percentiles_ms(run.warmup_ns) if len(run.warmup_ns) > 1 else None,
         "ack_steady": percentiles_ms(run.steady_ns) if len(run.steady_ns) > 1 else None,
-        "rss_kib": {"start": rss_start, "after_warmup": warm, "half_time": half, "end": end},
+        "rss_kib": {
+            "start": rss_start,
+            "after_warmup": warm,
+            "half_time": half,
+            "end": end,
+            "drained": rss_drained,
+        },
+        "owed": {"after_warmup": warm_owed, "end": end_owed},
         "rss_growth": round((end - warm) / warm, 4),
+        # Once every reply is sent: what the process keeps, without the work it was behind on.
+        "rss_growth_drained": round((rss_drained - warm) / warm, 4),
         # A leak keeps growing; caches filling (statements prepared per pooled connection) level off.
         "rss_growth_second_half": round((end - half) / half, 4),
         "rss_samples": run.rss,
@@ -272,6 +293,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"RSS: {rss['start'] / 1024:.1f} MiB at start, {rss['after_warmup'] / 1024:.1f} after "
         f"warm-up, {rss['end'] / 1024:.1f} at the end: {growth:+.1%} after warm-up ({verdict}), "
         f"{results['rss_growth_second_half']:+.1%} over the second half"
+    )
+    owed = results["owed"]
+    print(
+        f"replies owed: {owed['after_warmup']} after warm-up, {owed['end']} at the end; "
+        f"RSS once all were sent: {rss['drained'] / 1024:.1f} MiB "
+        f"({results['rss_growth_drained']:+.1%} after warm-up)"
     )
     print(
         f"sent {results['sent']}, acked {results['acked']}, answered {results['answered']}, "

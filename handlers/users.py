@@ -40,6 +40,9 @@ class UserProfile:
 
 #: What a user is taken to be when Slack cannot tell us.
 UNKNOWN = UserProfile(UTC_ZONE, False, zone_known=False)
+#: Profiles kept at most: every person of a large workspace (or of every workspace installed)
+#: without growing for as long as the process runs.
+MAX_CACHED_USERS = 20_000
 
 
 class UserDirectory:
@@ -47,6 +50,8 @@ class UserDirectory:
 
     ``ttl`` bounds how stale a zone or admin flag may get (people travel, admins change);
     failures are cached for ``failure_ttl`` only, so a Slack hiccup is retried soon.
+    ``max_entries`` bounds the cache: past it the profile fetched longest ago is dropped (an
+    expired profile is never read again, so it would otherwise stay for good).
     ``monotonic`` is injectable so tests control expiry without sleeping.
     """
 
@@ -55,11 +60,14 @@ class UserDirectory:
         *,
         ttl: float = 3600.0,
         failure_ttl: float = 60.0,
+        max_entries: int = MAX_CACHED_USERS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl = ttl
         self.failure_ttl = failure_ttl
+        self.max_entries = max_entries
         self._monotonic = monotonic
+        #: (expiry, profile) in the order fetched: the first is the one fetched longest ago.
         self._cache: dict[tuple[str, str], tuple[float, UserProfile]] = {}
         self._pending: dict[tuple[str, str], asyncio.Task[UserProfile]] = {}
 
@@ -112,7 +120,10 @@ class UserDirectory:
         except Exception:  # any Slack or network failure: fall back, retry after failure_ttl
             log.warning("users.info failed for %s; using UTC", key[1], exc_info=True)
             profile, ttl = UNKNOWN, self.failure_ttl
+        self._cache.pop(key, None)  # a refetched profile moves to the end
         self._cache[key] = (self._monotonic() + ttl, profile)
+        while len(self._cache) > self.max_entries:
+            del self._cache[next(iter(self._cache))]
         return profile
 
 

@@ -105,3 +105,23 @@ async def test_a_deadline_answers_utc_while_the_lookup_fills_the_cache() -> None
     slow.release.set()
     assert (await users.get(slow, "T1", "U1")).tz == ZoneInfo("Asia/Tokyo")  # type: ignore[arg-type]
     await users.close()
+
+
+async def test_the_cache_keeps_at_most_max_entries_dropping_the_oldest_fetched(
+    fake: FakeSlackWebAPI, client: AsyncWebClient
+) -> None:
+    ticker = Ticker()
+    users = UserDirectory(ttl=100, max_entries=2, monotonic=ticker)
+    for user in ("U1", "U2", "U3"):
+        fake.set_user(user, tz="Asia/Tokyo")
+    await users.get(client, "T1", "U1")
+    await users.get(client, "T1", "U2")
+    ticker.now = 50  # nothing has expired
+    users.forget("T1", "U1")
+    await users.get(client, "T1", "U1")  # fetched again: now the newest
+    await users.get(client, "T1", "U3")  # one too many: U2, fetched longest ago, goes
+    assert users.cached("T1", "U2") is None
+    assert users.cached("T1", "U1") is not None
+    assert users.cached("T1", "U3") is not None
+    await users.get(client, "T1", "U2")
+    assert len(fake.calls_to("users.info")) == 5

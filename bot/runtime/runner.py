@@ -33,6 +33,7 @@ from bot.runtime.agent_endpoint import add_agent_route
 from bot.runtime.assembly import assemble
 from bot.runtime.config import Settings
 from bot.runtime.feeds import add_feed_route
+from bot.runtime.heap import start_heap_trimming
 from bot.runtime.logs import configure as configure_logs
 from bot.runtime.metrics import CONTENT_TYPE, Metrics
 from bot.runtime.oauth import add_oauth_routes, distribution_problems
@@ -220,6 +221,7 @@ async def serve(
         api_url=settings.slack_api_url,
     )
     app, metrics = bot.app, bot.metrics
+    trimming = start_heap_trimming()
     try:
         lifecycle = await bot.start_lifecycle()
         # Statistics' settled days, read in the background: the first `admin stats` is quick.
@@ -255,6 +257,10 @@ async def serve(
         await runner.cleanup()  # stops listening, then waits for HTTP requests in flight
         await wait_for_listeners()
     finally:
+        if trimming is not None:
+            trimming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await trimming
         await bot.close()
     log.info("gpubook stopped")
 
