@@ -166,7 +166,7 @@ async def seed(db: Database, service: BookingService, size: Size, rng: random.Ra
     if db.backend == "postgresql":  # what autovacuum does in production after bulk inserts
         async with db.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("bookings", "usage_samples", "usage_hourly"):
+            for table in ("bookings", "usage_samples", "usage_hourly", "gpus", "agent_devices"):
                 await conn.execute(text(f"VACUUM ANALYZE {table}"))
 
 
