@@ -239,6 +239,19 @@ async def test_nobody_waits_for_the_settled_days_to_be_read(
     assert as_totals((await restarted.utilisation(admin, start, now)).per_gpu) == expected
 
 
+async def test_stopping_before_a_background_read_began_leaves_nothing_to_wait_for(
+    service: BookingService,
+) -> None:
+    """A read cancelled before its first step never runs its body; ``stop`` must still end
+    (the process stopping right after it started reading, with no turn of the loop between)."""
+    days = SettledDays()
+    first = midnight(T0 - timedelta(days=3))
+    days.fill_later(service.db, Actor(ADMIN).team_id, (first, first + timedelta(days=2)))
+    await days.stop()  # before this fix: drain() waited for ever
+    await days.drain()
+    assert len(days) == 0
+
+
 async def test_settled_days_kept_for_a_later_window_still_cover_an_earlier_one(
     service: BookingService,
 ) -> None:

@@ -124,6 +124,21 @@ async def test_a_report_updates_each_card_and_adds_one_compact_sample_per_card(
     assert host_row.last_report_at == clock()
 
 
+async def test_a_report_without_cards_is_stored_and_keeps_its_host_from_falling_silent(
+    service: BookingService, admin: Actor, clock: FrozenClock
+) -> None:
+    """A host whose cards all fell off (or that has none yet) still reports, with no devices."""
+    host = await identity(service, admin)
+    await service.ingest_report(host, report(reading()))
+    clock.advance(timedelta(seconds=15))
+    result = await service.ingest_report(host, report())
+    assert (result.devices, result.unbound) == (0, ())
+    async with service.db.read() as session:
+        host_row = await session.get(AgentHost, (admin.team_id, "gpu-host-1"))
+    assert host_row.last_report_at == clock()
+    assert await count(service, UsageSample) == 1
+
+
 async def test_a_report_about_another_host_is_refused_and_stores_nothing(
     service: BookingService, admin: Actor
 ) -> None:

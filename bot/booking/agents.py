@@ -244,7 +244,8 @@ class AgentHosts(ServiceBase):
             if fresh:
                 await session.flush()
                 samples += [_sample(d.id, now, 0, used, users) for d, used, users in fresh]
-            await conn.execute(insert(_SAMPLES), samples)
+            if samples:  # a host whose cards all fell off reports none; an empty INSERT fails
+                await conn.execute(insert(_SAMPLES), samples)
             bound = {uuid for uuid, row in known.items() if row.gpu_id is not None}
             if fresh:
                 bound |= set(

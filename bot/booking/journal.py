@@ -43,8 +43,11 @@ class Journal:
             self._batch.append((model, values))
 
     async def store(self) -> None:
-        """Insert what a ``batched`` journal recorded (in order; nothing is left to flush)."""
-        batch, self._batch = self._batch or [], []
+        """Insert what a ``batched`` journal recorded (in order; nothing is left to flush). An
+        unbatched journal has added its rows to the session already: nothing to do."""
+        if self._batch is None:
+            return
+        batch, self._batch = self._batch, []
         for model, values in batch:
             await self.session.execute(insert(model.__table__), values)
 

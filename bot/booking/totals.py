@@ -104,10 +104,16 @@ class SettledDays:
                     await self.cover(session, team_id, *days)
             except Exception:
                 log.exception("could not read the settled days of %s", team_id)
-            finally:
-                self._filling.pop(team_id, None)
 
-        self._filling[team_id] = asyncio.create_task(fill())
+        task = asyncio.create_task(fill())
+        self._filling[team_id] = task
+        # Forgotten when done, not in the coroutine: a task cancelled before its first step
+        # never runs its body, and ``drain`` would wait for it for ever.
+        task.add_done_callback(lambda done: self._forget(team_id, done))
+
+    def _forget(self, team_id: str, task: asyncio.Task[None]) -> None:
+        if self._filling.get(team_id) is task:
+            del self._filling[team_id]
 
     async def drain(self) -> None:
         """Wait for the background reads under way."""
