@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC
-from zoneinfo import ZoneInfo
 
 from bot.booking import Actor, BookingService
 from bot.cli.identities import check_in_slack, user_argument
@@ -19,7 +18,7 @@ from bot.cli.registry import (
     booking_size,
     service_command,
     when,
-    zone,
+    zone_option,
 )
 from bot.cli.wording import TerminalText
 from bot.core.timefmt import zoned_window
@@ -71,13 +70,7 @@ def add_book(commands: Subparsers) -> None:
         action="store_true",
         help="book past the owner's limits (max-held, max-gbh, max-open); audited",
     )
-    book.add_argument(
-        "--tz",
-        type=zone,
-        default=ZoneInfo("UTC"),
-        metavar="ZONE",
-        help="zone for times without an offset, like 'Europe/Berlin' (default: UTC)",
-    )
+    zone_option(book)
 
 
 async def _book(args: argparse.Namespace, service: BookingService, settings: Settings) -> int:

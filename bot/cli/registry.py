@@ -134,6 +134,17 @@ def zone(text: str) -> ZoneInfo:
         ) from None
 
 
+def zone_option(parser: argparse.ArgumentParser) -> None:
+    """``--tz``: the zone in which times without an offset are read (UTC unless given)."""
+    parser.add_argument(
+        "--tz",
+        type=zone,
+        default=ZoneInfo("UTC"),
+        metavar="ZONE",
+        help="zone for times without an offset, like 'Europe/Berlin' (default: UTC)",
+    )
+
+
 def when(
     text: str, now: datetime, tz: ZoneInfo, field: str, *, start: datetime | None = None
 ) -> Reading:

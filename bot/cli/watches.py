@@ -8,7 +8,6 @@ operator) when the window opens, so ``add`` and ``list`` name the person with ``
 from __future__ import annotations
 
 import argparse
-from zoneinfo import ZoneInfo
 
 from bot.booking import Actor, BookingService
 from bot.cli.identities import check_in_slack, user_argument
@@ -20,7 +19,7 @@ from bot.cli.registry import (
     argument_type,
     service_command,
     when,
-    zone,
+    zone_option,
 )
 from bot.cli.wording import TerminalText
 from bot.core.phrases import Code
@@ -63,13 +62,7 @@ def add_notify_commands(commands: Subparsers) -> None:
         help="the window must end by then: ISO 8601 with an offset, or 'YYYY-MM-DD HH:MM' in --tz",
     )
     add.add_argument("--task", metavar="TEXT", help="the task the booking gets")
-    add.add_argument(
-        "--tz",
-        type=zone,
-        default=ZoneInfo("UTC"),
-        metavar="ZONE",
-        help="zone for times without an offset (default: UTC)",
-    )
+    zone_option(add)
     listed = add_command(actions, "list", "List someone's open watches.", service_command(_list))
     listed.add_argument("--user", required=True, type=user_argument, help=_USER_HELP)
     cancel = add_command(
