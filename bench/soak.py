@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import tempfile
@@ -58,6 +59,7 @@ from tests.conftest import PG_URL
 from tests.procs.serve import Replica, start_replica
 from tests.slackfake import FakeSlackWebAPI
 from tests.slackfake import requests as slack_req
+from tests.slackfake.webapi import REPLIES
 
 GPUS = 8
 USERS = 200
@@ -160,11 +162,11 @@ async def load(args: argparse.Namespace, replica: Replica, fake: FakeSlackWebAPI
     sample_every = max(1.0, min(10.0, args.duration / 20))
     next_sample = 0.0
 
-    async def one(req: slack_req.SignedRequest, warm: bool) -> None:
+    async def one(req: slack_req.SignedRequest, name: str, warm: bool) -> None:
         t = time.perf_counter_ns()
         try:
             async with http.post(url, data=req.body, headers=req.headers) as resp:
-                await resp.read()
+                answer = await resp.read()
                 status = resp.status
         except aiohttp.ClientError as exc:
             run.failed.append(f"{type(exc).__name__}: {exc}")
@@ -175,6 +177,8 @@ async def load(args: argparse.Namespace, replica: Replica, fake: FakeSlackWebAPI
             return
         run.acked += 1
         (run.warmup_ns if warm else run.steady_ns).append(elapsed)
+        if answer:  # answered in the ack itself, not later through the response_url
+            fake.record_ack(name, json.loads(answer))
 
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -189,7 +193,7 @@ async def load(args: argparse.Namespace, replica: Replica, fake: FakeSlackWebAPI
                 user_id=f"U{rng.randrange(USERS):04d}",
                 response_url=fake.response_url(f"soak-{i}"),
             )
-            task = asyncio.create_task(one(req, at < args.warmup))
+            task = asyncio.create_task(one(req, f"soak-{i}", at < args.warmup))
             pending.add(task)
             task.add_done_callback(pending.discard)
             run.sent += 1
@@ -199,7 +203,7 @@ async def load(args: argparse.Namespace, replica: Replica, fake: FakeSlackWebAPI
 
 
 def sample(run: Run, at: float, replica: Replica, fake: FakeSlackWebAPI) -> None:
-    owed = run.acked - len(fake.calls_to("response_url"))
+    owed = run.acked - len(fake.calls_to(REPLIES))
     run.rss.append((round(at, 1), rss_kib(replica.pid), owed))
 
 
@@ -265,8 +269,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
 async def _answered(fake: FakeSlackWebAPI, acked: int, within: float = 60.0) -> int:
     """How many acked requests got their reply (waiting up to ``within`` s for stragglers)."""
     with contextlib.suppress(AssertionError):  # reported as fewer answered than acked
-        await fake.wait_for("response_url", acked, timeout=within)
-    return len(fake.calls_to("response_url"))
+        await fake.wait_for(REPLIES, acked, timeout=within)
+    return len(fake.calls_to(REPLIES))
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

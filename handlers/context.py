@@ -62,6 +62,10 @@ class Deps:
     #: to be the ack and Slack drops acks after 3 s; past it the form closes and the save's
     #: outcome is sent by message.
     submit_deadline: float = 2.5
+    #: How long a slash command's answer is awaited to be sent *as* its ack (one HTTP response,
+    #: no second request to Slack); past it the ack goes empty and the answer follows through
+    #: the response_url, so Slack's 3-second deadline is never at risk.
+    answer_in_ack_within: float = 1.0
     #: Where the bot's HTTP port is reached from outside (``GPUBOOK_PUBLIC_URL``): calendar
     #: links are made from it; ``None``: links cannot be made.
     public_url: str | None = None

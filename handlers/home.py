@@ -18,6 +18,7 @@ from bot.booking import Actor
 from bot.core.pool import PoolStatus
 from bot.core.snapshots import BookingInfo
 from bot.core.timeparse import week_bounds
+from handlers.ack import after_ack
 from handlers.blocks.home import MAX_HOME_CARDS, home_view
 from handlers.context import Deps, actor_for
 from handlers.home_refresh import Batch
@@ -110,5 +111,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
         # The event also fires for the Messages tab, which has nothing to publish.
         if event.get("tab", "home") != "home":
             return
-        actor = await actor_for(deps, client, context.team_id, event["user"])
-        await show_opened_home(deps, client, actor)
+
+        async def show() -> None:
+            actor = await actor_for(deps, client, context.team_id, event["user"])
+            await show_opened_home(deps, client, actor)
+
+        after_ack(show(), f"showing {event['user']}'s Home")

@@ -8,7 +8,6 @@ deadline-bounded) ``users.info``. Submissions take the pipeline's form path
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -27,6 +26,7 @@ from bot.core.snapshots import BookingInfo, GpuStatus, SeriesResult
 from bot.core.units import parse_duration
 from bot.core.vocabulary import ChangeVerb
 from handlers import ids
+from handlers.ack import after_ack
 from handlers.blocks.common import clip
 from handlers.blocks.modals import (
     ANY_GPU,
@@ -39,8 +39,6 @@ from handlers.blocks.modals import (
 from handlers.booking_form import BookingForm
 from handlers.context import Deps, actor_for, metadata, read_metadata
 from handlers.pipeline import BOOKED, Incoming, Request, Save, submit
-
-log = logging.getLogger(__name__)
 
 #: The date-time picker has minute resolution: a start within this of the booking's is unchanged.
 PICKER_RESOLUTION = timedelta(minutes=1)
@@ -389,7 +387,5 @@ def register(app: AsyncApp, deps: Deps) -> None:
         ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any
     ) -> None:
         await ack()
-        try:
-            await _follow_gpu(deps, client, context, body)
-        except Exception:
-            log.exception("could not follow the GPU select")
+
+        after_ack(_follow_gpu(deps, client, context, body), "following the GPU select")

@@ -3,7 +3,8 @@
 Each listener only reads its payload into an :class:`Incoming` and says what the request will
 do (a :class:`Plan`); the steps that must be the same everywhere happen here, in this order:
 
-1. ``ack()`` at once, so Slack never shows a timeout;
+1. ``ack()`` at once, so Slack never shows a timeout — or, for a slash command, with its answer
+   when that is ready soon enough (``handlers.ack``);
 2. the asker's profile: a short wait (``lookup_timeout``) when the request opens a form, because
    its trigger_id expires within seconds, else a long one (``reply_lookup_timeout``), since a
    response_url stays valid and times are better read in the user's zone than in UTC;
@@ -34,6 +35,7 @@ from bot.core.formats import format_size
 from bot.core.sentence import Sentence
 from bot.core.snapshots import BookingInfo, SeriesResult
 from bot.core.timefmt import zoned_window
+from handlers.ack import AckReply, after_ack
 from handlers.blocks.bookings import booking_confirmation
 from handlers.blocks.common import Message, context
 from handlers.blocks.series import series_confirmation
@@ -157,14 +159,23 @@ def with_notes(request: Request, message: Message, notes: tuple[Sentence, ...]) 
 
 
 async def begin(
-    deps: Deps, client: AsyncWebClient, incoming: Incoming, *, quick: bool, zoned: bool
+    deps: Deps,
+    client: AsyncWebClient,
+    incoming: Incoming,
+    *,
+    quick: bool,
+    zoned: bool,
+    in_ack: AckReply | None = None,
 ) -> tuple[Request, Reply]:
-    """Steps 2–4: the asker (``quick``: within a trigger_id's life), the request, the reply."""
+    """Steps 2–4: the asker (``quick``: within a trigger_id's life), the request, the reply
+    (into the ack first, when ``in_ack`` is given)."""
     wait = deps.lookup_timeout if quick else deps.reply_lookup_timeout
     actor, profile = await actor_and_profile(
         deps, client, incoming.team_id, incoming.user_id, max_wait=wait
     )
     reply = reply_for(client, incoming.user_id, incoming.respond, incoming.channel)
+    if in_ack is not None:
+        reply = in_ack.around(reply)
     if zoned:
         reply = zone_reply(reply, profile)
     request = Request(
@@ -193,12 +204,49 @@ async def serve(
     client: AsyncWebClient,
     incoming: Incoming,
     plan_for: Callable[[], Plan],
+    *,
+    answer_in_ack: bool = False,
 ) -> None:
-    """The whole path for a command or a button. The plan is made after the ack, since making
-    it reads the request (a command's text is parsed) and nothing may delay the ack."""
-    await ack()
+    """The whole path for a command or a button.
+
+    A button's ack carries nothing Slack shows, so it is sent at once and the plan made after
+    it. A slash command's may carry the answer (``answer_in_ack``): its plan is made first
+    (the text parsed) and its answer awaited for ``deps.answer_in_ack_within`` to go in the
+    ack; a request that opens a form acks at once, since its work waits on Slack.
+    """
+    if not answer_in_ack:
+        await ack()
+        after_ack(_carry_on(deps, client, incoming, plan_for), f"answering {incoming.user_id}")
+        return
     plan = plan_for()
-    request, reply = await begin(deps, client, incoming, quick=plan.opens_form, zoned=plan.zoned)
+    if plan.opens_form:
+        await ack()
+        after_ack(_carry_on(deps, client, incoming, lambda: plan), f"a form for {incoming.user_id}")
+        return
+    in_ack = AckReply(ack)
+    work = after_ack(
+        _carry_on(deps, client, incoming, lambda: plan, in_ack), f"answering {incoming.user_id}"
+    )
+    await asyncio.wait(
+        {work, in_ack.answered},
+        timeout=deps.answer_in_ack_within,
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    await in_ack.close()
+
+
+async def _carry_on(
+    deps: Deps,
+    client: AsyncWebClient,
+    incoming: Incoming,
+    plan_for: Callable[[], Plan],
+    in_ack: AckReply | None = None,
+) -> None:
+    """Steps 2–6 of :func:`serve`, from the plan to the App Homes."""
+    plan = plan_for()
+    request, reply = await begin(
+        deps, client, incoming, quick=plan.opens_form, zoned=plan.zoned, in_ack=in_ack
+    )
     with collect_moves(request.changed):  # bookings the queue moved: their owners' Homes too
         await finish(request, reply, plan)
 
@@ -266,7 +314,9 @@ async def _save_then_answer(
             return confirm_series(request, saved, headline)
         return request.confirm(saved, headline)
 
-    await finish(request, reply, Plan(outcome, changes=True))
+    after_ack(
+        finish(request, reply, Plan(outcome, changes=True)), f"confirming {request.actor.user_id}"
+    )
 
 
 async def _refused_in_form(

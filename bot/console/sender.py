@@ -176,20 +176,14 @@ class Sender:
         return await settle_after(self.app.async_dispatch(bolt_request))
 
     def _show_ack(self, response: BoltResponse) -> None:
-        """What an ack carried (text or blocks shown only to the user), or an HTTP failure."""
+        """What an ack carried — a message, shown as Slack shows one sent to the response_url
+        (ephemeral, its buttons live) — or an HTTP failure."""
         if response.status != 200:
             self.screen.show(f"(the app answered HTTP {response.status}: {response.body})")
             return
         ack = _ack_json(response)
         if ack.get("text") or ack.get("blocks"):
-            message = Message(
-                CONSOLE_CHANNEL,
-                "ack",
-                ack.get("text", ""),
-                ack.get("blocks") or [],
-                only_user=self.user_id,
-            )
-            self.screen.show(self.screen.render_message(message))
+            self.double.apply_response(ResponseTarget(CONSOLE_CHANNEL, self.user_id), ack)
 
 
 async def settle_after(work: Awaitable[T]) -> T:

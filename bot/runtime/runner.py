@@ -19,7 +19,6 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -37,6 +36,7 @@ from bot.runtime.heap import start_heap_trimming
 from bot.runtime.logs import configure as configure_logs
 from bot.runtime.metrics import CONTENT_TYPE, Metrics
 from bot.runtime.oauth import add_oauth_routes, distribution_problems
+from handlers.ack import settle
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -179,19 +179,8 @@ async def start_socket_mode(app: AsyncApp, app_token: str) -> AsyncSocketModeHan
 
 
 async def wait_for_listeners(within: float = SHUTDOWN_TIMEOUT) -> None:
-    """Let Bolt listeners still running after their ack finish (their replies and posts).
-
-    Bolt keeps no handle on them: they are the loop's tasks running slack_bolt coroutines.
-    """
-    current = asyncio.current_task()
-    pending = [t for t in asyncio.all_tasks() if t is not current and _is_bolt(t)]
-    if pending:
-        await asyncio.wait(pending, timeout=within)
-
-
-def _is_bolt(task: asyncio.Task[Any]) -> bool:
-    code = getattr(task.get_coro(), "cr_code", None)
-    return code is not None and "slack_bolt" in code.co_filename
+    """Let the listeners' work carried on after their acks finish (their replies and posts)."""
+    await settle(within)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -84,4 +84,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
         )
         text = command.get("text") or ""
         zone = known_zone(deps, incoming.team_id, incoming.user_id)
-        await serve(ack, deps, client, incoming, lambda: plan(text, deps.now(), zone))
+        await serve(
+            ack, deps, client, incoming, lambda: plan(text, deps.now(), zone), answer_in_ack=True
+        )

@@ -9,7 +9,6 @@ running after their ack, so nothing outlives the database it uses.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -29,6 +28,7 @@ from bot.runtime.oauth import InstallationStore, oauth_app_options
 from bot.runtime.runner import default_health_checks, start_http
 from bot.runtime.slack_client import build_client
 from handlers import ids
+from handlers.ack import settle
 from handlers.context import Deps
 from handlers.users import UserDirectory
 from tests.conftest import ADMIN
@@ -58,6 +58,15 @@ async def fake() -> AsyncIterator[FakeSlackWebAPI]:
 def dump(call: Call) -> str:
     """Everything a call carried, as text (for "the message mentions X" assertions)."""
     return json.dumps(call.params, ensure_ascii=False)
+
+
+async def answer_to(fake: FakeSlackWebAPI, name: str, ack_body: str) -> Call:
+    """The answer to the command of response_url ``name`` whose ack was ``ack_body``: the message
+    the ack carried, else (it came later than the ack) what the bot posted to the response_url."""
+    if ack_body:
+        return fake.record_ack(name, json.loads(ack_body))
+    [reply] = await fake.wait_for("response_url", predicate=lambda c: c.name == name)
+    return reply
 
 
 @dataclass
@@ -97,7 +106,8 @@ class Bot:
     async def command(
         self, text: str, *, user: str = "UA", channel: str = "C1", team: str = TEAM
     ) -> Call:
-        """Run `/gpubook <text>` and return what the bot posted to the response_url."""
+        """Run `/gpubook <text>` and return its answer: the message its ack carried, else what
+        the bot posted to the response_url."""
         name = f"cmd-{next(_names)}"
         req = slack_req.slash_command(
             text,
@@ -106,9 +116,12 @@ class Bot:
             team_id=team,
             response_url=self.fake.response_url(name),
         )
-        assert await self.send(req) == (200, "")
-        [reply] = await self.fake.wait_for("response_url", predicate=lambda c: c.name == name)
-        return reply
+        status, body = await self.send(req)
+        assert status == 200, body
+        return await self.answer(name, body)
+
+    async def answer(self, name: str, ack_body: str) -> Call:
+        return await answer_to(self.fake, name, ack_body)
 
     async def command_opening(self, text: str, *, user: str = "UA", team: str = TEAM) -> Call:
         """Run a `/gpubook` that opens a form; return the ``views.open`` call for its trigger."""
@@ -154,16 +167,8 @@ class Bot:
 
 
 async def _settle() -> None:
-    """Wait for Bolt's listener tasks that are still running after their ack."""
-    current = asyncio.current_task()
-    pending = [t for t in asyncio.all_tasks() if t is not current and _is_bolt(t)]
-    if pending:
-        await asyncio.wait(pending, timeout=5)
-
-
-def _is_bolt(task: asyncio.Task[Any]) -> bool:
-    code = getattr(task.get_coro(), "cr_code", None)
-    return code is not None and "slack_bolt" in code.co_filename
+    """Wait for the listeners' work still running after their ack."""
+    await settle(5)
 
 
 @pytest.fixture

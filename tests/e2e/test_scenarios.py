@@ -16,6 +16,7 @@ from handlers import ids
 from tests.conftest import ADMIN, at
 from tests.e2e.conftest import Bot, dump, submit
 from tests.slackfake import requests as slack_req
+from tests.slackfake.webapi import REPLIES
 
 
 async def test_4_seed_scenario_one(bot: Bot) -> None:
@@ -75,7 +76,7 @@ async def test_13_task_text_is_escaped_everywhere(bot: Bot) -> None:
     messages = [
         c
         for c in bot.fake.calls
-        if c.method in ("response_url", "chat.postEphemeral", "chat.postMessage", "views.publish")
+        if c.method in (*REPLIES, "chat.postEphemeral", "chat.postMessage", "views.publish")
     ]
     with_task = [c for c in messages if any("*bold* &amp; more" in t for t in rendered(c.params))]
     assert len(with_task) >= 5

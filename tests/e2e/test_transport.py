@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -20,6 +21,7 @@ from handlers.blocks.common import Message
 from handlers.context import ResponseUrlReply, reply_for
 from tests.e2e.conftest import Bot, _settle, dump
 from tests.slackfake import requests as slack_req
+from tests.slackfake.webapi import REPLIES
 
 
 async def test_app_home_opened_publishes_the_dashboard(bot: Bot) -> None:
@@ -84,7 +86,7 @@ async def test_unsigned_or_stale_requests_are_rejected_and_change_nothing(
     assert (await bot.send(click))[0] == 401
     await _settle()
     assert await bot.bookings() == []
-    assert not bot.fake.calls_to("response_url") and not bot.fake.calls_to("views.open")
+    assert not bot.fake.calls_to(REPLIES) and not bot.fake.calls_to("views.open")
 
 
 async def test_healthz_reports_the_database(bot: Bot) -> None:
@@ -137,14 +139,15 @@ async def test_socket_mode_book_list_and_a_button(socket_bot: Bot) -> None:
         "book rtx-0 4GB 10:00 for 1h over-socket", response_url=bot.fake.response_url("book")
     )
     envelope = await socket.send_envelope("slash_commands", book.payload)
-    assert await socket.wait_for_ack(envelope) == {}
-    [booked] = await bot.fake.wait_for("response_url", predicate=lambda c: c.name == "book")
-    assert "Booked #1" in booked.params["text"]
+    booked = await socket.wait_for_ack(envelope)  # the answer comes in the ack's payload
+    assert "Booked #1" in booked["text"] and booked["response_type"] == "ephemeral"
 
     listing = slack_req.slash_command("list", response_url=bot.fake.response_url("list"))
-    await socket.send_envelope("slash_commands", listing.payload)
-    [listed] = await bot.fake.wait_for("response_url", predicate=lambda c: c.name == "list")
-    assert "over-socket" in dump(listed)
+    listed = await socket.wait_for_ack(
+        await socket.send_envelope("slash_commands", listing.payload)
+    )
+    assert "over-socket" in json.dumps(listed)
+    assert not bot.fake.calls_to("response_url")
 
     click = slack_req.block_action(ids.EXTEND, "1", response_url=bot.fake.response_url("click"))
     envelope = await socket.send_envelope("interactive", click.payload)

@@ -33,10 +33,10 @@ from handlers import ids
 from handlers.wording import SlackText
 from storage.models import DEFAULT_CHANNEL
 from tests.conftest import ADMIN
-from tests.e2e.conftest import SECRET, TEAM, Bot, dump, submit
+from tests.e2e.conftest import SECRET, TEAM, Bot, answer_to, dump, submit
 from tests.e2e.test_ops import free_port, unfreeze, wait_healthy  # noqa: F401 (unfreeze: a fixture)
 from tests.slackfake import requests as slack_req
-from tests.slackfake.webapi import Call, FakeSlackWebAPI
+from tests.slackfake.webapi import REPLIES, Call, FakeSlackWebAPI
 
 TEAM_A, TEAM_B = TEAM, "T0002"
 TOKENS = {TEAM_A: "xoxb-team-a", TEAM_B: "xoxb-team-b"}
@@ -67,7 +67,7 @@ async def install_at(url: str, fake: FakeSlackWebAPI, team: str) -> None:
 
 
 def tokens_of(calls: list[Call]) -> set[str | None]:
-    return {c.token for c in calls if c.method not in ("response_url", "oauth.v2.access")}
+    return {c.token for c in calls if c.method not in (*REPLIES, "oauth.v2.access")}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -122,8 +122,9 @@ async def test_serve_installs_into_workspaces_and_posts_with_their_tokens(
             req = slack_req.slash_command(
                 text, user_id=ADMIN_B, team_id=TEAM_B, response_url=fake.response_url(text)
             )
-            assert (await slack_req.post(base, req))[0] == 200
-            await fake.wait_for("response_url", predicate=lambda c, t=text: c.name == t)
+            status, _, body = await slack_req.post(base, req)
+            assert status == 200
+            await answer_to(fake, text, body)
         await lifecycles[0].sweep()  # the announcement, posted with B's token
         [post] = fake.calls_to("chat.postMessage")
         assert post.token == TOKENS[TEAM_B] and "served" in dump(post)
@@ -344,7 +345,7 @@ async def test_two_workspaces_never_read_or_change_each_others_data(
     # Every call made for a person went out with that person's workspace's token.
     for call in bot.fake.calls:
         user = _named_user(call)
-        if user in MEMBERS and call.method != "response_url":
+        if user in MEMBERS and call.method not in REPLIES:
             assert call.token == TOKENS[MEMBERS[user]], (call.method, user, call.token)
 
 

@@ -74,6 +74,12 @@ class Call:
         return self.params.get("token")
 
 
+#: The method name of :meth:`FakeSlackWebAPI.record_ack`'s calls: a message sent in an ack.
+ACK = "ack"
+#: Every answer to a command or a button: in its ack, or posted to its response_url.
+REPLIES = ("response_url", ACK)
+
+
 @dataclass
 class _Failure:
     status: int
@@ -199,9 +205,12 @@ class FakeSlackWebAPI(SlackWebAPI):
         """Every recorded call, failed attempts included, oldest first."""
         return list(self._calls)
 
-    def calls_to(self, method: str, *, include_failed: bool = False) -> list[Call]:
-        """Calls to ``method``; pass ``include_failed=True`` to count retry attempts."""
-        return [c for c in self._calls if c.method == method and (include_failed or not c.failed)]
+    def calls_to(
+        self, method: str | tuple[str, ...], *, include_failed: bool = False
+    ) -> list[Call]:
+        """Calls to ``method`` (or any of several); ``include_failed=True`` counts retry attempts."""
+        methods = (method,) if isinstance(method, str) else method
+        return [c for c in self._calls if c.method in methods and (include_failed or not c.failed)]
 
     def clear(self) -> None:
         """Forget recorded calls (not users, failures or views)."""
@@ -209,7 +218,7 @@ class FakeSlackWebAPI(SlackWebAPI):
 
     async def wait_for(
         self,
-        method: str,
+        method: str | tuple[str, ...],
         count: int = 1,
         timeout: float = 5,
         predicate: Callable[[Call], bool] | None = None,
@@ -297,6 +306,13 @@ class FakeSlackWebAPI(SlackWebAPI):
             return await self._fail(failure)
         return await super().response_url_response(target, body, request)
 
+    def record_ack(self, name: str | None, body: dict[str, Any]) -> Call:
+        """Record a message the bot sent *as its ack* to the request of response_url ``name``
+        (Slack shows it as it shows a response_url reply), so it is validated like one."""
+        call = Call(ACK, body, {}, time.time(), name=name)
+        self._calls.append(call)
+        return call
+
     async def _fail(self, failure: _Failure) -> web.Response:
         if failure is self._outage and self._hang:
             await self._recovered.wait()
@@ -362,5 +378,5 @@ def _validate_call(call: Call) -> None:
     """Dispatch one recorded call to the right Block Kit validator."""
     if call.method in _VIEW_METHODS and call.params.get("view") is not None:
         validate_view(call.params["view"])
-    elif call.method in _MESSAGE_METHODS or call.method == "response_url":
+    elif call.method in _MESSAGE_METHODS or call.method in ("response_url", ACK):
         validate_message_payload(call.params)
