@@ -21,8 +21,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
-    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,9 +30,6 @@ from bot.core.phrases import Code
 from bot.core.sentence import Quote, say
 from bot.core.vocabulary import HOLDING_STATUSES, BookingStatus
 from storage.models import DEFAULT_CHANNEL, Booking, Gpu, Workspace
-
-#: A position in a list ordered by (start, id): the last booking of the page before.
-Cursor = tuple[datetime, int]
 
 
 def bookings_of(team_id: str) -> Select[tuple[Booking]]:
@@ -190,45 +185,6 @@ async def spans(
     return grouped
 
 
-async def booking_page(
-    session: AsyncSession,
-    team_id: str,
-    statuses: Sequence[BookingStatus],
-    *,
-    user_id: str | None = None,
-    gpu_id: int | None = None,
-    window: tuple[datetime, datetime] | None = None,
-    after: Cursor | None = None,
-    limit: int | None = None,
-) -> list[Booking]:
-    """Bookings in ``statuses`` ordered by (start, id), from just after ``after``, at most ``limit``.
-
-    A page is read by keyset: each status on its own, from an index on (team, [user,] status,
-    start, id) that yields it in order from the cursor on, so the database touches at most
-    ``limit`` rows per status — never the bookings of earlier pages, nor sorts all of them.
-    """
-    wanted: list[ColumnElement[bool]] = [Booking.team_id == team_id]
-    if user_id is not None:
-        wanted.append(Booking.user_id == user_id)
-    if gpu_id is not None:
-        wanted.append(Booking.gpu_id == gpu_id)
-    if window is not None:
-        wanted += [Booking.start_at < window[1], Booking.end_at > window[0]]
-    if after is not None:
-        wanted.append(tuple_(Booking.start_at, Booking.id) > after)
-    order = (Booking.start_at, Booking.id)
-    if limit is None:
-        query = select(Booking).where(*wanted, Booking.status.in_(list(statuses)))
-    else:
-        arms = [
-            select(Booking.id).where(*wanted, Booking.status == s).order_by(*order).limit(limit)
-            for s in statuses
-        ]
-        ids = union_all(*(select(arm.subquery().c.id) for arm in arms))
-        query = select(Booking).where(Booking.id.in_(ids)).limit(limit)
-    return list((await session.scalars(query.order_by(*order))).unique())
-
-
 async def current_spans(
     session: AsyncSession, team_id: str, now: datetime, gpu_ids: Sequence[int] | None = None
 ) -> dict[int, list[capacity.Span]]:
@@ -336,21 +292,6 @@ async def notification_channel(session: AsyncSession, team_id: str, gpu_channel:
         return gpu_channel
     workspace_channel = await session.scalar(_WORKSPACE_CHANNEL, {"team": team_id})
     return workspace_channel or DEFAULT_CHANNEL
-
-
-async def series_counts(
-    session: AsyncSession, series_ids: set[int], statuses: Sequence[BookingStatus]
-) -> dict[int, int]:
-    """How many bookings in ``statuses`` each series has: a list shows a series once, with its
-    true count, though a page holds only some of its bookings."""
-    if not series_ids:
-        return {}
-    rows = await session.execute(
-        select(Booking.series_id, func.count())
-        .where(Booking.series_id.in_(series_ids), Booking.status.in_(list(statuses)))
-        .group_by(Booking.series_id)
-    )
-    return {series_id: count for series_id, count in rows.all()}
 
 
 async def placements(session: AsyncSession, team_id: str) -> list[queue.Placed]:

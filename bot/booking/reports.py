@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.booking import queries, search, sums
+from bot.booking import pages, queries, search, sums
 from bot.booking.limits import FairShare
 from bot.booking.measured import measured_totals
 from bot.booking.placement import refuse_if_too_big
@@ -64,7 +64,7 @@ class Reports(FairShare):
         statuses: Sequence[BookingStatus] = HOLDING_STATUSES,
         gpu: str | None = None,
         window: tuple[datetime, datetime] | None = None,
-        after: queries.Cursor | None = None,
+        after: pages.Cursor | None = None,
         limit: int | None = None,
     ) -> list[BookingInfo]:
         """Bookings ordered by (start, id): the caller's own unless ``everyone``.
@@ -74,7 +74,7 @@ class Reports(FairShare):
         """
         async with self.db.read() as session:
             gpu_id = None if gpu is None else (await queries.gpu(session, actor.team_id, gpu)).id
-            found = await queries.booking_page(
+            found = await pages.booking_page(
                 session,
                 actor.team_id,
                 statuses,
@@ -84,13 +84,11 @@ class Reports(FairShare):
                 after=after,
                 limit=limit,
             )
-            left = await queries.series_counts(
+            left = await pages.series_counts(
                 session, {b.series_id for b in found if b.series_id is not None}, statuses
             )
             return [
-                replace(booking_info(b), series_left=left.get(b.series_id))
-                if b.series_id in left
-                else booking_info(b)
+                replace(b, series_left=left[b.series_id]) if b.series_id in left else b
                 for b in found
             ]
 
