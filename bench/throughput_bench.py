@@ -262,6 +262,7 @@ async def one_run(
                     if homes_open:
                         await open_homes(session, server, {user_of(n) for n in range(bookings)})
                     cpu_before = await until_idle(server.pid)
+                    published_before = len(fake.calls_to("views.publish"))
                     started = time.time()
                     shares = [range(bookings)[i::clients] for i in range(clients)]
                     results = await asyncio.gather(
@@ -269,6 +270,7 @@ async def one_run(
                     )
                     elapsed = time.time() - started
                     cpu_after = await until_idle(server.pid)
+                    rebuilt = len(fake.calls_to("views.publish")) - published_before
                 booked = sum(1 for c in fake.calls_to(REPLIES) if "Booked" in str(c.params))
                 in_ack = len(fake.calls_to(ACK))
             finally:
@@ -287,6 +289,7 @@ async def one_run(
         "reply": percentiles_ms([int(d * 1e9) for d in delivered]),
         "last_reply_s": round(elapsed, 2),
         "answered_in_ack": in_ack,
+        "homes_rebuilt": rebuilt,
     }
 
 
@@ -322,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             "reply p99 ms",
             "last reply s",
             "in ack",
+            "Homes rebuilt",
         ),
         [
             (
@@ -334,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                 r["reply"]["p99_ms"],
                 r["last_reply_s"],
                 r["answered_in_ack"],
+                r["homes_rebuilt"],
             )
             for r in results
         ],

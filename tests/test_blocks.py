@@ -91,8 +91,8 @@ def valid(blocks: list[Block]) -> list[dict[str, Any]]:
     return dicts
 
 
-def valid_view(view: View) -> dict[str, Any]:
-    raw = view.to_dict()
+def valid_view(view: View | dict[str, Any]) -> dict[str, Any]:
+    raw = view.to_dict() if isinstance(view, View) else view
     validate_view(raw)
     assert View(**raw).to_dict() == raw
     _check_action_ids_unique(raw["blocks"])
@@ -867,6 +867,20 @@ def test_home_view_shows_my_bookings_gpus_and_usage() -> None:
     text = all_text(raw)
     assert "23/24 GB" in text and "15.0 GB·h" in text
     assert_escaped(raw)
+
+
+def test_home_cards_are_the_cards_json_at_any_instant_of_the_day() -> None:
+    """The Home keeps each card's JSON by the UTC day: it must be what the card renders to at
+    any instant of it, and follow the booking when it changes."""
+    today, tomorrow = booking(1), booking(2, start=T0 + timedelta(days=1, hours=1))
+    day_start, day_end = T0.replace(hour=0, minute=0), T0.replace(hour=23, minute=59, second=59)
+    for now in (day_start, day_end, day_end + timedelta(hours=12)):  # then on tomorrow's day
+        for shown in (today, tomorrow, replace(today, end=today.end + timedelta(hours=1))):
+            raw = home.home_view(
+                user_id="U1", mine=[shown], statuses=[], week_usage_mib_s=0, now=now
+            )
+            card = [b.to_dict() for b in bookings.booking_card(shown, now=now, viewer_id="U1")]
+            assert raw["blocks"][4:6] == card
 
 
 def test_home_view_empty() -> None:

@@ -27,8 +27,8 @@ class Published:
     def __init__(self) -> None:
         self.homes: dict[str, str] = {}
 
-    async def views_publish(self, *, user_id: str, view: Any) -> None:
-        self.homes[user_id] = json.dumps(view.to_dict())
+    async def views_publish(self, *, user_id: str, view: dict[str, Any]) -> None:
+        self.homes[user_id] = json.dumps(view)
 
 
 @pytest.fixture
