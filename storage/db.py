@@ -110,11 +110,9 @@ def create_engine(
 
 
 def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout: float) -> None:
-    """Take transaction control away from pysqlite and start each write with BEGIN IMMEDIATE.
-
-    This is SQLAlchemy's documented recipe for pysqlite/aiosqlite; WAL lets readers proceed while
-    a writer holds the lock, and the busy timeout makes writers queue instead of failing.
-    """
+    """Take transaction control away from pysqlite and start each write with BEGIN IMMEDIATE
+    (SQLAlchemy's documented recipe for pysqlite/aiosqlite); WAL lets readers proceed while a
+    writer holds the lock, and the busy timeout makes writers queue instead of failing."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -129,7 +127,9 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout: float) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         read_only = conn.get_execution_options().get(_READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # storage.sqlite_driver's connections send it with the transaction's first statement.
+        send = getattr(conn.connection.dbapi_connection, "defer_begin", conn.exec_driver_sql)
+        send("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class DatabaseUnusable(Exception):

@@ -1,12 +1,12 @@
 """SQLAlchemy's aiosqlite adapter, with one hand-off to aiosqlite's thread per statement.
 
 aiosqlite runs every call on its own thread, and SQLAlchemy's adapter makes four such calls
-per statement (open a cursor, execute, fetch the rows, close the cursor), plus a ``ROLLBACK``
-each time a connection goes back to the pool. Each call queues work for that thread and wakes
+per statement (open a cursor, execute, fetch the rows, close the cursor), one for each
+transaction's ``BEGIN``, plus a ``ROLLBACK`` each time a connection goes back to the pool. Each call queues work for that thread and wakes
 the event loop when it is done, so on the booking path (eight statements) the hand-offs cost
 more CPU than SQLite itself. Here a statement runs on the thread in one call that does all
-four steps, and the pool's reset skips the ``ROLLBACK`` when no transaction is open (a
-rollback of nothing changes nothing).
+four steps (and the transaction's ``BEGIN``, when it is the first), and the pool's reset skips
+the ``ROLLBACK`` when no transaction is open (a rollback of nothing changes nothing).
 
 Like SQLAlchemy's own adapter (which sets the isolation level this way), this reaches into
 aiosqlite's queue (``_execute``) and its ``sqlite3`` connection (``_conn``); the engine is given
@@ -32,8 +32,14 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 _Outcome = tuple[Any, list[Any] | None, int | None, int]
 
 
-def _run_statement(connection: aiosqlite.Connection, operation: str, parameters: Any) -> _Outcome:
-    """On aiosqlite's thread: execute, fetch every row, close — what the adapter did in four."""
+def _run_statement(
+    connection: aiosqlite.Connection, begin: str | None, operation: str, parameters: Any
+) -> _Outcome:
+    """On aiosqlite's thread: ``begin`` the transaction if it is owed (see
+    :meth:`_OneHopConnection.defer_begin`), then execute, fetch every row, close — what the
+    adapter did in four hand-offs, or five."""
+    if begin is not None:
+        connection._conn.execute(begin)
     cursor = connection._conn.cursor()
     try:
         if parameters is None:
@@ -51,9 +57,12 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ()
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
+        begin = self._adapt_connection.take_begin()
         try:
             description, rows, self.lastrowid, self.rowcount = self.await_(
-                self._connection._execute(_run_statement, self._connection, operation, parameters)
+                self._connection._execute(
+                    _run_statement, self._connection, begin, operation, parameters
+                )
             )
             self.description = description
             if description:
@@ -61,14 +70,47 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        self._adapt_connection.flush_begin()
+        return super().executemany(operation, seq_of_parameters)
+
 
 class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_begin",)
+
+    def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
+        super().__init__(dbapi, connection)
+        self._begin: str | None = None
+
+    def defer_begin(self, sql: str) -> None:
+        """Begin the transaction (``sql``: ``BEGIN`` or ``BEGIN IMMEDIATE``) in the hand-off of
+        its first statement rather than one of its own: one hand-off fewer per transaction. A
+        transaction that runs no statement never begins, so its commit and rollback are none."""
+        self._begin = sql
+
+    def take_begin(self) -> str | None:
+        """The ``BEGIN`` owed, which the caller now runs before its statement."""
+        begin, self._begin = self._begin, None
+        return begin
+
+    def flush_begin(self) -> None:
+        """Run an owed ``BEGIN`` on its own, before a call that cannot carry it."""
+        begin = self.take_begin()
+        if begin is not None:
+            self.await_(self._connection._execute(self._connection._conn.execute, begin))
 
     def cursor(self, server_side: bool = False) -> AsyncAdapt_aiosqlite_cursor:
-        return super().cursor(server_side) if server_side else _OneHopCursor(self)
+        if server_side:
+            self.flush_begin()
+            return super().cursor(server_side)
+        return _OneHopCursor(self)
+
+    def commit(self) -> None:
+        if self.take_begin() is None:  # else nothing ran: there is nothing to commit
+            super().commit()
 
     def rollback(self) -> None:
+        self._begin = None
         # Reading the flag from this thread is safe: nothing runs on aiosqlite's thread between
         # our awaited calls, and sqlite3 does not tie the attribute to its thread. A closed
         # connection has no flag: the adapter's rollback then reports it as it always did.

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from slack_sdk.oauth.installation_store import Installation
-from sqlalchemy import event
 
 from bot.runtime.oauth import InstallationStore
+from storage import sqlite_driver
 from storage.db import Database
 
 
@@ -36,18 +36,21 @@ async def test_installs_are_found_per_workspace_and_removed_with_it(db: Database
 
 @contextmanager
 def sqlite_begins(db: Database) -> Iterator[list[str]]:
-    """The ``BEGIN`` statements the engine sends while inside."""
+    """The ``BEGIN`` statements sent while inside (each with its transaction's first statement)."""
     seen: list[str] = []
+    take = sqlite_driver._OneHopConnection.take_begin
 
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("BEGIN"):
-            seen.append(statement)
+    def record(connection: Any) -> str | None:
+        begin = take(connection)
+        if begin is not None:
+            seen.append(begin)
+        return begin
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    sqlite_driver._OneHopConnection.take_begin = record  # type: ignore[method-assign]
     try:
         yield seen
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        sqlite_driver._OneHopConnection.take_begin = take  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -50,14 +51,15 @@ async def test_each_statement_is_one_hand_off_with_its_rows_ids_and_counts(
         await session.execute(insert(Gpu).values(**_gpu("rtx-1")))
         changed = await session.execute(update(Gpu).values(description="x"))
         assert changed.rowcount == 2
-    assert hand_offs == {"_run_statement": 4, "commit": 1}  # BEGIN IMMEDIATE, 2 inserts, update
+    # BEGIN IMMEDIATE goes with the first insert: 2 inserts, the update, the commit.
+    assert hand_offs == {"_run_statement": 3, "commit": 1}
     hand_offs.clear()
     async with sqlite_db.read() as session:
         assert list(await session.scalars(select(Gpu.name).order_by(Gpu.name))) == [
             "rtx-0",
             "rtx-1",
         ]
-    assert hand_offs == {"_run_statement": 2, "commit": 1}  # BEGIN, the select
+    assert hand_offs == {"_run_statement": 1, "commit": 1}  # BEGIN with the select
 
 
 async def test_a_failing_statement_raises_the_drivers_error_and_rolls_back(
@@ -70,3 +72,46 @@ async def test_a_failing_statement_raises_the_drivers_error_and_rolls_back(
     assert hand_offs["rollback"] == 1  # the transaction was open, so it was rolled back
     async with sqlite_db.read() as session:
         assert list(await session.scalars(select(Gpu))) == []
+
+
+async def test_a_transaction_that_runs_nothing_costs_no_hand_off(
+    sqlite_db: Database, hand_offs: Counter[str]
+) -> None:
+    async with sqlite_db.write():
+        pass
+    async with sqlite_db.read():
+        pass
+    assert not hand_offs
+
+
+async def test_the_write_lock_is_taken_with_the_first_statement(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """BEGIN IMMEDIATE rides with the first statement, even a read: from then on another
+    process cannot write, exactly as when it was a statement of its own."""
+    other = sqlite3.connect(tmp_path / "gpubook.db", timeout=0, isolation_level=None)
+    try:
+        async with sqlite_db.write() as session:
+            await session.execute(select(Gpu.id))
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # released by the commit
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+async def test_many_rows_in_one_statement_run_inside_the_transaction(
+    sqlite_db: Database, hand_offs: Counter[str]
+) -> None:
+    """executemany cannot carry the BEGIN: it is sent first, on its own."""
+    with pytest.raises(RuntimeError):
+        async with sqlite_db.write() as session:
+            await session.execute(insert(Gpu), [_gpu("rtx-0"), _gpu("rtx-1")])
+            raise RuntimeError("changed my mind")
+    async with sqlite_db.read() as session:
+        assert list(await session.scalars(select(Gpu))) == []  # rolled back with the rest
+    async with sqlite_db.write() as session:
+        await session.execute(insert(Gpu), [_gpu("rtx-0"), _gpu("rtx-1")])
+    async with sqlite_db.read() as session:
+        assert len(list(await session.scalars(select(Gpu)))) == 2

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from bot.booking import BookingService
 from bot.core.phrases import WORDING, Code
@@ -226,5 +227,5 @@ async def test_an_outage_is_logged_when_it_starts_and_when_it_ends(
 
 
 async def _write(db: Database) -> None:
-    async with db.write() as session:
-        await session.connection()
+    async with db.write() as session:  # its BEGIN IMMEDIATE goes with its first statement
+        await session.execute(text("SELECT 1"))
