@@ -4,7 +4,9 @@ For any set of bookings on a few cards, some of them flexible: no flexible booki
 later (or before its earliest start, or once started), no card is ever over-full, no owner ever
 holds more than their max-held, the first flexible booking in line lands at least as early as the
 earliest minute where it fits with the others where they were, and after the pass no waiting
-booking could start at an earlier minute with the others where they ended up.
+booking could start at an earlier minute with the others where they ended up. A new flexible
+booking (:func:`place`) starts no later than its earliest fit with everyone where they are, and
+the queued bookings it shifts aside start no later than they did.
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.capacity import Span
-from bot.core.queue import Card, Placed, Waiting, advance, earliest_placement, earliest_start
+from bot.core.queue import (
+    Ask,
+    Card,
+    Move,
+    Placed,
+    Waiting,
+    advance,
+    earliest_placement,
+    earliest_start,
+    place,
+)
 
 BASE = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 NOW = BASE + timedelta(minutes=5)
@@ -262,3 +274,76 @@ def earliest_spot(
             card = min(choices)[3]
             return replace(booking, card=card, start=start, end=start + duration)
     return None
+
+
+@settings(max_examples=200, deadline=None)
+@given(states(), st.data())
+def test_a_new_booking_starts_soonest_and_shifts_queued_ones_never_later(state, data) -> None:  # type: ignore[no-untyped-def]
+    capacities, limits, bookings, waiting = state
+    cards = tuple(data.draw(st.permutations(sorted(capacities)))[: data.draw(st.integers(1, 3))])
+    not_before = m(data.draw(st.integers(5, 30)))
+    ask = Ask(
+        data.draw(st.sampled_from(OWNERS)),
+        data.draw(st.integers(1, 16)),
+        timedelta(minutes=data.draw(st.integers(1, 15))),
+        cards,
+        not_before,
+        not_before + timedelta(minutes=data.draw(st.integers(0, 60))),
+    )
+    spot = place(capacities, bookings, waiting, limits, NOW, ask)
+    plain = earliest_placement(
+        [Card(c, capacities[c], [b.span for b in bookings if b.card == c]) for c in cards],
+        [b.span for b in bookings if b.owner == ask.owner],
+        limits.get(ask.owner),
+        ask.mib,
+        ask.duration,
+        ask.not_before,
+        ask.latest_start,
+    )
+    alone = place(capacities, bookings, [], limits, NOW, ask)  # nobody to shift: the plain fit
+    assert (alone and (alone.card, alone.start, alone.shifted)) == (
+        plain and (plain[0].id, plain[1], ())
+    )
+    if spot is None:
+        assert plain is None
+        return
+    assert spot.card in cards and ask.not_before <= spot.start <= ask.latest_start
+    assert plain is None or spot.start <= plain[1]
+    if not spot.shifted:
+        assert (spot.card, spot.start) == (plain and (plain[0].id, plain[1]))
+    by_id = {w.booking.id: w for w in waiting}
+    after = {b.id: b for b in bookings}
+    for move in spot.shifted:
+        item = by_id[move.id]
+        assert move.was == item.booking and item.booking.start > NOW  # queued, not started
+        assert max(NOW, item.not_before) <= move.start <= item.booking.start  # never later
+        assert (move.card, move.start) != (item.booking.card, item.booking.start)
+        assert (
+            move.card in item.cards
+            and move.end - move.start == item.booking.end - item.booking.start
+        )
+        after[move.id] = replace(item.booking, card=move.card, start=move.start, end=move.end)
+    new = Placed(-1, spot.card, ask.owner, spot.start, spot.start + ask.duration, ask.mib)
+    assert fits_everywhere([*after.values(), new], capacities, limits)
+
+
+def test_only_the_queued_bookings_in_the_way_are_shifted_and_in_line_order() -> None:
+    """c0 is full from 08:10 with two queued 8s; a new 8 takes c0 at 08:10: both are taken out,
+    then put back in line order — the first still fits where it was beside the new one, and
+    stays; the second goes to c1 at 08:10, its own start (never later)."""
+    capacities = {"c0": 16, "c1": 8}
+    fixed = Placed(0, "c1", "x", m(0), m(10), 8)
+    first = Placed(1, "c0", "a", m(10), m(20), 8)
+    second = Placed(2, "c0", "b", m(10), m(20), 8)
+    waiting = [Waiting(first, ("c0", "c1"), NOW), Waiting(second, ("c0", "c1"), NOW)]
+    ask = Ask("c", 8, timedelta(minutes=10), ("c0",), m(10), m(60))
+    spot = place(capacities, [fixed, first, second], waiting, {}, NOW, ask)
+    assert spot is not None
+    assert (spot.card, spot.start, spot.shifted) == (
+        "c0",
+        m(10),
+        (Move(2, "c1", m(10), m(20), second),),
+    )
+    blocked = Placed(0, "c1", "x", m(0), m(15), 8)  # c1 only from 08:15: later, so nobody shifts
+    spot = place(capacities, [blocked, first, second], waiting, {}, NOW, ask)
+    assert spot is not None and (spot.card, spot.start, spot.shifted) == ("c0", m(20), ())

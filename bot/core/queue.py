@@ -9,6 +9,12 @@ earliest room, the next one what is left. Fixed bookings never move.
 The earliest start that fits both a card and the owner's limit is ``not_before`` or an instant
 where held memory falls — an end of some booking — on the card or across the owner's bookings;
 so the candidates are those instants, tried in order (:func:`earliest_start`).
+
+A flexible booking is made with :func:`place`: at that earliest start, or sooner where the only
+thing in the way is other flexible bookings that have not started and can each go elsewhere
+(another card they may use) at a start no later than their own. They are *shifted* aside, so a
+booking made later never delays one made before it, and the pool is not left idle behind a queued
+booking that could run just as early on another card.
 """
 
 from __future__ import annotations
@@ -132,6 +138,152 @@ def earliest_placement(
         if best is None or (at, card.capacity_mib, spare, order) < best:
             best = (at, card.capacity_mib, spare, order)
     return None if best is None else (cards[best[3]], best[0])
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A flexible booking to place: whose, how much, for how long, on which cards, and the first
+    and last start it accepts."""
+
+    owner: str
+    mib: int
+    duration: timedelta
+    cards: tuple[Hashable, ...]
+    not_before: datetime
+    latest_start: datetime
+
+
+@dataclass(frozen=True)
+class Spot:
+    """Where :func:`place` puts a booking, and the waiting bookings it shifts aside to get there
+    (each to a start no later than its own)."""
+
+    card: Hashable
+    start: datetime
+    shifted: tuple[Move, ...] = ()
+
+
+def place(
+    capacities: Mapping[Hashable, int],
+    placed: Sequence[Placed],
+    waiting: Sequence[Waiting],
+    limits: Mapping[str, int | None],
+    now: datetime,
+    ask: Ask,
+) -> Spot | None:
+    """Where ``ask`` starts soonest: its earliest fit with everyone where they are
+    (:func:`earliest_placement`), or an earlier start where it fits once the flexible bookings
+    of ``waiting`` (in line order; those not started) that overlap it on that card are shifted
+    aside. ``placed`` holds every booking holding memory, the waiting ones included, not ``ask``.
+
+    The earlier starts tried are ``ask.not_before`` and the ends on each card before the earliest
+    fit, in order (then the smallest card first, as :func:`earliest_placement` ties). At each, the
+    waiting bookings in the way are taken out, ``ask`` is put in, and they go back in line order:
+    each where it was if it still fits there, else at its own earliest fit on its own cards from
+    its own not-before, **no later than where it was**, within its owner's max-held. The first
+    start where all of them go back wins; ``None`` if ``ask`` fits nowhere by its latest start.
+    A shifted booking thus loses nothing — at worst it starts as early on another card — which is
+    why a later booking may take its room: what "served in the order made" protects is that no
+    booking starts later because of one made after it.
+    """
+    plain = earliest_placement(
+        _cards(capacities, placed, ask.cards),
+        [b.span for b in placed if b.owner == ask.owner],
+        limits.get(ask.owner),
+        ask.mib,
+        ask.duration,
+        ask.not_before,
+        ask.latest_start,
+    )
+    before = plain[1] if plain is not None else ask.latest_start + timedelta(microseconds=1)
+    movable = [w for w in waiting if w.booking.start > now]
+    for at, card in _earlier_starts(capacities, placed, ask, before):
+        shifted = _shift_aside(capacities, placed, movable, limits, now, ask, card, at)
+        if shifted is not None:
+            return Spot(card, at, shifted)
+    return None if plain is None else Spot(plain[0].id, plain[1])
+
+
+def _cards(
+    capacities: Mapping[Hashable, int], placed: Sequence[Placed], cards: Sequence[Hashable]
+) -> list[Card]:
+    return [
+        Card(c, capacities[c], [b.span for b in placed if b.card == c])
+        for c in cards
+        if c in capacities
+    ]
+
+
+def _earlier_starts(
+    capacities: Mapping[Hashable, int], placed: Sequence[Placed], ask: Ask, before: datetime
+) -> list[tuple[datetime, Hashable]]:
+    """``ask``'s not-before and every end on its cards before ``before``, by start then size."""
+    found = {
+        (at, card)
+        for card in ask.cards
+        if card in capacities
+        for at in (ask.not_before, *(b.end for b in placed if b.card == card))
+        if ask.not_before <= at < before
+    }
+    return sorted(found, key=lambda spot: (spot[0], capacities[spot[1]]))
+
+
+def _shift_aside(
+    capacities: Mapping[Hashable, int],
+    placed: Sequence[Placed],
+    movable: Sequence[Waiting],
+    limits: Mapping[str, int | None],
+    now: datetime,
+    ask: Ask,
+    card: Hashable,
+    at: datetime,
+) -> tuple[Move, ...] | None:
+    """The moves that make room for ``ask`` on ``card`` at ``at`` by shifting the waiting
+    bookings in the way (see :func:`place`); ``None`` if there are none or one cannot go back."""
+    end = at + ask.duration
+    aside = [
+        w
+        for w in movable
+        if w.booking.card == card and w.booking.start < end and at < w.booking.end
+    ]
+    if not aside:
+        return None
+    out = {w.booking.id for w in aside}
+    now_placed = [b for b in placed if b.id not in out]
+    limit = limits.get(ask.owner)
+    if not fits([b.span for b in now_placed if b.card == card], capacities[card], ask.mib, at, end):
+        return None
+    if limit is not None and not fits(
+        [b.span for b in now_placed if b.owner == ask.owner], limit, ask.mib, at, end
+    ):
+        return None
+    now_placed.append(Placed(0, card, ask.owner, at, end, ask.mib))
+    moves = []
+    for item in aside:
+        was = item.booking
+        owner, limit = [b.span for b in now_placed if b.owner == was.owner], limits.get(was.owner)
+        on_card = [b.span for b in now_placed if b.card == was.card]
+        if fits(on_card, capacities[was.card], was.mib, was.start, was.end) and (
+            limit is None or fits(owner, limit, was.mib, was.start, was.end)
+        ):
+            now_placed.append(was)
+            continue
+        duration = was.end - was.start
+        found = earliest_placement(
+            _cards(capacities, now_placed, item.cards),
+            owner,
+            limit,
+            was.mib,
+            duration,
+            max(now, item.not_before),
+            was.start,
+        )
+        if found is None:
+            return None
+        moved = replace(was, card=found[0].id, start=found[1], end=found[1] + duration)
+        now_placed.append(moved)
+        moves.append(Move(was.id, moved.card, moved.start, moved.end, was))
+    return tuple(moves)
 
 
 def advance(
