@@ -2,10 +2,12 @@
 frees, pinned by their owners.
 
 A flexible booking is placed like `any` but at the earliest start that fits on a GPU it may use
-(a name pattern such as ``a100-*``), never before its ``not before`` and ending by its deadline.
-After every change that frees memory (:mod:`bot.booking.queue_passes` lists them) one
-*queue pass* re-places the flexible bookings that have not started, in the order they were made,
-with the pure :func:`bot.core.queue.advance`.
+(a name pattern such as ``a100-*``), never before its ``not before`` and ending by its deadline —
+sooner where queued flexible bookings in the way can be shifted to another card at no later
+start (:func:`bot.core.queue.place`; their owners are told). After every change that frees
+memory (:mod:`bot.booking.queue_passes` lists them) one *queue pass* re-places the flexible
+bookings that have not started, in the order they were made, with the pure
+:func:`bot.core.queue.advance`, by the same rule.
 
 A pass is one transaction that locks every GPU of the workspace (id order), then the owners of
 the waiting bookings (user id order) — the lock order of :mod:`bot.booking.limits`, extended to

@@ -10,11 +10,12 @@ The earliest start that fits both a card and the owner's limit is ``not_before``
 where held memory falls — an end of some booking — on the card or across the owner's bookings;
 so the candidates are those instants, tried in order (:func:`earliest_start`).
 
-A flexible booking is made with :func:`place`: at that earliest start, or sooner where the only
-thing in the way is other flexible bookings that have not started and can each go elsewhere
-(another card they may use) at a start no later than their own. They are *shifted* aside, so a
-booking made later never delays one made before it, and the pool is not left idle behind a queued
-booking that could run just as early on another card.
+A flexible booking is made, and moved by a pass (:func:`advance`), with :func:`place`: at that
+earliest start, or sooner where the only thing in the way is other flexible bookings that have
+not started and can each go elsewhere (another card they may use) at a start no later than their
+own. They are *shifted* aside, so nobody is delayed by it, and a card is not left idle for a
+request that needs it (a whole card, say) behind a queued booking that could run as early on
+another card.
 """
 
 from __future__ import annotations
@@ -217,15 +218,16 @@ def _cards(
 def _earlier_starts(
     capacities: Mapping[Hashable, int], placed: Sequence[Placed], ask: Ask, before: datetime
 ) -> list[tuple[datetime, Hashable]]:
-    """``ask``'s not-before and every end on its cards before ``before``, by start then size."""
+    """``ask``'s not-before and every end on its cards before ``before``, by start, then size,
+    then the order of ``ask.cards``."""
     found = {
-        (at, card)
-        for card in ask.cards
+        (at, capacities[card], order, card)
+        for order, card in enumerate(ask.cards)
         if card in capacities
         for at in (ask.not_before, *(b.end for b in placed if b.card == card))
         if ask.not_before <= at < before
     }
-    return sorted(found, key=lambda spot: (spot[0], capacities[spot[1]]))
+    return [(at, card) for at, _, _, card in sorted(found)]
 
 
 def _shift_aside(
@@ -293,8 +295,9 @@ def advance(
     limits: Mapping[str, int | None],
     now: datetime,
 ) -> list[Move]:
-    """Move each of ``waiting`` (in the order given: the order they were made) to the earliest
-    start that fits (:func:`earliest_placement`), if that is earlier than where it is.
+    """Move each of ``waiting`` (in the order given: the order they were made) to where it starts
+    soonest (:func:`place`: shifting others in the line aside, never later), if that is earlier
+    than where it is.
 
     ``placed`` holds every booking holding memory, the waiting ones included; ``limits`` is each
     owner's max-held (absent or ``None``: none). A move leaves its old place free, and that room
@@ -302,53 +305,45 @@ def advance(
     booking takes room only when none made before it can start earlier with everyone where they
     are at that moment — a later booking never takes room an earlier one could use then. (Serving
     the rest of the line first would let the next in line take room freed behind the first,
-    which the first could have had.) When this returns, no waiting booking could start earlier
-    with every other where it ends up. It ends: each move takes a booking strictly earlier, never
-    one later, and every start is ``now``, a not-before or the end of another booking (its start
-    plus a duration), so the starts come from a finite set bounded by ``now``.
-    Each booking moved is returned once: where it ends up, and where it was before the pass.
+    which the first could have had.) When this returns, no waiting booking could start earlier,
+    even by shifting others aside, with every other where it ends up. It ends: each move takes
+    one booking strictly earlier and none later, and every start is ``now``, a not-before or the
+    end of another booking (its start plus a duration), so the starts come from a finite set
+    bounded by ``now``. Each booking moved is returned once: where it ends up, and where it was
+    before the pass (one shifted aside and back again is not returned).
     """
-    on_card: dict[Hashable, list[Placed]] = {card: [] for card in capacities}
-    for booking in placed:
-        on_card.setdefault(booking.card, []).append(booking)
-    current = {item.booking.id: item.booking for item in waiting}
+    current = {booking.id: booking for booking in (*placed, *(w.booking for w in waiting))}
     moved: set[int] = set()
-    moving = True
-    while moving:
-        moving = False
+    while True:
         for item in waiting:
             booking = current[item.booking.id]
             if booking.start <= now:
                 continue  # started (or due to): never moves
-            on_card[booking.card] = [b for b in on_card[booking.card] if b.id != booking.id]
-            owner = [b.span for bs in on_card.values() for b in bs if b.owner == booking.owner]
             duration = booking.end - booking.start
-            found = earliest_placement(
-                [
-                    Card(c, capacities[c], [b.span for b in on_card[c]])
-                    for c in item.cards
-                    if c in capacities
-                ],
-                owner,
-                limits.get(booking.owner),
+            ask = Ask(
+                booking.owner,
                 booking.mib,
                 duration,
+                item.cards,
                 max(now, item.not_before),
                 booking.start - timedelta(seconds=1),
             )
-            if found is not None:
-                booking = replace(
-                    booking, card=found[0].id, start=found[1], end=found[1] + duration
-                )
-                current[booking.id] = booking
-                moved.add(booking.id)
-                moving = True
-            on_card[booking.card].append(booking)
-            if moving:
+            others = [b for b in current.values() if b.id != booking.id]
+            line = [replace(w, booking=current[w.booking.id]) for w in waiting if w is not item]
+            spot = place(capacities, others, line, limits, now, ask)
+            if spot is not None:
+                to = Move(booking.id, spot.card, spot.start, spot.start + duration, booking)
+                for move in (to, *spot.shifted):
+                    current[move.id] = replace(
+                        move.was, card=move.card, start=move.start, end=move.end
+                    )
+                    moved.add(move.id)
                 break  # the room it left goes to the head of the line first
+        else:
+            break
     moves = []
     for item in waiting:
-        if item.booking.id in moved:
-            now_at = current[item.booking.id]
+        now_at = current[item.booking.id]
+        if item.booking.id in moved and now_at != item.booking:
             moves.append(Move(now_at.id, now_at.card, now_at.start, now_at.end, item.booking))
     return moves
