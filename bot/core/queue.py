@@ -13,9 +13,8 @@ so the candidates are those instants, tried in order (:func:`earliest_start`).
 A flexible booking is made, and moved by a pass (:func:`advance`), with :func:`place`: at that
 earliest start, or sooner where the only thing in the way is other flexible bookings that have
 not started and can each go elsewhere (another card they may use) at a start no later than their
-own. They are *shifted* aside, so nobody is delayed by it, and a card is not left idle for a
-request that needs it (a whole card, say) behind a queued booking that could run as early on
-another card.
+own. They are *shifted* aside, so nobody is delayed by it, and a request does not wait for a
+card held by a queued booking that could run as early on another card.
 """
 
 from __future__ import annotations
@@ -187,9 +186,10 @@ def place(
     why a later booking may take its room: what "served in the order made" protects is that no
     booking starts later because of one made after it.
     """
+    trial = _Trial(capacities, placed, limits, now)
     plain = earliest_placement(
-        _cards(capacities, placed, ask.cards),
-        [b.span for b in placed if b.owner == ask.owner],
+        [Card(c, capacities[c], trial.on(c)) for c in ask.cards if c in capacities],
+        trial.of(ask.owner),
         limits.get(ask.owner),
         ask.mib,
         ask.duration,
@@ -197,26 +197,22 @@ def place(
         ask.latest_start,
     )
     before = plain[1] if plain is not None else ask.latest_start + timedelta(microseconds=1)
-    movable = [w for w in waiting if w.booking.start > now]
-    for at, card in _earlier_starts(capacities, placed, ask, before):
-        shifted = _shift_aside(capacities, placed, movable, limits, now, ask, card, at)
+    line: dict[Hashable, list[Waiting]] = {}
+    for item in waiting:
+        if item.booking.start > now:  # started: never moves
+            line.setdefault(item.booking.card, []).append(item)
+    for at, card in _earlier_starts(capacities, trial, ask, before):
+        shifted = trial.shift_aside(line.get(card, []), ask, card, at)
         if shifted is not None:
             return Spot(card, at, shifted)
     return None if plain is None else Spot(plain[0].id, plain[1])
 
 
-def _cards(
-    capacities: Mapping[Hashable, int], placed: Sequence[Placed], cards: Sequence[Hashable]
-) -> list[Card]:
-    return [
-        Card(c, capacities[c], [b.span for b in placed if b.card == c])
-        for c in cards
-        if c in capacities
-    ]
-
-
 def _earlier_starts(
-    capacities: Mapping[Hashable, int], placed: Sequence[Placed], ask: Ask, before: datetime
+    capacities: Mapping[Hashable, int],
+    trial: _Trial,
+    ask: Ask,
+    before: datetime,
 ) -> list[tuple[datetime, Hashable]]:
     """``ask``'s not-before and every end on its cards before ``before``, by start, then size,
     then the order of ``ask.cards``."""
@@ -224,68 +220,95 @@ def _earlier_starts(
         (at, capacities[card], order, card)
         for order, card in enumerate(ask.cards)
         if card in capacities
-        for at in (ask.not_before, *(b.end for b in placed if b.card == card))
+        for at in (ask.not_before, *(s.end for s in trial.on(card)))
         if ask.not_before <= at < before
     }
     return [(at, card) for at, _, _, card in sorted(found)]
 
 
-def _shift_aside(
-    capacities: Mapping[Hashable, int],
-    placed: Sequence[Placed],
-    movable: Sequence[Waiting],
-    limits: Mapping[str, int | None],
-    now: datetime,
-    ask: Ask,
-    card: Hashable,
-    at: datetime,
-) -> tuple[Move, ...] | None:
-    """The moves that make room for ``ask`` on ``card`` at ``at`` by shifting the waiting
-    bookings in the way (see :func:`place`); ``None`` if there are none or one cannot go back."""
-    end = at + ask.duration
-    aside = [
-        w
-        for w in movable
-        if w.booking.card == card and w.booking.start < end and at < w.booking.end
-    ]
-    if not aside:
-        return None
-    out = {w.booking.id for w in aside}
-    now_placed = [b for b in placed if b.id not in out]
-    limit = limits.get(ask.owner)
-    if not fits([b.span for b in now_placed if b.card == card], capacities[card], ask.mib, at, end):
-        return None
-    if limit is not None and not fits(
-        [b.span for b in now_placed if b.owner == ask.owner], limit, ask.mib, at, end
-    ):
-        return None
-    now_placed.append(Placed(0, card, ask.owner, at, end, ask.mib))
-    moves = []
-    for item in aside:
-        was = item.booking
-        owner, limit = [b.span for b in now_placed if b.owner == was.owner], limits.get(was.owner)
-        on_card = [b.span for b in now_placed if b.card == was.card]
-        if fits(on_card, capacities[was.card], was.mib, was.start, was.end) and (
-            limit is None or fits(owner, limit, was.mib, was.start, was.end)
-        ):
-            now_placed.append(was)
-            continue
-        duration = was.end - was.start
-        found = earliest_placement(
-            _cards(capacities, now_placed, item.cards),
-            owner,
-            limit,
-            was.mib,
-            duration,
-            max(now, item.not_before),
-            was.start,
+class _Trial:
+    """Making room for a booking by shifting waiting ones aside (see :func:`place`): the
+    bookings by card and by owner, and on each try those taken out and those put in."""
+
+    def __init__(
+        self,
+        capacities: Mapping[Hashable, int],
+        placed: Sequence[Placed],
+        limits: Mapping[str, int | None],
+        now: datetime,
+    ) -> None:
+        self.capacities, self.limits, self.now = capacities, limits, now
+        self.by_card: dict[Hashable, list[Placed]] = {}
+        self.by_owner: dict[str, list[Placed]] = {}
+        for b in placed:
+            self.by_card.setdefault(b.card, []).append(b)
+            self.by_owner.setdefault(b.owner, []).append(b)
+        self.out: set[int] = set()
+        self.put: list[Placed] = []
+
+    def on(self, card: Hashable) -> list[Span]:
+        held = [b.span for b in self.by_card.get(card, ()) if b.id not in self.out]
+        return held + [b.span for b in self.put if b.card == card]
+
+    def of(self, owner: str) -> list[Span]:
+        held = [b.span for b in self.by_owner.get(owner, ()) if b.id not in self.out]
+        return held + [b.span for b in self.put if b.owner == owner]
+
+    def _fits(self, booking: Placed) -> bool:
+        """Whether ``booking`` fits where it says, on its card and within its owner's limit."""
+        capacity, limit = self.capacities[booking.card], self.limits.get(booking.owner)
+        return fits(self.on(booking.card), capacity, booking.mib, booking.start, booking.end) and (
+            limit is None
+            or fits(self.of(booking.owner), limit, booking.mib, booking.start, booking.end)
         )
-        if found is None:
+
+    def shift_aside(
+        self, line: Sequence[Waiting], ask: Ask, card: Hashable, at: datetime
+    ) -> tuple[Move, ...] | None:
+        """The moves that make room for ``ask`` on ``card`` at ``at`` by shifting the bookings
+        of ``line`` (waiting on that card, in line order) in the way; ``None`` if none are in
+        the way or one cannot go back. Everyone is where they were again afterwards."""
+        end = at + ask.duration
+        aside = [w for w in line if w.booking.start < end and at < w.booking.end]
+        if not aside:
             return None
-        moved = replace(was, card=found[0].id, start=found[1], end=found[1] + duration)
-        now_placed.append(moved)
-        moves.append(Move(was.id, moved.card, moved.start, moved.end, was))
-    return tuple(moves)
+        self.out, self.put = {w.booking.id for w in aside}, []
+        try:
+            return self._put_back(aside, Placed(0, card, ask.owner, at, end, ask.mib))
+        finally:
+            self.out, self.put = set(), []
+
+    def _put_back(self, aside: Sequence[Waiting], asked: Placed) -> tuple[Move, ...] | None:
+        """Put ``asked`` (not made yet: no id) in, then ``aside`` back in line order."""
+        if not self._fits(asked):
+            return None
+        self.put.append(asked)
+        moves = []
+        for item in aside:
+            was = item.booking
+            if self._fits(was):
+                self.put.append(was)  # back where it was
+                continue
+            duration = was.end - was.start
+            found = earliest_placement(
+                [
+                    Card(c, self.capacities[c], self.on(c))
+                    for c in item.cards
+                    if c in self.capacities
+                ],
+                self.of(was.owner),
+                self.limits.get(was.owner),
+                was.mib,
+                duration,
+                max(self.now, item.not_before),
+                was.start,
+            )
+            if found is None:
+                return None
+            moved = replace(was, card=found[0].id, start=found[1], end=found[1] + duration)
+            self.put.append(moved)
+            moves.append(Move(was.id, moved.card, moved.start, moved.end, was))
+        return tuple(moves)
 
 
 def advance(
