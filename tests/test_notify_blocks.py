@@ -159,3 +159,14 @@ def test_watch_notices_render_without_a_booking_beside_booking_ones() -> None:
     assert json.loads(book["value"])["task"] == NASTY  # the button books with the raw task
     for kind in (NoticeKind.WATCH_OPEN, NoticeKind.WATCH_EXPIRED):
         assert not obsolete(Notification(kind=kind, booking=None, details={}))
+
+
+def test_a_booking_shifted_aside_is_told_it_keeps_its_start_on_another_card() -> None:
+    """Shifted to make room for a booking made later: same start, another card — not "moved up"."""
+    same = (T0 + timedelta(hours=1)).isoformat()
+    shifted = Notice(
+        NoticeKind.MOVED, info(1, gpu="rtx-0"), {"was_gpu": "a100-1", "was_start": same}
+    )
+    text = json.dumps(dicts(render([shifted], direct=True, now=T0)), ensure_ascii=False)
+    assert "#1 moved to `rtx-0` instead of `a100-1`, still at" in text
+    assert "moved up" not in text

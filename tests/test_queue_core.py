@@ -4,7 +4,10 @@ For any set of bookings on a few cards, some of them flexible: no flexible booki
 later (or before its earliest start, or once started), no card is ever over-full, no owner ever
 holds more than their max-held, the first flexible booking in line lands at least as early as the
 earliest minute where it fits with the others where they were, and after the pass no waiting
-booking could start at an earlier minute with the others where they ended up.
+booking could start at an earlier minute with the others where they ended up. A booking made or
+moved (:func:`place`) starts no later than its earliest fit with everyone where they are, and
+the queued bookings it shifts aside to get there start no later than they did; the whole pass,
+shifts included, equals its brute force (the line served from its head, minute by minute).
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.capacity import Span
-from bot.core.queue import Card, Placed, Waiting, advance, earliest_placement, earliest_start
+from bot.core.queue import (
+    Ask,
+    Card,
+    Move,
+    Placed,
+    Waiting,
+    advance,
+    earliest_placement,
+    earliest_start,
+    place,
+)
 
 BASE = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 NOW = BASE + timedelta(minutes=5)
@@ -88,7 +101,8 @@ def test_moves_are_earlier_fit_every_card_and_limit_and_serve_the_first_in_line(
     assert len({move.id for move in moves}) == len(moves)  # each moves at most once
     for move in moves:
         item = by_id[move.id]
-        assert move.start < item.booking.start  # never later, never in place
+        assert move.start <= item.booking.start  # never later: earlier, or shifted aside
+        assert (move.card, move.start) != (item.booking.card, item.booking.start)
         assert move.start >= max(NOW, item.not_before)
         assert move.end - move.start == item.booking.end - item.booking.start
         assert move.card in item.cards
@@ -144,6 +158,22 @@ def test_a_move_lets_one_ahead_in_line_move_into_the_room_it_left() -> None:
     ]
 
 
+def test_a_pass_shifts_a_queued_booking_aside_for_one_that_can_then_start_earlier() -> None:
+    """The whole-card booking waits behind a small one on the big card; the small one can run as
+    early (its not-before) on the small card, which has room: it is shifted there, at its own
+    start, and the whole-card booking takes the big card when the fixed booking ends."""
+    capacities = {"big": 80, "small": 24}
+    fixed = [Placed(0, "big", "x", m(0), m(30), 80), Placed(1, "small", "x", m(0), m(20), 24)]
+    whole = Placed(2, "big", "a", m(40), m(50), 80)
+    small = Placed(3, "big", "b", m(30), m(40), 8)
+    waiting = [Waiting(whole, ("big",), NOW), Waiting(small, ("big", "small"), m(30))]
+    moves = advance(capacities, [*fixed, whole, small], waiting, {}, NOW)
+    assert [(move.id, move.card, move.start) for move in moves] == [
+        (2, "big", m(30)),
+        (3, "small", m(30)),
+    ]
+
+
 def test_earliest_start_waits_for_the_owners_other_booking_to_end() -> None:
     card = [Span(m(0), m(10), 8)]
     owner = [Span(m(0), m(20), 8)]  # on another card
@@ -196,7 +226,7 @@ def test_room_a_move_frees_goes_to_the_head_of_the_line_first() -> None:
     ]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(states())
 def test_the_pass_is_the_line_served_from_its_head_after_every_move(state) -> None:  # type: ignore[no-untyped-def]
     """The whole rule against its brute force, minute by minute: where every booking ends up."""
@@ -216,20 +246,88 @@ def served_in_line(
 ) -> dict[int, Placed]:
     """The brute force of a pass: the first in line that can start at an earlier minute moves
     to the earliest such minute (on the smallest card, then the one left fullest, then the first
-    it lists), then the line is served again from its head; until nobody can move."""
+    it lists; else, at that minute, by shifting queued bookings aside — tried only where the card
+    frees and at the not-before, as the rule says: :func:`shifted_at`), then the line is served
+    again from its head; until nobody can move."""
     at = {b.id: b for b in bookings}
     while True:
         for item in waiting:
             booking = at[item.booking.id]
             if booking.start <= NOW:
                 continue
-            others = [b for b in at.values() if b.id != booking.id]
-            spot = earliest_spot(item, booking, others, capacities, limits)
-            if spot is not None:
-                at[booking.id] = spot
+            found = soonest(item, booking, at, waiting, capacities, limits)
+            if found is not None:
+                at |= found
                 break
         else:
             return at
+
+
+def soonest(
+    item: Waiting,
+    booking: Placed,
+    at: dict[int, Placed],
+    waiting: list[Waiting],
+    capacities: dict[str, int],
+    limits: dict[str, int | None],
+) -> dict[int, Placed] | None:
+    """Where ``booking`` and those it shifts go, at the earliest minute before its start."""
+    others = [b for b in at.values() if b.id != booking.id]
+    first = int((max(NOW, item.not_before) - BASE) / timedelta(minutes=1))
+    for k in range(first, 120):
+        if m(k) >= booking.start:
+            break
+        spot = earliest_spot(item, booking, others, capacities, limits, only=k)
+        if spot is not None:
+            return {booking.id: spot}
+        for card in sorted(item.cards, key=lambda c: (capacities[c], item.cards.index(c))):
+            if k != first and m(k) not in {b.end for b in others if b.card == card}:
+                continue  # shifting is tried from the not-before and where the card frees
+            moved = shifted_at(item, booking, card, k, at, waiting, capacities, limits)
+            if moved is not None:
+                return moved
+    return None
+
+
+def shifted_at(
+    item: Waiting,
+    booking: Placed,
+    card: str,
+    k: int,
+    at: dict[int, Placed],
+    waiting: list[Waiting],
+    capacities: dict[str, int],
+    limits: dict[str, int | None],
+) -> dict[int, Placed] | None:
+    """``booking`` on ``card`` at minute ``k`` once the queued bookings (not started) in the
+    way are taken out and put back in line order: each where it was if it fits, else at its
+    earliest minute no later than it was; ``None`` if none are in the way or one cannot."""
+    new = replace(booking, card=card, start=m(k), end=m(k) + (booking.end - booking.start))
+    aside = [
+        w
+        for w in waiting
+        if w.booking.id != booking.id
+        and at[w.booking.id].start > NOW
+        and at[w.booking.id].card == card
+        and at[w.booking.id].start < new.end
+        and new.start < at[w.booking.id].end
+    ]
+    if not aside:
+        return None
+    out = {w.booking.id for w in aside}
+    now_at = {i: b for i, b in at.items() if i not in out and i != booking.id} | {new.id: new}
+    if not fits_everywhere(list(now_at.values()), capacities, limits):
+        return None
+    for w in aside:
+        was = at[w.booking.id]
+        if fits_everywhere([*now_at.values(), was], capacities, limits):
+            now_at[was.id] = was
+            continue
+        spot = earliest_spot(w, was, list(now_at.values()), capacities, limits, until=was.start)
+        if spot is None:
+            return None
+        now_at[was.id] = spot
+    return {i: b for i, b in now_at.items() if i == booking.id or i in out}
 
 
 def earliest_spot(
@@ -238,13 +336,21 @@ def earliest_spot(
     others: list[Placed],
     capacities: dict[str, int],
     limits: dict[str, int | None],
+    *,
+    only: int | None = None,
+    until: datetime | None = None,
 ) -> Placed | None:
+    """The earliest minute (``only`` that one) before ``booking``'s start (or at ``until`` at
+    the latest) where it fits with ``others``: on the smallest card, then the fullest, then the
+    first listed."""
     duration = booking.end - booking.start
     minutes = int(duration / timedelta(minutes=1))
     limit = limits.get(booking.owner)
-    for k in range(0, 120):
+    for k in range(0, 120) if only is None else (only,):
         start = m(k)
-        if start < max(NOW, item.not_before) or start >= booking.start:
+        if start < max(NOW, item.not_before):
+            continue
+        if (start > until) if until is not None else (start >= booking.start):
             continue
         choices = []
         for order, card in enumerate(item.cards):
@@ -262,3 +368,76 @@ def earliest_spot(
             card = min(choices)[3]
             return replace(booking, card=card, start=start, end=start + duration)
     return None
+
+
+@settings(max_examples=200, deadline=None)
+@given(states(), st.data())
+def test_a_new_booking_starts_soonest_and_shifts_queued_ones_never_later(state, data) -> None:  # type: ignore[no-untyped-def]
+    capacities, limits, bookings, waiting = state
+    cards = tuple(data.draw(st.permutations(sorted(capacities)))[: data.draw(st.integers(1, 3))])
+    not_before = m(data.draw(st.integers(5, 30)))
+    ask = Ask(
+        data.draw(st.sampled_from(OWNERS)),
+        data.draw(st.integers(1, 16)),
+        timedelta(minutes=data.draw(st.integers(1, 15))),
+        cards,
+        not_before,
+        not_before + timedelta(minutes=data.draw(st.integers(0, 60))),
+    )
+    spot = place(capacities, bookings, waiting, limits, NOW, ask)
+    plain = earliest_placement(
+        [Card(c, capacities[c], [b.span for b in bookings if b.card == c]) for c in cards],
+        [b.span for b in bookings if b.owner == ask.owner],
+        limits.get(ask.owner),
+        ask.mib,
+        ask.duration,
+        ask.not_before,
+        ask.latest_start,
+    )
+    alone = place(capacities, bookings, [], limits, NOW, ask)  # nobody to shift: the plain fit
+    assert (alone and (alone.card, alone.start, alone.shifted)) == (
+        plain and (plain[0].id, plain[1], ())
+    )
+    if spot is None:
+        assert plain is None
+        return
+    assert spot.card in cards and ask.not_before <= spot.start <= ask.latest_start
+    assert plain is None or spot.start <= plain[1]
+    if not spot.shifted:
+        assert (spot.card, spot.start) == (plain and (plain[0].id, plain[1]))
+    by_id = {w.booking.id: w for w in waiting}
+    after = {b.id: b for b in bookings}
+    for move in spot.shifted:
+        item = by_id[move.id]
+        assert move.was == item.booking and item.booking.start > NOW  # queued, not started
+        assert max(NOW, item.not_before) <= move.start <= item.booking.start  # never later
+        assert (move.card, move.start) != (item.booking.card, item.booking.start)
+        assert (
+            move.card in item.cards
+            and move.end - move.start == item.booking.end - item.booking.start
+        )
+        after[move.id] = replace(item.booking, card=move.card, start=move.start, end=move.end)
+    new = Placed(-1, spot.card, ask.owner, spot.start, spot.start + ask.duration, ask.mib)
+    assert fits_everywhere([*after.values(), new], capacities, limits)
+
+
+def test_only_the_queued_bookings_in_the_way_are_shifted_and_in_line_order() -> None:
+    """c0 is full from 08:10 with two queued 8s; a new 8 takes c0 at 08:10: both are taken out,
+    then put back in line order — the first still fits where it was beside the new one, and
+    stays; the second goes to c1 at 08:10, its own start (never later)."""
+    capacities = {"c0": 16, "c1": 8}
+    fixed = Placed(0, "c1", "x", m(0), m(10), 8)
+    first = Placed(1, "c0", "a", m(10), m(20), 8)
+    second = Placed(2, "c0", "b", m(10), m(20), 8)
+    waiting = [Waiting(first, ("c0", "c1"), NOW), Waiting(second, ("c0", "c1"), NOW)]
+    ask = Ask("c", 8, timedelta(minutes=10), ("c0",), m(10), m(60))
+    spot = place(capacities, [fixed, first, second], waiting, {}, NOW, ask)
+    assert spot is not None
+    assert (spot.card, spot.start, spot.shifted) == (
+        "c0",
+        m(10),
+        (Move(2, "c1", m(10), m(20), second),),
+    )
+    blocked = Placed(0, "c1", "x", m(0), m(15), 8)  # c1 only from 08:15: later, so nobody shifts
+    spot = place(capacities, [blocked, first, second], waiting, {}, NOW, ask)
+    assert spot is not None and (spot.card, spot.start, spot.shifted) == ("c0", m(20), ())

@@ -1,6 +1,7 @@
-"""The queue in the service: flexible bookings placed at the earliest fit and moved earlier when
-memory frees — by a release, a cancel, a shorter edit, a new or bigger GPU, a series cancelled or
-made smaller, a raised max-held, a retired card — in the order they were made; fixed and pinned
+"""The queue in the service: flexible bookings placed at the earliest fit — sooner where queued
+ones can be shifted aside to another card at no later start — and moved earlier when memory
+frees — by a release, a cancel, a shorter edit, a new or bigger GPU, a series cancelled or made
+smaller, a raised max-held, a retired card — in the order they were made; fixed and pinned
 bookings never move. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -160,3 +161,39 @@ async def test_a_flexible_booking_takes_the_smallest_card_free_as_early(
     assert (small.gpu_name, small.start) == ("rtx-0", T0)
     later = await flexible(service, CAROL, "20GB", 2)  # rtx-0 has room only from 10:00
     assert (later.gpu_name, later.start) == ("a100-1", T0)  # earliest first, then smallest
+
+
+async def test_a_new_flexible_booking_shifts_a_queued_one_aside_at_its_start(
+    service: BookingService,
+) -> None:
+    """Bob's 10 GB waits on the big card from 10:00; once the small card is free from 10:00 too,
+    Carol's whole-card request need not wait behind him: he is shifted to rtx-0, still at 10:00
+    (told so, audited), and she gets a100-1 at 10:00 instead of noon."""
+    await service.add_gpu(Actor(ADMIN), "a100-1", "80GB")
+    await add_gpu(service)
+    await book(service, ALICE, "80GB", T0, at(10), gpu="a100-1")
+    small = await book(service, ALICE, "24GB", T0, at(12))
+    bob = await flexible(service, BOB, "10GB", 2)
+    assert (bob.gpu_name, bob.start) == ("a100-1", at(10))
+    await service.update(ALICE, small.id, BookingChange(end=at(10)))
+    assert await starts(service, bob) == [at(10)]  # no earlier start: stays where it is
+    carol = await flexible(service, CAROL, "80GB", 2)
+    assert (carol.gpu_name, carol.start) == ("a100-1", at(10))
+    [now_bob] = [b for b in await all_bookings(service) if b.id == bob.id]
+    assert (now_bob.gpu_name, now_bob.start, now_bob.end) == ("rtx-0", at(10), at(12))
+    assert await moved_notices(service) == [(bob.id, "UBOB")]
+    entries = await service.audit_log(Actor(ADMIN), limit=5)
+    assert any(e.action == AuditAction.MOVE and e.booking_id == bob.id for e in entries)
+
+
+async def test_a_queued_booking_is_never_shifted_later(service: BookingService) -> None:
+    """Bob's booking could make room only by starting later on rtx-0: it stays, and Carol waits."""
+    await service.add_gpu(Actor(ADMIN), "a100-1", "80GB")
+    await add_gpu(service)
+    await book(service, ALICE, "80GB", T0, at(10), gpu="a100-1")
+    await book(service, ALICE, "24GB", T0, at(11))
+    bob = await flexible(service, BOB, "10GB", 2)
+    carol = await flexible(service, CAROL, "80GB", 2)
+    assert (carol.gpu_name, carol.start) == ("a100-1", at(12))
+    assert await starts(service, bob) == [at(10)]
+    assert await moved_notices(service) == []

@@ -2,10 +2,12 @@
 frees, pinned by their owners.
 
 A flexible booking is placed like `any` but at the earliest start that fits on a GPU it may use
-(a name pattern such as ``a100-*``), never before its ``not before`` and ending by its deadline.
-After every change that frees memory (:mod:`bot.booking.queue_passes` lists them) one
-*queue pass* re-places the flexible bookings that have not started, in the order they were made,
-with the pure :func:`bot.core.queue.advance`.
+(a name pattern such as ``a100-*``), never before its ``not before`` and ending by its deadline —
+sooner where queued flexible bookings in the way can be shifted to another card at no later
+start (:func:`bot.core.queue.place`; their owners are told). After every change that frees
+memory (:mod:`bot.booking.queue_passes` lists them) one *queue pass* re-places the flexible
+bookings that have not started, in the order they were made, with the pure
+:func:`bot.core.queue.advance`, by the same rule.
 
 A pass is one transaction that locks every GPU of the workspace (id order), then the owners of
 the waiting bookings (user id order) — the lock order of :mod:`bot.booking.limits`, extended to
@@ -16,14 +18,17 @@ owner's DM commit together, exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.booking import queries
 from bot.booking.gpus import GpuAdmin
-from bot.booking.journal import SYSTEM_ACTOR
+from bot.booking.journal import SYSTEM_ACTOR, Journal
 from bot.booking.limits import lock_user
 from bot.booking.placement import refuse_if_too_big
 from bot.booking.snapshots import booking_info
@@ -38,7 +43,7 @@ from bot.core.queue import matches
 from bot.core.sentence import Quote, Size, When
 from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import AuditAction, BookingStatus, ChangeVerb, NoticeKind
-from storage.models import Booking
+from storage.models import Booking, Gpu
 
 #: Where the queue passes of the running request put the bookings they moved (``None``: nobody
 #: asked). A pass runs inside a person's release or cancel, and the interface that served it
@@ -56,6 +61,28 @@ def collect_moves(into: list[BookingInfo]) -> Iterator[list[BookingInfo]]:
         yield into
     finally:
         _moved.reset(token)
+
+
+def _waiting(team_id: str, now: datetime) -> Select[tuple[Booking]]:
+    """The flexible bookings not started, in the order they were made (the line); read afresh
+    (``populate_existing``), as a pass must see them once the locks are held."""
+    return (
+        queries.bookings_of(team_id)
+        .where(
+            Booking.flexible.is_(True),
+            Booking.status == BookingStatus.UPCOMING,
+            Booking.start_at > now,
+        )
+        .order_by(Booking.id)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _report_moves(moved: list[BookingInfo]) -> None:
+    """Hand the bookings moved to whoever collects them for this request (:func:`collect_moves`)."""
+    collector = _moved.get()
+    if collector is not None:
+        collector.extend(moved)
 
 
 class Queue(BookingWrites, GpuAdmin, Watches):
@@ -84,9 +111,8 @@ class Queue(BookingWrites, GpuAdmin, Watches):
             limits = await self.limits_for(session, actor.team_id, actor.user_id)
             policy = self.policy_for(limits)
             rules.check_length(policy, earliest, earliest + duration)
-            gpus = [
-                g for g in await queries.gpus(session, actor.team_id) if matches(g.name, pattern)
-            ]
+            team_gpus = await queries.gpus(session, actor.team_id)
+            gpus = [g for g in team_gpus if matches(g.name, pattern)]
             if not gpus:
                 raise NotFound(
                     Code.QUEUE_NO_GPU_MATCHES, field="gpu", pattern=Quote(pattern or "*")
@@ -95,23 +121,21 @@ class Queue(BookingWrites, GpuAdmin, Watches):
             latest = self.search_until(earliest, policy)
             if deadline is not None:
                 latest = min(latest, deadline - duration)
-            await queries.lock_gpu_ids(session, [g.id for g in gpus])
-            await lock_user(session, self.db.backend, actor.team_id, actor.user_id)
-            placed = await queries.placements(session, actor.team_id)
-            owner = [p.span for p in placed if p.owner == actor.user_id]
-            found = queue.earliest_placement(
-                [
-                    queue.Card(
-                        gpu.id, gpu.capacity_mib, [p.span for p in placed if p.card == gpu.id]
-                    )
-                    for gpu in gpus
-                ],
-                owner,
-                limits[LimitName.MAX_HELD].value,
-                mib,
-                duration,
-                earliest,
-                latest,
+            # Every GPU: a booking shifted aside may go to any card it may use.
+            await queries.lock_gpu_ids(session, [g.id for g in team_gpus])
+            rows, waiting, max_held = await self._line(
+                session, actor.team_id, team_gpus, now, also=actor.user_id
+            )
+            max_held[actor.user_id] = limits[LimitName.MAX_HELD].value
+            found = queue.place(
+                {g.id: g.capacity_mib for g in team_gpus},
+                await queries.placements(session, actor.team_id),
+                waiting,
+                max_held,
+                now,
+                queue.Ask(
+                    actor.user_id, mib, duration, tuple(g.id for g in gpus), earliest, latest
+                ),
             )
             if found is None:
                 raise CapacityError(
@@ -124,7 +148,7 @@ class Queue(BookingWrites, GpuAdmin, Watches):
                     asked=Size(mib),
                     until=When(latest + duration),
                 )
-            target, start = next(g for g in gpus if g.id == found[0].id), found[1]
+            target, start = next(g for g in gpus if g.id == found.card), found.start
             rules.check_advance(policy, start, now)
             await self.check_limits(
                 session, actor, limits, actor.user_id, mib, start, start + duration
@@ -161,7 +185,10 @@ class Queue(BookingWrites, GpuAdmin, Watches):
             journal.audit(actor.user_id, AuditAction.CREATE, booking, details)
             if self.config.announce_new:
                 await journal.notify(NoticeKind.ANNOUNCED, booking)
-            return booking_info(booking)
+            shifted = self._apply_moves(journal, found.shifted, rows, team_gpus, now)
+            info = booking_info(booking)
+        _report_moves(shifted)
+        return info
 
     async def pin(self, actor: Actor, booking_id: int) -> BookingInfo:
         """Stop a flexible booking from moving: it stays where it is, like any fixed booking."""
@@ -180,65 +207,72 @@ class Queue(BookingWrites, GpuAdmin, Watches):
         Returns the ids of the bookings moved."""
         now = self.clock()
         async with self.db.write() as session:
-            waiting_rows = list(
-                await session.scalars(
-                    queries.bookings_of(team_id)
-                    .where(
-                        Booking.flexible.is_(True),
-                        Booking.status == BookingStatus.UPCOMING,
-                        Booking.start_at > now,
-                    )
-                    .order_by(Booking.id)
-                )
-            )
-            if not waiting_rows:
-                return []
+            if await session.scalar(_waiting(team_id, now).limit(1)) is None:
+                return []  # nobody waits: no lock taken
             gpus = await queries.gpus(session, team_id)
             await queries.lock_gpu_ids(session, [g.id for g in gpus])
-            owners = sorted({row.user_id for row in waiting_rows})
-            for owner in owners:
-                await lock_user(session, self.db.backend, team_id, owner)
-            for row in waiting_rows:
-                await session.refresh(row)  # as it is now that the locks are held
-            limits = {
-                owner: (await self.limits_for(session, team_id, owner))[LimitName.MAX_HELD].value
-                for owner in owners
-            }
+            rows, waiting, max_held = await self._line(session, team_id, gpus, now)
             placed = await queries.placements(session, team_id)
-            by_id = {row.id: row for row in waiting_rows}
-            waiting = [
-                queue.Waiting(
-                    queue.Placed(r.id, r.gpu_id, r.user_id, r.start_at, r.end_at, r.memory_mib),
-                    tuple(g.id for g in gpus if matches(g.name, r.gpu_pattern)),
-                    r.not_before or r.created_at,
-                )
-                for r in waiting_rows
-                if r.flexible and r.status == BookingStatus.UPCOMING
-            ]
             capacities = {g.id: g.capacity_mib for g in gpus}
-            moves = queue.advance(capacities, placed, waiting, limits, now)
-            journal = self.journal(session, now)
-            names = {g.id: g for g in gpus}
-            for move in moves:
-                booking = by_id[move.id]
-                before = {"gpu": booking.gpu.name, "start": booking.start_at.isoformat()}
-                booking.gpu = names[move.card]
-                booking.start_at, booking.end_at = move.start, move.end
-                booking.original_end_at, booking.updated_at = move.end, now
-                after = {"gpu": booking.gpu.name, "start": move.start.isoformat()}
-                journal.audit(
-                    SYSTEM_ACTOR, AuditAction.MOVE, booking, {"before": before, "after": after}
-                )
-                journal.tell_owner(
-                    NoticeKind.MOVED,
-                    booking,
-                    {"was_gpu": before["gpu"], "was_start": before["start"]},
-                )
-            moved = [booking_info(by_id[move.id]) for move in moves]
-        collector = _moved.get()
-        if collector is not None:
-            collector.extend(moved)
+            moves = queue.advance(capacities, placed, waiting, max_held, now)
+            moved = self._apply_moves(self.journal(session, now), moves, rows, gpus, now)
+        _report_moves(moved)
         return [info.id for info in moved]
+
+    async def _line(
+        self,
+        session: AsyncSession,
+        team_id: str,
+        gpus: Sequence[Gpu],
+        now: datetime,
+        *,
+        also: str | None = None,
+    ) -> tuple[list[Booking], list[queue.Waiting], dict[str, int | None]]:
+        """The waiting flexible bookings in line order (read with every GPU locked, so as they
+        are), as the queue sees them, and each owner's max-held; their owners and ``also`` (the
+        person booking) locked, in user id order."""
+        rows = list(await session.scalars(_waiting(team_id, now)))
+        owners = {row.user_id for row in rows}
+        for owner in sorted(owners | ({also} if also else set())):
+            await lock_user(session, self.db.backend, team_id, owner)
+        max_held = {
+            owner: (await self.limits_for(session, team_id, owner))[LimitName.MAX_HELD].value
+            for owner in sorted(owners)
+        }
+        waiting = [
+            queue.Waiting(
+                queue.Placed(r.id, r.gpu_id, r.user_id, r.start_at, r.end_at, r.memory_mib),
+                tuple(g.id for g in gpus if matches(g.name, r.gpu_pattern)),
+                r.not_before or r.created_at,
+            )
+            for r in rows
+        ]
+        return rows, waiting, max_held
+
+    def _apply_moves(
+        self,
+        journal: Journal,
+        moves: Sequence[queue.Move],
+        rows: Sequence[Booking],
+        gpus: Sequence[Gpu],
+        now: datetime,
+    ) -> list[BookingInfo]:
+        """Write each move to its booking, audited, and DM its owner."""
+        by_id, names = {row.id: row for row in rows}, {g.id: g for g in gpus}
+        for move in moves:
+            booking = by_id[move.id]
+            before = {"gpu": booking.gpu.name, "start": booking.start_at.isoformat()}
+            booking.gpu = names[move.card]
+            booking.start_at, booking.end_at = move.start, move.end
+            booking.original_end_at, booking.updated_at = move.end, now
+            after = {"gpu": booking.gpu.name, "start": move.start.isoformat()}
+            journal.audit(
+                SYSTEM_ACTOR, AuditAction.MOVE, booking, {"before": before, "after": after}
+            )
+            journal.tell_owner(
+                NoticeKind.MOVED, booking, {"was_gpu": before["gpu"], "was_start": before["start"]}
+            )
+        return [booking_info(by_id[move.id]) for move in moves]
 
     async def after_freeing(self, team_id: str) -> None:
         """After a change that may have freed memory: move flexible bookings up first (they were

@@ -208,6 +208,7 @@ class Code(enum.StrEnum):
     QUEUE_NOTHING_FITS = "queue_nothing_fits"
     QUEUE_NOT_FLEXIBLE = "queue_not_flexible"
     QUEUE_MOVED = "queue_moved"
+    QUEUE_SHIFTED = "queue_shifted"
     WATCH_DEADLINE_TOO_SOON = "watch_deadline_too_soon"
     WATCH_TOO_MANY = "watch_too_many"
     WATCH_NOT_FOUND = "watch_not_found"
@@ -493,6 +494,7 @@ WORDING: dict[Code, str] = {
     Code.QUEUE_NOTHING_FITS: "{asked} for that long fits on no GPU it may use before {until}; ask for less, or give a later deadline.",
     Code.QUEUE_NOT_FLEXIBLE: "Booking #{id} is not flexible, so there is nothing to pin: it never moves.",
     Code.QUEUE_MOVED: "#{id} moved up: now {gpu} at {start} instead of {was_gpu} at {was_start}.",
+    Code.QUEUE_SHIFTED: "#{id} moved to {gpu} instead of {was_gpu}, still at {start}: that made room for a booking in the queue.",
     Code.WATCH_DEADLINE_TOO_SOON: "A window of {length} cannot end before {deadline} any more; give a later deadline.",
     Code.WATCH_TOO_MANY: "You already wait with {count:watch|watches}, the most one person may have; cancel one first ([[/notify list]]).",
     Code.WATCH_NOT_FOUND: "You have no watch #{id}. See [[/notify list]].",

@@ -9,6 +9,12 @@ earliest room, the next one what is left. Fixed bookings never move.
 The earliest start that fits both a card and the owner's limit is ``not_before`` or an instant
 where held memory falls — an end of some booking — on the card or across the owner's bookings;
 so the candidates are those instants, tried in order (:func:`earliest_start`).
+
+A flexible booking is made, and moved by a pass (:func:`advance`), with :func:`place`: at that
+earliest start, or sooner where the only thing in the way is other flexible bookings that have
+not started and can each go elsewhere (another card they may use) at a start no later than their
+own. They are *shifted* aside, so nobody is delayed by it, and a request does not wait for a
+card held by a queued booking that could run as early on another card.
 """
 
 from __future__ import annotations
@@ -134,6 +140,177 @@ def earliest_placement(
     return None if best is None else (cards[best[3]], best[0])
 
 
+@dataclass(frozen=True)
+class Ask:
+    """A flexible booking to place: whose, how much, for how long, on which cards, and the first
+    and last start it accepts."""
+
+    owner: str
+    mib: int
+    duration: timedelta
+    cards: tuple[Hashable, ...]
+    not_before: datetime
+    latest_start: datetime
+
+
+@dataclass(frozen=True)
+class Spot:
+    """Where :func:`place` puts a booking, and the waiting bookings it shifts aside to get there
+    (each to a start no later than its own)."""
+
+    card: Hashable
+    start: datetime
+    shifted: tuple[Move, ...] = ()
+
+
+def place(
+    capacities: Mapping[Hashable, int],
+    placed: Sequence[Placed],
+    waiting: Sequence[Waiting],
+    limits: Mapping[str, int | None],
+    now: datetime,
+    ask: Ask,
+) -> Spot | None:
+    """Where ``ask`` starts soonest: its earliest fit with everyone where they are
+    (:func:`earliest_placement`), or an earlier start where it fits once the flexible bookings
+    of ``waiting`` (in line order; those not started) that overlap it on that card are shifted
+    aside. ``placed`` holds every booking holding memory, the waiting ones included, not ``ask``.
+
+    The earlier starts tried are ``ask.not_before`` and the ends on each card before the earliest
+    fit, in order (then the smallest card first, as :func:`earliest_placement` ties). At each, the
+    waiting bookings in the way are taken out, ``ask`` is put in, and they go back in line order:
+    each where it was if it still fits there, else at its own earliest fit on its own cards from
+    its own not-before, **no later than where it was**, within its owner's max-held. The first
+    start where all of them go back wins; ``None`` if ``ask`` fits nowhere by its latest start.
+    A shifted booking thus loses nothing — at worst it starts as early on another card — which is
+    why a later booking may take its room: what "served in the order made" protects is that no
+    booking starts later because of one made after it.
+    """
+    trial = _Trial(capacities, placed, limits, now)
+    plain = earliest_placement(
+        [Card(c, capacities[c], trial.on(c)) for c in ask.cards if c in capacities],
+        trial.of(ask.owner),
+        limits.get(ask.owner),
+        ask.mib,
+        ask.duration,
+        ask.not_before,
+        ask.latest_start,
+    )
+    before = plain[1] if plain is not None else ask.latest_start + timedelta(microseconds=1)
+    line: dict[Hashable, list[Waiting]] = {}
+    for item in waiting:
+        if item.booking.start > now:  # started: never moves
+            line.setdefault(item.booking.card, []).append(item)
+    for at, card in _earlier_starts(capacities, trial, ask, before):
+        shifted = trial.shift_aside(line.get(card, []), ask, card, at)
+        if shifted is not None:
+            return Spot(card, at, shifted)
+    return None if plain is None else Spot(plain[0].id, plain[1])
+
+
+def _earlier_starts(
+    capacities: Mapping[Hashable, int],
+    trial: _Trial,
+    ask: Ask,
+    before: datetime,
+) -> list[tuple[datetime, Hashable]]:
+    """``ask``'s not-before and every end on its cards before ``before``, by start, then size,
+    then the order of ``ask.cards``."""
+    found = {
+        (at, capacities[card], order, card)
+        for order, card in enumerate(ask.cards)
+        if card in capacities
+        for at in (ask.not_before, *(s.end for s in trial.on(card)))
+        if ask.not_before <= at < before
+    }
+    return [(at, card) for at, _, _, card in sorted(found)]
+
+
+class _Trial:
+    """Making room for a booking by shifting waiting ones aside (see :func:`place`): the
+    bookings by card and by owner, and on each try those taken out and those put in."""
+
+    def __init__(
+        self,
+        capacities: Mapping[Hashable, int],
+        placed: Sequence[Placed],
+        limits: Mapping[str, int | None],
+        now: datetime,
+    ) -> None:
+        self.capacities, self.limits, self.now = capacities, limits, now
+        self.by_card: dict[Hashable, list[Placed]] = {}
+        self.by_owner: dict[str, list[Placed]] = {}
+        for b in placed:
+            self.by_card.setdefault(b.card, []).append(b)
+            self.by_owner.setdefault(b.owner, []).append(b)
+        self.out: set[int] = set()
+        self.put: list[Placed] = []
+
+    def on(self, card: Hashable) -> list[Span]:
+        held = [b.span for b in self.by_card.get(card, ()) if b.id not in self.out]
+        return held + [b.span for b in self.put if b.card == card]
+
+    def of(self, owner: str) -> list[Span]:
+        held = [b.span for b in self.by_owner.get(owner, ()) if b.id not in self.out]
+        return held + [b.span for b in self.put if b.owner == owner]
+
+    def _fits(self, booking: Placed) -> bool:
+        """Whether ``booking`` fits where it says, on its card and within its owner's limit."""
+        capacity, limit = self.capacities[booking.card], self.limits.get(booking.owner)
+        return fits(self.on(booking.card), capacity, booking.mib, booking.start, booking.end) and (
+            limit is None
+            or fits(self.of(booking.owner), limit, booking.mib, booking.start, booking.end)
+        )
+
+    def shift_aside(
+        self, line: Sequence[Waiting], ask: Ask, card: Hashable, at: datetime
+    ) -> tuple[Move, ...] | None:
+        """The moves that make room for ``ask`` on ``card`` at ``at`` by shifting the bookings
+        of ``line`` (waiting on that card, in line order) in the way; ``None`` if none are in
+        the way or one cannot go back. Everyone is where they were again afterwards."""
+        end = at + ask.duration
+        aside = [w for w in line if w.booking.start < end and at < w.booking.end]
+        if not aside:
+            return None
+        self.out, self.put = {w.booking.id for w in aside}, []
+        try:
+            return self._put_back(aside, Placed(0, card, ask.owner, at, end, ask.mib))
+        finally:
+            self.out, self.put = set(), []
+
+    def _put_back(self, aside: Sequence[Waiting], asked: Placed) -> tuple[Move, ...] | None:
+        """Put ``asked`` (not made yet: no id) in, then ``aside`` back in line order."""
+        if not self._fits(asked):
+            return None
+        self.put.append(asked)
+        moves = []
+        for item in aside:
+            was = item.booking
+            if self._fits(was):
+                self.put.append(was)  # back where it was
+                continue
+            duration = was.end - was.start
+            found = earliest_placement(
+                [
+                    Card(c, self.capacities[c], self.on(c))
+                    for c in item.cards
+                    if c in self.capacities
+                ],
+                self.of(was.owner),
+                self.limits.get(was.owner),
+                was.mib,
+                duration,
+                max(self.now, item.not_before),
+                was.start,
+            )
+            if found is None:
+                return None
+            moved = replace(was, card=found[0].id, start=found[1], end=found[1] + duration)
+            self.put.append(moved)
+            moves.append(Move(was.id, moved.card, moved.start, moved.end, was))
+        return tuple(moves)
+
+
 def advance(
     capacities: Mapping[Hashable, int],
     placed: Sequence[Placed],
@@ -141,8 +318,9 @@ def advance(
     limits: Mapping[str, int | None],
     now: datetime,
 ) -> list[Move]:
-    """Move each of ``waiting`` (in the order given: the order they were made) to the earliest
-    start that fits (:func:`earliest_placement`), if that is earlier than where it is.
+    """Move each of ``waiting`` (in the order given: the order they were made) to where it starts
+    soonest (:func:`place`: shifting others in the line aside, never later), if that is earlier
+    than where it is.
 
     ``placed`` holds every booking holding memory, the waiting ones included; ``limits`` is each
     owner's max-held (absent or ``None``: none). A move leaves its old place free, and that room
@@ -150,53 +328,45 @@ def advance(
     booking takes room only when none made before it can start earlier with everyone where they
     are at that moment — a later booking never takes room an earlier one could use then. (Serving
     the rest of the line first would let the next in line take room freed behind the first,
-    which the first could have had.) When this returns, no waiting booking could start earlier
-    with every other where it ends up. It ends: each move takes a booking strictly earlier, never
-    one later, and every start is ``now``, a not-before or the end of another booking (its start
-    plus a duration), so the starts come from a finite set bounded by ``now``.
-    Each booking moved is returned once: where it ends up, and where it was before the pass.
+    which the first could have had.) When this returns, no waiting booking could start earlier,
+    even by shifting others aside, with every other where it ends up. It ends: each move takes
+    one booking strictly earlier and none later, and every start is ``now``, a not-before or the
+    end of another booking (its start plus a duration), so the starts come from a finite set
+    bounded by ``now``. Each booking moved is returned once: where it ends up, and where it was
+    before the pass (one shifted aside and back again is not returned).
     """
-    on_card: dict[Hashable, list[Placed]] = {card: [] for card in capacities}
-    for booking in placed:
-        on_card.setdefault(booking.card, []).append(booking)
-    current = {item.booking.id: item.booking for item in waiting}
+    current = {booking.id: booking for booking in (*placed, *(w.booking for w in waiting))}
     moved: set[int] = set()
-    moving = True
-    while moving:
-        moving = False
+    while True:
         for item in waiting:
             booking = current[item.booking.id]
             if booking.start <= now:
                 continue  # started (or due to): never moves
-            on_card[booking.card] = [b for b in on_card[booking.card] if b.id != booking.id]
-            owner = [b.span for bs in on_card.values() for b in bs if b.owner == booking.owner]
             duration = booking.end - booking.start
-            found = earliest_placement(
-                [
-                    Card(c, capacities[c], [b.span for b in on_card[c]])
-                    for c in item.cards
-                    if c in capacities
-                ],
-                owner,
-                limits.get(booking.owner),
+            ask = Ask(
+                booking.owner,
                 booking.mib,
                 duration,
+                item.cards,
                 max(now, item.not_before),
                 booking.start - timedelta(seconds=1),
             )
-            if found is not None:
-                booking = replace(
-                    booking, card=found[0].id, start=found[1], end=found[1] + duration
-                )
-                current[booking.id] = booking
-                moved.add(booking.id)
-                moving = True
-            on_card[booking.card].append(booking)
-            if moving:
+            others = [b for b in current.values() if b.id != booking.id]
+            line = [replace(w, booking=current[w.booking.id]) for w in waiting if w is not item]
+            spot = place(capacities, others, line, limits, now, ask)
+            if spot is not None:
+                to = Move(booking.id, spot.card, spot.start, spot.start + duration, booking)
+                for move in (to, *spot.shifted):
+                    current[move.id] = replace(
+                        move.was, card=move.card, start=move.start, end=move.end
+                    )
+                    moved.add(move.id)
                 break  # the room it left goes to the head of the line first
+        else:
+            break
     moves = []
     for item in waiting:
-        if item.booking.id in moved:
-            now_at = current[item.booking.id]
+        now_at = current[item.booking.id]
+        if item.booking.id in moved and now_at != item.booking:
             moves.append(Move(now_at.id, now_at.card, now_at.start, now_at.end, item.booking))
     return moves

@@ -66,7 +66,7 @@ _SUMMARY_VERB = {
     NoticeKind.CANCELLED: "cancelled",
     NoticeKind.REMINDER: "ending soon",
     NoticeKind.CHANGED: "changed by an admin",
-    NoticeKind.MOVED: "moved up",
+    NoticeKind.MOVED: "moved",
 }
 #: Order of the groups in a summary: what happens first in a booking's life comes first.
 KIND_ORDER = tuple(EMOJI)
@@ -150,15 +150,17 @@ def _change_sentence(item: Notice, now: datetime) -> str:
 
 
 def _moved_sentence(item: Notice, now: datetime) -> str:
-    """A flexible booking moved up: where and when it is now, and was."""
+    """A flexible booking moved up, or to another card at the same start (shifted aside to make
+    room for one made after it): where and when it is now, and was."""
     b, details = item.booking, item.details
+    was_start = datetime.fromisoformat(str(details.get("was_start", b.start.isoformat())))
     moved = say(
-        Code.QUEUE_MOVED,
+        Code.QUEUE_SHIFTED if was_start == b.start else Code.QUEUE_MOVED,
         id=b.id,
         gpu=Quote(b.gpu_name),
         start=When(b.start),
         was_gpu=Quote(str(details.get("was_gpu", b.gpu_name))),
-        was_start=When(datetime.fromisoformat(str(details.get("was_start", b.start.isoformat())))),
+        was_start=When(was_start),
     )
     return mrkdwn(moved, now=now)
 
