@@ -9,7 +9,10 @@ A slash command's ack may carry the answer itself — an ephemeral message, as o
 the response_url is — so the person gets it in the same HTTP response, with no second request
 to Slack (:class:`AckReply`). It is awaited only for ``Deps.answer_in_ack_within``: a slower
 answer (a first ``users.info``, a database that does not answer) goes through the response_url
-after an empty ack, as every answer did before.
+after an empty ack, as every answer did before. And only while no other command is being
+answered (:data:`COMMANDS`): commands arriving together share one event loop, so each answer
+would wait behind the others' work, and so would each ack; in a burst they ack at once instead,
+as Bolt does, and answer through their response_urls.
 """
 
 from __future__ import annotations
@@ -51,6 +54,30 @@ async def settle(within: float) -> None:
     """Let the work carried on after acks finish (replies, posts), for up to ``within`` seconds."""
     if _RUNNING:
         await asyncio.wait(set(_RUNNING), timeout=within)
+
+
+class Commands:
+    """The slash commands this process is answering: from their arrival until their work is
+    done."""
+
+    def __init__(self) -> None:
+        self._answering = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._answering > 0
+
+    def track(self, work: asyncio.Task[Any]) -> None:
+        """Count ``work`` (a command's answering) until it is done."""
+        self._answering += 1
+        work.add_done_callback(self._done)
+
+    def _done(self, _: asyncio.Task[Any]) -> None:
+        self._answering -= 1
+
+
+#: This process's commands being answered.
+COMMANDS = Commands()
 
 
 class AckReply:

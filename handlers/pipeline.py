@@ -35,7 +35,7 @@ from bot.core.formats import format_size
 from bot.core.sentence import Sentence
 from bot.core.snapshots import BookingInfo, SeriesResult
 from bot.core.timefmt import zoned_window
-from handlers.ack import AckReply, after_ack
+from handlers.ack import COMMANDS, AckReply, after_ack
 from handlers.blocks.bookings import booking_confirmation
 from handlers.blocks.common import Message, context
 from handlers.blocks.series import series_confirmation
@@ -210,23 +210,27 @@ async def serve(
     """The whole path for a command or a button.
 
     A button's ack carries nothing Slack shows, so it is sent at once and the plan made after
-    it. A slash command's may carry the answer (``answer_in_ack``): its plan is made first
-    (the text parsed) and its answer awaited for ``deps.answer_in_ack_within`` to go in the
-    ack; a request that opens a form acks at once, since its work waits on Slack.
+    it. A slash command's may carry the answer (``answer_in_ack``) unless another command is
+    being answered (its answer would queue behind that one's work: see ``handlers.ack``): its
+    plan is made first (the text parsed) and its answer awaited for
+    ``deps.answer_in_ack_within`` to go in the ack. A request that opens a form acks at once,
+    since its work waits on Slack.
     """
-    if not answer_in_ack:
+    name = f"answering {incoming.user_id}"
+    if not answer_in_ack or COMMANDS.busy:
         await ack()
-        after_ack(_carry_on(deps, client, incoming, plan_for), f"answering {incoming.user_id}")
+        work = after_ack(_carry_on(deps, client, incoming, plan_for), name)
+        if answer_in_ack:
+            COMMANDS.track(work)
         return
     plan = plan_for()
     if plan.opens_form:
         await ack()
-        after_ack(_carry_on(deps, client, incoming, lambda: plan), f"a form for {incoming.user_id}")
+        COMMANDS.track(after_ack(_carry_on(deps, client, incoming, lambda: plan), name))
         return
     in_ack = AckReply(ack)
-    work = after_ack(
-        _carry_on(deps, client, incoming, lambda: plan, in_ack), f"answering {incoming.user_id}"
-    )
+    work = after_ack(_carry_on(deps, client, incoming, lambda: plan, in_ack), name)
+    COMMANDS.track(work)
     await asyncio.wait(
         {work, in_ack.answered},
         timeout=deps.answer_in_ack_within,
