@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.recurrence import Recurrence
+from bot.booking.snapshots import booking_snapshot
 from bot.core.snapshots import BookingInfo
 from bot.core.vocabulary import BookingStatus
 from storage.models import Booking, BookingSeries, Gpu
@@ -115,28 +115,8 @@ async def booking_page(
         values["since"], values["until"] = window
     if after is not None:
         values["after_start"], values["after_id"] = after
-    return [_snapshot(row) for row in await session.execute(query, values)]
-
-
-def _snapshot(row: Row[Any]) -> BookingInfo:
-    return BookingInfo(
-        id=row.id,
-        gpu_name=row.name,
-        gpu_capacity_mib=row.capacity_mib,
-        user_id=row.user_id,
-        task=row.task,
-        memory_mib=row.memory_mib,
-        start=row.start_at,
-        end=row.end_at,
-        original_end=row.original_end_at,
-        status=BookingStatus(row.status),
-        end_reason=row.end_reason,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        series_id=row.series_id,
-        series_rule=None if row.rule is None else Recurrence.from_dict(row.rule),
-        flexible=bool(row.flexible),
-    )
+    rows = await session.execute(query, values)
+    return [booking_snapshot(r, r.name, r.capacity_mib, r.rule) for r in rows]
 
 
 async def series_counts(

@@ -7,6 +7,9 @@ downstream can lazy-load or write through a row.
 from __future__ import annotations
 
 import copy
+from typing import Any
+
+from sqlalchemy import Row
 
 from bot.core.recurrence import Recurrence
 from bot.core.snapshots import AuditInfo, BookingInfo, GpuInfo
@@ -27,23 +30,33 @@ def gpu_info(gpu: Gpu) -> GpuInfo:
 
 
 def booking_info(booking: Booking) -> BookingInfo:
+    series = booking.series
+    rule = None if series is None else series.rule
+    return booking_snapshot(booking, booking.gpu.name, booking.gpu.capacity_mib, rule)
+
+
+def booking_snapshot(
+    b: Booking | Row[Any], gpu_name: str, gpu_capacity_mib: int, rule: dict[str, Any] | None
+) -> BookingInfo:
+    """A booking entity, or a row of the bookings table's columns (they share their names), with
+    its GPU's name and size and its series' rule, as a snapshot."""
     return BookingInfo(
-        id=booking.id,
-        gpu_name=booking.gpu.name,
-        gpu_capacity_mib=booking.gpu.capacity_mib,
-        user_id=booking.user_id,
-        task=booking.task,
-        memory_mib=booking.memory_mib,
-        start=booking.start_at,
-        end=booking.end_at,
-        original_end=booking.original_end_at,
-        status=BookingStatus(booking.status),
-        end_reason=booking.end_reason,
-        created_by=booking.created_by,
-        created_at=booking.created_at,
-        series_id=booking.series_id,
-        series_rule=None if booking.series is None else Recurrence.from_dict(booking.series.rule),
-        flexible=bool(booking.flexible),
+        id=b.id,
+        gpu_name=gpu_name,
+        gpu_capacity_mib=gpu_capacity_mib,
+        user_id=b.user_id,
+        task=b.task,
+        memory_mib=b.memory_mib,
+        start=b.start_at,
+        end=b.end_at,
+        original_end=b.original_end_at,
+        status=BookingStatus(b.status),
+        end_reason=b.end_reason,
+        created_by=b.created_by,
+        created_at=b.created_at,
+        series_id=b.series_id,
+        series_rule=None if rule is None else Recurrence.from_dict(rule),
+        flexible=bool(b.flexible),
     )
 
 
