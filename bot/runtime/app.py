@@ -9,8 +9,9 @@ Every request is timed, counted (``bot.runtime.metrics``) and logged as one line
 :meth:`GpubookApp.async_dispatch`, the one entry point of HTTP, Socket Mode and the console. Not
 in a Bolt global middleware: async Bolt runs global middleware *before* the listeners (``next()``
 only sets a flag), so time around ``next()`` measures nothing. ``async_dispatch`` returns once the
-listener has acked, while the listener carries on in its own task; so the latency recorded is
-time-to-ack (what Slack's 3-second deadline is about), not the whole listener's run, and the
+listener has acked (a command alone, with its answer: ``handlers.ack``), while its work carries
+on in a task of its own; so the latency recorded is time-to-ack (what Slack's 3-second deadline
+is about), not the whole listener's run, and the
 outcome is "error" when dispatch raised or answered ≥ 400 (bad signature, unhandled, a listener
 that crashed before its ack). Failures after the ack are answered and logged by
 ``handlers.context.answer``; booking outcomes are counted in the service (``bot.runtime.metrics``).
