@@ -188,7 +188,8 @@ class AgentHosts(ServiceBase):
         self, batch: Sequence[Pending]
     ) -> Sequence[IngestResult | GpubookError]:
         now = self.clock()
-        async with self.db.write() as session:
+        # First among this process's writers: a fleet's reports wait for at most one other write.
+        async with self.db.write(first=True) as session:
             return await store_reports(
                 session, batch, now, self.config.usage.silent_after, self.remembered_tokens
             )
