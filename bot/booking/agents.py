@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from bot.booking.base import ServiceBase
 from bot.booking.group_commit import GroupCommit
@@ -38,7 +38,7 @@ _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: nothing but them), each host's next report coming within an interval anyway; SQLite's
 #: ``synchronous=NORMAL`` makes the same trade for every transaction. Waiting for the flush was most of a report's
 #: time in the database under a fleet (``bench/README.md``, agent_bench).
-_COMMIT_WITHOUT_FLUSH = text("SET LOCAL synchronous_commit TO OFF")
+_COMMIT_WITHOUT_FLUSH = "SET LOCAL synchronous_commit TO OFF"
 #: At most this many reports in one transaction: 32 hosts of 8 cards is 256 rows a statement,
 #: and a batch holds SQLite's writer (which every other write waits for) for tens of ms at most.
 REPORTS_PER_TRANSACTION = 32
@@ -197,7 +197,7 @@ class AgentHosts(ServiceBase):
         # First among this process's writers: a fleet's reports wait for at most one other write.
         async with self.db.write(first=True) as session:
             if self.db.backend == "postgresql":
-                await session.execute(_COMMIT_WITHOUT_FLUSH)
+                await (await session.connection()).exec_driver_sql(_COMMIT_WITHOUT_FLUSH)
             return await store_reports(
                 session, batch, now, self.config.usage.silent_after, self.remembered_tokens
             )
