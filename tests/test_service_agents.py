@@ -217,7 +217,9 @@ async def test_reports_arriving_together_each_get_their_own_answer_and_a_refused
         service.ingest_report(one, report(reading(UUID0))),
         service.ingest_report(two, report(reading(UUID1), reading(UUID0), host="gpu-host-2")),
         service.ingest_report(three, report(reading("GPU-33333333-cccc"), host="gpu-host-3")),
-        service.ingest_report(four, report(reading("GPU-44444444-dddd"), host="gpu-host-4")),
+        service.ingest_report(  # revoked: refused as such, not told whose card it claims
+            four, report(reading("GPU-44444444-dddd"), reading(UUID0), host="gpu-host-4")
+        ),
         return_exceptions=True,
     )
     first, claimed, third, revoked = results

@@ -36,8 +36,8 @@ _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: A report's transaction commits without waiting for PostgreSQL to flush it to disk: a crash
 #: of the database server can lose the last fraction of a second of reports (whole ones, and
 #: nothing but them), each host's next report coming within an interval anyway; SQLite's
-#: ``synchronous=NORMAL`` makes the same trade for every transaction. Waiting for the flush was most of a report's
-#: time in the database under a fleet (``bench/README.md``, agent_bench).
+#: ``synchronous=NORMAL`` makes the same trade for every transaction. Waiting for the flush was
+#: the commonest wait of reports' transactions under a fleet (``bench/README.md``, agent_bench).
 _COMMIT_WITHOUT_FLUSH = "SET LOCAL synchronous_commit TO OFF"
 #: At most this many reports in one transaction: 32 hosts of 8 cards is 256 rows a statement,
 #: and a batch holds SQLite's writer (which every other write waits for) for tens of ms at most.
@@ -154,8 +154,7 @@ class AgentHosts(ServiceBase):
         nothing). Revocation stays immediate, whatever process revoked it: storing a report or a
         booking checks, in its own transaction, that the token is still not revoked
         (:func:`bot.booking.ingest.store_reports`, :func:`~bot.booking.host_runs.use_token`;
-        refused then, storing nothing), and the
-        revoking process forgets the token at once."""
+        refused then, storing nothing), and the revoking process forgets the token at once."""
         digest = token_digest(secret)
         identity = self.remembered_tokens.get(digest)
         if identity is None:

@@ -80,13 +80,20 @@ async def store_reports(
     """Store the reports of ``batch`` (one workspace, no host or card twice: :func:`can_join`)
     in the caller's write transaction: each one's result, or its refusal (nothing of it stored).
 
-    Cards are checked first (read), then the tokens of the reports still standing are marked
-    used — the UPDATE that also holds each token's row until the commit, which keeps a
-    revocation by any process immediate — and only then is anything else written."""
+    The tokens are checked first (and their rows held until the commit, which keeps a
+    revocation by any process immediate: a revoked token learns nothing, not even whose card it
+    claimed), then the cards; only then is anything written."""
     team = batch[0].identity.team_id
     outcome: dict[int, IngestResult | GpubookError] = {}
-    known = await _known_cards(session, team, [u for p in batch for u in p.uuids])
+    live = await _live_tokens(session, sorted({p.identity.token_id for p in batch}))
     for n, pending in enumerate(batch):
+        if pending.identity.token_id not in live:
+            outcome[n] = forget_token(pending.identity, remembered)
+    uuids = [u for n, p in enumerate(batch) if n not in outcome for u in p.uuids]
+    known = await _known_cards(session, team, uuids) if uuids else {}
+    for n, pending in enumerate(batch):
+        if n in outcome:
+            continue
         try:
             _refuse_cards_elsewhere(
                 (known[u] for u in pending.uuids if u in known),
@@ -96,15 +103,10 @@ async def store_reports(
             )
         except PermissionDenied as refusal:
             outcome[n] = refusal
-    live = await _use_tokens(
-        session, sorted(p.identity.token_id for n, p in enumerate(batch) if n not in outcome), now
-    )
-    for n, pending in enumerate(batch):
-        if n not in outcome and pending.identity.token_id not in live:
-            outcome[n] = forget_token(pending.identity, remembered)
     stored = [(n, p) for n, p in enumerate(batch) if n not in outcome]
     if not stored:
         return [outcome[n] for n in range(len(batch))]
+    await _use_tokens(session, [p.identity.token_id for _, p in stored], now)
     await _touch_hosts(session, team, [p.report.host for _, p in stored], now)
     fresh = await _write_cards(session, team, [p for _, p in stored], known, now, silent_after)
     bound = {uuid for uuid, row in known.items() if row.gpu_id is not None}
@@ -144,17 +146,22 @@ async def _known_cards(session: AsyncSession, team: str, uuids: list[str]) -> di
     return {row.uuid: row for row in rows}
 
 
-async def _use_tokens(session: AsyncSession, token_ids: list[int], now: datetime) -> set[int]:
-    """Mark the tokens used now; the ids of those not revoked (the others are refused)."""
-    if not token_ids:
-        return set()
-    used = await (await session.connection()).execute(
-        update(_TOKENS)
+async def _live_tokens(session: AsyncSession, token_ids: list[int]) -> set[int]:
+    """Those of the tokens not revoked, their rows locked (in id order) until the commit."""
+    found = await (await session.connection()).execute(
+        select(_TOKENS.c.id)
         .where(_TOKENS.c.id.in_(token_ids), _TOKENS.c.revoked_at.is_(None))
-        .values(last_used_at=now)
-        .returning(_TOKENS.c.id)
+        .order_by(_TOKENS.c.id)
+        .with_for_update()
     )
-    return set(used.scalars())
+    return set(found.scalars())
+
+
+async def _use_tokens(session: AsyncSession, token_ids: list[int], now: datetime) -> None:
+    """The tokens of the reports stored were used now."""
+    await (await session.connection()).execute(
+        update(_TOKENS).where(_TOKENS.c.id.in_(token_ids)).values(last_used_at=now)
+    )
 
 
 async def _touch_hosts(session: AsyncSession, team: str, hosts: list[str], now: datetime) -> None:
