@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import (
 from bot.core.errors import GpubookError
 from bot.core.phrases import Code
 from storage.sqlite_driver import fewer_hops_dbapi
+from storage.writer_turns import WriterTurns
 
 log = logging.getLogger(__name__)
 
@@ -215,34 +216,34 @@ class Database:
         self.engine = create_engine(self.url, busy_timeout=busy_timeout, **engine_kwargs)
         self.backend = self.engine.dialect.name
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer at a time. Writers of this process queue here instead of inside
-        # SQLite's busy handler, which sleeps with back-off (measured: 20 concurrent creates ran
-        # slower than sequential ones). BEGIN IMMEDIATE still serialises other processes.
-        self._sqlite_writer = asyncio.Lock() if self.backend == "sqlite" else None
+        # SQLite has one writer at a time: this process's writers take turns (see WriterTurns).
+        self._sqlite_writer = WriterTurns() if self.backend == "sqlite" else None
         #: ``time.monotonic()`` of the last transaction that found the database unavailable.
         self._unavailable_at = float("-inf")
         #: Why the database was last found unavailable, until a transaction gets through again.
         self._away_reason: str | None = None
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def write(self, *, first: bool = False) -> AsyncIterator[AsyncSession]:
         """A read-write transaction: committed on success, rolled back on any exception.
 
-        On SQLite it holds the database write lock from its first statement; on PostgreSQL the
+        On SQLite it holds the write lock from its first statement (with ``first``, its turn
+        goes ahead of this process's other writers: :class:`WriterTurns`); on PostgreSQL the
         caller locks the rows it decides on (``with_for_update``). A writer that queued behind
         one that then found the database unavailable fails at once: otherwise each writer in
-        the queue would wait out the whole busy timeout in turn.
-        """
+        the queue would wait out the whole busy timeout in turn."""
         queued = time.monotonic()
-        async with self._writer_turn():
+        async with self._writer_turn(first):
             if self._unavailable_at > queued:
                 raise DatabaseUnavailable()
             with self._unavailability():
                 async with self._sessions() as session, session.begin():
                     yield session
 
-    def _writer_turn(self) -> AbstractAsyncContextManager[object]:
-        return self._sqlite_writer if self._sqlite_writer is not None else nullcontext()
+    def _writer_turn(self, first: bool) -> AbstractAsyncContextManager[object]:
+        if self._sqlite_writer is None:
+            return nullcontext()
+        return self._sqlite_writer.turn(first=first)
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = False) -> AsyncIterator[AsyncSession]:

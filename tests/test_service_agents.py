@@ -4,6 +4,7 @@ On a real SQLite file and on PostgreSQL, like every service test."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -12,8 +13,8 @@ from sqlalchemy import func, select
 from bot.booking import Actor, BookingService
 from bot.core.agent_report import DeviceReading, ProcessReading, Report
 from bot.core.clock import FrozenClock
-from bot.core.errors import InputError, NotFound, PermissionDenied
-from bot.core.usage import HostIdentity
+from bot.core.errors import InputError, NotFound, PermissionDenied, Unauthorized
+from bot.core.usage import HostIdentity, IngestResult
 from storage.models import AgentDevice, AgentHost, AuditEntry, UsageSample
 from tests.conftest import T0, refused
 
@@ -198,3 +199,38 @@ async def test_a_card_its_host_still_reports_cannot_be_claimed_by_another(
     async with service.db.read() as session:
         device = await session.scalar(select(AgentDevice).where(AgentDevice.uuid == UUID0))
     assert device.host == "gpu-host-2"
+
+
+async def test_reports_arriving_together_each_get_their_own_answer_and_a_refused_one_stores_nothing(
+    service: BookingService, admin: Actor
+) -> None:
+    await service.add_gpu(admin, "rtx-0", "24GB")
+    await service.edit_gpu(admin, "rtx-0", device_uuid=UUID0)
+    booking = await service.create(
+        Actor("UALICE"), gpu="rtx-0", memory="8GB", start=T0, end=T0 + timedelta(hours=1), task="t"
+    )
+    one, two, three, four = [await identity(service, admin, f"gpu-host-{n}") for n in range(1, 5)]
+    await service.ingest_report(one, report(reading(UUID0)))
+    await service.revoke_agent_token(admin, "gpu-host-4")
+    # Stored together (group commit), except host 2's, which shares a card and waits its turn.
+    results = await asyncio.gather(
+        service.ingest_report(one, report(reading(UUID0))),
+        service.ingest_report(two, report(reading(UUID1), reading(UUID0), host="gpu-host-2")),
+        service.ingest_report(three, report(reading("GPU-33333333-cccc"), host="gpu-host-3")),
+        service.ingest_report(  # revoked: refused as such, not told whose card it claims
+            four, report(reading("GPU-44444444-dddd"), reading(UUID0), host="gpu-host-4")
+        ),
+        return_exceptions=True,
+    )
+    first, claimed, third, revoked = results
+    assert isinstance(first, IngestResult) and isinstance(third, IngestResult)
+    assert (first.unbound, [b.id for b in first.host_bookings.bookings]) == ((), [booking.id])
+    assert [c.gpu for c in first.host_bookings.cards] == ["rtx-0"]
+    assert third.unbound == ("GPU-33333333-cccc",) and third.host_bookings.cards == ()
+    assert isinstance(claimed, PermissionDenied) and isinstance(revoked, Unauthorized)
+    assert (await count(service, UsageSample), await count(service, AgentDevice)) == (3, 2)
+    async with service.db.read() as session:
+        for refused_host in ("gpu-host-2", "gpu-host-4"):
+            assert await session.get(AgentHost, (admin.team_id, refused_host)) is None
+    used = {t.host: t.last_used_at for t in await service.agent_tokens(admin)}
+    assert (used["gpu-host-2"], used["gpu-host-3"], used["gpu-host-4"]) == (None, T0, None)

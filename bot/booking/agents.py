@@ -1,10 +1,9 @@
 """Host agents: their tokens, and the reports they send about each card.
 
 A token is printed once and only its SHA-256 is stored: tokens are 256 random bits, so a plain
-hash is as good as a slow one here and costs nothing per report. A report is stored in one write
-transaction — the host's last report time, each card's latest reading (:class:`AgentDevice`, what
-the reconciliation reads) and one compact sample per card (:class:`UsageSample`, what statistics
-read) — or, when it is refused, not at all. The answer carries the host's bookings
+hash is as good as a slow one here and costs nothing per report. Reports are stored by
+:mod:`bot.booking.ingest` — with the others that arrived meanwhile, in one transaction — or, when
+one is refused, not at all. The answer carries the host's bookings
 (:func:`bot.booking.host_runs.host_bookings`), which ``gpubook run`` on that host goes by.
 """
 
@@ -13,36 +12,36 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
-from datetime import datetime, timedelta
-from operator import itemgetter
-from typing import Any
+from collections.abc import Sequence
 
-from sqlalchemy import and_, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from bot.booking.base import ServiceBase
-from bot.booking.host_runs import host_bookings, use_token
+from bot.booking.group_commit import GroupCommit
+from bot.booking.ingest import Pending, can_join, store_reports
 from bot.core.actor import Actor
 from bot.core.agent_report import Report
-from bot.core.errors import InputError, NotFound, PermissionDenied
+from bot.core.errors import GpubookError, InputError, NotFound, PermissionDenied
 from bot.core.phrases import Code
-from bot.core.sentence import Quote, Span, When
+from bot.core.sentence import Quote
 from bot.core.usage import DeviceInfo, HostIdentity, IngestResult, TokenInfo
 from bot.core.vocabulary import AuditAction
-from storage.models import AgentDevice, AgentHost, AgentToken, Gpu, UsageSample
+from storage.db import DatabaseUnavailable
+from storage.models import AgentDevice, AgentToken, Gpu
 
 TOKEN_PREFIX = "gpb_"
 #: How many valid tokens a process remembers (far above any fleet's hosts).
 _REMEMBERED_TOKENS = 100_000
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# Reports are written with Core statements on the tables: SQLAlchemy's ORM bulk paths cost
-# milliseconds a report in Python (measured with cProfile) for rows that need none of it.
-_DEVICES = AgentDevice.__table__
-_GPUS = Gpu.__table__
-_SAMPLES = UsageSample.__table__
-#: A known card's latest reading: the columns set are the keys of each row given.
-_UPDATE_DEVICE = update(_DEVICES).where(_DEVICES.c.id == bindparam("b_id"))
+#: A report's transaction commits without waiting for PostgreSQL to flush it to disk: a crash
+#: of the database server can lose the last fraction of a second of reports (whole ones, and
+#: nothing but them), each host's next report coming within an interval anyway; SQLite's
+#: ``synchronous=NORMAL`` makes the same trade for every transaction. Waiting for the flush was
+#: the commonest wait of reports' transactions under a fleet (``bench/README.md``, agent_bench).
+_COMMIT_WITHOUT_FLUSH = "SET LOCAL synchronous_commit TO OFF"
+#: At most this many reports in one transaction: 32 hosts of 8 cards is 256 rows a statement,
+#: and a batch holds SQLite's writer (which every other write waits for) for tens of ms at most.
+REPORTS_PER_TRANSACTION = 32
 
 
 def token_digest(secret: str) -> str:
@@ -62,6 +61,9 @@ def _token_info(token: AgentToken) -> TokenInfo:
 
 class AgentHosts(ServiceBase):
     """Tokens (admins only), authentication and ingestion of reports, unbound devices."""
+
+    #: The reports waiting to be stored together (made on the first report, in the running loop).
+    _reports: GroupCommit[Pending, IngestResult] | None = None
 
     async def create_agent_token(self, actor: Actor, host: str) -> tuple[TokenInfo, str]:
         """A new token for ``host``: its snapshot and the secret, which is never stored."""
@@ -151,8 +153,8 @@ class AgentHosts(ServiceBase):
         digest (unknown ones never are: a flood of forged tokens costs a lookup each and fills
         nothing). Revocation stays immediate, whatever process revoked it: storing a report or a
         booking checks, in its own transaction, that the token is still not revoked
-        (:func:`~bot.booking.host_runs.use_token`; refused then, storing nothing), and the
-        revoking process forgets the token at once."""
+        (:func:`bot.booking.ingest.store_reports`, :func:`~bot.booking.host_runs.use_token`;
+        refused then, storing nothing), and the revoking process forgets the token at once."""
         digest = token_digest(secret)
         identity = self.remembered_tokens.get(digest)
         if identity is None:
@@ -168,109 +170,36 @@ class AgentHosts(ServiceBase):
         refused (a token speaks for its own host only).
 
         Every host sends one every interval (500 hosts × 8 cards every 15 s is 33 reports a
-        second), so this is written for few statements, whatever the cards: the host and the
-        token are touched by one UPDATE each, the cards already known are read with their
-        binding in one SELECT and updated in one executemany, the samples inserted in one;
-        only a card reporting for the first time costs its own INSERT.
-        """
+        second), so reports that arrive while another is being stored wait for it and are then
+        stored together, in one transaction (:mod:`bot.booking.group_commit`), each checked on
+        its own (:func:`bot.booking.ingest.store_reports`); this returns once this report is
+        committed, or raises its refusal with nothing of it stored."""
         if report.host != identity.host:
             raise PermissionDenied(
                 Code.REPORT_WRONG_HOST,
                 token_host=Quote(identity.host),
                 host=Quote(report.host),
             )
-        now = self.clock()
-        team = identity.team_id
-        silent_after = self.config.usage.silent_after
-        gap_cap = int(silent_after.total_seconds())
-        uuids = [d.uuid for d in report.devices]
-        async with self.db.write() as session:
-            await use_token(session, identity, now, self.remembered_tokens)
-            await self._touch_host(session, team, report.host, now)
-            conn = await session.connection()
-            known = {
-                row.uuid: row
-                for row in await conn.execute(
-                    select(
-                        _DEVICES.c.id,
-                        _DEVICES.c.uuid,
-                        _DEVICES.c.host,
-                        _DEVICES.c.users,
-                        _DEVICES.c.seen,
-                        _DEVICES.c.last_seen_at,
-                        _GPUS.c.id.label("gpu_id"),
-                    )
-                    .select_from(_DEVICES)
-                    .outerjoin(
-                        _GPUS, and_(_GPUS.c.team_id == team, _GPUS.c.device_uuid == _DEVICES.c.uuid)
-                    )
-                    .where(_DEVICES.c.team_id == team, _DEVICES.c.uuid.in_(uuids))
-                )
-            }
-            _refuse_cards_elsewhere(known.values(), report.host, now, silent_after)
-            changes, samples, fresh = [], [], []
-            for reading in report.devices:
-                users = reading.per_user()
-                latest = {
-                    "host": report.host,
-                    "index": reading.index,
-                    "name": reading.name,
-                    "total_mib": reading.total_mib,
-                    "used_mib": reading.used_mib,
-                    "users": users,
-                    "last_seen_at": now,
-                }
-                seen = dict.fromkeys(users, now.isoformat())
-                row = known.get(reading.uuid)
-                if row is None:
-                    device = AgentDevice.first_seen(team, reading.uuid, now, seen=seen, **latest)
-                    session.add(device)
-                    fresh.append((device, reading.used_mib, users))
-                    continue
-                seconds = min(int((now - row.last_seen_at).total_seconds()), gap_cap)
-                changes.append(
-                    {
-                        "b_id": row.id,
-                        "prev_users": row.users,
-                        "seen": {**row.seen, **seen},
-                        **latest,
-                    }
-                )
-                samples.append(_sample(row.id, now, seconds, reading.used_mib, users))
-            if changes:
-                # In id order, as every writer locks rows (the roll-up locks cards in batches).
-                changes.sort(key=itemgetter("b_id"))
-                await conn.execute(_UPDATE_DEVICE, changes)
-            if fresh:
-                await session.flush()
-                samples += [_sample(d.id, now, 0, used, users) for d, used, users in fresh]
-            if samples:  # a host whose cards all fell off reports none; an empty INSERT fails
-                await conn.execute(insert(_SAMPLES), samples)
-            bound = {uuid for uuid, row in known.items() if row.gpu_id is not None}
-            if fresh:
-                bound |= set(
-                    await session.scalars(
-                        select(Gpu.device_uuid).where(
-                            Gpu.team_id == team,
-                            Gpu.device_uuid.in_([d.uuid for d, _, _ in fresh]),
-                        )
-                    )
-                )
-            totals = {d.uuid: d.total_mib for d in report.devices}
-            bookings = await host_bookings(session, team, totals, now)
-        return IngestResult(len(uuids), tuple(u for u in uuids if u not in bound), bookings)
+        if self._reports is None:
+            self._reports = GroupCommit(
+                self._store_reports,
+                can_join,
+                REPORTS_PER_TRANSACTION,
+                shared=lambda error: isinstance(error, DatabaseUnavailable),
+            )
+        return await self._reports.submit(Pending(identity, report))
 
-    @staticmethod
-    async def _touch_host(session: AsyncSession, team: str, host: str, now: datetime) -> None:
-        """The host reported now (and is no longer silent): one UPDATE, or its first INSERT."""
-        hosts = AgentHost.__table__
-        touched = await (await session.connection()).execute(
-            update(hosts)
-            .where(hosts.c.team_id == team, hosts.c.host == host)
-            .values(last_report_at=now, silence_noticed_at=None)
-        )
-        if touched.rowcount == 0:
-            session.add(AgentHost(team_id=team, host=host, last_report_at=now))
+    async def _store_reports(
+        self, batch: Sequence[Pending]
+    ) -> Sequence[IngestResult | GpubookError]:
+        now = self.clock()
+        # First among this process's writers: a fleet's reports wait for at most one other write.
+        async with self.db.write(first=True) as session:
+            if self.db.backend == "postgresql":
+                await (await session.connection()).exec_driver_sql(_COMMIT_WITHOUT_FLUSH)
+            return await store_reports(
+                session, batch, now, self.config.usage.silent_after, self.remembered_tokens
+            )
 
     async def unbound_devices(self, actor: Actor) -> list[DeviceInfo]:
         """Cards that report but that no GPU is bound to (admins bind or add them)."""
@@ -288,34 +217,3 @@ class AgentHosts(ServiceBase):
                 DeviceInfo(d.uuid, d.host, d.index, d.name, d.total_mib, d.used_mib, d.last_seen_at)
                 for d in await session.scalars(query)
             ]
-
-
-def _refuse_cards_elsewhere(
-    known: Iterable[Any], host: str, now: datetime, silent_after: timedelta
-) -> None:
-    """Refuse a report listing a card that another host reported within ``silent_after``: a token
-    speaks for its own host only, and claiming a card would show its bookings (and their owners'
-    logins) to that host and let it book there. A card its old host has not reported for the
-    silent-host window has moved, and the report carries it to the new host."""
-    for row in known:
-        if row.host != host and now - row.last_seen_at <= silent_after:
-            raise PermissionDenied(
-                Code.REPORT_DEVICE_ELSEWHERE,
-                uuid=Quote(row.uuid),
-                host=Quote(row.host),
-                seen=When(row.last_seen_at),
-                window=Span(silent_after),
-            )
-
-
-def _sample(
-    device_id: int, at: datetime, seconds: int, used_mib: int, users: dict[str, int | None]
-) -> dict[str, Any]:
-    """One :class:`UsageSample` row, for the one INSERT of a report's samples."""
-    return {
-        "device_id": device_id,
-        "at": at,
-        "seconds": seconds,
-        "used_mib": used_mib,
-        "users": users,
-    }

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,7 +49,7 @@ async def use_token(
         .values(last_used_at=now)
     )
     if used.rowcount == 0:
-        _refuse(identity, remembered)
+        raise forget_token(identity, remembered)
 
 
 async def check_token(
@@ -65,13 +64,16 @@ async def check_token(
         )
     )
     if live is None:
-        _refuse(identity, remembered)
+        raise forget_token(identity, remembered)
 
 
-def _refuse(identity: HostIdentity, remembered: MutableMapping[str, HostIdentity]) -> NoReturn:
+def forget_token(
+    identity: HostIdentity, remembered: MutableMapping[str, HostIdentity]
+) -> Unauthorized:
+    """Forget ``identity``'s token, found revoked, in ``remembered``: the refusal to give."""
     for digest in [d for d, i in remembered.items() if i.token_id == identity.token_id]:
         del remembered[digest]
-    raise Unauthorized(Code.REPORT_BAD_TOKEN)
+    return Unauthorized(Code.REPORT_BAD_TOKEN)
 
 
 async def host_bookings(
