@@ -286,8 +286,8 @@ async def ack_waves(
     for n in range(total):
         await asyncio.sleep(max(0.0, start + n * spread_over / total - loop.time()))
         command, text_ = list(ACK_COMMANDS.items())[n % len(ACK_COMMANDS)]
-        latencies = await ack_latency.wave(http, url, fake, text_, fleet.concurrency)
-        samples.setdefault(command, []).extend(latencies)
+        waved = await ack_latency.wave(http, url, fake, text_, fleet.concurrency)
+        samples.setdefault(command, []).extend(ns for ns, _ in waved)  # in-ack answers too
         answered[0] += fleet.concurrency
         await ack_latency.settle(fake, answered[0], SETTLE_SECONDS)
     return samples
