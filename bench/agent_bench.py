@@ -88,7 +88,7 @@ class Fleet:
         return self.hosts * self.gpus
 
 
-QUICK = Fleet(hosts=4, gpus=2, interval=1, seconds=3, concurrency=2, waves=1)
+QUICK = Fleet(hosts=4, gpus=2, interval=1, seconds=3, concurrency=2, waves=2)
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
@@ -286,8 +286,9 @@ async def ack_waves(
     for n in range(total):
         await asyncio.sleep(max(0.0, start + n * spread_over / total - loop.time()))
         command, text_ = list(ACK_COMMANDS.items())[n % len(ACK_COMMANDS)]
-        waved = await ack_latency.wave(http, url, fake, text_, fleet.concurrency)
-        samples.setdefault(command, []).extend(ns for ns, _ in waved)  # in-ack answers too
+        for ns, in_ack in await ack_latency.wave(http, url, fake, text_, fleet.concurrency):
+            # A wave's first command is answered in its ack (its answer's latency): apart.
+            samples.setdefault(command + (ack_latency.IN_ACK if in_ack else ""), []).append(ns)
         answered[0] += fleet.concurrency
         await ack_latency.settle(fake, answered[0], SETTLE_SECONDS)
     return samples
@@ -337,11 +338,9 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
         "cpu_ms_per_report": round(cpu_ms, 2),
         "client_loop_lag": percentiles_ms(lags),
         "acks": {
-            command: {
-                "quiet": percentiles_ms(quiet[command]),
-                "loaded": percentiles_ms(loaded[command]),
-            }
-            for command in ACK_COMMANDS
+            kind: {"quiet": percentiles_ms(quiet[kind]), "loaded": percentiles_ms(loaded[kind])}
+            for kind in sorted(quiet.keys() & loaded.keys())
+            if min(len(quiet[kind]), len(loaded[kind])) > 1  # percentiles need two
         },
     }
 
