@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -246,13 +247,15 @@ async def _carry_on(
     plan_for: Callable[[], Plan],
     in_ack: AckReply | None = None,
 ) -> None:
-    """Steps 2–6 of :func:`serve`, from the plan to the App Homes."""
+    """Steps 2–6 of :func:`serve`, from the plan to the App Homes; the work and the answer a few
+    at a time (``deps.answering``), a form's at once (its trigger_id expires)."""
     plan = plan_for()
     request, reply = await begin(
         deps, client, incoming, quick=plan.opens_form, zoned=plan.zoned, in_ack=in_ack
     )
-    with collect_moves(request.changed):  # bookings the queue moved: their owners' Homes too
-        await finish(request, reply, plan)
+    async with nullcontext() if plan.opens_form else deps.answering:
+        with collect_moves(request.changed):  # bookings the queue moved: their owners' Homes
+            await finish(request, reply, plan)
 
 
 #: Saves a submitted form and returns the booking (or the series) saved.

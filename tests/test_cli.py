@@ -499,6 +499,7 @@ def test_settings_read_every_documented_variable():
         "GPUBOOK_TEAM": "T123",
         "GPUBOOK_ANNOUNCE": "off",
         "GPUBOOK_SWEEP_SECONDS": "5",
+        "GPUBOOK_ANSWERS_AT_ONCE": "3",
         "GPUBOOK_REMINDER": "30m",
         "GPUBOOK_MIN_DURATION": "10m",
         "GPUBOOK_MAX_DURATION": "3d",
@@ -557,6 +558,7 @@ def test_settings_read_every_documented_variable():
         ("PORT", "abc", "PORT='abc' is not valid; give a whole number from 1 to 65535."),
         ("PORT", "70000", "PORT='70000' is not valid"),
         ("GPUBOOK_SWEEP_SECONDS", "0", "GPUBOOK_SWEEP_SECONDS='0' is not valid"),
+        ("GPUBOOK_ANSWERS_AT_ONCE", "0", "GPUBOOK_ANSWERS_AT_ONCE='0' is not valid"),
         (
             "GPUBOOK_ANNOUNCE",
             "maybe",

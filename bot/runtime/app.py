@@ -19,6 +19,7 @@ that crashed before its ack). Failures after the ack are answered and logged by
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -62,6 +63,7 @@ def build_deps(
         public_url=settings.public_url,
         draw_chart=chart_png,
         homes=HomeRefresher(HOME_REFRESH_DELAY),
+        answering=asyncio.Semaphore(settings.answers_at_once),
     )
 
 

@@ -65,6 +65,8 @@ class Settings:
     team_id: str | None = None
     announce: bool = True
     sweep_seconds: int = 30
+    #: Requests whose work runs at once (``handlers.context.Deps.answering``).
+    answers_at_once: int = 1
     reminder_before: timedelta = timedelta(minutes=15)
     policy: Policy = field(default_factory=Policy)
     log_level: str = "INFO"
@@ -99,6 +101,7 @@ class Settings:
             team_id=_text(env, "GPUBOOK_TEAM"),
             announce=_boolean(env, "GPUBOOK_ANNOUNCE", True),
             sweep_seconds=_integer(env, "GPUBOOK_SWEEP_SECONDS", 30, low=1, high=3600),
+            answers_at_once=_integer(env, "GPUBOOK_ANSWERS_AT_ONCE", 1, low=1, high=64),
             reminder_before=_duration(env, "GPUBOOK_REMINDER", timedelta(minutes=15)),
             policy=Policy.from_env(env),
             log_level=_log_level(env),

@@ -101,6 +101,14 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "30",
         "How often, in seconds, bookings are started/completed and notifications sent.",
     ),
+    (
+        "GPUBOOK_ANSWERS_AT_ONCE",
+        "1",
+        "How many requests' work (a command's booking and answer, a button's) runs at once; the"
+        " others wait their turn, so hosts' reports and the other acks never queue behind a whole"
+        " burst. Raise it only when the database is far away (each request then waits mostly for"
+        " it).",
+    ),
     ("GPUBOOK_REMINDER", "15m", "How long before a booking ends its owner gets a reminder."),
     ("GPUBOOK_MIN_DURATION", "5m", "Shortest booking allowed."),
     (
