@@ -247,9 +247,13 @@ async def _carry_on(
     plan_for: Callable[[], Plan],
     in_ack: AckReply | None = None,
 ) -> None:
-    """Steps 2–6 of :func:`serve`, from the plan to the App Homes; the work and the answer a few
-    at a time (``deps.answering``), a form's at once (its trigger_id expires)."""
-    plan = plan_for()
+    """Steps 2–6 of :func:`serve`, from the plan to the App Homes. The plan (a command's text
+    parsed) and the work with its answer each take a turn (``deps.answering``): twenty requests
+    parsing at once held the loop nearly as long as twenty working, and the acks still due
+    waited behind them. The asker's profile is looked up between the two turns, since it may
+    wait on Slack; a form's work takes no turn (its trigger_id expires)."""
+    async with deps.answering:
+        plan = plan_for()
     request, reply = await begin(
         deps, client, incoming, quick=plan.opens_form, zoned=plan.zoned, in_ack=in_ack
     )
