@@ -42,6 +42,11 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
+#: Requests whose work runs at once unless ``GPUBOOK_ANSWERS_AT_ONCE`` says otherwise: one, so a
+#: burst never holds the event loop (and the hosts' reports) all together.
+ANSWERS_AT_ONCE = 1
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_URL
@@ -66,7 +71,7 @@ class Settings:
     announce: bool = True
     sweep_seconds: int = 30
     #: Requests whose work runs at once (``handlers.context.Deps.answering``).
-    answers_at_once: int = 1
+    answers_at_once: int = ANSWERS_AT_ONCE
     reminder_before: timedelta = timedelta(minutes=15)
     policy: Policy = field(default_factory=Policy)
     log_level: str = "INFO"
@@ -101,7 +106,9 @@ class Settings:
             team_id=_text(env, "GPUBOOK_TEAM"),
             announce=_boolean(env, "GPUBOOK_ANNOUNCE", True),
             sweep_seconds=_integer(env, "GPUBOOK_SWEEP_SECONDS", 30, low=1, high=3600),
-            answers_at_once=_integer(env, "GPUBOOK_ANSWERS_AT_ONCE", 1, low=1, high=64),
+            answers_at_once=_integer(
+                env, "GPUBOOK_ANSWERS_AT_ONCE", ANSWERS_AT_ONCE, low=1, high=64
+            ),
             reminder_before=_duration(env, "GPUBOOK_REMINDER", timedelta(minutes=15)),
             policy=Policy.from_env(env),
             log_level=_log_level(env),
