@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from storage.db import Database
 from storage.migrate import upgrade
@@ -101,17 +101,33 @@ async def test_the_write_lock_is_taken_with_the_first_statement(
         other.close()
 
 
-async def test_many_rows_in_one_statement_run_inside_the_transaction(
-    sqlite_db: Database, hand_offs: Counter[str]
+async def test_many_rows_in_one_statement_are_one_hand_off_inside_the_transaction(
+    sqlite_db: Database, hand_offs: Counter[str], tmp_path: Path
 ) -> None:
-    """executemany cannot carry the BEGIN: it is sent first, on its own."""
-    with pytest.raises(RuntimeError):
-        async with sqlite_db.write() as session:
-            await session.execute(insert(Gpu), [_gpu("rtx-0"), _gpu("rtx-1")])
-            raise RuntimeError("changed my mind")
+    """executemany carries the BEGIN too, takes the write lock with it, and rolls back with the
+    rest of its transaction."""
+    other = sqlite3.connect(tmp_path / "gpubook.db", timeout=0, isolation_level=None)
+    try:
+        with pytest.raises(RuntimeError):
+            async with sqlite_db.write() as session:
+                await session.execute(insert(Gpu), [_gpu("rtx-0"), _gpu("rtx-1")])
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")
+                raise RuntimeError("changed my mind")
+    finally:
+        other.close()
+    assert hand_offs == {"_run_many": 1, "rollback": 1}
     async with sqlite_db.read() as session:
         assert list(await session.scalars(select(Gpu))) == []  # rolled back with the rest
+    hand_offs.clear()
     async with sqlite_db.write() as session:
+        gpus = Gpu.__table__
+        changed = await (await session.connection()).execute(
+            update(gpus).where(gpus.c.name == bindparam("old")).values(description="x"),
+            [{"old": "rtx-0"}, {"old": "nowhere"}],
+        )
+        assert changed.rowcount == 0  # none yet
         await session.execute(insert(Gpu), [_gpu("rtx-0"), _gpu("rtx-1")])
+    assert hand_offs == {"_run_many": 2, "commit": 1}
     async with sqlite_db.read() as session:
         assert len(list(await session.scalars(select(Gpu)))) == 2

@@ -17,7 +17,7 @@ from collections.abc import Mapping, MutableMapping
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking.writes import BookingWrites
@@ -76,41 +76,53 @@ def forget_token(
     return Unauthorized(Code.REPORT_BAD_TOKEN)
 
 
+_G = Gpu.__table__.c
+_B = Booking.__table__.c
+_L = UnixLogin.__table__.c
+#: What :func:`host_bookings` reads: the workspace's live GPUs bound to the cards ``uuids``, their
+#: bookings holding memory between ``now`` and ``horizon``, and each booking's owner's logins.
+_HOST_BOOKINGS = (
+    select(
+        _G.name,
+        _G.device_uuid,
+        _G.capacity_mib,
+        _B.id,
+        _B.memory_mib,
+        _B.start_at,
+        _B.end_at,
+        _L.login,
+    )
+    .select_from(
+        Gpu.__table__.outerjoin(
+            Booking.__table__,
+            (_B.gpu_id == _G.id)
+            & _B.status.in_(list(HOLDING_STATUSES))
+            & (_B.end_at > bindparam("now", type_=_B.end_at.type))
+            & (_B.start_at < bindparam("horizon", type_=_B.start_at.type)),
+        ).outerjoin(
+            UnixLogin.__table__, (_L.team_id == _G.team_id) & (_L.user_id == _B.user_id)
+        )
+    )
+    .where(
+        _G.team_id == bindparam("team"),
+        _G.retired.is_(False),
+        _G.device_uuid.in_(bindparam("uuids", expanding=True)),
+    )
+    .order_by(_G.name, _B.start_at, _B.id, _L.login)
+)
+
+
 async def host_bookings(
     session: AsyncSession, team_id: str, totals: Mapping[str, int], now: datetime
 ) -> HostBookings:
     """The cards among ``totals`` (device UUID -> measured MiB) bound to a GPU, and their
     bookings under way or starting within the lookahead, with their owners' logins.
 
-    One query (GPUs, their bookings and the owners' logins, outer-joined) since it runs for
-    every report: a round trip is most of its cost."""
-    held = (
-        (Booking.gpu_id == Gpu.id)
-        & Booking.status.in_(list(HOLDING_STATUSES))
-        & (Booking.end_at > now)
-        & (Booking.start_at < now + LOOKAHEAD)
-    )
-    owner = (UnixLogin.team_id == Gpu.team_id) & (UnixLogin.user_id == Booking.user_id)
-    rows = await session.execute(
-        select(
-            Gpu.name,
-            Gpu.device_uuid,
-            Gpu.capacity_mib,
-            Booking.id,
-            Booking.memory_mib,
-            Booking.start_at,
-            Booking.end_at,
-            UnixLogin.login,
-        )
-        .select_from(Gpu)
-        .outerjoin(Booking, held)
-        .outerjoin(UnixLogin, owner)
-        .where(
-            Gpu.team_id == team_id,
-            Gpu.retired.is_(False),
-            Gpu.device_uuid.in_(list(totals)),
-        )
-        .order_by(Gpu.name, Booking.start_at, Booking.id, UnixLogin.login)
+    One query (GPUs, their bookings and the owners' logins, outer-joined), built once
+    (:data:`_HOST_BOOKINGS`), since it runs for every report."""
+    rows = await (await session.connection()).execute(
+        _HOST_BOOKINGS,
+        {"team": team_id, "uuids": list(totals), "now": now, "horizon": now + LOOKAHEAD},
     )
     cards: dict[str, HostCard] = {}
     bookings: dict[int, tuple[str, int, datetime, datetime]] = {}

@@ -33,15 +33,64 @@ from bot.core.sentence import Quote, Span, When
 from bot.core.usage import HostIdentity, IngestResult
 from storage.models import AgentDevice, AgentHost, AgentToken, Gpu, UsageSample
 
-# Reports are written with Core statements on the tables: SQLAlchemy's ORM bulk paths cost
-# milliseconds a report in Python (measured with cProfile) for rows that need none of it.
+# Reports are written with Core statements on the tables, each built once with bound parameters
+# (lists as expanding ones): SQLAlchemy's ORM bulk paths cost milliseconds a report in Python
+# (measured with cProfile), and building a statement and its cache key on every report cost more
+# than running it (py-spy, bench/README.md agent_bench).
 _DEVICES = AgentDevice.__table__
 _GPUS = Gpu.__table__
 _HOSTS = AgentHost.__table__
 _SAMPLES = UsageSample.__table__
 _TOKENS = AgentToken.__table__
+#: Of the tokens ``ids``, those not revoked, their rows locked in id order until the commit.
+_LIVE_TOKENS = (
+    select(_TOKENS.c.id)
+    .where(_TOKENS.c.id.in_(bindparam("ids", expanding=True)), _TOKENS.c.revoked_at.is_(None))
+    .order_by(_TOKENS.c.id)
+    .with_for_update()
+)
+_USE_TOKENS = (
+    update(_TOKENS)
+    .where(_TOKENS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(last_used_at=bindparam("now", type_=_TOKENS.c.last_used_at.type))
+)
+#: The workspace's cards among ``uuids``, with the GPU bound to each (or None).
+_KNOWN_CARDS = (
+    select(
+        _DEVICES.c.id,
+        _DEVICES.c.uuid,
+        _DEVICES.c.host,
+        _DEVICES.c.users,
+        _DEVICES.c.seen,
+        _DEVICES.c.last_seen_at,
+        _GPUS.c.id.label("gpu_id"),
+    )
+    .select_from(_DEVICES)
+    .outerjoin(
+        _GPUS,
+        and_(_GPUS.c.team_id == bindparam("team"), _GPUS.c.device_uuid == _DEVICES.c.uuid),
+    )
+    .where(
+        _DEVICES.c.team_id == bindparam("team"),
+        _DEVICES.c.uuid.in_(bindparam("uuids", expanding=True)),
+    )
+)
+_HOSTS_OF_TEAM = and_(
+    _HOSTS.c.team_id == bindparam("team"), _HOSTS.c.host.in_(bindparam("hosts", expanding=True))
+)
+#: The hosts that reported now, no longer silent.
+_TOUCH_HOSTS = (
+    update(_HOSTS)
+    .where(_HOSTS_OF_TEAM)
+    .values(
+        last_report_at=bindparam("now", type_=_HOSTS.c.last_report_at.type),
+        silence_noticed_at=None,
+    )
+)
+_KNOWN_HOSTS = select(_HOSTS.c.host).where(_HOSTS_OF_TEAM)
 #: A known card's latest reading: the columns set are the keys of each row given.
 _UPDATE_DEVICE = update(_DEVICES).where(_DEVICES.c.id == bindparam("b_id"))
+_INSERT_SAMPLES = insert(_SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -129,57 +178,29 @@ async def store_reports(
 async def _known_cards(session: AsyncSession, team: str, uuids: list[str]) -> dict[str, Any]:
     """The cards among ``uuids`` already known, with the GPU bound to each (or None)."""
     conn = await session.connection()
-    rows = await conn.execute(
-        select(
-            _DEVICES.c.id,
-            _DEVICES.c.uuid,
-            _DEVICES.c.host,
-            _DEVICES.c.users,
-            _DEVICES.c.seen,
-            _DEVICES.c.last_seen_at,
-            _GPUS.c.id.label("gpu_id"),
-        )
-        .select_from(_DEVICES)
-        .outerjoin(_GPUS, and_(_GPUS.c.team_id == team, _GPUS.c.device_uuid == _DEVICES.c.uuid))
-        .where(_DEVICES.c.team_id == team, _DEVICES.c.uuid.in_(uuids))
-    )
+    rows = await conn.execute(_KNOWN_CARDS, {"team": team, "uuids": uuids})
     return {row.uuid: row for row in rows}
 
 
 async def _live_tokens(session: AsyncSession, token_ids: list[int]) -> set[int]:
     """Those of the tokens not revoked, their rows locked (in id order) until the commit."""
-    found = await (await session.connection()).execute(
-        select(_TOKENS.c.id)
-        .where(_TOKENS.c.id.in_(token_ids), _TOKENS.c.revoked_at.is_(None))
-        .order_by(_TOKENS.c.id)
-        .with_for_update()
-    )
+    found = await (await session.connection()).execute(_LIVE_TOKENS, {"ids": token_ids})
     return set(found.scalars())
 
 
 async def _use_tokens(session: AsyncSession, token_ids: list[int], now: datetime) -> None:
     """The tokens of the reports stored were used now."""
-    await (await session.connection()).execute(
-        update(_TOKENS).where(_TOKENS.c.id.in_(token_ids)).values(last_used_at=now)
-    )
+    await (await session.connection()).execute(_USE_TOKENS, {"ids": token_ids, "now": now})
 
 
 async def _touch_hosts(session: AsyncSession, team: str, hosts: list[str], now: datetime) -> None:
     """The hosts reported now (and are no longer silent): one UPDATE, and an INSERT for each
     reporting for the first time."""
     conn = await session.connection()
-    touched = await conn.execute(
-        update(_HOSTS)
-        .where(_HOSTS.c.team_id == team, _HOSTS.c.host.in_(hosts))
-        .values(last_report_at=now, silence_noticed_at=None)
-    )
+    touched = await conn.execute(_TOUCH_HOSTS, {"team": team, "hosts": hosts, "now": now})
     if touched.rowcount == len(hosts):
         return
-    existing = set(
-        await conn.scalars(
-            select(_HOSTS.c.host).where(_HOSTS.c.team_id == team, _HOSTS.c.host.in_(hosts))
-        )
-    )
+    existing = set(await conn.scalars(_KNOWN_HOSTS, {"team": team, "hosts": hosts}))
     for host in hosts:
         if host not in existing:
             session.add(AgentHost(team_id=team, host=host, last_report_at=now))
@@ -232,7 +253,7 @@ async def _write_cards(
         await session.flush()
         samples += [_sample(d.id, now, 0, used, users) for d, used, users in fresh]
     if samples:  # a host whose cards all fell off reports none; an empty INSERT fails
-        await conn.execute(insert(_SAMPLES), samples)
+        await conn.execute(_INSERT_SAMPLES, samples)
     return [d.uuid for d, _, _ in fresh]
 
 

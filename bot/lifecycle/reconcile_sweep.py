@@ -11,10 +11,12 @@ second finds the episodes the first opened: exactly once, like every other notic
 
 The sweep reads every bound card each time — 4,000 for a fleet of 500 hosts of 8 — on the event
 loop that answers the hosts' reports and people's commands, so it reads plain columns, not ORM
-entities, in slices of :data:`SLICE` with the loop free between them; parses a card's per-login
-times only for the logins it is asked about; and finds a workspace's bookings and episodes by
-workspace rather than by a list of thousands of GPU ids. Done in one piece it held the loop for
-a third of a second every sweep, and that was the reports' tail latency.
+entities, and works a slice of :data:`SLICE` cards at a time — read, turned into the rules'
+input and reconciled — with the loop free between slices; decodes a card's per-login times
+only when it is asked about one of them; and finds a workspace's bookings, links and episodes
+by workspace, once, rather than by a list of thousands of GPU ids. Done in one piece it held the
+loop for a third of a second every sweep, and with a workspace's 4,000 cards reconciled in one
+go, still for 120–250 ms (bench/README.md, agent_bench): the reports' tail latency.
 
 An idle episode nobody answered with Keep releases its booking ``idle_release`` after it opened
 (when that setting is on), announced like any early release. A host that stopped reporting is
@@ -23,6 +25,7 @@ told to admins once, until it reports again.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,8 +48,9 @@ from storage.models import AgentHost, Booking, Gpu, UsageEpisode
 #: "Book N GB until HH:MM" offers this long a window, ending on a quarter hour.
 UNBOOKED_OFFER = timedelta(hours=2)
 _QUARTER = timedelta(minutes=15)
-#: Bound cards read per fetch; the event loop runs other work between slices.
-SLICE = 500
+#: Bound cards read and reconciled at a time; the event loop runs other work between slices
+#: (each ~5 ms of CPU on the machine of bench/README.md).
+SLICE = 200
 _NOTICE = {
     FindingKind.OVERUSE: NoticeKind.OVERUSE,
     FindingKind.UNBOOKED: NoticeKind.UNBOOKED,
@@ -66,25 +70,34 @@ class ReconcileCounts:
 
 
 class _Seen(Mapping[str, datetime]):
-    """A card's ``seen`` column (login -> ISO time), each time parsed only when looked up.
+    """A card's ``seen`` column (login -> ISO time) as the database gave it — JSON text from
+    SQLite, decoded when first looked up; a dict from PostgreSQL's driver — each time parsed
+    only when looked up.
 
     A card keeps a time for every login it ever saw (dozens on a busy card) and reconciliation
-    only asks about the owners of its active bookings, so parsing them all was most of a sweep."""
+    only asks about the owners of its active bookings — on most cards nobody's — so decoding
+    them all was most of a sweep."""
 
-    def __init__(self, raw: Mapping[str, str]) -> None:
-        self._raw = raw
+    def __init__(self, raw: str | dict[str, str]) -> None:
+        self._raw, self._times = (raw, {}) if isinstance(raw, str) else (None, raw)
+
+    @property
+    def _decoded(self) -> dict[str, str]:
+        if self._raw is not None:
+            self._times, self._raw = json.loads(self._raw), None
+        return self._times
 
     def __getitem__(self, login: str) -> datetime:
-        return datetime.fromisoformat(self._raw[login])
+        return datetime.fromisoformat(self._decoded[login])
 
     def __contains__(self, login: object) -> bool:
-        return login in self._raw
+        return login in self._decoded
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
+        return iter(self._decoded)
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self._decoded)
 
 
 def _card(row: Row[Any]) -> CardState:
@@ -161,65 +174,100 @@ async def _plans(
     now: datetime,
     only: Sequence[int] | None = None,
 ) -> list[_Plan]:
-    """Every workspace's plan (over the bound GPUs ``only`` when given); the cards are read a
+    """Every workspace's plan (over the bound GPUs ``only`` when given), the cards worked a
     slice at a time (see the module docstring)."""
-    cards: dict[str, list[tuple[Row[Any], CardState]]] = {}
+    plans: dict[str, _Planner] = {}
     query = bound_cards.bound_card_columns()
     if only is not None:
         query = query.where(Gpu.id.in_(only))
     result = await session.stream(query)
     async for part in result.partitions(SLICE):
+        by_team: dict[str, list[Row[Any]]] = {}
         for row in part:
-            cards.setdefault(row.team_id, []).append((row, _card(row)))
-    return [await _plan(session, team, cards[team], config, limits, now) for team in sorted(cards)]
-
-
-async def _plan(
-    session: AsyncSession,
-    team: str,
-    rows: Sequence[tuple[Row[Any], CardState]],
-    config: ServiceConfig,
-    limits: Limits,
-    now: datetime,
-) -> _Plan:
-    gpus = {row.id: row for row, _ in rows}
-    cards = [card for _, card in rows]
-    active = select(Booking).where(
-        Booking.team_id == team,
-        Booking.status == BookingStatus.ACTIVE,
-        Booking.start_at <= now,
-        Booking.end_at > now,
-    )
-    bookings = {b.id: b for b in (await session.scalars(active)).unique() if b.gpu_id in gpus}
-    holdings = [
-        Holding(b.id, b.gpu_id, b.user_id, b.memory_mib, b.start_at) for b in bookings.values()
+            by_team.setdefault(row.team_id, []).append(row)
+        for team, rows in by_team.items():
+            if team not in plans:
+                plans[team] = await _Planner.start(session, team, limits, now)
+            plans[team].reconcile(rows)
+    return [
+        await plans[team].finish(session, config.usage.idle_release) for team in sorted(plans)
     ]
-    findings = {
-        f.key: f for f in reconcile(cards, holdings, await links_of(session, team), now, limits)
-    }
-    reporting = {card.gpu_id for card in cards if live(card, now, limits)}
-    episodes = {
-        (FindingKind(e.kind), e.gpu_id, e.subject): e
-        for e in await session.scalars(select(UsageEpisode).where(UsageEpisode.team_id == team))
-        if e.gpu_id in gpus
-    }
-    release_after = config.usage.idle_release
-    plan = _Plan(team, gpus, bookings, [], [], [])
-    for key, episode in episodes.items():
-        if episode.gpu_id in reporting and key not in findings:
-            plan.to_clear.append(episode)
-    for key, finding in findings.items():
-        episode = episodes.get(key)
-        if episode is None:
-            plan.to_open.append(finding)
-        elif (
-            finding.kind == FindingKind.IDLE
-            and release_after is not None
-            and episode.settled_at is None
-            and episode.started_at + release_after <= now
-        ):
-            plan.to_release.append(episode)
-    return plan
+
+
+class _Planner:
+    """One workspace's plan, its cards given a slice at a time: the active bookings and the
+    links are read once, before the first slice; the episodes once, after the last."""
+
+    def __init__(
+        self,
+        team: str,
+        bookings: dict[int, Booking],
+        links: Mapping[str, str],
+        limits: Limits,
+        now: datetime,
+    ) -> None:
+        self.team, self.bookings, self.links, self.limits, self.now = (
+            team,
+            bookings,
+            links,
+            limits,
+            now,
+        )
+        self.holdings = [
+            Holding(b.id, b.gpu_id, b.user_id, b.memory_mib, b.start_at) for b in bookings.values()
+        ]
+        self.gpus: dict[int, Row[Any]] = {}
+        self.findings: dict[tuple[FindingKind, int, str], Finding] = {}
+        self.reporting: set[int] = set()
+
+    @classmethod
+    async def start(
+        cls, session: AsyncSession, team: str, limits: Limits, now: datetime
+    ) -> _Planner:
+        active = select(Booking).where(
+            Booking.team_id == team,
+            Booking.status == BookingStatus.ACTIVE,
+            Booking.start_at <= now,
+            Booking.end_at > now,
+        )
+        bookings = {b.id: b for b in (await session.scalars(active)).unique()}
+        return cls(team, bookings, await links_of(session, team), limits, now)
+
+    def reconcile(self, rows: Sequence[Row[Any]]) -> None:
+        """Work out the findings of a slice of the workspace's bound cards."""
+        cards = [_card(row) for row in rows]
+        self.gpus.update((row.id, row) for row in rows)
+        for finding in reconcile(cards, self.holdings, self.links, self.now, self.limits):
+            self.findings[finding.key] = finding
+        self.reporting.update(c.gpu_id for c in cards if live(c, self.now, self.limits))
+
+    async def finish(self, session: AsyncSession, release_after: timedelta | None) -> _Plan:
+        """The plan: the workspace's episodes against the findings of every slice."""
+        gpus, findings, now = self.gpus, self.findings, self.now
+        episodes = {
+            (FindingKind(e.kind), e.gpu_id, e.subject): e
+            for e in await session.scalars(
+                select(UsageEpisode).where(UsageEpisode.team_id == self.team)
+            )
+            if e.gpu_id in gpus
+        }
+        bookings = {i: b for i, b in self.bookings.items() if b.gpu_id in gpus}
+        plan = _Plan(self.team, gpus, bookings, [], [], [])
+        for key, episode in episodes.items():
+            if episode.gpu_id in self.reporting and key not in findings:
+                plan.to_clear.append(episode)
+        for key, finding in findings.items():
+            episode = episodes.get(key)
+            if episode is None:
+                plan.to_open.append(finding)
+            elif (
+                finding.kind == FindingKind.IDLE
+                and release_after is not None
+                and episode.settled_at is None
+                and episode.started_at + release_after <= now
+            ):
+                plan.to_release.append(episode)
+        return plan
 
 
 class _Sweep:

@@ -100,12 +100,11 @@ async def _json_body(request: web.Request) -> Any:
     """The body as JSON, or the refusal (415, 413, 400) as a :class:`web.Response`."""
     if request.content_type != "application/json":
         return _refusal(415, InputError(Code.REPORT_CONTENT_TYPE))
-    too_large = _refusal(413, InputError(Code.REPORT_TOO_LARGE, limit=MAX_REPORT_BYTES))
-    if (request.content_length or 0) > MAX_REPORT_BYTES:
-        return too_large
-    body = await _body_within(request, MAX_REPORT_BYTES)
+    body = None
+    if (request.content_length or 0) <= MAX_REPORT_BYTES:
+        body = await _body_within(request, MAX_REPORT_BYTES)
     if body is None:
-        return too_large
+        return _refusal(413, InputError(Code.REPORT_TOO_LARGE, limit=MAX_REPORT_BYTES))
     try:
         return load_json(body)
     except ValueError as exc:  # UnicodeDecodeError is a ValueError
