@@ -99,9 +99,7 @@ _HOST_BOOKINGS = (
             & _B.status.in_(list(HOLDING_STATUSES))
             & (_B.end_at > bindparam("now", type_=_B.end_at.type))
             & (_B.start_at < bindparam("horizon", type_=_B.start_at.type)),
-        ).outerjoin(
-            UnixLogin.__table__, (_L.team_id == _G.team_id) & (_L.user_id == _B.user_id)
-        )
+        ).outerjoin(UnixLogin.__table__, (_L.team_id == _G.team_id) & (_L.user_id == _B.user_id))
     )
     .where(
         _G.team_id == bindparam("team"),

@@ -189,9 +189,7 @@ async def _plans(
             if team not in plans:
                 plans[team] = await _Planner.start(session, team, limits, now)
             plans[team].reconcile(rows)
-    return [
-        await plans[team].finish(session, config.usage.idle_release) for team in sorted(plans)
-    ]
+    return [await plans[team].finish(session, config.usage.idle_release) for team in sorted(plans)]
 
 
 class _Planner:
