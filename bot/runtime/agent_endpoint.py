@@ -9,7 +9,8 @@ SENTENCE}`` with nothing stored:
 - a body that is not ``application/json`` → 415, larger than :data:`MAX_REPORT_BYTES` → 413
   (read no further than the limit), not JSON → 400, not the contract → 422;
 - a report about another host than the token's, or listing a card another host has reported
-  within the silent-host window (a card moves once its old host is silent about it) → 403.
+  within the silent-host window (a card moves once its old host is silent about it) → 403;
+- the database unavailable (down, restarting, locked past the busy timeout) → 503.
 
 A stored report answers 200 ``{"ok": true, "devices": N, "unbound": [UUID…], "host_bookings":
 {"cards": […], "bookings": […]}}``: the host's bound cards and their bookings, which its agent keeps
@@ -32,6 +33,7 @@ from bot.core.phrases import Code
 from bot.core.usage import HostIdentity
 from bot.runtime.agent_book import AGENT_BOOK_PATH, book_for_host
 from bot.runtime.metrics import Metrics
+from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +142,8 @@ async def _handle(request: web.Request, service: BookingService) -> web.Response
         return _refusal(401, error)
     except PermissionDenied as error:
         return _refusal(403, error)
+    except DatabaseUnavailable as error:  # nothing stored: the agent sends its next one
+        return _refusal(503, error)
     except Exception:
         log.exception("storing a report from %s failed", identity.host)
         return web.json_response({"ok": False, "error": "internal"}, status=500)

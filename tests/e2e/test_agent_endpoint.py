@@ -20,6 +20,7 @@ from bot.booking import Actor, BookingService
 from bot.runtime.agent_endpoint import AGENT_REPORT_PATH, MAX_REPORT_BYTES
 from bot.runtime.metrics import Metrics
 from bot.runtime.runner import start_http
+from storage.db import DatabaseUnavailable
 from storage.models import AgentDevice, UsageSample
 from tests.test_agent_report import UUID, report_json
 
@@ -104,6 +105,31 @@ async def test_a_revoked_token_is_401(
     status, body = await post(endpoint[0], report_json(), token=token)
     assert (status, body["error"]) == (401, "report_bad_token")
     assert await stored(service) == (0, 0)
+
+
+async def test_a_report_the_database_cannot_take_is_503_and_the_next_one_is_stored(
+    endpoint: tuple[str, Metrics],
+    token: str,
+    service: BookingService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database away (restarting, locked past the busy timeout) is a refusal with its
+    reason, not a crash: nothing stored, and the agent's next report goes through."""
+    url, metrics = endpoint
+    assert (await post(url, report_json(), token=token))[0] == 200  # the token is remembered
+
+    def away(**_: Any) -> Any:
+        raise DatabaseUnavailable()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(service.db, "write", away)
+        status, body = await post(url, report_json(), token=token)
+    assert (status, body["error"]) == (503, "database_unavailable")
+    assert "nothing was changed" in body["reason"]
+    assert await stored(service) == (1, 1)
+    assert (await post(url, report_json(), token=token))[0] == 200
+    assert await stored(service) == (2, 1)
+    assert b'gpubook_agent_reports_total{outcome="503"} 1.0' in metrics.exposition()
 
 
 async def test_a_token_revoked_after_it_reported_is_401_at_once(
