@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.core.errors import GpubookError
 from bot.core.phrases import Code
-from storage.sqlite_driver import fewer_hops_dbapi
+from storage.sqlite_driver import ON_LOOP, READ_ONLY, sqlite_engine
 from storage.writer_turns import WriterTurns
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,6 @@ SQLITE_BUSY_TIMEOUT = 30.0
 PG_CONNECT_TIMEOUT = 5.0
 #: How long a health check waits for the database before calling it unreachable (seconds).
 PING_TIMEOUT = 2.0
-
-#: Connection execution option: start a deferred (read-only) transaction on SQLite.
-_READ_ONLY = "gpubook_read_only"
 
 #: The read transaction of :meth:`Database.one_read`: its database, the task that opened it, and
 #: the session.
@@ -97,10 +94,7 @@ def create_engine(
     url = normalise_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        kwargs.setdefault("module", fewer_hops_dbapi())
-        engine = create_async_engine(url, connect_args={"timeout": busy_timeout}, **kwargs)
-        _install_sqlite_hooks(engine, busy_timeout)
-        return engine
+        return sqlite_engine(url, busy_timeout, **kwargs)
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
@@ -108,29 +102,6 @@ def create_engine(
         kwargs["connect_args"] = {"timeout": PG_CONNECT_TIMEOUT, **kwargs.get("connect_args", {})}
         return create_async_engine(url, **kwargs)
     raise ValueError(f"unsupported DATABASE_URL {url!r}: use sqlite:///FILE or postgresql://…")
-
-
-def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout: float) -> None:
-    """Take transaction control away from pysqlite and start each write with BEGIN IMMEDIATE
-    (SQLAlchemy's documented recipe for pysqlite/aiosqlite); WAL lets readers proceed while a
-    writer holds the lock, and the busy timeout makes writers queue instead of failing."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        read_only = conn.get_execution_options().get(_READ_ONLY, False)
-        # storage.sqlite_driver's connections send it with the transaction's first statement.
-        send = getattr(conn.connection.dbapi_connection, "defer_begin", conn.exec_driver_sql)
-        send("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class DatabaseUnusable(Exception):
@@ -224,11 +195,15 @@ class Database:
         self._away_reason: str | None = None
 
     @asynccontextmanager
-    async def write(self, *, first: bool = False) -> AsyncIterator[AsyncSession]:
+    async def write(
+        self, *, first: bool = False, on_loop: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """A read-write transaction: committed on success, rolled back on any exception.
 
         On SQLite it holds the write lock from its first statement (with ``first``, its turn
-        goes ahead of this process's other writers: :class:`WriterTurns`); on PostgreSQL the
+        goes ahead of this process's other writers: :class:`WriterTurns`; with ``on_loop``, the
+        statements after the first run on the event loop's thread, for a transaction of small
+        statements only: :mod:`storage.sqlite_driver`); on PostgreSQL the
         caller locks the rows it decides on (``with_for_update``). A writer that queued behind
         one that then found the database unavailable fails at once: otherwise each writer in
         the queue would wait out the whole busy timeout in turn."""
@@ -238,6 +213,8 @@ class Database:
                 raise DatabaseUnavailable()
             with self._unavailability():
                 async with self._sessions() as session, session.begin():
+                    if on_loop and self.backend == "sqlite":
+                        await session.connection(execution_options={ON_LOOP: True})
                     yield session
 
     def _writer_turn(self, first: bool) -> AbstractAsyncContextManager[object]:
@@ -266,7 +243,7 @@ class Database:
         ):
             yield shared[2]
             return
-        options: dict[str, Any] = {_READ_ONLY: True}
+        options: dict[str, Any] = {READ_ONLY: True}
         if snapshot and self.backend != "sqlite":
             options["isolation_level"] = "REPEATABLE READ"
         with self._unavailability():
@@ -298,7 +275,7 @@ class Database:
     def reading_engine(self) -> AsyncEngine:
         """The engine for libraries that only read through an engine of their own making
         (slack-sdk's installation store): its transactions never take SQLite's write lock."""
-        return self.engine.execution_options(**{_READ_ONLY: True})
+        return self.engine.execution_options(**{READ_ONLY: True})
 
     @contextmanager
     def _unavailability(self) -> Iterator[None]:

@@ -1,34 +1,57 @@
-"""SQLAlchemy's aiosqlite adapter, with one hand-off to aiosqlite's thread per statement.
+"""gpubook's SQLite engine: SQLAlchemy's aiosqlite adapter with fewer hand-offs to its thread.
 
-aiosqlite runs every call on its own thread, and SQLAlchemy's adapter makes four such calls
-per statement (open a cursor, execute, fetch the rows, close the cursor; three for an
-``executemany``), one for each
-transaction's ``BEGIN``, plus a ``ROLLBACK`` each time a connection goes back to the pool. Each call queues work for that thread and wakes
-the event loop when it is done, so on the booking path (eight statements) the hand-offs cost
-more CPU than SQLite itself. Here a statement, or an ``executemany``, runs on the thread in one
-call that does all the steps (and the transaction's ``BEGIN``, when it is the first), and the pool's reset skips
+aiosqlite runs every call on its own thread, and SQLAlchemy's adapter makes four such calls per
+statement (open a cursor, execute, fetch the rows, close the cursor; three for an
+``executemany``), one for each transaction's ``BEGIN``, plus a ``ROLLBACK`` each time a
+connection goes back to the pool. Each call queues work for that thread and wakes the event loop
+when it is done, so on the booking path (eight statements) the hand-offs cost more CPU than
+SQLite itself. Here a statement, or an ``executemany``, runs on the thread in one call that does
+all the steps (and the transaction's ``BEGIN``, when it is the first), and the pool's reset skips
 the ``ROLLBACK`` when no transaction is open (a rollback of nothing changes nothing).
+
+**On the loop.** A write transaction opened with the execution option :data:`ON_LOOP`
+(``Database.write(on_loop=True)``) runs its first statement, with ``BEGIN IMMEDIATE``, on the
+thread — that is where it may wait for another process's write lock — and every statement after
+it on the event loop's own thread, until its commit or rollback (which go back to the thread: a
+commit may checkpoint the WAL to disk). Once the write lock is held, no statement of the
+transaction waits for anyone (WAL readers never block the writer), so a transaction of small,
+indexed statements — a host agent's report, 33 a second from a fleet — is one hand-off there
+and one back, not one per statement: every hand-off was a wait behind whatever else the loop had
+ready, and a burst of commands made that the reports' tail latency (``bench/README.md``,
+agent_bench). Connections are opened with ``check_same_thread=False`` for it; the two threads
+never use one at the same time, since every call handed to aiosqlite's thread is awaited before
+the next statement runs (and Python's sqlite3 is built serialized: ``sqlite3.threadsafety`` 3).
 
 Like SQLAlchemy's own adapter (which sets the isolation level this way), this reaches into
 aiosqlite's queue (``_execute``) and its ``sqlite3`` connection (``_conn``); the engine is given
-it as its DBAPI module (``create_async_engine(..., module=fewer_hops_dbapi())``), so the URL,
-the dialect and everything else stay SQLAlchemy's. Server-side cursors (streamed results) keep
-the adapter's own path.
+it as its DBAPI module (``create_async_engine(..., module=...)``), so the URL, the dialect and
+everything else stay SQLAlchemy's. Server-side cursors (streamed results) keep the adapter's own
+path.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import aiosqlite
+from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+#: Connection execution option: start a deferred (read-only) transaction.
+READ_ONLY = "gpubook_read_only"
+#: Connection execution option: a write transaction whose statements after the first run on the
+#: event loop's thread (see the module docstring).
+ON_LOOP = "gpubook_on_loop"
+
+_T = TypeVar("_T")
 #: What one statement returns from the thread: description, rows, lastrowid, rowcount.
 _Outcome = tuple[Any, list[Any] | None, int | None, int]
 
@@ -69,17 +92,30 @@ def _run_many(
         cursor.close()
 
 
+async def _at_once(run: Callable[..., _T], *args: Any) -> _T:
+    """``run(*args)`` here, on the event loop's thread, as an awaitable that never yields to the
+    loop: SQLAlchemy's async layer requires every statement to await something."""
+    return run(*args)
+
+
 class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ()
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
-        begin = self._adapt_connection.take_begin()
+        adapted = self._adapt_connection
+        begin = adapted.take_begin()
         try:
-            description, rows, self.lastrowid, self.rowcount = self.await_(
-                self._connection._execute(
-                    _run_statement, self._connection, begin, operation, parameters
+            if begin is None and adapted.on_loop:
+                outcome = self.await_(
+                    _at_once(_run_statement, self._connection, None, operation, parameters)
                 )
-            )
+            else:
+                outcome = self.await_(
+                    self._connection._execute(
+                        _run_statement, self._connection, begin, operation, parameters
+                    )
+                )
+            description, rows, self.lastrowid, self.rowcount = outcome
             self.description = description
             if description:
                 self._rows = deque(rows or ())
@@ -87,30 +123,41 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
-        begin = self._adapt_connection.take_begin()
+        adapted = self._adapt_connection
+        begin = adapted.take_begin()
         try:
-            self.lastrowid, self.rowcount = self.await_(
-                self._connection._execute(
-                    _run_many, self._connection, begin, operation, seq_of_parameters
+            if begin is None and adapted.on_loop:
+                outcome = self.await_(
+                    _at_once(_run_many, self._connection, None, operation, seq_of_parameters)
                 )
-            )
+            else:
+                outcome = self.await_(
+                    self._connection._execute(
+                        _run_many, self._connection, begin, operation, seq_of_parameters
+                    )
+                )
+            self.lastrowid, self.rowcount = outcome
             self.description = None
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
 
 class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_begin",)
+    __slots__ = ("_begin", "on_loop")
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
         super().__init__(dbapi, connection)
         self._begin: str | None = None
+        #: Whether this transaction's statements after the first run on the event loop's thread.
+        self.on_loop = False
 
-    def defer_begin(self, sql: str) -> None:
+    def defer_begin(self, sql: str, *, then_on_loop: bool = False) -> None:
         """Begin the transaction (``sql``: ``BEGIN`` or ``BEGIN IMMEDIATE``) in the hand-off of
         its first statement rather than one of its own: one hand-off fewer per transaction. A
-        transaction that runs no statement never begins, so its commit and rollback are none."""
+        transaction that runs no statement never begins, so its commit and rollback are none.
+        With ``then_on_loop``, the statements after the first run on the caller's thread."""
         self._begin = sql
+        self.on_loop = then_on_loop
 
     def take_begin(self) -> str | None:
         """The ``BEGIN`` owed, which the caller now runs before its statement."""
@@ -130,11 +177,12 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
         return _OneHopCursor(self)
 
     def commit(self) -> None:
+        self.on_loop = False
         if self.take_begin() is None:  # else nothing ran: there is nothing to commit
             super().commit()
 
     def rollback(self) -> None:
-        self._begin = None
+        self._begin, self.on_loop = None, False
         # Reading the flag from this thread is safe: nothing runs on aiosqlite's thread between
         # our awaited calls, and sqlite3 does not tie the attribute to its thread. A closed
         # connection has no flag: the adapter's rollback then reports it as it always did.
@@ -154,6 +202,35 @@ class _OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
         return _OneHopConnection(adapted.dbapi, adapted._connection)
 
 
-def fewer_hops_dbapi() -> AsyncAdapt_aiosqlite_dbapi:
-    """The DBAPI module to give a ``sqlite+aiosqlite`` engine (its ``module`` argument)."""
-    return _OneHopDBAPI(aiosqlite, sqlite3)
+def sqlite_engine(url: str, busy_timeout: float, **kwargs: Any) -> AsyncEngine:
+    """An async engine for the ``sqlite+aiosqlite`` ``url`` on this module's connections.
+
+    pysqlite's transaction control is taken away and each write starts with ``BEGIN IMMEDIATE``
+    (SQLAlchemy's documented recipe for pysqlite/aiosqlite), which takes the write lock up
+    front; WAL lets readers proceed while a writer holds it, and ``busy_timeout`` (seconds) is
+    how long a writer waits for another process's lock before failing."""
+    kwargs.setdefault("module", _OneHopDBAPI(aiosqlite, sqlite3))
+    connect_args = {"timeout": busy_timeout, "check_same_thread": False}
+    engine = create_async_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        options = conn.get_execution_options()
+        sql = "BEGIN" if options.get(READ_ONLY, False) else "BEGIN IMMEDIATE"
+        dbapi_connection = conn.connection.dbapi_connection
+        if isinstance(dbapi_connection, _OneHopConnection):  # sent with the first statement
+            dbapi_connection.defer_begin(sql, then_on_loop=options.get(ON_LOOP, False))
+        else:
+            conn.exec_driver_sql(sql)
+
+    return engine

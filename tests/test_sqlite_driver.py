@@ -131,3 +131,44 @@ async def test_many_rows_in_one_statement_are_one_hand_off_inside_the_transactio
     assert hand_offs == {"_run_many": 2, "commit": 1}
     async with sqlite_db.read() as session:
         assert len(list(await session.scalars(select(Gpu)))) == 2
+
+
+async def test_an_on_loop_transaction_hands_off_its_first_statement_and_its_commit_only(
+    sqlite_db: Database, hand_offs: Counter[str], tmp_path: Path
+) -> None:
+    """After the BEGIN IMMEDIATE (and the first statement with it, on aiosqlite's thread, where
+    it may wait for another process), the statements run on the loop's thread — every one a
+    transaction of that process still, the write lock held until the commit."""
+    other = sqlite3.connect(tmp_path / "gpubook.db", timeout=0, isolation_level=None)
+    gpus = Gpu.__table__
+    try:
+        async with sqlite_db.write(on_loop=True) as session:
+            conn = await session.connection()
+            await conn.execute(insert(gpus).values(**_gpu("rtx-0")))
+            await conn.execute(insert(gpus), [_gpu("rtx-1"), _gpu("rtx-2")])
+            changed = await conn.execute(update(gpus).values(description="x"))
+            assert changed.rowcount == 3
+            assert len((await conn.execute(select(gpus.c.id))).all()) == 3
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        assert hand_offs == {"_run_statement": 1, "commit": 1}
+        hand_offs.clear()
+        async with sqlite_db.write() as session:  # the next transaction hands off as before
+            await session.execute(update(Gpu).values(description="y"))
+            await session.execute(update(Gpu).values(description="z"))
+        assert hand_offs == {"_run_statement": 2, "commit": 1}
+    finally:
+        other.close()
+
+
+async def test_a_failing_statement_on_the_loop_rolls_its_transaction_back(
+    sqlite_db: Database, hand_offs: Counter[str]
+) -> None:
+    with pytest.raises(Exception, match="UNIQUE"):
+        async with sqlite_db.write(on_loop=True) as session:
+            await session.execute(insert(Gpu).values(**_gpu("rtx-0")))
+            await session.execute(insert(Gpu).values(**_gpu("rtx-1")))
+            await session.execute(insert(Gpu).values(**_gpu("rtx-0")))  # the same name
+    assert hand_offs == {"_run_statement": 1, "rollback": 1}
+    async with sqlite_db.read() as session:
+        assert list(await session.scalars(select(Gpu))) == []

@@ -194,11 +194,11 @@ class AgentHosts(ServiceBase):
     ) -> Sequence[IngestResult | GpubookError]:
         now = self.clock()
         # First among this process's writers: a fleet's reports wait for at most one other write.
-        async with self.db.write(first=True) as session:
+        async with self.db.write(first=True, on_loop=True) as session:
             if self.db.backend == "postgresql":
                 await (await session.connection()).exec_driver_sql(_COMMIT_WITHOUT_FLUSH)
-            return await store_reports(
-                session, batch, now, self.config.usage.silent_after, self.remembered_tokens
+            return await session.run_sync(
+                store_reports, batch, now, self.config.usage.silent_after, self.remembered_tokens
             )
 
     async def unbound_devices(self, actor: Actor) -> list[DeviceInfo]:

@@ -19,6 +19,7 @@ from functools import partial
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.booking.writes import BookingWrites
 from bot.core.actor import Actor
@@ -110,15 +111,17 @@ _HOST_BOOKINGS = (
 )
 
 
-async def host_bookings(
-    session: AsyncSession, team_id: str, totals: Mapping[str, int], now: datetime
+def host_bookings(
+    session: Session, team_id: str, totals: Mapping[str, int], now: datetime
 ) -> HostBookings:
     """The cards among ``totals`` (device UUID -> measured MiB) bound to a GPU, and their
     bookings under way or starting within the lookahead, with their owners' logins.
 
     One query (GPUs, their bookings and the owners' logins, outer-joined), built once
-    (:data:`_HOST_BOOKINGS`), since it runs for every report."""
-    rows = await (await session.connection()).execute(
+    (:data:`_HOST_BOOKINGS`), since it runs for every report; written for a sync ``session``,
+    as storing reports is (:func:`bot.booking.ingest.store_reports`): async callers run it with
+    ``AsyncSession.run_sync``."""
+    rows = session.connection().execute(
         _HOST_BOOKINGS,
         {"team": team_id, "uuids": list(totals), "now": now, "horizon": now + LOOKAHEAD},
     )
@@ -148,9 +151,8 @@ class HostRuns(BookingWrites):
     async def bookings_on_host(self, identity: HostIdentity) -> HostBookings:
         """The bookings the host's agent would be told now (its cards as last reported)."""
         async with self.db.read() as session:
-            return await host_bookings(
-                session, identity.team_id, await _reported_totals(session, identity), self.clock()
-            )
+            totals = await _reported_totals(session, identity)
+            return await session.run_sync(host_bookings, identity.team_id, totals, self.clock())
 
     async def book_from_host(
         self,
@@ -169,9 +171,8 @@ class HostRuns(BookingWrites):
                     UnixLogin.team_id == identity.team_id, UnixLogin.login == login
                 )
             )
-            known = await host_bookings(
-                session, identity.team_id, await _reported_totals(session, identity), self.clock()
-            )
+            totals = await _reported_totals(session, identity)
+            known = await session.run_sync(host_bookings, identity.team_id, totals, self.clock())
         if owner is None:
             raise PermissionDenied(Code.RUN_BOOK_UNLINKED, login=Quote(login), name=login)
         names = [c.gpu for c in known.cards]

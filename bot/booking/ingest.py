@@ -22,7 +22,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.booking.host_runs import forget_token, host_bookings
 from bot.core.agent_report import Report
@@ -119,8 +119,8 @@ def can_join(batch: Sequence[Pending], candidate: Pending) -> bool:
     return candidate.report.host not in hosts and cards.isdisjoint(candidate.uuids)
 
 
-async def store_reports(
-    session: AsyncSession,
+def store_reports(
+    session: Session,
     batch: Sequence[Pending],
     now: datetime,
     silent_after: timedelta,
@@ -134,12 +134,12 @@ async def store_reports(
     claimed), then the cards; only then is anything written."""
     team = batch[0].identity.team_id
     outcome: dict[int, IngestResult | GpubookError] = {}
-    live = await _live_tokens(session, sorted({p.identity.token_id for p in batch}))
+    live = _live_tokens(session, sorted({p.identity.token_id for p in batch}))
     for n, pending in enumerate(batch):
         if pending.identity.token_id not in live:
             outcome[n] = forget_token(pending.identity, remembered)
     uuids = [u for n, p in enumerate(batch) if n not in outcome for u in p.uuids]
-    known = await _known_cards(session, team, uuids) if uuids else {}
+    known = _known_cards(session, team, uuids) if uuids else {}
     for n, pending in enumerate(batch):
         if n in outcome:
             continue
@@ -155,18 +155,18 @@ async def store_reports(
     stored = [(n, p) for n, p in enumerate(batch) if n not in outcome]
     if not stored:
         return [outcome[n] for n in range(len(batch))]
-    await _use_tokens(session, [p.identity.token_id for _, p in stored], now)
-    await _touch_hosts(session, team, [p.report.host for _, p in stored], now)
-    fresh = await _write_cards(session, team, [p for _, p in stored], known, now, silent_after)
+    _use_tokens(session, [p.identity.token_id for _, p in stored], now)
+    _touch_hosts(session, team, [p.report.host for _, p in stored], now)
+    fresh = _write_cards(session, team, [p for _, p in stored], known, now, silent_after)
     bound = {uuid for uuid, row in known.items() if row.gpu_id is not None}
     if fresh:
         bound |= set(
-            await session.scalars(
+            session.scalars(
                 select(Gpu.device_uuid).where(Gpu.team_id == team, Gpu.device_uuid.in_(fresh))
             )
         )
     totals = {d.uuid: d.total_mib for _, p in stored for d in p.report.devices}
-    bookings = await host_bookings(session, team, totals, now)
+    bookings = host_bookings(session, team, totals, now)
     for n, pending in stored:
         uuids = pending.uuids
         outcome[n] = IngestResult(
@@ -175,39 +175,39 @@ async def store_reports(
     return [outcome[n] for n in range(len(batch))]
 
 
-async def _known_cards(session: AsyncSession, team: str, uuids: list[str]) -> dict[str, Any]:
+def _known_cards(session: Session, team: str, uuids: list[str]) -> dict[str, Any]:
     """The cards among ``uuids`` already known, with the GPU bound to each (or None)."""
-    conn = await session.connection()
-    rows = await conn.execute(_KNOWN_CARDS, {"team": team, "uuids": uuids})
+    conn = session.connection()
+    rows = conn.execute(_KNOWN_CARDS, {"team": team, "uuids": uuids})
     return {row.uuid: row for row in rows}
 
 
-async def _live_tokens(session: AsyncSession, token_ids: list[int]) -> set[int]:
+def _live_tokens(session: Session, token_ids: list[int]) -> set[int]:
     """Those of the tokens not revoked, their rows locked (in id order) until the commit."""
-    found = await (await session.connection()).execute(_LIVE_TOKENS, {"ids": token_ids})
+    found = session.connection().execute(_LIVE_TOKENS, {"ids": token_ids})
     return set(found.scalars())
 
 
-async def _use_tokens(session: AsyncSession, token_ids: list[int], now: datetime) -> None:
+def _use_tokens(session: Session, token_ids: list[int], now: datetime) -> None:
     """The tokens of the reports stored were used now."""
-    await (await session.connection()).execute(_USE_TOKENS, {"ids": token_ids, "now": now})
+    session.connection().execute(_USE_TOKENS, {"ids": token_ids, "now": now})
 
 
-async def _touch_hosts(session: AsyncSession, team: str, hosts: list[str], now: datetime) -> None:
+def _touch_hosts(session: Session, team: str, hosts: list[str], now: datetime) -> None:
     """The hosts reported now (and are no longer silent): one UPDATE, and an INSERT for each
     reporting for the first time."""
-    conn = await session.connection()
-    touched = await conn.execute(_TOUCH_HOSTS, {"team": team, "hosts": hosts, "now": now})
+    conn = session.connection()
+    touched = conn.execute(_TOUCH_HOSTS, {"team": team, "hosts": hosts, "now": now})
     if touched.rowcount == len(hosts):
         return
-    existing = set(await conn.scalars(_KNOWN_HOSTS, {"team": team, "hosts": hosts}))
+    existing = set(conn.scalars(_KNOWN_HOSTS, {"team": team, "hosts": hosts}))
     for host in hosts:
         if host not in existing:
             session.add(AgentHost(team_id=team, host=host, last_report_at=now))
 
 
-async def _write_cards(
-    session: AsyncSession,
+def _write_cards(
+    session: Session,
     team: str,
     reports: Iterable[Pending],
     known: Mapping[str, Any],
@@ -244,16 +244,16 @@ async def _write_cards(
                 {"b_id": row.id, "prev_users": row.users, "seen": {**row.seen, **seen}, **latest}
             )
             samples.append(_sample(row.id, now, seconds, reading.used_mib, users))
-    conn = await session.connection()
+    conn = session.connection()
     if changes:
         # In id order, as every writer locks rows (the roll-up locks cards in batches).
         changes.sort(key=itemgetter("b_id"))
-        await conn.execute(_UPDATE_DEVICE, changes)
+        conn.execute(_UPDATE_DEVICE, changes)
     if fresh:
-        await session.flush()
+        session.flush()
         samples += [_sample(d.id, now, 0, used, users) for d, used, users in fresh]
     if samples:  # a host whose cards all fell off reports none; an empty INSERT fails
-        await conn.execute(_INSERT_SAMPLES, samples)
+        conn.execute(_INSERT_SAMPLES, samples)
     return [d.uuid for d, _, _ in fresh]
 
 
