@@ -287,10 +287,10 @@ async def test_batched_roll_ups_of_cards_at_different_marks_equal_the_samples(
     transactions = 0
     write = db.write
 
-    def counted() -> Any:
+    def counted(**options: Any) -> Any:
         nonlocal transactions
         transactions += 1
-        return write()
+        return write(**options)
 
     monkeypatch.setattr(db, "write", counted)
     rng = random.Random(15)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, Text, select, type_coerce
+from sqlalchemy import Select, Text, cast, select
 
 from storage.models import AgentDevice, Gpu
 
@@ -36,8 +36,8 @@ def bound_card_columns() -> Select[Any]:
     The sweep reads every bound card each time (4,000 for 500 hosts of 8), on the event loop
     every report is answered from; building two ORM entities per card cost ten times what the
     plain rows do there, and stalled the reports behind it for a third of a second. ``seen`` (a
-    time per login ever seen on the card, the longest column) comes as the JSON text SQLite
-    keeps, decoded only for the cards asked about (PostgreSQL's driver decodes it itself)."""
+    time per login ever seen on the card, the longest column) comes as JSON text, decoded only
+    for the cards asked about."""
     return bound_cards().with_only_columns(
         Gpu.id,
         Gpu.team_id,
@@ -48,5 +48,5 @@ def bound_card_columns() -> Select[Any]:
         AgentDevice.first_seen_at,
         AgentDevice.users,
         AgentDevice.prev_users,
-        type_coerce(AgentDevice.seen, Text).label("seen"),
+        cast(AgentDevice.seen, Text).label("seen"),
     )

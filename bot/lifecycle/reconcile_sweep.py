@@ -49,8 +49,8 @@ from storage.models import AgentHost, Booking, Gpu, UsageEpisode
 UNBOOKED_OFFER = timedelta(hours=2)
 _QUARTER = timedelta(minutes=15)
 #: Bound cards read and reconciled at a time; the event loop runs other work between slices
-#: (each ~5 ms of CPU on the machine of bench/README.md).
-SLICE = 200
+#: (each 2-3 ms of CPU on the machine of bench/README.md: a report's every step may wait for one).
+SLICE = 50
 _NOTICE = {
     FindingKind.OVERUSE: NoticeKind.OVERUSE,
     FindingKind.UNBOOKED: NoticeKind.UNBOOKED,
@@ -70,16 +70,16 @@ class ReconcileCounts:
 
 
 class _Seen(Mapping[str, datetime]):
-    """A card's ``seen`` column (login -> ISO time) as the database gave it — JSON text from
-    SQLite, decoded when first looked up; a dict from PostgreSQL's driver — each time parsed
-    only when looked up.
+    """A card's ``seen`` column (login -> ISO time) as JSON text, decoded when first looked up
+    and each time parsed only when looked up.
 
     A card keeps a time for every login it ever saw (dozens on a busy card) and reconciliation
     only asks about the owners of its active bookings — on most cards nobody's — so decoding
     them all was most of a sweep."""
 
-    def __init__(self, raw: str | dict[str, str]) -> None:
-        self._raw, self._times = (raw, {}) if isinstance(raw, str) else (None, raw)
+    def __init__(self, raw: str) -> None:
+        self._raw: str | None = raw
+        self._times: dict[str, str] = {}
 
     @property
     def _decoded(self) -> dict[str, str]:
