@@ -234,3 +234,20 @@ async def test_reports_arriving_together_each_get_their_own_answer_and_a_refused
             assert await session.get(AgentHost, (admin.team_id, refused_host)) is None
     used = {t.host: t.last_used_at for t in await service.agent_tokens(admin)}
     assert (used["gpu-host-2"], used["gpu-host-3"], used["gpu-host-4"]) == (None, T0, None)
+
+
+async def test_a_tokens_last_use_is_written_once_a_minute_not_at_every_report(
+    service: BookingService, admin: Actor, clock: FrozenClock
+) -> None:
+    """A host reports every 15 s and `agent token list` shows its last report to the minute:
+    the token's row is written when its last use is a minute old, not by every report."""
+    host = await identity(service, admin)
+
+    async def last_used():
+        return {t.host: t.last_used_at for t in await service.agent_tokens(admin)}["gpu-host-1"]
+
+    for seconds, expected in [(0, T0), (15, T0), (59, T0), (60, T0 + timedelta(seconds=60))]:
+        clock.now = T0 + timedelta(seconds=seconds)
+        await service.ingest_report(host, report(reading()))
+        assert await last_used() == expected, seconds
+    assert await count(service, UsageSample) == 4  # every report stored all the same

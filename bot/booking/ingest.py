@@ -42,9 +42,13 @@ _GPUS = Gpu.__table__
 _HOSTS = AgentHost.__table__
 _SAMPLES = UsageSample.__table__
 _TOKENS = AgentToken.__table__
-#: Of the tokens ``ids``, those not revoked, their rows locked in id order until the commit.
+#: A token's last use is written when it is older than this: a host reports every interval
+#: (15 s), and `gpubook agent token list` shows it to the minute.
+TOKEN_USE_EVERY = timedelta(minutes=1)
+#: Of the tokens ``ids``, those not revoked and their last use, their rows locked in id order
+#: until the commit.
 _LIVE_TOKENS = (
-    select(_TOKENS.c.id)
+    select(_TOKENS.c.id, _TOKENS.c.last_used_at)
     .where(_TOKENS.c.id.in_(bindparam("ids", expanding=True)), _TOKENS.c.revoked_at.is_(None))
     .order_by(_TOKENS.c.id)
     .with_for_update()
@@ -155,7 +159,7 @@ def store_reports(
     stored = [(n, p) for n, p in enumerate(batch) if n not in outcome]
     if not stored:
         return [outcome[n] for n in range(len(batch))]
-    _use_tokens(session, [p.identity.token_id for _, p in stored], now)
+    _use_tokens(session, live, {p.identity.token_id for _, p in stored}, now)
     _touch_hosts(session, team, [p.report.host for _, p in stored], now)
     fresh = _write_cards(session, team, [p for _, p in stored], known, now, silent_after)
     bound = {uuid for uuid, row in known.items() if row.gpu_id is not None}
@@ -182,15 +186,22 @@ def _known_cards(session: Session, team: str, uuids: list[str]) -> dict[str, Any
     return {row.uuid: row for row in rows}
 
 
-def _live_tokens(session: Session, token_ids: list[int]) -> set[int]:
-    """Those of the tokens not revoked, their rows locked (in id order) until the commit."""
+def _live_tokens(session: Session, token_ids: list[int]) -> dict[int, datetime | None]:
+    """Those of the tokens not revoked, with their last use, their rows locked (in id order)
+    until the commit."""
     found = session.connection().execute(_LIVE_TOKENS, {"ids": token_ids})
-    return set(found.scalars())
+    return {token_id: last_used for token_id, last_used in found}
 
 
-def _use_tokens(session: Session, token_ids: list[int], now: datetime) -> None:
-    """The tokens of the reports stored were used now."""
-    session.connection().execute(_USE_TOKENS, {"ids": token_ids, "now": now})
+def _use_tokens(
+    session: Session, used: Mapping[int, datetime | None], token_ids: set[int], now: datetime
+) -> None:
+    """The tokens of the reports stored were used now: written for those whose last use
+    (``used``) is :data:`TOKEN_USE_EVERY` old, so most reports write no token at all."""
+    since = now - TOKEN_USE_EVERY
+    stale = sorted(t for t in token_ids if (last := used[t]) is None or last <= since)
+    if stale:
+        session.connection().execute(_USE_TOKENS, {"ids": stale, "now": now})
 
 
 def _touch_hosts(session: Session, team: str, hosts: list[str], now: datetime) -> None:
