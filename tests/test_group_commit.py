@@ -28,6 +28,12 @@ class Store:
         return [ValueError(i) if i == "bad" else i.upper() for i in items]
 
 
+async def _turns(n: int = 3) -> None:
+    """Let the tasks just started (a submit, then the writer it starts) run up to their waits."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
 def joinable(batch: Sequence[str], item: str) -> bool:
     return item not in batch  # the same item twice waits for the next batch
 
@@ -115,3 +121,42 @@ async def test_a_caller_gone_before_its_batch_is_not_stored() -> None:
     store.gate.set()
     assert (await first, await kept) == ("A", "C")
     assert store.batches == [["a"], ["c"]]
+
+
+async def test_with_two_writers_what_arrives_during_a_batch_starts_at_once() -> None:
+    """Where transactions do not exclude each other (PostgreSQL), a second writer stores what
+    arrives while the first batch is in flight instead of waiting for it; a third item waits."""
+    store = Store()
+    store.gate.clear()
+    commit = GroupCommit(store, joinable, limit=10, writers=2)
+    first = asyncio.create_task(commit.submit("a"))
+    await _turns()
+    second = asyncio.create_task(commit.submit("b"))
+    await _turns()
+    assert store.batches == [["a"], ["b"]]  # both in flight, neither committed
+    third = asyncio.create_task(commit.submit("c"))
+    await _turns()
+    assert store.batches == [["a"], ["b"]]
+    store.gate.set()
+    assert await asyncio.gather(first, second, third) == ["A", "B", "C"]
+    assert store.batches == [["a"], ["b"], ["c"]]
+
+
+async def test_an_item_arriving_as_the_writer_finishes_is_still_stored() -> None:
+    """The writer leaves in the same step that finds nothing waiting, so an item submitted
+    from its batch's own completion starts a writer of its own rather than waiting forever."""
+    store = Store()
+    commit = GroupCommit(store, joinable, limit=10)
+    assert await commit.submit("a") == "A"
+    assert await asyncio.wait_for(commit.submit("b"), 5) == "B"
+    later: list[asyncio.Task[str]] = []
+
+    async def resubmit(items: Sequence[str]) -> list[str | Exception]:
+        outcome = await store(items)
+        if not later:  # submitted while this writer is still running, after the batch
+            later.append(asyncio.get_running_loop().create_task(commit.submit("c")))
+        return outcome
+
+    commit.store = resubmit
+    assert await commit.submit("d") == "D"
+    assert await asyncio.wait_for(later[0], 5) == "C"

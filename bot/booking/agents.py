@@ -42,6 +42,11 @@ _COMMIT_WITHOUT_FLUSH = "SET LOCAL synchronous_commit TO OFF"
 #: At most this many reports in one transaction: 32 hosts of 8 cards is 256 rows a statement,
 #: and a batch holds SQLite's writer (which every other write waits for) for tens of ms at most.
 REPORTS_PER_TRANSACTION = 32
+#: Report transactions written at once, by backend. SQLite has one writer. On PostgreSQL reports
+#: of different hosts lock different rows, and a transaction is a round trip a statement, each a
+#: wait for the event loop: with one at a time, a report arriving during one waited for all of it
+#: before its own began (bench/README.md, agent_bench).
+REPORT_TRANSACTIONS_AT_ONCE = {"postgresql": 2}
 
 
 def token_digest(secret: str) -> str:
@@ -186,6 +191,7 @@ class AgentHosts(ServiceBase):
                 can_join,
                 REPORTS_PER_TRANSACTION,
                 shared=lambda error: isinstance(error, DatabaseUnavailable),
+                writers=REPORT_TRANSACTIONS_AT_ONCE.get(self.db.backend, 1),
             )
         return await self._reports.submit(Pending(identity, report))
 

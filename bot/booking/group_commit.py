@@ -8,10 +8,13 @@ queued for the writer one after another; on PostgreSQL every report waited for i
 flush to disk. Measured under a fleet of 500 hosts, that queue was the reports' tail latency
 (``bench/README.md``, agent_bench).
 
-Here one task at a time (per process) writes: it takes what has arrived — as many as
-:attr:`GroupCommit.limit` that may go together (``can_join``) — and stores them in one transaction;
-whatever arrives meanwhile waits for the next. An idle process stores a lone item at once, as
-before. Each caller is answered only after the transaction holding its item committed. The store
+Here a task writes: it takes what has arrived — as many as :attr:`GroupCommit.limit` that may
+go together (``can_join``) — and stores them in one transaction; whatever arrives meanwhile waits
+for the next. An idle process stores a lone item at once, as before. With
+:attr:`GroupCommit.writers` above one, that many such tasks write at once, each its own batch:
+where transactions of different items do not exclude each other (PostgreSQL's row locks), what
+arrives during a transaction then starts at once in the next rather than waiting for the first
+to commit. Each caller is answered only after the transaction holding its item committed. The store
 function gives every item its own result or refusal; if the transaction fails as a whole, each
 item of it is stored again in a transaction of its own, so one bad item never fails another
 (unless the failure is one each would meet alone, such as the database being away).
@@ -39,22 +42,25 @@ class GroupCommit(Generic[Item, Result]):
         can_join: Callable[[Sequence[Item], Item], bool],
         limit: int,
         shared: Callable[[Exception], bool] = lambda _: False,
+        writers: int = 1,
     ) -> None:
         self.store = store
         self.can_join = can_join
         self.limit = limit
         #: Whether a batch's failure would fail each of its items alone too (not retried).
         self.shared = shared
+        #: How many batches may be written at once (see the module docstring).
+        self.writers = writers
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writing: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item) -> Result:
         """Store ``item`` with whatever else is waiting; its result once committed (or its
         refusal, raised)."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_all(), name="group-commit")
+        if len(self._writing) < self.writers:
+            self._writing.add(asyncio.create_task(self._write_all(), name="group-commit"))
         return await future
 
     async def _write_all(self) -> None:
@@ -64,7 +70,9 @@ class GroupCommit(Generic[Item, Result]):
                 if batch:
                     await self._write(batch)
         finally:
-            self._writer = None
+            # Gone from the writers in the same step that found nothing waiting: an item
+            # submitted after it starts a writer of its own.
+            self._writing.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _take(self) -> list[tuple[Item, asyncio.Future[Result]]]:
         """The next batch, in order of arrival: what may join the items before it, up to the
