@@ -13,7 +13,11 @@ phases spread evenly; every card a bound GPU, so each sweep reconciles all of th
   fleet silent, then as many during it; target: unchanged within noise. Not ``status``: over
   thousands of cards it measures status (``bench/scale_bench.py`` does).
 - **client lag**: how late this process's event loop wakes a 10 ms sleep while the fleet runs;
-  the bodies are built before each phase, so what the client does meanwhile is send.
+  the bodies are built before each phase, so what the client does meanwhile is send. This
+  process's objects are frozen out of the garbage collector before the phases (``gc.freeze``):
+  its full collections, rescanning the setup's objects, paused it for up to 220 ms, and every
+  report in flight then counted the pause as the server's latency. The longest collection
+  while the fleet runs is reported (``client GC max``).
 - **growth**: bytes per sample and per hourly row (table and indexes) × what a day adds.
 
     .venv/bin/python -m bench.agent_bench [--quick] [--hosts 500] [--seconds 60] [--backends sqlite]
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import tempfile
@@ -294,9 +299,40 @@ async def ack_waves(
     return samples
 
 
+class GcPauses:
+    """The longest garbage collection of this process while recording (ms)."""
+
+    def __init__(self) -> None:
+        self.longest_ms = 0.0
+        self._started = 0.0
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._observe)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._observe)
+
+    def _observe(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            took = (time.perf_counter() - self._started) * 1000
+            self.longest_ms = max(self.longest_ms, round(took, 1))
+
+
 async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
     """Prepare ``url``, start `gpubook serve` on it, warm up, ack quietly, then under load."""
     tokens = await prepare(url, fleet)
+    gc.collect()
+    gc.freeze()  # see the module docstring (client lag)
+    try:
+        return await _measure(url, fleet, seed, tokens)
+    finally:
+        gc.unfreeze()
+
+
+async def _measure(url: str, fleet: Fleet, seed: int, tokens: dict[int, str]) -> dict[str, Any]:
     rng = random.Random(seed)
     ingest, answered, lags = Ingest(), [0], []
     async with FakeSlackWebAPI() as fake:
@@ -326,7 +362,8 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
                 until = loop.time() + fleet.seconds
                 load = fleet_load(http, replica.url, tokens, fleet, until, ingest, rng)
                 acks = ack_waves(http, slack, fake, fleet, answered, fleet.seconds * 0.9)
-                _, loaded, _ = await asyncio.gather(load, acks, loop_lag(until, lags))
+                with GcPauses() as pauses:
+                    _, loaded, _ = await asyncio.gather(load, acks, loop_lag(until, lags))
         finally:
             await replica.stop()
     return {
@@ -337,6 +374,7 @@ async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
         "one_by_one": percentiles_ms(alone),
         "cpu_ms_per_report": round(cpu_ms, 2),
         "client_loop_lag": percentiles_ms(lags),
+        "client_gc_max_ms": pauses.longest_ms,
         "acks": {
             kind: {"quiet": percentiles_ms(quiet[kind]), "loaded": percentiles_ms(loaded[kind])}
             for kind in sorted(quiet.keys() & loaded.keys())
@@ -412,6 +450,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "alone p99": ("one_by_one", "p99_ms"),
         "CPU ms/report": (None, "cpu_ms_per_report"),
         "client lag p99": ("client_loop_lag", "p99_ms"),
+        "client GC max": (None, "client_gc_max_ms"),
         "B/sample": ("growth", "bytes_per_sample"),
         "samples MB/day": ("growth", "sample_mb_per_day"),
         "hourly MB/day": ("growth", "hourly_mb_per_day"),
