@@ -59,9 +59,9 @@ _Outcome = tuple[Any, list[Any] | None, int | None, int]
 def _run_statement(
     connection: aiosqlite.Connection, begin: str | None, operation: str, parameters: Any
 ) -> _Outcome:
-    """On aiosqlite's thread: ``begin`` the transaction if it is owed (see
-    :meth:`_OneHopConnection.defer_begin`), then execute, fetch every row, close — what the
-    adapter did in four hand-offs, or five."""
+    """On aiosqlite's thread (in an on-loop transaction, after its first statement, on the
+    loop's): ``begin`` the transaction if it is owed (see :meth:`_OneHopConnection.defer_begin`),
+    then execute, fetch every row, close — what the adapter did in four hand-offs, or five."""
     if begin is not None:
         connection._conn.execute(begin)
     cursor = connection._conn.cursor()
@@ -80,8 +80,8 @@ def _run_statement(
 def _run_many(
     connection: aiosqlite.Connection, begin: str | None, operation: str, parameters: Any
 ) -> tuple[int | None, int]:
-    """On aiosqlite's thread: ``begin`` if owed, then execute for each set of parameters —
-    what the adapter did in three hand-offs, or four. Returns lastrowid and rowcount."""
+    """As :func:`_run_statement`, for each set of parameters — what the adapter did in three
+    hand-offs, or four. Returns lastrowid and rowcount."""
     if begin is not None:
         connection._conn.execute(begin)
     cursor = connection._conn.cursor()
@@ -102,20 +102,10 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ()
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
-        adapted = self._adapt_connection
-        begin = adapted.take_begin()
         try:
-            if begin is None and adapted.on_loop:
-                outcome = self.await_(
-                    _at_once(_run_statement, self._connection, None, operation, parameters)
-                )
-            else:
-                outcome = self.await_(
-                    self._connection._execute(
-                        _run_statement, self._connection, begin, operation, parameters
-                    )
-                )
-            description, rows, self.lastrowid, self.rowcount = outcome
+            description, rows, self.lastrowid, self.rowcount = self._run(
+                _run_statement, operation, parameters
+            )
             self.description = description
             if description:
                 self._rows = deque(rows or ())
@@ -123,23 +113,22 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
-        adapted = self._adapt_connection
-        begin = adapted.take_begin()
         try:
-            if begin is None and adapted.on_loop:
-                outcome = self.await_(
-                    _at_once(_run_many, self._connection, None, operation, seq_of_parameters)
-                )
-            else:
-                outcome = self.await_(
-                    self._connection._execute(
-                        _run_many, self._connection, begin, operation, seq_of_parameters
-                    )
-                )
-            self.lastrowid, self.rowcount = outcome
+            self.lastrowid, self.rowcount = self._run(_run_many, operation, seq_of_parameters)
             self.description = None
         except Exception as error:
             self._adapt_connection._handle_exception(error)
+
+    def _run(self, run: Callable[..., _T], operation: Any, parameters: Any) -> _T:
+        """``run`` the statement where it belongs: with the transaction's owed ``BEGIN`` on
+        aiosqlite's thread, or, in an on-loop transaction after its first statement, here."""
+        adapted = self._adapt_connection
+        begin = adapted.take_begin()
+        if begin is None and adapted.on_loop:
+            return self.await_(_at_once(run, self._connection, None, operation, parameters))
+        return self.await_(
+            self._connection._execute(run, self._connection, begin, operation, parameters)
+        )
 
 
 class _OneHopConnection(AsyncAdapt_aiosqlite_connection):

@@ -199,7 +199,8 @@ class AgentHosts(ServiceBase):
         self, batch: Sequence[Pending]
     ) -> Sequence[IngestResult | GpubookError]:
         now = self.clock()
-        # First among this process's writers: a fleet's reports wait for at most one other write.
+        # First among this process's writers: a fleet's reports wait for at most one other write;
+        # and on the loop once the write lock is held (a report's statements are small).
         async with self.db.write(first=True, on_loop=True) as session:
             if self.db.backend == "postgresql":
                 await (await session.connection()).exec_driver_sql(_COMMIT_WITHOUT_FLUSH)

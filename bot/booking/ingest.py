@@ -133,6 +133,10 @@ def store_reports(
     """Store the reports of ``batch`` (one workspace, no host or card twice: :func:`can_join`)
     in the caller's write transaction: each one's result, or its refusal (nothing of it stored).
 
+    Sync code over a sync ``session``: the service runs it with ``AsyncSession.run_sync``, one
+    greenlet for the whole transaction, in a transaction whose statements after the first run on
+    the event loop's thread on SQLite (``Database.write(on_loop=True)``).
+
     The tokens are checked first (and their rows held until the commit, which keeps a
     revocation by any process immediate: a revoked token learns nothing, not even whose card it
     claimed), then the cards; only then is anything written."""
