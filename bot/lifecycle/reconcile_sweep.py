@@ -30,6 +30,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -78,14 +79,11 @@ class _Seen(Mapping[str, datetime]):
     them all was most of a sweep."""
 
     def __init__(self, raw: str) -> None:
-        self._raw: str | None = raw
-        self._times: dict[str, str] = {}
+        self._raw = raw
 
-    @property
+    @cached_property
     def _decoded(self) -> dict[str, str]:
-        if self._raw is not None:
-            self._times, self._raw = json.loads(self._raw), None
-        return self._times
+        return json.loads(self._raw)  # type: ignore[no-any-return]
 
     def __getitem__(self, login: str) -> datetime:
         return datetime.fromisoformat(self._decoded[login])
@@ -192,31 +190,27 @@ async def _plans(
     return [await plans[team].finish(session, config.usage.idle_release) for team in sorted(plans)]
 
 
+@dataclass
 class _Planner:
     """One workspace's plan, its cards given a slice at a time: the active bookings and the
     links are read once, before the first slice; the episodes once, after the last."""
 
-    def __init__(
-        self,
-        team: str,
-        bookings: dict[int, Booking],
-        links: Mapping[str, str],
-        limits: Limits,
-        now: datetime,
-    ) -> None:
-        self.team, self.bookings, self.links, self.limits, self.now = (
-            team,
-            bookings,
-            links,
-            limits,
-            now,
-        )
-        self.holdings = [
-            Holding(b.id, b.gpu_id, b.user_id, b.memory_mib, b.start_at) for b in bookings.values()
+    team: str
+    bookings: dict[int, Booking]
+    links: Mapping[str, str]
+    limits: Limits
+    now: datetime
+    #: The slices' cards, their findings and those reporting, as they are given.
+    gpus: dict[int, Row[Any]] = field(default_factory=dict)
+    findings: dict[tuple[FindingKind, int, str], Finding] = field(default_factory=dict)
+    reporting: set[int] = field(default_factory=set)
+
+    @cached_property
+    def holdings(self) -> list[Holding]:
+        return [
+            Holding(b.id, b.gpu_id, b.user_id, b.memory_mib, b.start_at)
+            for b in self.bookings.values()
         ]
-        self.gpus: dict[int, Row[Any]] = {}
-        self.findings: dict[tuple[FindingKind, int, str], Finding] = {}
-        self.reporting: set[int] = set()
 
     @classmethod
     async def start(
