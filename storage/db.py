@@ -12,7 +12,8 @@ another process past the busy timeout), every transaction fails with one error,
 :class:`DatabaseUnavailable`: a refusal like any other, so each interface tells the person that
 nothing was changed instead of apologising for a crash. The driver's many ways of saying so are
 recognised here, in one place (:func:`is_unavailable`). Recovery needs nothing: PostgreSQL's pool
-pings each connection before use (``pool_pre_ping``) and reconnects once the server is back.
+replaces the connections the server closed, asks it about those idle for a while before use
+(:mod:`storage.postgres_driver`), and reconnects once the server is back.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
-    create_async_engine,
 )
 
 from bot.core.errors import GpubookError
 from bot.core.phrases import Code
+from storage.postgres_driver import postgres_engine
 from storage.sqlite_driver import ON_LOOP, READ_ONLY, sqlite_engine
 from storage.writer_turns import WriterTurns
 
@@ -96,11 +97,7 @@ def create_engine(
     if backend == "sqlite":
         return sqlite_engine(url, busy_timeout, **kwargs)
     if backend == "postgresql":
-        kwargs.setdefault("pool_pre_ping", True)
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
-        kwargs["connect_args"] = {"timeout": PG_CONNECT_TIMEOUT, **kwargs.get("connect_args", {})}
-        return create_async_engine(url, **kwargs)
+        return postgres_engine(url, PG_CONNECT_TIMEOUT, **kwargs)
     raise ValueError(f"unsupported DATABASE_URL {url!r}: use sqlite:///FILE or postgresql://…")
 
 

@@ -1,0 +1,113 @@
+"""The PostgreSQL engine's check of pooled connections (:mod:`storage.postgres_driver`), on the
+real server: dead connections are replaced before anyone uses them, and a connection used a moment
+ago costs no round trip (SQLAlchemy's ``pool_pre_ping`` cost three on every checkout)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from storage import postgres_driver
+from storage.db import Database, normalise_url
+from tests.conftest import pg_database
+
+
+@pytest.fixture
+async def db(pg_url: str) -> AsyncIterator[Database]:
+    """One pooled connection, so every transaction takes the one the last gave back."""
+    database = pg_database(pg_url, pool_size=1, max_overflow=0)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def pings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the connections were asked besides the tests' statements (sent prepared) and
+    transaction control: the checks of pooled connections (SQLAlchemy's ``pool_pre_ping`` would
+    show here too, as ``;``)."""
+    sent: list[str] = []
+
+    def counting(method: Any) -> Any:
+        async def counted(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+            if not query.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+                sent.append(query)
+            return await method(self, query, *args, **kwargs)
+
+        return counted
+
+    for name in ("execute", "fetchrow", "fetch", "fetchval"):
+        monkeypatch.setattr(asyncpg.Connection, name, counting(getattr(asyncpg.Connection, name)))
+    return sent
+
+
+async def backend_pid(db: Database) -> int:
+    async with db.read() as session:
+        return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def driver_connection(db: Database) -> asyncpg.Connection:
+    """The asyncpg connection in the pool."""
+    async with db.engine.connect() as conn:
+        return (await conn.get_raw_connection()).driver_connection
+
+
+async def test_a_connection_given_back_a_moment_ago_is_used_without_a_round_trip(
+    db: Database, pings: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_driver, "PING_AFTER", 3600.0)
+    first = await backend_pid(db)
+    assert [await backend_pid(db) for _ in range(3)] == [first] * 3
+    assert pings == []
+
+
+async def test_a_connection_idle_for_a_while_is_asked_once_per_checkout(
+    db: Database, pings: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_driver, "PING_AFTER", 0.0)
+    first = await backend_pid(db)
+    pings.clear()
+    assert [await backend_pid(db) for _ in range(3)] == [first] * 3
+    assert pings == [postgres_driver._PING] * 3
+
+
+async def test_a_connection_the_server_ended_unseen_is_found_by_the_check_and_replaced(
+    db: Database, pg_url: str, pings: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_driver, "PING_AFTER", 0.0)
+    first = await backend_pid(db)
+    end_backend_unseen(pg_url, first)
+    pings.clear()
+    assert await backend_pid(db) != first
+    assert pings == [postgres_driver._PING]  # the dead one's: the new one is not asked
+
+
+def end_backend_unseen(url: str, pid: int) -> None:
+    """The server ends backend ``pid`` while this test's event loop is blocked, so asyncpg has
+    not read the server's goodbye when the pool next hands that connection out: only asking
+    finds it dead."""
+
+    async def terminate() -> bool:
+        admin = await asyncpg.connect(normalise_url(url).replace("+asyncpg", ""))
+        try:  # waits (5 s at most) until the backend has gone
+            return bool(await admin.fetchval("SELECT pg_terminate_backend($1, 5000)", pid))
+        finally:
+            await admin.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        assert thread.submit(asyncio.run, terminate()).result()
+
+
+async def test_a_connection_closed_while_pooled_is_replaced_without_asking(
+    db: Database, pings: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_driver, "PING_AFTER", 3600.0)
+    first = await backend_pid(db)
+    (await driver_connection(db)).terminate()  # as asyncpg marks one whose server said goodbye
+    assert await backend_pid(db) != first
+    assert pings == []
