@@ -10,7 +10,8 @@ phases spread evenly; every card a bound GPU, so each sweep reconciles all of th
   serve is told an interval 4 × the fleet's, so holding the fleet back for the quiet acks makes
   no host silent (and hundreds of admin notices) mid-measure.
 - **acks**: waves of signed ``book`` and ``list`` (``bench/ack_latency.py``'s pieces) with the
-  fleet silent, then as many during it; target: unchanged within noise. Not ``status``: over
+  fleet silent, then as many during it, then silent again; target: unchanged within noise, the
+  noise being how far the two silent phases differ. Not ``status``: over
   thousands of cards it measures status (``bench/scale_bench.py`` does).
 - **client lag**: how late this process's event loop wakes a 10 ms sleep while the fleet runs;
   the bodies are built before each phase, so what the client does meanwhile is send. This
@@ -70,7 +71,9 @@ ACK_COMMANDS = {k: v for k, v in ack_latency.COMMANDS.items() if k != "status"}
 PG_DATABASE = "gpubook_agent_bench"
 #: Reports sent one by one at the end, for the cost of one without load.
 ONE_BY_ONE = 200
-PERCENTILES = ("p50_ms", "p99_ms")
+PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
+#: The ack phases, as the results and the table name them.
+ACK_PHASES = {"quiet": "quiet", "loaded": "loaded", "quiet_again": "again"}
 #: The client's event-loop probe sleeps this long (s) and records how late it wakes.
 LAG_PROBE = 0.01
 #: How long a wave's replies may take under load before the run is called failed.
@@ -364,6 +367,7 @@ async def _measure(url: str, fleet: Fleet, seed: int, tokens: dict[int, str]) ->
                 acks = ack_waves(http, slack, fake, fleet, answered, fleet.seconds * 0.9)
                 with GcPauses() as pauses:
                     _, loaded, _ = await asyncio.gather(load, acks, loop_lag(until, lags))
+                again = await ack_waves(http, slack, fake, fleet, answered)
         finally:
             await replica.stop()
     return {
@@ -376,9 +380,10 @@ async def _measure(url: str, fleet: Fleet, seed: int, tokens: dict[int, str]) ->
         "client_loop_lag": percentiles_ms(lags),
         "client_gc_max_ms": pauses.longest_ms,
         "acks": {
-            kind: {"quiet": percentiles_ms(quiet[kind]), "loaded": percentiles_ms(loaded[kind])}
-            for kind in sorted(quiet.keys() & loaded.keys())
-            if min(len(quiet[kind]), len(loaded[kind])) > 1  # percentiles need two
+            kind: {phase: percentiles_ms(found[kind]) for phase, found in phases.items()}
+            for phases in [{"quiet": quiet, "loaded": loaded, "quiet_again": again}]
+            for kind in sorted(quiet.keys() & loaded.keys() & again.keys())
+            if min(len(found[kind]) for found in phases.values()) > 1  # percentiles need two
         },
     }
 
@@ -462,12 +467,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for backend, found in results["backends"].items()
         ],
     )
-    print(f"\nAck latency, {fleet['concurrency']} concurrent commands, fleet quiet vs reporting:")
+    print(
+        f"\nAck latency, {fleet['concurrency']} concurrent commands: fleet quiet, reporting, "
+        "quiet again (the two quiet phases differ by the noise):"
+    )
     print_table(
-        ("backend/command", "n", "quiet p50", "quiet p99", "loaded p50", "loaded p99"),
+        ("backend/command", "n")
+        + tuple(f"{label} {key[:3]}" for label in ACK_PHASES.values() for key in PERCENTILES),
         [
             (f"{backend}/{command}", phases["quiet"]["n"])
-            + tuple(phases[phase][key] for phase in ("quiet", "loaded") for key in PERCENTILES)
+            + tuple(phases[phase][key] for phase in ACK_PHASES for key in PERCENTILES)
             for backend, found in results["backends"].items()
             for command, phases in found["acks"].items()
         ],

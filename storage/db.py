@@ -86,18 +86,24 @@ def normalise_url(url: str) -> str:
 
 
 def create_engine(
-    url: str = DEFAULT_URL, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT, **kwargs: Any
+    url: str = DEFAULT_URL,
+    *,
+    busy_timeout: float = SQLITE_BUSY_TIMEOUT,
+    durable: bool = True,
+    **kwargs: Any,
 ) -> AsyncEngine:
     """An async engine for ``url``, with the SQLite hooks installed when the URL is SQLite.
 
-    ``busy_timeout`` is how long a SQLite writer waits for another process's write lock.
+    ``busy_timeout`` is how long a SQLite writer waits for another process's write lock; with
+    ``durable`` false, a PostgreSQL engine's commits do not wait for the flush to disk (SQLite's
+    never do: ``synchronous=NORMAL``).
     """
     url = normalise_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         return sqlite_engine(url, busy_timeout, **kwargs)
     if backend == "postgresql":
-        return postgres_engine(url, PG_CONNECT_TIMEOUT, **kwargs)
+        return postgres_engine(url, PG_CONNECT_TIMEOUT, durable=durable, **kwargs)
     raise ValueError(f"unsupported DATABASE_URL {url!r}: use sqlite:///FILE or postgresql://…")
 
 
@@ -184,6 +190,15 @@ class Database:
         self.engine = create_engine(self.url, busy_timeout=busy_timeout, **engine_kwargs)
         self.backend = self.engine.dialect.name
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # write(durable=False): on PostgreSQL, connections of their own, set as they open to
+        # commit without waiting for the flush (none opens until such a write runs).
+        self._not_durable = (
+            async_sessionmaker(
+                create_engine(self.url, durable=False, **engine_kwargs), expire_on_commit=False
+            )
+            if self.backend == "postgresql"
+            else self._sessions
+        )
         # SQLite has one writer at a time: this process's writers take turns (see WriterTurns).
         self._sqlite_writer = WriterTurns() if self.backend == "sqlite" else None
         #: ``time.monotonic()`` of the last transaction that found the database unavailable.
@@ -193,7 +208,7 @@ class Database:
 
     @asynccontextmanager
     async def write(
-        self, *, first: bool = False, on_loop: bool = False
+        self, *, first: bool = False, on_loop: bool = False, durable: bool = True
     ) -> AsyncIterator[AsyncSession]:
         """A read-write transaction: committed on success, rolled back on any exception.
 
@@ -201,7 +216,9 @@ class Database:
         goes ahead of this process's other writers: :class:`WriterTurns`; with ``on_loop``, the
         statements after the first run on the event loop's thread, for a transaction of small
         statements only: :mod:`storage.sqlite_driver`); on PostgreSQL the
-        caller locks the rows it decides on (``with_for_update``). A writer that queued behind
+        caller locks the rows it decides on (``with_for_update``), and without ``durable`` the
+        commit does not wait for the flush to disk, for a write that a crash of the server may
+        lose (as every SQLite commit may: ``synchronous=NORMAL``). A writer that queued behind
         one that then found the database unavailable fails at once: otherwise each writer in
         the queue would wait out the whole busy timeout in turn."""
         queued = time.monotonic()
@@ -209,7 +226,8 @@ class Database:
             if self._unavailable_at > queued:
                 raise DatabaseUnavailable()
             with self._unavailability():
-                async with self._sessions() as session, session.begin():
+                sessions = self._sessions if durable else self._not_durable
+                async with sessions() as session, session.begin():
                     if on_loop and self.backend == "sqlite":
                         await session.connection(execution_options={ON_LOOP: True})
                     yield session
@@ -344,6 +362,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._not_durable is not self._sessions:
+            await self._not_durable.kw["bind"].dispose()
 
 
 def _sqlite_backup(source: Path, target: Path) -> None:

@@ -1,23 +1,29 @@
-"""gpubook's PostgreSQL engine: SQLAlchemy's asyncpg adapter, its pooled connections checked cheaply.
+"""gpubook's PostgreSQL engines: SQLAlchemy's asyncpg adapter, pooled connections checked cheaply.
 
 A connection taken from the pool may be dead: the server restarted, or a backend was terminated,
 while it sat there. SQLAlchemy's ``pool_pre_ping`` finds out by asking the server on every
 checkout, and its asyncpg adapter asks in three round trips (``BEGIN``, an empty query,
-``ROLLBACK``): a host agent's report, itself ten round trips, paid thirteen, each a wait for the
-event loop under a fleet's load (``bench/README.md``, agent_bench). Here a checkout asks only
-what it must (:func:`_check_out`):
+``ROLLBACK``): three more for each host agent's report, which is nine without them, and each a
+wait for the event loop under a fleet's load (``bench/README.md``, agent_bench). Here a checkout
+asks only what it must (:func:`_check_out`):
 
 - a connection whose socket has closed (a server that stops says goodbye to its clients, and
   asyncpg notices on the event loop while the connection sits in the pool) is replaced at once,
   without a round trip;
 - one idle for :data:`PING_AFTER` or longer is asked with one trivial query (no statement
-  prepared, no transaction), given as long as opening a connection may
-  take; if that fails, the server is unreachable and the pool's connections are all replaced,
-  as ``pool_pre_ping`` does;
-- one used less than that ago, or opened just now, goes as it is. A server does not stop and start again within a
-  second; if it was lost in that second, the statement fails as every statement during an
-  outage does (``DatabaseUnavailable``: nothing written), and SQLAlchemy discards the pool's
-  connections from before it.
+  prepared, no transaction), given as long as opening a connection may take; if that fails,
+  the server is unreachable and the pool's connections are all replaced, as ``pool_pre_ping``
+  does;
+- one used less than that ago, or opened just now, goes as it is. A server does not stop and
+  start again within a second; if it was lost in that second, the statement fails as every
+  statement during an outage does (``DatabaseUnavailable``: nothing written), and SQLAlchemy
+  discards the pool's connections from before it.
+
+**Commits that do not wait for the flush.** An engine made with ``durable=False`` opens its
+connections with ``synchronous_commit`` off (a setting of the connection, sent as it opens:
+no statement per transaction), for writes whose last fraction of a second may be lost to a
+crash of the database server, and nothing else: a host agent's reports
+(``Database.write(durable=False)``).
 
 A replaced connection is SQLAlchemy's own business: the check raises ``DisconnectionError`` and
 the pool connects anew (``pool_pre_ping`` does the same when its ping fails).
@@ -47,12 +53,21 @@ _FAILED_CHECK = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, Timeout
 _IDLE_SINCE = "gpubook_idle_since"
 
 
-def postgres_engine(url: str, connect_timeout: float, **kwargs: Any) -> AsyncEngine:
+def postgres_engine(
+    url: str, connect_timeout: float, *, durable: bool = True, **kwargs: Any
+) -> AsyncEngine:
     """An async engine for the ``postgresql+asyncpg`` ``url``; ``connect_timeout`` (seconds) is
-    how long opening a connection may take."""
+    how long opening a connection may take; with ``durable`` false, its commits do not wait for
+    the flush to disk (see the module docstring)."""
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs["connect_args"] = {"timeout": connect_timeout, **kwargs.get("connect_args", {})}
+    connect_args = {"timeout": connect_timeout, **kwargs.get("connect_args", {})}
+    if not durable:
+        connect_args["server_settings"] = {
+            **connect_args.get("server_settings", {}),
+            "synchronous_commit": "off",
+        }
+    kwargs["connect_args"] = connect_args
     engine = create_async_engine(url, **kwargs)
     pool = engine.sync_engine.pool
     event.listen(pool, "checkin", _checked_in)

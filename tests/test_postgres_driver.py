@@ -1,6 +1,7 @@
-"""The PostgreSQL engine's check of pooled connections (:mod:`storage.postgres_driver`), on the
-real server: dead connections are replaced before anyone uses them, and a connection used a moment
-ago costs no round trip (SQLAlchemy's ``pool_pre_ping`` cost three on every checkout)."""
+"""The PostgreSQL engines (:mod:`storage.postgres_driver`), on the real server: dead pooled
+connections are replaced before anyone uses them, a connection used a moment ago costs no round
+trip (SQLAlchemy's ``pool_pre_ping`` cost three on every checkout), and only the writes that may
+be lost to a crash of the server commit without waiting for the flush."""
 
 from __future__ import annotations
 
@@ -111,3 +112,16 @@ async def test_a_connection_closed_while_pooled_is_replaced_without_asking(
     (await driver_connection(db)).terminate()  # as asyncpg marks one whose server said goodbye
     assert await backend_pid(db) != first
     assert pings == []
+
+
+async def synchronous_commit(db: Database, durable: bool) -> str:
+    async with db.write(durable=durable) as session:
+        return str((await session.execute(text("SHOW synchronous_commit"))).scalar_one())
+
+
+async def test_writes_that_need_not_be_durable_commit_without_waiting_for_the_flush(
+    db: Database,
+) -> None:
+    assert await synchronous_commit(db, durable=False) == "off"
+    assert await synchronous_commit(db, durable=True) == "on"  # every other write waits
+    assert await synchronous_commit(db, durable=False) == "off"

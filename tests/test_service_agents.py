@@ -251,3 +251,23 @@ async def test_a_tokens_last_use_is_written_once_a_minute_not_at_every_report(
         await service.ingest_report(host, report(reading()))
         assert await last_used() == expected, seconds
     assert await count(service, UsageSample) == 4  # every report stored all the same
+
+
+async def test_only_reports_are_committed_without_waiting_for_the_flush(
+    service: BookingService, admin: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash of the server may lose the last second of reports (the next ones come within an
+    interval), never a token, a GPU or a booking (storage.postgres_driver)."""
+    durable: list[bool] = []
+    write = service.db.write
+
+    def recorded(**options: bool):
+        durable.append(options.get("durable", True))
+        return write(**options)
+
+    monkeypatch.setattr(service.db, "write", recorded)
+    host = await identity(service, admin)
+    await service.ingest_report(host, report(reading()))
+    await service.add_gpu(admin, "rtx-0", "24GB")
+    assert durable[:2] == [True, False]  # the token, the report
+    assert len(durable) > 2 and all(durable[2:])  # the GPU

@@ -33,12 +33,6 @@ TOKEN_PREFIX = "gpb_"
 #: How many valid tokens a process remembers (far above any fleet's hosts).
 _REMEMBERED_TOKENS = 100_000
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-#: A report's transaction commits without waiting for PostgreSQL to flush it to disk: a crash
-#: of the database server can lose the last fraction of a second of reports (whole ones, and
-#: nothing but them), each host's next report coming within an interval anyway; SQLite's
-#: ``synchronous=NORMAL`` makes the same trade for every transaction. Waiting for the flush was
-#: the commonest wait of reports' transactions under a fleet (``bench/README.md``, agent_bench).
-_COMMIT_WITHOUT_FLUSH = "SET LOCAL synchronous_commit TO OFF"
 #: At most this many reports in one transaction: 32 hosts of 8 cards is 256 rows a statement,
 #: and a batch holds SQLite's writer (which every other write waits for) for tens of ms at most.
 REPORTS_PER_TRANSACTION = 32
@@ -200,10 +194,12 @@ class AgentHosts(ServiceBase):
     ) -> Sequence[IngestResult | GpubookError]:
         now = self.clock()
         # First among this process's writers: a fleet's reports wait for at most one other write;
-        # and on the loop once the write lock is held (a report's statements are small).
-        async with self.db.write(first=True, on_loop=True) as session:
-            if self.db.backend == "postgresql":
-                await (await session.connection()).exec_driver_sql(_COMMIT_WITHOUT_FLUSH)
+        # on the loop once the write lock is held (a report's statements are small); and not
+        # waiting for PostgreSQL's flush to disk: a crash of the database server can lose the
+        # last fraction of a second of reports (whole ones, and nothing but them), each host's
+        # next report coming within an interval anyway. Waiting for the flush was the commonest
+        # wait of reports' transactions under a fleet (bench/README.md, agent_bench).
+        async with self.db.write(first=True, on_loop=True, durable=False) as session:
             return await session.run_sync(
                 store_reports, batch, now, self.config.usage.silent_after, self.remembered_tokens
             )
