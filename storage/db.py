@@ -26,7 +26,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     asynccontextmanager,
-    closing,
     contextmanager,
     nullcontext,
 )
@@ -49,6 +48,7 @@ from bot.core.errors import GpubookError
 from bot.core.phrases import Code
 from storage.postgres_driver import postgres_engine
 from storage.sqlite_driver import ON_LOOP, READ_ONLY, sqlite_engine
+from storage.sqlite_file import sqlite_backup, sqlite_write_probe
 from storage.writer_turns import WriterTurns
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ DEFAULT_URL = "sqlite+aiosqlite:///gpubook.db"
 SQLITE_BUSY_TIMEOUT = 30.0
 #: How long opening a PostgreSQL connection may take (asyncpg's own default is a minute).
 PG_CONNECT_TIMEOUT = 5.0
+#: The pool of ``write(durable=False)`` on PostgreSQL: the reports' transactions, two at once per
+#: process (``bot.booking.agents``), with room for a few more before any waits for another.
+_NOT_DURABLE_POOL = {"pool_size": 2, "max_overflow": 4}
 #: How long a health check waits for the database before calling it unreachable (seconds).
 PING_TIMEOUT = 2.0
 
@@ -192,11 +195,14 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # write(durable=False): on PostgreSQL, connections of their own, set as they open to
         # commit without waiting for the flush (none opens until such a write runs).
-        self._not_durable = (
-            async_sessionmaker(
-                create_engine(self.url, durable=False, **engine_kwargs), expire_on_commit=False
-            )
+        self._not_durable_engine = (
+            create_engine(self.url, durable=False, **{**_NOT_DURABLE_POOL, **engine_kwargs})
             if self.backend == "postgresql"
+            else None
+        )
+        self._not_durable = (
+            async_sessionmaker(self._not_durable_engine, expire_on_commit=False)
+            if self._not_durable_engine is not None
             else self._sessions
         )
         # SQLite has one writer at a time: this process's writers take turns (see WriterTurns).
@@ -328,7 +334,7 @@ class Database:
             async with asyncio.timeout(within):
                 sqlite_file = self._sqlite_file()
                 if sqlite_file is not None:
-                    await asyncio.to_thread(_sqlite_write_probe, sqlite_file, within)
+                    await asyncio.to_thread(sqlite_write_probe, sqlite_file, within)
                 else:
                     async with self.read() as session:
                         await session.execute(text("SELECT 1"))
@@ -358,34 +364,14 @@ class Database:
         source = self._sqlite_file()
         if source is None:
             raise ValueError("this SQLite database is in memory; there is no file to back up")
-        await asyncio.to_thread(_sqlite_backup, source, target)
+        await asyncio.to_thread(sqlite_backup, source, target)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
-        if self._not_durable is not self._sessions:
-            await self._not_durable.kw["bind"].dispose()
-
-
-def _sqlite_backup(source: Path, target: Path) -> None:
-    """Create ``target`` first, exclusively: it is never overwritten (not even by a race), and a
-    missing folder or a permission fails with the ``OSError`` that names the file, where
-    SQLite would only say "unable to open database file". A failed copy leaves no file."""
-    with open(target, "xb"):
-        pass
-    try:
-        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
-            src.backup(dst)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-
-
-def _sqlite_write_probe(path: Path, timeout: float) -> None:
-    """Take and release the write lock of an existing SQLite file (never creating one)."""
-    uri = f"{path.resolve().as_uri()}?mode=rw"
-    with closing(sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)) as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
+        try:
+            await self.engine.dispose()
+        finally:
+            if self._not_durable_engine is not None:
+                await self._not_durable_engine.dispose()
 
 
 def _reason(error: BaseException) -> str:

@@ -88,30 +88,63 @@ async def test_a_connection_the_server_ended_unseen_is_found_by_the_check_and_re
     assert pings == [postgres_driver._PING]  # the dead one's: the new one is not asked
 
 
+async def end_backend(url: str, pid: int) -> None:
+    """The server ends backend ``pid`` (as an administrator's ``pg_terminate_backend`` or an
+    ``idle_session_timeout`` does), and this returns once it has gone (5 s at most)."""
+    admin = await asyncpg.connect(normalise_url(url).replace("+asyncpg", ""))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
+    finally:
+        await admin.close()
+
+
 def end_backend_unseen(url: str, pid: int) -> None:
-    """The server ends backend ``pid`` while this test's event loop is blocked, so asyncpg has
-    not read the server's goodbye when the pool next hands that connection out: only asking
-    finds it dead."""
-
-    async def terminate() -> bool:
-        admin = await asyncpg.connect(normalise_url(url).replace("+asyncpg", ""))
-        try:  # waits (5 s at most) until the backend has gone
-            return bool(await admin.fetchval("SELECT pg_terminate_backend($1, 5000)", pid))
-        finally:
-            await admin.close()
-
+    """:func:`end_backend` while this test's event loop is blocked, so asyncpg has not read the
+    server's goodbye when the pool next hands that connection out: only asking finds it dead."""
     with ThreadPoolExecutor(1) as thread:
-        assert thread.submit(asyncio.run, terminate()).result()
+        thread.submit(asyncio.run, end_backend(url, pid)).result()
 
 
-async def test_a_connection_closed_while_pooled_is_replaced_without_asking(
-    db: Database, pings: list[str], monkeypatch: pytest.MonkeyPatch
+async def test_a_connection_the_server_ended_while_pooled_is_replaced_without_asking(
+    db: Database, pg_url: str, pings: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(postgres_driver, "PING_AFTER", 3600.0)
     first = await backend_pid(db)
-    (await driver_connection(db)).terminate()  # as asyncpg marks one whose server said goodbye
+    goodbye = asyncio.Event()
+    (await driver_connection(db)).add_termination_listener(lambda _: goodbye.set())
+    await end_backend(pg_url, first)
+    async with asyncio.timeout(10):
+        await goodbye.wait()  # asyncpg read it on the loop, the connection sitting in the pool
+    pings.clear()
     assert await backend_pid(db) != first
     assert pings == []
+
+
+async def two_backends(db: Database) -> list[int]:
+    """The backends of two connections of ``db``'s pool, taken at once; the first given back
+    last, so handed out first next time (the pool is last in, first out)."""
+    async with db.read() as one, db.read() as other:
+        found = [
+            (await s.execute(text("SELECT pg_backend_pid()"))).scalar_one() for s in (one, other)
+        ]
+    return [int(pid) for pid in found]
+
+
+async def test_one_failed_check_replaces_every_connection_of_the_pool(
+    pg_url: str, pings: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server is taken for gone: the other pooled connection, alive, is replaced unasked."""
+    monkeypatch.setattr(postgres_driver, "PING_AFTER", 0.0)
+    db = pg_database(pg_url, pool_size=2, max_overflow=0)
+    try:
+        dead, alive = await two_backends(db)
+        end_backend_unseen(pg_url, dead)
+        pings.clear()
+        new = await two_backends(db)
+        assert len(set(new)) == 2 and not {dead, alive} & set(new)
+        assert pings == [postgres_driver._PING]  # the dead one's, failed; then new ones
+    finally:
+        await db.dispose()
 
 
 async def synchronous_commit(db: Database, durable: bool) -> str:

@@ -4,7 +4,8 @@ On PostgreSQL the test's private cluster (``tests/pgcluster.py``) is stopped and
 as an operator's restart does; on SQLite another process holds the file's write lock for longer
 than the busy timeout. Meanwhile every request is still acked at once and answered with the one
 sentence saying nothing was changed, ``/healthz`` turns 503 and the sweep fails; afterwards the
-bot works again by itself (PostgreSQL's pool pings and reconnects), and every notification owed
+bot works again by itself (PostgreSQL's pool replaces the connections the server closed and
+reconnects), and every notification owed
 is posted once.
 """
 
