@@ -22,6 +22,7 @@ phases spread evenly; every card a bound GPU, so each sweep reconciles all of th
 - **growth**: bytes per sample and per hourly row (table and indexes) × what a day adds.
 
     .venv/bin/python -m bench.agent_bench [--quick] [--hosts 500] [--seconds 60] [--backends sqlite]
+        [--pin]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import random
 import tempfile
 import time
@@ -106,6 +108,11 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=60, help="length of the loaded phase")
     parser.add_argument("--concurrency", type=int, default=10, help="commands per ack wave")
     parser.add_argument("--waves", type=int, default=10, help="ack waves per command and phase")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the serve on the first core, this client on the others (see pin_apart)",
+    )
 
 
 def host_name(host: int) -> str:
@@ -324,18 +331,33 @@ class GcPauses:
             self.longest_ms = max(self.longest_ms, round(took, 1))
 
 
-async def measure(url: str, fleet: Fleet, seed: int) -> dict[str, Any]:
+def pin_apart(serve_pid: int) -> None:
+    """``--pin``: every thread of the serve on the first core, this process on the others, as a
+    real fleet's agents run on other machines (PostgreSQL's processes stay where the system puts
+    them). Without it the fleet's client, the serve and the database share every core."""
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        raise SystemExit("--pin needs two cores or more")
+    for task in Path(f"/proc/{serve_pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {0})
+    os.sched_setaffinity(0, set(range(1, cores)))
+
+
+async def measure(url: str, fleet: Fleet, seed: int, pin: bool = False) -> dict[str, Any]:
     """Prepare ``url``, start `gpubook serve` on it, warm up, ack quietly, then under load."""
     tokens = await prepare(url, fleet)
     gc.collect()
     gc.freeze()  # see the module docstring (client lag)
     try:
-        return await _measure(url, fleet, seed, tokens)
+        return await _measure(url, fleet, seed, tokens, pin)
     finally:
         gc.unfreeze()
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
 
-async def _measure(url: str, fleet: Fleet, seed: int, tokens: dict[int, str]) -> dict[str, Any]:
+async def _measure(
+    url: str, fleet: Fleet, seed: int, tokens: dict[int, str], pin: bool
+) -> dict[str, Any]:
     rng = random.Random(seed)
     ingest, answered, lags = Ingest(), [0], []
     async with FakeSlackWebAPI() as fake:
@@ -348,6 +370,8 @@ async def _measure(url: str, fleet: Fleet, seed: int, tokens: dict[int, str]) ->
             "GPUBOOK_LOG_LEVEL": "WARNING",
         }
         replica = await start_replica(settings)
+        if pin:
+            pin_apart(replica.pid)
         slack = f"{replica.url}/slack/events"
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -425,14 +449,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         else Fleet(args.hosts, args.gpus, args.interval, args.seconds, args.concurrency, args.waves)
     )
     backends, info = await backends_and_machine(args.backends)
-    results: dict[str, Any] = {"fleet": fleet.__dict__, "machine": info, "backends": {}}
+    results: dict[str, Any] = {
+        "fleet": fleet.__dict__,
+        "pinned": args.pin,
+        "machine": info,
+        "backends": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             if backend == "sqlite":
                 url = f"sqlite:///{Path(tmp) / 'agent_bench.db'}"
             else:
                 url = await fresh_postgres(PG_DATABASE)
-            found = await measure(url, fleet, args.seed)
+            found = await measure(url, fleet, args.seed, args.pin)
             found["growth"] = await growth(url, fleet)
             results["backends"][backend] = found
     return results
@@ -444,7 +473,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     fleet = results["fleet"]
     print(
         f"\n{fleet['hosts']} hosts x {fleet['gpus']} cards, a report per host every "
-        f"{fleet['interval']} s, {fleet['seconds']} s loaded:"
+        f"{fleet['interval']} s, {fleet['seconds']} s loaded"
+        + (", the serve on core 0 and this client on the others:" if results["pinned"] else ":")
     )
     columns = {  # header: (part of the results, key)
         "reports": (None, "reports"),
