@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,20 @@ from bot.core.sentence import Quote, Sentence, Size, Span, When, Window, say
 from storage.models import Booking, Gpu
 
 
+class Card(Protocol):
+    """What weighing a request against a workspace's cards reads of each: a :class:`Gpu`, or
+    its row (:func:`bot.booking.queries.gpu_sizes`)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capacity_mib(self) -> int: ...
+
+
 class Offers(enum.Enum):
     """What a capacity refusal may offer, by what the refused request can still change."""
 
@@ -39,7 +54,7 @@ class Offers(enum.Enum):
     #: an edit of a started booking: its start and its GPU are fixed
     NOTHING = enum.auto()
 
-    def reach(self, gpu: Gpu, gpus: Sequence[Gpu]) -> int:
+    def reach(self, gpu: Gpu, gpus: Sequence[Card]) -> int:
         """The most memory a window offered could hold: beyond it, no offer can help."""
         if self is Offers.ANY_GPU:
             return largest(gpus).capacity_mib
@@ -67,7 +82,7 @@ class Placement(ServiceBase):
         peak = capacity.peak(spans, start, end)
         if peak.mib + mib <= gpu.capacity_mib:
             return
-        gpus = await queries.gpus(session, gpu.team_id)
+        gpus = await queries.gpu_sizes(session, gpu.team_id)
         if mib > gpu.capacity_mib:
             reasons = over_card(gpu, mib, gpus)
         else:
@@ -84,7 +99,7 @@ class Placement(ServiceBase):
             same = None if at is None else capacity_slot(gpu.name, at.start, duration, mib)
             if offers is Offers.ANY_GPU:
                 other = await self.alternative(
-                    session, gpu.team_id, gpu.id, mib, start, duration, until, same
+                    session, gpus, gpu.id, mib, start, duration, until, same
                 )
             then = _offers(gpu, same, other, until)
         raise CapacityError(
@@ -144,7 +159,7 @@ class Placement(ServiceBase):
     async def alternative(
         self,
         session: AsyncSession,
-        team_id: str,
+        gpus: Sequence[Card],
         gpu_id: int | None,
         mib: int,
         start: datetime,
@@ -152,12 +167,13 @@ class Placement(ServiceBase):
         latest: datetime,
         beat: SuggestedSlot | None,
     ) -> SuggestedSlot | None:
-        """The soonest window on another GPU starting by ``latest``, if sooner than ``beat``.
+        """The soonest window on a GPU of ``gpus`` other than ``gpu_id`` starting by ``latest``,
+        if sooner than ``beat``.
 
         Cards are read only as far ahead as the soonest window found so far (and never past
         ``beat``, which a window must precede): see :mod:`bot.booking.search`.
         """
-        others = [g for g in await queries.gpus(session, team_id) if g.id != gpu_id]
+        others = [g for g in gpus if g.id != gpu_id]
         if not others:
             return None
         if beat is not None:
@@ -211,8 +227,9 @@ class Placement(ServiceBase):
             if placement is not None:
                 return placement.key, mib
         latest = self.search_until(start, policy)
+        every = await queries.gpu_sizes(session, team_id)
         soonest = await self.alternative(
-            session, team_id, None, mib, start, end - start, latest, None
+            session, every, None, mib, start, end - start, latest, None
         )
         then = (
             say(Code.SOONEST_ANYWHERE, gpu=Quote(soonest.gpu_name), window=slot_window(soonest))
@@ -232,12 +249,12 @@ class Placement(ServiceBase):
         )
 
 
-def largest(gpus: Sequence[Gpu]) -> Gpu:
+def largest(gpus: Sequence[Card]) -> Card:
     """The GPU with the most memory (the first by name among equals); ``gpus`` is not empty."""
     return max(gpus, key=lambda g: g.capacity_mib)
 
 
-def no_gpu_has(gpus: Sequence[Gpu], mib: int) -> Sentence:
+def no_gpu_has(gpus: Sequence[Card], mib: int) -> Sentence:
     biggest = largest(gpus)
     return say(
         Code.NO_GPU_BIG_ENOUGH,
@@ -247,7 +264,7 @@ def no_gpu_has(gpus: Sequence[Gpu], mib: int) -> Sentence:
     )
 
 
-def refuse_if_too_big(gpus: Sequence[Gpu], mib: int, gpu: Gpu | None = None) -> None:
+def refuse_if_too_big(gpus: Sequence[Card], mib: int, gpu: Gpu | None = None) -> None:
     """Refuse ``mib`` when ``gpu`` (``None``: every GPU of ``gpus``, the workspace's in service)
     can never hold it: no window, however far off, could help, so none is searched for."""
     target = gpu or largest(gpus)
@@ -266,7 +283,7 @@ def refuse_if_too_big(gpus: Sequence[Gpu], mib: int, gpu: Gpu | None = None) -> 
     )
 
 
-def over_card(gpu: Gpu, mib: int, gpus: Sequence[Gpu]) -> tuple[Sentence, ...]:
+def over_card(gpu: Gpu, mib: int, gpus: Sequence[Card]) -> tuple[Sentence, ...]:
     """Why ``mib`` can never fit on ``gpu``, and whether any GPU of ``gpus`` is big enough."""
     data = {"gpu": Quote(gpu.name), "capacity": Size(gpu.capacity_mib), "asked": Size(mib)}
     if largest(gpus).capacity_mib <= gpu.capacity_mib:

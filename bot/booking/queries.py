@@ -36,6 +36,22 @@ def bookings_of(team_id: str) -> Select[tuple[Booking]]:
     return select(Booking).where(Booking.team_id == team_id)
 
 
+#: The workspace's GPUs in service by name, as rows of what weighing a request reads of each
+#: (:func:`gpu_sizes`).
+_GPU_SIZES = (
+    select(Gpu.id, Gpu.name, Gpu.capacity_mib)
+    .where(Gpu.team_id == bindparam("team"), Gpu.retired.is_(False))
+    .order_by(Gpu.name)
+)
+
+
+async def gpu_sizes(session: AsyncSession, team_id: str) -> list[Row[tuple[int, str, int]]]:
+    """The workspace's GPUs in service by name: id, name and capacity. A capacity refusal weighs
+    its offers against every card, and building an ORM object for each of a pool of 4,000 cost
+    ~35 ms on the event loop, per refusal (``bench/README.md``, agent_bench)."""
+    return list(await session.execute(_GPU_SIZES, {"team": team_id}))
+
+
 async def gpus(session: AsyncSession, team_id: str, *, include_retired: bool = False) -> list[Gpu]:
     query = select(Gpu).where(Gpu.team_id == team_id)
     if not include_retired:
