@@ -47,8 +47,8 @@ _GPU_SIZES = (
 
 async def gpu_sizes(session: AsyncSession, team_id: str) -> list[Row[tuple[int, str, int]]]:
     """The workspace's GPUs in service by name: id, name and capacity. A capacity refusal weighs
-    its offers against every card, and building an ORM object for each of a pool of 4,000 cost
-    ~35 ms on the event loop, per refusal (``bench/README.md``, agent_bench)."""
+    its offers against every card: an ORM object for each of a pool of 4,000 cost ~35 ms of the
+    event loop a read, and a refusal read them twice (``bench/README.md``, agent_bench)."""
     return list(await session.execute(_GPU_SIZES, {"team": team_id}))
 
 
