@@ -394,6 +394,7 @@ async def _measure(
                 again = await ack_waves(http, slack, fake, fleet, answered)
         finally:
             await replica.stop()
+    phases = dict(zip(ACK_PHASES, (quiet, loaded, again), strict=True))
     return {
         "reports": sum(ingest.statuses.values()),
         "statuses": {str(k): v for k, v in sorted(ingest.statuses.items())},
@@ -405,7 +406,6 @@ async def _measure(
         "client_gc_max_ms": pauses.longest_ms,
         "acks": {
             kind: {phase: percentiles_ms(found[kind]) for phase, found in phases.items()}
-            for phases in [{"quiet": quiet, "loaded": loaded, "quiet_again": again}]
             for kind in sorted(quiet.keys() & loaded.keys() & again.keys())
             if min(len(found[kind]) for found in phases.values()) > 1  # percentiles need two
         },

@@ -227,7 +227,8 @@ class Placement(ServiceBase):
             if placement is not None:
                 return placement.key, mib
         latest = self.search_until(start, policy)
-        every = await queries.gpu_sizes(session, team_id)
+        # Offers may name any card of the workspace, not only those ``among``.
+        every = gpus if among is None else await queries.gpu_sizes(session, team_id)
         soonest = await self.alternative(
             session, every, None, mib, start, end - start, latest, None
         )
